@@ -1,0 +1,23 @@
+//! The JSON body of `POST /v1/balance_requests`: the one place personal data is written.
+//!
+//! Serialization is deterministic: the same chunk always gives the same bytes, because
+//! the authorizer objects are `serde_json::Map`s (sorted keys) and the chunk order is
+//! the caller's. That determinism is what makes a retried or recovered POST safe under
+//! Rightfoot's 24-hour body-hash cache.
+
+use super::Authorizer;
+
+/// The request body for one chunk, byte-for-byte reproducible.
+pub fn request_body(chunk: &[Authorizer], webhook_url: Option<&str>) -> Vec<u8> {
+    #[derive(serde::Serialize)]
+    struct Body<'a> {
+        authorizers: Vec<&'a serde_json::Map<String, serde_json::Value>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        webhook_url: Option<&'a str>,
+    }
+    let body = Body {
+        authorizers: chunk.iter().map(|a| &a.personal.0).collect(),
+        webhook_url,
+    };
+    serde_json::to_vec(&body).expect("a JSON map always serializes")
+}

@@ -1,0 +1,1 @@
+//! The command line: global options and subcommands, parsed by clap.

@@ -1,0 +1,25 @@
+//! balance-monitor: scheduled bank-balance checks through Rightfoot, kept in SQLite,
+//! with alerts before the ACH cut-off.
+//!
+//! The crate is laid out the way data flows through the daemon (see `ARCHITECTURE.md`):
+//!
+//! - [`config`]: YAML text → validated [`config::Config`], with file/line/column errors.
+//! - [`authorizers`]: the monitored borrowers, loaded from YAML or Rightfoot-format CSV;
+//!   their personal data can reach the Rightfoot request body and nothing else.
+//! - [`schedule`]: cron + IANA time zone → fire times.
+//! - [`rightfoot`]: the API client, its wire models and its retry policy.
+//! - [`sandbox`]: a built-in Rightfoot simulator for tests, demos and dry runs.
+//! - [`store`]: SQLite: migrations, one writer thread, read connections.
+//! - [`money`] and [`secret`]: the value types that keep money exact and secrets redacted.
+//! - [`cli`]: the command line, parsed by clap; `main.rs` maps results to exit codes.
+#![forbid(unsafe_code)]
+
+pub mod authorizers;
+pub mod cli;
+pub mod config;
+pub mod money;
+pub mod rightfoot;
+pub mod sandbox;
+pub mod schedule;
+pub mod secret;
+pub mod store;

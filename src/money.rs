@@ -1,0 +1,171 @@
+//! Money as integer cents.
+//!
+//! Balances, thresholds and payment amounts are held as [`Cents`], an `i64` count of
+//! cents. Nothing in the crate turns money into a float: text such as `150.00` or the
+//! JSON number `-83.68` is parsed digit by digit, and comparisons are integer
+//! comparisons. This module owns parsing and display; it does no I/O.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// An amount of US dollars, in cents. Negative amounts are real (an overdrawn account).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Cents(pub i64);
+
+/// Why a piece of text is not an amount of money.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    #[error("empty amount")]
+    Empty,
+    #[error("invalid amount {0:?}: expected a number such as 150.00")]
+    Invalid(String),
+    #[error("invalid amount {0:?}: more than two decimal places")]
+    TooPrecise(String),
+    #[error("amount {0:?} is too large")]
+    TooLarge(String),
+}
+
+impl Cents {
+    pub const ZERO: Cents = Cents(0);
+
+    /// Parses a decimal amount such as `150`, `150.5`, `-83.68` or `1e3`, exactly.
+    ///
+    /// Exponents (as JSON numbers may carry) are applied to the digits, never through a
+    /// float. More than two significant decimal places is an error rather than a silent
+    /// rounding, except for trailing zeros (`1.500` is `1.50`).
+    pub fn parse(text: &str) -> Result<Cents, MoneyError> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err(MoneyError::Empty);
+        }
+        let invalid = || MoneyError::Invalid(trimmed.to_string());
+        let (negative, unsigned) = match trimmed.as_bytes()[0] {
+            b'-' => (true, &trimmed[1..]),
+            b'+' => (false, &trimmed[1..]),
+            _ => (false, trimmed),
+        };
+        let unsigned = unsigned.strip_prefix('$').unwrap_or(unsigned);
+        let (mantissa, exponent) = match unsigned.find(['e', 'E']) {
+            Some(at) => {
+                let exp: i32 = unsigned[at + 1..].parse().map_err(|_| invalid())?;
+                (&unsigned[..at], exp)
+            }
+            None => (unsigned, 0),
+        };
+        let (int_part, frac_part) = match mantissa.split_once('.') {
+            Some((i, f)) => (i, f),
+            None => (mantissa, ""),
+        };
+        let int_digits: String = int_part.chars().filter(|c| *c != ',').collect();
+        if int_digits.is_empty() && frac_part.is_empty() {
+            return Err(invalid());
+        }
+        if !int_digits.bytes().all(|b| b.is_ascii_digit())
+            || !frac_part.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(invalid());
+        }
+        // All digits, with the decimal point `scale` places from the right.
+        let mut digits: Vec<u8> = int_digits.bytes().chain(frac_part.bytes()).collect();
+        let mut scale: i64 = frac_part.len() as i64 - i64::from(exponent);
+        // Bring the scale to exactly 2 by appending zeros or removing trailing zeros.
+        while scale < 2 {
+            digits.push(b'0');
+            scale += 1;
+        }
+        while scale > 2 {
+            match digits.last() {
+                Some(b'0') => {
+                    digits.pop();
+                    scale -= 1;
+                }
+                Some(_) => return Err(MoneyError::TooPrecise(trimmed.to_string())),
+                None => break,
+            }
+        }
+        let mut value: i64 = 0;
+        for digit in digits {
+            value = value
+                .checked_mul(10)
+                .and_then(|v| v.checked_add(i64::from(digit - b'0')))
+                .ok_or_else(|| MoneyError::TooLarge(trimmed.to_string()))?;
+        }
+        Ok(Cents(if negative { -value } else { value }))
+    }
+
+    /// The amount as plain decimal text, `-83.68`, as Rightfoot and CSV files write it.
+    pub fn to_decimal_string(self) -> String {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        format!("{sign}{}.{:02}", abs / 100, abs % 100)
+    }
+}
+
+impl FromStr for Cents {
+    type Err = MoneyError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Cents::parse(s)
+    }
+}
+
+/// Shows `$1,234.56` and `-$83.68`, as alerts do.
+impl fmt::Display for Cents {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        let dollars = (abs / 100).to_string();
+        let mut grouped = String::with_capacity(dollars.len() + dollars.len() / 3);
+        for (i, ch) in dollars.chars().enumerate() {
+            if i > 0 && (dollars.len() - i) % 3 == 0 {
+                grouped.push(',');
+            }
+            grouped.push(ch);
+        }
+        write!(f, "{sign}${grouped}.{:02}", abs % 100)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_exactly() {
+        let table: &[(&str, i64)] = &[
+            ("150.00", 15000),
+            ("150", 15000),
+            ("150.5", 15050),
+            ("-83.68", -8368),
+            ("0.01", 1),
+            ("-0.10", -10),
+            ("3851.09", 385109),
+            ("1,234.56", 123456),
+            ("$12.00", 1200),
+            ("1e3", 100000),
+            ("8.368E1", 8368),
+            ("1.500", 150),
+            ("92233720368547758.07", i64::MAX),
+            (".5", 50),
+        ];
+        for (text, cents) in table {
+            assert_eq!(Cents::parse(text), Ok(Cents(*cents)), "{text}");
+        }
+    }
+
+    #[test]
+    fn rejects_what_is_not_money() {
+        for text in ["", "abc", "1.234", "1.2.3", "--1", "12a", "1e", "92233720368547758.08", "."] {
+            assert!(Cents::parse(text).is_err(), "{text:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn displays_like_a_statement() {
+        assert_eq!(Cents(123456).to_string(), "$1,234.56");
+        assert_eq!(Cents(-8368).to_string(), "-$83.68");
+        assert_eq!(Cents(5).to_string(), "$0.05");
+        assert_eq!(Cents(100_000_000).to_string(), "$1,000,000.00");
+        assert_eq!(Cents(-8368).to_decimal_string(), "-83.68");
+        assert_eq!(Cents(7).to_decimal_string(), "0.07");
+    }
+}
