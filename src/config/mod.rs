@@ -1,1 +1,5 @@
+//! Configuration: YAML text → validated [`Config`].
+//!
 //! (in progress)
+
+pub mod yaml;

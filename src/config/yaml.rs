@@ -1,0 +1,217 @@
+//! The one place YAML is parsed.
+//!
+//! Every YAML document the daemon reads (the configuration, authorizer files, sandbox
+//! scenarios) goes through [`from_str`], so the parser, its limits and its error shape
+//! are decided here once. serde-saphyr gives line/column positions and bounds alias
+//! expansion (no "billion laughs"); `serde_path_to_error` adds the key path, so that an
+//! error reads `config.yaml:14:7: monitors[1].schedule: ...`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A position in a file, 1-based, as editors count.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub struct Position {
+    pub line: u64,
+    pub column: u64,
+}
+
+impl Position {
+    /// The position where a value was written (where an alias was used, for aliases).
+    pub fn of<T>(spanned: &serde_saphyr::Spanned<T>) -> Position {
+        Position {
+            line: spanned.referenced.line(),
+            column: spanned.referenced.column(),
+        }
+    }
+}
+
+/// A problem in a YAML document: the file, the position, the key path and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct YamlError {
+    pub file: PathBuf,
+    pub position: Option<Position>,
+    /// The key path, such as `monitors[1].schedule`; empty for the document root.
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for YamlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(p) = self.position {
+            write!(f, ":{}:{}", p.line, p.column)?;
+        }
+        if !self.key.is_empty() {
+            write!(f, ": {}", self.key)?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for YamlError {}
+
+/// Upper bounds on what one document may make the parser do. A configuration has tens
+/// of keys and perhaps thousands of inline authorizers; these limits are far above
+/// that and far below what would exhaust memory.
+fn options() -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_depth = 64;
+    budget.max_aliases = 1_000;
+    budget.max_anchors = 1_000;
+    budget.max_events = 5_000_000;
+    budget.max_nodes = 5_000_000;
+    budget.max_total_scalar_bytes = 256 * 1024 * 1024;
+    budget.max_documents = 1;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    // "021000021" and "00501" must stay strings: they are routing numbers and ZIP
+    // codes, not octal or decimal numbers.
+    options.leading_zero_numbers_as_strings = true;
+    options.legacy_octal_numbers = false;
+    // YAML 1.2 booleans only: `no` is the string "no", not false.
+    options.strict_booleans = true;
+    options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::Error;
+    options.with_snippet = false;
+    options
+}
+
+/// Deserializes one YAML document from `text`, read from `file`.
+pub fn from_str<T: serde::de::DeserializeOwned>(text: &str, file: &Path) -> Result<T, YamlError> {
+    let mut key = String::new();
+    let result = serde_saphyr::with_deserializer_from_str_with_options(text, options(), |de| {
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            key = e.path().to_string();
+            e.into_inner()
+        })
+    });
+    result.map_err(|error| {
+        let position = error
+            .location()
+            .filter(|l| l.line() > 0)
+            .map(|l| Position {
+                line: l.line(),
+                column: l.column(),
+            });
+        YamlError {
+            file: file.to_path_buf(),
+            position,
+            key: if key == "." { String::new() } else { key },
+            message: polish_message(&error.without_snippet().to_string()),
+        }
+    })
+}
+
+/// Drops serde-saphyr's " at line N, column M" suffix (the position is printed in
+/// front) and adds a did-you-mean to unknown keys and variants.
+fn polish_message(raw: &str) -> String {
+    let message = match raw.rfind(" at line ") {
+        Some(at) if raw[at..].contains(", column ") => &raw[..at],
+        _ => raw,
+    };
+    for kind in ["unknown field `", "unknown variant `"] {
+        if let Some(rest) = message.strip_prefix(kind)
+            && let Some((name, tail)) = rest.split_once('`')
+        {
+            let expected: Vec<&str> = tail
+                .trim_start_matches(", expected one of ")
+                .trim_start_matches(", expected ")
+                .split(", ")
+                .map(|s| s.trim_matches('`'))
+                .filter(|s| !s.is_empty() && !s.starts_with("there are no"))
+                .collect();
+            let what = if kind.contains("field") { "key" } else { "kind" };
+            let mut out = format!("unknown {what} `{name}`");
+            if let Some(best) = did_you_mean(name, &expected) {
+                out.push_str(&format!(", did you mean `{best}`?"));
+            }
+            if !expected.is_empty() {
+                out.push_str(&format!(" (expected one of: {})", expected.join(", ")));
+            }
+            return out;
+        }
+    }
+    message.to_string()
+}
+
+/// The closest candidate by edit distance, if it is close enough to be a typo.
+pub fn did_you_mean<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    candidates
+        .iter()
+        .map(|c| (edit_distance(name, c), *c))
+        .filter(|(d, c)| *d <= (c.len().max(name.len()) / 3).max(1) + 1)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Doc {
+        poll_interval: Option<String>,
+        items: Option<Vec<Item>>,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Item {
+        schedule: String,
+    }
+
+    fn err(text: &str) -> YamlError {
+        from_str::<Doc>(text, Path::new("c.yaml")).unwrap_err()
+    }
+
+    #[test]
+    fn unknown_key_has_position_path_and_suggestion() {
+        let e = err("poll_interval: 3s\nitems:\n  - schedul: x\n");
+        assert_eq!(e.position, Some(Position { line: 3, column: 5 }));
+        assert_eq!(e.key, "items[0].schedul");
+        assert!(e.message.contains("did you mean `schedule`?"), "{}", e.message);
+        assert!(e.to_string().starts_with("c.yaml:3:5: items[0].schedul: unknown key"));
+    }
+
+    #[test]
+    fn leading_zeros_stay_strings() {
+        let doc: Doc = from_str("poll_interval: 021000021\n", Path::new("c.yaml")).unwrap();
+        assert_eq!(doc.poll_interval.as_deref(), Some("021000021"));
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        let result = from_str::<serde_json::Value>(&bomb, Path::new("bomb.yaml"));
+        assert!(result.is_err());
+    }
+
+    #[test]
+    fn did_you_mean_picks_close_names_only() {
+        assert_eq!(did_you_mean("pol_interval", &["poll_interval", "base_url"]), Some("poll_interval"));
+        assert_eq!(did_you_mean("zzzzzz", &["poll_interval", "base_url"]), None);
+    }
+}
