@@ -79,9 +79,7 @@ impl Schedule {
                     if let Ok(value) = bound.parse::<u32>()
                         && (value < *min || value > *max)
                     {
-                        return Err(error(format!(
-                            "{name} {value} out of range ({min}-{max})"
-                        )));
+                        return Err(error(format!("{name} {value} out of range ({min}-{max})")));
                     }
                 }
             }
@@ -155,7 +153,9 @@ impl Schedule {
         // Bounded: a per-minute cron over a year would be 500k steps; stop early once
         // a gap under the limit is found and after 20,000 fire times in any case.
         for _ in 0..20_000 {
-            let Some(next) = self.next_after(previous) else { break };
+            let Some(next) = self.next_after(previous) else {
+                break;
+            };
             if next > horizon {
                 break;
             }
@@ -178,7 +178,9 @@ pub fn parse_zone(name: &str) -> Result<Tz, String> {
         let candidates: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|z| z.name()).collect();
         match crate::config::yaml::did_you_mean(name, &candidates) {
             Some(best) => format!("unknown time zone {name:?}, did you mean {best:?}?"),
-            None => format!("unknown time zone {name:?} (use an IANA name such as America/New_York)"),
+            None => {
+                format!("unknown time zone {name:?} (use an IANA name such as America/New_York)")
+            }
         }
     })
 }
@@ -207,7 +209,10 @@ mod tests {
         for (expr, reason) in table {
             let err = Schedule::parse(expr, New_York).unwrap_err();
             assert!(err.reason.contains(reason), "{expr}: {}", err.reason);
-            assert!(err.to_string().starts_with(&format!("invalid cron expression {expr:?}")));
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("invalid cron expression {expr:?}"))
+            );
         }
         assert!(Schedule::parse("0 6 * * mon-fri", New_York).is_ok());
         assert!(Schedule::parse("30 0 6 * * *", New_York).is_ok());
@@ -218,7 +223,11 @@ mod tests {
         // 2026-03-08: New York skips from 02:00 EST to 03:00 EDT.
         let s = Schedule::parse("30 2 * * *", New_York).unwrap();
         let next = s.next_after(utc("2026-03-08T05:00:00Z")).unwrap();
-        assert_eq!(next, utc("2026-03-08T07:00:00Z"), "03:00 EDT, the first valid instant");
+        assert_eq!(
+            next,
+            utc("2026-03-08T07:00:00Z"),
+            "03:00 EDT, the first valid instant"
+        );
         let after = s.next_after(next).unwrap();
         assert_eq!(after, utc("2026-03-09T06:30:00Z"), "02:30 EDT the next day");
     }
@@ -230,7 +239,11 @@ mod tests {
         let first = s.next_after(utc("2026-11-01T04:00:00Z")).unwrap();
         assert_eq!(first, utc("2026-11-01T05:30:00Z"), "01:30 EDT");
         let second = s.next_after(first).unwrap();
-        assert_eq!(second, utc("2026-11-02T06:30:00Z"), "not 01:30 EST on the same day");
+        assert_eq!(
+            second,
+            utc("2026-11-02T06:30:00Z"),
+            "not 01:30 EST on the same day"
+        );
     }
 
     #[test]
@@ -247,8 +260,14 @@ mod tests {
         // A daily run in New York is 23 h after the previous one on spring-forward day.
         let daily = Schedule::parse("0 6 * * *", New_York).unwrap();
         let from = utc("2026-01-01T00:00:00Z");
-        assert_eq!(daily.shortest_gap_under(from, chrono::Duration::hours(24)), Some(chrono::Duration::hours(23)));
-        assert_eq!(daily.shortest_gap_under(from, chrono::Duration::hours(23)), None);
+        assert_eq!(
+            daily.shortest_gap_under(from, chrono::Duration::hours(24)),
+            Some(chrono::Duration::hours(23))
+        );
+        assert_eq!(
+            daily.shortest_gap_under(from, chrono::Duration::hours(23)),
+            None
+        );
         let twice = Schedule::parse("0 6,18 * * *", New_York).unwrap();
         assert_eq!(
             twice.shortest_gap_under(utc("2026-01-01T00:00:00Z"), chrono::Duration::hours(24)),

@@ -4,7 +4,9 @@
 //! in temporary directories, the real `balance-monitor` binary) and never sleeps to wait
 //! for a server: servers are bound to port 0 before they are used.
 //!
+//! - `config`: the bad-configuration table, secrets, `check-config`.
 //! - `support`: shared helpers (temporary directories, running the binary).
 #![forbid(unsafe_code)]
 
+mod config;
 mod support;

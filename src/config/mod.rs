@@ -9,6 +9,7 @@
 pub mod duration;
 pub mod model;
 pub mod raw;
+pub mod summary;
 pub mod validate;
 pub mod yaml;
 

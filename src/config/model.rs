@@ -101,7 +101,11 @@ pub struct InlineAuthorizer {
 
 impl std::fmt::Debug for InlineAuthorizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "InlineAuthorizer(line {}, [personal data redacted])", self.line)
+        write!(
+            f,
+            "InlineAuthorizer(line {}, [personal data redacted])",
+            self.line
+        )
     }
 }
 

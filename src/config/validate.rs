@@ -27,7 +27,10 @@ use crate::secret::{Environment, Secret, SecretSource};
 #[derive(Debug)]
 pub enum ConfigError {
     /// The file could not be read at all.
-    Read { file: PathBuf, source: std::io::Error },
+    Read {
+        file: PathBuf,
+        source: std::io::Error,
+    },
     /// One or more problems, each with its position and key.
     Invalid(Vec<YamlError>),
 }
@@ -134,7 +137,12 @@ const PERSONAL_FIELDS: &[&str] = &[
 ];
 
 impl Validator<'_> {
-    fn problem(&mut self, position: Option<Position>, key: impl Into<String>, message: impl Into<String>) {
+    fn problem(
+        &mut self,
+        position: Option<Position>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) {
         self.problems.push(YamlError {
             file: self.file.clone(),
             position,
@@ -157,7 +165,11 @@ impl Validator<'_> {
 
     fn path(&self, text: &str) -> PathBuf {
         let path = PathBuf::from(text);
-        if path.is_absolute() { path } else { self.base_dir.join(path) }
+        if path.is_absolute() {
+            path
+        } else {
+            self.base_dir.join(path)
+        }
     }
 
     fn duration(&mut self, value: &Option<Text>, key: &str, default: Duration) -> Duration {
@@ -199,11 +211,22 @@ impl Validator<'_> {
         d
     }
 
-    fn count(&mut self, value: &Option<Spanned<u64>>, key: &str, default: u64, min: u64, max: u64) -> u64 {
+    fn count(
+        &mut self,
+        value: &Option<Spanned<u64>>,
+        key: &str,
+        default: u64,
+        min: u64,
+        max: u64,
+    ) -> u64 {
         match value {
             None => default,
             Some(v) if v.value < min || v.value > max => {
-                self.at(v, key, format!("{} is out of range ({min} to {max})", v.value));
+                self.at(
+                    v,
+                    key,
+                    format!("{} is out of range ({min} to {max})", v.value),
+                );
                 default
             }
             Some(v) => v.value,
@@ -224,14 +247,21 @@ impl Validator<'_> {
         match Cents::parse(text.value.trim_end_matches('%')) {
             Ok(Cents(bp)) if bp > 0 && bp <= 10_000 => bp as BasisPoints,
             Ok(_) => {
-                self.at(text, key, format!("percent {} must be above 0 and at most 100", text.value));
+                self.at(
+                    text,
+                    key,
+                    format!("percent {} must be above 0 and at most 100", text.value),
+                );
                 0
             }
             Err(_) => {
                 self.at(
                     text,
                     key,
-                    format!("invalid percent {:?}: expected a number such as 20 or 12.5", text.value),
+                    format!(
+                        "invalid percent {:?}: expected a number such as 20 or 12.5",
+                        text.value
+                    ),
                 );
                 0
             }
@@ -268,7 +298,11 @@ impl Validator<'_> {
         }
         let (source, spanned) = match (file, env) {
             (Some(f), Some(e)) => {
-                self.at(e, key("_env"), format!("give either {name}_file or {name}_env, not both"));
+                self.at(
+                    e,
+                    key("_env"),
+                    format!("give either {name}_file or {name}_env, not both"),
+                );
                 let _ = f;
                 return None;
             }
@@ -285,7 +319,11 @@ impl Validator<'_> {
                 return None;
             }
         };
-        let suffix = if matches!(source, SecretSource::File(_)) { "_file" } else { "_env" };
+        let suffix = if matches!(source, SecretSource::File(_)) {
+            "_file"
+        } else {
+            "_env"
+        };
         match source.resolve(self.env, &self.base_dir) {
             Ok(secret) => Some(secret),
             Err(e) => {
@@ -312,7 +350,11 @@ impl Validator<'_> {
                 Some(url)
             }
             Ok(_) => {
-                self.at(text, key, format!("{what} {:?} must be an http(s) URL with a host", text.value));
+                self.at(
+                    text,
+                    key,
+                    format!("{what} {:?} must be an http(s) URL with a host", text.value),
+                );
                 None
             }
             Err(e) => {
@@ -330,7 +372,11 @@ impl Validator<'_> {
         let defaults = self.defaults(&raw.defaults, &routes);
         let monitors = self.monitors(&raw.monitors, &defaults, &routes);
         if monitors.is_empty() && raw.monitors.is_empty() {
-            self.warn(None, "monitors", "no monitors are configured: the daemon will check nothing");
+            self.warn(
+                None,
+                "monitors",
+                "no monitors are configured: the daemon will check nothing",
+            );
         }
         Config {
             file: self.file.clone(),
@@ -352,7 +398,15 @@ impl Validator<'_> {
         };
         let loopback = is_loopback_url(&base_url);
         let api_key = self
-            .secret("rightfoot", "api_key", &raw.api_key, &raw.api_key_file, &raw.api_key_env, None, true)
+            .secret(
+                "rightfoot",
+                "api_key",
+                &raw.api_key,
+                &raw.api_key_file,
+                &raw.api_key_env,
+                None,
+                true,
+            )
             .unwrap_or_else(|| Secret::new(""));
         let connect_timeout = self.duration_in(
             &raw.connect_timeout,
@@ -368,8 +422,11 @@ impl Validator<'_> {
             Duration::from_millis(100),
             Duration::from_secs(600),
         );
-        let poll_interval =
-            self.duration(&raw.poll_interval, "rightfoot.poll_interval", Duration::from_secs(45));
+        let poll_interval = self.duration(
+            &raw.poll_interval,
+            "rightfoot.poll_interval",
+            Duration::from_secs(45),
+        );
         if let Some(text) = &raw.poll_interval
             && !loopback
             && (poll_interval < Duration::from_secs(30) || poll_interval > Duration::from_secs(60))
@@ -417,12 +474,26 @@ impl Validator<'_> {
             Duration::ZERO,
             Duration::from_secs(3600),
         );
-        let max_batch_size =
-            self.count(&raw.max_batch_size, "rightfoot.max_batch_size", 1000, 1, 1000) as usize;
-        let max_in_flight_batches =
-            self.count(&raw.max_in_flight_batches, "rightfoot.max_in_flight_batches", 4, 1, 64) as usize;
+        let max_batch_size = self.count(
+            &raw.max_batch_size,
+            "rightfoot.max_batch_size",
+            1000,
+            1,
+            1000,
+        ) as usize;
+        let max_in_flight_batches = self.count(
+            &raw.max_in_flight_batches,
+            "rightfoot.max_in_flight_batches",
+            4,
+            1,
+            64,
+        ) as usize;
         let completion_webhook = raw.completion_webhook.as_ref().and_then(|hook| {
-            let url = self.url(&hook.value.public_url, "rightfoot.completion_webhook.public_url", "public_url");
+            let url = self.url(
+                &hook.value.public_url,
+                "rightfoot.completion_webhook.public_url",
+                "public_url",
+            );
             let token = self.secret(
                 "rightfoot.completion_webhook",
                 "token",
@@ -463,7 +534,11 @@ impl Validator<'_> {
         let retention = raw.retention.as_ref().map(|text| {
             let d = self.duration(&Some(clone_text(text)), "storage.retention", Duration::ZERO);
             if d < Duration::from_secs(86_400) && !d.is_zero() {
-                self.at(text, "storage.retention", format!("{} is shorter than one day", text.value));
+                self.at(
+                    text,
+                    "storage.retention",
+                    format!("{} is shorter than one day", text.value),
+                );
             }
             d
         });
@@ -476,13 +551,24 @@ impl Validator<'_> {
                 self.at(
                     text,
                     "http.listen",
-                    format!("invalid address {:?}: {e} (expected IP:PORT, such as 127.0.0.1:9187)", text.value),
+                    format!(
+                        "invalid address {:?}: {e} (expected IP:PORT, such as 127.0.0.1:9187)",
+                        text.value
+                    ),
                 );
                 DEFAULT_LISTEN.parse().unwrap()
             }),
             None => DEFAULT_LISTEN.parse().unwrap(),
         };
-        let token = self.secret("http", "token", &raw.token, &raw.token_file, &raw.token_env, None, false);
+        let token = self.secret(
+            "http",
+            "token",
+            &raw.token,
+            &raw.token_file,
+            &raw.token_env,
+            None,
+            false,
+        );
         if !listen.ip().is_loopback() && token.is_none() && raw.token.is_none() {
             let position = raw.listen.as_ref().map(Position::of);
             self.problem(
@@ -501,15 +587,28 @@ impl Validator<'_> {
         for (name, spanned) in raw {
             let key = format!("routes.{name}");
             if !is_identifier(name) {
-                self.at(spanned, &key, "a route name may use letters, digits, '-', '_' and '.' only");
+                self.at(
+                    spanned,
+                    &key,
+                    "a route name may use letters, digits, '-', '_' and '.' only",
+                );
             }
             let route = &spanned.value;
-            let max_rows = self.count(&route.max_rows, &format!("{key}.max_rows"), 50, 1, 10_000) as usize;
+            let max_rows =
+                self.count(&route.max_rows, &format!("{key}.max_rows"), 50, 1, 10_000) as usize;
             let target = match (&route.email, &route.webhook) {
-                (Some(email), None) => self.email(email, &format!("{key}.email")).map(RouteTarget::Email),
-                (None, Some(hook)) => self.webhook(hook, &format!("{key}.webhook")).map(RouteTarget::Webhook),
+                (Some(email), None) => self
+                    .email(email, &format!("{key}.email"))
+                    .map(RouteTarget::Email),
+                (None, Some(hook)) => self
+                    .webhook(hook, &format!("{key}.webhook"))
+                    .map(RouteTarget::Webhook),
                 (Some(_), Some(_)) => {
-                    self.at(spanned, &key, "a route is either email or webhook, not both");
+                    self.at(
+                        spanned,
+                        &key,
+                        "a route is either email or webhook, not both",
+                    );
                     None
                 }
                 (None, None) => {
@@ -518,7 +617,14 @@ impl Validator<'_> {
                 }
             };
             if let Some(target) = target {
-                routes.insert(name.clone(), Route { name: name.clone(), target, max_rows });
+                routes.insert(
+                    name.clone(),
+                    Route {
+                        name: name.clone(),
+                        target,
+                        max_rows,
+                    },
+                );
             }
         }
         routes
@@ -528,7 +634,11 @@ impl Validator<'_> {
         match text.value.parse::<lettre::message::Mailbox>() {
             Ok(m) => Some(m),
             Err(e) => {
-                self.at(text, key, format!("invalid email address {:?}: {e}", text.value));
+                self.at(
+                    text,
+                    key,
+                    format!("invalid email address {:?}: {e}", text.value),
+                );
                 None
             }
         }
@@ -537,7 +647,11 @@ impl Validator<'_> {
     fn email(&mut self, raw: &RawEmail, key: &str) -> Option<EmailRoute> {
         let from = self.mailbox(&raw.from, &format!("{key}.from"));
         if raw.to.is_empty() {
-            self.at(&raw.from, format!("{key}.to"), "at least one recipient is needed");
+            self.at(
+                &raw.from,
+                format!("{key}.to"),
+                "at least one recipient is needed",
+            );
         }
         let to: Vec<_> = raw
             .to
@@ -552,7 +666,11 @@ impl Validator<'_> {
             Duration::from_secs(1),
             Duration::from_secs(600),
         );
-        let transport_name = raw.transport.as_ref().map(|t| t.value.as_str()).unwrap_or("smtp");
+        let transport_name = raw
+            .transport
+            .as_ref()
+            .map(|t| t.value.as_str())
+            .unwrap_or("smtp");
         let smtp_only: [(&str, bool); 6] = [
             ("smtp_host", raw.smtp_host.is_some()),
             ("smtp_port", raw.smtp_port.is_some()),
@@ -569,14 +687,22 @@ impl Validator<'_> {
                     Some("none") => SmtpTls::None,
                     Some(other) => {
                         let t = raw.tls.as_ref().unwrap();
-                        self.at(t, format!("{key}.tls"), format!("unknown tls mode {other:?} (use starttls, tls or none)"));
+                        self.at(
+                            t,
+                            format!("{key}.tls"),
+                            format!("unknown tls mode {other:?} (use starttls, tls or none)"),
+                        );
                         SmtpTls::StartTls
                     }
                 };
                 let host = match &raw.smtp_host {
                     Some(h) => h.value.clone(),
                     None => {
-                        self.at(&raw.from, format!("{key}.smtp_host"), "missing smtp_host for transport smtp");
+                        self.at(
+                            &raw.from,
+                            format!("{key}.smtp_host"),
+                            "missing smtp_host for transport smtp",
+                        );
                         String::new()
                     }
                 };
@@ -590,7 +716,11 @@ impl Validator<'_> {
                 }
                 let port = match &raw.smtp_port {
                     Some(p) if p.value == 0 || p.value > 65_535 => {
-                        self.at(p, format!("{key}.smtp_port"), format!("{} is not a port number", p.value));
+                        self.at(
+                            p,
+                            format!("{key}.smtp_port"),
+                            format!("{} is not a port number", p.value),
+                        );
                         0
                     }
                     Some(p) => p.value as u16,
@@ -613,28 +743,52 @@ impl Validator<'_> {
                     (Some(user), Some(password)) => Some((user.value.clone(), password)),
                     (None, None) => None,
                     (Some(user), None) => {
-                        if raw.password.is_none() && raw.password_file.is_none() && raw.password_env.is_none() {
-                            self.at(user, format!("{key}.username"), "username without password_file or password_env");
+                        if raw.password.is_none()
+                            && raw.password_file.is_none()
+                            && raw.password_env.is_none()
+                        {
+                            self.at(
+                                user,
+                                format!("{key}.username"),
+                                "username without password_file or password_env",
+                            );
                         }
                         None
                     }
                     (None, Some(_)) => {
-                        self.at(&raw.from, format!("{key}.username"), "a password is set but no username");
+                        self.at(
+                            &raw.from,
+                            format!("{key}.username"),
+                            "a password is set but no username",
+                        );
                         None
                     }
                 };
-                Some(EmailTransport::Smtp { host, port, tls, credentials })
+                Some(EmailTransport::Smtp {
+                    host,
+                    port,
+                    tls,
+                    credentials,
+                })
             }
             "sendmail" | "file" => {
                 for (name, present) in smtp_only {
                     if present {
                         let t = raw.transport.as_ref().unwrap();
-                        self.at(t, format!("{key}.{name}"), format!("{name} applies only to transport smtp"));
+                        self.at(
+                            t,
+                            format!("{key}.{name}"),
+                            format!("{name} applies only to transport smtp"),
+                        );
                     }
                 }
                 if raw.password.is_some() {
                     let t = raw.transport.as_ref().unwrap();
-                    self.at(t, format!("{key}.password"), "password applies only to transport smtp");
+                    self.at(
+                        t,
+                        format!("{key}.password"),
+                        "password applies only to transport smtp",
+                    );
                 }
                 if transport_name == "sendmail" {
                     let command = raw
@@ -645,10 +799,16 @@ impl Validator<'_> {
                     Some(EmailTransport::Sendmail { command })
                 } else {
                     match &raw.directory {
-                        Some(d) => Some(EmailTransport::File { directory: self.path(&d.value) }),
+                        Some(d) => Some(EmailTransport::File {
+                            directory: self.path(&d.value),
+                        }),
                         None => {
                             let t = raw.transport.as_ref().unwrap();
-                            self.at(t, format!("{key}.directory"), "transport file needs a directory");
+                            self.at(
+                                t,
+                                format!("{key}.directory"),
+                                "transport file needs a directory",
+                            );
                             None
                         }
                     }
@@ -656,24 +816,49 @@ impl Validator<'_> {
             }
             other => {
                 let t = raw.transport.as_ref().unwrap();
-                self.at(t, format!("{key}.transport"), format!("unknown transport {other:?} (use smtp, sendmail or file)"));
+                self.at(
+                    t,
+                    format!("{key}.transport"),
+                    format!("unknown transport {other:?} (use smtp, sendmail or file)"),
+                );
                 None
             }
         };
         if transport_name != "sendmail" && raw.sendmail_command.is_some() {
             let c = raw.sendmail_command.as_ref().unwrap();
-            self.at(c, format!("{key}.sendmail_command"), "sendmail_command applies only to transport sendmail");
+            self.at(
+                c,
+                format!("{key}.sendmail_command"),
+                "sendmail_command applies only to transport sendmail",
+            );
         }
         if transport_name != "file" && raw.directory.is_some() {
             let d = raw.directory.as_ref().unwrap();
-            self.at(d, format!("{key}.directory"), "directory applies only to transport file");
+            self.at(
+                d,
+                format!("{key}.directory"),
+                "directory applies only to transport file",
+            );
         }
-        Some(EmailRoute { from: from?, to, transport: transport?, timeout })
+        Some(EmailRoute {
+            from: from?,
+            to,
+            transport: transport?,
+            timeout,
+        })
     }
 
     fn webhook(&mut self, raw: &RawWebhook, key: &str) -> Option<WebhookRoute> {
         let url = self.url(&raw.url, &format!("{key}.url"), "url");
-        let secret = self.secret(key, "secret", &raw.secret, &raw.secret_file, &raw.secret_env, None, false);
+        let secret = self.secret(
+            key,
+            "secret",
+            &raw.secret,
+            &raw.secret_file,
+            &raw.secret_env,
+            None,
+            false,
+        );
         let timeout = self.duration_in(
             &raw.timeout,
             &format!("{key}.timeout"),
@@ -681,7 +866,11 @@ impl Validator<'_> {
             Duration::from_secs(1),
             Duration::from_secs(300),
         );
-        Some(WebhookRoute { url: url?, secret, timeout })
+        Some(WebhookRoute {
+            url: url?,
+            secret,
+            timeout,
+        })
     }
 
     fn defaults(&mut self, raw: &RawDefaults, routes: &BTreeMap<String, Route>) -> Defaults {
@@ -696,14 +885,28 @@ impl Validator<'_> {
             zone,
             catch_up: self.catch_up(&raw.catch_up, "defaults.catch_up", CatchUp::RunOnce),
             grace: self.duration(&raw.grace, "defaults.grace", Duration::from_secs(3600)),
-            jitter: self.duration_in(&raw.jitter, "defaults.jitter", Duration::ZERO, Duration::ZERO, Duration::from_secs(3600)),
-            rules: raw.rules.as_ref().map(|r| self.rules(r, "defaults.rules")).unwrap_or_default(),
+            jitter: self.duration_in(
+                &raw.jitter,
+                "defaults.jitter",
+                Duration::ZERO,
+                Duration::ZERO,
+                Duration::from_secs(3600),
+            ),
+            rules: raw
+                .rules
+                .as_ref()
+                .map(|r| self.rules(r, "defaults.rules"))
+                .unwrap_or_default(),
             routes: raw
                 .routes
                 .as_ref()
                 .map(|r| self.route_refs(r, "defaults.routes", routes))
                 .unwrap_or_default(),
-            repeat_interval: self.duration(&raw.repeat_interval, "defaults.repeat_interval", Duration::from_secs(86_400)),
+            repeat_interval: self.duration(
+                &raw.repeat_interval,
+                "defaults.repeat_interval",
+                Duration::from_secs(86_400),
+            ),
             send_resolved: raw.send_resolved.unwrap_or(true),
             alert_fields: raw
                 .alert_fields
@@ -719,13 +922,22 @@ impl Validator<'_> {
             Some((_, "skip")) => CatchUp::Skip,
             Some((_, "run_once")) => CatchUp::RunOnce,
             Some((t, other)) => {
-                self.at(t, key, format!("unknown catch_up {other:?} (use skip or run_once)"));
+                self.at(
+                    t,
+                    key,
+                    format!("unknown catch_up {other:?} (use skip or run_once)"),
+                );
                 default
             }
         }
     }
 
-    fn route_refs(&mut self, refs: &[Text], key: &str, routes: &BTreeMap<String, Route>) -> Vec<String> {
+    fn route_refs(
+        &mut self,
+        refs: &[Text],
+        key: &str,
+        routes: &BTreeMap<String, Route>,
+    ) -> Vec<String> {
         let names: Vec<&str> = routes.keys().map(String::as_str).collect();
         let mut out = Vec::new();
         for (i, r) in refs.iter().enumerate() {
@@ -736,10 +948,16 @@ impl Validator<'_> {
             } else {
                 let hint = match yaml::did_you_mean(&r.value, &names) {
                     Some(best) => format!(", did you mean `{best}`?"),
-                    None if names.is_empty() => " (no routes are defined under `routes`)".to_string(),
+                    None if names.is_empty() => {
+                        " (no routes are defined under `routes`)".to_string()
+                    }
                     None => format!(" (defined routes: {})", names.join(", ")),
                 };
-                self.at(r, format!("{key}[{i}]"), format!("route `{}` does not exist{hint}", r.value));
+                self.at(
+                    r,
+                    format!("{key}[{i}]"),
+                    format!("route `{}` does not exist{hint}", r.value),
+                );
             }
         }
         out
@@ -756,7 +974,11 @@ impl Validator<'_> {
                     format!("`{name}` is personal data and may never appear in an alert"),
                 );
             } else if !is_identifier(name) {
-                self.at(f, format!("{key}[{i}]"), "a metadata field name may use letters, digits, '-', '_' and '.' only");
+                self.at(
+                    f,
+                    format!("{key}[{i}]"),
+                    "a metadata field name may use letters, digits, '-', '_' and '.' only",
+                );
             } else {
                 out.push(name.to_string());
             }
@@ -802,8 +1024,14 @@ impl Validator<'_> {
             };
             if let Some(s) = &schedule {
                 if s.next_after(chrono::Utc::now()).is_none() {
-                    self.at(&m.schedule, format!("{key}.schedule"), "this schedule never fires");
-                } else if let Some(gap) = s.shortest_gap_under(chrono::Utc::now(), chrono::Duration::hours(23)) {
+                    self.at(
+                        &m.schedule,
+                        format!("{key}.schedule"),
+                        "this schedule never fires",
+                    );
+                } else if let Some(gap) =
+                    s.shortest_gap_under(chrono::Utc::now(), chrono::Duration::hours(23))
+                {
                     self.warn(
                         Some(Position::of(&m.schedule)),
                         &format!("{key}.schedule"),
@@ -814,9 +1042,16 @@ impl Validator<'_> {
                     );
                 }
             }
-            let catch_up = self.catch_up(&m.catch_up, &format!("{key}.catch_up"), defaults.catch_up);
+            let catch_up =
+                self.catch_up(&m.catch_up, &format!("{key}.catch_up"), defaults.catch_up);
             let grace = self.duration(&m.grace, &format!("{key}.grace"), defaults.grace);
-            let jitter = self.duration_in(&m.jitter, &format!("{key}.jitter"), defaults.jitter, Duration::ZERO, Duration::from_secs(3600));
+            let jitter = self.duration_in(
+                &m.jitter,
+                &format!("{key}.jitter"),
+                defaults.jitter,
+                Duration::ZERO,
+                Duration::from_secs(3600),
+            );
             let authorizers = self.authorizer_source(&m.authorizers, &format!("{key}.authorizers"));
             let rules = match &m.rules {
                 Some(r) => self.rules(r, &format!("{key}.rules")),
@@ -827,7 +1062,11 @@ impl Validator<'_> {
                 None => defaults.routes.clone(),
             };
             if rules.is_empty() {
-                self.warn(Some(Position::of(&m.name)), &key, format!("monitor `{name}` has no rules: results are stored but nothing alerts"));
+                self.warn(
+                    Some(Position::of(&m.name)),
+                    &key,
+                    format!("monitor `{name}` has no rules: results are stored but nothing alerts"),
+                );
             } else if route_names.is_empty() {
                 self.warn(Some(Position::of(&m.name)), &key, format!("monitor `{name}` has rules but no routes: alerts are recorded but sent nowhere"));
             }
@@ -861,7 +1100,11 @@ impl Validator<'_> {
         monitors
     }
 
-    fn authorizer_source(&mut self, raw: &Spanned<RawAuthorizers>, key: &str) -> Option<AuthorizerSource> {
+    fn authorizer_source(
+        &mut self,
+        raw: &Spanned<RawAuthorizers>,
+        key: &str,
+    ) -> Option<AuthorizerSource> {
         let a = &raw.value;
         match (&a.csv, &a.yaml, &a.inline) {
             (Some(csv), None, None) => Some(AuthorizerSource::Csv(self.path(&csv.value))),
@@ -886,7 +1129,11 @@ impl Validator<'_> {
                 ))
             }
             (None, None, None) => {
-                self.at(raw, key, "give the authorizers as one of csv: PATH, yaml: PATH or inline: [...]");
+                self.at(
+                    raw,
+                    key,
+                    "give the authorizers as one of csv: PATH, yaml: PATH or inline: [...]",
+                );
                 None
             }
             _ => {
@@ -905,80 +1152,207 @@ impl Validator<'_> {
 
     fn rule(&mut self, spanned: &Spanned<RawRule>, key: &str) -> Option<Rule> {
         let before = self.problems.len();
-        let (kind, severity, for_runs, resolve_after_runs, default_severity) = match &spanned.value {
-            RawRule::BalanceBelow { amount, severity, for_runs, resolve_after_runs } => (
-                RuleKind::BalanceBelow { amount: self.money(amount, &format!("{key}.balance_below.amount")) },
+        let (kind, severity, for_runs, resolve_after_runs, default_severity) = match &spanned.value
+        {
+            RawRule::BalanceBelow {
+                amount,
+                severity,
+                for_runs,
+                resolve_after_runs,
+            } => (
+                RuleKind::BalanceBelow {
+                    amount: self.money(amount, &format!("{key}.balance_below.amount")),
+                },
                 severity,
                 for_runs,
                 resolve_after_runs,
                 Severity::Warning,
             ),
-            RawRule::BelowPayment { field, margin, severity, for_runs, resolve_after_runs } => {
+            RawRule::BelowPayment {
+                field,
+                margin,
+                severity,
+                for_runs,
+                resolve_after_runs,
+            } => {
                 let k = format!("{key}.below_payment");
-                let name = field.value.strip_prefix("meta_").unwrap_or(&field.value).to_string();
+                let name = field
+                    .value
+                    .strip_prefix("meta_")
+                    .unwrap_or(&field.value)
+                    .to_string();
                 if !is_identifier(&name) {
-                    self.at(field, format!("{k}.field"), "expected a metadata field name, such as payment_amount");
+                    self.at(
+                        field,
+                        format!("{k}.field"),
+                        "expected a metadata field name, such as payment_amount",
+                    );
                 }
                 let margin = match margin {
                     Some(m) => self.money(m, &format!("{k}.margin")),
                     None => Cents::ZERO,
                 };
-                (RuleKind::BelowPayment { field: name, margin }, severity, for_runs, resolve_after_runs, Severity::Critical)
+                (
+                    RuleKind::BelowPayment {
+                        field: name,
+                        margin,
+                    },
+                    severity,
+                    for_runs,
+                    resolve_after_runs,
+                    Severity::Critical,
+                )
             }
-            RawRule::DropPercent { percent, window, severity, for_runs, resolve_after_runs } => {
+            RawRule::DropPercent {
+                percent,
+                window,
+                severity,
+                for_runs,
+                resolve_after_runs,
+            } => {
                 let k = format!("{key}.drop_percent");
                 let percent = self.percent(percent, &format!("{k}.percent"));
-                let window = window.as_ref().map(|w| self.duration(&Some(clone_text(w)), &format!("{k}.window"), Duration::ZERO));
-                (RuleKind::DropPercent { percent, window }, severity, for_runs, resolve_after_runs, Severity::Warning)
+                let window = window.as_ref().map(|w| {
+                    self.duration(&Some(clone_text(w)), &format!("{k}.window"), Duration::ZERO)
+                });
+                (
+                    RuleKind::DropPercent { percent, window },
+                    severity,
+                    for_runs,
+                    resolve_after_runs,
+                    Severity::Warning,
+                )
             }
-            RawRule::DropAmount { amount, window, severity, for_runs, resolve_after_runs } => {
+            RawRule::DropAmount {
+                amount,
+                window,
+                severity,
+                for_runs,
+                resolve_after_runs,
+            } => {
                 let k = format!("{key}.drop_amount");
                 let value = self.money(amount, &format!("{k}.amount"));
                 if value <= Cents::ZERO && self.problems.len() == before {
-                    self.at(amount, format!("{k}.amount"), "a drop amount must be above zero");
+                    self.at(
+                        amount,
+                        format!("{k}.amount"),
+                        "a drop amount must be above zero",
+                    );
                 }
-                let window = window.as_ref().map(|w| self.duration(&Some(clone_text(w)), &format!("{k}.window"), Duration::ZERO));
-                (RuleKind::DropAmount { amount: value, window }, severity, for_runs, resolve_after_runs, Severity::Warning)
+                let window = window.as_ref().map(|w| {
+                    self.duration(&Some(clone_text(w)), &format!("{k}.window"), Duration::ZERO)
+                });
+                (
+                    RuleKind::DropAmount {
+                        amount: value,
+                        window,
+                    },
+                    severity,
+                    for_runs,
+                    resolve_after_runs,
+                    Severity::Warning,
+                )
             }
-            RawRule::NegativeBalance { severity, for_runs, resolve_after_runs } => {
-                (RuleKind::NegativeBalance, severity, for_runs, resolve_after_runs, Severity::Critical)
-            }
-            RawRule::CheckFailed { codes, consecutive, severity, for_runs, resolve_after_runs } => {
+            RawRule::NegativeBalance {
+                severity,
+                for_runs,
+                resolve_after_runs,
+            } => (
+                RuleKind::NegativeBalance,
+                severity,
+                for_runs,
+                resolve_after_runs,
+                Severity::Critical,
+            ),
+            RawRule::CheckFailed {
+                codes,
+                consecutive,
+                severity,
+                for_runs,
+                resolve_after_runs,
+            } => {
                 let k = format!("{key}.check_failed");
                 let codes = match codes {
                     None => None,
-                    Some(c) => match &c.value {
-                        serde_json::Value::String(s) if s == "any" => None,
-                        serde_json::Value::Array(items) if !items.is_empty() => {
-                            let mut out = Vec::new();
-                            for item in items {
-                                match item.as_u64() {
-                                    Some(0) => self.at(c, format!("{k}.codes"), "code 0 is success, not a failure"),
-                                    Some(code) if code <= 99_999 => out.push(code as u32),
-                                    _ => self.at(c, format!("{k}.codes"), format!("{item} is not a balance status code")),
+                    Some(c) => {
+                        match &c.value {
+                            serde_json::Value::String(s) if s == "any" => None,
+                            serde_json::Value::Array(items) if !items.is_empty() => {
+                                let mut out = Vec::new();
+                                for item in items {
+                                    match item.as_u64() {
+                                        Some(0) => self.at(
+                                            c,
+                                            format!("{k}.codes"),
+                                            "code 0 is success, not a failure",
+                                        ),
+                                        Some(code) if code <= 99_999 => out.push(code as u32),
+                                        _ => self.at(
+                                            c,
+                                            format!("{k}.codes"),
+                                            format!("{item} is not a balance status code"),
+                                        ),
+                                    }
                                 }
+                                Some(out)
                             }
-                            Some(out)
+                            _ => {
+                                self.at(c, format!("{k}.codes"), "expected `any` or a list of status codes, such as [3200, 3300]");
+                                None
+                            }
                         }
-                        _ => {
-                            self.at(c, format!("{k}.codes"), "expected `any` or a list of status codes, such as [3200, 3300]");
-                            None
-                        }
-                    },
+                    }
                 };
-                let consecutive = self.count(consecutive, &format!("{k}.consecutive"), 1, 1, 1000) as u32;
-                (RuleKind::CheckFailed { codes, consecutive }, severity, for_runs, resolve_after_runs, Severity::Warning)
+                let consecutive =
+                    self.count(consecutive, &format!("{k}.consecutive"), 1, 1, 1000) as u32;
+                (
+                    RuleKind::CheckFailed { codes, consecutive },
+                    severity,
+                    for_runs,
+                    resolve_after_runs,
+                    Severity::Warning,
+                )
             }
-            RawRule::Stale { after, severity, for_runs, resolve_after_runs } => {
-                let after = self.duration_in(&Some(clone_text(after)), &format!("{key}.stale.after"), Duration::from_secs(86_400), Duration::from_secs(60), Duration::from_secs(3650 * 86_400));
-                (RuleKind::Stale { after }, severity, for_runs, resolve_after_runs, Severity::Warning)
+            RawRule::Stale {
+                after,
+                severity,
+                for_runs,
+                resolve_after_runs,
+            } => {
+                let after = self.duration_in(
+                    &Some(clone_text(after)),
+                    &format!("{key}.stale.after"),
+                    Duration::from_secs(86_400),
+                    Duration::from_secs(60),
+                    Duration::from_secs(3650 * 86_400),
+                );
+                (
+                    RuleKind::Stale { after },
+                    severity,
+                    for_runs,
+                    resolve_after_runs,
+                    Severity::Warning,
+                )
             }
-            RawRule::RunFailed { not_retrieved_percent, severity, for_runs, resolve_after_runs } => {
+            RawRule::RunFailed {
+                not_retrieved_percent,
+                severity,
+                for_runs,
+                resolve_after_runs,
+            } => {
                 let percent = match not_retrieved_percent {
                     Some(p) => self.percent(p, &format!("{key}.run_failed.not_retrieved_percent")),
                     None => 1_000,
                 };
-                (RuleKind::RunFailed { not_retrieved_percent: percent }, severity, for_runs, resolve_after_runs, Severity::Critical)
+                (
+                    RuleKind::RunFailed {
+                        not_retrieved_percent: percent,
+                    },
+                    severity,
+                    for_runs,
+                    resolve_after_runs,
+                    Severity::Critical,
+                )
             }
         };
         let kind_key = format!("{key}.{}", kind.name());
@@ -989,14 +1363,29 @@ impl Validator<'_> {
                 "warning" => Severity::Warning,
                 "info" => Severity::Info,
                 other => {
-                    self.at(t, format!("{kind_key}.severity"), format!("unknown severity {other:?} (use critical, warning or info)"));
+                    self.at(
+                        t,
+                        format!("{kind_key}.severity"),
+                        format!("unknown severity {other:?} (use critical, warning or info)"),
+                    );
                     default_severity
                 }
             },
         };
         let for_runs = self.count(for_runs, &format!("{kind_key}.for_runs"), 1, 1, 1000) as u32;
-        let resolve_after_runs = self.count(resolve_after_runs, &format!("{kind_key}.resolve_after_runs"), 1, 1, 1000) as u32;
-        (self.problems.len() == before).then_some(Rule { kind, severity, for_runs, resolve_after_runs })
+        let resolve_after_runs = self.count(
+            resolve_after_runs,
+            &format!("{kind_key}.resolve_after_runs"),
+            1,
+            1,
+            1000,
+        ) as u32;
+        (self.problems.len() == before).then_some(Rule {
+            kind,
+            severity,
+            for_runs,
+            resolve_after_runs,
+        })
     }
 }
 
@@ -1032,7 +1421,10 @@ fn is_identifier(name: &str) -> bool {
 pub fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+        || host
+            .parse::<IpAddr>()
+            .map(|ip| ip.is_loopback())
+            .unwrap_or(false)
 }
 
 /// Whether a URL points at this machine.
