@@ -5,6 +5,9 @@
 //! for a server: servers are bound to port 0 before they are used.
 //!
 //! - `support`: shared helpers (temporary directories, running the binary).
+//! - `authorizers`: pre-flight validation, YAML and CSV loading, the permission rule,
+//!   the request body, and that no personal value is ever printed.
 #![forbid(unsafe_code)]
 
+mod authorizers;
 mod support;
