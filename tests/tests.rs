@@ -4,9 +4,12 @@
 //! in temporary directories, the real `balance-monitor` binary) and never sleeps to wait
 //! for a server: servers are bound to port 0 before they are used.
 //!
+//! - `authorizers`: pre-flight validation, YAML and CSV loading, the permission rule,
+//!   the request body, and that no personal value is ever printed.
 //! - `config`: the bad-configuration table, secrets, `check-config`.
 //! - `support`: shared helpers (temporary directories, running the binary).
 #![forbid(unsafe_code)]
 
+mod authorizers;
 mod config;
 mod support;
