@@ -7,4 +7,5 @@
 //! - `support`: shared helpers (temporary directories, running the binary).
 #![forbid(unsafe_code)]
 
+mod store;
 mod support;

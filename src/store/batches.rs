@@ -99,6 +99,10 @@ impl Store {
     /// count, the deadline, and the authorizers it refused. Refused members get a
     /// `rejected` result at once, so every member of the run ends with a result row.
     ///
+    /// A refusal reason is Rightfoot's text about the row's personal fields; should it
+    /// ever echo a value, runs of four or more digits (an account, routing, card or SSN
+    /// number, a birth date) are replaced before it is stored.
+    ///
     /// Recording the same batch id again changes nothing; a different batch id for a
     /// chunk that already has one is refused.
     pub async fn mark_batch_submitted(
@@ -169,7 +173,7 @@ impl Store {
                  ON CONFLICT (run_id, authorizer_unique_id) DO NOTHING",
             )?;
             for (authorizer, reasons) in refused {
-                let reason = reasons.join("; ");
+                let reason = redact_digit_runs(&reasons.join("; "));
                 failed_row.execute(params![batch.0, authorizer, reason])?;
                 rejected.execute(params![batch.0, authorizer, reason, now])?;
             }
@@ -284,6 +288,48 @@ impl Store {
     }
 }
 
+/// Replaces every run of four or more digits (counting digits joined by `-`, `/`, `.`
+/// or a space as one run, as in `123-45-6789` or `01/02/1990`) with a marker.
+fn redact_digit_runs(text: &str) -> String {
+    const MARKER: &str = "[digits removed]";
+    const JOINERS: [char; 4] = ['-', '/', '.', ' '];
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        // The run: digits, and single joiners that are followed by a digit.
+        let start = i;
+        let mut end = i;
+        let mut digits = 0;
+        let mut j = i;
+        while j < chars.len() {
+            if chars[j].is_ascii_digit() {
+                digits += 1;
+                end = j + 1;
+                j += 1;
+            } else if JOINERS.contains(&chars[j])
+                && chars.get(j + 1).is_some_and(char::is_ascii_digit)
+            {
+                j += 1;
+            } else {
+                break;
+            }
+        }
+        if digits >= 4 {
+            out.push_str(MARKER);
+        } else {
+            out.extend(&chars[start..end]);
+        }
+        i = end;
+    }
+    out
+}
+
 fn ids(
     transaction: &Transaction<'_>,
     sql: &str,
@@ -359,4 +405,41 @@ fn batch_record(row: &Row<'_>) -> rusqlite::Result<BatchRecord> {
         members: count(row, 10)?,
         results: count(row, 11)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_digit_runs;
+
+    #[test]
+    fn numbers_that_could_be_personal_data_are_removed_from_reasons() {
+        let table = [
+            (
+                "Invalid routing number 021000021.",
+                "Invalid routing number [digits removed].",
+            ),
+            (
+                "SSN 123-45-6789 does not match",
+                "SSN [digits removed] does not match",
+            ),
+            ("date of birth 01/02/1990", "date of birth [digits removed]"),
+            (
+                "card 4111 1111 1111 1111 expired",
+                "card [digits removed] expired",
+            ),
+            (
+                "Routing number must be 9 digits long.",
+                "Routing number must be 9 digits long.",
+            ),
+            (
+                "The maximum batch size is 1,000",
+                "The maximum batch size is 1,000",
+            ),
+            ("CVV 123 and zip 9021", "CVV 123 and zip [digits removed]"),
+            ("", ""),
+        ];
+        for (reason, stored) in table {
+            assert_eq!(redact_digit_runs(reason), stored, "{reason}");
+        }
+    }
 }

@@ -2,11 +2,11 @@
 //!
 //! [`Store`] is the only way into the database. It offers typed async methods (no SQL
 //! crosses its boundary) so that a PostgreSQL backend can later sit behind the same
-//! surface. Writes go to one connection owned by a dedicated thread ([`writer`]), each
+//! surface. Writes go to one connection owned by a dedicated thread (`writer.rs`), each
 //! in a `BEGIN IMMEDIATE` transaction; reads go to a small pool of read-only
-//! connections ([`readers`]) that WAL keeps from blocking, or being blocked by, the
-//! writer. The schema evolves through numbered, embedded [`migrations`]; the pragmas
-//! and why they are set are in [`connection`].
+//! connections (`readers.rs`) that WAL keeps from blocking, or being blocked by, the
+//! writer. The schema evolves through numbered, embedded migrations (`migrations.rs`);
+//! the pragmas, and why each is set, are in `connection.rs`.
 //!
 //! What the store holds: monitors by name, runs, chunks (with the SHA-256 of each
 //! request body and Rightfoot's batch id), which authorizers were in which chunk, one

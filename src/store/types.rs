@@ -175,7 +175,6 @@ impl RunTrigger {
 pub struct NewRun {
     pub monitor: MonitorId,
     pub trigger: RunTrigger,
-    pub created_at: DateTime<Utc>,
 }
 
 /// One run as stored.
@@ -237,8 +236,6 @@ pub struct BatchSubmitted {
     pub accepted: u32,
     pub failed: Vec<FailedAuthorizer>,
     pub deadline: DateTime<Utc>,
-    /// When the 201 arrived, by our clock.
-    pub recorded_at: DateTime<Utc>,
 }
 
 /// One balance as Rightfoot returned it in a results page.
