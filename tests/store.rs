@@ -371,7 +371,9 @@ async fn a_slot_runs_at_most_once_per_monitor() {
         other => panic!("expected SlotTaken, got {other}"),
     }
     assert!(
-        error.to_string().contains("2025-03-14T09:00:00.000000Z"),
+        error
+            .to_string()
+            .contains("for the slot 2025-03-14 09:00:00 UTC"),
         "{error}"
     );
 

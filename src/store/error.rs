@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, Utc};
 use rusqlite::ErrorCode;
 
 use super::types::{RunId, RunState};
@@ -107,7 +108,7 @@ pub enum StoreError {
     #[error("monitor {monitor:?} already has {existing} for the slot {slot}")]
     SlotTaken {
         monitor: String,
-        slot: String,
+        slot: DateTime<Utc>,
         existing: RunId,
     },
 

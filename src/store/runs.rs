@@ -49,33 +49,34 @@ impl Store {
     pub async fn create_run(&self, run: NewRun) -> Result<RunId, StoreError> {
         self.write(move |transaction| {
             let monitor_name = monitor_name(transaction, run.monitor)?;
-            let slot = run.trigger.slot().map(time_text);
+            let slot_text = run.trigger.slot().map(time_text);
             let inserted = transaction.execute(
                 "INSERT INTO runs (monitor_id, scheduled_for, run_trigger, state, created_at) \
                  VALUES (?1, ?2, ?3, 'pending', ?4)",
                 params![
                     run.monitor.0,
-                    slot,
+                    slot_text,
                     run.trigger.kind_str(),
                     time_text(Utc::now())
                 ],
             );
-            match inserted {
-                Ok(_) => Ok(RunId(transaction.last_insert_rowid())),
-                Err(error) if is_unique_violation(&error) => {
+            match (inserted, run.trigger.slot()) {
+                (Ok(_), _) => Ok(RunId(transaction.last_insert_rowid())),
+                // Only (monitor, slot) is unique in `runs`, and manual runs have no slot.
+                (Err(error), Some(slot)) if is_unique_violation(&error) => {
                     let existing = transaction.query_row(
                         "SELECT id FROM runs WHERE monitor_id = ?1 AND scheduled_for = ?2",
-                        params![run.monitor.0, slot],
+                        params![run.monitor.0, slot_text],
                         |row| row.get(0),
                     )?;
                     Err(StoreError::SlotTaken {
                         monitor: monitor_name,
-                        slot: slot.unwrap_or_default(),
+                        slot,
                         existing: RunId(existing),
                     }
                     .into())
                 }
-                Err(error) => Err(error.into()),
+                (Err(error), _) => Err(error.into()),
             }
         })
         .await
