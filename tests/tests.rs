@@ -7,9 +7,12 @@
 //! - `authorizers`: pre-flight validation, YAML and CSV loading, the permission rule,
 //!   the request body, and that no personal value is ever printed.
 //! - `config`: the bad-configuration table, secrets, `check-config`.
+//! - `store`: migrations, pragmas, one writer and non-blocking readers, idempotent
+//!   upserts, and a schema without personal data.
 //! - `support`: shared helpers (temporary directories, running the binary).
 #![forbid(unsafe_code)]
 
 mod authorizers;
 mod config;
+mod store;
 mod support;
