@@ -5,6 +5,8 @@
 //! for a server: servers are bound to port 0 before they are used.
 //!
 //! - `support`: shared helpers (temporary directories, running the binary).
+//! - `rightfoot_client`: the API client against scripted local HTTP servers.
 #![forbid(unsafe_code)]
 
+mod rightfoot_client;
 mod support;
