@@ -4,7 +4,7 @@
 //! This module owns the mapping from an HTTP status and body to a typed error, lenient
 //! envelope parsing (a non-JSON or truncated body still gives the status and a short,
 //! cleaned excerpt), and redaction: every piece of server text that goes into an error
-//! passes through a [`Redactor`] that removes the API key and, for a submission, the
+//! passes through a redactor that removes the API key and, for a submission, the
 //! personal data in the request body, in case a server echoes them back. It does not
 //! decide when to retry (that is `retry`), only which errors are transient
 //! ([`ApiError::is_retryable`]).
