@@ -7,6 +7,7 @@
 //! - `authorizers`: pre-flight validation, YAML and CSV loading, the permission rule,
 //!   the request body, and that no personal value is ever printed.
 //! - `config`: the bad-configuration table, secrets, `check-config`.
+//! - `rightfoot_client`: the API client against scripted local HTTP servers.
 //! - `store`: migrations, pragmas, one writer and non-blocking readers, idempotent
 //!   upserts, and a schema without personal data.
 //! - `support`: shared helpers (temporary directories, running the binary).
@@ -14,5 +15,6 @@
 
 mod authorizers;
 mod config;
+mod rightfoot_client;
 mod store;
 mod support;

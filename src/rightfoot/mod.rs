@@ -1,1 +1,36 @@
-//! (in progress)
+//! The Rightfoot balance-check API client.
+//!
+//! This module owns everything between a request body in bytes and typed results: the
+//! HTTP client and its configuration (`client`), the wire structs (`models`), the
+//! retry policy (`retry`), errors (`error`), balance status codes (`status`), and one
+//! module per endpoint:
+//!
+//! - `submit`: `POST /v1/balance_requests` → [`SubmitOutcome`]
+//! - `results`: `GET /v1/balances` → [`BalancePages`], a cursor (or stream) of [`Page`]s
+//!   of [`BalanceResult`]s, with the loop guard and the 404 grace rule
+//! - `export`: `GET /v1/balances/csv` → [`CsvExport`], a byte stream
+//! - `history`: `GET /v1/monitoring/authorizers/{id}/history` → [`HistoryPage`]
+//!
+//! It does not build request bodies (`authorizers::wire` does), chunk authorizers,
+//! decide when a batch is complete, poll, or store anything: those belong to the run.
+//! Invariants: money never passes through a float; the API key and authorizers'
+//! personal data never appear in an error, a log line or a `Debug` output.
+
+mod client;
+pub mod error;
+mod export;
+mod history;
+pub(crate) mod models;
+mod results;
+pub mod retry;
+pub mod status;
+mod submit;
+
+pub use client::{ClientConfig, RightfootClient, USER_AGENT};
+pub use error::{ApiError, ClientBuildError, ErrorDetails, ErrorEnvelope};
+pub use export::CsvExport;
+pub use history::{HistoryEntry, HistoryPage, HistoryStatus};
+pub use results::{BalancePages, BalanceResult, Page};
+pub use retry::RetryPolicy;
+pub use status::{BalanceStatus, CsvStatus};
+pub use submit::{FailedAuthorizer, SubmitOutcome, body_sha256};
