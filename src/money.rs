@@ -154,7 +154,17 @@ mod tests {
 
     #[test]
     fn rejects_what_is_not_money() {
-        for text in ["", "abc", "1.234", "1.2.3", "--1", "12a", "1e", "92233720368547758.08", "."] {
+        for text in [
+            "",
+            "abc",
+            "1.234",
+            "1.2.3",
+            "--1",
+            "12a",
+            "1e",
+            "92233720368547758.08",
+            ".",
+        ] {
             assert!(Cents::parse(text).is_err(), "{text:?} should be rejected");
         }
     }

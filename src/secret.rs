@@ -127,11 +127,12 @@ impl SecretSource {
             },
             SecretSource::File(path) => {
                 let path = self.file_path(env, base_dir, path);
-                let text =
-                    std::fs::read_to_string(&path).map_err(|source| SecretError::FileUnreadable {
+                let text = std::fs::read_to_string(&path).map_err(|source| {
+                    SecretError::FileUnreadable {
                         path: path.clone(),
                         source,
-                    })?;
+                    }
+                })?;
                 let value = text.trim_end_matches(['\n', '\r']);
                 if value.is_empty() {
                     return Err(SecretError::FileEmpty(path));
@@ -191,8 +192,14 @@ mod tests {
             SecretSource::Env("EMPTY".into()).resolve(&env, base),
             Err(SecretError::EnvEmpty(_))
         ));
-        assert_eq!(get(SecretSource::File("api_key".into())).unwrap(), "from-creds");
-        assert_eq!(get(SecretSource::File("local_key".into())).unwrap(), "from-base");
+        assert_eq!(
+            get(SecretSource::File("api_key".into())).unwrap(),
+            "from-creds"
+        );
+        assert_eq!(
+            get(SecretSource::File("local_key".into())).unwrap(),
+            "from-base"
+        );
         assert!(matches!(
             SecretSource::File("missing".into()).resolve(&env, base),
             Err(SecretError::FileUnreadable { .. })

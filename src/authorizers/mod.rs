@@ -27,7 +27,11 @@ use std::path::PathBuf;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Origin {
     /// A YAML list entry (in the config file or an authorizers YAML file).
-    Yaml { file: PathBuf, line: u64, column: u64 },
+    Yaml {
+        file: PathBuf,
+        line: u64,
+        column: u64,
+    },
     /// A CSV data row; the header is row 1, the first data row is row 2.
     Csv { file: PathBuf, row: u64 },
 }

@@ -86,13 +86,10 @@ pub fn from_str<T: serde::de::DeserializeOwned>(text: &str, file: &Path) -> Resu
         })
     });
     result.map_err(|error| {
-        let position = error
-            .location()
-            .filter(|l| l.line() > 0)
-            .map(|l| Position {
-                line: l.line(),
-                column: l.column(),
-            });
+        let position = error.location().filter(|l| l.line() > 0).map(|l| Position {
+            line: l.line(),
+            column: l.column(),
+        });
         YamlError {
             file: file.to_path_buf(),
             position,
@@ -120,7 +117,11 @@ fn polish_message(raw: &str) -> String {
                 .map(|s| s.trim_matches('`'))
                 .filter(|s| !s.is_empty() && !s.starts_with("there are no"))
                 .collect();
-            let what = if kind.contains("field") { "key" } else { "kind" };
+            let what = if kind.contains("field") {
+                "key"
+            } else {
+                "kind"
+            };
             let mut out = format!("unknown {what} `{name}`");
             if let Some(best) = did_you_mean(name, &expected) {
                 out.push_str(&format!(", did you mean `{best}`?"));
@@ -186,8 +187,15 @@ mod tests {
         let e = err("poll_interval: 3s\nitems:\n  - schedul: x\n");
         assert_eq!(e.position, Some(Position { line: 3, column: 5 }));
         assert_eq!(e.key, "items[0].schedul");
-        assert!(e.message.contains("did you mean `schedule`?"), "{}", e.message);
-        assert!(e.to_string().starts_with("c.yaml:3:5: items[0].schedul: unknown key"));
+        assert!(
+            e.message.contains("did you mean `schedule`?"),
+            "{}",
+            e.message
+        );
+        assert!(
+            e.to_string()
+                .starts_with("c.yaml:3:5: items[0].schedul: unknown key")
+        );
     }
 
     #[test]
@@ -211,7 +219,10 @@ mod tests {
 
     #[test]
     fn did_you_mean_picks_close_names_only() {
-        assert_eq!(did_you_mean("pol_interval", &["poll_interval", "base_url"]), Some("poll_interval"));
+        assert_eq!(
+            did_you_mean("pol_interval", &["poll_interval", "base_url"]),
+            Some("poll_interval")
+        );
         assert_eq!(did_you_mean("zzzzzz", &["poll_interval", "base_url"]), None);
     }
 }
