@@ -5,6 +5,9 @@
 //! for a server: servers are bound to port 0 before they are used.
 //!
 //! - `support`: shared helpers (temporary directories, running the binary).
+//! - `sandbox`: the built-in Rightfoot simulator over HTTP: auth, validation, the body-hash
+//!   cache, progressive results, paging, exports, history, scenarios, faults, webhooks.
 #![forbid(unsafe_code)]
 
+mod sandbox;
 mod support;

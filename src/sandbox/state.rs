@@ -302,7 +302,7 @@ impl State {
                 (row.completes_at <= now).then_some((batch, row))
             })
             .collect();
-        found.sort_by(|a, b| b.0.seq.cmp(&a.0.seq));
+        found.sort_by_key(|(batch, _)| std::cmp::Reverse(batch.seq));
         found
     }
 
