@@ -4,10 +4,15 @@
 //! in temporary directories, the real `balance-monitor` binary) and never sleeps to wait
 //! for a server: servers are bound to port 0 before they are used.
 //!
-//! - `support`: shared helpers (temporary directories, running the binary).
+//! - `authorizers`: pre-flight validation, YAML and CSV loading, the permission rule,
+//!   the request body, and that no personal value is ever printed.
+//! - `config`: the bad-configuration table, secrets, `check-config`.
 //! - `sandbox`: the built-in Rightfoot simulator over HTTP: auth, validation, the body-hash
 //!   cache, progressive results, paging, exports, history, scenarios, faults, webhooks.
+//! - `support`: shared helpers (temporary directories, running the binary).
 #![forbid(unsafe_code)]
 
+mod authorizers;
+mod config;
 mod sandbox;
 mod support;

@@ -21,3 +21,30 @@ pub fn request_body(chunk: &[Authorizer], webhook_url: Option<&str>) -> Vec<u8> 
     };
     serde_json::to_vec(&body).expect("a JSON map always serializes")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authorizers::Origin;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn same_chunk_same_bytes_and_no_metadata() {
+        let object = serde_json::json!({"ssn": "123456789", "authorizer_unique_id": "A-1"});
+        let serde_json::Value::Object(object) = object else {
+            unreachable!()
+        };
+        let metadata = BTreeMap::from([("payment_amount".to_string(), "125.50".to_string())]);
+        let origin = Origin::Csv {
+            file: "a.csv".into(),
+            row: 2,
+        };
+        let chunk = vec![Authorizer::from_wire_object(object, metadata, origin)];
+        let body = request_body(&chunk, None);
+        assert_eq!(body, request_body(&chunk.clone(), None));
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            r#"{"authorizers":[{"authorizer_unique_id":"A-1","ssn":"123456789"}]}"#
+        );
+    }
+}

@@ -1,0 +1,260 @@
+//! The validated configuration: precise types, defaults applied, secrets resolved.
+//!
+//! A value of these types has passed every check in `validate.rs`, so the rest of the
+//! daemon never re-checks ranges or parses text. Rule and route types are defined here
+//! because the configuration is where they are written; the alerting code evaluates
+//! and delivers them.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::money::Cents;
+use crate::schedule::Schedule;
+use crate::secret::Secret;
+
+/// The whole configuration, ready to use.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it was loaded from.
+    pub file: PathBuf,
+    pub rightfoot: RightfootConfig,
+    pub storage: StorageConfig,
+    pub http: HttpConfig,
+    pub routes: BTreeMap<String, Route>,
+    pub monitors: Vec<Monitor>,
+    /// Things that work but are probably not what the user meant.
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RightfootConfig {
+    pub base_url: Url,
+    pub api_key: Secret,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    /// How often a submitted batch is polled for results (30-60 s against Rightfoot).
+    pub poll_interval: Duration,
+    /// How long after `submitted_at` results are awaited before the missing ones are
+    /// recorded as not retrieved: the 1 h SLA plus a margin.
+    pub result_deadline: Duration,
+    /// How long a 404 for a just-created batch is read as "not ready yet".
+    pub not_found_grace: Duration,
+    pub max_batch_size: usize,
+    pub max_in_flight_batches: usize,
+    pub completion_webhook: Option<CompletionWebhook>,
+}
+
+/// Rightfoot's `BALANCE_BATCH_COMPLETED` webhook, received by the daemon's listener.
+#[derive(Debug, Clone)]
+pub struct CompletionWebhook {
+    /// The public URL Rightfoot posts to; the token is added as a query parameter.
+    pub public_url: Url,
+    pub token: Secret,
+}
+
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    pub path: PathBuf,
+    /// Runs and results older than this are pruned; `None` keeps history forever.
+    pub retention: Option<Duration>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    /// Required for a non-loopback `listen`; then every endpoint but `/healthz` needs it.
+    pub token: Option<Secret>,
+}
+
+/// What to do about slots that passed while the daemon was down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatchUp {
+    /// Record missed slots as missed and wait for the next one.
+    Skip,
+    /// Run the most recent missed slot once, if it is still within `grace`.
+    RunOnce,
+}
+
+/// Where a monitor's authorizers come from.
+#[derive(Debug, Clone)]
+pub enum AuthorizerSource {
+    /// A Rightfoot-format CSV file, read at each run.
+    Csv(PathBuf),
+    /// A YAML file, read at each run.
+    Yaml(PathBuf),
+    /// A list in the configuration file itself, as parsed YAML values with positions.
+    Inline(Vec<InlineAuthorizer>),
+}
+
+/// One inline authorizer as written in the configuration. `Debug` is redacted: the
+/// value holds personal data.
+#[derive(Clone)]
+pub struct InlineAuthorizer {
+    pub value: serde_json::Value,
+    pub line: u64,
+    pub column: u64,
+}
+
+impl std::fmt::Debug for InlineAuthorizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "InlineAuthorizer(line {}, [personal data redacted])",
+            self.line
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Monitor {
+    pub name: String,
+    pub schedule: Schedule,
+    pub catch_up: CatchUp,
+    pub grace: Duration,
+    pub jitter: Duration,
+    pub authorizers: AuthorizerSource,
+    pub rules: Vec<Rule>,
+    pub routes: Vec<String>,
+    pub repeat_interval: Duration,
+    pub send_resolved: bool,
+    /// Metadata keys that may appear in alerts beside the authorizer id.
+    pub alert_fields: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// A detection rule with its lifecycle options.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rule {
+    pub kind: RuleKind,
+    pub severity: Severity,
+    /// The condition must hold this many consecutive runs before the alert fires.
+    pub for_runs: u32,
+    /// The condition must be clear this many consecutive runs before it resolves.
+    pub resolve_after_runs: u32,
+}
+
+/// Percentages are held in basis points (hundredths of a percent): 12.5% is 1250.
+pub type BasisPoints = u32;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleKind {
+    BalanceBelow {
+        amount: Cents,
+    },
+    /// Below the authorizer's own payment amount (a metadata field) plus a margin.
+    BelowPayment {
+        field: String,
+        margin: Cents,
+    },
+    DropPercent {
+        percent: BasisPoints,
+        window: Option<Duration>,
+    },
+    DropAmount {
+        amount: Cents,
+        window: Option<Duration>,
+    },
+    NegativeBalance,
+    CheckFailed {
+        /// `None` means any failure code.
+        codes: Option<Vec<u32>>,
+        consecutive: u32,
+    },
+    Stale {
+        after: Duration,
+    },
+    RunFailed {
+        not_retrieved_percent: BasisPoints,
+    },
+}
+
+impl RuleKind {
+    /// The name the configuration uses for this kind of rule.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RuleKind::BalanceBelow { .. } => "balance_below",
+            RuleKind::BelowPayment { .. } => "below_payment",
+            RuleKind::DropPercent { .. } => "drop_percent",
+            RuleKind::DropAmount { .. } => "drop_amount",
+            RuleKind::NegativeBalance => "negative_balance",
+            RuleKind::CheckFailed { .. } => "check_failed",
+            RuleKind::Stale { .. } => "stale",
+            RuleKind::RunFailed { .. } => "run_failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub name: String,
+    pub target: RouteTarget,
+    /// A digest lists at most this many rows, then "and N more".
+    pub max_rows: usize,
+}
+
+#[derive(Debug, Clone)]
+pub enum RouteTarget {
+    Email(EmailRoute),
+    Webhook(WebhookRoute),
+}
+
+#[derive(Debug, Clone)]
+pub struct EmailRoute {
+    pub from: lettre::message::Mailbox,
+    pub to: Vec<lettre::message::Mailbox>,
+    pub transport: EmailTransport,
+    /// The whole send, not only the connect, is bounded by this.
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain connection upgraded with STARTTLS (port 587).
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// No encryption: allowed to a loopback host only.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub enum EmailTransport {
+    Smtp {
+        host: String,
+        port: u16,
+        tls: SmtpTls,
+        credentials: Option<(String, Secret)>,
+    },
+    /// A local MTA's `sendmail` command.
+    Sendmail { command: PathBuf },
+    /// Writes `.eml` files into a directory (for demos and inspection).
+    File { directory: PathBuf },
+}
+
+#[derive(Debug, Clone)]
+pub struct WebhookRoute {
+    pub url: Url,
+    /// Signs each body: `Balance-Monitor-Signature: t=<unix>,v1=<hex HMAC-SHA256>`.
+    pub secret: Option<Secret>,
+    pub timeout: Duration,
+}

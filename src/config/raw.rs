@@ -1,0 +1,214 @@
+//! The configuration file as written: serde structs that mirror the YAML one to one.
+//!
+//! Every struct denies unknown keys, and every value that a later check may reject is
+//! `Spanned`, so the error can point at its line and column. Nothing here is
+//! interpreted: durations, money, zones, crons and URLs are still text. `validate.rs`
+//! turns these into the precise types of `model.rs`.
+//!
+//! A literal secret (`api_key: rf_live_...`) is accepted by the parser only so that
+//! validation can refuse it with a message that says what to write instead.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_saphyr::Spanned;
+
+pub type Text = Spanned<String>;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    #[serde(default)]
+    pub rightfoot: RawRightfoot,
+    #[serde(default)]
+    pub storage: RawStorage,
+    #[serde(default)]
+    pub http: RawHttp,
+    #[serde(default)]
+    pub defaults: RawDefaults,
+    #[serde(default)]
+    pub routes: BTreeMap<String, Spanned<RawRoute>>,
+    #[serde(default)]
+    pub monitors: Vec<Spanned<RawMonitor>>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawRightfoot {
+    pub base_url: Option<Text>,
+    pub api_key: Option<Spanned<IgnoredAny>>,
+    pub api_key_file: Option<Text>,
+    pub api_key_env: Option<Text>,
+    pub connect_timeout: Option<Text>,
+    pub request_timeout: Option<Text>,
+    pub poll_interval: Option<Text>,
+    pub result_deadline: Option<Text>,
+    pub not_found_grace: Option<Text>,
+    pub max_batch_size: Option<Spanned<u64>>,
+    pub max_in_flight_batches: Option<Spanned<u64>>,
+    pub completion_webhook: Option<Spanned<RawCompletionWebhook>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCompletionWebhook {
+    pub public_url: Text,
+    pub token: Option<Spanned<IgnoredAny>>,
+    pub token_file: Option<Text>,
+    pub token_env: Option<Text>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawStorage {
+    pub path: Option<Text>,
+    pub retention: Option<Text>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub listen: Option<Text>,
+    pub token: Option<Spanned<IgnoredAny>>,
+    pub token_file: Option<Text>,
+    pub token_env: Option<Text>,
+}
+
+/// Settings every monitor inherits unless it sets its own.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawDefaults {
+    pub timezone: Option<Text>,
+    pub catch_up: Option<Text>,
+    pub grace: Option<Text>,
+    pub jitter: Option<Text>,
+    pub rules: Option<Vec<Spanned<RawRule>>>,
+    pub routes: Option<Vec<Text>>,
+    pub repeat_interval: Option<Text>,
+    pub send_resolved: Option<bool>,
+    pub alert_fields: Option<Vec<Text>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMonitor {
+    pub name: Text,
+    pub schedule: Text,
+    pub timezone: Option<Text>,
+    pub catch_up: Option<Text>,
+    pub grace: Option<Text>,
+    pub jitter: Option<Text>,
+    pub authorizers: Spanned<RawAuthorizers>,
+    pub rules: Option<Vec<Spanned<RawRule>>>,
+    pub routes: Option<Vec<Text>>,
+    pub repeat_interval: Option<Text>,
+    pub send_resolved: Option<bool>,
+    pub alert_fields: Option<Vec<Text>>,
+}
+
+/// Exactly one of the three sources.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuthorizers {
+    pub csv: Option<Text>,
+    pub yaml: Option<Text>,
+    pub inline: Option<Vec<Spanned<serde_json::Value>>>,
+}
+
+/// A named alert destination: exactly one of `email` or `webhook`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub email: Option<RawEmail>,
+    pub webhook: Option<RawWebhook>,
+    pub max_rows: Option<Spanned<u64>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEmail {
+    pub transport: Option<Text>,
+    pub from: Text,
+    pub to: Vec<Text>,
+    pub smtp_host: Option<Text>,
+    pub smtp_port: Option<Spanned<u64>>,
+    pub tls: Option<Text>,
+    pub username: Option<Text>,
+    pub password: Option<Spanned<IgnoredAny>>,
+    pub password_file: Option<Text>,
+    pub password_env: Option<Text>,
+    pub timeout: Option<Text>,
+    pub sendmail_command: Option<Text>,
+    pub directory: Option<Text>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    pub url: Text,
+    pub secret: Option<Spanned<IgnoredAny>>,
+    pub secret_file: Option<Text>,
+    pub secret_env: Option<Text>,
+    pub timeout: Option<Text>,
+}
+
+/// A rule, written as a one-key map: `- balance_below: { amount: 150.00 }`.
+///
+/// The common options are repeated in each variant rather than flattened, because a
+/// flattened struct cannot deny unknown keys and loses positions.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum RawRule {
+    BalanceBelow {
+        amount: Text,
+        severity: Option<Text>,
+        for_runs: Option<Spanned<u64>>,
+        resolve_after_runs: Option<Spanned<u64>>,
+    },
+    BelowPayment {
+        field: Text,
+        margin: Option<Text>,
+        severity: Option<Text>,
+        for_runs: Option<Spanned<u64>>,
+        resolve_after_runs: Option<Spanned<u64>>,
+    },
+    DropPercent {
+        percent: Text,
+        window: Option<Text>,
+        severity: Option<Text>,
+        for_runs: Option<Spanned<u64>>,
+        resolve_after_runs: Option<Spanned<u64>>,
+    },
+    DropAmount {
+        amount: Text,
+        window: Option<Text>,
+        severity: Option<Text>,
+        for_runs: Option<Spanned<u64>>,
+        resolve_after_runs: Option<Spanned<u64>>,
+    },
+    NegativeBalance {
+        severity: Option<Text>,
+        for_runs: Option<Spanned<u64>>,
+        resolve_after_runs: Option<Spanned<u64>>,
+    },
+    CheckFailed {
+        codes: Option<Spanned<serde_json::Value>>,
+        consecutive: Option<Spanned<u64>>,
+        severity: Option<Text>,
+        for_runs: Option<Spanned<u64>>,
+        resolve_after_runs: Option<Spanned<u64>>,
+    },
+    Stale {
+        after: Text,
+        severity: Option<Text>,
+        for_runs: Option<Spanned<u64>>,
+        resolve_after_runs: Option<Spanned<u64>>,
+    },
+    RunFailed {
+        not_retrieved_percent: Option<Text>,
+        severity: Option<Text>,
+        for_runs: Option<Spanned<u64>>,
+        resolve_after_runs: Option<Spanned<u64>>,
+    },
+}

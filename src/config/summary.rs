@@ -1,0 +1,215 @@
+//! The `check-config` report: what the daemon would do with this configuration.
+//!
+//! For each monitor: how many authorizers load (valid and rejected by pre-flight, with
+//! where each rejected one is and why, never its personal data), the next three fire
+//! times in the monitor's zone and in UTC, the rules and the routes. Then the
+//! configuration's warnings. Building the report reads the authorizer files; it sends
+//! nothing anywhere.
+
+use std::fmt::Write as _;
+
+use chrono::Utc;
+
+use super::duration::format_duration;
+use super::model::*;
+use crate::authorizers::source::{self, LoadedAuthorizers};
+
+/// The rendered report, and whether every authorizer source could be loaded.
+pub struct Report {
+    pub text: String,
+    pub ok: bool,
+}
+
+/// How many rejected authorizers are listed per monitor unless `all` is asked for.
+const REJECTED_SHOWN: usize = 10;
+
+pub fn check(config: &Config, all: bool) -> Report {
+    let mut out = String::new();
+    let mut ok = true;
+    let now = Utc::now();
+    let _ = writeln!(out, "configuration {}: valid", config.file.display());
+    let _ = writeln!(
+        out,
+        "rightfoot: {} (poll every {}, results awaited {} after submission, batches of up to {})",
+        config.rightfoot.base_url,
+        format_duration(config.rightfoot.poll_interval),
+        format_duration(config.rightfoot.result_deadline),
+        config.rightfoot.max_batch_size
+    );
+    let _ = writeln!(out, "storage: {}", config.storage.path.display());
+    for monitor in &config.monitors {
+        let _ = writeln!(out, "\nmonitor {}", monitor.name);
+        match source::load_source(&monitor.authorizers, &config.file) {
+            Ok(loaded) => describe_authorizers(&mut out, &loaded, all),
+            Err(e) => {
+                ok = false;
+                let _ = writeln!(out, "  authorizers: error: {e}");
+            }
+        }
+        let zone = monitor.schedule.zone();
+        let _ = writeln!(
+            out,
+            "  schedule: {:?} in {} (catch_up {}, grace {}{})",
+            monitor.schedule.expression(),
+            zone.name(),
+            match monitor.catch_up {
+                CatchUp::Skip => "skip",
+                CatchUp::RunOnce => "run_once",
+            },
+            format_duration(monitor.grace),
+            if monitor.jitter.is_zero() {
+                String::new()
+            } else {
+                format!(", jitter up to {}", format_duration(monitor.jitter))
+            }
+        );
+        for fire in monitor.schedule.upcoming(now, 3) {
+            let _ = writeln!(
+                out,
+                "    next: {}  ({} UTC)",
+                fire.format("%a %Y-%m-%d %H:%M:%S %Z"),
+                fire.with_timezone(&Utc).format("%Y-%m-%d %H:%M:%S")
+            );
+        }
+        if monitor.rules.is_empty() {
+            let _ = writeln!(out, "  rules: none");
+        } else {
+            let _ = writeln!(out, "  rules:");
+            for rule in &monitor.rules {
+                let _ = writeln!(out, "    {}", describe_rule(rule));
+            }
+        }
+        let routes: Vec<String> = monitor
+            .routes
+            .iter()
+            .map(|name| match config.routes.get(name).map(|r| &r.target) {
+                Some(RouteTarget::Email(e)) => {
+                    format!("{name} (email to {} recipient(s))", e.to.len())
+                }
+                Some(RouteTarget::Webhook(w)) => {
+                    format!("{name} (webhook {})", w.url.host_str().unwrap_or(""))
+                }
+                None => name.clone(),
+            })
+            .collect();
+        let _ = writeln!(
+            out,
+            "  routes: {}",
+            if routes.is_empty() {
+                "none".to_string()
+            } else {
+                routes.join(", ")
+            }
+        );
+        let _ = writeln!(
+            out,
+            "  repeat_interval {}, send_resolved {}{}",
+            format_duration(monitor.repeat_interval),
+            monitor.send_resolved,
+            if monitor.alert_fields.is_empty() {
+                String::new()
+            } else {
+                format!(", alert_fields: {}", monitor.alert_fields.join(", "))
+            }
+        );
+    }
+    if !config.warnings.is_empty() {
+        let _ = writeln!(out, "\nwarnings:");
+        for w in &config.warnings {
+            let _ = writeln!(out, "  warning: {w}");
+        }
+    }
+    Report { text: out, ok }
+}
+
+fn describe_authorizers(out: &mut String, loaded: &LoadedAuthorizers, all: bool) {
+    let _ = writeln!(
+        out,
+        "  authorizers: {} valid, {} invalid (left out of submissions)",
+        loaded.valid.len(),
+        loaded.rejected.len()
+    );
+    let shown = if all {
+        loaded.rejected.len()
+    } else {
+        REJECTED_SHOWN
+    };
+    for rejected in loaded.rejected.iter().take(shown) {
+        let id = if rejected.id.is_empty() {
+            "(no id)"
+        } else {
+            rejected.id.as_str()
+        };
+        let _ = writeln!(out, "    {}: {id}: {}", rejected.origin, rejected.error);
+    }
+    if loaded.rejected.len() > shown {
+        let _ = writeln!(
+            out,
+            "    ... and {} more (check-config --all lists them)",
+            loaded.rejected.len() - shown
+        );
+    }
+    for warning in &loaded.warnings {
+        let _ = writeln!(out, "    warning: {warning}");
+    }
+}
+
+/// One line per rule, as the configuration would write it.
+pub fn describe_rule(rule: &Rule) -> String {
+    let window = |w: &Option<std::time::Duration>| match w {
+        Some(w) => format!(
+            " against the highest balance within {}",
+            format_duration(*w)
+        ),
+        None => " against the previous balance".to_string(),
+    };
+    let percent = |bp: BasisPoints| {
+        if bp % 100 == 0 {
+            format!("{}%", bp / 100)
+        } else {
+            format!("{}.{:02}%", bp / 100, bp % 100)
+        }
+    };
+    let what = match &rule.kind {
+        RuleKind::BalanceBelow { amount } => format!("balance_below {amount}"),
+        RuleKind::BelowPayment { field, margin } => {
+            format!("below_payment: balance below metadata `{field}` plus {margin}")
+        }
+        RuleKind::DropPercent {
+            percent: p,
+            window: w,
+        } => format!("drop_percent {}{}", percent(*p), window(w)),
+        RuleKind::DropAmount { amount, window: w } => format!("drop_amount {amount}{}", window(w)),
+        RuleKind::NegativeBalance => "negative_balance".to_string(),
+        RuleKind::CheckFailed { codes, consecutive } => format!(
+            "check_failed {} {} time(s) in a row",
+            match codes {
+                None => "with any code".to_string(),
+                Some(c) => format!("with codes {c:?}"),
+            },
+            consecutive
+        ),
+        RuleKind::Stale { after } => format!(
+            "stale: no successful balance for {}",
+            format_duration(*after)
+        ),
+        RuleKind::RunFailed {
+            not_retrieved_percent,
+        } => format!(
+            "run_failed: not submitted, API unreachable, or over {} not retrieved",
+            percent(*not_retrieved_percent)
+        ),
+    };
+    let mut line = format!("{what} [{}]", rule.severity.as_str());
+    if rule.for_runs > 1 {
+        let _ = write!(line, ", for {} runs", rule.for_runs);
+    }
+    if rule.resolve_after_runs > 1 {
+        let _ = write!(
+            line,
+            ", resolves after {} clear runs",
+            rule.resolve_after_runs
+        );
+    }
+    line
+}

@@ -1,0 +1,465 @@
+//! Configuration: the bad-configuration table, secrets, and `check-config` on the
+//! shipped example.
+//!
+//! Each bad configuration runs the real binary (`check-config`) and asserts exit code
+//! 2 and a message that names the file, the line and column, and the key.
+
+use crate::support::{run_binary, write_file};
+
+/// A valid configuration the table cases are variations of. Line numbers matter.
+const BASE: &str = r#"rightfoot:
+  base_url: http://127.0.0.1:9
+  api_key_env: RF_KEY
+routes:
+  ops:
+    email: { transport: file, from: "bm <bm@example.com>", to: ["ops@example.com"], directory: mail }
+monitors:
+  - name: daily
+    schedule: "0 6 * * *"
+    timezone: America/New_York
+    authorizers: { csv: a.csv }
+    rules:
+      - balance_below: { amount: 100.00 }
+    routes: [ops]
+"#;
+
+const CSV: &str = "authorizer_unique_id,first_name,zip_code,phone_number,date_of_birth,ssn,account_number,routing_number\nA-1,Test,62701,5550100001,01/15/1980,900000001,000111222,011000015\n";
+
+struct Case {
+    name: &'static str,
+    /// (line to replace, counted from 1, new text), applied to BASE; or a whole file.
+    edit: Edit,
+    /// What the message must start with after the file name: `:line:col: key`.
+    at: &'static str,
+    /// A fragment of the reason.
+    reason: &'static str,
+}
+
+enum Edit {
+    Line(usize, &'static str),
+    Append(&'static str),
+    Whole(&'static str),
+}
+
+fn apply(edit: &Edit) -> String {
+    match edit {
+        Edit::Whole(text) => text.to_string(),
+        Edit::Append(extra) => format!("{BASE}{extra}"),
+        Edit::Line(n, text) => BASE
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                if i + 1 == *n {
+                    text.to_string()
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}
+
+fn cases() -> Vec<Case> {
+    use Edit::*;
+    vec![
+        Case {
+            name: "unknown top-level key",
+            edit: Line(1, "rightfot:"),
+            at: ":1:1: rightfot",
+            reason: "did you mean `rightfoot`?",
+        },
+        Case {
+            name: "unknown rightfoot key",
+            edit: Line(2, "  pol_interval: 45s"),
+            at: ":2:3: rightfoot.pol_interval",
+            reason: "did you mean `poll_interval`?",
+        },
+        Case {
+            name: "literal api key",
+            edit: Line(3, "  api_key: rf_live_abc123"),
+            at: ":3:12: rightfoot.api_key",
+            reason: "use api_key_file",
+        },
+        Case {
+            name: "missing api key env",
+            edit: Line(3, "  api_key_env: NOT_SET_ANYWHERE"),
+            at: ":3:16: rightfoot.api_key_env",
+            reason: "environment variable NOT_SET_ANYWHERE is not set",
+        },
+        Case {
+            name: "missing api key file",
+            edit: Line(3, "  api_key_file: /nonexistent/key"),
+            at: ":3:17: rightfoot.api_key_file",
+            reason: "cannot be read",
+        },
+        Case {
+            name: "plain http to a remote host",
+            edit: Line(2, "  base_url: http://api.rightfoot.com"),
+            at: ":2:13: rightfoot.base_url",
+            reason: "https is required",
+        },
+        Case {
+            name: "bad url",
+            edit: Line(2, "  base_url: not a url"),
+            at: ":2:13: rightfoot.base_url",
+            reason: "invalid base_url",
+        },
+        Case {
+            name: "poll interval outside 30-60s against Rightfoot",
+            edit: Whole("rightfoot:\n  api_key_env: RF_KEY\n  poll_interval: 5s\n"),
+            at: ":3:18: rightfoot.poll_interval",
+            reason: "outside 30s-60s",
+        },
+        Case {
+            name: "duration without unit",
+            edit: Append("storage:\n  retention: 400\n"),
+            at: ":16:14: storage.retention",
+            reason: "missing unit",
+        },
+        Case {
+            name: "batch size above 1000",
+            edit: Line(2, "  max_batch_size: 1500"),
+            at: ":2:19: rightfoot.max_batch_size",
+            reason: "out of range (1 to 1000)",
+        },
+        Case {
+            name: "deadline shorter than poll interval",
+            edit: Line(2, "  result_deadline: 1s"),
+            at: ":2:20: rightfoot.result_deadline",
+            reason: "shorter than poll_interval",
+        },
+        Case {
+            name: "invalid cron hour",
+            edit: Line(9, "    schedule: \"0 25 * * *\""),
+            at: ":9:15: monitors[0].schedule",
+            reason: "invalid cron expression \"0 25 * * *\": hour 25 out of range (0-23)",
+        },
+        Case {
+            name: "cron with four fields",
+            edit: Line(9, "    schedule: \"0 6 * *\""),
+            at: ":9:15: monitors[0].schedule",
+            reason: "expected 5 fields",
+        },
+        Case {
+            name: "unknown time zone",
+            edit: Line(10, "    timezone: America/NewYork"),
+            at: ":10:15: monitors[0].timezone",
+            reason: "did you mean \"America/New_York\"?",
+        },
+        Case {
+            name: "unknown monitor key",
+            edit: Line(10, "    timezon: America/New_York"),
+            at: ":10:5: monitors[0].timezon",
+            reason: "did you mean `timezone`?",
+        },
+        Case {
+            name: "bad catch_up",
+            edit: Line(10, "    catch_up: always"),
+            at: ":10:15: monitors[0].catch_up",
+            reason: "use skip or run_once",
+        },
+        Case {
+            name: "route that does not exist",
+            edit: Line(14, "    routes: [opps]"),
+            at: ":14:14: monitors[0].routes[0]",
+            reason: "route `opps` does not exist, did you mean `ops`?",
+        },
+        Case {
+            name: "duplicate monitor names",
+            edit: Append(
+                "  - name: daily\n    schedule: \"0 7 * * *\"\n    authorizers: { csv: a.csv }\n",
+            ),
+            at: ":15:11: monitors[1].name",
+            reason: "duplicate monitor name `daily`",
+        },
+        Case {
+            name: "two authorizer sources",
+            edit: Line(11, "    authorizers: { csv: a.csv, yaml: b.yaml }"),
+            at: ":11:18: monitors[0].authorizers",
+            reason: "only one of csv, yaml or inline",
+        },
+        Case {
+            name: "no authorizer source",
+            edit: Line(11, "    authorizers: {}"),
+            at: ":11:18: monitors[0].authorizers",
+            reason: "one of csv: PATH",
+        },
+        Case {
+            name: "unknown rule",
+            edit: Line(13, "      - balance_bellow: { amount: 100.00 }"),
+            at: ":13:9: monitors[0].rules[0]",
+            reason: "did you mean `balance_below`?",
+        },
+        Case {
+            name: "money with three decimals",
+            edit: Line(13, "      - balance_below: { amount: 100.005 }"),
+            at: ":13:34: monitors[0].rules[0].balance_below.amount",
+            reason: "more than two decimal places",
+        },
+        Case {
+            name: "money that is not a number",
+            edit: Line(13, "      - balance_below: { amount: lots }"),
+            at: ":13:34: monitors[0].rules[0].balance_below.amount",
+            reason: "invalid amount",
+        },
+        Case {
+            name: "unknown rule option",
+            edit: Line(
+                13,
+                "      - balance_below: { amount: 100.00, severty: critical }",
+            ),
+            at: ":13:42: monitors[0].rules[0].balance_below.severty",
+            reason: "did you mean `severity`?",
+        },
+        Case {
+            name: "bad severity",
+            edit: Line(13, "      - negative_balance: { severity: urgent }"),
+            at: ":13:39: monitors[0].rules[0].negative_balance.severity",
+            reason: "use critical, warning or info",
+        },
+        Case {
+            name: "percent above 100",
+            edit: Line(13, "      - drop_percent: { percent: 150 }"),
+            at: ":13:34: monitors[0].rules[0].drop_percent.percent",
+            reason: "at most 100",
+        },
+        Case {
+            name: "check_failed codes not a list",
+            edit: Line(13, "      - check_failed: { codes: 3200 }"),
+            at: ":13:32: monitors[0].rules[0].check_failed.codes",
+            reason: "expected `any` or a list",
+        },
+        Case {
+            name: "smtp tls none to a remote host",
+            edit: Line(
+                6,
+                "    email: { smtp_host: smtp.example.com, tls: none, from: \"bm <bm@example.com>\", to: [\"ops@example.com\"] }",
+            ),
+            at: ":6:50: routes.ops.email.tls",
+            reason: "allowed only to a loopback host",
+        },
+        Case {
+            name: "literal smtp password",
+            edit: Line(
+                6,
+                "    email: { smtp_host: localhost, password: hunter2, username: u, from: \"bm <bm@example.com>\", to: [\"ops@example.com\"] }",
+            ),
+            at: ":6:47: routes.ops.email.password",
+            reason: "use password_file",
+        },
+        Case {
+            name: "invalid recipient address",
+            edit: Line(
+                6,
+                "    email: { transport: file, from: \"bm <bm@example.com>\", to: [\"not-an-address\"], directory: mail }",
+            ),
+            at: ":6:62: routes.ops.email.to[0]",
+            reason: "invalid email address",
+        },
+        Case {
+            name: "http listen on a public address without a token",
+            edit: Append("http:\n  listen: 0.0.0.0:9187\n"),
+            at: ":16:11: http.listen",
+            reason: "not a loopback address",
+        },
+        Case {
+            name: "personal data as an alert field",
+            edit: Line(14, "    alert_fields: [ssn]"),
+            at: ":14:20: monitors[0].alert_fields[0]",
+            reason: "personal data",
+        },
+        Case {
+            name: "wrong type for a list",
+            edit: Line(14, "    routes: ops"),
+            at: ":14:13: monitors[0].routes",
+            reason: "expected",
+        },
+        Case {
+            name: "yaml syntax error",
+            edit: Line(8, "  - name: [daily"),
+            at: ":8:",
+            reason: "",
+        },
+        Case {
+            name: "duplicate key",
+            edit: Line(10, "    schedule: \"0 7 * * *\""),
+            at: ":10:",
+            reason: "duplicate",
+        },
+    ]
+}
+
+#[test]
+fn bad_configurations_exit_2_naming_file_line_column_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "a.csv", CSV.as_bytes(), 0o600);
+    let base = write_file(dir.path(), "config.yaml", BASE.as_bytes(), 0o600);
+    let ok = run_binary(
+        dir.path(),
+        &["check-config", "--config", base.to_str().unwrap()],
+        &[("RF_KEY", "k")],
+    );
+    assert!(
+        ok.status.success(),
+        "the base config is valid: {}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    let table = cases();
+    assert!(table.len() >= 25);
+    let mut failures = Vec::new();
+    for case in &table {
+        let text = apply(&case.edit);
+        let path = write_file(dir.path(), "config.yaml", text.as_bytes(), 0o600);
+        let out = run_binary(
+            dir.path(),
+            &["check-config", "--config", path.to_str().unwrap()],
+            &[("RF_KEY", "k")],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let expected_prefix = format!("{}{}", path.display(), case.at);
+        let line = stderr.lines().find(|l| l.starts_with(&expected_prefix));
+        let good = out.status.code() == Some(2) && line.is_some_and(|l| l.contains(case.reason));
+        if !good {
+            failures.push(format!(
+                "{}: exit {:?}, expected a line starting {expected_prefix:?} containing {:?}, got:\n{stderr}",
+                case.name,
+                out.status.code(),
+                case.reason
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn secrets_never_appear_in_output() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "a.csv", CSV.as_bytes(), 0o600);
+    let text = BASE.replace("  api_key_env: RF_KEY", "  api_key_file: key");
+    write_file(dir.path(), "key", b"rf_live_SUPERSECRET\n", 0o600);
+    let path = write_file(dir.path(), "config.yaml", text.as_bytes(), 0o600);
+    let out = run_binary(
+        dir.path(),
+        &["check-config", "--config", path.to_str().unwrap()],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains("SUPERSECRET"));
+    assert!(all.contains("monitor daily"), "{all}");
+}
+
+#[test]
+fn credentials_directory_supplies_relative_secret_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("creds");
+    write_file(&creds, "rightfoot-api-key", b"k\n", 0o600);
+    write_file(dir.path(), "a.csv", CSV.as_bytes(), 0o600);
+    let text = BASE.replace("  api_key_env: RF_KEY", "  api_key_file: rightfoot-api-key");
+    let path = write_file(dir.path(), "config.yaml", text.as_bytes(), 0o600);
+    let out = run_binary(
+        dir.path(),
+        &["check-config", "--config", path.to_str().unwrap()],
+        &[("CREDENTIALS_DIRECTORY", creds.to_str().unwrap())],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn check_config_summarises_monitors_and_warns_about_the_24h_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "a.csv", CSV.as_bytes(), 0o600);
+    let text = BASE.replace("\"0 6 * * *\"", "\"0 6,18 * * *\"");
+    let path = write_file(dir.path(), "config.yaml", text.as_bytes(), 0o600);
+    let out = run_binary(
+        dir.path(),
+        &["check-config", "--config", path.to_str().unwrap()],
+        &[("RF_KEY", "k")],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("authorizers: 1 valid, 0 invalid"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("    next: ").count(), 3, "{stdout}");
+    assert!(stdout.contains("UTC)"), "{stdout}");
+    assert!(
+        stdout.contains("balance_below $100.00 [warning]"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("routes: ops (email"), "{stdout}");
+    assert!(stdout.contains("cached batch"), "{stdout}");
+}
+
+#[test]
+fn missing_config_file_is_a_configuration_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_binary(
+        dir.path(),
+        &["check-config", "--config", "/nonexistent/config.yaml"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/config.yaml"));
+}
+
+/// The shipped example is valid once the secrets it names are provided, exactly as
+/// README.md tells users to provide them.
+#[test]
+fn example_config_is_valid_with_its_secrets() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    // Copy the example and its data so the permission rule can be met without
+    // touching the checkout.
+    let example = std::fs::read(root.join("config.example.yaml")).unwrap();
+    let config = write_file(dir.path(), "config.example.yaml", &example, 0o644);
+    for name in ["authorizers.csv", "authorizers.yaml"] {
+        let data = std::fs::read(root.join("examples").join(name)).unwrap();
+        write_file(dir.path(), &format!("examples/{name}"), &data, 0o600);
+    }
+    let creds = dir.path().join("creds");
+    write_file(&creds, "rightfoot-api-key", b"rf_test_key\n", 0o600);
+    write_file(&creds, "smtp-password", b"smtp-pass\n", 0o600);
+    let out = run_binary(
+        dir.path(),
+        &["check-config", "--config", config.to_str().unwrap()],
+        &[
+            ("CREDENTIALS_DIRECTORY", creds.to_str().unwrap()),
+            ("RIGHTFOOT_WEBHOOK_TOKEN", "t"),
+            ("BALANCE_MONITOR_HTTP_TOKEN", "t"),
+            ("LOS_WEBHOOK_SECRET", "s"),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("monitor morning-ach"), "{stdout}");
+    assert!(stdout.contains("monitor friday-payday"), "{stdout}");
+    // The example CSV has one row with a four-digit ZIP, reported by row number.
+    assert!(
+        stdout.contains("authorizers.csv row 5: A-1004: Invalid ZIP code"),
+        "{stdout}"
+    );
+}
