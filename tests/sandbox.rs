@@ -244,24 +244,36 @@ async fn requests_without_a_valid_bearer_key_get_401_in_the_envelope() {
     assert_eq!(sandbox.handle.batches_created(), 0);
 }
 
+/// `authorizer(id)` changed by `edit`.
+fn authorizer_with(id: &str, edit: impl FnOnce(&mut serde_json::Map<String, Value>)) -> Value {
+    let mut value = authorizer(id);
+    edit(value.as_object_mut().unwrap());
+    value
+}
+
 #[tokio::test]
 async fn invalid_rows_are_reported_with_exact_messages_and_valid_rows_accepted() {
-    let sandbox = start(config()).await;
-    let mut missing_id = authorizer("ignored");
-    missing_id
-        .as_object_mut()
-        .unwrap()
-        .remove("authorizer_unique_id");
-    let mut duplicate_card = authorizer("V-1");
-    let card = duplicate_card.as_object_mut().unwrap();
-    card.remove("account_number");
-    card.insert("debit_card_number".into(), json!("4111111111111111"));
-    card.insert("cvv".into(), json!("123"));
-    card.insert("expiration_month".into(), json!(12));
-    card.insert("expiration_year".into(), json!(2030));
     let body = json!({
-        "authorizers": [authorizer("V-1"), missing_id, duplicate_card, authorizer("V-2")]
+        "authorizers": [
+            authorizer("V-1"),
+            authorizer_with("x", |a| { a.remove("authorizer_unique_id"); }),
+            authorizer_with("R-1", |a| { a.insert("routing_number".into(), json!("12345")); }),
+            authorizer_with("Z-1", |a| { a["address"]["zip_code"] = json!("9410"); }),
+            authorizer_with("B-1", |a| { a.remove("date_of_birth"); }),
+            authorizer_with("S-1", |a| { a.insert("ssn".into(), json!(123456789)); }),
+            authorizer_with("C-1", |a| {
+                a.remove("account_number");
+                a.insert("debit_card_number".into(), json!("4111111111111111"));
+                a.insert("cvv".into(), json!("12"));
+                a.insert("expiration_month".into(), json!(12));
+                a.insert("expiration_year".into(), json!(2030));
+            }),
+            authorizer("D-1"),
+            authorizer("D-1"),
+            authorizer("V-2"),
+        ]
     });
+    let sandbox = start(config()).await;
     let answer = sandbox.submit(serde_json::to_vec(&body).unwrap()).await;
     assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
     let created = answer.json();
@@ -276,24 +288,55 @@ async fn invalid_rows_are_reported_with_exact_messages_and_valid_rows_accepted()
         created["message"],
         "Batch has been successfully submitted and is pending processing."
     );
+    let failed = |id: Value, error: &str, account_type: &str| json!({"authorizer_unique_id": id, "error": error, "account_type": account_type});
+    let duplicate = "Duplicate authorizer unique ID not allowed.";
     assert_eq!(
         created["failed_authorizers"],
         json!([
-            {
-                "authorizer_unique_id": null,
-                "error": "Missing authorizer unique ID for authorizer(s).",
-                "account_type": "ACCOUNT_NUMBER"
-            },
-            {
-                "authorizer_unique_id": "V-1",
-                "error": "Duplicate authorizer unique ID not allowed.",
-                "account_type": "DEBIT_CARD"
-            }
+            failed(
+                Value::Null,
+                "Missing authorizer unique ID for authorizer(s).",
+                "ACCOUNT_NUMBER"
+            ),
+            failed(
+                json!("R-1"),
+                "Invalid routing number for authorizer(s). Routing number must be 9 digits long.",
+                "ACCOUNT_NUMBER"
+            ),
+            failed(
+                json!("Z-1"),
+                "Invalid ZIP code for authorizer(s). Must be 5 digits or in 5+4 format (e.g., 94107 or 94107-1234).",
+                "ACCOUNT_NUMBER"
+            ),
+            failed(
+                json!("B-1"),
+                "Missing date of birth for authorizer(s).",
+                "ACCOUNT_NUMBER"
+            ),
+            failed(
+                json!("S-1"),
+                "SSN must be of type string for authorizer(s).",
+                "ACCOUNT_NUMBER"
+            ),
+            failed(
+                json!("C-1"),
+                "Invalid CVV for authorizer(s). Must be 3 or 4 digits.",
+                "DEBIT_CARD"
+            ),
+            failed(json!("D-1"), duplicate, "ACCOUNT_NUMBER"),
+            failed(json!("D-1"), duplicate, "ACCOUNT_NUMBER"),
         ])
     );
     assert!(created.get("warnings").is_none());
     assert_eq!(sandbox.handle.batch(batch_id).unwrap().accepted, 2);
     assert_eq!(sandbox.handle.checks_performed(), 2);
+    sandbox.advance(Duration::from_secs(600));
+    let results = sandbox.all_balances(batch_id, 100).await;
+    let ids: BTreeSet<&str> = results
+        .iter()
+        .map(|r| r["authorizer_unique_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, BTreeSet::from(["V-1", "V-2"]));
 }
 
 #[tokio::test]

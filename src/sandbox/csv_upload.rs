@@ -1,217 +1,185 @@
-//! A Rightfoot-format CSV file → one Rightfoot-shaped JSON object per row.
+//! An uploaded CSV file → accepted authorizer ids (with `meta_*` metadata) and
+//! rejected rows, as `POST /v1/balance_requests/csv` reports them.
 //!
-//! The columns are the `Authorizer` fields flattened (`zip_code` for
-//! `address.zip_code`, `date_of_birth` as `MM/DD/YYYY`), plus `meta_*` columns that
-//! become per-row metadata with the prefix stripped. An empty cell is an absent
-//! field; unknown columns (`user_id`) are ignored. A file that is not UTF-8 is read as
-//! Latin-1, with the warning text Rightfoot's page shows. Row numbers count records
-//! with the header as row 1.
-//!
-//! This is the sandbox's own minimal reader: it turns rows into JSON objects so that
-//! the same validation as the JSON endpoint can judge them, and does no validation of
-//! its own. The daemon's loader (`authorizers::csv`) is a separate, stricter reader of
-//! the same format for the lender's files.
+//! Reading and validating the file is not done here: it is
+//! [`crate::authorizers::csv::parse_csv_bytes`], the loader the daemon uses for the
+//! lender's own files, so an upload that the sandbox accepts is one the daemon would
+//! submit, row for row. This module adds what the API reports and the loader does not:
+//! Rightfoot's Latin-1 warning text (the loader's own warnings are for the lender and
+//! are not part of the API's answer) and each rejected row's `account_type`. It keeps
+//! ids and metadata only; the loaded authorizers, with their personal data, are
+//! dropped when it returns.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
+use std::path::Path;
 
-use serde_json::{Map, Value};
+use crate::authorizers::Origin;
+use crate::authorizers::csv::parse_csv_bytes;
+use crate::authorizers::source::LoadError;
 
-/// The warning Rightfoot adds when it falls back to Latin-1.
+use super::models::FailedAuthorizer;
+use super::state::Accepted;
+
+/// The warning Rightfoot adds when it falls back to Latin-1 (from its CSV page).
 pub const LATIN1_WARNING: &str = "File was not UTF-8 encoded and was decoded using Latin-1. Some characters may appear incorrectly. For best results, save your CSV as UTF-8.";
 
-const ADDRESS_COLUMNS: &[&str] = &[
-    "street_address_line1",
-    "street_address_line2",
-    "city",
-    "state",
-    "zip_code",
-    "country",
-];
-const STRING_COLUMNS: &[&str] = &[
-    "authorizer_unique_id",
-    "first_name",
-    "last_name",
-    "phone_number",
-    "ssn",
-    "ein",
-    "account_number",
-    "routing_number",
-    "debit_card_number",
-    "cvv",
-];
-const INTEGER_COLUMNS: &[&str] = &["expiration_month", "expiration_year"];
+/// How the upload is named in error messages.
+const UPLOAD_NAME: &str = "the uploaded file";
 
-/// One data row.
-#[derive(Debug)]
-pub struct CsvRow {
-    /// The header is row 1, the first data row is row 2.
-    pub row_number: u64,
-    pub object: Map<String, Value>,
-    pub metadata: BTreeMap<String, String>,
-}
-
-/// A parsed file.
-#[derive(Debug)]
-pub struct ParsedCsv {
-    pub rows: Vec<CsvRow>,
+/// An upload reduced to what the sandbox keeps and reports.
+#[derive(Debug, Default)]
+pub struct ParsedUpload {
+    pub accepted: Vec<Accepted>,
+    /// In row order, each with its `row_number` (the header is row 1).
+    pub failed: Vec<FailedAuthorizer>,
     pub warnings: Vec<String>,
 }
 
-/// Why a file cannot be read at all (before any row is judged).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CsvError {
-    #[error("the file is empty")]
-    Empty,
-    #[error("the header row has no authorizer_unique_id column")]
-    NoIdColumn,
-    #[error("record {record} cannot be read as csv")]
-    Malformed { record: u64 },
+impl ParsedUpload {
+    /// Data rows read (blank rows are not counted).
+    pub fn rows(&self) -> usize {
+        self.accepted.len() + self.failed.len()
+    }
 }
 
-/// Reads `bytes` as a Rightfoot-format CSV file.
-pub fn parse(bytes: &[u8]) -> Result<ParsedCsv, CsvError> {
-    let mut warnings = Vec::new();
+/// Reads an uploaded file. An error is a file that cannot be read as a whole (no
+/// header, no `authorizer_unique_id` column, a row with the wrong number of cells).
+pub fn parse(bytes: &[u8]) -> Result<ParsedUpload, LoadError> {
+    let loaded = parse_csv_bytes(bytes, Path::new(UPLOAD_NAME))?;
+    let debit_rows = debit_card_rows(bytes);
+    let accepted = loaded
+        .valid
+        .iter()
+        .map(|authorizer| Accepted {
+            authorizer_id: authorizer.id().to_string(),
+            metadata: authorizer.metadata().clone(),
+        })
+        .collect();
+    let failed = loaded
+        .rejected
+        .iter()
+        .map(|rejected| {
+            let row = match &rejected.origin {
+                Origin::Csv { row, .. } => Some(*row),
+                Origin::Yaml { .. } => None,
+            };
+            FailedAuthorizer {
+                authorizer_unique_id: (!rejected.id.is_empty()).then(|| rejected.id.clone()),
+                error: rejected.error.to_string(),
+                account_type: match row.and_then(|r| debit_rows.get(&r)) {
+                    Some(true) => "DEBIT_CARD",
+                    _ => "ACCOUNT_NUMBER",
+                },
+                row_number: row,
+            }
+        })
+        .collect();
+    let warnings = if std::str::from_utf8(without_bom(bytes)).is_err() {
+        vec![LATIN1_WARNING.to_string()]
+    } else {
+        Vec::new()
+    };
+    Ok(ParsedUpload {
+        accepted,
+        failed,
+        warnings,
+    })
+}
+
+fn without_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
+}
+
+/// Per row number (counted as the loader counts them), whether the row gives a debit
+/// card number and no account number. Only the cells' emptiness is looked at.
+fn debit_card_rows(bytes: &[u8]) -> HashMap<u64, bool> {
+    let bytes = without_bom(bytes);
     let text = match std::str::from_utf8(bytes) {
         Ok(text) => text.to_string(),
-        Err(_) => {
-            warnings.push(LATIN1_WARNING.to_string());
-            bytes.iter().map(|&b| char::from(b)).collect()
-        }
+        Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
     };
-    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-    if text.trim().is_empty() {
-        return Err(CsvError::Empty);
-    }
     let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
         .flexible(true)
+        .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
-    let headers: Vec<String> = reader
-        .headers()
-        .map_err(|_| CsvError::Malformed { record: 1 })?
-        .iter()
-        .map(|h| h.trim().to_string())
-        .collect();
-    if !headers.iter().any(|h| h == "authorizer_unique_id") {
-        return Err(CsvError::NoIdColumn);
+    let Ok(header) = reader.headers() else {
+        return HashMap::new();
+    };
+    let position = |name: &str| header.iter().position(|h| h == name);
+    let (card, account) = (position("debit_card_number"), position("account_number"));
+    let filled = |record: &csv::StringRecord, at: Option<usize>| {
+        at.and_then(|i| record.get(i))
+            .is_some_and(|c| !c.is_empty())
+    };
+    let mut rows = HashMap::new();
+    let mut row: u64 = 1;
+    for record in reader.records() {
+        row += 1;
+        let Ok(record) = record else { break };
+        rows.insert(row, filled(&record, card) && !filled(&record, account));
     }
-    let mut rows = Vec::new();
-    for (index, record) in reader.records().enumerate() {
-        let row_number = index as u64 + 2;
-        let record = record.map_err(|_| CsvError::Malformed { record: row_number })?;
-        let mut object = Map::new();
-        let mut address = Map::new();
-        let mut metadata = BTreeMap::new();
-        for (column, cell) in headers.iter().zip(record.iter()) {
-            let cell = cell.trim();
-            if cell.is_empty() {
-                continue;
-            }
-            let column = column.as_str();
-            if let Some(key) = column.strip_prefix("meta_") {
-                metadata.insert(key.to_string(), cell.to_string());
-            } else if ADDRESS_COLUMNS.contains(&column) {
-                address.insert(column.to_string(), Value::String(cell.to_string()));
-            } else if STRING_COLUMNS.contains(&column) {
-                object.insert(column.to_string(), Value::String(cell.to_string()));
-            } else if INTEGER_COLUMNS.contains(&column) {
-                object.insert(column.to_string(), integer_or_text(cell));
-            } else if column == "date_of_birth" {
-                object.insert(column.to_string(), Value::Object(date_of_birth(cell)));
-            }
-        }
-        if !address.is_empty() {
-            object.insert("address".to_string(), Value::Object(address));
-        }
-        rows.push(CsvRow {
-            row_number,
-            object,
-            metadata,
-        });
-    }
-    Ok(ParsedCsv { rows, warnings })
-}
-
-fn integer_or_text(cell: &str) -> Value {
-    cell.parse::<i64>()
-        .map_or_else(|_| Value::String(cell.to_string()), Value::from)
-}
-
-/// `MM/DD/YYYY` → `{month, day, year}`; a missing or unreadable part is left out, so
-/// validation reports it as missing.
-fn date_of_birth(cell: &str) -> Map<String, Value> {
-    let mut date = Map::new();
-    let parts: Vec<&str> = cell.split('/').map(str::trim).collect();
-    if parts.len() == 3 {
-        for (name, part) in ["month", "day", "year"].iter().zip(parts) {
-            if let Ok(n) = part.parse::<i64>() {
-                date.insert((*name).to_string(), Value::from(n));
-            }
-        }
-    }
-    date
+    rows
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    const HEADER: &str = "authorizer_unique_id,zip_code,phone_number,date_of_birth,ssn,account_number,routing_number,debit_card_number,cvv,expiration_month,expiration_year,meta_customer_ref\n";
 
     #[test]
-    fn rows_become_rightfoot_objects_with_metadata() {
-        let file = "authorizer_unique_id,zip_code,phone_number,date_of_birth,ssn,account_number,routing_number,expiration_month,meta_customer_ref,user_id\n\
-                    A-1,94107,5551234567,01/31/1980,123456789,1234,021000021,7,CR-1,99\n\
-                    A-2,,,02//1990,,,,x,,\n";
+    fn rows_are_accepted_or_rejected_with_row_numbers_and_account_types() {
+        let file = format!(
+            "{HEADER}\
+             A-1,94107,5551234567,01/31/1980,123456789,1234,021000021,,,,,CR-1\n\
+             A-2,94107,5551234567,01/31/1980,123456789,,,4111111111111111,12,12,2030,\n\
+             ,94107,5551234567,01/31/1980,123456789,1234,021000021,,,,,\n"
+        );
         let parsed = parse(file.as_bytes()).unwrap();
         assert!(parsed.warnings.is_empty());
-        assert_eq!(parsed.rows.len(), 2);
-        let first = &parsed.rows[0];
-        assert_eq!(first.row_number, 2);
+        assert_eq!(parsed.rows(), 3);
+        assert_eq!(parsed.accepted.len(), 1);
+        assert_eq!(parsed.accepted[0].authorizer_id, "A-1");
+        assert_eq!(parsed.accepted[0].metadata["customer_ref"], "CR-1");
         assert_eq!(
-            Value::Object(first.object.clone()),
-            json!({
-                "authorizer_unique_id": "A-1",
-                "address": {"zip_code": "94107"},
-                "phone_number": "5551234567",
-                "date_of_birth": {"month": 1, "day": 31, "year": 1980},
-                "ssn": "123456789",
-                "account_number": "1234",
-                "routing_number": "021000021",
-                "expiration_month": 7
-            })
+            parsed.failed,
+            vec![
+                FailedAuthorizer {
+                    authorizer_unique_id: Some("A-2".into()),
+                    error: "Invalid CVV for authorizer(s). Must be 3 or 4 digits.".into(),
+                    account_type: "DEBIT_CARD",
+                    row_number: Some(3),
+                },
+                FailedAuthorizer {
+                    authorizer_unique_id: None,
+                    error: "Missing authorizer unique ID for authorizer(s).".into(),
+                    account_type: "ACCOUNT_NUMBER",
+                    row_number: Some(4),
+                },
+            ]
         );
-        assert_eq!(first.metadata["customer_ref"], "CR-1");
-        let second = &parsed.rows[1];
-        assert_eq!(second.row_number, 3);
-        assert_eq!(
-            Value::Object(second.object.clone()),
-            json!({
-                "authorizer_unique_id": "A-2",
-                "date_of_birth": {"month": 2, "year": 1990},
-                "expiration_month": "x"
-            })
-        );
-        assert!(second.metadata.is_empty());
     }
 
     #[test]
-    fn latin1_files_are_read_with_a_warning() {
-        let file = b"authorizer_unique_id,first_name,meta_city\nA-1,Ren\xe9e,M\xfcnchen\n";
+    fn latin1_files_get_rightfoots_warning() {
+        let file = b"authorizer_unique_id,first_name\nA-1,Ren\xe9e\n";
         let parsed = parse(file).unwrap();
         assert_eq!(parsed.warnings, vec![LATIN1_WARNING.to_string()]);
-        assert_eq!(parsed.rows[0].object["first_name"], "Renée");
-        assert_eq!(parsed.rows[0].metadata["city"], "München");
+        let utf8 =
+            parse("\u{feff}authorizer_unique_id,first_name\nA-1,Renée\n".as_bytes()).unwrap();
+        assert!(utf8.warnings.is_empty());
     }
 
     #[test]
-    fn unreadable_files_are_refused() {
-        assert_eq!(parse(b"").unwrap_err(), CsvError::Empty);
-        assert_eq!(parse(b"id,name\n1,x\n").unwrap_err(), CsvError::NoIdColumn);
-        assert_eq!(
-            parse("\u{feff}authorizer_unique_id\nA\n".as_bytes())
-                .unwrap()
-                .rows
-                .len(),
-            1
-        );
+    fn unreadable_files_are_refused_whole() {
+        for file in [
+            &b""[..],
+            b"id,name\n1,x\n",
+            b"authorizer_unique_id,zip_code\nA,1,2\n",
+        ] {
+            let error = parse(file).unwrap_err().to_string();
+            assert!(error.starts_with("the uploaded file row "), "{error}");
+        }
     }
 }

@@ -29,6 +29,7 @@ use super::models::{BatchCreatedResponse, FailedAuthorizer, timestamp};
 use super::routes::{ApiError, MAX_BODY_BYTES};
 use super::state::{Accepted, CachedCreate, KeyId};
 use super::validation::{account_type, check_rows, reported_id};
+use crate::authorizers::validate::AuthorizerValidationError;
 use crate::secret::Secret;
 
 /// At most this many authorizers per JSON request.
@@ -105,34 +106,27 @@ pub fn prepare_json(bytes: &[u8]) -> Result<Prepared, ApiError> {
         ));
     }
     let rows: Vec<Option<&Map<String, Value>>> = authorizers.iter().map(Value::as_object).collect();
-    let mut prepared = sort_rows(&rows, None, |_| BTreeMap::new());
+    let mut prepared = sort_rows(&rows);
     prepared.webhook_url = webhook_url;
     Ok(prepared)
 }
 
-/// Splits validated rows into accepted ids and failed rows. `row_numbers` are given
-/// for CSV uploads; `metadata` yields each accepted row's metadata.
-fn sort_rows(
-    rows: &[Option<&Map<String, Value>>],
-    row_numbers: Option<&[u64]>,
-    mut metadata: impl FnMut(usize) -> BTreeMap<String, String>,
-) -> Prepared {
+/// Splits validated JSON rows into accepted ids and failed rows.
+fn sort_rows(rows: &[Option<&Map<String, Value>>]) -> Prepared {
     let mut prepared = Prepared::default();
-    for (index, (row, error)) in rows.iter().zip(check_rows(rows)).enumerate() {
-        let row = *row;
-        match (error, reported_id(row)) {
+    for (row, error) in rows.iter().zip(check_rows(rows)) {
+        match (error, reported_id(*row)) {
             (None, Some(authorizer_id)) => prepared.accepted.push(Accepted {
                 authorizer_id,
-                metadata: metadata(index),
+                metadata: BTreeMap::new(),
             }),
             (error, id) => prepared.failed.push(FailedAuthorizer {
                 authorizer_unique_id: id,
-                error: error.map_or_else(
-                    || "Missing authorizer unique ID for authorizer(s).".to_string(),
-                    |e| e.to_string(),
-                ),
-                account_type: account_type(row),
-                row_number: row_numbers.and_then(|numbers| numbers.get(index).copied()),
+                error: error
+                    .unwrap_or(AuthorizerValidationError::MissingUniqueId)
+                    .to_string(),
+                account_type: account_type(*row),
+                row_number: None,
             }),
         }
     }
@@ -278,42 +272,40 @@ fn prepare_csv(upload: Upload) -> Result<Prepared, ApiError> {
         Some(text) => Some(parse_webhook_url(Some(text))?),
     };
     let parsed = csv_upload::parse(&upload.file).map_err(|error| {
+        // The loader's messages name the row and the problem, never a cell's value.
         ApiError::bad_request(
             format!("Invalid CSV file: {error}."),
             "Please check the file against the documented columns.",
         )
     })?;
-    if parsed.rows.len() > MAX_CSV_ROWS {
+    if parsed.rows() > MAX_CSV_ROWS {
         return Err(ApiError::bad_request(
             "Invalid batch size. The maximum batch size is 5,000 rows per CSV.",
             "Please split the file into files of at most 5,000 rows.",
         ));
     }
-    if parsed.rows.is_empty() {
+    if parsed.rows() == 0 {
         return Err(ApiError::bad_request(
             "The CSV file contains no authorizer rows.",
             "Please add one row per authorizer below the header row.",
         ));
     }
-    let objects: Vec<Option<&Map<String, Value>>> =
-        parsed.rows.iter().map(|row| Some(&row.object)).collect();
-    let numbers: Vec<u64> = parsed.rows.iter().map(|row| row.row_number).collect();
-    let mut prepared = sort_rows(&objects, Some(&numbers), |index| {
-        parsed.rows[index].metadata.clone()
-    });
-    if prepared.accepted.is_empty() {
+    if parsed.accepted.is_empty() {
         // The CSV page: when no row is valid, no batch is created and the per-row
         // failures come back in `error.details.failed_authorizers`.
-        let details = serde_json::json!({ "failed_authorizers": prepared.failed });
+        let details = serde_json::json!({ "failed_authorizers": parsed.failed });
         return Err(ApiError::bad_request(
             "No valid authorizers in the CSV file. No batch was created.",
             "Please correct the rows listed in details and upload the file again.",
         )
         .with_details(details));
     }
-    prepared.webhook_url = webhook_url;
-    prepared.warnings = Some(parsed.warnings);
-    Ok(prepared)
+    Ok(Prepared {
+        accepted: parsed.accepted,
+        failed: parsed.failed,
+        webhook_url,
+        warnings: Some(parsed.warnings),
+    })
 }
 
 #[cfg(test)]
@@ -359,14 +351,32 @@ mod tests {
         }
     }
 
+    fn valid(id: &str) -> Value {
+        serde_json::json!({
+            "authorizer_unique_id": id,
+            "address": {"zip_code": "94107"},
+            "phone_number": "5551234567",
+            "date_of_birth": {"day": 1, "month": 1, "year": 1980},
+            "ssn": "123456789",
+            "account_number": "1234567890",
+            "routing_number": "021000021"
+        })
+    }
+
     #[test]
     fn rows_are_sorted_into_accepted_and_failed() {
-        let prepared = prepare_json(
-            br#"{"authorizers":[{"authorizer_unique_id":"A"},{"authorizer_unique_id":""},7,
-                {"authorizer_unique_id":"A","debit_card_number":"1"}],
-                "webhook_url":"https://example.test/hook?secret=s"}"#,
-        )
-        .unwrap();
+        let mut bad_routing = valid("B");
+        bad_routing["routing_number"] = "12".into();
+        let mut card = valid("C");
+        let card_fields = card.as_object_mut().unwrap();
+        card_fields.remove("account_number");
+        card_fields.insert("debit_card_number".into(), "4111111111111111".into());
+        let body = serde_json::json!({
+            "authorizers": [valid("A"), {"authorizer_unique_id": ""}, 7, bad_routing, card,
+                            valid("D"), valid("D")],
+            "webhook_url": "https://example.test/hook?secret=s"
+        });
+        let prepared = prepare_json(&serde_json::to_vec(&body).unwrap()).unwrap();
         let ids: Vec<&str> = prepared
             .accepted
             .iter()
@@ -384,26 +394,28 @@ mod tests {
                 )
             })
             .collect();
+        let missing_id = "Missing authorizer unique ID for authorizer(s).";
+        let duplicate = "Duplicate authorizer unique ID not allowed.";
         assert_eq!(
             failed,
             vec![
+                (None, missing_id, "ACCOUNT_NUMBER"),
+                (None, missing_id, "ACCOUNT_NUMBER"),
                 (
-                    Some(""),
-                    "Missing authorizer unique ID for authorizer(s).",
+                    Some("B"),
+                    "Invalid routing number for authorizer(s). Routing number must be 9 digits long.",
                     "ACCOUNT_NUMBER"
                 ),
                 (
-                    None,
-                    "Missing authorizer unique ID for authorizer(s).",
-                    "ACCOUNT_NUMBER"
-                ),
-                (
-                    Some("A"),
-                    "Duplicate authorizer unique ID not allowed.",
+                    Some("C"),
+                    "Invalid CVV for authorizer(s). Must be 3 or 4 digits.",
                     "DEBIT_CARD"
                 ),
+                (Some("D"), duplicate, "ACCOUNT_NUMBER"),
+                (Some("D"), duplicate, "ACCOUNT_NUMBER"),
             ]
         );
+        assert!(prepared.failed.iter().all(|f| f.row_number.is_none()));
         assert!(prepared.webhook_url.is_some());
         assert!(!format!("{prepared:?}").contains("secret=s"));
     }

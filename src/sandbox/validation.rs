@@ -1,60 +1,35 @@
-//! Which submitted rows the sandbox rejects, and with which message.
+//! Which submitted JSON rows the sandbox rejects, and with which message.
 //!
-//! Per-row checks are not written here: they are [`crate::authorizers::validate`],
-//! the same code that pre-flights the daemon's own submissions, so the sandbox and the
-//! client cannot drift apart. This module adds what a single row cannot know (a
-//! duplicate `authorizer_unique_id` in the batch) and the `account_type` label. It
-//! sees personal data only for the duration of the check and keeps none of it.
-
-use std::collections::HashSet;
+//! The checks are not written here: they are [`crate::authorizers::validate`], the
+//! same code that pre-flights the daemon's own submissions, so the sandbox and the
+//! client cannot drift apart. That includes the batch-level duplicate check (every
+//! occurrence of a repeated `authorizer_unique_id` is rejected). This module adapts
+//! it to a request body, whose rows may not even be objects, and labels each row's
+//! `account_type`. It sees personal data only for the duration of the check and
+//! keeps none of it.
 
 use serde_json::{Map, Value};
 
-use crate::authorizers::validate::{AuthorizerValidationError, check_authorizer};
+use crate::authorizers::validate::{AuthorizerValidationError, check_batch};
 
-/// Why one row was rejected. `Display` is the API's exact message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum RowError {
-    #[error("{0}")]
-    Invalid(AuthorizerValidationError),
-    #[error("Duplicate authorizer unique ID not allowed.")]
-    DuplicateId,
-}
-
-/// Checks every row of a batch, in order: `None` for an accepted row.
-///
-/// A row that is not a JSON object has no id to report and is rejected as missing
-/// one. An id that already appeared in an earlier row rejects the later row with the
-/// duplicate message; the first occurrence is checked on its own merits. (Rightfoot
-/// does not say which occurrence it keeps; this is the sandbox's choice.)
-///
-/// This is the swap point for `authorizers::validate::check_batch` once it lands.
-pub fn check_rows(rows: &[Option<&Map<String, Value>>]) -> Vec<Option<RowError>> {
-    let mut seen: HashSet<&str> = HashSet::new();
+/// Checks every row of a batch, in order: `None` for an accepted row. A row that is
+/// not a JSON object has no id and is rejected as missing one.
+pub fn check_rows(rows: &[Option<&Map<String, Value>>]) -> Vec<Option<AuthorizerValidationError>> {
+    let objects: Vec<&Map<String, Value>> = rows.iter().flatten().copied().collect();
+    let mut verdicts = check_batch(&objects).into_iter();
     rows.iter()
-        .map(|row| {
-            let Some(object) = row else {
-                return Some(RowError::Invalid(
-                    AuthorizerValidationError::MissingUniqueId,
-                ));
-            };
-            let repeated = match object.get("authorizer_unique_id") {
-                Some(Value::String(id)) => !seen.insert(id.as_str()),
-                _ => false,
-            };
-            match check_authorizer(object) {
-                Err(error) => Some(RowError::Invalid(error)),
-                Ok(()) if repeated => Some(RowError::DuplicateId),
-                Ok(()) => None,
-            }
+        .map(|row| match row {
+            Some(_) => verdicts.next().flatten(),
+            None => Some(AuthorizerValidationError::MissingUniqueId),
         })
         .collect()
 }
 
-/// The id to echo in `failed_authorizers`: a string as given, a number as its text.
+/// The id to echo in `failed_authorizers`: a non-empty string as given, a number as
+/// its text, `null` otherwise.
 pub fn reported_id(row: Option<&Map<String, Value>>) -> Option<String> {
     match row?.get("authorizer_unique_id")? {
-        Value::String(s) => Some(s.clone()),
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     }
@@ -64,14 +39,15 @@ pub fn reported_id(row: Option<&Map<String, Value>>) -> Option<String> {
 /// `ACCOUNT_NUMBER` otherwise.
 pub fn account_type(row: Option<&Map<String, Value>>) -> &'static str {
     match row {
-        Some(object)
-            if object.contains_key("debit_card_number")
-                && !object.contains_key("account_number") =>
-        {
+        Some(object) if has(object, "debit_card_number") && !has(object, "account_number") => {
             "DEBIT_CARD"
         }
         _ => "ACCOUNT_NUMBER",
     }
+}
+
+fn has(object: &Map<String, Value>, key: &str) -> bool {
+    !matches!(object.get(key), None | Some(Value::Null))
 }
 
 #[cfg(test)]
@@ -87,32 +63,33 @@ mod tests {
     }
 
     #[test]
-    fn later_duplicates_and_missing_ids_are_rejected() {
+    fn non_objects_are_missing_an_id_and_the_rest_is_the_shared_validation() {
         let a = object(json!({"authorizer_unique_id": "A"}));
         let b = object(json!({"authorizer_unique_id": "B", "debit_card_number": "1"}));
-        let none = object(json!({"first_name": "x"}));
-        let rows = [Some(&a), Some(&b), Some(&a), None, Some(&none)];
+        let rows = [Some(&a), None, Some(&b), Some(&a)];
         let result = check_rows(&rows);
+        let objects = [&a, &b, &a];
+        let shared = check_batch(&objects);
         assert_eq!(
             result,
             vec![
-                None,
-                None,
-                Some(RowError::DuplicateId),
-                Some(RowError::Invalid(
-                    AuthorizerValidationError::MissingUniqueId
-                )),
-                Some(RowError::Invalid(
-                    AuthorizerValidationError::MissingUniqueId
-                )),
+                shared[0],
+                Some(AuthorizerValidationError::MissingUniqueId),
+                shared[1],
+                shared[2],
             ]
         );
         assert_eq!(
-            RowError::DuplicateId.to_string(),
-            "Duplicate authorizer unique ID not allowed."
+            result[0],
+            Some(AuthorizerValidationError::DuplicateUniqueId)
         );
         assert_eq!(account_type(Some(&b)), "DEBIT_CARD");
         assert_eq!(account_type(Some(&a)), "ACCOUNT_NUMBER");
-        assert_eq!(reported_id(Some(&none)), None);
+        assert_eq!(account_type(None), "ACCOUNT_NUMBER");
+        assert_eq!(reported_id(Some(&object(json!({"x": 1})))), None);
+        assert_eq!(
+            reported_id(Some(&object(json!({"authorizer_unique_id": 12})))),
+            Some("12".to_string())
+        );
     }
 }
