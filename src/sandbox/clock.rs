@@ -57,6 +57,12 @@ fn scale(real: Duration, speed: f64) -> TimeDelta {
     TimeDelta::nanoseconds(nanos as i64)
 }
 
+/// `at + by`, saturating at the end of representable time instead of panicking.
+pub(crate) fn later(at: DateTime<Utc>, by: TimeDelta) -> DateTime<Utc> {
+    at.checked_add_signed(by)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
 /// A std duration as a chrono delta, saturating.
 pub(crate) fn delta(duration: Duration) -> TimeDelta {
     TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX)

@@ -339,3 +339,39 @@ impl SandboxHandle {
         let _ = recorded.wait_for(|n| *n >= count).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn serve_refuses_a_config_that_cannot_run() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let result = serve(listener, SandboxConfig::new([]), async {}).await;
+        assert!(matches!(
+            result,
+            Err(SandboxError::Config(SandboxConfigError::NoApiKeys))
+        ));
+    }
+
+    #[test]
+    fn only_configured_bearer_keys_authenticate() {
+        let sandbox = Sandbox::new(SandboxConfig::new([
+            crate::secret::Secret::new("rf_a"),
+            crate::secret::Secret::new("rf_b"),
+        ]))
+        .unwrap();
+        let key = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::AUTHORIZATION, value.parse().unwrap());
+            sandbox.app.authenticate(&headers)
+        };
+        assert_eq!(key("Bearer rf_a"), Some(KeyId(0)));
+        assert_eq!(key("bearer rf_b"), Some(KeyId(1)));
+        assert_eq!(key("Bearer rf_c"), None);
+        assert_eq!(key("Bearer rf_a_longer"), None);
+        assert_eq!(key("Basic rf_a"), None);
+        assert_eq!(key("rf_a"), None);
+        assert_eq!(sandbox.app.authenticate(&HeaderMap::new()), None);
+    }
+}

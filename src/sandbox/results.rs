@@ -123,7 +123,7 @@ fn balances_page(
         .filter(|batch| batch.owner == key)
         .ok_or_else(batch_not_found)?;
     let window = super::clock::delta(app.settings.faults.not_found_after_create);
-    if now < batch.submitted_at + window {
+    if now < super::clock::later(batch.submitted_at, window) {
         return Err(batch_not_found());
     }
     let visible = batch.visible(now);

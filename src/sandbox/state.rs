@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::clock::delta;
+use super::clock::{delta, later};
 use super::outcomes::{self, Outcome};
 use super::scenario::Scenario;
 use crate::secret::Secret;
@@ -186,13 +186,13 @@ impl State {
     pub fn cached(&self, key: KeyId, hash: &[u8; 32], now: DateTime<Utc>) -> Option<&CachedCreate> {
         self.body_cache
             .get(&(key, *hash))
-            .filter(|cached| now < cached.created_at + BODY_CACHE_TTL)
+            .filter(|cached| now < later(cached.created_at, BODY_CACHE_TTL))
     }
 
     /// Remembers a `201` body for this key and body hash, forgetting expired entries.
     pub fn cache(&mut self, key: KeyId, hash: [u8; 32], entry: CachedCreate, now: DateTime<Utc>) {
         self.body_cache
-            .retain(|_, cached| now < cached.created_at + BODY_CACHE_TTL);
+            .retain(|_, cached| now < later(cached.created_at, BODY_CACHE_TTL));
         self.body_cache.insert((key, hash), entry);
     }
 
@@ -227,7 +227,7 @@ impl State {
                     authorizer_id: item.authorizer_id,
                     metadata: item.metadata,
                     outcome,
-                    completes_at: now + offset,
+                    completes_at: later(now, offset),
                 }
             })
             .collect();
@@ -404,7 +404,7 @@ impl State {
                     event_uuid,
                     attempts,
                     first_attempt_at,
-                    next_attempt_at: first_attempt_at + offset,
+                    next_attempt_at: later(first_attempt_at, offset),
                 },
                 None => WebhookStatus::GaveUp {
                     event_uuid,
@@ -490,5 +490,29 @@ mod tests {
                 .cached(KeyId(0), &[1; 32], now() + TimeDelta::hours(24))
                 .is_none()
         );
+    }
+
+    #[test]
+    fn the_end_of_time_saturates_instead_of_panicking() {
+        let mut state = State::new(0);
+        let end = DateTime::<Utc>::MAX_UTC;
+        let batch = state.create_batch(
+            KeyId(0),
+            accepted(3),
+            None,
+            end,
+            Duration::from_secs(600),
+            &Scenario::default(),
+        );
+        assert_eq!(batch.visible(end), 3);
+        assert_eq!(batch.completes_at, end);
+        let entry = CachedCreate {
+            created_at: end,
+            batch_id: "b".into(),
+            body: Vec::new(),
+        };
+        state.cache(KeyId(0), [2; 32], entry, end);
+        // The 24 hours cannot be added to the last instant: the entry is expired at once.
+        assert!(state.cached(KeyId(0), &[2; 32], end).is_none());
     }
 }
