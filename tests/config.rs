@@ -236,7 +236,7 @@ fn cases() -> Vec<Case> {
                 6,
                 "    email: { smtp_host: smtp.example.com, tls: none, from: \"bm <bm@example.com>\", to: [\"ops@example.com\"] }",
             ),
-            at: ":6:50: routes.ops.email.tls",
+            at: ":6:48: routes.ops.email.tls",
             reason: "allowed only to a loopback host",
         },
         Case {
@@ -245,7 +245,7 @@ fn cases() -> Vec<Case> {
                 6,
                 "    email: { smtp_host: localhost, password: hunter2, username: u, from: \"bm <bm@example.com>\", to: [\"ops@example.com\"] }",
             ),
-            at: ":6:47: routes.ops.email.password",
+            at: ":6:46: routes.ops.email.password",
             reason: "use password_file",
         },
         Case {
@@ -254,7 +254,7 @@ fn cases() -> Vec<Case> {
                 6,
                 "    email: { transport: file, from: \"bm <bm@example.com>\", to: [\"not-an-address\"], directory: mail }",
             ),
-            at: ":6:62: routes.ops.email.to[0]",
+            at: ":6:65: routes.ops.email.to[0]",
             reason: "invalid email address",
         },
         Case {
@@ -462,4 +462,73 @@ fn example_config_is_valid_with_its_secrets() {
         stdout.contains("authorizers.csv row 5: A-1004: Invalid ZIP code"),
         "{stdout}"
     );
+}
+
+/// An inline authorizer list puts personal data in the configuration file itself, so
+/// the file must then be private, as an authorizers file must.
+#[test]
+fn inline_authorizers_require_a_private_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = BASE.replace(
+        "    authorizers: { csv: a.csv }",
+        "    authorizers:\n      inline:\n        - { authorizer_unique_id: A-1, phone_number: \"5550100001\", ssn: \"900000001\", account_number: \"000111222\", routing_number: \"011000015\", address: { zip_code: \"62701\" }, date_of_birth: { day: 1, month: 2, year: 1980 } }",
+    );
+    let path = write_file(dir.path(), "config.yaml", text.as_bytes(), 0o644);
+    let out = run_binary(
+        dir.path(),
+        &["check-config", "--config", path.to_str().unwrap()],
+        &[("RF_KEY", "k")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:12:7: monitors[0].authorizers.inline",
+            path.display()
+        )),
+        "{stderr}"
+    );
+    assert!(stderr.contains("chmod 600"), "{stderr}");
+    assert!(
+        !stderr.contains("900000001") && !stderr.contains("000111222"),
+        "{stderr}"
+    );
+
+    let path = write_file(dir.path(), "config.yaml", text.as_bytes(), 0o600);
+    let out = run_binary(
+        dir.path(),
+        &["check-config", "--config", path.to_str().unwrap()],
+        &[("RF_KEY", "k")],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("authorizers: 1 valid, 0 invalid"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("900000001"), "{stdout}");
+}
+
+/// An authorizers file that group or others can read is refused by check-config.
+#[test]
+fn world_readable_authorizer_file_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "a.csv", CSV.as_bytes(), 0o644);
+    let path = write_file(dir.path(), "config.yaml", BASE.as_bytes(), 0o600);
+    let out = run_binary(
+        dir.path(),
+        &["check-config", "--config", path.to_str().unwrap()],
+        &[("RF_KEY", "k")],
+    );
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("chmod 600"), "{all}");
 }

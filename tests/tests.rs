@@ -9,10 +9,13 @@
 //! - `config`: the bad-configuration table, secrets, `check-config`.
 //! - `sandbox`: the built-in Rightfoot simulator over HTTP: auth, validation, the body-hash
 //!   cache, progressive results, paging, exports, history, scenarios, faults, webhooks.
+//! - `store`: migrations, pragmas, one writer and non-blocking readers, idempotent
+//!   upserts, and a schema without personal data.
 //! - `support`: shared helpers (temporary directories, running the binary).
 #![forbid(unsafe_code)]
 
 mod authorizers;
 mod config;
 mod sandbox;
+mod store;
 mod support;

@@ -135,6 +135,23 @@ pub fn load_inline(
     load_yaml_items(config_file, items)
 }
 
+/// Loads a monitor's authorizers from wherever its configuration says they are.
+/// `config_file` is the configuration the inline list was written in.
+pub fn load_source(
+    source: &crate::config::AuthorizerSource,
+    config_file: &Path,
+) -> Result<LoadedAuthorizers, LoadError> {
+    use crate::config::AuthorizerSource;
+    match source {
+        AuthorizerSource::Csv(path) => super::csv::load_csv_file(path),
+        AuthorizerSource::Yaml(path) => load_yaml_file(path),
+        AuthorizerSource::Inline(items) => load_inline(
+            config_file,
+            items.iter().map(|item| item.0.clone()).collect(),
+        ),
+    }
+}
+
 /// Opens `path`, checks its permissions on the open handle, and reads it.
 pub(crate) fn read_private_file(path: &Path) -> Result<Vec<u8>, LoadError> {
     let read_error = |source| LoadError::Read {

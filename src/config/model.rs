@@ -90,21 +90,17 @@ pub enum AuthorizerSource {
     Inline(Vec<InlineAuthorizer>),
 }
 
-/// One inline authorizer as written in the configuration. `Debug` is redacted: the
-/// value holds personal data.
+/// One inline authorizer as written in the configuration, with its position. `Debug`
+/// is redacted: the value holds personal data.
 #[derive(Clone)]
-pub struct InlineAuthorizer {
-    pub value: serde_json::Value,
-    pub line: u64,
-    pub column: u64,
-}
+pub struct InlineAuthorizer(pub serde_saphyr::Spanned<serde_json::Value>);
 
 impl std::fmt::Debug for InlineAuthorizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
             "InlineAuthorizer(line {}, [personal data redacted])",
-            self.line
+            self.0.referenced.line()
         )
     }
 }

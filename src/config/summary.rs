@@ -164,7 +164,7 @@ pub fn describe_rule(rule: &Rule) -> String {
         None => " against the previous balance".to_string(),
     };
     let percent = |bp: BasisPoints| {
-        if bp % 100 == 0 {
+        if bp.is_multiple_of(100) {
             format!("{}%", bp / 100)
         } else {
             format!("{}.{:02}%", bp / 100, bp % 100)

@@ -89,7 +89,7 @@ pub fn load_str(text: &str, file: &Path, env: &Environment) -> Result<Config, Co
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from(".")),
+            .unwrap_or_default(),
         env,
         problems: Vec::new(),
         warnings: Vec::new(),
@@ -273,9 +273,7 @@ impl Validator<'_> {
         &mut self,
         prefix: &str,
         name: &str,
-        literal: &Option<Spanned<IgnoredAny>>,
-        file: &Option<Text>,
-        env: &Option<Text>,
+        keys: SecretKeys<'_>,
         anchor: Option<Position>,
         required: bool,
     ) -> Option<Secret> {
@@ -286,6 +284,7 @@ impl Validator<'_> {
                 format!("{prefix}.{name}{suffix}")
             }
         };
+        let SecretKeys { literal, file, env } = keys;
         if let Some(lit) = literal {
             self.at(
                 lit,
@@ -327,7 +326,15 @@ impl Validator<'_> {
         match source.resolve(self.env, &self.base_dir) {
             Ok(secret) => Some(secret),
             Err(e) => {
-                self.at(spanned, key(suffix), e.to_string());
+                let hint = match &source {
+                    SecretSource::File(path)
+                        if path.is_relative() && self.env.credentials_directory().is_none() =>
+                    {
+                        " (a relative path is looked up in $CREDENTIALS_DIRECTORY, which is not set, then beside the configuration file)"
+                    }
+                    _ => "",
+                };
+                self.at(spanned, key(suffix), format!("{e}{hint}"));
                 None
             }
         }
@@ -401,9 +408,11 @@ impl Validator<'_> {
             .secret(
                 "rightfoot",
                 "api_key",
-                &raw.api_key,
-                &raw.api_key_file,
-                &raw.api_key_env,
+                SecretKeys {
+                    literal: &raw.api_key,
+                    file: &raw.api_key_file,
+                    env: &raw.api_key_env,
+                },
                 None,
                 true,
             )
@@ -440,10 +449,10 @@ impl Validator<'_> {
                 ),
             );
         }
-        if poll_interval.is_zero() {
-            if let Some(text) = &raw.poll_interval {
-                self.at(text, "rightfoot.poll_interval", "must be above zero");
-            }
+        if poll_interval.is_zero()
+            && let Some(text) = &raw.poll_interval
+        {
+            self.at(text, "rightfoot.poll_interval", "must be above zero");
         }
         let result_deadline = self.duration_in(
             &raw.result_deadline,
@@ -497,9 +506,11 @@ impl Validator<'_> {
             let token = self.secret(
                 "rightfoot.completion_webhook",
                 "token",
-                &hook.value.token,
-                &hook.value.token_file,
-                &hook.value.token_env,
+                SecretKeys {
+                    literal: &hook.value.token,
+                    file: &hook.value.token_file,
+                    env: &hook.value.token_env,
+                },
                 Some(Position::of(hook)),
                 true,
             );
@@ -563,9 +574,11 @@ impl Validator<'_> {
         let token = self.secret(
             "http",
             "token",
-            &raw.token,
-            &raw.token_file,
-            &raw.token_env,
+            SecretKeys {
+                literal: &raw.token,
+                file: &raw.token_file,
+                env: &raw.token_env,
+            },
             None,
             false,
         );
@@ -733,9 +746,11 @@ impl Validator<'_> {
                 let password = self.secret(
                     key,
                     "password",
-                    &raw.password,
-                    &raw.password_file,
-                    &raw.password_env,
+                    SecretKeys {
+                        literal: &raw.password,
+                        file: &raw.password_file,
+                        env: &raw.password_env,
+                    },
                     None,
                     false,
                 );
@@ -824,16 +839,18 @@ impl Validator<'_> {
                 None
             }
         };
-        if transport_name != "sendmail" && raw.sendmail_command.is_some() {
-            let c = raw.sendmail_command.as_ref().unwrap();
+        if transport_name != "sendmail"
+            && let Some(c) = &raw.sendmail_command
+        {
             self.at(
                 c,
                 format!("{key}.sendmail_command"),
                 "sendmail_command applies only to transport sendmail",
             );
         }
-        if transport_name != "file" && raw.directory.is_some() {
-            let d = raw.directory.as_ref().unwrap();
+        if transport_name != "file"
+            && let Some(d) = &raw.directory
+        {
             self.at(
                 d,
                 format!("{key}.directory"),
@@ -853,9 +870,11 @@ impl Validator<'_> {
         let secret = self.secret(
             key,
             "secret",
-            &raw.secret,
-            &raw.secret_file,
-            &raw.secret_env,
+            SecretKeys {
+                literal: &raw.secret,
+                file: &raw.secret_file,
+                env: &raw.secret_env,
+            },
             None,
             false,
         );
@@ -1118,14 +1137,7 @@ impl Validator<'_> {
                     self.at(raw, format!("{key}.inline"), e.to_string());
                 }
                 Some(AuthorizerSource::Inline(
-                    items
-                        .iter()
-                        .map(|item| InlineAuthorizer {
-                            value: item.value.clone(),
-                            line: item.referenced.line(),
-                            column: item.referenced.column(),
-                        })
-                        .collect(),
+                    items.iter().cloned().map(InlineAuthorizer).collect(),
                 ))
             }
             (None, None, None) => {
@@ -1395,6 +1407,13 @@ fn clone_text(text: &Text) -> Text {
         referenced: text.referenced,
         defined: text.defined,
     }
+}
+
+/// The three ways a secret can be written: refused literal, `_file`, `_env`.
+struct SecretKeys<'a> {
+    literal: &'a Option<Spanned<IgnoredAny>>,
+    file: &'a Option<Text>,
+    env: &'a Option<Text>,
 }
 
 /// Settings inherited by monitors.

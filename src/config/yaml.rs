@@ -93,10 +93,22 @@ pub fn from_str<T: serde::de::DeserializeOwned>(text: &str, file: &Path) -> Resu
         YamlError {
             file: file.to_path_buf(),
             position,
-            key: if key == "." { String::new() } else { key },
+            key: clean_key_path(&key),
             message: polish_message(&error.without_snippet().to_string()),
         }
     })
+}
+
+/// The key path as the user wrote it: `serde_saphyr::Spanned` wraps values in a
+/// struct whose field `value` would otherwise show up as a path segment.
+fn clean_key_path(path: &str) -> String {
+    if path == "." {
+        return String::new();
+    }
+    path.split('.')
+        .filter(|segment| *segment != "value")
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// Drops serde-saphyr's " at line N, column M" suffix (the position is printed in
@@ -106,6 +118,15 @@ fn polish_message(raw: &str) -> String {
         Some(at) if raw[at..].contains(", column ") => &raw[..at],
         _ => raw,
     };
+    let friendlier = match message {
+        "expected sequence start" => Some("expected a list"),
+        "expected mapping start" => Some("expected a mapping of keys to values"),
+        "expected string scalar" => Some("expected a single value, not a list or mapping"),
+        _ => None,
+    };
+    if let Some(text) = friendlier {
+        return text.to_string();
+    }
     for kind in ["unknown field `", "unknown variant `"] {
         if let Some(rest) = message.strip_prefix(kind)
             && let Some((name, tail)) = rest.split_once('`')

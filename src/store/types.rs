@@ -1,0 +1,284 @@
+//! The values that cross the store's boundary: ids, states and records.
+//!
+//! These are the store's own row types, separate from the API's wire models and from
+//! the run's domain types, so that neither a JSON field rename nor a schema change leaks
+//! across. They carry no SQL and no personal data: an authorizer appears only as its
+//! `authorizer_unique_id`.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+use crate::money::Cents;
+
+macro_rules! row_id {
+    ($(#[$doc:meta])* $name:ident, $label:literal) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub i64);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!($label, " {}"), self.0)
+            }
+        }
+    };
+}
+
+row_id!(
+    /// A monitor's row id. Stable for the life of the database.
+    MonitorId,
+    "monitor"
+);
+row_id!(
+    /// A run's row id; also the run number shown to operators.
+    RunId,
+    "run"
+);
+row_id!(
+    /// The store's id for one submitted chunk. Not Rightfoot's batch id, which is an
+    /// opaque string known only after the 201 (see [`BatchSubmitted`]).
+    BatchRowId,
+    "batch row"
+);
+
+/// Text enums stored as their `as_str` spelling, with a parser for reading them back.
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            /// The spelling stored in the database.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub(crate) fn from_db(text: &str) -> Option<Self> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// Where a run is in its life. `complete`, `partial` and `failed` are final.
+    RunState {
+        /// Created, nothing sent yet.
+        Pending => "pending",
+        /// Submitting chunks or reading results.
+        Running => "running",
+        /// Every authorizer has a result.
+        Complete => "complete",
+        /// Finished, with some authorizers not retrieved or rejected.
+        Partial => "partial",
+        /// Finished without usable results (the reason says why).
+        Failed => "failed",
+    }
+);
+
+impl RunState {
+    /// Whether the run is over: no further state change is accepted.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            RunState::Complete | RunState::Partial | RunState::Failed
+        )
+    }
+}
+
+text_enum!(
+    /// Where one chunk is between "about to POST" and "all results read".
+    BatchState {
+        /// The row exists; the POST may or may not have reached Rightfoot.
+        Submitting => "submitting",
+        /// Rightfoot answered 201 with a batch id.
+        Submitted => "submitted",
+        /// Results are being paged in.
+        Reading => "reading",
+        /// Every accepted authorizer has a result, or the rest were marked not retrieved.
+        Complete => "complete",
+        /// The POST's outcome could not be learnt (for example a timeout after sending).
+        Unknown => "unknown",
+        /// Rightfoot refused the whole chunk, or it was abandoned.
+        Failed => "failed",
+    }
+);
+
+text_enum!(
+    /// What the store knows about one authorizer in one run.
+    ResultOutcome {
+        /// Rightfoot returned a result (which may itself be a failed check).
+        Retrieved => "retrieved",
+        /// The run stopped waiting before a result came.
+        NotRetrieved => "not_retrieved",
+        /// Rightfoot refused the authorizer at submission.
+        Rejected => "rejected",
+    }
+);
+
+/// Why a run exists. Scheduled and catch-up runs answer one cron slot (a fire time in
+/// UTC); a manual run answers none, so it can never take a slot from the schedule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunTrigger {
+    /// The cron fired on time.
+    Schedule { slot: DateTime<Utc> },
+    /// A slot missed while the daemon was down, run late under the catch-up policy.
+    CatchUp { slot: DateTime<Utc> },
+    /// Started by an operator.
+    Manual,
+}
+
+impl RunTrigger {
+    /// The cron slot, if any.
+    pub fn slot(self) -> Option<DateTime<Utc>> {
+        match self {
+            RunTrigger::Schedule { slot } | RunTrigger::CatchUp { slot } => Some(slot),
+            RunTrigger::Manual => None,
+        }
+    }
+
+    pub(crate) fn kind_str(self) -> &'static str {
+        match self {
+            RunTrigger::Schedule { .. } => "schedule",
+            RunTrigger::CatchUp { .. } => "catch_up",
+            RunTrigger::Manual => "manual",
+        }
+    }
+
+    pub(crate) fn from_db(kind: &str, slot: Option<DateTime<Utc>>) -> Option<Self> {
+        match (kind, slot) {
+            ("schedule", Some(slot)) => Some(RunTrigger::Schedule { slot }),
+            ("catch_up", Some(slot)) => Some(RunTrigger::CatchUp { slot }),
+            ("manual", None) => Some(RunTrigger::Manual),
+            _ => None,
+        }
+    }
+}
+
+/// A run to create.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NewRun {
+    pub monitor: MonitorId,
+    pub trigger: RunTrigger,
+}
+
+/// One run as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunRecord {
+    pub id: RunId,
+    pub monitor: MonitorId,
+    pub monitor_name: String,
+    pub trigger: RunTrigger,
+    pub state: RunState,
+    pub served_from_cache: bool,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+}
+
+/// A chunk of a run as stored, with counts of its members and of the results known.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchRecord {
+    pub id: BatchRowId,
+    pub run: RunId,
+    pub chunk_index: u32,
+    /// SHA-256 of the request body, lowercase hex.
+    pub body_sha256: String,
+    pub state: BatchState,
+    pub rightfoot_batch_id: Option<String>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub accepted: Option<u32>,
+    pub deadline: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+    /// How many authorizers were sent in this chunk.
+    pub members: u32,
+    /// How many of them have a result row of any outcome.
+    pub results: u32,
+}
+
+/// A run that has not reached a final state, with its chunks: what a restart resumes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnfinishedRun {
+    pub run: RunRecord,
+    pub batches: Vec<BatchRecord>,
+}
+
+/// An authorizer that Rightfoot refused at submission, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailedAuthorizer {
+    pub authorizer_unique_id: String,
+    pub reason: String,
+}
+
+/// What Rightfoot's 201 said about a chunk, and how long the run will wait for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchSubmitted {
+    pub rightfoot_batch_id: String,
+    /// Rightfoot's `submitted_at`.
+    pub submitted_at: DateTime<Utc>,
+    /// Authorizers Rightfoot accepted: members minus `failed`.
+    pub accepted: u32,
+    pub failed: Vec<FailedAuthorizer>,
+    pub deadline: DateTime<Utc>,
+}
+
+/// One balance as Rightfoot returned it in a results page.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResultRow {
+    pub authorizer_unique_id: String,
+    /// `None` when Rightfoot could not read the balance.
+    pub balance: Option<Cents>,
+    /// Rightfoot's `balance_status_code`: 0 is success; any other value is kept as is.
+    pub balance_status_code: i64,
+    /// Rightfoot's `timestamp`.
+    pub retrieved_at: DateTime<Utc>,
+}
+
+/// What one call to `upsert_results` did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UpsertOutcome {
+    /// Rows inserted, or changed because the result differs from the one stored.
+    pub written: usize,
+    /// Rows identical to the stored result: nothing was written.
+    pub unchanged: usize,
+    /// Ids that are not members of the batch; nothing was stored for them.
+    pub not_members: Vec<String>,
+}
+
+/// One entry of an authorizer's history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub run: RunId,
+    pub monitor_name: String,
+    pub outcome: ResultOutcome,
+    pub balance: Option<Cents>,
+    pub balance_status_code: Option<i64>,
+    pub retrieved_at: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// Where a monitor's schedule stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ScheduleState {
+    /// The latest cron slot seen (run or deliberately skipped).
+    pub last_slot: DateTime<Utc>,
+    /// The run created for a slot, if any.
+    pub last_run: Option<RunId>,
+}

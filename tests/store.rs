@@ -1,0 +1,945 @@
+//! The SQLite store through its public API, on real files in temporary directories.
+//!
+//! A second, plain `rusqlite` connection plays the operator with a `sqlite3` shell: it
+//! reads the schema back, tampers with the version, and holds locks.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use balance_monitor::money::Cents;
+use balance_monitor::store::{
+    BatchState, BatchSubmitted, FailedAuthorizer, LATEST_VERSION, MonitorId, NewRun, ResultOutcome,
+    ResultRow, RunId, RunState, RunTrigger, ScheduleState, Store, StoreError,
+};
+use chrono::{DateTime, TimeZone, Utc};
+use rusqlite::Connection;
+
+/// How long a test waits for something that should be immediate before failing. A
+/// failure detector only: nothing waits for it to elapse.
+const PATIENCE: Duration = Duration::from_secs(20);
+
+fn database(directory: &tempfile::TempDir) -> PathBuf {
+    directory.path().join("balance-monitor.db")
+}
+
+fn at(hour: u32, minute: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 3, 14, hour, minute, 0).unwrap()
+}
+
+fn result(id: &str, cents: Option<i64>, code: i64) -> ResultRow {
+    ResultRow {
+        authorizer_unique_id: id.to_string(),
+        balance: cents.map(Cents),
+        balance_status_code: code,
+        retrieved_at: at(9, 5),
+    }
+}
+
+fn submitted(batch_id: &str, accepted: u32, failed: &[(&str, &str)]) -> BatchSubmitted {
+    BatchSubmitted {
+        rightfoot_batch_id: batch_id.to_string(),
+        submitted_at: at(9, 0),
+        accepted,
+        failed: failed
+            .iter()
+            .map(|(id, reason)| FailedAuthorizer {
+                authorizer_unique_id: id.to_string(),
+                reason: reason.to_string(),
+            })
+            .collect(),
+        deadline: at(10, 15),
+    }
+}
+
+fn external(path: &Path) -> Connection {
+    Connection::open(path).unwrap()
+}
+
+fn count(path: &Path, sql: &str) -> i64 {
+    external(path).query_row(sql, [], |row| row.get(0)).unwrap()
+}
+
+/// A monitor with a manual run and one chunk of `members`, submitted as `batch_id`.
+async fn run_with_chunk(
+    store: &Store,
+    monitor: &str,
+    members: &[&str],
+    batch_id: &str,
+) -> (MonitorId, RunId, balance_monitor::store::BatchRowId) {
+    let monitor = store.ensure_monitor(monitor).await.unwrap();
+    let run = store
+        .create_run(NewRun {
+            monitor,
+            trigger: RunTrigger::Manual,
+        })
+        .await
+        .unwrap();
+    store
+        .set_run_state(run, RunState::Running, at(9, 0), None)
+        .await
+        .unwrap();
+    let batch = store
+        .begin_batch(run, 0, [7; 32], members.iter().copied())
+        .await
+        .unwrap();
+    store
+        .mark_batch_submitted(batch, submitted(batch_id, members.len() as u32, &[]))
+        .await
+        .unwrap();
+    (monitor, run, batch)
+}
+
+// --- Migrations and opening -------------------------------------------------------
+
+#[tokio::test]
+async fn an_empty_file_is_migrated_to_the_latest_version() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = database(&directory);
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), LATEST_VERSION);
+    assert_eq!(store.path(), path);
+    let tables = count(
+        &path,
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN \
+         ('monitors', 'runs', 'batches', 'batch_failed_authorizers', 'batch_members', \
+          'results', 'alerts', 'outbox', 'schedule_state', 'webhook_events')",
+    );
+    assert_eq!(tables, 10);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the database is private to its owner");
+}
+
+#[tokio::test]
+async fn reopening_keeps_the_data_and_does_not_migrate_again() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = database(&directory);
+    let (monitor, run, batch) = {
+        let store = Store::open(&path).unwrap();
+        let ids = run_with_chunk(&store, "payroll", &["a1", "a2"], "BATCH-1").await;
+        store
+            .upsert_results(ids.1, ids.2, &[result("a1", Some(-8368), 0)])
+            .await
+            .unwrap();
+        store.close().await;
+        ids
+    };
+    let schema_before: String = external(&path)
+        .query_row(
+            "SELECT group_concat(sql, ';') FROM sqlite_master ORDER BY name",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+
+    let store = Store::open(&path).unwrap();
+    assert_eq!(store.schema_version().await.unwrap(), LATEST_VERSION);
+    assert_eq!(store.ensure_monitor("payroll").await.unwrap(), monitor);
+    let record = store.run(run).await.unwrap().expect("the run survives");
+    assert_eq!(record.state, RunState::Running);
+    assert_eq!(record.monitor_name, "payroll");
+    let history = store.authorizer_history("a1", 10).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].balance, Some(Cents(-8368)));
+    assert_eq!(
+        store.members_without_result(batch).await.unwrap(),
+        vec!["a2".to_string()]
+    );
+    let schema_after: String = external(&path)
+        .query_row(
+            "SELECT group_concat(sql, ';') FROM sqlite_master ORDER BY name",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(schema_before, schema_after);
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_release_is_refused_untouched() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = database(&directory);
+    {
+        let connection = external(&path);
+        connection
+            .execute_batch("CREATE TABLE future (x); PRAGMA user_version = 7;")
+            .unwrap();
+    }
+    let error = Store::open(&path).unwrap_err();
+    assert!(
+        matches!(error, StoreError::SchemaTooNew { found: 7, .. }),
+        "{error}"
+    );
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "database {} has schema version 7, this balance-monitor supports up to {LATEST_VERSION}; \
+             upgrade balance-monitor or restore a backup",
+            path.display()
+        )
+    );
+    let connection = external(&path);
+    let version: i64 = connection
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    let journal: String = connection
+        .pragma_query_value(None, "journal_mode", |row| row.get(0))
+        .unwrap();
+    assert_eq!(
+        (version, journal.as_str()),
+        (7, "delete"),
+        "nothing was changed"
+    );
+    assert_eq!(count(&path, "SELECT count(*) FROM sqlite_master"), 1);
+}
+
+#[test]
+fn a_missing_directory_is_an_error_not_created() {
+    let directory = tempfile::tempdir().unwrap();
+    let missing = directory.path().join("no-such-dir");
+    let path = missing.join("state.db");
+    let error = Store::open(&path).unwrap_err();
+    assert!(
+        matches!(error, StoreError::DirectoryMissing { .. }),
+        "{error}"
+    );
+    let message = error.to_string();
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(
+        message.contains(&format!("directory {} does not exist", missing.display())),
+        "{message}"
+    );
+    assert!(!missing.exists());
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_refused() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = directory.path().join("config.yaml");
+    let text = "monitors:\n  - name: payroll\n".repeat(100);
+    std::fs::write(&path, &text).unwrap();
+    let error = Store::open(&path).unwrap_err();
+    assert!(matches!(error, StoreError::NotADatabase { .. }), "{error}");
+    assert!(
+        error.to_string().starts_with(&format!(
+            "{} is not a balance-monitor database",
+            path.display()
+        )),
+        "{error}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap(),
+        text,
+        "the file is untouched"
+    );
+}
+
+#[tokio::test]
+async fn the_file_is_left_in_wal_mode() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = database(&directory);
+    let _store = Store::open(&path).unwrap();
+    let journal: String = external(&path)
+        .pragma_query_value(None, "journal_mode", |row| row.get(0))
+        .unwrap();
+    assert_eq!(journal, "wal");
+}
+
+// --- The schema holds no personal data ---------------------------------------------
+
+/// Whether a column name suggests personal data. `name` is allowed only as a
+/// monitor's name (a label the lender chose).
+fn suggests_personal_data(table: &str, column: &str) -> bool {
+    const WORDS: &[&str] = &["ssn", "ein", "tin", "dob", "zip", "cvv", "cvc", "pan"];
+    const FRAGMENTS: &[&str] = &[
+        "account", "routing", "card", "birth", "name", "address", "street", "city", "phone",
+        "email", "postal", "meta", "social", "tax", "expir", "ssn",
+    ];
+    if (table, column) == ("monitors", "name") {
+        return false;
+    }
+    let lower = column.to_ascii_lowercase();
+    lower.split('_').any(|word| WORDS.contains(&word))
+        || FRAGMENTS.iter().any(|fragment| lower.contains(fragment))
+}
+
+#[test]
+fn the_personal_data_check_catches_what_it_should() {
+    for (table, column) in [
+        ("results", "ssn"),
+        ("results", "account_number"),
+        ("runs", "routing_number"),
+        ("x", "debit_card_number"),
+        ("x", "cvv"),
+        ("x", "date_of_birth"),
+        ("x", "dob"),
+        ("x", "first_name"),
+        ("runs", "name"),
+        ("x", "street_address_line1"),
+        ("x", "phone_number"),
+        ("x", "zip_code"),
+        ("x", "ein"),
+        ("x", "meta_customer_ref"),
+    ] {
+        assert!(suggests_personal_data(table, column), "{table}.{column}");
+    }
+    for (table, column) in [
+        ("monitors", "name"),
+        ("results", "authorizer_unique_id"),
+        ("results", "balance_cents"),
+        ("runs", "reason"),
+        ("alerts", "consecutive_failures"),
+        ("webhook_events", "received_at"),
+    ] {
+        assert!(!suggests_personal_data(table, column), "{table}.{column}");
+    }
+}
+
+#[tokio::test]
+async fn no_column_suggests_personal_data() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = database(&directory);
+    let _store = Store::open(&path).unwrap();
+    let connection = external(&path);
+    let columns: Vec<(String, String)> = connection
+        .prepare(
+            "SELECT m.name, c.name FROM sqlite_master m, pragma_table_info(m.name) c \
+             WHERE m.type = 'table' ORDER BY m.name, c.cid",
+        )
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        columns.len() > 50,
+        "the whole schema was read: {}",
+        columns.len()
+    );
+    assert!(columns.contains(&("results".to_string(), "authorizer_unique_id".to_string())));
+    let offending: Vec<String> = columns
+        .iter()
+        .filter(|(table, column)| suggests_personal_data(table, column))
+        .map(|(table, column)| format!("{table}.{column}"))
+        .collect();
+    assert!(
+        offending.is_empty(),
+        "columns that suggest personal data: {offending:?}"
+    );
+}
+
+// --- Runs and slots ------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_slot_runs_at_most_once_per_monitor() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = Store::open(database(&directory)).unwrap();
+    let payroll = store.ensure_monitor("payroll").await.unwrap();
+    let rent = store.ensure_monitor("rent").await.unwrap();
+    let slot = at(9, 0);
+
+    let first = store
+        .create_run(NewRun {
+            monitor: payroll,
+            trigger: RunTrigger::Schedule { slot },
+        })
+        .await
+        .unwrap();
+    // A catch-up for the same slot, even after the first run failed, is refused.
+    store
+        .set_run_state(
+            first,
+            RunState::Failed,
+            at(9, 1),
+            Some("rightfoot down".into()),
+        )
+        .await
+        .unwrap();
+    let error = store
+        .create_run(NewRun {
+            monitor: payroll,
+            trigger: RunTrigger::CatchUp { slot },
+        })
+        .await
+        .unwrap_err();
+    match &error {
+        StoreError::SlotTaken {
+            existing, monitor, ..
+        } => {
+            assert_eq!((*existing, monitor.as_str()), (first, "payroll"));
+        }
+        other => panic!("expected SlotTaken, got {other}"),
+    }
+    assert!(
+        error
+            .to_string()
+            .contains("for the slot 2025-03-14 09:00:00 UTC"),
+        "{error}"
+    );
+
+    // Another monitor, another slot, and manual runs are all free to run.
+    let other_monitor = store
+        .create_run(NewRun {
+            monitor: rent,
+            trigger: RunTrigger::Schedule { slot },
+        })
+        .await
+        .unwrap();
+    let next_slot = store
+        .create_run(NewRun {
+            monitor: payroll,
+            trigger: RunTrigger::Schedule { slot: at(10, 0) },
+        })
+        .await
+        .unwrap();
+    let manual_1 = store
+        .create_run(NewRun {
+            monitor: payroll,
+            trigger: RunTrigger::Manual,
+        })
+        .await
+        .unwrap();
+    let manual_2 = store
+        .create_run(NewRun {
+            monitor: payroll,
+            trigger: RunTrigger::Manual,
+        })
+        .await
+        .unwrap();
+    let ids = [first, other_monitor, next_slot, manual_1, manual_2];
+    for window in ids.windows(2) {
+        assert!(window[0] < window[1]);
+    }
+    let record = store.run(first).await.unwrap().unwrap();
+    assert_eq!(record.trigger, RunTrigger::Schedule { slot });
+    assert_eq!(record.reason.as_deref(), Some("rightfoot down"));
+
+    let missing = store
+        .create_run(NewRun {
+            monitor: MonitorId(999),
+            trigger: RunTrigger::Manual,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(missing.to_string(), "monitor 999 does not exist");
+}
+
+#[tokio::test]
+async fn run_states_only_move_forward() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = Store::open(database(&directory)).unwrap();
+    let monitor = store.ensure_monitor("payroll").await.unwrap();
+    let run = store
+        .create_run(NewRun {
+            monitor,
+            trigger: RunTrigger::Manual,
+        })
+        .await
+        .unwrap();
+    store
+        .set_run_state(run, RunState::Running, at(9, 0), None)
+        .await
+        .unwrap();
+    // Idempotent: the same state again changes nothing, not even started_at.
+    store
+        .set_run_state(run, RunState::Running, at(9, 30), None)
+        .await
+        .unwrap();
+    store
+        .set_run_state(
+            run,
+            RunState::Partial,
+            at(10, 0),
+            Some("2 not retrieved".into()),
+        )
+        .await
+        .unwrap();
+    let record = store.run(run).await.unwrap().unwrap();
+    assert_eq!(
+        (record.state, record.started_at, record.finished_at),
+        (RunState::Partial, Some(at(9, 0)), Some(at(10, 0)))
+    );
+    for state in [RunState::Running, RunState::Complete, RunState::Pending] {
+        let error = store
+            .set_run_state(run, state, at(11, 0), None)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("run {} is partial and cannot become {state}", run.0)
+        );
+    }
+    assert!(store.run(RunId(run.0 + 100)).await.unwrap().is_none());
+}
+
+// --- Chunks and results --------------------------------------------------------------
+
+#[tokio::test]
+async fn reading_the_same_page_twice_stores_one_row_per_authorizer() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = database(&directory);
+    let store = Store::open(&path).unwrap();
+    let (_, run, batch) = run_with_chunk(&store, "payroll", &["a1", "a2", "a3"], "B-1").await;
+    let page = [
+        result("a1", Some(-8368), 0),
+        result("a2", Some(385_109), 0),
+        result("a3", None, 3300),
+    ];
+
+    let first = store.upsert_results(run, batch, &page).await.unwrap();
+    assert_eq!((first.written, first.unchanged), (3, 0));
+    let again = store.upsert_results(run, batch, &page).await.unwrap();
+    assert_eq!((again.written, again.unchanged), (0, 3));
+    assert_eq!(count(&path, "SELECT count(*) FROM results"), 3);
+
+    // An unknown status code is kept as it came.
+    let odd = store
+        .upsert_results(run, batch, &[result("a3", None, 4242)])
+        .await
+        .unwrap();
+    assert_eq!((odd.written, odd.unchanged), (1, 0));
+    let history = store.authorizer_history("a3", 10).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(
+        (
+            history[0].outcome,
+            history[0].balance,
+            history[0].balance_status_code
+        ),
+        (ResultOutcome::Retrieved, None, Some(4242))
+    );
+    let balance: i64 = external(&path)
+        .query_row(
+            "SELECT balance_cents FROM results WHERE authorizer_unique_id = 'a1'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(balance, -8368, "money is stored as integer cents");
+
+    // A row for someone not in the chunk is reported, not stored, and does not cost
+    // the rest of the page.
+    let stray = store
+        .upsert_results(
+            run,
+            batch,
+            &[result("intruder", Some(1), 0), result("a1", Some(-8368), 0)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(stray.not_members, vec!["intruder".to_string()]);
+    assert_eq!(stray.unchanged, 1);
+    assert_eq!(count(&path, "SELECT count(*) FROM results"), 3);
+}
+
+#[tokio::test]
+async fn not_retrieved_fills_only_the_gaps_and_a_late_result_replaces_it() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = Store::open(database(&directory)).unwrap();
+    let (_, run, batch) = run_with_chunk(&store, "payroll", &["a1", "a2", "a3"], "B-1").await;
+    store
+        .upsert_results(run, batch, &[result("a1", Some(100), 0)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.members_without_result(batch).await.unwrap(),
+        vec!["a2".to_string(), "a3".to_string()]
+    );
+    let marked = store
+        .mark_not_retrieved(batch, "no result by the deadline")
+        .await
+        .unwrap();
+    assert_eq!(marked, 2);
+    assert_eq!(store.mark_not_retrieved(batch, "again").await.unwrap(), 0);
+    assert!(
+        store
+            .members_without_result(batch)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let a1 = store.authorizer_history("a1", 10).await.unwrap();
+    assert_eq!(
+        (a1[0].outcome, a1[0].balance),
+        (ResultOutcome::Retrieved, Some(Cents(100)))
+    );
+    let a2 = store.authorizer_history("a2", 10).await.unwrap();
+    assert_eq!(a2[0].outcome, ResultOutcome::NotRetrieved);
+    assert_eq!(a2[0].reason.as_deref(), Some("no result by the deadline"));
+
+    let late = store
+        .upsert_results(run, batch, &[result("a2", Some(-5), 0)])
+        .await
+        .unwrap();
+    assert_eq!(late.written, 1);
+    let a2 = store.authorizer_history("a2", 10).await.unwrap();
+    assert_eq!(
+        (a2.len(), a2[0].outcome, a2[0].balance, a2[0].reason.clone()),
+        (1, ResultOutcome::Retrieved, Some(Cents(-5)), None)
+    );
+}
+
+#[tokio::test]
+async fn refused_authorizers_get_a_rejected_result_with_the_reason() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = database(&directory);
+    let store = Store::open(&path).unwrap();
+    let monitor = store.ensure_monitor("payroll").await.unwrap();
+    let run = store
+        .create_run(NewRun {
+            monitor,
+            trigger: RunTrigger::Manual,
+        })
+        .await
+        .unwrap();
+    let batch = store
+        .begin_batch(run, 0, [1; 32], ["a1", "a2"])
+        .await
+        .unwrap();
+    let answer = submitted(
+        "5d3c6bbb-fc1a-46a4-93da-1ce4a54b0d83",
+        1,
+        &[
+            ("a2", "Missing date of birth for authorizer(s)."),
+            ("a2", "Invalid routing number for authorizer(s)."),
+            ("not-ours", "Invalid account number 000123456789."),
+        ],
+    );
+    store
+        .mark_batch_submitted(batch, answer.clone())
+        .await
+        .unwrap();
+    // The same 201 recorded twice (a retry after a crash) changes nothing.
+    store.mark_batch_submitted(batch, answer).await.unwrap();
+
+    let a2 = store.authorizer_history("a2", 10).await.unwrap();
+    assert_eq!(a2.len(), 1);
+    assert_eq!(a2[0].outcome, ResultOutcome::Rejected);
+    assert_eq!(
+        a2[0].reason.as_deref(),
+        Some("Missing date of birth for authorizer(s).; Invalid routing number for authorizer(s).")
+    );
+    assert_eq!(
+        count(&path, "SELECT count(*) FROM batch_failed_authorizers"),
+        2
+    );
+    assert_eq!(
+        store.members_without_result(batch).await.unwrap(),
+        vec!["a1".to_string()]
+    );
+
+    let other = store
+        .mark_batch_submitted(batch, submitted("BATCH-98765", 2, &[]))
+        .await
+        .unwrap_err();
+    assert!(
+        other.to_string().contains("already has batch id"),
+        "{other}"
+    );
+}
+
+#[tokio::test]
+async fn a_chunk_is_begun_once_per_body_and_an_authorizer_is_in_one_chunk() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = Store::open(database(&directory)).unwrap();
+    let monitor = store.ensure_monitor("payroll").await.unwrap();
+    let run = store
+        .create_run(NewRun {
+            monitor,
+            trigger: RunTrigger::Manual,
+        })
+        .await
+        .unwrap();
+    let first = store
+        .begin_batch(run, 0, [1; 32], ["a1", "a2"])
+        .await
+        .unwrap();
+    // Resuming after a crash: same chunk, same body, same row.
+    let again = store
+        .begin_batch(run, 0, [1; 32], ["a1", "a2"])
+        .await
+        .unwrap();
+    assert_eq!(first, again);
+    let changed = store
+        .begin_batch(run, 0, [2; 32], ["a1", "a2"])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(changed, StoreError::ChunkBodyChanged { chunk_index: 0, .. }),
+        "{changed}"
+    );
+    assert!(changed.to_string().contains(&"01".repeat(32)), "{changed}");
+
+    let twice = store
+        .begin_batch(run, 1, [3; 32], ["a3", "a1"])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        twice.to_string(),
+        format!("run {}: authorizer \"a1\" is in more than one chunk", run.0)
+    );
+    // The refused chunk left nothing behind: a3 can still go in chunk 1.
+    store.begin_batch(run, 1, [3; 32], ["a3"]).await.unwrap();
+    assert!(matches!(
+        store
+            .begin_batch(run, 2, [4; 32], Vec::<String>::new())
+            .await,
+        Err(StoreError::InvalidInput { .. })
+    ));
+
+    store
+        .set_run_state(run, RunState::Failed, at(9, 0), None)
+        .await
+        .unwrap();
+    let late = store
+        .begin_batch(run, 2, [4; 32], ["a4"])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            late,
+            StoreError::RunFinished {
+                state: RunState::Failed,
+                ..
+            }
+        ),
+        "{late}"
+    );
+}
+
+#[tokio::test]
+async fn a_batch_id_seen_in_an_earlier_run_is_reported() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = Store::open(database(&directory)).unwrap();
+    let (_, morning, _) = run_with_chunk(&store, "payroll", &["a1"], "cached-batch").await;
+    let (_, noon, _) = run_with_chunk(&store, "payroll", &["a1"], "cached-batch").await;
+    let (_, fresh, _) = run_with_chunk(&store, "rent", &["a1"], "fresh-batch").await;
+    assert_eq!(
+        store
+            .batch_ids_used_before("cached-batch", noon)
+            .await
+            .unwrap(),
+        vec![morning]
+    );
+    assert!(
+        store
+            .batch_ids_used_before("fresh-batch", fresh)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store.mark_run_served_from_cache(noon).await.unwrap();
+    assert!(store.run(noon).await.unwrap().unwrap().served_from_cache);
+    assert!(!store.run(morning).await.unwrap().unwrap().served_from_cache);
+}
+
+#[tokio::test]
+async fn unfinished_runs_list_what_a_restart_must_resume() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = database(&directory);
+    let (running, pending) = {
+        let store = Store::open(&path).unwrap();
+        let (_, running, batch) = run_with_chunk(&store, "payroll", &["a1", "a2"], "B-1").await;
+        store
+            .set_batch_state(batch, BatchState::Reading, None)
+            .await
+            .unwrap();
+        store
+            .upsert_results(running, batch, &[result("a1", Some(1), 0)])
+            .await
+            .unwrap();
+        // A second chunk whose POST never got an answer.
+        store
+            .begin_batch(running, 1, [9; 32], ["a3"])
+            .await
+            .unwrap();
+        let (_, done, done_batch) = run_with_chunk(&store, "rent", &["b1"], "B-2").await;
+        store
+            .set_batch_state(done_batch, BatchState::Complete, None)
+            .await
+            .unwrap();
+        store
+            .set_run_state(done, RunState::Complete, at(9, 30), None)
+            .await
+            .unwrap();
+        let monitor = store.ensure_monitor("rent").await.unwrap();
+        let pending = store
+            .create_run(NewRun {
+                monitor,
+                trigger: RunTrigger::Schedule { slot: at(12, 0) },
+            })
+            .await
+            .unwrap();
+        // No close: the process "crashes" here.
+        (running, pending)
+    };
+
+    let store = Store::open(&path).unwrap();
+    let unfinished = store.unfinished_runs().await.unwrap();
+    let ids: Vec<RunId> = unfinished.iter().map(|u| u.run.id).collect();
+    assert_eq!(ids, vec![running, pending]);
+    let batches = &unfinished[0].batches;
+    assert_eq!(batches.len(), 2);
+    assert_eq!(
+        (
+            batches[0].state,
+            batches[0].rightfoot_batch_id.as_deref(),
+            batches[0].members,
+            batches[0].results
+        ),
+        (BatchState::Reading, Some("B-1"), 2, 1)
+    );
+    assert_eq!(batches[0].accepted, Some(2));
+    assert_eq!(batches[0].deadline, Some(at(10, 15)));
+    assert_eq!(batches[0].body_sha256, "07".repeat(32));
+    assert_eq!(
+        (
+            batches[1].chunk_index,
+            batches[1].state,
+            batches[1].rightfoot_batch_id.clone()
+        ),
+        (1, BatchState::Submitting, None)
+    );
+    assert_eq!(unfinished[1].run.state, RunState::Pending);
+    assert!(unfinished[1].batches.is_empty());
+}
+
+#[tokio::test]
+async fn batch_states_need_a_batch_id_and_complete_is_final() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = Store::open(database(&directory)).unwrap();
+    let monitor = store.ensure_monitor("payroll").await.unwrap();
+    let run = store
+        .create_run(NewRun {
+            monitor,
+            trigger: RunTrigger::Manual,
+        })
+        .await
+        .unwrap();
+    let batch = store.begin_batch(run, 0, [1; 32], ["a1"]).await.unwrap();
+    let early = store
+        .set_batch_state(batch, BatchState::Reading, None)
+        .await
+        .unwrap_err();
+    assert!(
+        early.to_string().contains("has no Rightfoot batch id yet"),
+        "{early}"
+    );
+    // A timeout after sending: the outcome is unknown, then a resend learns the id.
+    store
+        .set_batch_state(
+            batch,
+            BatchState::Unknown,
+            Some("timeout after send".into()),
+        )
+        .await
+        .unwrap();
+    store
+        .mark_batch_submitted(batch, submitted("B-1", 1, &[]))
+        .await
+        .unwrap();
+    store
+        .set_batch_state(batch, BatchState::Complete, None)
+        .await
+        .unwrap();
+    let back = store
+        .set_batch_state(batch, BatchState::Failed, None)
+        .await
+        .unwrap_err();
+    assert!(back.to_string().contains("is complete"), "{back}");
+}
+
+// --- Schedule and webhooks -------------------------------------------------------------
+
+#[tokio::test]
+async fn the_schedule_position_only_moves_forward() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = Store::open(database(&directory)).unwrap();
+    let monitor = store.ensure_monitor("payroll").await.unwrap();
+    assert_eq!(store.schedule_state(monitor).await.unwrap(), None);
+    let run = store
+        .create_run(NewRun {
+            monitor,
+            trigger: RunTrigger::Schedule { slot: at(9, 0) },
+        })
+        .await
+        .unwrap();
+    let nine = ScheduleState {
+        last_slot: at(9, 0),
+        last_run: Some(run),
+    };
+    assert!(store.set_schedule_state(monitor, nine).await.unwrap());
+    let eight = ScheduleState {
+        last_slot: at(8, 0),
+        last_run: None,
+    };
+    assert!(!store.set_schedule_state(monitor, eight).await.unwrap());
+    assert_eq!(store.schedule_state(monitor).await.unwrap(), Some(nine));
+    let ten = ScheduleState {
+        last_slot: at(10, 0),
+        last_run: None,
+    };
+    assert!(store.set_schedule_state(monitor, ten).await.unwrap());
+    assert_eq!(store.schedule_state(monitor).await.unwrap(), Some(ten));
+}
+
+#[tokio::test]
+async fn a_redelivered_webhook_is_recognised() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = Store::open(database(&directory)).unwrap();
+    let uuid = "0b7e6c1e-6f2d-4a51-9d1e-6b8f4f2a9c10";
+    assert!(
+        store
+            .record_webhook_event(uuid, Some("B-1"), at(9, 10))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_webhook_event(uuid, Some("B-1"), at(9, 11))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .record_webhook_event("another-event", None, at(9, 12))
+            .await
+            .unwrap()
+    );
+}
+
+// --- Concurrency -----------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_read_is_not_blocked_by_another_process_holding_the_write_lock() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = database(&directory);
+    let store = Store::open(&path).unwrap();
+    let (_, run, batch) = run_with_chunk(&store, "payroll", &["a1"], "B-1").await;
+    store
+        .upsert_results(run, batch, &[result("a1", Some(100), 0)])
+        .await
+        .unwrap();
+
+    // An operator's shell takes the write lock and changes the balance, uncommitted.
+    let shell = external(&path);
+    shell
+        .execute_batch("BEGIN IMMEDIATE; UPDATE results SET balance_cents = 999;")
+        .unwrap();
+
+    let history = tokio::time::timeout(PATIENCE, store.authorizer_history("a1", 10))
+        .await
+        .expect("a read must not wait for a writer")
+        .unwrap();
+    assert_eq!(
+        history[0].balance,
+        Some(Cents(100)),
+        "only committed data is seen"
+    );
+    assert!(
+        !shell.is_autocommit(),
+        "the write transaction was open during the read"
+    );
+    shell.execute_batch("ROLLBACK").unwrap();
+}
