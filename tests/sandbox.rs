@@ -288,7 +288,14 @@ async fn invalid_rows_are_reported_with_exact_messages_and_valid_rows_accepted()
         created["message"],
         "Batch has been successfully submitted and is pending processing."
     );
-    let failed = |id: Value, error: &str, account_type: &str| json!({"authorizer_unique_id": id, "error": error, "account_type": account_type});
+    // A row without an id has no `authorizer_unique_id` key at all.
+    let failed = |id: Value, error: &str, account_type: &str| {
+        let mut row = json!({"error": error, "account_type": account_type});
+        if !id.is_null() {
+            row["authorizer_unique_id"] = id;
+        }
+        row
+    };
     let duplicate = "Duplicate authorizer unique ID not allowed.";
     assert_eq!(
         created["failed_authorizers"],
@@ -663,7 +670,6 @@ async fn csv_uploads_report_row_numbers_latin1_warnings_and_limits() {
     assert_eq!(
         created["failed_authorizers"],
         json!([{
-            "authorizer_unique_id": null,
             "error": "Missing authorizer unique ID for authorizer(s).",
             "account_type": "ACCOUNT_NUMBER",
             "row_number": 3
@@ -1043,4 +1049,109 @@ async fn the_completion_webhook_is_delivered_and_retried_on_the_sandbox_clock() 
     let attempts = sandbox.handle.webhook_attempts();
     let statuses: Vec<Option<u16>> = attempts.iter().map(|a| a.http_status).collect();
     assert_eq!(statuses, [Some(500), Some(200)]);
+}
+
+/// The OpenAPI document's component `name` as a JSON Schema validator.
+///
+/// Three readings are applied to the document, all from the API README: OpenAPI 3.0's
+/// `nullable: true` (left in this 3.1 document) allows `null`; the balances page's
+/// `next_page_token` is `null` on the last page, as the history page says of its own;
+/// and an error's `details` may be an object (the CSV upload's per-row failures).
+fn openapi_validator(name: &str) -> jsonschema::Validator {
+    fn allow_null(value: &mut Value) {
+        match value {
+            Value::Object(map) => {
+                if map.get("nullable") == Some(&Value::Bool(true))
+                    && let Some(Value::String(kind)) = map.get("type").cloned()
+                {
+                    map.insert("type".into(), json!([kind, "null"]));
+                }
+                map.values_mut().for_each(allow_null);
+            }
+            Value::Array(items) => items.iter_mut().for_each(allow_null),
+            _ => {}
+        }
+    }
+    let text = std::fs::read_to_string("tests/data/rightfoot-openapi.yaml").unwrap();
+    let mut spec: Value =
+        balance_monitor::config::yaml::from_str(&text, "rightfoot-openapi.yaml".as_ref()).unwrap();
+    allow_null(&mut spec);
+    spec["components"]["schemas"]["BatchBalancesResponse"]["properties"]["next_page_token"]["type"] =
+        json!(["string", "null"]);
+    spec["components"]["schemas"]["ApiErrorResponse"]["properties"]["error"]["properties"]["details"]
+        ["type"] = json!(["string", "object"]);
+    spec["$ref"] = json!(format!("#/components/schemas/{name}"));
+    jsonschema::validator_for(&spec).expect("the OpenAPI components compile")
+}
+
+fn assert_matches_schema(name: &str, body: &Value) {
+    let validator = openapi_validator(name);
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{name}: {errors:?}\n{body}");
+}
+
+#[tokio::test]
+async fn every_json_answer_matches_the_openapi_schemas() {
+    let sandbox = start(config()).await;
+    let mut rows: Vec<Value> = ids("schema", 150).iter().map(|id| authorizer(id)).collect();
+    rows.push(authorizer_with("x", |a| {
+        a.remove("authorizer_unique_id");
+    }));
+    rows.push(authorizer_with("R-1", |a| {
+        a.insert("routing_number".into(), json!("12"));
+    }));
+    let created = sandbox
+        .submit(serde_json::to_vec(&json!({ "authorizers": rows })).unwrap())
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED);
+    assert_matches_schema("BatchCreatedResponse", &created.json());
+    let batch_id = created.json()["batch_id"].as_str().unwrap().to_string();
+
+    let upload = sandbox
+        .upload_csv(
+            b"authorizer_unique_id,first_name,zip_code\nU-1,Ren\xe9e,1\n,x,12345\n".to_vec(),
+            None,
+        )
+        .await;
+    assert_eq!(upload.status, StatusCode::BAD_REQUEST, "{}", upload.text);
+    assert_matches_schema("ApiErrorResponse", &upload.json());
+
+    sandbox.advance(Duration::from_secs(300));
+    let partial = sandbox
+        .get(&format!("/v1/balances?batchId={batch_id}&limit=50"))
+        .await;
+    assert_eq!(partial.json()["has_more"], true);
+    assert_matches_schema("BatchBalancesResponse", &partial.json());
+    sandbox.advance(Duration::from_secs(300));
+    let last = sandbox
+        .get(&format!("/v1/balances?batchId={batch_id}"))
+        .await;
+    let token = last.json()["next_page_token"].as_str().unwrap().to_string();
+    let last = sandbox
+        .get(&format!(
+            "/v1/balances?batchId={batch_id}&nextPageToken={token}"
+        ))
+        .await;
+    assert_eq!(last.json()["has_more"], false);
+    assert_matches_schema("BatchBalancesResponse", &last.json());
+
+    let history = sandbox
+        .get("/v1/monitoring/authorizers/schema-0/history")
+        .await;
+    assert_matches_schema("AuthorizerHistoryResponse", &history.json());
+
+    let errors = [
+        sandbox.get_as("wrong", "/v1/balances?batchId=x").await,
+        sandbox.get("/v1/balances").await,
+        sandbox.get("/v1/balances?batchId=nope").await,
+        sandbox.submit(b"{".to_vec()).await,
+        sandbox.submit(batch_body(&ids("many", 1001))).await,
+    ];
+    for error in &errors {
+        assert!(error.status.is_client_error(), "{}", error.text);
+        assert_matches_schema("ApiErrorResponse", &error.json());
+    }
 }

@@ -63,7 +63,9 @@ pub struct BatchCreatedResponse {
 /// One rejected row of a submission.
 #[derive(Serialize, Clone, Debug, PartialEq, Eq)]
 pub struct FailedAuthorizer {
-    /// The id as submitted, `null` when the row had none.
+    /// The id as submitted. A row without one has no `authorizer_unique_id` key: the
+    /// schema types the field as a string, not a nullable one.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub authorizer_unique_id: Option<String>,
     /// An `AuthorizerValidationError` message, word for word.
     pub error: String,

@@ -26,7 +26,7 @@ pub fn check_rows(rows: &[Option<&Map<String, Value>>]) -> Vec<Option<Authorizer
 }
 
 /// The id to echo in `failed_authorizers`: a non-empty string as given, a number as
-/// its text, `null` otherwise.
+/// its text, none otherwise.
 pub fn reported_id(row: Option<&Map<String, Value>>) -> Option<String> {
     match row?.get("authorizer_unique_id")? {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
