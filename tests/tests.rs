@@ -8,6 +8,8 @@
 //!   the request body, and that no personal value is ever printed.
 //! - `config`: the bad-configuration table, secrets, `check-config`.
 //! - `rightfoot_client`: the API client against scripted local HTTP servers.
+//! - `sandbox`: the built-in Rightfoot simulator over HTTP: auth, validation, the body-hash
+//!   cache, progressive results, paging, exports, history, scenarios, faults, webhooks.
 //! - `store`: migrations, pragmas, one writer and non-blocking readers, idempotent
 //!   upserts, and a schema without personal data.
 //! - `support`: shared helpers (temporary directories, running the binary).
@@ -16,5 +18,6 @@
 mod authorizers;
 mod config;
 mod rightfoot_client;
+mod sandbox;
 mod store;
 mod support;
