@@ -16,6 +16,7 @@
 
 pub mod authorizers;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod money;
 pub mod rightfoot;
