@@ -52,6 +52,76 @@ pub enum Command {
     /// Validate the configuration and summarise it: authorizers, next fire times,
     /// rules and routes. Exits 0 when it is valid and 2 when it is not.
     CheckConfig(CheckConfigArgs),
+    /// Run a local simulator of Rightfoot's balance-check API.
+    #[command(long_about = crate::sandbox::ABOUT)]
+    Sandbox(SandboxArgs),
+}
+
+/// Options of `balance-monitor sandbox`. The configuration file is not read.
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// The address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8455")]
+    pub listen: std::net::SocketAddr,
+
+    /// A scenario file scripting outcomes per authorizer and injected faults.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+
+    /// Read the accepted API key from this environment variable.
+    #[arg(long, value_name = "NAME", conflicts_with = "api_key_file")]
+    pub api_key_env: Option<String>,
+
+    /// Read the accepted API key from this file.
+    #[arg(long, value_name = "PATH")]
+    pub api_key_file: Option<PathBuf>,
+
+    /// How long a batch takes to complete, on the sandbox clock.
+    #[arg(long, default_value = "2m", value_parser = parse_duration_arg)]
+    pub processing_time: std::time::Duration,
+
+    /// Sandbox seconds per real second (60 turns minutes into seconds).
+    #[arg(long, default_value_t = 1.0)]
+    pub clock_speed: f64,
+
+    /// Seeds fault injection and the order results complete in.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Share of requests answered 500, in percent.
+    #[arg(long, default_value_t = 0)]
+    pub error_500_percent: u8,
+
+    /// Share of requests answered 503, in percent.
+    #[arg(long, default_value_t = 0)]
+    pub error_503_percent: u8,
+
+    /// Share of requests answered 429 with Retry-After, in percent.
+    #[arg(long, default_value_t = 0)]
+    pub error_429_percent: u8,
+
+    /// The Retry-After sent with a 429.
+    #[arg(long, default_value = "30s", value_parser = parse_duration_arg)]
+    pub retry_after: std::time::Duration,
+
+    /// Delay added before every answer (real time).
+    #[arg(long, default_value = "0s", value_parser = parse_duration_arg)]
+    pub latency: std::time::Duration,
+
+    /// GET /v1/balances answers 404 for this long after a batch is created.
+    #[arg(long, default_value = "0s", value_parser = parse_duration_arg)]
+    pub not_found_after_create: std::time::Duration,
+
+    /// Share of successful answers cut in half, in percent.
+    #[arg(long, default_value_t = 0)]
+    pub malformed_percent: u8,
+}
+
+/// The key the sandbox accepts when none is named: it guards nothing real.
+pub const SANDBOX_DEFAULT_KEY: &str = "rf_sandbox_key";
+
+fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {
+    crate::config::duration::parse_duration(text)
 }
 
 #[derive(Debug, Args)]
@@ -85,6 +155,7 @@ impl From<anyhow::Error> for Failure {
 /// Runs a parsed command. `env` is the process environment, read once in `main`.
 pub fn run(cli: Cli, env: Environment) -> Result<(), Failure> {
     match cli.command {
+        Command::Sandbox(args) => run_sandbox(args, &env),
         Command::CheckConfig(args) => {
             let config = config::load(&cli.config, &env)?;
             let report = crate::config::summary::check(&config, args.all);
@@ -98,5 +169,77 @@ pub fn run(cli: Cli, env: Environment) -> Result<(), Failure> {
                 )))
             }
         }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            Failure::Runtime(anyhow::Error::new(e).context("cannot start the async runtime"))
+        })
+}
+
+fn run_sandbox(args: SandboxArgs, env: &Environment) -> Result<(), Failure> {
+    use crate::sandbox::{FaultConfig, SandboxConfig, scenario::Scenario};
+    use crate::secret::{Secret, SecretSource};
+
+    let key = match (&args.api_key_env, &args.api_key_file) {
+        (Some(name), _) => SecretSource::Env(name.clone()).resolve(env, std::path::Path::new("")),
+        (None, Some(path)) => SecretSource::File(path.clone()).resolve(env, std::path::Path::new("")),
+        (None, None) => {
+            eprintln!(
+                "sandbox: accepting the API key {SANDBOX_DEFAULT_KEY} (choose another with --api-key-env or --api-key-file)"
+            );
+            Ok(Secret::new(SANDBOX_DEFAULT_KEY))
+        }
+    }
+    .map_err(|e| Failure::Config(e.to_string()))?;
+    let mut config = SandboxConfig::new([key]);
+    config.processing_time = args.processing_time;
+    config.clock_speed = args.clock_speed;
+    config.seed = args.seed;
+    config.faults = FaultConfig {
+        error_500_percent: args.error_500_percent,
+        error_503_percent: args.error_503_percent,
+        error_429_percent: args.error_429_percent,
+        retry_after: args.retry_after,
+        latency: args.latency,
+        not_found_after_create: args.not_found_after_create,
+        malformed_percent: args.malformed_percent,
+    };
+    if let Some(path) = &args.scenario {
+        config.scenario = Scenario::load(path).map_err(|e| Failure::Config(e.to_string()))?;
+    }
+    let sandbox =
+        crate::sandbox::Sandbox::new(config).map_err(|e| Failure::Config(e.to_string()))?;
+    runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| {
+                anyhow::Error::new(e).context(format!("cannot listen on {}", args.listen))
+            })?;
+        let address = listener.local_addr().map_err(anyhow::Error::new)?;
+        eprintln!("sandbox: serving Rightfoot's API at http://{address} (Ctrl-C to stop)");
+        sandbox
+            .serve(listener, shutdown_signal())
+            .await
+            .map_err(|e| Failure::Runtime(anyhow::Error::new(e).context("sandbox server failed")))
+    })
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(signal) => signal,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
     }
 }

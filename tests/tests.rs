@@ -6,6 +6,7 @@
 //!
 //! - `authorizers`: pre-flight validation, YAML and CSV loading, the permission rule,
 //!   the request body, and that no personal value is ever printed.
+//! - `cli`: `--version`, `--help`, the `sandbox` subcommand as a real process, exit codes.
 //! - `config`: the bad-configuration table, secrets, `check-config`.
 //! - `rightfoot_client`: the API client against scripted local HTTP servers.
 //! - `sandbox`: the built-in Rightfoot simulator over HTTP: auth, validation, the body-hash
@@ -16,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 mod authorizers;
+mod cli;
 mod config;
 mod rightfoot_client;
 mod sandbox;
