@@ -17,7 +17,9 @@
 pub mod authorizers;
 pub mod cli;
 pub mod clock;
+pub mod completions;
 pub mod config;
+pub mod http;
 pub mod money;
 pub mod rightfoot;
 pub mod sandbox;

@@ -30,12 +30,13 @@ enum SocketPath {
 impl Notifier {
     /// Reads `NOTIFY_SOCKET` and `WATCHDOG_USEC` (honouring `WATCHDOG_PID` when set).
     pub fn from_environment(env: &Environment) -> Notifier {
-        let socket = env.var("NOTIFY_SOCKET").filter(|s| !s.is_empty()).map(|s| {
-            match s.strip_prefix('@') {
-                Some(name) => SocketPath::Abstract(name.as_bytes().to_vec()),
-                None => SocketPath::File(PathBuf::from(s)),
-            }
-        });
+        let socket =
+            env.var("NOTIFY_SOCKET")
+                .filter(|s| !s.is_empty())
+                .map(|s| match s.strip_prefix('@') {
+                    Some(name) => SocketPath::Abstract(name.as_bytes().to_vec()),
+                    None => SocketPath::File(PathBuf::from(s)),
+                });
         let for_this_process = env
             .var("WATCHDOG_PID")
             .and_then(|pid| pid.parse::<u32>().ok())
@@ -110,7 +111,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("notify.sock");
         let receiver = UnixDatagram::bind(&path).unwrap();
-        receiver.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        receiver
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
         let env = Environment::from_pairs([
             ("NOTIFY_SOCKET", path.to_str().unwrap()),
             ("WATCHDOG_USEC", "2000000"),
@@ -122,7 +125,10 @@ mod tests {
         notifier.watchdog();
         let mut buf = [0u8; 256];
         let n = receiver.recv(&mut buf).unwrap();
-        assert_eq!(&buf[..n], b"READY=1\nSTATUS=watching 2 monitors next run soon");
+        assert_eq!(
+            &buf[..n],
+            b"READY=1\nSTATUS=watching 2 monitors next run soon"
+        );
         let n = receiver.recv(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"WATCHDOG=1");
     }

@@ -8,6 +8,7 @@
 //!   the request body, and that no personal value is ever printed.
 //! - `cli`: `--version`, `--help`, the `sandbox` subcommand as a real process, exit codes.
 //! - `config`: the bad-configuration table, secrets, `check-config`.
+//! - `http`: the daemon's listener: health and the completion webhook.
 //! - `rightfoot_client`: the API client against scripted local HTTP servers.
 //! - `sandbox`: the built-in Rightfoot simulator over HTTP: auth, validation, the body-hash
 //!   cache, progressive results, paging, exports, history, scenarios, faults, webhooks.
@@ -19,6 +20,7 @@
 mod authorizers;
 mod cli;
 mod config;
+mod http;
 mod rightfoot_client;
 mod sandbox;
 mod store;
