@@ -7,6 +7,10 @@
 //! - `authorizers`: pre-flight validation, YAML and CSV loading, the permission rule,
 //!   the request body, and that no personal value is ever printed.
 //! - `cli`: `--version`, `--help`, the `sandbox` subcommand as a real process, exit codes.
+//! - `client_sandbox`: the API client against the built-in sandbox over real HTTP: chunks
+//!   read to completion, rejected rows, paging, progressive results, retries, the page
+//!   loop guard, status codes, exact money, the body cache, CSV export, the completion
+//!   webhook, and the contract test of every request against the OpenAPI document.
 //! - `config`: the bad-configuration table, secrets, `check-config`.
 //! - `http`: the daemon's listener: health and the completion webhook.
 //! - `rightfoot_client`: the API client against scripted local HTTP servers.
@@ -14,11 +18,13 @@
 //!   cache, progressive results, paging, exports, history, scenarios, faults, webhooks.
 //! - `store`: migrations, pragmas, one writer and non-blocking readers, idempotent
 //!   upserts, and a schema without personal data.
-//! - `support`: shared helpers (temporary directories, running the binary).
+//! - `support`: shared helpers (temporary directories, running the binary, a sandbox on
+//!   port 0 with authorizers to send it, a recording proxy, the OpenAPI request contract).
 #![forbid(unsafe_code)]
 
 mod authorizers;
 mod cli;
+mod client_sandbox;
 mod config;
 mod http;
 mod rightfoot_client;
