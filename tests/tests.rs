@@ -10,6 +10,9 @@
 //! - `rightfoot_client`: the API client against scripted local HTTP servers.
 //! - `sandbox`: the built-in Rightfoot simulator over HTTP: auth, validation, the body-hash
 //!   cache, progressive results, paging, exports, history, scenarios, faults, webhooks.
+//! - `scheduler`: the schedule loop on paused time with a real store and a fake launcher:
+//!   daylight saving, catch-up after downtime, no overlap, several zones, restarts,
+//!   cancellation, jitter and reload.
 //! - `store`: migrations, pragmas, one writer and non-blocking readers, idempotent
 //!   upserts, and a schema without personal data.
 //! - `support`: shared helpers (temporary directories, running the binary).
@@ -19,5 +22,6 @@ mod authorizers;
 mod config;
 mod rightfoot_client;
 mod sandbox;
+mod scheduler;
 mod store;
 mod support;
