@@ -7,6 +7,8 @@
 //! - [`authorizers`]: the monitored borrowers, loaded from YAML or Rightfoot-format CSV;
 //!   their personal data can reach the Rightfoot request body and nothing else.
 //! - [`schedule`]: cron + IANA time zone → fire times.
+//! - [`scheduler`]: one loop per monitor: waits for its slots, catches up after
+//!   downtime, never overlaps or repeats a slot, and hands each slot to a run launcher.
 //! - [`rightfoot`]: the API client, its wire models and its retry policy.
 //! - [`sandbox`]: a built-in Rightfoot simulator for tests, demos and dry runs.
 //! - [`store`]: SQLite: migrations, one writer thread, read connections.
@@ -24,6 +26,7 @@ pub mod money;
 pub mod rightfoot;
 pub mod sandbox;
 pub mod schedule;
+pub mod scheduler;
 pub mod secret;
 pub mod store;
 pub mod systemd;

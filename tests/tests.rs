@@ -16,6 +16,9 @@
 //! - `rightfoot_client`: the API client against scripted local HTTP servers.
 //! - `sandbox`: the built-in Rightfoot simulator over HTTP: auth, validation, the body-hash
 //!   cache, progressive results, paging, exports, history, scenarios, faults, webhooks.
+//! - `scheduler`: the schedule loop on paused time with a real store and a fake launcher:
+//!   daylight saving, catch-up after downtime, no overlap, several zones, restarts,
+//!   cancellation, jitter and reload.
 //! - `store`: migrations, pragmas, one writer and non-blocking readers, idempotent
 //!   upserts, and a schema without personal data.
 //! - `support`: shared helpers (temporary directories, running the binary, a sandbox on
@@ -29,5 +32,6 @@ mod config;
 mod http;
 mod rightfoot_client;
 mod sandbox;
+mod scheduler;
 mod store;
 mod support;

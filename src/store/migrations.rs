@@ -25,11 +25,18 @@ pub(crate) struct Migration {
 }
 
 /// Every migration, in order. Versions are 1, 2, 3, … with no gaps.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("migrations/0001_initial.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("migrations/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "schedule_events",
+        sql: include_str!("migrations/0002_schedule_events.sql"),
+    },
+];
 
 /// The newest schema this build knows.
 pub const LATEST_VERSION: i64 = MIGRATIONS[MIGRATIONS.len() - 1].version;
@@ -152,7 +159,8 @@ mod tests {
         let mut connection = Connection::open_in_memory().unwrap();
         assert_eq!(
             migrate(path, &mut connection).unwrap(),
-            vec![LATEST_VERSION]
+            (1..=LATEST_VERSION).collect::<Vec<_>>(),
+            "a new file gets every migration, in order"
         );
         connection
             .execute(

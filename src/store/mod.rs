@@ -11,11 +11,11 @@
 //! What the store holds: monitors by name, runs, chunks (with the SHA-256 of each
 //! request body and Rightfoot's batch id), which authorizers were in which chunk, one
 //! result per authorizer per run, alert state, the notification outbox, the schedule's
-//! position, and the completion webhooks already seen. What it never holds: personal
-//! data. An authorizer is its `authorizer_unique_id` and nothing else; names, SSN, EIN,
-//! account, routing and card numbers, CVV, birth dates, addresses and phone numbers
-//! have no column, and neither does lender metadata. A test reads the schema back and
-//! enforces this.
+//! position and the slots that got no run (missed or skipped, `schedule.rs`), and the
+//! completion webhooks already seen. What it never holds: personal data. An authorizer
+//! is its `authorizer_unique_id` and nothing else; names, SSN, EIN, account, routing
+//! and card numbers, CVV, birth dates, addresses and phone numbers have no column, and
+//! neither does lender metadata. A test reads the schema back and enforces this.
 //!
 //! This module does not decide anything: when a run starts, what counts as complete and
 //! when an alert fires belong to the run, the rules and the scheduler. It does not talk
@@ -34,6 +34,7 @@ mod migrations;
 mod readers;
 mod results;
 mod runs;
+mod schedule;
 mod types;
 mod writer;
 
@@ -43,6 +44,7 @@ use std::time::Duration;
 
 pub use error::StoreError;
 pub use migrations::LATEST_VERSION;
+pub use schedule::{ScheduleEvent, SchedulePosition, SlotEvent, SlotOutcome};
 pub use types::{
     BatchRecord, BatchRowId, BatchState, BatchSubmitted, FailedAuthorizer, HistoryEntry, MonitorId,
     NewRun, ResultOutcome, ResultRow, RunId, RunRecord, RunState, RunTrigger, ScheduleState,

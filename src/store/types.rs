@@ -277,7 +277,9 @@ pub struct HistoryEntry {
 /// Where a monitor's schedule stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ScheduleState {
-    /// The latest cron slot seen (run or deliberately skipped).
+    /// The latest cron slot seen (run, or recorded as missed or skipped). Before the
+    /// first slot, the scheduler stores the instant it first saw the monitor here, so
+    /// that slots after that instant are never silently lost.
     pub last_slot: DateTime<Utc>,
     /// The run created for a slot, if any.
     pub last_run: Option<RunId>,
