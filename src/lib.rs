@@ -8,6 +8,8 @@
 //!   their personal data can reach the Rightfoot request body and nothing else.
 //! - [`schedule`]: cron + IANA time zone → fire times.
 //! - [`rightfoot`]: the API client, its wire models and its retry policy.
+//! - [`run`]: one run of a monitor, a durable state machine in the store that resumes
+//!   after a crash without checking anyone twice or losing a result.
 //! - [`sandbox`]: a built-in Rightfoot simulator for tests, demos and dry runs.
 //! - [`store`]: SQLite: migrations, one writer thread, read connections.
 //! - [`money`] and [`secret`]: the value types that keep money exact and secrets redacted.
@@ -20,6 +22,7 @@ pub mod clock;
 pub mod config;
 pub mod money;
 pub mod rightfoot;
+pub mod run;
 pub mod sandbox;
 pub mod schedule;
 pub mod secret;
