@@ -8,6 +8,9 @@
 //!   the request body, and that no personal value is ever printed.
 //! - `config`: the bad-configuration table, secrets, `check-config`.
 //! - `rightfoot_client`: the API client against scripted local HTTP servers.
+//! - `run`: one run of a monitor against the sandbox on paused time: a complete run,
+//!   rejections, the result deadline, Rightfoot's 24-hour cache, bounded concurrency,
+//!   crash recovery from each durable step, and cancellation.
 //! - `sandbox`: the built-in Rightfoot simulator over HTTP: auth, validation, the body-hash
 //!   cache, progressive results, paging, exports, history, scenarios, faults, webhooks.
 //! - `store`: migrations, pragmas, one writer and non-blocking readers, idempotent
@@ -18,6 +21,7 @@
 mod authorizers;
 mod config;
 mod rightfoot_client;
+mod run;
 mod sandbox;
 mod store;
 mod support;

@@ -141,8 +141,8 @@ pub(crate) fn final_state(tally: &RunTally, served_from_cache: bool) -> (RunStat
     (state, reason)
 }
 
-/// Writes the run's final state (unless it already has one) and returns its summary,
-/// logging the closing line.
+/// Writes the run's final state, unless it already has one, logs the closing line when
+/// it does, and returns the run's summary.
 pub(super) async fn finish(
     store: &Store,
     run: RunId,
@@ -150,14 +150,34 @@ pub(super) async fn finish(
 ) -> Result<RunSummary, RunError> {
     let record = store.run(run).await?.ok_or(RunError::NotFound { run })?;
     let tally = store.run_tally(run).await?;
-    if !record.state.is_final() {
-        let served_from_cache = record.served_from_cache || tally.cached > 0;
-        if tally.cached > 0 && !record.served_from_cache {
-            store.mark_run_served_from_cache(run).await?;
-        }
-        let (state, reason) = final_state(&tally, served_from_cache);
-        store.set_run_state(run, state, at, reason).await?;
+    if record.state.is_final() {
+        return Ok(RunSummary::of(&record, &tally));
     }
+    let served_from_cache = record.served_from_cache || tally.cached > 0;
+    if tally.cached > 0 && !record.served_from_cache {
+        store.mark_run_served_from_cache(run).await?;
+    }
+    let (state, mut reason) = final_state(&tally, served_from_cache);
+    // Name the first abandoned chunk's cause (a refused api key, a changed file...),
+    // so that the summary says why without a look at the database.
+    let abandoned = store
+        .run_batches(run)
+        .await?
+        .into_iter()
+        .find(|b| matches!(b.state, BatchState::Unknown | BatchState::Failed));
+    if let Some(batch) = abandoned {
+        let cause = format!(
+            "chunk {} {}: {}",
+            batch.chunk_index,
+            batch.state,
+            batch.reason.as_deref().unwrap_or("no reason recorded")
+        );
+        reason = Some(match reason {
+            Some(reason) => format!("{reason}; first: {cause}"),
+            None => cause,
+        });
+    }
+    store.set_run_state(run, state, at, reason).await?;
     let record = store.run(run).await?.ok_or(RunError::NotFound { run })?;
     let summary = RunSummary::of(&record, &tally);
     log_end(&summary);

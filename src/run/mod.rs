@@ -86,6 +86,8 @@ use plan::CurrentList;
 
 use crate::authorizers::source::{LoadError, LoadedAuthorizers, load_source};
 use crate::clock::Clock;
+#[cfg(test)]
+use crate::config::CompletionWebhook;
 use crate::config::{AuthorizerSource, Monitor, RightfootConfig};
 use crate::rightfoot::RightfootClient;
 use crate::secret::Secret;
@@ -445,4 +447,50 @@ async fn prepare(
     }
     reads.extend(sends);
     Ok(reads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rightfoot_config(webhook: Option<CompletionWebhook>) -> RightfootConfig {
+        RightfootConfig {
+            base_url: url::Url::parse("https://api.rightfoot.com").unwrap(),
+            api_key: Secret::new("rf_live_unit"),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(45),
+            result_deadline: Duration::from_secs(75 * 60),
+            not_found_grace: Duration::from_secs(300),
+            max_batch_size: 1000,
+            max_in_flight_batches: 4,
+            completion_webhook: webhook,
+        }
+    }
+
+    #[test]
+    fn settings_come_from_the_configuration_and_hide_the_webhook_token() {
+        let settings = RunSettings::from_config(&rightfoot_config(Some(CompletionWebhook {
+            public_url: url::Url::parse("https://monitor.lender.example/rightfoot/done").unwrap(),
+            token: Secret::new("s3cr3t-token"),
+        })));
+        assert_eq!(settings.poll_interval, Duration::from_secs(45));
+        assert_eq!(settings.result_deadline, Duration::from_secs(75 * 60));
+        assert_eq!(
+            (settings.max_batch_size, settings.max_in_flight_batches),
+            (1000, 4)
+        );
+        assert_eq!(settings.clock_skew_allowance, DEFAULT_CLOCK_SKEW_ALLOWANCE);
+        assert_eq!(
+            settings.webhook_url.as_ref().map(Secret::expose),
+            Some("https://monitor.lender.example/rightfoot/done?token=s3cr3t-token")
+        );
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("s3cr3t-token"), "{shown}");
+        assert!(
+            RunSettings::from_config(&rightfoot_config(None))
+                .webhook_url
+                .is_none()
+        );
+    }
 }
