@@ -650,6 +650,63 @@ async fn a_list_checked_twice_within_24_hours_is_served_from_the_cache_and_not_c
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_cached_batch_whose_first_run_gave_up_on_results_fills_only_those_gaps() {
+    let list = ids(40);
+    let mut config = sandbox_config(Utc::now());
+    config.processing_time = Duration::from_secs(2 * 3600);
+    let h = harness_with(
+        &csv(&list, &[]),
+        config,
+        RunSettings {
+            result_deadline: Duration::from_secs(3600),
+            ..settings()
+        },
+    )
+    .await;
+    let first = h.execute(CancellationToken::new()).await.unwrap();
+    assert_eq!(first.state, RunState::Partial);
+    let missing = first.not_retrieved;
+    assert!(missing > 0 && missing < 40, "{first:?}");
+
+    // Three hours later every result is at Rightfoot; the same list gets the same batch.
+    tokio::time::advance(Duration::from_secs(3 * 3600)).await;
+    let second = h.execute(CancellationToken::new()).await.unwrap();
+
+    assert!(second.served_from_cache);
+    assert_eq!(second.state, RunState::Complete, "{second:?}");
+    assert_eq!(
+        second.cached,
+        40 - missing,
+        "the first run's results stay its own"
+    );
+    assert_eq!(second.succeeded + second.failed_checks(), missing);
+    assert_eq!(second.not_retrieved, 0);
+    assert_eq!(h.served.handle.checks_performed(), 40, "no new check");
+    // Across both runs, every authorizer has exactly one retrieved result.
+    let (retrieved, authorizers): (i64, i64) = h
+        .database()
+        .query_row(
+            "SELECT count(*), count(DISTINCT authorizer_unique_id) FROM results \
+             WHERE outcome = 'retrieved'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((retrieved, authorizers), (40, 40));
+    let batch = &h.store.run_batches(second.run).await.unwrap()[0];
+    assert_eq!(batch.state, BatchState::Complete);
+    assert!(
+        batch
+            .reason
+            .as_deref()
+            .unwrap()
+            .ends_with(&format!("reading the {missing} results it lacks")),
+        "{:?}",
+        batch.reason
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_cached_batch_this_database_has_never_seen_is_flagged_and_stored_once() {
     let list = ids(30);
     let h = harness(&csv(&list, &[])).await;

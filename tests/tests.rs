@@ -14,7 +14,7 @@
 //! - `sandbox`: the built-in Rightfoot simulator over HTTP: auth, validation, the body-hash
 //!   cache, progressive results, paging, exports, history, scenarios, faults, webhooks.
 //! - `store`: migrations, pragmas, one writer and non-blocking readers, idempotent
-//!   upserts, and a schema without personal data.
+//!   upserts, a schema without personal data, and the run's plans and cache links.
 //! - `support`: shared helpers (temporary directories, running the binary).
 #![forbid(unsafe_code)]
 

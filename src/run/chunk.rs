@@ -8,8 +8,10 @@
 //! 2. The POST. A `201` is recorded at once ([`Store::mark_batch_submitted`]: batch
 //!    id, `submitted_at`, accepted count, deadline, refused rows) → `submitted`.
 //!    If another chunk had already recorded that batch id, Rightfoot answered from its
-//!    24-hour cache: the chunk is linked to that earlier chunk, stores no results of
-//!    its own, and is `complete` at once.
+//!    24-hour cache: the chunk is linked to that earlier chunk (the batch's owner) and
+//!    stores none of the owner's results. It is `complete` at once, unless the owner's
+//!    run gave up on some results at its deadline: those alone are then read (step 3)
+//!    into this chunk, so every check is still stored exactly once.
 //! 3. `reading`: pages are fetched and each is upserted by (run, authorizer) before
 //!    the next is asked for, so reading a page again changes nothing. Polling repeats
 //!    every `poll_interval` until the results reach the accepted count, or until the
@@ -27,6 +29,7 @@
 //! This module owns one chunk's steps. It does not plan chunks, load authorizers, or
 //! decide the run's final state ([`super::finish`]).
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -76,6 +79,9 @@ struct Submitted {
     deadline: DateTime<Utc>,
     /// Starts the client's 404 grace period.
     grace_from: DateTime<Utc>,
+    /// For a batch served from the cache: the only members to store results for (the
+    /// ones the earlier chunk that owns the batch never got). `None`: every member.
+    gaps: Option<HashSet<String>>,
 }
 
 enum Poll {
@@ -231,34 +237,28 @@ impl RunInProgress<'_> {
             rejected = outcome.failed.len(),
             "chunk submitted"
         );
-        if let Some(owner) = owner {
-            return self
-                .complete_cached(batch.id, batch.chunk_index, owner)
-                .await;
-        }
-        self.check_submitted_at(batch.chunk_index, &outcome.batch_id, outcome.submitted_at)
-            .await?;
-        if self.cancel.is_cancelled() {
-            return Ok(ChunkEnd::Interrupted);
-        }
-        self.read(Submitted {
+        let submitted = Submitted {
             row: batch.id,
             chunk_index: batch.chunk_index,
             batch_id: outcome.batch_id,
             accepted,
             deadline,
             grace_from: received_at,
-        })
-        .await
+            gaps: None,
+        };
+        if let Some(owner) = owner {
+            return self.serve_cached(submitted, owner).await;
+        }
+        self.check_submitted_at(batch.chunk_index, &submitted.batch_id, outcome.submitted_at)
+            .await?;
+        if self.cancel.is_cancelled() {
+            return Ok(ChunkEnd::Interrupted);
+        }
+        self.read(submitted).await
     }
 
     /// Reads a chunk that already has its batch id (after a crash or cancellation).
     async fn resume_reading(&self, batch: BatchRecord) -> Result<ChunkEnd, RunError> {
-        if let Some(owner) = batch.cached_from {
-            return self
-                .complete_cached(batch.id, batch.chunk_index, owner)
-                .await;
-        }
         let (Some(batch_id), Some(submitted_at)) = (batch.rightfoot_batch_id, batch.submitted_at)
         else {
             // The store refuses `submitted`/`reading` without a batch id; be safe anyway.
@@ -270,46 +270,71 @@ impl RunInProgress<'_> {
                 ),
             });
         };
-        self.check_submitted_at(batch.chunk_index, &batch_id, submitted_at)
-            .await?;
         let deadline = batch
             .deadline
             .unwrap_or_else(|| later(submitted_at, self.ctx.settings.result_deadline));
-        self.read(Submitted {
+        let submitted = Submitted {
             row: batch.id,
             chunk_index: batch.chunk_index,
             batch_id,
             accepted: batch.accepted.unwrap_or(batch.members),
             deadline,
             grace_from: submitted_at,
-        })
-        .await
+            gaps: None,
+        };
+        if let Some(owner) = batch.cached_from {
+            return self.serve_cached(submitted, owner).await;
+        }
+        self.check_submitted_at(batch.chunk_index, &submitted.batch_id, submitted_at)
+            .await?;
+        self.read(submitted).await
     }
 
-    /// A batch another chunk recorded first: its results belong to that chunk.
-    async fn complete_cached(
+    /// A batch another chunk recorded first: its results belong to that chunk, and none
+    /// is stored again. Only the results that chunk never got (its run gave up at the
+    /// deadline) are read, into this chunk, so each check is still stored once.
+    async fn serve_cached(
         &self,
-        row: BatchRowId,
-        chunk_index: u32,
+        mut chunk: Submitted,
         owner: BatchRef,
     ) -> Result<ChunkEnd, RunError> {
         tracing::warn!(
             monitor = self.monitor,
             run = self.run.0,
-            chunk = chunk_index,
+            chunk = chunk.chunk_index,
             earlier_run = owner.run.0,
             "rightfoot answered from its 24-hour body cache with a batch an earlier run already has: no new check was made, and its results stay with that run"
         );
-        self.ctx.store.mark_run_served_from_cache(self.run).await?;
+        let store = &self.ctx.store;
+        store.mark_run_served_from_cache(self.run).await?;
         let reason = format!(
             "served from rightfoot's 24-hour body cache: the batch is {} of {}, which holds its results",
             owner.batch, owner.run
         );
-        self.ctx
-            .store
-            .set_batch_state(row, BatchState::Complete, Some(reason))
-            .await?;
-        Ok(ChunkEnd::Finished)
+        match store.cached_gaps(chunk.row).await? {
+            Some(gaps) if !gaps.is_empty() => {
+                tracing::warn!(
+                    monitor = self.monitor,
+                    run = self.run.0,
+                    chunk = chunk.chunk_index,
+                    earlier_run = owner.run.0,
+                    missing = gaps.len(),
+                    "the earlier run has no result for some authorizers of the cached batch; reading those"
+                );
+                let reason = format!("{reason}; reading the {} results it lacks", gaps.len());
+                store
+                    .set_batch_state(chunk.row, BatchState::Reading, Some(reason))
+                    .await?;
+                chunk.gaps = Some(gaps.into_iter().collect());
+                self.read(chunk).await
+            }
+            _ => {
+                store
+                    .set_batch_state(chunk.row, BatchState::Complete, Some(reason))
+                    .await?;
+                Ok(ChunkEnd::Finished)
+            }
+        }
     }
 
     /// Flags the run when Rightfoot's `submitted_at` is older than the run.
@@ -353,8 +378,12 @@ impl RunInProgress<'_> {
                 return Ok(ChunkEnd::Interrupted);
             }
             let counts = store.batch_result_counts(chunk.row).await?;
-            if counts.retrieved >= chunk.accepted || counts.without_result() == 0 {
-                if counts.without_result() > 0 {
+            let done = match &chunk.gaps {
+                Some(gaps) => counts.retrieved as usize >= gaps.len(),
+                None => counts.retrieved >= chunk.accepted || counts.without_result() == 0,
+            };
+            if done {
+                if chunk.gaps.is_none() && counts.without_result() > 0 {
                     store
                         .mark_not_retrieved(
                             chunk.row,
@@ -382,12 +411,15 @@ impl RunInProgress<'_> {
                     resume = None;
                     continue;
                 }
-                let missing = store
-                    .mark_not_retrieved(
-                        chunk.row,
-                        "no result from rightfoot by the deadline (submitted_at + result_deadline)",
-                    )
-                    .await?;
+                const DEADLINE: &str =
+                    "no result from rightfoot by the deadline (submitted_at + result_deadline)";
+                let missing = if chunk.gaps.is_some() {
+                    store
+                        .mark_cached_gaps_not_retrieved(chunk.row, DEADLINE)
+                        .await?
+                } else {
+                    store.mark_not_retrieved(chunk.row, DEADLINE).await?
+                };
                 let reason = format!("deadline passed with {missing} authorizers not retrieved");
                 tracing::warn!(
                     monitor = self.monitor,
@@ -454,6 +486,12 @@ impl RunInProgress<'_> {
                 let rows: Vec<ResultRow> = page
                     .results
                     .into_iter()
+                    .filter(|result| {
+                        chunk
+                            .gaps
+                            .as_ref()
+                            .is_none_or(|gaps| gaps.contains(&result.authorizer_unique_id))
+                    })
                     .map(|result| ResultRow {
                         authorizer_unique_id: result.authorizer_unique_id,
                         balance: result.balance,

@@ -36,8 +36,13 @@
 //!   a run racing this one: the first to record the id owns it). The chunk is linked
 //!   to that chunk (`cached_from`), its rejections are recorded (they are Rightfoot's
 //!   answer to this run's POST), but **no results are copied**: the owner holds them,
-//!   so an authorizer's history counts the check once. The chunk is `complete` at
-//!   once and its members count as `cached`.
+//!   so an authorizer's history counts the check once, and those members count as
+//!   `cached`. One exception keeps every result: if the owner's chunk is `complete`
+//!   with members it never got a result for (its run gave up at the deadline), this
+//!   chunk reads the batch for those members only and stores them as its own results
+//!   (the owner has `not_retrieved` for them, so nothing is counted twice); the ones
+//!   still missing at this chunk's deadline are `not_retrieved` here too. While the
+//!   owner is still being read, its run will store them, and nothing is read here.
 //! - **The batch id is new to this database but `submitted_at` is older than the run**
 //!   (by more than [`RunSettings::clock_skew_allowance`]). The results are not in this
 //!   history yet, so they are read and stored as usual, with Rightfoot's timestamps.

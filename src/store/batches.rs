@@ -294,6 +294,43 @@ impl Store {
         .await
     }
 
+    /// For a chunk linked to an earlier one by the cache (`cached_from`): `None` while
+    /// that chunk is not `complete` (its run is still reading the results); otherwise
+    /// the members, sorted, that have no `retrieved` result in the earlier chunk and
+    /// were not refused in this one: the results the earlier run never got.
+    pub async fn cached_gaps(&self, batch: BatchRowId) -> Result<Option<Vec<String>>, StoreError> {
+        self.read(move |transaction| {
+            batch_row(transaction, batch)?;
+            let owner: Option<(i64, String)> = transaction
+                .query_row(
+                    "SELECT c.id, c.state FROM batches b JOIN batches c ON c.id = b.cached_from \
+                     WHERE b.id = ?1",
+                    params![batch.0],
+                    |row| Ok((row.get(0)?, row.get(1)?)),
+                )
+                .optional()?;
+            let Some((_, state)) = owner else {
+                return Err(StoreError::InvalidInput {
+                    what: "batch row",
+                    message: format!("{batch} is not linked to an earlier chunk"),
+                }
+                .into());
+            };
+            if state != BatchState::Complete.as_str() {
+                return Ok(None);
+            }
+            Ok(Some(ids(
+                transaction,
+                &format!(
+                    "SELECT m.authorizer_unique_id FROM batch_members m {CACHED_GAP} \
+                          ORDER BY m.authorizer_unique_id"
+                ),
+                batch,
+            )?))
+        })
+        .await
+    }
+
     /// Every chunk of `run`, in chunk order.
     pub async fn run_batches(&self, run: RunId) -> Result<Vec<BatchRecord>, StoreError> {
         self.read(move |transaction| {
@@ -338,6 +375,15 @@ impl Store {
         .await
     }
 }
+
+/// The members `m` of chunk `?1` (linked by `cached_from`) that have no `retrieved`
+/// result in the earlier chunk and no `rejected` result of their own.
+pub(crate) const CACHED_GAP: &str = "JOIN batches b ON b.id = m.batch_id \
+     WHERE m.batch_id = ?1 AND b.cached_from IS NOT NULL \
+     AND NOT EXISTS (SELECT 1 FROM results o WHERE o.batch_id = b.cached_from \
+         AND o.authorizer_unique_id = m.authorizer_unique_id AND o.outcome = 'retrieved') \
+     AND NOT EXISTS (SELECT 1 FROM results r WHERE r.run_id = m.run_id \
+         AND r.authorizer_unique_id = m.authorizer_unique_id AND r.outcome = 'rejected')";
 
 /// Records a chunk in state `submitting` with its members, or returns the row already
 /// recorded for the same run, index and body. Shared by [`Store::begin_batch`] and
