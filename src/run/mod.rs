@@ -16,13 +16,13 @@
 //!   their reason and origin (never their data), and the valid authorizers, sorted by
 //!   id, are cut into chunks of `max_batch_size`, each recorded `submitting` with the
 //!   SHA-256 of its exact body and its members ([`plan`]).
-//! - **Chunks** ([`chunk`]): at most `max_in_flight_batches` chunks are between their
+//! - **Chunks** (`chunk.rs`): at most `max_in_flight_batches` chunks are between their
 //!   POST and their end at once (the bound is shared by every run using one
 //!   [`RunContext`]). Results are upserted page by page; polling follows
 //!   `poll_interval` on the [`Clock`]; a chunk ends when its results reach the accepted
 //!   count, or at `submitted_at + result_deadline`, when the missing members are
 //!   recorded `not_retrieved`.
-//! - **End** ([`finish`]): the final state and reason follow from the stored counts.
+//! - **End** (`finish.rs`): the final state and reason follow from the stored counts.
 //!
 //! # Rightfoot's 24-hour body cache
 //!
