@@ -10,6 +10,8 @@
 //! - [`scheduler`]: one loop per monitor: waits for its slots, catches up after
 //!   downtime, never overlaps or repeats a slot, and hands each slot to a run launcher.
 //! - [`rightfoot`]: the API client, its wire models and its retry policy.
+//! - [`run`]: one run of a monitor, a durable state machine in the store that resumes
+//!   after a crash without checking anyone twice or losing a result.
 //! - [`sandbox`]: a built-in Rightfoot simulator for tests, demos and dry runs.
 //! - [`store`]: SQLite: migrations, one writer thread, read connections.
 //! - [`money`] and [`secret`]: the value types that keep money exact and secrets redacted.
@@ -24,6 +26,7 @@ pub mod config;
 pub mod http;
 pub mod money;
 pub mod rightfoot;
+pub mod run;
 pub mod sandbox;
 pub mod schedule;
 pub mod scheduler;

@@ -943,3 +943,192 @@ async fn a_read_is_not_blocked_by_another_process_holding_the_write_lock() {
     );
     shell.execute_batch("ROLLBACK").unwrap();
 }
+
+// --- What the run needs: plans, first attempts, batches shared through the cache -------
+
+fn planned(members: &[&str], sha: u8) -> balance_monitor::store::PlannedChunk {
+    balance_monitor::store::PlannedChunk {
+        body_sha256: [sha; 32],
+        members: members.iter().map(|m| m.to_string()).collect(),
+    }
+}
+
+async fn manual_run(store: &Store, monitor: &str) -> RunId {
+    let monitor = store.ensure_monitor(monitor).await.unwrap();
+    store
+        .create_run(NewRun {
+            monitor,
+            trigger: RunTrigger::Manual,
+        })
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_plan_is_written_whole_or_not_at_all_and_only_once() {
+    use balance_monitor::store::{PreflightRejection, RunPlan};
+    let directory = tempfile::tempdir().unwrap();
+    let store = Store::open(database(&directory)).unwrap();
+    let run = manual_run(&store, "payroll").await;
+
+    // An authorizer in two chunks: refused, and nothing of the plan is kept.
+    let broken = RunPlan {
+        rejected: Vec::new(),
+        chunks: vec![planned(&["a1", "a2"], 1), planned(&["a2"], 2)],
+    };
+    let error = store.start_run(run, at(9, 0), broken).await.unwrap_err();
+    assert!(
+        matches!(error, StoreError::DuplicateMember { .. }),
+        "{error}"
+    );
+    assert_eq!(
+        store.run(run).await.unwrap().unwrap().state,
+        RunState::Pending
+    );
+    assert!(store.run_batches(run).await.unwrap().is_empty());
+
+    let plan = RunPlan {
+        rejected: vec![PreflightRejection {
+            authorizer_unique_id: "b1".into(),
+            source: "list.csv row 4".into(),
+            reason: "Missing date of birth for authorizer(s).".into(),
+        }],
+        chunks: vec![planned(&["a1", "a2"], 1), planned(&["a3"], 2)],
+    };
+    let rows = store.start_run(run, at(9, 0), plan.clone()).await.unwrap();
+    let record = store.run(run).await.unwrap().unwrap();
+    assert_eq!(
+        (record.state, record.started_at),
+        (RunState::Running, Some(at(9, 0)))
+    );
+    let batches = store.run_batches(run).await.unwrap();
+    assert_eq!(batches.iter().map(|b| b.id).collect::<Vec<_>>(), rows);
+    assert!(batches.iter().all(|b| b.state == BatchState::Submitting
+        && b.first_attempt_at.is_none()
+        && b.cached_from.is_none()));
+    assert_eq!(
+        store.preflight_rejections(run).await.unwrap(),
+        plan.rejected
+    );
+    let again = store.start_run(run, at(9, 5), plan).await.unwrap_err();
+    assert!(
+        matches!(again, StoreError::InvalidRunTransition { .. }),
+        "{again}"
+    );
+
+    // The first attempt's time is kept; later attempts do not move it.
+    assert_eq!(
+        store.record_first_attempt(rows[0], at(9, 1)).await.unwrap(),
+        at(9, 1)
+    );
+    assert_eq!(
+        store.record_first_attempt(rows[0], at(9, 7)).await.unwrap(),
+        at(9, 1)
+    );
+    let tally = store.run_tally(run).await.unwrap();
+    assert_eq!(
+        (tally.members, tally.preflight_rejected, tally.awaiting),
+        (3, 1, 3)
+    );
+    assert_eq!(tally.chunks_in(BatchState::Submitting), 2);
+}
+
+#[tokio::test]
+async fn the_first_chunk_to_record_a_rightfoot_batch_owns_its_results() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = Store::open(database(&directory)).unwrap();
+    let earlier = manual_run(&store, "payroll").await;
+    let later = manual_run(&store, "payroll").await;
+    let mut chunk = Vec::new();
+    for run in [earlier, later] {
+        let rows = store
+            .start_run(
+                run,
+                at(9, 0),
+                balance_monitor::store::RunPlan {
+                    rejected: Vec::new(),
+                    chunks: vec![planned(&["a1", "a2", "a3"], 1)],
+                },
+            )
+            .await
+            .unwrap();
+        chunk.push(rows[0]);
+    }
+    // The later run records the batch id first (the two raced): it owns the batch.
+    assert_eq!(
+        store
+            .mark_batch_submitted(chunk[1], submitted("B-1", 3, &[]))
+            .await
+            .unwrap(),
+        None
+    );
+    let link = store
+        .mark_batch_submitted(chunk[0], submitted("B-1", 3, &[]))
+        .await
+        .unwrap()
+        .expect("linked to the owner");
+    assert_eq!((link.run, link.batch), (later, chunk[1]));
+    assert_eq!(
+        store
+            .mark_batch_submitted(chunk[0], submitted("B-1", 3, &[]))
+            .await
+            .unwrap(),
+        Some(link),
+        "recording the same answer again keeps the link"
+    );
+    assert_eq!(
+        store.cached_gaps(chunk[0]).await.unwrap(),
+        None,
+        "owner still reading"
+    );
+
+    // The owner got a1 and gave up on the rest at its deadline.
+    store
+        .upsert_results(later, chunk[1], &[result("a1", Some(100), 0)])
+        .await
+        .unwrap();
+    store
+        .mark_not_retrieved(chunk[1], "no result by the deadline")
+        .await
+        .unwrap();
+    store
+        .set_batch_state(chunk[1], BatchState::Complete, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.cached_gaps(chunk[0]).await.unwrap(),
+        Some(vec!["a2".to_string(), "a3".to_string()])
+    );
+    store
+        .upsert_results(earlier, chunk[0], &[result("a2", Some(200), 0)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .mark_cached_gaps_not_retrieved(chunk[0], "still missing")
+            .await
+            .unwrap(),
+        1,
+        "only a3: a1 is the owner's, a2 was read"
+    );
+    let tally = store.run_tally(earlier).await.unwrap();
+    assert_eq!(
+        (
+            tally.cached,
+            tally.succeeded,
+            tally.not_retrieved,
+            tally.awaiting
+        ),
+        (1, 1, 1, 0)
+    );
+    for id in ["a1", "a2"] {
+        let retrieved = store
+            .authorizer_history(id, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|entry| entry.outcome == ResultOutcome::Retrieved)
+            .count();
+        assert_eq!(retrieved, 1, "{id}");
+    }
+}

@@ -14,13 +14,16 @@
 //! - `config`: the bad-configuration table, secrets, `check-config`.
 //! - `http`: the daemon's listener: health and the completion webhook.
 //! - `rightfoot_client`: the API client against scripted local HTTP servers.
+//! - `run`: one run of a monitor against the sandbox on paused time: a complete run,
+//!   rejections, the result deadline, Rightfoot's 24-hour cache, bounded concurrency,
+//!   crash recovery from each durable step, and cancellation.
 //! - `sandbox`: the built-in Rightfoot simulator over HTTP: auth, validation, the body-hash
 //!   cache, progressive results, paging, exports, history, scenarios, faults, webhooks.
 //! - `scheduler`: the schedule loop on paused time with a real store and a fake launcher:
 //!   daylight saving, catch-up after downtime, no overlap, several zones, restarts,
 //!   cancellation, jitter and reload.
 //! - `store`: migrations, pragmas, one writer and non-blocking readers, idempotent
-//!   upserts, and a schema without personal data.
+//!   upserts, a schema without personal data, and the run's plans and cache links.
 //! - `support`: shared helpers (temporary directories, running the binary, a sandbox on
 //!   port 0 with authorizers to send it, a recording proxy, the OpenAPI request contract).
 #![forbid(unsafe_code)]
@@ -31,6 +34,7 @@ mod client_sandbox;
 mod config;
 mod http;
 mod rightfoot_client;
+mod run;
 mod sandbox;
 mod scheduler;
 mod store;

@@ -36,6 +36,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "schedule_events",
         sql: include_str!("migrations/0002_schedule_events.sql"),
     },
+    Migration {
+        version: 3,
+        name: "run recovery",
+        sql: include_str!("migrations/0003_run_recovery.sql"),
+    },
 ];
 
 /// The newest schema this build knows.

@@ -46,9 +46,10 @@ pub use error::StoreError;
 pub use migrations::LATEST_VERSION;
 pub use schedule::{ScheduleEvent, SchedulePosition, SlotEvent, SlotOutcome};
 pub use types::{
-    BatchRecord, BatchRowId, BatchState, BatchSubmitted, FailedAuthorizer, HistoryEntry, MonitorId,
-    NewRun, ResultOutcome, ResultRow, RunId, RunRecord, RunState, RunTrigger, ScheduleState,
-    UnfinishedRun, UpsertOutcome,
+    BatchRecord, BatchRef, BatchResultCounts, BatchRowId, BatchState, BatchSubmitted,
+    FailedAuthorizer, HistoryEntry, MonitorId, NewRun, PlannedChunk, PreflightRejection,
+    ResultOutcome, ResultRow, RunId, RunPlan, RunRecord, RunState, RunTally, RunTrigger,
+    ScheduleState, UnfinishedRun, UpsertOutcome,
 };
 
 use error::OpError;

@@ -10,7 +10,7 @@ use chrono::Utc;
 use rusqlite::{OptionalExtension, Row, params};
 
 use super::Store;
-use super::batches::batch_row;
+use super::batches::{CACHED_GAP, batch_row};
 use super::columns::{optional_cents, optional_time, text_enum, time, time_text};
 use super::error::StoreError;
 use super::types::{BatchRowId, HistoryEntry, ResultOutcome, ResultRow, RunId, UpsertOutcome};
@@ -108,6 +108,32 @@ impl Store {
                  WHERE m.batch_id = ?1 AND NOT EXISTS ( \
                      SELECT 1 FROM results r \
                      WHERE r.run_id = m.run_id AND r.authorizer_unique_id = m.authorizer_unique_id)",
+                params![batch.0, reason, time_text(Utc::now())],
+            )?)
+        })
+        .await
+    }
+
+    /// For a chunk linked to an earlier one by the cache, records as `not_retrieved`,
+    /// with `reason`, each member that has no result of its own and no `retrieved`
+    /// result in the earlier chunk. Members the earlier chunk has a result for are left
+    /// without a row: their result is that chunk's. Returns how many were recorded.
+    pub async fn mark_cached_gaps_not_retrieved(
+        &self,
+        batch: BatchRowId,
+        reason: &str,
+    ) -> Result<usize, StoreError> {
+        let reason = reason.to_string();
+        self.write(move |transaction| {
+            batch_row(transaction, batch)?;
+            Ok(transaction.execute(
+                &format!(
+                    "INSERT INTO results (run_id, batch_id, authorizer_unique_id, outcome, reason, recorded_at) \
+                     SELECT m.run_id, m.batch_id, m.authorizer_unique_id, 'not_retrieved', ?2, ?3 \
+                     FROM batch_members m {CACHED_GAP} AND NOT EXISTS ( \
+                         SELECT 1 FROM results x WHERE x.run_id = m.run_id \
+                             AND x.authorizer_unique_id = m.authorizer_unique_id)"
+                ),
                 params![batch.0, reason, time_text(Utc::now())],
             )?)
         })

@@ -9,10 +9,13 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Row, Transaction, params};
 
 use super::Store;
-use super::batches::batches_of_run;
-use super::columns::{optional_time, text_enum, time, time_text};
+use super::batches::{batches_of_run, insert_chunk};
+use super::columns::{count, optional_time, text_enum, time, time_text};
 use super::error::{OpError, StoreError, is_unique_violation};
-use super::types::{MonitorId, NewRun, RunId, RunRecord, RunState, RunTrigger, UnfinishedRun};
+use super::types::{
+    BatchRowId, BatchState, MonitorId, NewRun, PreflightRejection, RunId, RunPlan, RunRecord,
+    RunState, RunTally, RunTrigger, UnfinishedRun,
+};
 
 const RUN_COLUMNS: &str = "r.id, r.monitor_id, m.name, r.run_trigger, r.scheduled_for, r.state, \
      r.served_from_cache, r.created_at, r.started_at, r.finished_at, r.reason";
@@ -141,6 +144,165 @@ impl Store {
                 params![run.0],
             )?;
             Ok(())
+        })
+        .await
+    }
+
+    /// Starts a `pending` run: writes its plan (pre-flight rejections, and every chunk
+    /// in state `submitting` with its body's SHA-256 and members) and moves it to
+    /// `running` at `at`, all in one transaction. Returns the chunks' rows in plan
+    /// order.
+    ///
+    /// Nothing is sent before this returns, so a crash leaves either a `pending` run
+    /// with no plan (plan it again) or a `running` one with its whole plan. A run that
+    /// is not `pending` is refused with [`StoreError::InvalidRunTransition`].
+    pub async fn start_run(
+        &self,
+        run: RunId,
+        at: DateTime<Utc>,
+        plan: RunPlan,
+    ) -> Result<Vec<BatchRowId>, StoreError> {
+        if let Some(index) = plan.chunks.iter().position(|c| c.members.is_empty()) {
+            return Err(StoreError::InvalidInput {
+                what: "chunk members",
+                message: format!("{run} chunk {index} has no authorizers"),
+            });
+        }
+        self.write(move |transaction| {
+            let state = run_state(transaction, run)?;
+            if state != RunState::Pending {
+                return Err(StoreError::InvalidRunTransition {
+                    run,
+                    from: state,
+                    to: RunState::Running,
+                }
+                .into());
+            }
+            let now = time_text(Utc::now());
+            let mut rejection = transaction.prepare(
+                "INSERT INTO preflight_rejections \
+                     (run_id, position, authorizer_unique_id, source, reason, recorded_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for (position, rejected) in plan.rejected.into_iter().enumerate() {
+                rejection.execute(params![
+                    run.0,
+                    position as i64,
+                    rejected.authorizer_unique_id,
+                    rejected.source,
+                    rejected.reason,
+                    now
+                ])?;
+            }
+            let mut rows = Vec::with_capacity(plan.chunks.len());
+            for (index, chunk) in plan.chunks.into_iter().enumerate() {
+                let index = u32::try_from(index).map_err(|_| StoreError::InvalidInput {
+                    what: "chunk index",
+                    message: format!("{run} has more than {} chunks", u32::MAX),
+                })?;
+                let sha = hex::encode(chunk.body_sha256);
+                rows.push(insert_chunk(
+                    transaction,
+                    run,
+                    state,
+                    index,
+                    &sha,
+                    chunk.members,
+                )?);
+            }
+            transaction.execute(
+                "UPDATE runs SET state = 'running', started_at = coalesce(started_at, ?2) \
+                 WHERE id = ?1",
+                params![run.0, time_text(at)],
+            )?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// The authorizers pre-flight validation kept out of `run`, in list order.
+    pub async fn preflight_rejections(
+        &self,
+        run: RunId,
+    ) -> Result<Vec<PreflightRejection>, StoreError> {
+        self.read(move |transaction| {
+            run_state(transaction, run)?;
+            Ok(transaction
+                .prepare(
+                    "SELECT authorizer_unique_id, source, reason FROM preflight_rejections \
+                     WHERE run_id = ?1 ORDER BY position",
+                )?
+                .query_map(params![run.0], |row| {
+                    Ok(PreflightRejection {
+                        authorizer_unique_id: row.get(0)?,
+                        source: row.get(1)?,
+                        reason: row.get(2)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    /// What `run`'s rows add up to: members, accepted, rejections, results by outcome
+    /// and status code, members served from the cache, chunks by state.
+    pub async fn run_tally(&self, run: RunId) -> Result<RunTally, StoreError> {
+        self.read(move |transaction| {
+            run_state(transaction, run)?;
+            let single = |sql: &str| -> rusqlite::Result<u32> {
+                transaction.query_row(sql, params![run.0], |row| count(row, 0))
+            };
+            let mut tally = RunTally {
+                members: single("SELECT count(*) FROM batch_members WHERE run_id = ?1")?,
+                accepted: single(
+                    "SELECT coalesce(sum(accepted_count), 0) FROM batches WHERE run_id = ?1",
+                )?,
+                preflight_rejected: single(
+                    "SELECT count(*) FROM preflight_rejections WHERE run_id = ?1",
+                )?,
+                api_rejected: single(
+                    "SELECT count(*) FROM results WHERE run_id = ?1 AND outcome = 'rejected'",
+                )?,
+                not_retrieved: single(
+                    "SELECT count(*) FROM results WHERE run_id = ?1 AND outcome = 'not_retrieved'",
+                )?,
+                cached: single(
+                    "SELECT count(*) FROM batch_members m JOIN batches b ON b.id = m.batch_id \
+                     WHERE m.run_id = ?1 AND b.cached_from IS NOT NULL AND NOT EXISTS ( \
+                         SELECT 1 FROM results r WHERE r.run_id = m.run_id \
+                             AND r.authorizer_unique_id = m.authorizer_unique_id)",
+                )?,
+                awaiting: single(
+                    "SELECT count(*) FROM batch_members m JOIN batches b ON b.id = m.batch_id \
+                     WHERE m.run_id = ?1 AND b.cached_from IS NULL AND NOT EXISTS ( \
+                         SELECT 1 FROM results r WHERE r.run_id = m.run_id \
+                             AND r.authorizer_unique_id = m.authorizer_unique_id)",
+                )?,
+                ..RunTally::default()
+            };
+            let mut codes = transaction.prepare(
+                "SELECT balance_status_code, count(*) FROM results \
+                 WHERE run_id = ?1 AND outcome = 'retrieved' GROUP BY balance_status_code",
+            )?;
+            for row in codes.query_map(params![run.0], |row| {
+                Ok((row.get::<_, i64>(0)?, count(row, 1)?))
+            })? {
+                let (code, number) = row?;
+                if code == 0 {
+                    tally.succeeded = number;
+                } else {
+                    tally.failed_by_code.insert(code, number);
+                }
+            }
+            let mut states = transaction
+                .prepare("SELECT state, count(*) FROM batches WHERE run_id = ?1 GROUP BY state")?;
+            for row in states.query_map(params![run.0], |row| {
+                Ok((text_enum(row, 0, BatchState::from_db)?, count(row, 1)?))
+            })? {
+                let (state, number) = row?;
+                tally.chunks.insert(state.as_str(), number);
+            }
+            Ok(tally)
         })
         .await
     }

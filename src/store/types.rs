@@ -5,6 +5,7 @@
 //! across. They carry no SQL and no personal data: an authorizer appears only as its
 //! `authorizer_unique_id`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -210,6 +211,101 @@ pub struct BatchRecord {
     pub members: u32,
     /// How many of them have a result row of any outcome.
     pub results: u32,
+    /// When the body was first POSTed, on the run's clock; `None` if it never was
+    /// (planned, not yet sent). See [`Store::record_first_attempt`](super::Store::record_first_attempt).
+    pub first_attempt_at: Option<DateTime<Utc>>,
+    /// The earlier chunk that first recorded the same Rightfoot batch id, when
+    /// Rightfoot answered this one from its 24-hour body cache: that chunk holds the
+    /// results, this one holds none of its own.
+    pub cached_from: Option<BatchRef>,
+}
+
+/// A chunk and the run it belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BatchRef {
+    pub run: RunId,
+    pub batch: BatchRowId,
+}
+
+/// An authorizer that pre-flight validation kept out of a run. Holds no personal data:
+/// the id, where the row was defined, and the API's message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreflightRejection {
+    /// Empty when the row had no usable id.
+    pub authorizer_unique_id: String,
+    /// Where the row was defined: `file:line:column` or `file row N`.
+    pub source: String,
+    /// The API's validation message, such as `Missing date of birth for authorizer(s).`
+    pub reason: String,
+}
+
+/// One chunk of a run's plan: the SHA-256 of its exact request body and its members.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedChunk {
+    pub body_sha256: [u8; 32],
+    pub members: Vec<String>,
+}
+
+/// Everything a run decided before sending anything, written in one transaction by
+/// [`Store::start_run`](super::Store::start_run).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunPlan {
+    pub rejected: Vec<PreflightRejection>,
+    /// Chunk `i` of the plan becomes chunk index `i`.
+    pub chunks: Vec<PlannedChunk>,
+}
+
+/// How far one chunk's results have come.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchResultCounts {
+    pub members: u32,
+    pub retrieved: u32,
+    pub rejected: u32,
+    pub not_retrieved: u32,
+}
+
+impl BatchResultCounts {
+    /// Members with no result row of any outcome yet.
+    pub fn without_result(&self) -> u32 {
+        self.members
+            .saturating_sub(self.retrieved + self.rejected + self.not_retrieved)
+    }
+}
+
+/// What a run's rows add up to: the store counts, the run decides what they mean.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunTally {
+    /// Authorizers in the run's chunks.
+    pub members: u32,
+    /// Sum of the accepted counts of the chunks Rightfoot answered.
+    pub accepted: u32,
+    pub preflight_rejected: u32,
+    /// Members with a `rejected` result (Rightfoot's `failed_authorizers`).
+    pub api_rejected: u32,
+    /// `retrieved` results with status code 0.
+    pub succeeded: u32,
+    /// `retrieved` results with any other code, by code.
+    pub failed_by_code: BTreeMap<i64, u32>,
+    pub not_retrieved: u32,
+    /// Members of chunks served from the cache (`cached_from` set) without a result row
+    /// of this run: their results are the earlier chunk's.
+    pub cached: u32,
+    /// Members of other chunks that have no result row yet.
+    pub awaiting: u32,
+    /// Chunks by state.
+    pub chunks: BTreeMap<&'static str, u32>,
+}
+
+impl RunTally {
+    /// Chunks in `state`.
+    pub fn chunks_in(&self, state: BatchState) -> u32 {
+        self.chunks.get(state.as_str()).copied().unwrap_or(0)
+    }
+
+    /// `retrieved` results of any status code.
+    pub fn retrieved(&self) -> u32 {
+        self.succeeded + self.failed_by_code.values().sum::<u32>()
+    }
 }
 
 /// A run that has not reached a final state, with its chunks: what a restart resumes.

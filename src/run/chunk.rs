@@ -1,0 +1,549 @@
+//! One chunk of a run, from `submitting` to `complete`, `unknown` or `failed`.
+//!
+//! Every step is written to the store before the side effect it enables, so that a
+//! crash at any point leaves a state [`super::resume`] can continue from:
+//!
+//! 1. `submitting`: the chunk's row, body hash and members exist (written with the
+//!    plan). [`Store::record_first_attempt`] is written before each POST.
+//! 2. The POST. A `201` is recorded at once ([`Store::mark_batch_submitted`]: batch
+//!    id, `submitted_at`, accepted count, deadline, refused rows) → `submitted`.
+//!    If another chunk had already recorded that batch id, Rightfoot answered from its
+//!    24-hour cache: the chunk is linked to that earlier chunk (the batch's owner) and
+//!    stores none of the owner's results. It is `complete` at once, unless the owner's
+//!    run gave up on some results at its deadline: those alone are then read (step 3)
+//!    into this chunk, so every check is still stored exactly once.
+//! 3. `reading`: pages are fetched and each is upserted by (run, authorizer) before
+//!    the next is asked for, so reading a page again changes nothing. Polling repeats
+//!    every `poll_interval` until the results reach the accepted count, or until the
+//!    deadline (`submitted_at + result_deadline`), when the members still without a
+//!    result are recorded `not_retrieved` → `complete`.
+//!
+//! A POST that cannot be sent safely is never sent: a chunk whose first attempt is
+//! older than Rightfoot's cache window is `unknown`, and so is one whose answer could
+//! not be learnt. Their members are recorded `not_retrieved` with the reason.
+//!
+//! Cancellation: waits (for a slot, between polls, between retries) and result reads
+//! stop at once; a POST already in flight is allowed to finish so its `201` is
+//! recorded. Every point where a chunk stops is one of the durable steps above.
+//!
+//! This module owns one chunk's steps. It does not plan chunks, load authorizers, or
+//! decide the run's final state ([`super::finish`]).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use super::{RunContext, RunError};
+use crate::rightfoot::{ApiError, SubmitOutcome};
+use crate::store::{
+    BatchRecord, BatchRef, BatchRowId, BatchState, BatchSubmitted, FailedAuthorizer, ResultRow,
+    RunId,
+};
+
+/// How a chunk's drive ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ChunkEnd {
+    /// The chunk reached `complete`, `unknown` or `failed`.
+    Finished,
+    /// Cancelled at a resumable step.
+    Interrupted,
+}
+
+/// What a chunk still needs.
+pub(super) enum ChunkWork {
+    /// `submitting`, with its body rebuilt and checked against the stored hash.
+    Send { batch: BatchRecord, body: Vec<u8> },
+    /// `submitted` or `reading`: Rightfoot has the batch.
+    Read { batch: BatchRecord },
+}
+
+/// A run while its chunks are being driven: what every chunk step needs.
+pub(super) struct RunInProgress<'a> {
+    pub ctx: &'a RunContext,
+    pub run: RunId,
+    pub monitor: &'a str,
+    /// The run's `started_at`: a `submitted_at` older than this (less the allowance)
+    /// is a cached batch.
+    pub started_at: DateTime<Utc>,
+    pub cancel: &'a CancellationToken,
+}
+
+/// Where one chunk's Rightfoot batch stands, for reading.
+struct Submitted {
+    row: BatchRowId,
+    chunk_index: u32,
+    batch_id: String,
+    accepted: u32,
+    deadline: DateTime<Utc>,
+    /// Starts the client's 404 grace period.
+    grace_from: DateTime<Utc>,
+    /// For a batch served from the cache: the only members to store results for (the
+    /// ones the earlier chunk that owns the batch never got). `None`: every member.
+    gaps: Option<HashSet<String>>,
+}
+
+enum Poll {
+    Read,
+    Interrupted,
+}
+
+fn later(at: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(by)
+        .ok()
+        .and_then(|by| at.checked_add_signed(by))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+impl RunInProgress<'_> {
+    /// Drives one chunk to a final state, or to a resumable step on cancellation. A
+    /// chunk holds one of the `max_in_flight_batches` slots from its POST (or its
+    /// resumed read) to its end.
+    pub(super) async fn drive_chunk(&self, work: ChunkWork) -> Result<ChunkEnd, RunError> {
+        let _slot = tokio::select! {
+            biased;
+            _ = self.cancel.cancelled() => return Ok(ChunkEnd::Interrupted),
+            slot = self.ctx.in_flight.acquire() => match slot {
+                Ok(slot) => slot,
+                // The semaphore is never closed; if it were, stop at this durable step.
+                Err(_) => return Ok(ChunkEnd::Interrupted),
+            },
+        };
+        match work {
+            ChunkWork::Send { batch, body } => self.send(batch, body).await,
+            ChunkWork::Read { batch } => self.resume_reading(batch).await,
+        }
+    }
+
+    /// POSTs a `submitting` chunk, retrying within its deadline, and goes on to read.
+    async fn send(&self, batch: BatchRecord, body: Vec<u8>) -> Result<ChunkEnd, RunError> {
+        let store = &self.ctx.store;
+        let clock = &self.ctx.clock;
+        loop {
+            if self.cancel.is_cancelled() {
+                return Ok(ChunkEnd::Interrupted);
+            }
+            let now = clock.now();
+            let first = store.record_first_attempt(batch.id, now).await?;
+            if !self
+                .ctx
+                .client
+                .retry_policy()
+                .cached_post_may_retry(first, now)
+            {
+                let reason = format!(
+                    "first sent at {first}, longer ago than rightfoot's 24-hour body cache covers; not sent again, so that nobody is checked twice"
+                );
+                self.close_chunk(&batch, BatchState::Unknown, reason)
+                    .await?;
+                return Ok(ChunkEnd::Finished);
+            }
+            tracing::debug!(
+                monitor = self.monitor,
+                run = self.run.0,
+                chunk = batch.chunk_index,
+                members = batch.members,
+                "submitting chunk"
+            );
+            let error = match self.ctx.client.submit_chunk(&body, first).await {
+                Ok(outcome) => return self.record_submitted(&batch, outcome).await,
+                Err(error) => error,
+            };
+            match error {
+                ApiError::BadRequest(_) | ApiError::Unauthorized(_) | ApiError::Forbidden(_) => {
+                    let reason = format!("rightfoot refused the chunk: {error}");
+                    self.close_chunk(&batch, BatchState::Failed, reason).await?;
+                    return Ok(ChunkEnd::Finished);
+                }
+                error if error.is_retryable() => {
+                    let give_up_at = later(first, self.ctx.settings.result_deadline);
+                    let now = clock.now();
+                    if now >= give_up_at {
+                        let reason = format!(
+                            "rightfoot did not answer the submission by the deadline: {error}"
+                        );
+                        self.close_chunk(&batch, BatchState::Unknown, reason)
+                            .await?;
+                        return Ok(ChunkEnd::Finished);
+                    }
+                    tracing::warn!(
+                        monitor = self.monitor,
+                        run = self.run.0,
+                        chunk = batch.chunk_index,
+                        error = %error,
+                        "submission failed; the same bytes will be sent again"
+                    );
+                    let next = later(now, self.ctx.settings.poll_interval).min(give_up_at);
+                    tokio::select! {
+                        biased;
+                        _ = self.cancel.cancelled() => return Ok(ChunkEnd::Interrupted),
+                        _ = clock.sleep_until(next) => {}
+                    }
+                }
+                error => {
+                    let reason =
+                        format!("rightfoot's answer to the submission could not be used: {error}");
+                    self.close_chunk(&batch, BatchState::Unknown, reason)
+                        .await?;
+                    return Ok(ChunkEnd::Finished);
+                }
+            }
+        }
+    }
+
+    /// Records a `201` before anything else, then reads the results (or, for a batch
+    /// another chunk already owns, completes the chunk without reading).
+    async fn record_submitted(
+        &self,
+        batch: &BatchRecord,
+        outcome: SubmitOutcome,
+    ) -> Result<ChunkEnd, RunError> {
+        let received_at = self.ctx.clock.now();
+        let accepted = u32::try_from(outcome.accepted(batch.members as usize)).unwrap_or(u32::MAX);
+        let deadline = later(outcome.submitted_at, self.ctx.settings.result_deadline);
+        let failed = outcome
+            .failed
+            .iter()
+            .map(|failed| FailedAuthorizer {
+                authorizer_unique_id: failed.authorizer_unique_id.clone().unwrap_or_default(),
+                reason: if failed.error.is_empty() {
+                    "rejected by rightfoot without a reason".to_string()
+                } else {
+                    failed.error.clone()
+                },
+            })
+            .collect();
+        let owner = self
+            .ctx
+            .store
+            .mark_batch_submitted(
+                batch.id,
+                BatchSubmitted {
+                    rightfoot_batch_id: outcome.batch_id.clone(),
+                    submitted_at: outcome.submitted_at,
+                    accepted,
+                    failed,
+                    deadline,
+                },
+            )
+            .await?;
+        tracing::debug!(
+            monitor = self.monitor,
+            run = self.run.0,
+            chunk = batch.chunk_index,
+            batch_id = %outcome.batch_id,
+            accepted,
+            rejected = outcome.failed.len(),
+            "chunk submitted"
+        );
+        let submitted = Submitted {
+            row: batch.id,
+            chunk_index: batch.chunk_index,
+            batch_id: outcome.batch_id,
+            accepted,
+            deadline,
+            grace_from: received_at,
+            gaps: None,
+        };
+        if let Some(owner) = owner {
+            return self.serve_cached(submitted, owner).await;
+        }
+        self.check_submitted_at(batch.chunk_index, &submitted.batch_id, outcome.submitted_at)
+            .await?;
+        if self.cancel.is_cancelled() {
+            return Ok(ChunkEnd::Interrupted);
+        }
+        self.read(submitted).await
+    }
+
+    /// Reads a chunk that already has its batch id (after a crash or cancellation).
+    async fn resume_reading(&self, batch: BatchRecord) -> Result<ChunkEnd, RunError> {
+        let (Some(batch_id), Some(submitted_at)) = (batch.rightfoot_batch_id, batch.submitted_at)
+        else {
+            // The store refuses `submitted`/`reading` without a batch id; be safe anyway.
+            return Err(RunError::Inconsistent {
+                run: self.run,
+                message: format!(
+                    "chunk {} is {} without a batch id",
+                    batch.chunk_index, batch.state
+                ),
+            });
+        };
+        let deadline = batch
+            .deadline
+            .unwrap_or_else(|| later(submitted_at, self.ctx.settings.result_deadline));
+        let submitted = Submitted {
+            row: batch.id,
+            chunk_index: batch.chunk_index,
+            batch_id,
+            accepted: batch.accepted.unwrap_or(batch.members),
+            deadline,
+            grace_from: submitted_at,
+            gaps: None,
+        };
+        if let Some(owner) = batch.cached_from {
+            return self.serve_cached(submitted, owner).await;
+        }
+        self.check_submitted_at(batch.chunk_index, &submitted.batch_id, submitted_at)
+            .await?;
+        self.read(submitted).await
+    }
+
+    /// A batch another chunk recorded first: its results belong to that chunk, and none
+    /// is stored again. Only the results that chunk never got (its run gave up at the
+    /// deadline) are read, into this chunk, so each check is still stored once.
+    async fn serve_cached(
+        &self,
+        mut chunk: Submitted,
+        owner: BatchRef,
+    ) -> Result<ChunkEnd, RunError> {
+        tracing::warn!(
+            monitor = self.monitor,
+            run = self.run.0,
+            chunk = chunk.chunk_index,
+            earlier_run = owner.run.0,
+            "rightfoot answered from its 24-hour body cache with a batch an earlier run already has: no new check was made, and its results stay with that run"
+        );
+        let store = &self.ctx.store;
+        store.mark_run_served_from_cache(self.run).await?;
+        let reason = format!(
+            "served from rightfoot's 24-hour body cache: the batch is {} of {}, which holds its results",
+            owner.batch, owner.run
+        );
+        match store.cached_gaps(chunk.row).await? {
+            Some(gaps) if !gaps.is_empty() => {
+                tracing::warn!(
+                    monitor = self.monitor,
+                    run = self.run.0,
+                    chunk = chunk.chunk_index,
+                    earlier_run = owner.run.0,
+                    missing = gaps.len(),
+                    "the earlier run has no result for some authorizers of the cached batch; reading those"
+                );
+                let reason = format!("{reason}; reading the {} results it lacks", gaps.len());
+                store
+                    .set_batch_state(chunk.row, BatchState::Reading, Some(reason))
+                    .await?;
+                chunk.gaps = Some(gaps.into_iter().collect());
+                self.read(chunk).await
+            }
+            _ => {
+                store
+                    .set_batch_state(chunk.row, BatchState::Complete, Some(reason))
+                    .await?;
+                Ok(ChunkEnd::Finished)
+            }
+        }
+    }
+
+    /// Flags the run when Rightfoot's `submitted_at` is older than the run.
+    async fn check_submitted_at(
+        &self,
+        chunk_index: u32,
+        batch_id: &str,
+        submitted_at: DateTime<Utc>,
+    ) -> Result<(), RunError> {
+        if later(submitted_at, self.ctx.settings.clock_skew_allowance) >= self.started_at {
+            return Ok(());
+        }
+        tracing::warn!(
+            monitor = self.monitor,
+            run = self.run.0,
+            chunk = chunk_index,
+            batch_id,
+            %submitted_at,
+            run_started_at = %self.started_at,
+            "rightfoot answered with a batch submitted before this run (its 24-hour body cache): the results are not fresh"
+        );
+        self.ctx.store.mark_run_served_from_cache(self.run).await?;
+        Ok(())
+    }
+
+    /// Polls a submitted chunk until its results reach the accepted count or its
+    /// deadline passes.
+    async fn read(&self, chunk: Submitted) -> Result<ChunkEnd, RunError> {
+        let store = &self.ctx.store;
+        let clock = &self.ctx.clock;
+        store
+            .set_batch_state(chunk.row, BatchState::Reading, None)
+            .await?;
+        // The cursor that fetched the last page read, to start the next poll there.
+        let mut resume: Option<String> = None;
+        loop {
+            let used_cursor = resume.is_some();
+            if chunk.accepted > 0
+                && let Poll::Interrupted = self.poll(&chunk, &mut resume).await?
+            {
+                return Ok(ChunkEnd::Interrupted);
+            }
+            let counts = store.batch_result_counts(chunk.row).await?;
+            let done = match &chunk.gaps {
+                Some(gaps) => counts.retrieved as usize >= gaps.len(),
+                None => counts.retrieved >= chunk.accepted || counts.without_result() == 0,
+            };
+            if done {
+                if chunk.gaps.is_none() && counts.without_result() > 0 {
+                    store
+                        .mark_not_retrieved(
+                            chunk.row,
+                            "no result from rightfoot, although the batch's results reached its accepted count",
+                        )
+                        .await?;
+                }
+                store
+                    .set_batch_state(chunk.row, BatchState::Complete, None)
+                    .await?;
+                tracing::debug!(
+                    monitor = self.monitor,
+                    run = self.run.0,
+                    chunk = chunk.chunk_index,
+                    retrieved = counts.retrieved,
+                    "chunk complete"
+                );
+                return Ok(ChunkEnd::Finished);
+            }
+            let now = clock.now();
+            if now >= chunk.deadline {
+                if used_cursor {
+                    // Never give up on a poll that started mid-way: read once more
+                    // from the first page.
+                    resume = None;
+                    continue;
+                }
+                const DEADLINE: &str =
+                    "no result from rightfoot by the deadline (submitted_at + result_deadline)";
+                let missing = if chunk.gaps.is_some() {
+                    store
+                        .mark_cached_gaps_not_retrieved(chunk.row, DEADLINE)
+                        .await?
+                } else {
+                    store.mark_not_retrieved(chunk.row, DEADLINE).await?
+                };
+                let reason = format!("deadline passed with {missing} authorizers not retrieved");
+                tracing::warn!(
+                    monitor = self.monitor,
+                    run = self.run.0,
+                    chunk = chunk.chunk_index,
+                    batch_id = %chunk.batch_id,
+                    not_retrieved = missing,
+                    "result deadline passed"
+                );
+                store
+                    .set_batch_state(chunk.row, BatchState::Complete, Some(reason))
+                    .await?;
+                return Ok(ChunkEnd::Finished);
+            }
+            let next = later(now, self.ctx.settings.poll_interval).min(chunk.deadline);
+            tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => return Ok(ChunkEnd::Interrupted),
+                _ = clock.sleep_until(next) => {}
+            }
+        }
+    }
+
+    /// One poll: pages from `resume` (or the first) to the last, each stored before the
+    /// next is fetched. A failed fetch ends the poll; the next one starts over from the
+    /// first page.
+    async fn poll(&self, chunk: &Submitted, resume: &mut Option<String>) -> Result<Poll, RunError> {
+        let mut pages = self.ctx.client.balance_pages(
+            &chunk.batch_id,
+            chunk.accepted as usize,
+            chunk.grace_from,
+        );
+        let mut cursor = resume.clone();
+        if let Some(token) = &cursor {
+            pages = pages.starting_after(token.clone());
+        }
+        loop {
+            let page = tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => return Ok(Poll::Interrupted),
+                page = pages.next_page() => page,
+            };
+            let page = match page {
+                Ok(Some(page)) => page,
+                Ok(None) => return Ok(Poll::Read),
+                Err(error) => {
+                    tracing::warn!(
+                        monitor = self.monitor,
+                        run = self.run.0,
+                        chunk = chunk.chunk_index,
+                        batch_id = %chunk.batch_id,
+                        error = %error,
+                        "reading results failed; trying again at the next poll"
+                    );
+                    *resume = None;
+                    return Ok(Poll::Read);
+                }
+            };
+            if page.batch_not_found_yet {
+                return Ok(Poll::Read);
+            }
+            if !page.results.is_empty() {
+                let read_at = self.ctx.clock.now();
+                let rows: Vec<ResultRow> = page
+                    .results
+                    .into_iter()
+                    .filter(|result| {
+                        chunk
+                            .gaps
+                            .as_ref()
+                            .is_none_or(|gaps| gaps.contains(&result.authorizer_unique_id))
+                    })
+                    .map(|result| ResultRow {
+                        authorizer_unique_id: result.authorizer_unique_id,
+                        balance: result.balance,
+                        balance_status_code: result.status.code(),
+                        retrieved_at: result.timestamp.unwrap_or(read_at),
+                    })
+                    .collect();
+                let stored = self
+                    .ctx
+                    .store
+                    .upsert_results(self.run, chunk.row, &rows)
+                    .await?;
+                if !stored.not_members.is_empty() {
+                    tracing::warn!(
+                        monitor = self.monitor,
+                        run = self.run.0,
+                        chunk = chunk.chunk_index,
+                        batch_id = %chunk.batch_id,
+                        rows = stored.not_members.len(),
+                        "rightfoot returned results for authorizers that are not in the chunk; they were not stored"
+                    );
+                }
+            }
+            *resume = cursor.clone();
+            if !page.has_more {
+                return Ok(Poll::Read);
+            }
+            cursor = page.next_page_token;
+        }
+    }
+
+    /// Ends a chunk that will not be (or was not) read, and records its members that
+    /// have no result as `not_retrieved` with the same reason.
+    pub(super) async fn close_chunk(
+        &self,
+        batch: &BatchRecord,
+        state: BatchState,
+        reason: String,
+    ) -> Result<(), RunError> {
+        tracing::warn!(
+            monitor = self.monitor,
+            run = self.run.0,
+            chunk = batch.chunk_index,
+            state = %state,
+            reason = %reason,
+            "chunk abandoned"
+        );
+        self.ctx
+            .store
+            .set_batch_state(batch.id, state, Some(reason.clone()))
+            .await?;
+        self.ctx.store.mark_not_retrieved(batch.id, &reason).await?;
+        Ok(())
+    }
+}

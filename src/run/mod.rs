@@ -1,0 +1,501 @@
+//! One run of a monitor: a durable state machine in SQLite that survives crashes.
+//!
+//! A run checks every authorizer of one monitor once. Each step is written to the
+//! store before the side effect it enables, so a crash at any point leaves a state
+//! that [`resume`] continues from without checking anyone twice or losing a result:
+//!
+//! ```text
+//! run:    pending ──plan──► running ──all chunks ended──► complete | partial | failed
+//! chunk:  submitting ──POST, 201 recorded──► submitted ──► reading ──► complete
+//!              │                                  └─ batch already recorded (cache) ─► complete
+//!              └─ cannot be sent safely / answer unknown ──► unknown | failed
+//! ```
+//!
+//! - **Plan** (`pending → running`, one transaction, nothing sent before it): the
+//!   monitor's authorizer file is re-read, pre-flight rejections are recorded with
+//!   their reason and origin (never their data), and the valid authorizers, sorted by
+//!   id, are cut into chunks of `max_batch_size`, each recorded `submitting` with the
+//!   SHA-256 of its exact body and its members ([`plan`]).
+//! - **Chunks** (`chunk.rs`): at most `max_in_flight_batches` chunks are between their
+//!   POST and their end at once (the bound is shared by every run using one
+//!   [`RunContext`]). Results are upserted page by page; polling follows
+//!   `poll_interval` on the [`Clock`]; a chunk ends when its results reach the accepted
+//!   count, or at `submitted_at + result_deadline`, when the missing members are
+//!   recorded `not_retrieved`.
+//! - **End** (`finish.rs`): the final state and reason follow from the stored counts.
+//!
+//! # Rightfoot's 24-hour body cache
+//!
+//! An identical body within 24 hours gets the first `201` back. That makes resending a
+//! chunk after a crash safe, so the run always sends a chunk's exact bytes, and never
+//! resends once the first attempt is older than the cache window (the client's
+//! `post_retry_window`, 23 h by default: 24 h less an hour for clock skew). It also
+//! means a list checked twice within 24 hours gets the old batch back. What is stored:
+//!
+//! - **The batch id was already recorded by another chunk** (of an earlier run, or of
+//!   a run racing this one: the first to record the id owns it). The chunk is linked
+//!   to that chunk (`cached_from`), its rejections are recorded (they are Rightfoot's
+//!   answer to this run's POST), but **no results are copied**: the owner holds them,
+//!   so an authorizer's history counts the check once, and those members count as
+//!   `cached`. One exception keeps every result: if the owner's chunk is `complete`
+//!   with members it never got a result for (its run gave up at the deadline), this
+//!   chunk reads the batch for those members only and stores them as its own results
+//!   (the owner has `not_retrieved` for them, so nothing is counted twice); the ones
+//!   still missing at this chunk's deadline are `not_retrieved` here too. While the
+//!   owner is still being read, its run will store them, and nothing is read here.
+//! - **The batch id is new to this database but `submitted_at` is older than the run**
+//!   (by more than [`RunSettings::clock_skew_allowance`]). The results are not in this
+//!   history yet, so they are read and stored as usual, with Rightfoot's timestamps.
+//!
+//! Either way the run is flagged `served_from_cache`, a warning is logged, and the
+//! reason says so.
+//!
+//! # Recovery
+//!
+//! [`resume_unfinished`] (at start-up, before any new run) continues every run the
+//! store lists as unfinished: a `pending` run is planned afresh; a chunk with a batch
+//! id resumes reading; a chunk in `submitting` is sent again with identical bytes,
+//! rebuilt from the current authorizer file by its stored members and checked against
+//! its stored SHA-256. If the bytes differ (the file or the webhook URL changed), the
+//! chunk is never sent with other data: it becomes `unknown` if it may have been sent
+//! before, `failed` if it certainly was not. A chunk first sent longer ago than the
+//! cache window is `unknown`, never resent.
+//!
+//! # Cancellation
+//!
+//! On cancel, no new chunk starts, waits and result reads stop, and a POST already in
+//! flight is allowed to finish so that its `201` is recorded. Every chunk then rests at
+//! a durable step, and the run returns [`RunError::Cancelled`]; [`resume`] continues it.
+//!
+//! This module owns the run's steps and its decisions (what is complete, what is
+//! cached, what is safe to resend). It does not schedule runs (the scheduler), choose
+//! slots, evaluate alert rules, parse configuration, or speak HTTP itself (the
+//! [`RightfootClient`] does). Log lines carry counts and ids, never personal data.
+
+mod chunk;
+mod finish;
+pub mod plan;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+pub use finish::RunSummary;
+pub use plan::{Chunk, Plan, plan_chunks};
+
+use chunk::{ChunkEnd, ChunkWork, RunInProgress};
+use plan::CurrentList;
+
+use crate::authorizers::source::{LoadError, LoadedAuthorizers, load_source};
+use crate::clock::Clock;
+#[cfg(test)]
+use crate::config::CompletionWebhook;
+use crate::config::{AuthorizerSource, Monitor, RightfootConfig};
+use crate::rightfoot::RightfootClient;
+use crate::secret::Secret;
+use crate::store::{
+    BatchRecord, BatchState, NewRun, RunId, RunRecord, RunState, RunTrigger, Store, StoreError,
+};
+
+/// The query parameter that carries the completion webhook's token in the
+/// `webhook_url` sent to Rightfoot.
+pub const WEBHOOK_TOKEN_PARAMETER: &str = "token";
+
+/// The default [`RunSettings::clock_skew_allowance`].
+pub const DEFAULT_CLOCK_SKEW_ALLOWANCE: Duration = Duration::from_secs(5 * 60);
+
+/// How runs behave, from the `rightfoot:` section of the configuration.
+#[derive(Clone, Debug)]
+pub struct RunSettings {
+    /// How often a submitted chunk is polled for results.
+    pub poll_interval: Duration,
+    /// How long after `submitted_at` results are awaited; also how long a submission
+    /// that gets no answer is retried.
+    pub result_deadline: Duration,
+    /// Authorizers per chunk (Rightfoot takes at most 1,000).
+    pub max_batch_size: usize,
+    /// Chunks between their POST and their end at once, across every run sharing a
+    /// [`RunContext`].
+    pub max_in_flight_batches: usize,
+    /// The `webhook_url` put in every request body. It is part of the bytes, so a
+    /// changed URL or token makes a chunk planned before the change unsendable.
+    pub webhook_url: Option<Secret>,
+    /// How much older than the run's start Rightfoot's `submitted_at` may be (clock
+    /// skew) before the batch is taken for one served from the cache.
+    pub clock_skew_allowance: Duration,
+}
+
+impl RunSettings {
+    /// The settings the configuration asks for. The webhook URL is the configured
+    /// `public_url` with the token added as the [`WEBHOOK_TOKEN_PARAMETER`] query
+    /// parameter.
+    pub fn from_config(config: &RightfootConfig) -> RunSettings {
+        let webhook_url = config.completion_webhook.as_ref().map(|hook| {
+            let mut url = hook.public_url.clone();
+            url.query_pairs_mut()
+                .append_pair(WEBHOOK_TOKEN_PARAMETER, hook.token.expose());
+            Secret::new(url.to_string())
+        });
+        RunSettings {
+            poll_interval: config.poll_interval,
+            result_deadline: config.result_deadline,
+            max_batch_size: config.max_batch_size,
+            max_in_flight_batches: config.max_in_flight_batches,
+            webhook_url,
+            clock_skew_allowance: DEFAULT_CLOCK_SKEW_ALLOWANCE,
+        }
+    }
+}
+
+/// What every run needs, built once at start-up. Cheap to clone; clones share the
+/// in-flight bound.
+#[derive(Clone, Debug)]
+pub struct RunContext {
+    pub store: Store,
+    pub client: RightfootClient,
+    /// Every wall-clock read and wait of a run goes through it.
+    pub clock: Clock,
+    pub settings: RunSettings,
+    /// The configuration file, which inline authorizer lists are read from and which
+    /// errors about them name.
+    pub config_file: PathBuf,
+    in_flight: Arc<Semaphore>,
+}
+
+impl RunContext {
+    pub fn new(
+        store: Store,
+        client: RightfootClient,
+        clock: Clock,
+        settings: RunSettings,
+        config_file: PathBuf,
+    ) -> RunContext {
+        let slots = settings.max_in_flight_batches.max(1);
+        RunContext {
+            store,
+            client,
+            clock,
+            settings,
+            config_file,
+            in_flight: Arc::new(Semaphore::new(slots)),
+        }
+    }
+}
+
+/// Why a run did not reach a final state. A run that ends `failed` is not an error:
+/// its [`RunSummary`] says why.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The store failed (disk full, locked, closed...). The run stays unfinished and
+    /// resumes from its last durable step.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Cancelled: every chunk rests at a durable step and [`resume`] continues it.
+    #[error("{run} was interrupted at a resumable step; it continues when resumed")]
+    Cancelled { run: RunId },
+    #[error("{run} does not exist")]
+    NotFound { run: RunId },
+    /// [`resume`] was given another monitor than the run's.
+    #[error("{run} belongs to monitor {expected:?}, not {given:?}")]
+    WrongMonitor {
+        run: RunId,
+        expected: String,
+        given: String,
+    },
+    /// The store holds something the run cannot continue from.
+    #[error("{run}: {message}")]
+    Inconsistent { run: RunId, message: String },
+}
+
+/// Creates a run of `monitor` for `trigger` and drives it to its end.
+///
+/// A scheduled or catch-up slot that already has a run fails with
+/// [`StoreError::SlotTaken`] (inside [`RunError::Store`]). On cancellation the run is
+/// left resumable and [`RunError::Cancelled`] is returned.
+pub async fn execute(
+    ctx: &RunContext,
+    monitor: &Monitor,
+    trigger: RunTrigger,
+    cancel: CancellationToken,
+) -> Result<RunSummary, RunError> {
+    let monitor_id = ctx.store.ensure_monitor(&monitor.name).await?;
+    let run = ctx
+        .store
+        .create_run(NewRun {
+            monitor: monitor_id,
+            trigger,
+        })
+        .await?;
+    resume(ctx, Some(monitor), run, cancel).await
+}
+
+/// Drives an existing run from wherever it stands to its end: plans a `pending` run,
+/// continues a `running` one, and returns the summary of one already finished.
+///
+/// `monitor` is the run's monitor as now configured; `None` if it is no longer in the
+/// configuration, in which case chunks with a batch id are still read but nothing is
+/// (re)sent.
+pub async fn resume(
+    ctx: &RunContext,
+    monitor: Option<&Monitor>,
+    run: RunId,
+    cancel: CancellationToken,
+) -> Result<RunSummary, RunError> {
+    let record = ctx
+        .store
+        .run(run)
+        .await?
+        .ok_or(RunError::NotFound { run })?;
+    if let Some(monitor) = monitor
+        && monitor.name != record.monitor_name
+    {
+        return Err(RunError::WrongMonitor {
+            run,
+            expected: record.monitor_name,
+            given: monitor.name.clone(),
+        });
+    }
+    if record.state.is_final() {
+        return finish::finish(&ctx.store, run, ctx.clock.now()).await;
+    }
+    drive(ctx, monitor, record, &cancel).await
+}
+
+/// Resumes every unfinished run in the store, concurrently, matching each to its
+/// monitor in `monitors` by name. Call it once at start-up, before any new run.
+///
+/// Returns each run's outcome; only a failure to list the runs is an error.
+pub async fn resume_unfinished(
+    ctx: &RunContext,
+    monitors: &[Monitor],
+    cancel: CancellationToken,
+) -> Result<Vec<(RunId, Result<RunSummary, RunError>)>, RunError> {
+    let unfinished = ctx.store.unfinished_runs().await?;
+    let resumes = unfinished.into_iter().map(|unfinished| {
+        let run = unfinished.run.id;
+        let monitor = monitors
+            .iter()
+            .find(|monitor| monitor.name == unfinished.run.monitor_name);
+        let cancel = cancel.clone();
+        async move { (run, resume(ctx, monitor, run, cancel).await) }
+    });
+    Ok(futures_util::future::join_all(resumes).await)
+}
+
+/// Loads a monitor's authorizers off the async runtime (the file is read at each run).
+async fn load(ctx: &RunContext, source: &AuthorizerSource) -> Result<LoadedAuthorizers, String> {
+    let source = source.clone();
+    let config_file = ctx.config_file.clone();
+    tokio::task::spawn_blocking(move || load_source(&source, &config_file))
+        .await
+        .map_err(|error| format!("loading the authorizers stopped: {error}"))?
+        .map_err(|error: LoadError| error.to_string())
+}
+
+async fn drive(
+    ctx: &RunContext,
+    monitor: Option<&Monitor>,
+    mut record: RunRecord,
+    cancel: &CancellationToken,
+) -> Result<RunSummary, RunError> {
+    let run = record.id;
+    let webhook_url = ctx.settings.webhook_url.as_ref().map(Secret::expose);
+    // Bodies planned in this call, by chunk index; other chunks are rebuilt.
+    let mut planned_bodies: Vec<Vec<u8>> = Vec::new();
+    if record.state == RunState::Pending {
+        if cancel.is_cancelled() {
+            return Err(RunError::Cancelled { run });
+        }
+        let Some(monitor) = monitor else {
+            let reason = format!(
+                "monitor {:?} is no longer in the configuration; nothing was sent",
+                record.monitor_name
+            );
+            ctx.store
+                .set_run_state(run, RunState::Failed, ctx.clock.now(), Some(reason))
+                .await?;
+            return finish::finish(&ctx.store, run, ctx.clock.now()).await;
+        };
+        let loaded = match load(ctx, &monitor.authorizers).await {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                let reason = format!("cannot load the authorizers: {error}");
+                tracing::warn!(monitor = %monitor.name, run = run.0, reason = %reason, "run failed");
+                ctx.store
+                    .set_run_state(run, RunState::Failed, ctx.clock.now(), Some(reason))
+                    .await?;
+                return finish::finish(&ctx.store, run, ctx.clock.now()).await;
+            }
+        };
+        let plan = plan::plan(loaded, ctx.settings.max_batch_size, webhook_url);
+        for warning in &plan.warnings {
+            tracing::warn!(monitor = %monitor.name, run = run.0, "{warning}");
+        }
+        ctx.store
+            .start_run(run, ctx.clock.now(), plan.to_store_plan())
+            .await?;
+        tracing::info!(
+            monitor = %monitor.name,
+            run = run.0,
+            trigger = ?record.trigger,
+            authorizers = plan.members() + plan.rejected.len(),
+            rejected_preflight = plan.rejected.len(),
+            chunks = plan.chunks.len(),
+            "run started"
+        );
+        planned_bodies = plan.chunks.into_iter().map(|c| c.body().to_vec()).collect();
+        record = ctx
+            .store
+            .run(run)
+            .await?
+            .ok_or(RunError::NotFound { run })?;
+    } else {
+        tracing::info!(monitor = %record.monitor_name, run = run.0, "run resumed");
+    }
+    let in_progress = RunInProgress {
+        ctx,
+        run,
+        monitor: &record.monitor_name,
+        started_at: record.started_at.unwrap_or(record.created_at),
+        cancel,
+    };
+    let batches = ctx.store.run_batches(run).await?;
+    let work = prepare(&in_progress, monitor, batches, planned_bodies).await?;
+    let ends =
+        futures_util::future::try_join_all(work.into_iter().map(|w| in_progress.drive_chunk(w)))
+            .await?;
+    if ends.contains(&ChunkEnd::Interrupted) {
+        tracing::info!(monitor = %record.monitor_name, run = run.0, "run interrupted at a resumable step");
+        return Err(RunError::Cancelled { run });
+    }
+    finish::finish(&ctx.store, run, ctx.clock.now()).await
+}
+
+/// Decides what each chunk still needs. Chunks that already ended get their members
+/// without a result recorded (a crash may have come between the two writes); chunks
+/// in `submitting` get their body, planned now or rebuilt and checked, or are closed
+/// if it cannot be had byte for byte. Reads come first: their deadlines are running.
+async fn prepare(
+    in_progress: &RunInProgress<'_>,
+    monitor: Option<&Monitor>,
+    batches: Vec<BatchRecord>,
+    mut planned_bodies: Vec<Vec<u8>>,
+) -> Result<Vec<ChunkWork>, RunError> {
+    let ctx = in_progress.ctx;
+    let webhook_url = ctx.settings.webhook_url.as_ref().map(Secret::expose);
+    let mut reads = Vec::new();
+    let mut sends = Vec::new();
+    // Loaded on the first chunk that needs rebuilding, at most once.
+    let mut current: Option<Result<CurrentList, String>> = None;
+    for batch in batches {
+        match batch.state {
+            BatchState::Submitted | BatchState::Reading => reads.push(ChunkWork::Read { batch }),
+            BatchState::Complete | BatchState::Unknown | BatchState::Failed => {
+                if batch.cached_from.is_none() && batch.results < batch.members {
+                    let reason = batch
+                        .reason
+                        .clone()
+                        .unwrap_or_else(|| format!("chunk ended {}", batch.state));
+                    ctx.store.mark_not_retrieved(batch.id, &reason).await?;
+                }
+            }
+            BatchState::Submitting => {
+                let index = batch.chunk_index as usize;
+                if let Some(body) = planned_bodies.get_mut(index).map(std::mem::take) {
+                    sends.push(ChunkWork::Send { batch, body });
+                    continue;
+                }
+                if current.is_none() {
+                    current = Some(match monitor {
+                        None => Err("its monitor is no longer in the configuration".to_string()),
+                        Some(monitor) => load(ctx, &monitor.authorizers)
+                            .await
+                            .map(|loaded| CurrentList::new(loaded.valid))
+                            .map_err(|error| format!("the authorizers cannot be loaded: {error}")),
+                    });
+                }
+                let rebuilt = match current.as_ref() {
+                    Some(Ok(list)) => {
+                        let members = ctx.store.batch_members(batch.id).await?;
+                        list.rebuild(&members, webhook_url, &batch.body_sha256)
+                            .map_err(|error| error.to_string())
+                    }
+                    Some(Err(error)) => Err(error.clone()),
+                    None => Err("the authorizers were not loaded".to_string()),
+                };
+                match rebuilt {
+                    Ok(body) => sends.push(ChunkWork::Send { batch, body }),
+                    Err(why) => {
+                        let (state, reason) = match batch.first_attempt_at {
+                            None => (
+                                BatchState::Failed,
+                                format!(
+                                    "not sent: the chunk's exact body cannot be rebuilt: {why}"
+                                ),
+                            ),
+                            Some(first) => (
+                                BatchState::Unknown,
+                                format!(
+                                    "first sent at {first} with no recorded answer, and not sent again because its exact body cannot be rebuilt: {why}"
+                                ),
+                            ),
+                        };
+                        in_progress.close_chunk(&batch, state, reason).await?;
+                    }
+                }
+            }
+        }
+    }
+    reads.extend(sends);
+    Ok(reads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rightfoot_config(webhook: Option<CompletionWebhook>) -> RightfootConfig {
+        RightfootConfig {
+            base_url: url::Url::parse("https://api.rightfoot.com").unwrap(),
+            api_key: Secret::new("rf_live_unit"),
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(45),
+            result_deadline: Duration::from_secs(75 * 60),
+            not_found_grace: Duration::from_secs(300),
+            max_batch_size: 1000,
+            max_in_flight_batches: 4,
+            completion_webhook: webhook,
+        }
+    }
+
+    #[test]
+    fn settings_come_from_the_configuration_and_hide_the_webhook_token() {
+        let settings = RunSettings::from_config(&rightfoot_config(Some(CompletionWebhook {
+            public_url: url::Url::parse("https://monitor.lender.example/rightfoot/done").unwrap(),
+            token: Secret::new("s3cr3t-token"),
+        })));
+        assert_eq!(settings.poll_interval, Duration::from_secs(45));
+        assert_eq!(settings.result_deadline, Duration::from_secs(75 * 60));
+        assert_eq!(
+            (settings.max_batch_size, settings.max_in_flight_batches),
+            (1000, 4)
+        );
+        assert_eq!(settings.clock_skew_allowance, DEFAULT_CLOCK_SKEW_ALLOWANCE);
+        assert_eq!(
+            settings.webhook_url.as_ref().map(Secret::expose),
+            Some("https://monitor.lender.example/rightfoot/done?token=s3cr3t-token")
+        );
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("s3cr3t-token"), "{shown}");
+        assert!(
+            RunSettings::from_config(&rightfoot_config(None))
+                .webhook_url
+                .is_none()
+        );
+    }
+}

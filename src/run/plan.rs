@@ -1,0 +1,279 @@
+//! Planning a run: from a loaded authorizer list to chunks with exact request bodies,
+//! and rebuilding a chunk's body after a crash.
+//!
+//! A plan is deterministic. Valid authorizers are sorted by `authorizer_unique_id`
+//! (byte order, which is also SQLite's `BINARY` order, so the members the store lists
+//! for a chunk come back in the same order) and cut into chunks of `max_batch_size`;
+//! each chunk's body is [`wire::request_body`] with the run's webhook URL. The same
+//! list and settings always give the same bytes, which is what lets a chunk caught in
+//! `submitting` be sent again safely: Rightfoot's 24-hour body cache answers an
+//! identical body with the first response instead of checking anyone twice.
+//!
+//! This module owns that mapping and the byte-for-byte rebuild check. It does no I/O
+//! and writes nothing: [`super`] loads the file and stores the plan.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+use crate::authorizers::source::LoadedAuthorizers;
+use crate::authorizers::{Authorizer, wire};
+use crate::store::{PlannedChunk, PreflightRejection, RunPlan};
+
+/// One chunk: its members (sorted ids) and the exact bytes to POST.
+///
+/// The body holds personal data: `Debug` shows the member count and the hash only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Chunk {
+    members: Vec<String>,
+    body: Vec<u8>,
+    body_sha256: [u8; 32],
+}
+
+impl fmt::Debug for Chunk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Chunk")
+            .field("members", &self.members.len())
+            .field("body_sha256", &hex::encode(self.body_sha256))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Chunk {
+    /// The chunk of `authorizers`, in the order given.
+    fn build(authorizers: &[Authorizer], webhook_url: Option<&str>) -> Chunk {
+        let body = wire::request_body(authorizers, webhook_url);
+        Chunk {
+            members: authorizers.iter().map(|a| a.id().to_string()).collect(),
+            body_sha256: Sha256::digest(&body).into(),
+            body,
+        }
+    }
+
+    /// The members' ids, sorted.
+    pub fn members(&self) -> &[String] {
+        &self.members
+    }
+
+    /// The exact request body. Personal data: send it, never log or store it.
+    pub fn body(&self) -> &[u8] {
+        &self.body
+    }
+
+    /// SHA-256 of [`Chunk::body`]: what Rightfoot's body cache keys on.
+    pub fn body_sha256(&self) -> [u8; 32] {
+        self.body_sha256
+    }
+
+    fn planned(&self) -> PlannedChunk {
+        PlannedChunk {
+            body_sha256: self.body_sha256,
+            members: self.members.clone(),
+        }
+    }
+}
+
+/// What a run will do with one loaded list.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Authorizers pre-flight kept out, with the API's message and where they were
+    /// defined. No personal data.
+    pub rejected: Vec<PreflightRejection>,
+    pub chunks: Vec<Chunk>,
+    /// The loader's warnings (files, rows, keys; never values), for the log.
+    pub warnings: Vec<String>,
+}
+
+impl Plan {
+    /// The plan as the store records it (hashes and ids, no bodies).
+    pub fn to_store_plan(&self) -> RunPlan {
+        RunPlan {
+            rejected: self.rejected.clone(),
+            chunks: self.chunks.iter().map(Chunk::planned).collect(),
+        }
+    }
+
+    /// Authorizers in the chunks.
+    pub fn members(&self) -> usize {
+        self.chunks.iter().map(|c| c.members.len()).sum()
+    }
+}
+
+/// Plans a run over `loaded`: rejections recorded by reason and origin, valid
+/// authorizers sorted by id and cut into chunks of at most `max_batch_size`.
+pub fn plan(loaded: LoadedAuthorizers, max_batch_size: usize, webhook_url: Option<&str>) -> Plan {
+    let rejected = loaded
+        .rejected
+        .iter()
+        .map(|rejected| PreflightRejection {
+            authorizer_unique_id: rejected.id.clone(),
+            source: rejected.origin.to_string(),
+            reason: rejected.error.to_string(),
+        })
+        .collect();
+    Plan {
+        rejected,
+        chunks: plan_chunks(loaded.valid, max_batch_size, webhook_url),
+        warnings: loaded.warnings,
+    }
+}
+
+/// Sorts `valid` by id and cuts it into chunks of at most `max_batch_size` (at least
+/// one per chunk), each with its body.
+pub fn plan_chunks(
+    mut valid: Vec<Authorizer>,
+    max_batch_size: usize,
+    webhook_url: Option<&str>,
+) -> Vec<Chunk> {
+    valid.sort_by(|a, b| a.id().cmp(b.id()));
+    valid
+        .chunks(max_batch_size.max(1))
+        .map(|chunk| Chunk::build(chunk, webhook_url))
+        .collect()
+}
+
+/// Why a chunk's body cannot be rebuilt byte for byte.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum RebuildError {
+    /// A member is no longer in the list, or no longer passes pre-flight.
+    MemberMissing { authorizer_unique_id: String },
+    /// Every member is there, but the bytes differ (an authorizer's data, or the
+    /// webhook URL, changed).
+    BodyChanged,
+}
+
+impl fmt::Display for RebuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RebuildError::MemberMissing {
+                authorizer_unique_id,
+            } => write!(
+                f,
+                "authorizer {authorizer_unique_id:?} is no longer in the authorizers list, or no longer passes pre-flight"
+            ),
+            RebuildError::BodyChanged => f.write_str(
+                "the authorizers' data or the webhook url changed since the chunk was planned, so its body is no longer the one recorded",
+            ),
+        }
+    }
+}
+
+/// The current list, indexed by id, for rebuilding chunk bodies.
+pub(crate) struct CurrentList {
+    by_id: HashMap<String, Authorizer>,
+}
+
+impl CurrentList {
+    pub(crate) fn new(valid: Vec<Authorizer>) -> CurrentList {
+        CurrentList {
+            by_id: valid.into_iter().map(|a| (a.id().to_string(), a)).collect(),
+        }
+    }
+
+    /// The body of a chunk with `members` (in stored, sorted order), if it hashes to
+    /// `stored_sha256` (lowercase hex, as the store keeps it).
+    pub(crate) fn rebuild(
+        &self,
+        members: &[String],
+        webhook_url: Option<&str>,
+        stored_sha256: &str,
+    ) -> Result<Vec<u8>, RebuildError> {
+        let authorizers = members
+            .iter()
+            .map(|id| {
+                self.by_id
+                    .get(id)
+                    .cloned()
+                    .ok_or_else(|| RebuildError::MemberMissing {
+                        authorizer_unique_id: id.clone(),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let chunk = Chunk::build(&authorizers, webhook_url);
+        if hex::encode(chunk.body_sha256) == stored_sha256 {
+            Ok(chunk.body)
+        } else {
+            Err(RebuildError::BodyChanged)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authorizers::csv::{COLUMNS, parse_csv_bytes};
+
+    /// A CSV list of valid bank-account authorizers with these ids.
+    fn list(ids: &[&str], ssn: &str) -> LoadedAuthorizers {
+        let mut text = COLUMNS.join(",");
+        for id in ids {
+            text.push_str(&format!(
+                "\n{id},Ada,Lovelace,1 Main St,,Springfield,MI,49007,US,5558671309,02/01/1970,{ssn},,90871234565,021000021,,,,"
+            ));
+        }
+        parse_csv_bytes(text.as_bytes(), std::path::Path::new("list.csv")).unwrap()
+    }
+
+    #[test]
+    fn chunks_are_sorted_by_id_and_cut_at_the_batch_size() {
+        let plan = plan(list(&["c", "a", "e", "b", "d"], "318527946"), 2, None);
+        let members: Vec<&[String]> = plan.chunks.iter().map(Chunk::members).collect();
+        assert_eq!(
+            members,
+            vec![
+                &["a".to_string(), "b".to_string()][..],
+                &["c".to_string(), "d".to_string()][..],
+                &["e".to_string()][..],
+            ]
+        );
+        assert_eq!(plan.members(), 5);
+        let again = super::plan(list(&["e", "d", "c", "b", "a"], "318527946"), 2, None);
+        assert_eq!(
+            plan.chunks, again.chunks,
+            "the order of the file does not matter"
+        );
+    }
+
+    #[test]
+    fn a_rebuild_is_byte_for_byte_or_refused() {
+        let plan = plan(
+            list(&["a", "b"], "318527946"),
+            10,
+            Some("https://x.test/h?token=t"),
+        );
+        let chunk = &plan.chunks[0];
+        let stored = hex::encode(chunk.body_sha256());
+
+        let same = CurrentList::new(list(&["b", "a", "z"], "318527946").valid);
+        assert_eq!(
+            same.rebuild(chunk.members(), Some("https://x.test/h?token=t"), &stored),
+            Ok(chunk.body().to_vec())
+        );
+        assert_eq!(
+            same.rebuild(chunk.members(), None, &stored),
+            Err(RebuildError::BodyChanged),
+            "the webhook url is part of the bytes"
+        );
+        let changed = CurrentList::new(list(&["a", "b"], "318527947").valid);
+        assert_eq!(
+            changed.rebuild(chunk.members(), Some("https://x.test/h?token=t"), &stored),
+            Err(RebuildError::BodyChanged)
+        );
+        let missing = CurrentList::new(list(&["a"], "318527946").valid);
+        assert_eq!(
+            missing.rebuild(chunk.members(), Some("https://x.test/h?token=t"), &stored),
+            Err(RebuildError::MemberMissing {
+                authorizer_unique_id: "b".into()
+            })
+        );
+    }
+
+    #[test]
+    fn debug_shows_no_body() {
+        let plan = plan(list(&["a"], "318527946"), 10, None);
+        let shown = format!("{:?}", plan.chunks[0]);
+        assert!(!shown.contains("318527946"), "{shown}");
+        assert!(shown.contains("members: 1"), "{shown}");
+    }
+}
