@@ -52,9 +52,21 @@ pub enum Command {
     /// Validate the configuration and summarise it: authorizers, next fire times,
     /// rules and routes. Exits 0 when it is valid and 2 when it is not.
     CheckConfig(CheckConfigArgs),
+    /// Run the daemon: schedules, runs, the HTTP listener, until SIGTERM or SIGINT.
+    /// SIGHUP reloads the configuration (a bad one is refused and the old one kept).
+    Run,
+    /// Run one monitor now, in the foreground, and print a summary. Recorded like a
+    /// scheduled run (trigger `manual`). Exits 0 when the run is complete, 1 otherwise.
+    RunNow(RunNowArgs),
     /// Run a local simulator of Rightfoot's balance-check API.
     #[command(long_about = crate::sandbox::ABOUT)]
     Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunNowArgs {
+    /// The monitor to run, by name.
+    pub monitor: String,
 }
 
 /// Options of `balance-monitor sandbox`. The configuration file is not read.
@@ -146,6 +158,15 @@ impl From<ConfigError> for Failure {
     }
 }
 
+impl From<crate::daemon::DaemonError> for Failure {
+    fn from(e: crate::daemon::DaemonError) -> Failure {
+        match e {
+            crate::daemon::DaemonError::Config(message) => Failure::Config(message),
+            crate::daemon::DaemonError::Runtime(error) => Failure::Runtime(error),
+        }
+    }
+}
+
 impl From<anyhow::Error> for Failure {
     fn from(e: anyhow::Error) -> Failure {
         Failure::Runtime(e)
@@ -156,6 +177,35 @@ impl From<anyhow::Error> for Failure {
 pub fn run(cli: Cli, env: Environment) -> Result<(), Failure> {
     match cli.command {
         Command::Sandbox(args) => run_sandbox(args, &env),
+        Command::Run => runtime()?
+            .block_on(crate::daemon::run(&cli.config, &env))
+            .map_err(Failure::from),
+        Command::RunNow(args) => {
+            let progress = if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+                crate::daemon::Progress::Bar
+            } else {
+                crate::daemon::Progress::Lines
+            };
+            let summary = runtime()?
+                .block_on(crate::daemon::run_now(
+                    &cli.config,
+                    &env,
+                    &args.monitor,
+                    progress,
+                ))
+                .map_err(Failure::from)?;
+            print!("{}", crate::daemon::render_summary(&summary));
+            if crate::daemon::is_complete(&summary) {
+                Ok(())
+            } else {
+                Err(Failure::Runtime(anyhow::anyhow!(
+                    "run {} of {} ended {}",
+                    summary.run.0,
+                    summary.monitor,
+                    summary.state.as_str()
+                )))
+            }
+        }
         Command::CheckConfig(args) => {
             let config = config::load(&cli.config, &env)?;
             let report = crate::config::summary::check(&config, args.all);

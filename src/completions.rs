@@ -20,6 +20,13 @@ pub struct Completions {
     waiting: Arc<Mutex<HashMap<String, Arc<Notify>>>>,
 }
 
+impl std::fmt::Debug for Completions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        write!(f, "Completions({} batches watched)", waiting.len())
+    }
+}
+
 impl Completions {
     /// Registers interest in `batch_id`. A signal that arrives before the caller
     /// awaits is kept as a permit, so no wake-up is lost between polls.

@@ -137,10 +137,15 @@ fn same_secret(given: &str, expected: &str) -> bool {
         == 0
 }
 
+/// The query parameter that carries the completion webhook's token in the
+/// `webhook_url` sent to Rightfoot.
+pub const WEBHOOK_TOKEN_PARAMETER: &str = "token";
+
 /// The `webhook_url` to give Rightfoot: the public URL with the token as a query
 /// parameter. It goes into request bodies, so it is stable for a given configuration.
 pub fn completion_webhook_url(public_url: &url::Url, token: &Secret) -> String {
     let mut url = public_url.clone();
-    url.query_pairs_mut().append_pair("token", token.expose());
+    url.query_pairs_mut()
+        .append_pair(WEBHOOK_TOKEN_PARAMETER, token.expose());
     url.to_string()
 }

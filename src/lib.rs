@@ -23,6 +23,7 @@ pub mod cli;
 pub mod clock;
 pub mod completions;
 pub mod config;
+pub mod daemon;
 pub mod http;
 pub mod money;
 pub mod rightfoot;

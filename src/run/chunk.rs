@@ -368,6 +368,8 @@ impl RunInProgress<'_> {
         store
             .set_batch_state(chunk.row, BatchState::Reading, None)
             .await?;
+        // A completion webhook for this batch cuts the wait before the next poll short.
+        let watch = WatchedBatch::new(&self.ctx.completions, &chunk.batch_id);
         // The cursor that fetched the last page read, to start the next poll there.
         let mut resume: Option<String> = None;
         loop {
@@ -438,6 +440,14 @@ impl RunInProgress<'_> {
             tokio::select! {
                 biased;
                 _ = self.cancel.cancelled() => return Ok(ChunkEnd::Interrupted),
+                _ = watch.notify.notified() => {
+                    tracing::debug!(
+                        monitor = self.monitor,
+                        run = self.run.0,
+                        chunk = chunk.chunk_index,
+                        "completion webhook received: reading now"
+                    );
+                }
                 _ = clock.sleep_until(next) => {}
             }
         }
@@ -545,5 +555,28 @@ impl RunInProgress<'_> {
             .await?;
         self.ctx.store.mark_not_retrieved(batch.id, &reason).await?;
         Ok(())
+    }
+}
+
+/// Interest in one batch's completion webhook, dropped with the reader.
+struct WatchedBatch<'a> {
+    completions: &'a crate::completions::Completions,
+    batch_id: String,
+    notify: std::sync::Arc<tokio::sync::Notify>,
+}
+
+impl<'a> WatchedBatch<'a> {
+    fn new(completions: &'a crate::completions::Completions, batch_id: &str) -> WatchedBatch<'a> {
+        WatchedBatch {
+            completions,
+            batch_id: batch_id.to_string(),
+            notify: completions.watch(batch_id),
+        }
+    }
+}
+
+impl Drop for WatchedBatch<'_> {
+    fn drop(&mut self) {
+        self.completions.forget(&self.batch_id);
     }
 }

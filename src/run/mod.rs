@@ -100,9 +100,7 @@ use crate::store::{
     BatchRecord, BatchState, NewRun, RunId, RunRecord, RunState, RunTrigger, Store, StoreError,
 };
 
-/// The query parameter that carries the completion webhook's token in the
-/// `webhook_url` sent to Rightfoot.
-pub const WEBHOOK_TOKEN_PARAMETER: &str = "token";
+pub use crate::http::WEBHOOK_TOKEN_PARAMETER;
 
 /// The default [`RunSettings::clock_skew_allowance`].
 pub const DEFAULT_CLOCK_SKEW_ALLOWANCE: Duration = Duration::from_secs(5 * 60);
@@ -134,10 +132,10 @@ impl RunSettings {
     /// parameter.
     pub fn from_config(config: &RightfootConfig) -> RunSettings {
         let webhook_url = config.completion_webhook.as_ref().map(|hook| {
-            let mut url = hook.public_url.clone();
-            url.query_pairs_mut()
-                .append_pair(WEBHOOK_TOKEN_PARAMETER, hook.token.expose());
-            Secret::new(url.to_string())
+            Secret::new(crate::http::completion_webhook_url(
+                &hook.public_url,
+                &hook.token,
+            ))
         });
         RunSettings {
             poll_interval: config.poll_interval,
@@ -162,6 +160,9 @@ pub struct RunContext {
     /// The configuration file, which inline authorizer lists are read from and which
     /// errors about them name.
     pub config_file: PathBuf,
+    /// Completion webhooks wake the reader of their batch through this; polling at
+    /// `poll_interval` remains the fallback.
+    pub completions: crate::completions::Completions,
     in_flight: Arc<Semaphore>,
 }
 
@@ -180,6 +181,7 @@ impl RunContext {
             clock,
             settings,
             config_file,
+            completions: crate::completions::Completions::default(),
             in_flight: Arc::new(Semaphore::new(slots)),
         }
     }

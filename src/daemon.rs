@@ -1,0 +1,487 @@
+//! The long-running commands: `balance-monitor run` (the daemon) and `run-now`.
+//!
+//! This module wires the pieces together and owns the process lifecycle; the work
+//! itself belongs to the modules it wires. `run` loads the configuration, opens the
+//! store, builds the one Rightfoot client, resumes the runs a previous process left
+//! unfinished, binds the HTTP listener, starts the scheduler, and tells systemd it is
+//! ready. Then it waits for signals:
+//! - SIGTERM or SIGINT: stop starting new work, let in-flight runs reach a durable step
+//!   (every stored step is resumable) within [`SHUTDOWN_TIMEOUT`], then return `Ok`;
+//! - SIGHUP: reload. The new configuration is validated first; if it is bad the old one
+//!   stays and the problems are logged; if it is good, the scheduler is given the new
+//!   monitors (in-flight runs are not dropped) and new runs use the new settings.
+//!
+//! Every task belongs to one `CancellationToken` and one `TaskTracker`. The daemon
+//! reads the process environment only through the [`Environment`] snapshot `main` took.
+
+use std::path::Path;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use futures_util::future::BoxFuture;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clock::Clock;
+use crate::completions::Completions;
+use crate::config::{self, Config, ConfigError, RightfootConfig};
+use crate::rightfoot::{ClientConfig, RightfootClient};
+use crate::run::{self, RunContext, RunError, RunSettings, RunSummary};
+use crate::scheduler::{LaunchRequest, RunLauncher, Scheduler, SchedulerOptions};
+use crate::secret::Environment;
+use crate::store::{RunState, RunTrigger, Store, StoreError};
+use crate::systemd::Notifier;
+
+/// How long a stop waits for in-flight runs to reach a durable step. systemd's default
+/// `TimeoutStopSec=` is 90 s; this leaves it room.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How a daemon command failed; `main` turns it into an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// Exit 2: the configuration is invalid, and restarting will not help.
+    #[error("{0}")]
+    Config(String),
+    /// Exit 1.
+    #[error(transparent)]
+    Runtime(#[from] anyhow::Error),
+}
+
+impl From<ConfigError> for DaemonError {
+    fn from(error: ConfigError) -> DaemonError {
+        DaemonError::Config(error.to_string())
+    }
+}
+
+/// Builds the client for the configured Rightfoot.
+pub fn client_for(config: &RightfootConfig) -> Result<RightfootClient, DaemonError> {
+    let mut client = ClientConfig::new(config.base_url.clone(), config.api_key.clone());
+    client.connect_timeout = config.connect_timeout;
+    client.request_timeout = config.request_timeout;
+    client.not_found_grace = config.not_found_grace;
+    RightfootClient::new(client).map_err(|e| DaemonError::Config(format!("rightfoot: {e}")))
+}
+
+fn open_store(config: &Config) -> Result<Store, DaemonError> {
+    Store::open(&config.storage.path)
+        .with_context(|| format!("cannot open the database {}", config.storage.path.display()))
+        .map_err(DaemonError::Runtime)
+}
+
+fn run_context(
+    config: &Config,
+    store: Store,
+    clock: Clock,
+    completions: &Completions,
+) -> Result<RunContext, DaemonError> {
+    let mut context = RunContext::new(
+        store,
+        client_for(&config.rightfoot)?,
+        clock,
+        RunSettings::from_config(&config.rightfoot),
+        config.file.clone(),
+    );
+    context.completions = completions.clone();
+    Ok(context)
+}
+
+/// Starts runs for the scheduler with the current run context, which a reload may
+/// replace. `std::sync::RwLock`: it is read once per launch and never held across an
+/// `.await`.
+struct Launcher {
+    context: RwLock<RunContext>,
+    notifier: Notifier,
+}
+
+impl Launcher {
+    fn context(&self) -> RunContext {
+        self.context
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl RunLauncher for Arc<Launcher> {
+    fn launch(&self, request: LaunchRequest) -> BoxFuture<'static, ()> {
+        let launcher = Arc::clone(self);
+        Box::pin(async move {
+            let ctx = launcher.context();
+            let monitor = request.monitor.name.clone();
+            match run::execute(&ctx, &request.monitor, request.trigger, request.shutdown).await {
+                Ok(summary) => launcher.notifier.status(&format!(
+                    "last run: {monitor} {} ({} succeeded, {} not retrieved)",
+                    summary.state.as_str(),
+                    summary.succeeded,
+                    summary.not_retrieved
+                )),
+                Err(RunError::Store(StoreError::SlotTaken { .. })) => {
+                    tracing::info!(%monitor, "this slot already has a run");
+                }
+                Err(RunError::Cancelled { run }) => {
+                    tracing::info!(%monitor, run = run.0, "run stopped at a durable step; it resumes at the next start");
+                }
+                Err(error) => tracing::error!(%monitor, %error, "run failed"),
+            }
+        })
+    }
+}
+
+/// `balance-monitor run`: the daemon, until SIGTERM or SIGINT.
+pub async fn run(config_path: &Path, env: &Environment) -> Result<(), DaemonError> {
+    let mut config = config::load(config_path, env)?;
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    let notifier = Notifier::from_environment(env);
+    let clock = Clock::system();
+    let store = open_store(&config)?;
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let completions = Completions::default();
+    let launcher = Arc::new(Launcher {
+        context: RwLock::new(run_context(
+            &config,
+            store.clone(),
+            clock.clone(),
+            &completions,
+        )?),
+        notifier: notifier.clone(),
+    });
+
+    // Runs a previous process left unfinished go first: they hold slots and batches.
+    {
+        let ctx = launcher.context();
+        let monitors = config.monitors.clone();
+        let cancel = cancel.clone();
+        tracker.spawn(async move {
+            match run::resume_unfinished(&ctx, &monitors, cancel).await {
+                Ok(resumed) if !resumed.is_empty() => {
+                    tracing::info!(count = resumed.len(), "resumed unfinished runs");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::error!(%error, "unfinished runs could not be resumed"),
+            }
+        });
+    }
+
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
+    let listening = listener
+        .local_addr()
+        .context("the listener has no address")?;
+    let http_state = crate::http::HttpState {
+        store: store.clone(),
+        completions: completions.clone(),
+        clock: clock.clone(),
+        completion_webhook: config
+            .rightfoot
+            .completion_webhook
+            .as_ref()
+            .map(|hook| (hook.public_url.path().to_string(), hook.token.clone())),
+    };
+    tracker.spawn(crate::http::serve(
+        listener,
+        http_state,
+        cancel.clone().cancelled_owned(),
+    ));
+
+    let mut scheduler = Scheduler::new(
+        store.clone(),
+        clock,
+        Arc::new(Arc::clone(&launcher)),
+        cancel.clone(),
+        tracker.clone(),
+        SchedulerOptions::default(),
+    );
+    scheduler
+        .apply(&config.monitors)
+        .await
+        .context("cannot start the schedules")?;
+
+    if let Some(interval) = notifier.watchdog_interval() {
+        let notifier = notifier.clone();
+        let cancel = cancel.clone();
+        tracker.spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = ticks.tick() => notifier.watchdog(),
+                }
+            }
+        });
+    }
+    let status = format!("watching {} monitor(s)", config.monitors.len());
+    tracing::info!(monitors = config.monitors.len(), listen = %listening, "balance-monitor started");
+    notifier.ready(&status);
+
+    let mut hangup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    loop {
+        tokio::select! {
+            _ = terminate.recv() => break,
+            _ = interrupt.recv() => break,
+            _ = hangup.recv() => {
+                notifier.reloading();
+                reload(config_path, env, &mut config, &launcher, &mut scheduler).await;
+                notifier.ready(&format!("watching {} monitor(s)", config.monitors.len()));
+            }
+        }
+    }
+
+    tracing::info!("stopping: no new runs; waiting for runs in flight to reach a durable step");
+    notifier.stopping();
+    cancel.cancel();
+    scheduler.stop().await;
+    tracker.close();
+    if tokio::time::timeout(SHUTDOWN_TIMEOUT, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "some work did not stop within {}s; every stored step is resumable at the next start",
+            SHUTDOWN_TIMEOUT.as_secs()
+        );
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Validates the configuration again and applies it, or keeps the old one.
+async fn reload(
+    path: &Path,
+    env: &Environment,
+    current: &mut Config,
+    launcher: &Arc<Launcher>,
+    scheduler: &mut Scheduler,
+) {
+    let new = match config::load(path, env) {
+        Ok(new) => new,
+        Err(error) => {
+            for problem in error.problems() {
+                tracing::error!("reload refused, keeping the running configuration: {problem}");
+            }
+            return;
+        }
+    };
+    if new.storage.path != current.storage.path {
+        tracing::warn!("storage.path changed: the new database is used only after a restart");
+    }
+    if new.http.listen != current.http.listen {
+        tracing::warn!("http.listen changed: the new address is used only after a restart");
+    }
+    let old = launcher.context();
+    match run_context(&new, old.store, old.clock, &old.completions) {
+        Ok(context) => {
+            *launcher
+                .context
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = context
+        }
+        Err(error) => {
+            tracing::error!(%error, "reload refused, keeping the running configuration");
+            return;
+        }
+    }
+    match scheduler.apply(&new.monitors).await {
+        Ok(summary) => tracing::info!(
+            added = ?summary.added,
+            changed = ?summary.changed,
+            removed = ?summary.removed,
+            "configuration reloaded"
+        ),
+        Err(error) => {
+            tracing::error!(%error, "reload could not be applied to the schedules");
+            return;
+        }
+    }
+    for warning in &new.warnings {
+        tracing::warn!("{warning}");
+    }
+    *current = new;
+}
+
+/// `balance-monitor run-now MONITOR`: one manual run in the foreground.
+pub async fn run_now(
+    config_path: &Path,
+    env: &Environment,
+    monitor_name: &str,
+    progress: Progress,
+) -> Result<RunSummary, DaemonError> {
+    let config = config::load(config_path, env)?;
+    let Some(monitor) = config.monitors.iter().find(|m| m.name == monitor_name) else {
+        let names: Vec<&str> = config.monitors.iter().map(|m| m.name.as_str()).collect();
+        let hint = match config::yaml::did_you_mean(monitor_name, &names) {
+            Some(best) => format!(", did you mean `{best}`?"),
+            None => format!(" (configured: {})", names.join(", ")),
+        };
+        return Err(DaemonError::Config(format!(
+            "{}: no monitor named `{monitor_name}`{hint}",
+            config_path.display()
+        )));
+    };
+    let store = open_store(&config)?;
+    let ctx = run_context(
+        &config,
+        store.clone(),
+        Clock::system(),
+        &Completions::default(),
+    )?;
+    let cancel = CancellationToken::new();
+    let watcher = tokio::spawn(show_progress(
+        store.clone(),
+        monitor.name.clone(),
+        progress,
+        cancel.clone(),
+    ));
+    let stop_on_signal = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            crate::cli::shutdown_signal().await;
+            cancel.cancel();
+        })
+    };
+    let result = run::execute(&ctx, monitor, RunTrigger::Manual, cancel.clone()).await;
+    cancel.cancel();
+    stop_on_signal.abort();
+    let _ = watcher.await;
+    store.close().await;
+    result.map_err(|error| match error {
+        RunError::Cancelled { run } => DaemonError::Runtime(anyhow::anyhow!(
+            "interrupted; run {} stopped at a durable step and resumes when the daemon next starts",
+            run.0
+        )),
+        other => DaemonError::Runtime(anyhow::Error::new(other)),
+    })
+}
+
+/// How `run-now` shows progress while it waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// A bar redrawn in place (stderr is a terminal).
+    Bar,
+    /// A plain line now and then (logs, pipes).
+    Lines,
+}
+
+/// Reports the run's stored progress once a second until `done` is cancelled.
+async fn show_progress(store: Store, monitor: String, style: Progress, done: CancellationToken) {
+    use std::io::Write as _;
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    let mut run = None;
+    let mut last_line = String::new();
+    loop {
+        tokio::select! {
+            _ = done.cancelled() => break,
+            _ = ticks.tick() => {}
+        }
+        if run.is_none() {
+            run = store.unfinished_runs().await.ok().and_then(|runs| {
+                runs.into_iter()
+                    .rev()
+                    .find(|u| {
+                        u.run.monitor_name == monitor && matches!(u.run.trigger, RunTrigger::Manual)
+                    })
+                    .map(|u| u.run.id)
+            });
+        }
+        let Some(id) = run else { continue };
+        let Ok(tally) = store.run_tally(id).await else {
+            continue;
+        };
+        if tally.members == 0 {
+            continue;
+        }
+        let failed: u32 = tally.failed_by_code.values().sum();
+        let done_count = tally.succeeded + failed + tally.not_retrieved + tally.api_rejected;
+        let total = tally.members.max(1);
+        let line = match style {
+            Progress::Bar => {
+                let width = 30usize;
+                let filled = (done_count as usize * width / total as usize).min(width);
+                format!(
+                    "\r[{}{}] {done_count}/{} checked",
+                    "#".repeat(filled),
+                    "-".repeat(width - filled),
+                    tally.members
+                )
+            }
+            Progress::Lines => format!(
+                "progress: {done_count} of {} authorizers checked\n",
+                tally.members
+            ),
+        };
+        if line != last_line {
+            let mut err = std::io::stderr();
+            let _ = err.write_all(line.as_bytes());
+            let _ = err.flush();
+            last_line = line;
+        }
+    }
+    if style == Progress::Bar && !last_line.is_empty() {
+        eprintln!();
+    }
+}
+
+/// The summary `run-now` prints.
+pub fn render_summary(summary: &RunSummary) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "run {} of {}: {}",
+        summary.run.0,
+        summary.monitor,
+        summary.state.as_str()
+    );
+    if let Some(reason) = &summary.reason {
+        let _ = writeln!(out, "  reason: {reason}");
+    }
+    let _ = writeln!(out, "  accepted by Rightfoot:     {}", summary.accepted);
+    let _ = writeln!(
+        out,
+        "  rejected by pre-flight:    {}",
+        summary.rejected_preflight
+    );
+    let _ = writeln!(
+        out,
+        "  rejected by the API:       {}",
+        summary.rejected_by_api
+    );
+    let _ = writeln!(out, "  succeeded:                 {}", summary.succeeded);
+    let failed: u32 = summary.failed_by_code.values().sum();
+    let _ = writeln!(out, "  failed checks:             {failed}");
+    for (code, count) in &summary.failed_by_code {
+        let status = crate::rightfoot::BalanceStatus::from_code(*code);
+        let _ = writeln!(out, "    {code} {}: {count}", status.description());
+    }
+    let _ = writeln!(
+        out,
+        "  not retrieved:             {}",
+        summary.not_retrieved
+    );
+    if summary.served_from_cache {
+        let _ = writeln!(
+            out,
+            "  served from Rightfoot's 24 h cache: {} (their results are an earlier run's)",
+            summary.cached
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  duration:                  {:.1}s",
+        summary.duration.as_secs_f64()
+    );
+    out
+}
+
+/// Whether a finished run counts as success for `run-now`'s exit code.
+pub fn is_complete(summary: &RunSummary) -> bool {
+    summary.state == RunState::Complete
+}
