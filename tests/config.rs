@@ -532,3 +532,30 @@ fn world_readable_authorizer_file_is_refused() {
     assert_eq!(out.status.code(), Some(2), "{all}");
     assert!(all.contains("chmod 600"), "{all}");
 }
+
+/// The sandbox example the README points newcomers to is valid as shipped.
+#[test]
+fn sandbox_example_config_is_valid() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let example = std::fs::read(root.join("examples/sandbox-config.yaml")).unwrap();
+    let config = write_file(dir.path(), "sandbox-config.yaml", &example, 0o644);
+    let csv = std::fs::read(root.join("examples/authorizers.csv")).unwrap();
+    write_file(dir.path(), "authorizers.csv", &csv, 0o600);
+    let out = run_binary(
+        dir.path(),
+        &["check-config", "--config", config.to_str().unwrap()],
+        &[("RIGHTFOOT_API_KEY", "rf_sandbox_key")],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("monitor sandbox-demo"), "{stdout}");
+    assert!(
+        stdout.contains("authorizers: 3 valid, 1 invalid"),
+        "{stdout}"
+    );
+}
