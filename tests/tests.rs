@@ -11,6 +11,10 @@
 //!   read to completion, rejected rows, paging, progressive results, retries, the page
 //!   loop guard, status codes, exact money, the body cache, CSV export, the completion
 //!   webhook, and the contract test of every request against the OpenAPI document.
+//! - `completion_webhook`: Rightfoot's completion webhook end to end: the sandbox posts
+//!   it to the daemon's listener, which wakes the run's reader long before its next poll
+//!   (on frozen run time); a redelivery is a duplicate, a wrong token wakes nothing, and
+//!   an unreachable receiver leaves polling to complete the run.
 //! - `config`: the bad-configuration table, secrets, `check-config`.
 //! - `http`: the daemon's listener: health and the completion webhook.
 //! - `rightfoot_client`: the API client against scripted local HTTP servers.
@@ -24,6 +28,9 @@
 //!   cancellation, jitter and reload.
 //! - `store`: migrations, pragmas, one writer and non-blocking readers, idempotent
 //!   upserts, a schema without personal data, and the run's plans and cache links.
+//! - `systemd_boot`: the real `balance-monitor run` booted as systemd boots it: `READY=1`
+//!   with a status, watchdog pings, `STOPPING=1` and exit 0 on SIGTERM; a bad
+//!   configuration exits 2 without ever saying ready.
 //! - `support`: shared helpers (temporary directories, running the binary, a sandbox on
 //!   port 0 with authorizers to send it, a recording proxy, the OpenAPI request contract).
 #![forbid(unsafe_code)]
@@ -31,6 +38,7 @@
 mod authorizers;
 mod cli;
 mod client_sandbox;
+mod completion_webhook;
 mod config;
 mod http;
 mod rightfoot_client;
@@ -39,3 +47,4 @@ mod sandbox;
 mod scheduler;
 mod store;
 mod support;
+mod systemd_boot;
