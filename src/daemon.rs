@@ -206,7 +206,9 @@ pub async fn run(config_path: &Path, env: &Environment) -> Result<(), DaemonErro
         let notifier = notifier.clone();
         let cancel = cancel.clone();
         tracker.spawn(async move {
-            let mut ticks = tokio::time::interval(interval);
+            // The first ping is one interval after start, so none precedes READY=1.
+            let mut ticks =
+                tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
             loop {
                 tokio::select! {
                     _ = cancel.cancelled() => break,
@@ -235,8 +237,8 @@ pub async fn run(config_path: &Path, env: &Environment) -> Result<(), DaemonErro
     }
 
     tracing::info!("stopping: no new runs; waiting for runs in flight to reach a durable step");
-    notifier.stopping();
     cancel.cancel();
+    notifier.stopping();
     scheduler.stop().await;
     tracker.close();
     if tokio::time::timeout(SHUTDOWN_TIMEOUT, tracker.wait())
