@@ -14,6 +14,8 @@
 //!   after a crash without checking anyone twice or losing a result.
 //! - [`sandbox`]: a built-in Rightfoot simulator for tests, demos and dry runs.
 //! - [`store`]: SQLite: migrations, one writer thread, read connections.
+//! - [`notify`]: one digest per route per run, rendered and delivered by email (SMTP,
+//!   sendmail, `.eml` files) or a signed webhook.
 //! - [`money`] and [`secret`]: the value types that keep money exact and secrets redacted.
 //! - [`cli`]: the command line, parsed by clap; `main.rs` maps results to exit codes.
 #![forbid(unsafe_code)]
@@ -26,6 +28,7 @@ pub mod config;
 pub mod daemon;
 pub mod http;
 pub mod money;
+pub mod notify;
 pub mod rightfoot;
 pub mod run;
 pub mod sandbox;

@@ -17,6 +17,11 @@
 //!   an unreachable receiver leaves polling to complete the run.
 //! - `config`: the bad-configuration table, secrets, `check-config`.
 //! - `http`: the daemon's listener: health and the completion webhook.
+//! - `notify`: digests delivered to real receivers on loopback: an SMTP server with AUTH
+//!   (subject, both bodies, escaping, the CSV of every row, recipients, Message-ID on
+//!   retries, 5xx/4xx answers, a server that never greets), `.eml` files, a `sendmail`
+//!   command, and a webhook receiver that checks the HMAC signature and records
+//!   idempotency keys (2xx, 4xx, 408, 429, 5xx, a hang, a refused connection).
 //! - `rightfoot_client`: the API client against scripted local HTTP servers.
 //! - `run`: one run of a monitor against the sandbox on paused time: a complete run,
 //!   rejections, the result deadline, Rightfoot's 24-hour cache, bounded concurrency,
@@ -32,7 +37,8 @@
 //!   with a status, watchdog pings, `STOPPING=1` and exit 0 on SIGTERM; a bad
 //!   configuration exits 2 without ever saying ready.
 //! - `support`: shared helpers (temporary directories, running the binary, a sandbox on
-//!   port 0 with authorizers to send it, a recording proxy, the OpenAPI request contract).
+//!   port 0 with authorizers to send it, a recording proxy, the OpenAPI request contract,
+//!   an SMTP server and a webhook receiver on port 0).
 #![forbid(unsafe_code)]
 
 mod authorizers;
@@ -41,6 +47,7 @@ mod client_sandbox;
 mod completion_webhook;
 mod config;
 mod http;
+mod notify;
 mod rightfoot_client;
 mod run;
 mod sandbox;

@@ -3,7 +3,9 @@
 
 pub mod openapi;
 pub mod proxy;
+pub mod receiver;
 pub mod sandbox;
+pub mod smtp;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,486 @@
+//! The digest: everything one route is told about one run of one monitor.
+//!
+//! A [`Digest`] is the notifiers' input: the monitor, the run, its time and zone, and
+//! one [`DigestRow`] per alert transition (newly fired, reminder, resolved). The rules
+//! and the outbox build it; this module only orders, counts, cuts and formats it, so
+//! that the email and the webhook say the same thing in the same order.
+//!
+//! What a row may hold is decided before it gets here: the authorizer id (the lender's
+//! own id), metadata already reduced to the monitor's `alert_fields`, balances, the rule
+//! and a reason. No personal data enters a digest, and this module adds none.
+//!
+//! Order: sections in the order newly firing, still firing (reminders), resolved; within
+//! a section, the most severe first, then run-level alerts, then by authorizer id and
+//! rule. A route's `max_rows` is one budget spent across the sections in that order, so
+//! a large digest keeps the newest and most severe rows and says "and N more" for the
+//! rest.
+
+use std::cmp::Reverse;
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use crate::config::Severity;
+use crate::money::Cents;
+use crate::store::RunId;
+
+/// One route's notification about one run of one monitor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Digest {
+    /// The monitor's name, as configured.
+    pub monitor: String,
+    /// The run the alerts come from; `None` for a test digest that belongs to no run.
+    pub run: Option<RunId>,
+    /// When the run started (or, for a test, when the digest was made).
+    pub run_time: DateTime<Utc>,
+    /// The monitor's time zone: times are shown in it, with UTC beside them.
+    pub zone: Tz,
+    /// The transitions, in any order; the digest orders them.
+    pub rows: Vec<DigestRow>,
+    /// A test notification (`test-alert`): marked `[TEST]` everywhere it is shown.
+    pub test: bool,
+}
+
+/// What happened to an alert in this run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Transition {
+    /// It fired in this run.
+    Fired,
+    /// It was already firing and its repeat interval has passed.
+    Reminder,
+    /// It stopped firing in this run.
+    Resolved,
+}
+
+impl Transition {
+    /// The sections of a digest, in the order they are shown.
+    pub const ALL: [Transition; 3] = [
+        Transition::Fired,
+        Transition::Reminder,
+        Transition::Resolved,
+    ];
+
+    /// The name used in the webhook payload and the CSV: `fired`, `reminder`, `resolved`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transition::Fired => "fired",
+            Transition::Reminder => "reminder",
+            Transition::Resolved => "resolved",
+        }
+    }
+
+    /// The heading of the transition's section in an email.
+    pub fn heading(self) -> &'static str {
+        match self {
+            Transition::Fired => "Newly firing",
+            Transition::Reminder => "Still firing",
+            Transition::Resolved => "Resolved",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Transition::Fired => 0,
+            Transition::Reminder => 1,
+            Transition::Resolved => 2,
+        }
+    }
+}
+
+/// Severities from the most to the least severe, the order counts are shown in.
+pub const SEVERITIES: [Severity; 3] = [Severity::Critical, Severity::Warning, Severity::Info];
+
+fn severity_index(severity: Severity) -> usize {
+    match severity {
+        Severity::Critical => 0,
+        Severity::Warning => 1,
+        Severity::Info => 2,
+    }
+}
+
+/// One alert transition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DigestRow {
+    pub transition: Transition,
+    pub severity: Severity,
+    /// The authorizer the alert is about; `None` when it is about the run itself
+    /// (`run_failed`).
+    pub authorizer_id: Option<String>,
+    /// Metadata the monitor's `alert_fields` allow, already filtered, in display order.
+    pub metadata: Vec<(String, String)>,
+    /// The balance before this run, when known.
+    pub balance_before: Option<Cents>,
+    /// The balance this run found, when known.
+    pub balance_after: Option<Cents>,
+    /// The rule's configuration name, `negative_balance`.
+    pub rule: String,
+    /// Why it fired or resolved, in words, for people.
+    pub reason: String,
+}
+
+impl DigestRow {
+    /// The authorizer id, or `(the run)` for a run-level alert.
+    pub fn subject_text(&self) -> &str {
+        self.authorizer_id.as_deref().unwrap_or("(the run)")
+    }
+
+    /// The metadata value for `key`, if the row has one.
+    pub fn metadata_value(&self, key: &str) -> Option<&str> {
+        self.metadata
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `$1,234.56 → -$83.68`; an unknown balance is `—`.
+    pub fn balance_change_text(&self) -> String {
+        format!(
+            "{} → {}",
+            money_text(self.balance_before),
+            money_text(self.balance_after)
+        )
+    }
+
+    fn sort_key(&self) -> (Reverse<Severity>, Option<&str>, &str, &str) {
+        (
+            Reverse(self.severity),
+            self.authorizer_id.as_deref(),
+            &self.rule,
+            &self.reason,
+        )
+    }
+}
+
+/// `$1,234.56`, or `—` when the amount is unknown.
+pub fn money_text(amount: Option<Cents>) -> String {
+    amount.map_or_else(|| "—".to_string(), |c| c.to_string())
+}
+
+/// How many rows the digest has, by transition and severity. Counts always cover every
+/// row, including those cut from a message by `max_rows`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// `[transition][severity]`, in [`Transition::ALL`] and [`SEVERITIES`] order.
+    cells: [[usize; 3]; 3],
+}
+
+impl Counts {
+    /// Rows with this transition.
+    pub fn of(&self, transition: Transition) -> usize {
+        self.cells[transition.index()].iter().sum()
+    }
+
+    /// Rows with this transition and severity.
+    pub fn cell(&self, transition: Transition, severity: Severity) -> usize {
+        self.cells[transition.index()][severity_index(severity)]
+    }
+
+    /// Alerts firing after this run: newly fired plus reminders.
+    pub fn firing(&self) -> usize {
+        self.of(Transition::Fired) + self.of(Transition::Reminder)
+    }
+
+    /// Firing alerts of this severity.
+    pub fn firing_with(&self, severity: Severity) -> usize {
+        self.cell(Transition::Fired, severity) + self.cell(Transition::Reminder, severity)
+    }
+
+    /// Every row.
+    pub fn total(&self) -> usize {
+        self.firing() + self.of(Transition::Resolved)
+    }
+}
+
+/// One section of a digest as a message shows it: the rows that fit, and how many did
+/// not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Section<'a> {
+    pub transition: Transition,
+    /// The rows shown, in order.
+    pub rows: Vec<&'a DigestRow>,
+    /// Rows of this section cut by `max_rows` ("and N more").
+    pub omitted: usize,
+}
+
+impl Section<'_> {
+    /// Every row of the section, shown or not.
+    pub fn total(&self) -> usize {
+        self.rows.len() + self.omitted
+    }
+}
+
+impl Digest {
+    /// The counts by transition and severity, over every row.
+    pub fn counts(&self) -> Counts {
+        let mut counts = Counts::default();
+        for row in &self.rows {
+            counts.cells[row.transition.index()][severity_index(row.severity)] += 1;
+        }
+        counts
+    }
+
+    /// Every row in display order: by section, then most severe first, run-level alerts
+    /// before authorizers, then authorizer id and rule.
+    pub fn ordered_rows(&self) -> Vec<&DigestRow> {
+        let mut rows: Vec<&DigestRow> = self.rows.iter().collect();
+        rows.sort_by(|a, b| (a.transition, a.sort_key()).cmp(&(b.transition, b.sort_key())));
+        rows
+    }
+
+    /// The three sections (empty ones included), with at most `max_rows` rows shown in
+    /// all: the budget goes to newly firing rows first, then reminders, then resolved.
+    pub fn sections(&self, max_rows: usize) -> Vec<Section<'_>> {
+        let ordered = self.ordered_rows();
+        let mut budget = max_rows;
+        Transition::ALL
+            .iter()
+            .map(|&transition| {
+                let all: Vec<&DigestRow> = ordered
+                    .iter()
+                    .copied()
+                    .filter(|row| row.transition == transition)
+                    .collect();
+                let shown = all.len().min(budget);
+                budget -= shown;
+                Section {
+                    transition,
+                    omitted: all.len() - shown,
+                    rows: all.into_iter().take(shown).collect(),
+                }
+            })
+            .collect()
+    }
+
+    /// The metadata keys of all rows, in the order they first appear.
+    pub fn metadata_keys(&self) -> Vec<&str> {
+        let mut keys: Vec<&str> = Vec::new();
+        for row in self.ordered_rows() {
+            for (key, _) in &row.metadata {
+                if !keys.contains(&key.as_str()) {
+                    keys.push(key);
+                }
+            }
+        }
+        keys
+    }
+
+    /// `run 42`, or `no run` for a test digest without one.
+    pub fn run_text(&self) -> String {
+        match self.run {
+            Some(run) => run.to_string(),
+            None => "no run".to_string(),
+        }
+    }
+
+    /// The run time in the monitor's zone with UTC beside it.
+    pub fn run_time_text(&self) -> String {
+        time_text(self.run_time, self.zone)
+    }
+
+    /// The email subject: `[balance-monitor] <monitor>: 3 firing, 1 resolved`, with a
+    /// leading `[TEST]` for a test digest.
+    ///
+    /// It names neither the run nor a time, so the same situation always reads the
+    /// same and mail clients can thread a monitor's digests.
+    pub fn subject(&self) -> String {
+        let counts = self.counts();
+        let test = if self.test { "[TEST] " } else { "" };
+        let mut subject = format!(
+            "{test}[balance-monitor] {}: {} firing",
+            self.monitor,
+            counts.firing()
+        );
+        let resolved = counts.of(Transition::Resolved);
+        if resolved > 0 {
+            subject.push_str(&format!(", {resolved} resolved"));
+        }
+        subject
+    }
+}
+
+/// `2025-03-14 06:30 EDT (2025-03-14 10:30 UTC)`: a time in `zone`, with UTC beside it.
+pub fn time_text(time: DateTime<Utc>, zone: Tz) -> String {
+    format!(
+        "{} ({})",
+        time.with_timezone(&zone).format("%Y-%m-%d %H:%M %Z"),
+        time.format("%Y-%m-%d %H:%M UTC")
+    )
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    pub(crate) fn row(
+        transition: Transition,
+        severity: Severity,
+        authorizer: Option<&str>,
+        rule: &str,
+    ) -> DigestRow {
+        DigestRow {
+            transition,
+            severity,
+            authorizer_id: authorizer.map(str::to_string),
+            metadata: vec![("loan_id".into(), format!("L-{}", authorizer.unwrap_or("0")))],
+            balance_before: Some(Cents(123456)),
+            balance_after: Some(Cents(-8368)),
+            rule: rule.into(),
+            reason: format!("{rule} for {}", authorizer.unwrap_or("the run")),
+        }
+    }
+
+    pub(crate) fn digest(rows: Vec<DigestRow>) -> Digest {
+        Digest {
+            monitor: "morning-ach".into(),
+            run: Some(RunId(42)),
+            run_time: Utc.with_ymd_and_hms(2025, 3, 14, 10, 30, 0).unwrap(),
+            zone: chrono_tz::America::New_York,
+            rows,
+            test: false,
+        }
+    }
+
+    #[test]
+    fn subject_counts_firing_and_resolved_and_marks_tests() {
+        use Transition::*;
+        let rows = vec![
+            row(Fired, Severity::Critical, Some("A-1"), "negative_balance"),
+            row(Fired, Severity::Warning, Some("A-2"), "balance_below"),
+            row(Reminder, Severity::Warning, Some("A-3"), "balance_below"),
+            row(Resolved, Severity::Info, Some("A-4"), "stale"),
+        ];
+        let mut d = digest(rows);
+        assert_eq!(
+            d.subject(),
+            "[balance-monitor] morning-ach: 3 firing, 1 resolved"
+        );
+        d.test = true;
+        assert_eq!(
+            d.subject(),
+            "[TEST] [balance-monitor] morning-ach: 3 firing, 1 resolved"
+        );
+        d.test = false;
+        d.rows.retain(|r| r.transition != Resolved);
+        assert_eq!(d.subject(), "[balance-monitor] morning-ach: 3 firing");
+    }
+
+    #[test]
+    fn subject_is_stable_across_runs_times_and_row_order() {
+        use Transition::*;
+        let a = digest(vec![
+            row(Fired, Severity::Critical, Some("A-1"), "negative_balance"),
+            row(Resolved, Severity::Info, Some("A-4"), "stale"),
+        ]);
+        let mut b = a.clone();
+        b.run = Some(RunId(43));
+        b.run_time = Utc.with_ymd_and_hms(2025, 3, 17, 10, 30, 0).unwrap();
+        b.rows.reverse();
+        b.rows[0].authorizer_id = Some("B-9".into());
+        assert_eq!(a.subject(), b.subject());
+    }
+
+    #[test]
+    fn counts_cover_every_row_by_transition_and_severity() {
+        use Transition::*;
+        let d = digest(vec![
+            row(Fired, Severity::Critical, Some("A-1"), "r"),
+            row(Fired, Severity::Critical, Some("A-2"), "r"),
+            row(Reminder, Severity::Warning, Some("A-3"), "r"),
+            row(Resolved, Severity::Critical, Some("A-4"), "r"),
+        ]);
+        let c = d.counts();
+        assert_eq!(c.cell(Fired, Severity::Critical), 2);
+        assert_eq!(c.cell(Reminder, Severity::Warning), 1);
+        assert_eq!(c.cell(Resolved, Severity::Critical), 1);
+        assert_eq!(c.firing(), 3);
+        assert_eq!(c.firing_with(Severity::Critical), 2);
+        assert_eq!(c.firing_with(Severity::Info), 0);
+        assert_eq!(c.total(), 4);
+    }
+
+    #[test]
+    fn rows_are_ordered_by_section_then_severity_then_run_first_then_id() {
+        use Transition::*;
+        let d = digest(vec![
+            row(Resolved, Severity::Critical, Some("A-0"), "r"),
+            row(Fired, Severity::Warning, Some("A-1"), "r"),
+            row(Fired, Severity::Critical, Some("B-2"), "r"),
+            row(Fired, Severity::Critical, None, "run_failed"),
+            row(Fired, Severity::Critical, Some("A-3"), "r"),
+            row(Reminder, Severity::Info, Some("A-4"), "r"),
+        ]);
+        let order: Vec<&str> = d.ordered_rows().iter().map(|r| r.subject_text()).collect();
+        assert_eq!(order, ["(the run)", "A-3", "B-2", "A-1", "A-4", "A-0"]);
+    }
+
+    #[test]
+    fn max_rows_is_one_budget_spent_in_section_order() {
+        use Transition::*;
+        let mut rows = Vec::new();
+        for i in 0..4 {
+            rows.push(row(Fired, Severity::Warning, Some(&format!("F-{i}")), "r"));
+        }
+        for i in 0..3 {
+            rows.push(row(
+                Reminder,
+                Severity::Warning,
+                Some(&format!("R-{i}")),
+                "r",
+            ));
+        }
+        rows.push(row(Resolved, Severity::Info, Some("Z-0"), "r"));
+        let d = digest(rows);
+        let sections = d.sections(5);
+        let shown: Vec<usize> = sections.iter().map(|s| s.rows.len()).collect();
+        let omitted: Vec<usize> = sections.iter().map(|s| s.omitted).collect();
+        assert_eq!(shown, [4, 1, 0]);
+        assert_eq!(omitted, [0, 2, 1]);
+        assert_eq!(sections[1].rows[0].subject_text(), "R-0");
+        let all = d.sections(usize::MAX);
+        assert_eq!(all.iter().map(|s| s.omitted).sum::<usize>(), 0);
+        assert_eq!(
+            all.iter().map(Section::total).collect::<Vec<_>>(),
+            [4, 3, 1]
+        );
+    }
+
+    #[test]
+    fn times_show_the_zone_and_utc_across_daylight_saving() {
+        let ny = chrono_tz::America::New_York;
+        let summer = Utc.with_ymd_and_hms(2025, 3, 14, 10, 30, 0).unwrap();
+        assert_eq!(
+            time_text(summer, ny),
+            "2025-03-14 06:30 EDT (2025-03-14 10:30 UTC)"
+        );
+        let winter = Utc.with_ymd_and_hms(2025, 1, 2, 3, 5, 0).unwrap();
+        assert_eq!(
+            time_text(winter, ny),
+            "2025-01-01 22:05 EST (2025-01-02 03:05 UTC)"
+        );
+    }
+
+    #[test]
+    fn balances_read_like_a_statement() {
+        let mut r = row(Transition::Fired, Severity::Critical, Some("A"), "r");
+        assert_eq!(r.balance_change_text(), "$1,234.56 → -$83.68");
+        r.balance_before = None;
+        assert_eq!(r.balance_change_text(), "— → -$83.68");
+    }
+
+    #[test]
+    fn metadata_keys_keep_first_appearance_order() {
+        let mut a = row(Transition::Fired, Severity::Critical, Some("A"), "r");
+        a.metadata = vec![
+            ("loan_id".into(), "1".into()),
+            ("payment_amount".into(), "2".into()),
+        ];
+        let mut b = row(Transition::Fired, Severity::Warning, Some("B"), "r");
+        b.metadata = vec![
+            ("branch".into(), "x".into()),
+            ("loan_id".into(), "3".into()),
+        ];
+        let d = digest(vec![b, a]);
+        assert_eq!(d.metadata_keys(), ["loan_id", "payment_amount", "branch"]);
+    }
+}

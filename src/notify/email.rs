@@ -1,0 +1,405 @@
+//! Email routes: the MIME message and its three transports.
+//!
+//! The message is `multipart/mixed`: a `multipart/alternative` of the plain-text and
+//! HTML bodies, then the CSV of every row as an attachment. Its `Message-ID` is derived
+//! from the caller's idempotency key, so every retry of one notification carries the
+//! same id and a receiving system can drop duplicates; its `References` names one
+//! fixed id per monitor, so clients that thread by references keep a monitor's digests
+//! together (the subject is stable too, see [`Digest::subject`]).
+//!
+//! Transports:
+//! - `smtp`: lettre's tokio transport with `starttls` (TLS required after `STARTTLS`),
+//!   `tls` (TLS from the first byte) or `none` (validated to a loopback host), AUTH
+//!   PLAIN or LOGIN from the configured `Secret`.
+//! - `sendmail`: the local MTA's command, as `sendmail -i -f <from> -- <to>...`; the
+//!   child is killed if the send is abandoned.
+//! - `file`: writes `<key>.eml` into a directory (for demos and inspection). The file
+//!   name comes from the idempotency key, so a retry overwrites instead of adding a
+//!   copy; it is written to a temporary name and renamed, so a reader never sees half
+//!   a message.
+//!
+//! Every send, whatever the transport, runs inside `tokio::time::timeout` with the
+//! route's timeout: lettre's own timeout covers only the TCP connect, and a server
+//! that accepts and then says nothing would otherwise hold the send forever.
+//!
+//! The SMTP password goes to lettre's `Credentials` and nowhere else; error text is
+//! scrubbed of it before it is kept.
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSendmailTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use sha2::{Digest as _, Sha256};
+
+use crate::config::{EmailRoute, EmailTransport, SmtpTls};
+use crate::notify::digest::Digest;
+use crate::notify::email_body::{EmailContent, render};
+use crate::notify::{Delivered, SendError, error_chain, scrub};
+use crate::secret::Secret;
+
+/// The MIME message for `digest`, showing at most `max_rows` rows in its bodies.
+pub fn build_message(
+    route: &str,
+    email: &EmailRoute,
+    max_rows: usize,
+    digest: &Digest,
+    idempotency_key: &str,
+    now: DateTime<Utc>,
+) -> Result<Message, SendError> {
+    let content = render(digest, max_rows);
+    message_from_content(
+        route,
+        email,
+        &content,
+        &digest.monitor,
+        idempotency_key,
+        now,
+    )
+}
+
+fn message_from_content(
+    route: &str,
+    email: &EmailRoute,
+    content: &EmailContent,
+    monitor: &str,
+    idempotency_key: &str,
+    now: DateTime<Utc>,
+) -> Result<Message, SendError> {
+    let domain = email.from.email.domain();
+    let mut builder = Message::builder()
+        .from(email.from.clone())
+        .subject(content.subject.clone())
+        .date(SystemTime::from(now))
+        .message_id(Some(message_id(idempotency_key, domain)))
+        .references(thread_id(monitor, domain))
+        .user_agent(crate::rightfoot::USER_AGENT.to_string());
+    for to in &email.to {
+        builder = builder.to(to.clone());
+    }
+    let csv_type = ContentType::parse("text/csv; charset=utf-8").expect("a valid content type");
+    builder
+        .multipart(
+            MultiPart::mixed()
+                .multipart(MultiPart::alternative_plain_html(
+                    content.text.clone(),
+                    content.html.clone(),
+                ))
+                .singlepart(
+                    Attachment::new(content.csv_name.clone()).body(content.csv.clone(), csv_type),
+                ),
+        )
+        .map_err(|e| SendError::Build {
+            route: route.to_string(),
+            detail: e.to_string(),
+        })
+}
+
+/// `<bm.<32 hex of SHA-256(key)>@<from domain>>`: the same for every retry of one
+/// notification, and free of whatever characters the key holds.
+pub fn message_id(idempotency_key: &str, domain: &str) -> String {
+    let hash = hex::encode(Sha256::digest(idempotency_key.as_bytes()));
+    format!("<bm.{}@{domain}>", &hash[..32])
+}
+
+/// The one id every digest of a monitor references.
+fn thread_id(monitor: &str, domain: &str) -> String {
+    let hash = hex::encode(Sha256::digest(monitor.as_bytes()));
+    format!("<bm-thread.{}@{domain}>", &hash[..32])
+}
+
+/// Builds the message and sends it through the route's transport, bounded as a whole
+/// by the route's timeout.
+pub(crate) async fn send(
+    route: &str,
+    email: &EmailRoute,
+    max_rows: usize,
+    digest: &Digest,
+    idempotency_key: &str,
+    now: DateTime<Utc>,
+) -> Result<Delivered, SendError> {
+    let message = build_message(route, email, max_rows, digest, idempotency_key, now)?;
+    let message_id = message_id(idempotency_key, email.from.email.domain());
+    let recipients = email.to.len();
+    let attempt = async {
+        match &email.transport {
+            EmailTransport::Smtp {
+                host,
+                port,
+                tls,
+                credentials,
+            } => {
+                let transport = smtp_transport(route, host, *port, *tls, credentials, email)?;
+                let password = credentials.as_ref().map(|(_, p)| p);
+                let response = transport
+                    .send(message)
+                    .await
+                    .map_err(|e| smtp_error(route, &e, password))?;
+                let answer = format!(
+                    "{} {}",
+                    response.code(),
+                    response.message().collect::<Vec<_>>().join(" ")
+                );
+                Ok(Delivered::Smtp {
+                    message_id,
+                    recipients,
+                    answer: scrub(answer.trim(), password),
+                })
+            }
+            EmailTransport::Sendmail { command } => {
+                AsyncSendmailTransport::<Tokio1Executor>::new_with_command(command)
+                    .send(message)
+                    .await
+                    .map_err(|e| SendError::Sendmail {
+                        route: route.to_string(),
+                        detail: error_chain(&e),
+                    })?;
+                Ok(Delivered::Sendmail {
+                    message_id,
+                    recipients,
+                })
+            }
+            EmailTransport::File { directory } => {
+                let path = write_eml(directory, idempotency_key, &message.formatted())
+                    .await
+                    .map_err(|(path, source)| SendError::File {
+                        route: route.to_string(),
+                        path,
+                        source,
+                    })?;
+                Ok(Delivered::File { message_id, path })
+            }
+        }
+    };
+    tokio::time::timeout(email.timeout, attempt)
+        .await
+        .map_err(|_| SendError::Timeout {
+            route: route.to_string(),
+            after: email.timeout,
+        })?
+}
+
+fn smtp_transport(
+    route: &str,
+    host: &str,
+    port: u16,
+    tls: SmtpTls,
+    credentials: &Option<(String, Secret)>,
+    email: &EmailRoute,
+) -> Result<AsyncSmtpTransport<Tokio1Executor>, SendError> {
+    let parameters = || {
+        TlsParameters::new(host.to_string()).map_err(|e| SendError::Build {
+            route: route.to_string(),
+            detail: format!("tls settings for {host}: {}", error_chain(&e)),
+        })
+    };
+    let tls = match tls {
+        SmtpTls::StartTls => Tls::Required(parameters()?),
+        SmtpTls::Tls => Tls::Wrapper(parameters()?),
+        SmtpTls::None => Tls::None,
+    };
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)
+        .port(port)
+        .tls(tls)
+        .timeout(Some(email.timeout));
+    if let Some((user, password)) = credentials {
+        builder = builder.credentials(Credentials::new(
+            user.clone(),
+            password.expose().to_string(),
+        ));
+    }
+    Ok(builder.build())
+}
+
+/// An SMTP failure: a 5xx answer is permanent; a 4xx answer, a network, connection or
+/// TLS failure is transient.
+fn smtp_error(
+    route: &str,
+    error: &lettre::transport::smtp::Error,
+    password: Option<&Secret>,
+) -> SendError {
+    SendError::Smtp {
+        route: route.to_string(),
+        detail: scrub(&error_chain(error), password),
+        permanent: error.is_permanent(),
+    }
+}
+
+/// The `.eml` file name for a key: the key itself when it is made of letters, digits,
+/// `-`, `_` and `.` (and not too long), otherwise a readable prefix plus a hash.
+pub fn eml_file_name(idempotency_key: &str) -> String {
+    let safe = !idempotency_key.is_empty()
+        && idempotency_key.len() <= 100
+        && !idempotency_key.starts_with(['.', '-'])
+        && idempotency_key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if safe {
+        return format!("{idempotency_key}.eml");
+    }
+    let prefix: String = idempotency_key
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        .take(60)
+        .collect();
+    let prefix = prefix.trim_start_matches('-');
+    let prefix = if prefix.is_empty() {
+        "notification"
+    } else {
+        prefix
+    };
+    let hash = hex::encode(Sha256::digest(idempotency_key.as_bytes()));
+    format!("{prefix}-{}.eml", &hash[..16])
+}
+
+async fn write_eml(
+    directory: &Path,
+    idempotency_key: &str,
+    bytes: &[u8],
+) -> Result<PathBuf, (PathBuf, std::io::Error)> {
+    let name = eml_file_name(idempotency_key);
+    let path = directory.join(&name);
+    let temporary = directory.join(format!(".{name}.tmp"));
+    tokio::fs::write(&temporary, bytes)
+        .await
+        .map_err(|e| (temporary.clone(), e))?;
+    tokio::fs::rename(&temporary, &path)
+        .await
+        .map_err(|e| (path.clone(), e))?;
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Severity;
+    use crate::notify::digest::Transition;
+    use crate::notify::digest::tests::{digest, row};
+    use chrono::TimeZone;
+    use mail_parser::{MessageParser, MimeHeaders};
+    use std::time::Duration;
+
+    fn route(transport: EmailTransport) -> EmailRoute {
+        EmailRoute {
+            from: "balance-monitor <alerts@lender.example>".parse().unwrap(),
+            to: vec![
+                "collections@lender.example".parse().unwrap(),
+                "Ops <ops@lender.example>".parse().unwrap(),
+            ],
+            transport,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn file_route() -> EmailRoute {
+        route(EmailTransport::File {
+            directory: PathBuf::from("/nonexistent"),
+        })
+    }
+
+    #[test]
+    fn message_has_both_bodies_the_csv_and_stable_ids() {
+        let d = digest(vec![
+            row(
+                Transition::Fired,
+                Severity::Critical,
+                Some("A-1"),
+                "negative_balance",
+            ),
+            row(Transition::Resolved, Severity::Info, Some("A-2"), "stale"),
+        ]);
+        let now = Utc.with_ymd_and_hms(2025, 3, 14, 10, 31, 0).unwrap();
+        let message = build_message("mail", &file_route(), 50, &d, "run-42/mail", now).unwrap();
+        let bytes = message.formatted();
+        let parsed = MessageParser::default().parse(&bytes).unwrap();
+        assert_eq!(
+            parsed.subject(),
+            Some("[balance-monitor] morning-ach: 1 firing, 1 resolved")
+        );
+        let id = message_id("run-42/mail", "lender.example");
+        assert_eq!(parsed.message_id(), Some(id.trim_matches(['<', '>'])));
+        let again = build_message("mail", &file_route(), 50, &d, "run-42/mail", now).unwrap();
+        assert_eq!(
+            MessageParser::default()
+                .parse(&again.formatted())
+                .unwrap()
+                .message_id(),
+            parsed.message_id()
+        );
+        assert!(
+            parsed
+                .body_text(0)
+                .unwrap()
+                .contains("negative_balance for A-1")
+        );
+        assert!(parsed.body_html(0).unwrap().contains("<td>A-1</td>"));
+        let attachment = parsed.attachment(0).unwrap();
+        assert_eq!(
+            attachment.attachment_name(),
+            Some("balance-monitor-morning-ach-run-42.csv")
+        );
+        assert_eq!(attachment.content_type().unwrap().subtype(), Some("csv"));
+        let recipients: Vec<&str> = parsed
+            .to()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a.address())
+            .collect();
+        assert_eq!(
+            recipients,
+            ["collections@lender.example", "ops@lender.example"]
+        );
+        assert_eq!(parsed.date().unwrap().to_rfc3339(), "2025-03-14T10:31:00Z");
+    }
+
+    #[test]
+    fn message_ids_differ_by_key_and_are_header_safe() {
+        let a = message_id("run-42/mail", "lender.example");
+        let b = message_id("run-43/mail", "lender.example");
+        assert_ne!(a, b);
+        assert!(a.starts_with("<bm.") && a.ends_with("@lender.example>"));
+        assert!(
+            message_id("a\r\nBcc: x@y", "d")
+                .chars()
+                .all(|c| c.is_ascii_graphic())
+        );
+    }
+
+    #[test]
+    fn eml_file_names_are_safe_and_distinct() {
+        assert_eq!(eml_file_name("run-42.mail"), "run-42.mail.eml");
+        let odd = eml_file_name("run 42/../mail");
+        assert!(
+            odd.starts_with("run42mail-") && odd.ends_with(".eml"),
+            "{odd}"
+        );
+        assert!(!odd.contains('/'));
+        assert_ne!(eml_file_name("a/b"), eml_file_name("a b"));
+        assert!(eml_file_name("..").starts_with("notification-"));
+        assert!(eml_file_name("-rf").starts_with("rf-"));
+        assert!(eml_file_name(&"x".repeat(500)).len() < 100);
+    }
+
+    #[test]
+    fn smtp_errors_never_show_the_password() {
+        let password = Secret::new("hunter2-smtp-password");
+        let error = SendError::Smtp {
+            route: "mail".into(),
+            detail: scrub("535 rejected hunter2-smtp-password", Some(&password)),
+            permanent: true,
+        };
+        assert!(!error.to_string().contains("hunter2"));
+        assert!(!format!("{error:?}").contains("hunter2"));
+        let transport = EmailTransport::Smtp {
+            host: "127.0.0.1".into(),
+            port: 25,
+            tls: SmtpTls::None,
+            credentials: Some(("user".into(), password)),
+        };
+        assert!(!format!("{:?}", route(transport)).contains("hunter2"));
+    }
+}
