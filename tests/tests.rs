@@ -12,6 +12,10 @@
 //!   loop guard, status codes, exact money, the body cache, CSV export, the completion
 //!   webhook, and the contract test of every request against the OpenAPI document.
 //! - `config`: the bad-configuration table, secrets, `check-config`.
+//! - `daemon`: the real `balance-monitor run` killed with SIGKILL at each durable step
+//!   (before the batch id is stored, mid-read, at the deadline) and restarted on the
+//!   same database, stopped with SIGTERM mid-run, reloaded with SIGHUP (a bad
+//!   configuration kept out, a good one applied); `run-now`'s summary and exit codes.
 //! - `http`: the daemon's listener: health and the completion webhook.
 //! - `rightfoot_client`: the API client against scripted local HTTP servers.
 //! - `run`: one run of a monitor against the sandbox on paused time: a complete run,
@@ -25,13 +29,16 @@
 //! - `store`: migrations, pragmas, one writer and non-blocking readers, idempotent
 //!   upserts, a schema without personal data, and the run's plans and cache links.
 //! - `support`: shared helpers (temporary directories, running the binary, a sandbox on
-//!   port 0 with authorizers to send it, a recording proxy, the OpenAPI request contract).
+//!   port 0 with authorizers to send it, a recording proxy, the OpenAPI request contract,
+//!   the daemon as a child process with its JSON log and database, a sandbox behind a
+//!   gate that can hold an answer).
 #![forbid(unsafe_code)]
 
 mod authorizers;
 mod cli;
 mod client_sandbox;
 mod config;
+mod daemon;
 mod http;
 mod rightfoot_client;
 mod run;
