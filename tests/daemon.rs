@@ -798,3 +798,74 @@ async fn run_now_prints_its_summary_records_a_manual_run_and_exits_0_1_or_2() {
     assert!(stdout.is_empty(), "{stdout}");
     assert_eq!(db.runs().len(), 2, "nothing was recorded for it");
 }
+
+/// Regression: a run resumed at start did not hold its monitor in the scheduler, so
+/// the next slot of a frequent schedule started a second run of the same monitor
+/// beside it (and, with an identical body, Rightfoot's cache could hand that run the
+/// resumed run's batch). A resumed run holds its monitor like any scheduled run: the
+/// slots that come meanwhile are skipped, and the schedule goes on once it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_resumed_at_start_is_not_overlapped_by_the_next_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let busy = ids("BUSY", 4);
+    let sandbox = GatedSandbox::start(sandbox_config(
+        Duration::from_secs(3600),
+        scenario(&busy, &[]),
+    ))
+    .await;
+    write_file(dir.path(), "busy.csv", csv(&busy).as_bytes(), 0o600);
+    let database = dir.path().join("balance-monitor.db");
+    let config = ConfigSpec::new(&sandbox.url, &database)
+        .result_deadline("2h")
+        .monitor(MonitorSpec::new("busy", "* * * * * *", "busy.csv"))
+        .write(dir.path());
+    let db = Database::new(&database);
+    let mut daemon = Daemon::start(&config);
+    let submitted = daemon
+        .wait_for("the 201 recorded", |l| l.is("chunk submitted"))
+        .await;
+    let run = submitted.run().unwrap();
+    daemon.kill().await;
+
+    let mut daemon = Daemon::start(&config);
+    daemon
+        .wait_for("the run resumed", |l| {
+            l.is("run resumed") && l.run() == Some(run)
+        })
+        .await;
+    let next = daemon
+        .wait_for("the next slot skipped or started", |l| {
+            l.monitor() == Some("busy")
+                && (l.is("slot skipped: the previous run is still going") || l.is("starting a run"))
+        })
+        .await;
+    assert!(
+        next.is("slot skipped: the previous run is still going"),
+        "a slot came while run {run} was being resumed, and another run started beside it:\n{}",
+        tail(daemon.log())
+    );
+
+    sandbox.advance(Duration::from_secs(3600));
+    let end = daemon
+        .wait_for("the end of the run", run_finished(run))
+        .await;
+    assert_eq!(
+        end.text("state").as_deref(),
+        Some("complete"),
+        "{}",
+        end.raw
+    );
+    next_run_start(&mut daemon, "busy").await;
+    stop(daemon).await;
+
+    let finished = db.run(run).finished_at.unwrap();
+    for other in db.runs().into_iter().filter(|r| r.id != run) {
+        assert!(
+            other.created_at >= finished,
+            "run {} started at {} while run {run} went on until {finished}",
+            other.id,
+            other.created_at
+        );
+    }
+    assert_eq!(sandbox.handle.batches_created(), 1);
+}
