@@ -131,6 +131,12 @@ impl RunLauncher for Arc<Launcher> {
 
 /// `balance-monitor run`: the daemon, until SIGTERM or SIGINT.
 pub async fn run(config_path: &Path, env: &Environment) -> Result<(), DaemonError> {
+    // Before anything starts: a signal that comes while runs are being resumed or the
+    // schedule applied must be handled (a SIGTERM stops cleanly once started, a SIGHUP
+    // reloads), not take its default action and end the process on the spot.
+    let mut hangup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     let mut config = config::load(config_path, env)?;
     for warning in &config.warnings {
         tracing::warn!("{warning}");
@@ -234,9 +240,6 @@ pub async fn run(config_path: &Path, env: &Environment) -> Result<(), DaemonErro
     tracing::info!(monitors = config.monitors.len(), listen = %listening, "balance-monitor started");
     notifier.ready(&status);
 
-    let mut hangup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     loop {
         tokio::select! {
             _ = terminate.recv() => break,

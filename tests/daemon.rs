@@ -882,3 +882,48 @@ async fn a_run_resumed_at_start_is_not_overlapped_by_the_next_slot() {
     }
     assert_eq!(sandbox.handle.batches_created(), 1);
 }
+
+/// Regression: the daemon installed its signal handlers only after starting the
+/// scheduler, logging "balance-monitor started" and telling systemd READY=1. Runs
+/// resumed at start were already going by then, and a SIGTERM (or a `systemctl
+/// reload`'s SIGHUP) in that window took the default action: the process died by the
+/// signal instead of stopping cleanly. The handlers now come first: a SIGTERM as soon
+/// as a resumed run is under way stops the daemon with exit 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigterm_while_the_daemon_is_still_starting_is_a_clean_stop() {
+    let mut setup = OneSlot::new(ids("S", 3), Duration::from_secs(3600), "2h").await;
+    // Forty more monitors, new to the database, to register at start: the daemon is
+    // still starting for a while after the resumed run is under way.
+    for n in 0..40 {
+        setup.spec = setup.spec.clone().monitor(MonitorSpec::new(
+            &format!("quiet-{n}"),
+            "0 0 1 1 *",
+            "payday.csv",
+        ));
+    }
+    setup.spec.write(setup.dir.path());
+    let mut daemon = setup.start();
+    daemon
+        .wait_for("the 201 recorded", |l| l.is("chunk submitted"))
+        .await;
+    daemon.kill().await;
+
+    let mut daemon = setup.start();
+    daemon
+        .wait_for("the run resumed", |l| l.is("run resumed"))
+        .await;
+    daemon.signal("TERM");
+    let stopped = daemon.exit().await;
+    assert_eq!(
+        stopped.status.code(),
+        Some(0),
+        "SIGTERM during start-up is a clean stop, not death by signal ({:?}):\n{}",
+        stopped.status,
+        tail(&stopped.log)
+    );
+    assert_eq!(
+        setup.database.run(setup.the_run()).state,
+        "running",
+        "resumable"
+    );
+}
