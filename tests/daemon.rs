@@ -880,6 +880,21 @@ async fn a_run_resumed_at_start_is_not_overlapped_by_the_next_slot() {
             other.created_at
         );
     }
+    // The skipped slot is in the store, accounted for once.
+    let skipped_slot =
+        chrono::NaiveDateTime::parse_from_str(&next.text("slot").unwrap(), "%Y-%m-%d %H:%M:%S UTC")
+            .unwrap()
+            .and_utc();
+    let events: Vec<_> = db
+        .schedule_events("busy")
+        .into_iter()
+        .filter(|(_, first_slot, _)| {
+            chrono::DateTime::parse_from_rfc3339(first_slot).unwrap() == skipped_slot
+        })
+        .collect();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].0, "skipped");
+    assert!(events[0].2.contains("was still going"), "{events:?}");
     assert_eq!(sandbox.handle.batches_created(), 1);
 }
 

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use balance_monitor::store::Store;
 use chrono::{DateTime, Datelike as _, SubsecRound as _, Timelike as _, Utc};
-use rusqlite::{Connection, OpenFlags, OptionalExtension as _, params};
+use rusqlite::{Connection, OpenFlags, params};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
 use tokio::sync::mpsc;
@@ -277,10 +277,6 @@ impl Daemon {
         }
     }
 
-    pub fn pid(&self) -> u32 {
-        self.pid
-    }
-
     /// Every line read so far.
     pub fn log(&self) -> &[LogLine] {
         &self.log
@@ -519,22 +515,6 @@ impl Database {
             .collect()
     }
 
-    /// The members of a run's chunks (the authorizers it sent), sorted.
-    pub fn members(&self, run: i64) -> Vec<String> {
-        let connection = self.connection();
-        let mut statement = connection
-            .prepare(
-                "SELECT authorizer_unique_id FROM batch_members WHERE run_id = ?1 \
-                 ORDER BY authorizer_unique_id",
-            )
-            .unwrap();
-        statement
-            .query_map(params![run], |row| row.get(0))
-            .unwrap()
-            .collect::<rusqlite::Result<_>>()
-            .unwrap()
-    }
-
     /// The pre-flight rejections of a run: (authorizer id, source, reason).
     pub fn preflight_rejections(&self, run: i64) -> Vec<(String, String, String)> {
         let connection = self.connection();
@@ -568,19 +548,6 @@ impl Database {
             })
             .unwrap()
             .collect::<rusqlite::Result<_>>()
-            .unwrap()
-    }
-
-    /// The stored `last_slot` of `monitor`'s schedule, if any.
-    pub fn schedule_position(&self, monitor: &str) -> Option<String> {
-        self.connection()
-            .query_row(
-                "SELECT s.last_slot FROM schedule_state s JOIN monitors m \
-                 ON m.id = s.monitor_id WHERE m.name = ?1",
-                params![monitor],
-                |row| row.get(0),
-            )
-            .optional()
             .unwrap()
     }
 }
