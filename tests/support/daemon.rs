@@ -5,7 +5,7 @@
 //! `--log-format json`; a task reads its stderr into a channel, and
 //! [`Daemon::wait_for`] waits for the next log line a predicate accepts. Waits are
 //! bounded by [`PATIENCE`] of real time: the timeout only fails a test that would
-//! otherwise hang, it never paces one. Signals are sent with `kill -s SIG pid`.
+//! otherwise hang, it never paces one. Signals are sent with `kill -s SIG PID`.
 //! Restarting is starting again with the same configuration, hence the same database.
 //!
 //! [`Database`] reads the SQLite file read-only, as it stands on disk, whether or not
@@ -311,12 +311,13 @@ impl Daemon {
         }
     }
 
-    /// Sends `signal` (`TERM`, `HUP`, `KILL`...) with `kill -s`.
+    /// Sends `signal` (`TERM`, `HUP`, `KILL`...) with `kill -s`, the shell's builtin
+    /// (a minimal image may have no `kill` binary).
     pub fn signal(&self, signal: &str) {
-        let status = std::process::Command::new("kill")
-            .args(["-s", signal, &self.pid.to_string()])
+        let status = std::process::Command::new("sh")
+            .args(["-c", &format!("kill -s {signal} {}", self.pid)])
             .status()
-            .expect("kill runs");
+            .expect("sh runs");
         assert!(status.success(), "kill -s {signal} {} failed", self.pid);
     }
 
