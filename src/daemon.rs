@@ -31,7 +31,7 @@ use crate::rightfoot::{ClientConfig, RightfootClient};
 use crate::run::{self, RunContext, RunError, RunSettings, RunSummary};
 use crate::scheduler::{LaunchRequest, RunLauncher, Scheduler, SchedulerOptions};
 use crate::secret::Environment;
-use crate::store::{RunState, RunTrigger, Store, StoreError};
+use crate::store::{RunRecord, RunState, RunTrigger, Store, StoreError};
 use crate::systemd::Notifier;
 
 /// How long a stop waits for in-flight runs to reach a durable step. systemd's default
@@ -131,6 +131,12 @@ impl RunLauncher for Arc<Launcher> {
 
 /// `balance-monitor run`: the daemon, until SIGTERM or SIGINT.
 pub async fn run(config_path: &Path, env: &Environment) -> Result<(), DaemonError> {
+    // Before anything starts: a signal that comes while runs are being resumed or the
+    // schedule applied must be handled (a SIGTERM stops cleanly once started, a SIGHUP
+    // reloads), not take its default action and end the process on the spot.
+    let mut hangup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     let mut config = config::load(config_path, env)?;
     for warning in &config.warnings {
         tracing::warn!("{warning}");
@@ -151,20 +157,43 @@ pub async fn run(config_path: &Path, env: &Environment) -> Result<(), DaemonErro
         notifier: notifier.clone(),
     });
 
-    // Runs a previous process left unfinished go first: they hold slots and batches.
-    {
-        let ctx = launcher.context();
-        let monitors = config.monitors.clone();
-        let cancel = cancel.clone();
-        tracker.spawn(async move {
-            match run::resume_unfinished(&ctx, &monitors, cancel).await {
-                Ok(resumed) if !resumed.is_empty() => {
-                    tracing::info!(count = resumed.len(), "resumed unfinished runs");
-                }
-                Ok(_) => {}
-                Err(error) => tracing::error!(%error, "unfinished runs could not be resumed"),
+    let mut scheduler = Scheduler::new(
+        store.clone(),
+        clock.clone(),
+        Arc::new(Arc::clone(&launcher)),
+        cancel.clone(),
+        tracker.clone(),
+        SchedulerOptions::default(),
+    );
+
+    // Runs a previous process left unfinished go first: they hold slots and batches,
+    // and a scheduled one keeps its monitor busy until it ends, so that no slot starts
+    // a run beside it.
+    match store.unfinished_runs().await {
+        Ok(unfinished) => {
+            if !unfinished.is_empty() {
+                tracing::info!(count = unfinished.len(), "resuming unfinished runs");
             }
-        });
+            for unfinished in unfinished {
+                let record = unfinished.run;
+                let busy = record
+                    .trigger
+                    .slot()
+                    .and_then(|slot| scheduler.hold_for_resumed_run(&record.monitor_name, slot));
+                let monitor = config
+                    .monitors
+                    .iter()
+                    .find(|monitor| monitor.name == record.monitor_name)
+                    .cloned();
+                let ctx = launcher.context();
+                let cancel = cancel.clone();
+                tracker.spawn(async move {
+                    let _busy = busy;
+                    resume_one(&ctx, monitor.as_ref(), &record, cancel).await;
+                });
+            }
+        }
+        Err(error) => tracing::error!(%error, "unfinished runs could not be resumed"),
     }
 
     let listener = tokio::net::TcpListener::bind(config.http.listen)
@@ -189,14 +218,6 @@ pub async fn run(config_path: &Path, env: &Environment) -> Result<(), DaemonErro
         cancel.clone().cancelled_owned(),
     ));
 
-    let mut scheduler = Scheduler::new(
-        store.clone(),
-        clock,
-        Arc::new(Arc::clone(&launcher)),
-        cancel.clone(),
-        tracker.clone(),
-        SchedulerOptions::default(),
-    );
     scheduler
         .apply(&config.monitors)
         .await
@@ -221,9 +242,6 @@ pub async fn run(config_path: &Path, env: &Environment) -> Result<(), DaemonErro
     tracing::info!(monitors = config.monitors.len(), listen = %listening, "balance-monitor started");
     notifier.ready(&status);
 
-    let mut hangup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
-    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
     loop {
         tokio::select! {
             _ = terminate.recv() => break,
@@ -253,6 +271,26 @@ pub async fn run(config_path: &Path, env: &Environment) -> Result<(), DaemonErro
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Drives one run a previous process left unfinished to its end, or to a durable step
+/// on shutdown.
+async fn resume_one(
+    ctx: &RunContext,
+    monitor: Option<&config::Monitor>,
+    record: &RunRecord,
+    cancel: CancellationToken,
+) {
+    let monitor_name = &record.monitor_name;
+    match run::resume(ctx, monitor, record.id, cancel).await {
+        Ok(_) => {}
+        Err(RunError::Cancelled { run }) => {
+            tracing::info!(monitor = %monitor_name, run = run.0, "run stopped at a durable step; it resumes at the next start");
+        }
+        Err(error) => {
+            tracing::error!(monitor = %monitor_name, run = record.id.0, %error, "an unfinished run could not be resumed");
+        }
+    }
 }
 
 /// Validates the configuration again and applies it, or keeps the old one.

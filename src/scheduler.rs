@@ -11,7 +11,8 @@
 //!   run once as a catch-up, every other overdue slot is recorded as missed, one store
 //!   row and one log line per stretch;
 //! - no overlap: a slot that comes while the monitor's previous run is going is recorded
-//!   as skipped, neither run in parallel nor queued;
+//!   as skipped, neither run in parallel nor queued; a run resumed at start counts as
+//!   going ([`Scheduler::hold_for_resumed_run`]), so a restart does not overlap it;
 //! - exactly once per slot: the stored position moves to a slot (with the missed or
 //!   skipped records, in one transaction) before the run is launched, and the store's
 //!   unique (monitor, slot) refuses a second run. A slot the position reached but whose
@@ -58,7 +59,7 @@ pub use plan::{COUNT_LIMIT, ON_TIME};
 use crate::clock::Clock;
 use crate::config::{CatchUp, Monitor};
 use crate::store::{MonitorId, RunTrigger, Store, StoreError};
-use monitor_loop::{InFlight, MonitorLoop};
+use monitor_loop::{Claim, InFlight, MonitorLoop};
 
 /// What a launcher is asked to start: one run of one monitor for one slot.
 #[derive(Clone, Debug)]
@@ -151,6 +152,14 @@ pub enum SchedulerError {
         #[source]
         source: StoreError,
     },
+}
+
+/// A monitor kept busy by a run its scheduler did not launch (one resumed at start):
+/// while this lives, the monitor's slots are skipped as during its own runs. Drop it
+/// when that run ends.
+#[derive(Debug)]
+pub struct MonitorBusy {
+    _claim: Claim,
 }
 
 /// The monitors' schedule loops.
@@ -330,6 +339,22 @@ impl Scheduler {
             "schedule applied"
         );
         Ok(summary)
+    }
+
+    /// Marks `monitor` busy with the run of `slot` that a previous process started
+    /// and this one resumes, so that no slot starts a run beside it: runs of one
+    /// monitor do not overlap across a restart either. Call it before [`apply`] starts
+    /// the monitor's loop. `None` if the monitor is busy already.
+    ///
+    /// [`apply`]: Scheduler::apply
+    pub fn hold_for_resumed_run(
+        &mut self,
+        monitor: &str,
+        slot: DateTime<Utc>,
+    ) -> Option<MonitorBusy> {
+        let in_flight = self.in_flight.entry(monitor.to_string()).or_default();
+        let claim = in_flight.try_claim(slot).ok()?;
+        Some(MonitorBusy { _claim: claim })
     }
 
     fn start_loop(&mut self, id: MonitorId, monitor: &Monitor) {

@@ -16,6 +16,10 @@
 //!   (on frozen run time); a redelivery is a duplicate, a wrong token wakes nothing, and
 //!   an unreachable receiver leaves polling to complete the run.
 //! - `config`: the bad-configuration table, secrets, `check-config`.
+//! - `daemon`: the real `balance-monitor run` killed with SIGKILL at each durable step
+//!   (before the batch id is stored, mid-read, at the deadline) and restarted on the
+//!   same database, stopped with SIGTERM mid-run, reloaded with SIGHUP (a bad
+//!   configuration kept out, a good one applied); `run-now`'s summary and exit codes.
 //! - `http`: the daemon's listener: health and the completion webhook.
 //! - `notify`: digests delivered to real receivers on loopback: an SMTP server with AUTH
 //!   (subject, both bodies, escaping, the CSV of every row, recipients, Message-ID on
@@ -39,6 +43,8 @@
 //! - `support`: shared helpers (temporary directories, running the binary, a sandbox on
 //!   port 0 with authorizers to send it, a recording proxy, the OpenAPI request contract,
 //!   an SMTP server and a webhook receiver on port 0).
+//!   the daemon as a child process with its JSON log and database, a sandbox behind a
+//!   gate that can hold an answer).
 #![forbid(unsafe_code)]
 
 mod authorizers;
@@ -46,6 +52,7 @@ mod cli;
 mod client_sandbox;
 mod completion_webhook;
 mod config;
+mod daemon;
 mod http;
 mod notify;
 mod rightfoot_client;

@@ -44,7 +44,7 @@ pub(super) struct Claim(Arc<InFlight>);
 
 impl InFlight {
     /// Claims the monitor for `slot`, or returns the slot whose run is going.
-    fn try_claim(self: &Arc<Self>, slot: DateTime<Utc>) -> Result<Claim, DateTime<Utc>> {
+    pub(super) fn try_claim(self: &Arc<Self>, slot: DateTime<Utc>) -> Result<Claim, DateTime<Utc>> {
         let mut current = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
         match *current {
             Some(running) => Err(running),

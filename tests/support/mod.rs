@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod daemon;
+pub mod gate;
 pub mod openapi;
 pub mod proxy;
 pub mod receiver;
