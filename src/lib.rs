@@ -14,6 +14,8 @@
 //!   after a crash without checking anyone twice or losing a result.
 //! - [`sandbox`]: a built-in Rightfoot simulator for tests, demos and dry runs.
 //! - [`store`]: SQLite: migrations, one writer thread, read connections.
+//! - [`rules`]: detection as a pure function: a run's results and the previous alert
+//!   state in, the new state and the alert transitions (fired, reminder, resolved) out.
 //! - [`money`] and [`secret`]: the value types that keep money exact and secrets redacted.
 //! - [`cli`]: the command line, parsed by clap; `main.rs` maps results to exit codes.
 #![forbid(unsafe_code)]
@@ -27,6 +29,7 @@ pub mod daemon;
 pub mod http;
 pub mod money;
 pub mod rightfoot;
+pub mod rules;
 pub mod run;
 pub mod sandbox;
 pub mod schedule;
