@@ -1,11 +1,11 @@
 //! Each rule's condition: whether it holds for one authorizer (or for the run) in this
 //! run, and the sentence that says why.
 //!
-//! [`CompiledRules`] turns the configured rules into what the per-authorizer loop needs,
+//! `CompiledRules` turns the configured rules into what the per-authorizer loop needs,
 //! once per evaluation: identities, lifecycle policies, and every time limit as an
 //! instant (`now - window`, `now - after`), so judging an authorizer is comparisons
-//! only. A [`Verdict`] carries the figures it was based on as plain values
-//! ([`Finding`]); the sentence is written only for the few that become transitions.
+//! only. A `Verdict` carries the figures it was based on as plain values
+//! (`Finding`); the sentence is written only for the few that become transitions.
 //!
 //! The conditions, all on integer cents:
 //!
@@ -501,8 +501,12 @@ pub(crate) fn describe(
             }
             format!("{}: {}", run.run, causes.join("; "))
         }
-        // Every condition produces only its own findings.
-        _ => String::new(),
+        // Each condition produces only its own findings; this is not reached.
+        (_, finding) => {
+            debug_assert!(false, "{finding:?} from another condition");
+            let state = if holds { "holds" } else { "is clear" };
+            format!("the condition {state}")
+        }
     }
 }
 

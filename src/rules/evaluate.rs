@@ -2,22 +2,26 @@
 //! transitions out, in one pass.
 //!
 //! The authorizers of the run and those of the previous state are both sorted by id, so
-//! they are joined by merging, without a hash map or a sort. Each previous entry is moved
-//! into the new state and updated in place: in the steady state no memory is allocated
-//! per authorizer, only per transition (its sentence, its fields) and per authorizer
-//! seen for the first time (its id).
+//! they are joined by merging, without a hash map or a sort. The previous state's vector
+//! becomes the new one: each entry is updated where it lies, departed ones are squeezed
+//! out, and authorizers seen for the first time are merged in from the back at the end.
+//! In the steady state no memory is allocated per authorizer, only per transition (its
+//! sentence, its fields) and per authorizer seen for the first time (its id).
 
+use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
+use crate::config::Severity;
 use crate::money::Cents;
 use crate::store::{RunId, RunState};
 
 use super::conditions::{
-    CompiledRule, CompiledRules, RunCounts, Verdict, describe, judge_authorizer, judge_run,
+    CompiledRule, CompiledRules, Condition, RunCounts, Verdict, describe, judge_authorizer,
+    judge_run,
 };
-use super::identity::{Fingerprint, Subject};
+use super::identity::{Fingerprint, RuleId, Subject};
 use super::input::{AuthorizerFacts, Check, MonitorRules, RunFacts};
 use super::lifecycle::{Observation, step};
 use super::output::{Evaluation, Skip, SkipReason, Transition, TransitionKind};
@@ -82,31 +86,85 @@ pub fn evaluate(
 
     let run_alerts = context.judge_runs(previous.run_alerts, counts, &mut out);
 
-    let mut entries = previous.authorizers.into_iter().peekable();
-    let mut next = Vec::with_capacity(authorizers.len());
+    // The previous entries are updated where they lie: `entries[..write]` is the new
+    // state so far, `entries[write..read]` are entries that left, `entries[read..]` are
+    // still to be merged. Authorizers seen for the first time go to `fresh` and are
+    // merged in at the end.
+    let mut entries = previous.authorizers;
+    let mut fresh = Vec::with_capacity(authorizers.len().saturating_sub(entries.len()));
+    let (mut read, mut write) = (0, 0);
     for facts in authorizers {
-        while let Some(entry) = entries.next_if(|entry| entry.id.as_str() < facts.id) {
-            context.absent(entry, &mut next, &mut out);
+        loop {
+            let Some(entry) = entries.get_mut(read) else {
+                fresh.push(context.first_seen(facts, &mut out));
+                break;
+            };
+            match entry.id.as_str().cmp(facts.id) {
+                Ordering::Less => {
+                    if context.absent(entry, &mut out) {
+                        entries.swap(write, read);
+                        write += 1;
+                    }
+                    read += 1;
+                }
+                Ordering::Equal => {
+                    context.judge_authorizer(entry, facts, &mut out);
+                    entries.swap(write, read);
+                    write += 1;
+                    read += 1;
+                    break;
+                }
+                Ordering::Greater => {
+                    fresh.push(context.first_seen(facts, &mut out));
+                    break;
+                }
+            }
         }
-        let mut entry = entries
-            .next_if(|entry| entry.id == facts.id)
-            .unwrap_or_else(|| AuthorizerState::new(facts.id.to_owned(), now));
-        context.judge_authorizer(&mut entry, facts, &mut out);
-        next.push(entry);
     }
-    for entry in entries {
-        context.absent(entry, &mut next, &mut out);
+    while read < entries.len() {
+        if context.absent(&entries[read], &mut out) {
+            entries.swap(write, read);
+            write += 1;
+        }
+        read += 1;
     }
+    entries.truncate(write);
+    merge_sorted(&mut entries, fresh);
 
     let skips = context.skips(out.skips);
     Ok(Evaluation {
         state: RulesState {
-            authorizers: next,
+            authorizers: entries,
             run_alerts,
         },
         transitions: out.transitions,
         skips,
     })
+}
+
+/// Merges `fresh` (sorted by id) into `entries` (sorted by id, no id in common), from
+/// the back, moving each entry once and allocating nothing when there is room.
+fn merge_sorted(entries: &mut Vec<AuthorizerState>, mut fresh: Vec<AuthorizerState>) {
+    if entries.is_empty() {
+        *entries = fresh;
+        return;
+    }
+    if fresh.is_empty() {
+        return;
+    }
+    let mut old = entries.len(); // entries[..old] are the old ones not yet placed
+    let placeholder = || AuthorizerState::new(String::new(), DateTime::<Utc>::MIN_UTC);
+    entries.resize_with(old + fresh.len(), placeholder);
+    let mut destination = entries.len();
+    while let Some(next_fresh) = fresh.last() {
+        destination -= 1;
+        if old > 0 && entries[old - 1].id > next_fresh.id {
+            entries.swap(old - 1, destination);
+            old -= 1;
+        } else if let Some(next_fresh) = fresh.pop() {
+            entries[destination] = next_fresh;
+        }
+    }
 }
 
 /// Checks the order of the run's authorizers and counts those not retrieved.
@@ -346,11 +404,18 @@ impl Context<'_, '_> {
         });
     }
 
-    /// An authorizer of the previous state that is not in this run.
-    fn absent(&self, entry: AuthorizerState, next: &mut Vec<AuthorizerState>, out: &mut Outputs) {
+    /// An authorizer seen for the first time.
+    fn first_seen(&self, facts: &AuthorizerFacts<'_>, out: &mut Outputs) -> AuthorizerState {
+        let mut entry = AuthorizerState::new(facts.id.to_owned(), self.now);
+        self.judge_authorizer(&mut entry, facts, out);
+        entry
+    }
+
+    /// An authorizer of the previous state that is not in this run: whether to keep it.
+    /// When the list is complete it has left; its firing alerts resolve.
+    fn absent(&self, entry: &AuthorizerState, out: &mut Outputs) -> bool {
         if !self.run.authorizer_list_complete {
-            next.push(entry);
-            return;
+            return true;
         }
         let previous_balance = entry.history.last_success.map(|sample| sample.balance);
         for alert in &entry.alerts {
@@ -376,14 +441,15 @@ impl Context<'_, '_> {
                 ));
             }
         }
+        false
     }
 
     #[allow(clippy::too_many_arguments)]
     fn transition(
         &self,
         kind: TransitionKind,
-        rule: crate::rules::RuleId,
-        severity: crate::config::Severity,
+        rule: RuleId,
+        severity: Severity,
         about: About<'_>,
         firing_since: DateTime<Utc>,
         reason: String,
@@ -427,7 +493,7 @@ impl Context<'_, '_> {
             }
             let rule = &self.rules.authorizer_rules[at / 2];
             let field = match rule.condition {
-                super::conditions::Condition::BelowPayment { field, .. } => field,
+                Condition::BelowPayment { field, .. } => field,
                 _ => "",
             };
             skips.push(Skip {

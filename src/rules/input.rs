@@ -61,6 +61,9 @@ pub struct RunFacts {
     pub submitted: bool,
     /// True when the Rightfoot API stayed unreachable after the retry policy gave up.
     pub api_unreachable: bool,
+    // The share not retrieved is not a field: `run_failed` counts it from the
+    // authorizers given to `evaluate` (`Check::NotRetrieved` among all of them), so it
+    // cannot disagree with them.
     /// True when the authorizer slice given to [`evaluate`](super::evaluate) is the
     /// monitor's whole list for this run, every member included (not-retrieved and
     /// rejected ones as such). Authorizers in the previous state but not in the slice

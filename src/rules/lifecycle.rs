@@ -1,8 +1,8 @@
 //! The alert lifecycle: one alert, one run, one step.
 //!
-//! A rule judges each subject in each run as [`Observation::Holds`],
-//! [`Observation::Clear`] or [`Observation::Unknown`] (it could not judge: no balance,
-//! no usable metadata, no result). [`step`] moves the alert's phase on and says which
+//! A rule judges each subject in each run as `Observation::Holds`,
+//! `Observation::Clear` or `Observation::Unknown` (it could not judge: no balance,
+//! no usable metadata, no result). `step` moves the alert's phase on and says which
 //! transition, if any, that is:
 //!
 //! | phase | holds | clear | unknown |

@@ -29,7 +29,7 @@ impl Evaluation {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TransitionKind {
     /// The condition held long enough (`for_runs`): the alert starts firing.
     Fired,

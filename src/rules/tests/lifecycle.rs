@@ -540,3 +540,59 @@ fn rule_ids_read_back_and_count_per_kind() {
         assert_eq!(RuleId::parse(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn new_kept_and_departed_authorizers_stay_in_id_order() {
+    for complete in [true, false] {
+        let mut monitor = Monitor::new(vec![rule(balance_below("150.00"))]);
+        let first: Vec<_> = ["B", "D", "F"]
+            .into_iter()
+            .map(|id| AuthorizerFacts::balance(id, cents("90.00")))
+            .collect();
+        assert_eq!(kinds(&monitor.run(t0(), &first)), vec![Fired; 3]);
+        // D has gone; A, C, E and G are new, before, between and after the others.
+        let second: Vec<_> = ["A", "B", "C", "E", "F", "G"]
+            .into_iter()
+            .map(|id| AuthorizerFacts::balance(id, cents("90.00")))
+            .collect();
+        let mut run = monitor.next_run(t0() + TimeDelta::hours(1));
+        run.authorizer_list_complete = complete;
+        let evaluation = monitor.evaluate(run, &second);
+        let announced: Vec<(TransitionKind, &str)> = evaluation
+            .transitions
+            .iter()
+            .map(|t| (t.kind, t.authorizer_id().unwrap()))
+            .collect();
+        let ids: Vec<&str> = monitor
+            .state
+            .authorizers
+            .iter()
+            .map(|e| e.id.as_str())
+            .collect();
+        if complete {
+            assert_eq!(
+                announced,
+                [
+                    (Fired, "A"),
+                    (Fired, "C"),
+                    (Resolved, "D"),
+                    (Fired, "E"),
+                    (Fired, "G")
+                ]
+            );
+            assert_eq!(ids, ["A", "B", "C", "E", "F", "G"]);
+        } else {
+            assert_eq!(
+                announced,
+                [(Fired, "A"), (Fired, "C"), (Fired, "E"), (Fired, "G")]
+            );
+            assert_eq!(ids, ["A", "B", "C", "D", "E", "F", "G"]);
+        }
+        // B and F kept their history and alert; the new ones start theirs now.
+        let b = monitor.state.authorizer("B").unwrap();
+        assert_eq!(b.history.first_checked_at, t0());
+        assert_eq!(b.alerts[0].phase.hits(), 2);
+        let g = monitor.state.authorizer("G").unwrap();
+        assert_eq!(g.history.first_checked_at, t0() + TimeDelta::hours(1));
+    }
+}
