@@ -135,6 +135,10 @@ impl BalanceHistory {
                 {
                     self.peaks.pop();
                 }
+                if self.peaks.capacity() == 0 {
+                    // Usually the only one: don't let `push` reserve room for four.
+                    self.peaks.reserve_exact(1);
+                }
                 self.peaks.push(sample);
                 let expired = self.peaks.iter().take_while(|p| p.at < since).count();
                 self.peaks.drain(..expired);
