@@ -16,6 +16,8 @@
 //! - [`store`]: SQLite: migrations, one writer thread, read connections.
 //! - [`notify`]: one digest per route per run, rendered and delivered by email (SMTP,
 //!   sendmail, `.eml` files) or a signed webhook.
+//! - [`rules`]: detection as a pure function: a run's results and the previous alert
+//!   state in, the new state and the alert transitions (fired, reminder, resolved) out.
 //! - [`money`] and [`secret`]: the value types that keep money exact and secrets redacted.
 //! - [`cli`]: the command line, parsed by clap; `main.rs` maps results to exit codes.
 #![forbid(unsafe_code)]
@@ -30,6 +32,7 @@ pub mod http;
 pub mod money;
 pub mod notify;
 pub mod rightfoot;
+pub mod rules;
 pub mod run;
 pub mod sandbox;
 pub mod schedule;
