@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 
+use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, ConfigError};
@@ -61,6 +62,86 @@ pub enum Command {
     /// Run a local simulator of Rightfoot's balance-check API.
     #[command(long_about = crate::sandbox::ABOUT)]
     Sandbox(SandboxArgs),
+    /// Show one authorizer's checks, newest first, under a sparkline of its balances.
+    /// Exits 1 if the authorizer has never been part of a run.
+    History(HistoryArgs),
+    /// List recent runs, newest first; `runs show RUN_ID` shows one in full.
+    Runs(RunsArgs),
+    /// Write stored results in Rightfoot's CSV export format, streamed. Institution,
+    /// Phone, Zip and Creator are empty: the daemon does not know them.
+    ExportCsv(ExportCsvArgs),
+    /// Copy the database to DEST while the daemon runs (SQLite's online backup). The
+    /// copy is mode 0600 and checked with `PRAGMA integrity_check`.
+    Backup(BackupArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// The authorizer's `authorizer_unique_id`.
+    pub authorizer_id: String,
+    /// Show at most this many runs.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+    /// Only runs started on or after this date (`2025-03-01`, midnight UTC) or time
+    /// (RFC 3339).
+    #[arg(long, value_name = "DATE", value_parser = parse_instant)]
+    pub since: Option<DateTime<Utc>>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct RunsArgs {
+    #[command(subcommand)]
+    pub show: Option<RunsCommand>,
+    /// Only the runs of this monitor.
+    #[arg(long)]
+    pub monitor: Option<String>,
+    /// Show at most this many runs.
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// One run in full: timings, counts by status, cache, alerts and notifications.
+    Show {
+        /// The run's number, as `runs` lists it.
+        run_id: i64,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ExportCsvArgs {
+    /// Only this run's results.
+    #[arg(long, value_name = "RUN_ID", conflicts_with_all = ["batch", "monitor"])]
+    pub run: Option<i64>,
+    /// Only these Rightfoot batch ids (repeatable).
+    #[arg(long = "batch", value_name = "ID", num_args = 1.., conflicts_with = "monitor")]
+    pub batch: Vec<String>,
+    /// Only this monitor's results.
+    #[arg(long)]
+    pub monitor: Option<String>,
+    /// Only results timestamped on or after this date or time.
+    #[arg(long, value_name = "DATE", value_parser = parse_instant)]
+    pub since: Option<DateTime<Utc>>,
+    /// Only results timestamped before this date or time.
+    #[arg(long, value_name = "DATE", value_parser = parse_instant)]
+    pub until: Option<DateTime<Utc>>,
+    /// Write to FILE (atomically, mode 0600) instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Where to write the copy.
+    pub dest: PathBuf,
+    /// Replace DEST if it exists.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]
@@ -136,6 +217,18 @@ fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {
     crate::config::duration::parse_duration(text)
 }
 
+/// `2025-03-01` (midnight UTC) or an RFC 3339 time such as `2025-03-01T09:00:00-05:00`.
+fn parse_instant(text: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(date.and_time(chrono::NaiveTime::MIN).and_utc());
+    }
+    DateTime::parse_from_rfc3339(text)
+        .map(|time| time.with_timezone(&Utc))
+        .map_err(|_| {
+            format!("{text:?} is neither a date (2025-03-01) nor an RFC 3339 time (2025-03-01T09:00:00Z)")
+        })
+}
+
 #[derive(Debug, Args)]
 pub struct CheckConfigArgs {
     /// Also list every invalid authorizer, not only the first ten per monitor.
@@ -205,6 +298,86 @@ pub fn run(cli: Cli, env: Environment) -> Result<(), Failure> {
                     summary.state.as_str()
                 )))
             }
+        }
+        Command::History(args) => {
+            let config = config::load(&cli.config, &env)?;
+            let options = crate::report::HistoryOptions {
+                authorizer_id: args.authorizer_id,
+                limit: args.limit,
+                since: args.since,
+                json: args.json,
+            };
+            runtime()?.block_on(crate::report::history(
+                &config,
+                &options,
+                &mut std::io::stdout(),
+            ))?;
+            Ok(())
+        }
+        Command::Runs(args) => {
+            let config = config::load(&cli.config, &env)?;
+            let out = &mut std::io::stdout();
+            match args.show {
+                Some(RunsCommand::Show { run_id }) => runtime()?.block_on(
+                    crate::report::run_show(&config, crate::store::RunId(run_id), out),
+                )?,
+                None => runtime()?.block_on(crate::report::runs(
+                    &config,
+                    args.monitor.as_deref(),
+                    args.limit,
+                    out,
+                ))?,
+            }
+            Ok(())
+        }
+        Command::ExportCsv(args) => {
+            use crate::report::{ExportOutput, ExportSelection};
+            let config = config::load(&cli.config, &env)?;
+            let selection = match (args.run, args.batch.is_empty(), args.monitor) {
+                (Some(run), _, _) => ExportSelection::Run(crate::store::RunId(run)),
+                (None, false, _) => ExportSelection::RightfootBatches(args.batch),
+                (None, true, Some(monitor)) => ExportSelection::Monitor(monitor),
+                (None, true, None) => ExportSelection::All,
+            };
+            let output = args
+                .output
+                .clone()
+                .map_or(ExportOutput::Stdout, ExportOutput::File);
+            let rows = runtime()?.block_on(crate::report::export_csv(
+                &config, selection, args.since, args.until, output,
+            ))?;
+            if let Some(path) = args.output {
+                eprintln!("exported {rows} results to {}", path.display());
+            }
+            Ok(())
+        }
+        Command::Backup(args) => {
+            let config = config::load(&cli.config, &env)?;
+            let options = crate::store::BackupOptions {
+                replace: if args.force {
+                    crate::private_file::Replace::Allow
+                } else {
+                    crate::private_file::Replace::Refuse
+                },
+                ..crate::store::BackupOptions::default()
+            };
+            let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let (path, bytes) = runtime()?.block_on(crate::report::backup(
+                &config,
+                &args.dest,
+                options,
+                move |step| {
+                    if terminal && step.pages_total > 0 {
+                        let done = step.pages_total - step.pages_remaining;
+                        eprint!("\rcopied {}%", done * 100 / step.pages_total);
+                    }
+                },
+            ))?;
+            if terminal {
+                eprintln!();
+            }
+            eprintln!("backed up {} bytes to {}", bytes, path.display());
+            Ok(())
         }
         Command::CheckConfig(args) => {
             let config = config::load(&cli.config, &env)?;

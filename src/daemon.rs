@@ -3,8 +3,9 @@
 //! This module wires the pieces together and owns the process lifecycle; the work
 //! itself belongs to the modules it wires. `run` loads the configuration, opens the
 //! store, builds the one Rightfoot client, resumes the runs a previous process left
-//! unfinished, binds the HTTP listener, starts the scheduler, and tells systemd it is
-//! ready. Then it waits for signals:
+//! unfinished, binds the HTTP listener, starts the scheduler (and, with
+//! `storage.retention`, the hourly pruning task of [`crate::retention`]), and tells
+//! systemd it is ready. Then it waits for signals:
 //! - SIGTERM or SIGINT: stop starting new work, let in-flight runs reach a durable step
 //!   (every stored step is resumable) within [`SHUTDOWN_TIMEOUT`], then return `Ok`;
 //! - SIGHUP: reload. The new configuration is validated first; if it is bad the old one
@@ -218,6 +219,16 @@ pub async fn run(config_path: &Path, env: &Environment) -> Result<(), DaemonErro
         cancel.clone().cancelled_owned(),
     ));
 
+    // Retention: prune old history hourly, between batches checking for the stop.
+    if let Some(retention) = config.storage.retention {
+        tracker.spawn(crate::retention::prune_periodically(
+            store.clone(),
+            clock.clone(),
+            retention,
+            cancel.clone(),
+        ));
+    }
+
     scheduler
         .apply(&config.monitors)
         .await
@@ -312,6 +323,9 @@ async fn reload(
     };
     if new.storage.path != current.storage.path {
         tracing::warn!("storage.path changed: the new database is used only after a restart");
+    }
+    if new.storage.retention != current.storage.retention {
+        tracing::warn!("storage.retention changed: the new retention is used only after a restart");
     }
     if new.http.listen != current.http.listen {
         tracing::warn!("http.listen changed: the new address is used only after a restart");

@@ -18,6 +18,10 @@
 //!   sendmail, `.eml` files) or a signed webhook.
 //! - [`rules`]: detection as a pure function: a run's results and the previous alert
 //!   state in, the new state and the alert transitions (fired, reminder, resolved) out.
+//! - [`report`]: the read side at the terminal: `history`, `runs`, `export-csv` (Rightfoot's
+//!   CSV export format, streamed) and `backup` (SQLite's online backup).
+//! - [`retention`]: the daemon's hourly pruning of history older than `storage.retention`.
+//! - [`private_file`]: files of mode 0600 written under a temporary name and renamed.
 //! - [`money`] and [`secret`]: the value types that keep money exact and secrets redacted.
 //! - [`cli`]: the command line, parsed by clap; `main.rs` maps results to exit codes.
 #![forbid(unsafe_code)]
@@ -31,6 +35,9 @@ pub mod daemon;
 pub mod http;
 pub mod money;
 pub mod notify;
+pub mod private_file;
+pub mod report;
+pub mod retention;
 pub mod rightfoot;
 pub mod rules;
 pub mod run;

@@ -6,6 +6,10 @@
 //!
 //! - `authorizers`: pre-flight validation, YAML and CSV loading, the permission rule,
 //!   the request body, and that no personal value is ever printed.
+//! - `backup`: `balance-monitor backup` while other connections write: a write open
+//!   when the copy starts and one committed half-way through are not in the copy, which
+//!   passes `integrity_check`; a busy writer cannot keep a copy from ending; no
+//!   overwrite without `--force`; mode 0600.
 //! - `cli`: `--version`, `--help`, the `sandbox` subcommand as a real process, exit codes.
 //! - `client_sandbox`: the API client against the built-in sandbox over real HTTP: chunks
 //!   read to completion, rejected rows, paging, progressive results, retries, the page
@@ -20,12 +24,23 @@
 //!   (before the batch id is stored, mid-read, at the deadline) and restarted on the
 //!   same database, stopped with SIGTERM mid-run, reloaded with SIGHUP (a bad
 //!   configuration kept out, a good one applied); `run-now`'s summary and exit codes.
+//! - `export`: `balance-monitor export-csv`: Rightfoot's columns, quoting of commas and
+//!   quotes, runs (with cached chunks), batches, monitors and time windows, each result
+//!   once; unknown selections exit 1; `-o FILE` private, atomic and untouched on failure;
+//!   the store's stream and a failing sink.
+//! - `history`: `balance-monitor history` (sparkline, zones, change, every outcome,
+//!   `--limit`, `--since`, `--json`, an unknown authorizer) and `runs` / `runs show`
+//!   (counts, notifications, alerts) on a database filled through the store's API.
 //! - `http`: the daemon's listener: health and the completion webhook.
 //! - `notify`: digests delivered to real receivers on loopback: an SMTP server with AUTH
 //!   (subject, both bodies, escaping, the CSV of every row, recipients, Message-ID on
 //!   retries, 5xx/4xx answers, a server that never greets), `.eml` files, a `sendmail`
 //!   command, and a webhook receiver that checks the HMAC signature and records
 //!   idempotency keys (2xx, 4xx, 408, 429, 5xx, a hang, a refused connection).
+//! - `retention`: `Store::prune`: old runs, results, delivered notifications and dormant
+//!   resolved alerts go; firing alerts, undelivered notifications and every run
+//!   something refers to stay; a run's write completes while pruning is under way; the
+//!   daemon's pass stops between batches on cancel and resumes later.
 //! - `rightfoot_client`: the API client against scripted local HTTP servers.
 //! - `run`: one run of a monitor against the sandbox on paused time: a complete run,
 //!   rejections, the result deadline, Rightfoot's 24-hour cache, bounded concurrency,
@@ -42,19 +57,24 @@
 //!   configuration exits 2 without ever saying ready.
 //! - `support`: shared helpers (temporary directories, running the binary, a sandbox on
 //!   port 0 with authorizers to send it, a recording proxy, the OpenAPI request contract,
-//!   an SMTP server and a webhook receiver on port 0).
+//!   an SMTP server and a webhook receiver on port 0,
 //!   the daemon as a child process with its JSON log and database, a sandbox behind a
-//!   gate that can hold an answer).
+//!   gate that can hold an answer, a database with seeded history and the read-side
+//!   commands run against it).
 #![forbid(unsafe_code)]
 
 mod authorizers;
+mod backup;
 mod cli;
 mod client_sandbox;
 mod completion_webhook;
 mod config;
 mod daemon;
+mod export;
+mod history;
 mod http;
 mod notify;
+mod retention;
 mod rightfoot_client;
 mod run;
 mod sandbox;

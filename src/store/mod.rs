@@ -25,14 +25,18 @@
 //! deadline). Bookkeeping times (`created_at`, `updated_at`, `recorded_at`) come from
 //! the system clock when the store writes the row.
 
+mod backup;
 mod batches;
 mod columns;
 mod connection;
 mod error;
 mod events;
+mod export;
 mod migrations;
 mod readers;
+mod reports;
 mod results;
+mod retention;
 mod runs;
 mod schedule;
 mod types;
@@ -42,8 +46,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use backup::{BackupError, BackupOptions, BackupProgress, BackupSummary};
 pub use error::StoreError;
+pub use export::{ExportError, ExportQuery, ExportScope, ExportedResult, ResultSink};
 pub use migrations::LATEST_VERSION;
+pub use reports::{
+    AuthorizerCheck, CheckOutcome, HistoryQuery, NotificationCounts, RunCounts, RunNotifications,
+    RunOverview, UndeliveredNotification,
+};
+pub use retention::{Pace, PruneSummary};
 pub use schedule::{ScheduleEvent, SchedulePosition, SlotEvent, SlotOutcome};
 pub use types::{
     BatchRecord, BatchRef, BatchResultCounts, BatchRowId, BatchState, BatchSubmitted,

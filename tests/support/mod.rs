@@ -3,6 +3,7 @@
 
 pub mod daemon;
 pub mod gate;
+pub mod history;
 pub mod openapi;
 pub mod proxy;
 pub mod receiver;
