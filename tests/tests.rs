@@ -22,6 +22,14 @@
 //!   retries, 5xx/4xx answers, a server that never greets), `.eml` files, a `sendmail`
 //!   command, and a webhook receiver that checks the HMAC signature and records
 //!   idempotency keys (2xx, 4xx, 408, 429, 5xx, a hang, a refused connection).
+//! - `read_api`: the local read API's Rightfoot-shaped routes over real HTTP against a
+//!   real store: history, balances and the CSV export checked against the OpenAPI
+//!   schemas, exact cents, a keyset walk that returns every row once while runs are
+//!   stored, Rightfoot's cache counted once, errors in the envelope, bearer tokens, and
+//!   the crate's own Rightfoot client reading it.
+//! - `read_api_ops`: runs and alerts, `/readyz` (write probe, overdue schedules),
+//!   `/metrics` with exact values for a known store, the configuration refusing an open
+//!   listener without a token, and the real daemon serving it all behind its token.
 //! - `rightfoot_client`: the API client against scripted local HTTP servers.
 //! - `run`: one run of a monitor against the sandbox on paused time: a complete run,
 //!   rejections, the result deadline, Rightfoot's 24-hour cache, bounded concurrency,
@@ -37,8 +45,9 @@
 //!   with a status, watchdog pings, `STOPPING=1` and exit 0 on SIGTERM; a bad
 //!   configuration exits 2 without ever saying ready.
 //! - `support`: shared helpers (temporary directories, running the binary, a sandbox on
-//!   port 0 with authorizers to send it, a recording proxy, the OpenAPI request contract,
-//!   an SMTP server and a webhook receiver on port 0).
+//!   port 0 with authorizers to send it, a recording proxy, the OpenAPI request and
+//!   response contracts, the read API over a store with runs written as a run writes
+//!   them, an SMTP server and a webhook receiver on port 0).
 #![forbid(unsafe_code)]
 
 mod authorizers;
@@ -48,6 +57,8 @@ mod completion_webhook;
 mod config;
 mod http;
 mod notify;
+mod read_api;
+mod read_api_ops;
 mod rightfoot_client;
 mod run;
 mod sandbox;

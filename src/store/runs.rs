@@ -17,7 +17,7 @@ use super::types::{
     RunState, RunTally, RunTrigger, UnfinishedRun,
 };
 
-const RUN_COLUMNS: &str = "r.id, r.monitor_id, m.name, r.run_trigger, r.scheduled_for, r.state, \
+pub(super) const RUN_COLUMNS: &str = "r.id, r.monitor_id, m.name, r.run_trigger, r.scheduled_for, r.state, \
      r.served_from_cache, r.created_at, r.started_at, r.finished_at, r.reason";
 
 impl Store {
@@ -380,7 +380,7 @@ pub(crate) fn run_state(transaction: &Transaction<'_>, run: RunId) -> Result<Run
         })
 }
 
-fn run_record(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
+pub(super) fn run_record(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     let kind: String = row.get(3)?;
     let slot = optional_time(row, 4)?;
     let trigger = RunTrigger::from_db(&kind, slot).ok_or_else(|| {

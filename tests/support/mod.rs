@@ -3,6 +3,7 @@
 
 pub mod openapi;
 pub mod proxy;
+pub mod read_api;
 pub mod receiver;
 pub mod sandbox;
 pub mod smtp;
