@@ -3,7 +3,9 @@
 //! This module wires the pieces together and owns the process lifecycle; the work
 //! itself belongs to the modules it wires. `run` loads the configuration, opens the
 //! store, builds the one Rightfoot client, resumes the runs a previous process left
-//! unfinished, binds the HTTP listener, starts the scheduler (and, with
+//! unfinished, binds the HTTP listener (the read API behind `http.token`, `/readyz`
+//! following the monitors through a `watch` updated on reload, `/metrics` fed by the
+//! one request recorder every client it builds shares), starts the scheduler (and, with
 //! `storage.retention`, the hourly pruning task of [`crate::retention`]), and tells
 //! systemd it is ready. Then it waits for signals:
 //! - SIGTERM or SIGINT: stop starting new work, let in-flight runs reach a durable step
@@ -28,7 +30,8 @@ use tokio_util::task::TaskTracker;
 use crate::clock::Clock;
 use crate::completions::Completions;
 use crate::config::{self, Config, ConfigError, RightfootConfig};
-use crate::rightfoot::{ClientConfig, RightfootClient};
+use crate::http::WatchedMonitor;
+use crate::rightfoot::{ClientConfig, RequestMetrics, RightfootClient};
 use crate::run::{self, RunContext, RunError, RunSettings, RunSummary};
 use crate::scheduler::{LaunchRequest, RunLauncher, Scheduler, SchedulerOptions};
 use crate::secret::Environment;
@@ -56,9 +59,14 @@ impl From<ConfigError> for DaemonError {
     }
 }
 
-/// Builds the client for the configured Rightfoot.
-pub fn client_for(config: &RightfootConfig) -> Result<RightfootClient, DaemonError> {
+/// Builds the client for the configured Rightfoot, recording its requests' durations
+/// in `metrics`.
+pub fn client_for(
+    config: &RightfootConfig,
+    metrics: RequestMetrics,
+) -> Result<RightfootClient, DaemonError> {
     let mut client = ClientConfig::new(config.base_url.clone(), config.api_key.clone());
+    client.metrics = metrics;
     client.connect_timeout = config.connect_timeout;
     client.request_timeout = config.request_timeout;
     client.not_found_grace = config.not_found_grace;
@@ -76,10 +84,11 @@ fn run_context(
     store: Store,
     clock: Clock,
     completions: &Completions,
+    metrics: RequestMetrics,
 ) -> Result<RunContext, DaemonError> {
     let mut context = RunContext::new(
         store,
-        client_for(&config.rightfoot)?,
+        client_for(&config.rightfoot, metrics)?,
         clock,
         RunSettings::from_config(&config.rightfoot),
         config.file.clone(),
@@ -148,12 +157,15 @@ pub async fn run(config_path: &Path, env: &Environment) -> Result<(), DaemonErro
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let completions = Completions::default();
+    // One recorder for every client the daemon builds, so a reload keeps the figures.
+    let rightfoot_metrics = RequestMetrics::default();
     let launcher = Arc::new(Launcher {
         context: RwLock::new(run_context(
             &config,
             store.clone(),
             clock.clone(),
             &completions,
+            rightfoot_metrics.clone(),
         )?),
         notifier: notifier.clone(),
     });
@@ -203,6 +215,9 @@ pub async fn run(config_path: &Path, env: &Environment) -> Result<(), DaemonErro
     let listening = listener
         .local_addr()
         .context("the listener has no address")?;
+    // `/readyz` follows the monitors through reloads.
+    let (watched_monitors, monitors_for_http) =
+        tokio::sync::watch::channel(WatchedMonitor::list(&config.monitors));
     let http_state = crate::http::HttpState {
         store: store.clone(),
         completions: completions.clone(),
@@ -212,6 +227,10 @@ pub async fn run(config_path: &Path, env: &Environment) -> Result<(), DaemonErro
             .completion_webhook
             .as_ref()
             .map(|hook| (hook.public_url.path().to_string(), hook.token.clone())),
+        token: config.http.token.clone(),
+        monitors: monitors_for_http,
+        rightfoot_metrics,
+        started_at: clock.now(),
     };
     tracker.spawn(crate::http::serve(
         listener,
@@ -260,6 +279,7 @@ pub async fn run(config_path: &Path, env: &Environment) -> Result<(), DaemonErro
             _ = hangup.recv() => {
                 notifier.reloading();
                 reload(config_path, env, &mut config, &launcher, &mut scheduler).await;
+                watched_monitors.send_replace(WatchedMonitor::list(&config.monitors));
                 notifier.ready(&format!("watching {} monitor(s)", config.monitors.len()));
             }
         }
@@ -331,7 +351,8 @@ async fn reload(
         tracing::warn!("http.listen changed: the new address is used only after a restart");
     }
     let old = launcher.context();
-    match run_context(&new, old.store, old.clock, &old.completions) {
+    let metrics = old.client.metrics().clone();
+    match run_context(&new, old.store, old.clock, &old.completions, metrics) {
         Ok(context) => {
             *launcher
                 .context
@@ -386,6 +407,7 @@ pub async fn run_now(
         store.clone(),
         Clock::system(),
         &Completions::default(),
+        RequestMetrics::default(),
     )?;
     let cancel = CancellationToken::new();
     let watcher = tokio::spawn(show_progress(

@@ -1,34 +1,70 @@
-//! The daemon's local HTTP listener: health, and Rightfoot's completion webhook.
+//! The daemon's local HTTP listener: the read API, health, metrics, and Rightfoot's
+//! completion webhook.
 //!
 //! `serve(listener, state, shutdown)` takes its listener and shutdown signal as
-//! parameters, so tests bind port 0 and stop it when they like. This module owns
-//! request parsing and authentication for these endpoints; it stores nothing itself
-//! but the webhook's `event_uuid` (through the store) and decides nothing about runs:
-//! a completion only wakes the reader of that batch ([`Completions`]).
+//! parameters, so tests bind port 0 and stop it when they like. This module owns the
+//! routes, their parameters, authentication and the shapes of the answers. It decides
+//! nothing about runs and writes nothing but the webhook's `event_uuid`: every answer is
+//! read from the store (or, for `/metrics`, from the client's request recorder).
+//!
+//! | route | answers | module |
+//! |---|---|---|
+//! | `GET /healthz` | `ok`: the process serves HTTP (never authenticated) | here |
+//! | `GET /readyz` | the store takes writes and no monitor's schedule is overdue | `health` |
+//! | `GET /metrics` | Prometheus text | `metrics` |
+//! | `GET /v1/monitoring/authorizers/{id}/history` | Rightfoot's `AuthorizerHistoryResponse` | `history` |
+//! | `GET /v1/balances?batchId=` | Rightfoot's `BatchBalancesResponse` | `balances` |
+//! | `GET /v1/balances/csv?batch_ids=` | Rightfoot's CSV export, streamed | `balances` |
+//! | `GET /v1/runs`, `GET /v1/runs/{id}` | runs, one run with its counts and chunks | `runs` |
+//! | `GET /v1/alerts?state=` | the `alerts` table | `runs` |
+//!
+//! The Rightfoot-shaped routes answer exactly as Rightfoot's read endpoints do, errors
+//! included (the `ApiErrorResponse` envelope, `error`), so code written against
+//! Rightfoot works against the lender's own host. With `http.token` set, every route
+//! but `/healthz` and the completion webhook needs `Authorization: Bearer <token>`
+//! (`auth`); pages use opaque keyset cursors (`cursor`).
 //!
 //! The completion webhook (`BALANCE_BATCH_COMPLETED`):
 //! - is served at the path of `rightfoot.completion_webhook.public_url`, so a reverse
 //!   proxy can forward that URL unchanged;
 //! - is authenticated by the secret `token` query parameter that the daemon put in the
-//!   `webhook_url` it gave Rightfoot (Rightfoot signs nothing); a wrong or missing token
-//!   gets 404, as if the endpoint did not exist;
+//!   `webhook_url` it gave Rightfoot (Rightfoot signs nothing, and cannot send our
+//!   bearer token); a wrong or missing token gets 404, as if the endpoint did not exist;
 //! - accepts any content type, as long as the body is the documented JSON;
 //! - is deduplicated on `event_uuid`, and always answered 200 once understood, so that
 //!   Rightfoot stops retrying.
 
+mod auth;
+mod balances;
+mod cursor;
+mod error;
+mod health;
+mod history;
+mod metrics;
+mod params;
+mod runs;
+mod wire;
+
+pub use health::WatchedMonitor;
+
 use std::future::Future;
+use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::completions::Completions;
+use crate::rightfoot::RequestMetrics;
 use crate::secret::Secret;
 use crate::store::Store;
 
@@ -40,16 +76,60 @@ pub struct HttpState {
     pub clock: Clock,
     /// The completion webhook's path and token, when it is configured.
     pub completion_webhook: Option<(String, Secret)>,
+    /// `http.token`: when set, every route but `/healthz` and the completion webhook
+    /// needs it as a bearer token.
+    pub token: Option<Secret>,
+    /// The monitors' schedules, for `/readyz`. The daemon sends the new list on reload.
+    pub monitors: watch::Receiver<Arc<Vec<WatchedMonitor>>>,
+    /// Durations of the requests to Rightfoot, for `/metrics`: the recorder the daemon
+    /// gives every client it builds.
+    pub rightfoot_metrics: RequestMetrics,
+    /// When the daemon started. `/readyz` holds the schedule to account only for slots
+    /// after it: older ones are the scheduler's catch-up business at start.
+    pub started_at: DateTime<Utc>,
+}
+
+impl HttpState {
+    /// A state with no webhook, no token, no monitors and a fresh metrics recorder,
+    /// started now on `clock`.
+    pub fn new(store: Store, completions: Completions, clock: Clock) -> HttpState {
+        let (_, monitors) = watch::channel(Arc::new(Vec::new()));
+        HttpState {
+            store,
+            completions,
+            started_at: clock.now(),
+            clock,
+            completion_webhook: None,
+            token: None,
+            monitors,
+            rightfoot_metrics: RequestMetrics::default(),
+        }
+    }
 }
 
 /// The router, for tests and for [`serve`].
 pub fn router(state: HttpState) -> Router {
+    let api = Router::new()
+        .route(
+            "/v1/monitoring/authorizers/{id}/history",
+            get(history::authorizer_history),
+        )
+        .route("/v1/balances", get(balances::balances))
+        .route("/v1/balances/csv", get(balances::balances_csv))
+        .route("/v1/runs", get(runs::runs))
+        .route("/v1/runs/{id}", get(runs::run))
+        .route("/v1/alerts", get(runs::alerts))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
+        .fallback(error::unknown_route)
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .layer(from_fn_with_state(state.clone(), auth::require_token));
     let mut router = Router::new().route("/healthz", get(healthz));
     if let Some((path, _)) = &state.completion_webhook {
         let path = if path.is_empty() { "/" } else { path.as_str() };
         router = router.route(path, post(completion_webhook));
     }
-    router.with_state(state)
+    router.merge(api).with_state(state)
 }
 
 /// Serves until `shutdown` resolves.
@@ -128,7 +208,7 @@ async fn completion_webhook(
 
 /// Compares secrets through their digests, so the time taken says nothing about how
 /// much of the token was right.
-fn same_secret(given: &str, expected: &str) -> bool {
+pub(crate) fn same_secret(given: &str, expected: &str) -> bool {
     let a = Sha256::digest(given.as_bytes());
     let b = Sha256::digest(expected.as_bytes());
     a.iter()

@@ -124,12 +124,8 @@ async fn harness(receiver: Receiver) -> Harness {
     let directory = tempfile::tempdir().unwrap();
     let store = Store::open(directory.path().join("state.db")).unwrap();
     let completions = Completions::default();
-    let state = HttpState {
-        store: store.clone(),
-        completions: completions.clone(),
-        clock: clock.clone(),
-        completion_webhook: Some((WEBHOOK_PATH.to_string(), Secret::new(TOKEN))),
-    };
+    let mut state = HttpState::new(store.clone(), completions.clone(), clock.clone());
+    state.completion_webhook = Some((WEBHOOK_PATH.to_string(), Secret::new(TOKEN)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let public = Url::parse(&format!(
         "http://{}{WEBHOOK_PATH}",

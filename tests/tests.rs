@@ -41,6 +41,14 @@
 //!   resolved alerts go; firing alerts, undelivered notifications and every run
 //!   something refers to stay; a run's write completes while pruning is under way; the
 //!   daemon's pass stops between batches on cancel and resumes later.
+//! - `read_api`: the local read API's Rightfoot-shaped routes over real HTTP against a
+//!   real store: history, balances and the CSV export checked against the OpenAPI
+//!   schemas, exact cents, a keyset walk that returns every row once while runs are
+//!   stored, Rightfoot's cache counted once, errors in the envelope, bearer tokens, and
+//!   the crate's own Rightfoot client reading it.
+//! - `read_api_ops`: runs and alerts, `/readyz` (write probe, overdue schedules),
+//!   `/metrics` with exact values for a known store, the configuration refusing an open
+//!   listener without a token, and the real daemon serving it all behind its token.
 //! - `rightfoot_client`: the API client against scripted local HTTP servers.
 //! - `run`: one run of a monitor against the sandbox on paused time: a complete run,
 //!   rejections, the result deadline, Rightfoot's 24-hour cache, bounded concurrency,
@@ -61,6 +69,9 @@
 //!   the daemon as a child process with its JSON log and database, a sandbox behind a
 //!   gate that can hold an answer, a database with seeded history and the read-side
 //!   commands run against it).
+//!   port 0 with authorizers to send it, a recording proxy, the OpenAPI request and
+//!   response contracts, the read API over a store with runs written as a run writes
+//!   them, an SMTP server and a webhook receiver on port 0).
 #![forbid(unsafe_code)]
 
 mod authorizers;
@@ -74,6 +85,8 @@ mod export;
 mod history;
 mod http;
 mod notify;
+mod read_api;
+mod read_api_ops;
 mod retention;
 mod rightfoot_client;
 mod run;

@@ -15,7 +15,7 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
@@ -24,6 +24,7 @@ use serde::de::DeserializeOwned;
 use url::{Host, Url};
 
 use super::error::{ApiError, ClientBuildError, Redactor};
+use super::metrics::{Answer, Endpoint, RequestMetrics};
 use super::models::describe_json_error;
 use super::retry::{Replay, RetryPolicy, parse_retry_after, with_retries};
 use crate::secret::Secret;
@@ -61,6 +62,9 @@ pub struct ClientConfig {
     /// Pages allowed beyond `ceil(accepted / page_limit)` before the pagination guard
     /// stops a batch's results.
     pub page_slack: u32,
+    /// Where every attempt's duration is recorded, by endpoint and status. The daemon
+    /// shares one across the clients it builds; `new` starts a fresh one.
+    pub metrics: RequestMetrics,
 }
 
 impl ClientConfig {
@@ -77,6 +81,7 @@ impl ClientConfig {
             not_found_grace: Duration::from_secs(5 * 60),
             page_limit: 100,
             page_slack: 2,
+            metrics: RequestMetrics::default(),
         }
     }
 }
@@ -98,6 +103,7 @@ struct Inner {
     not_found_grace: Duration,
     page_limit: u32,
     page_slack: u32,
+    metrics: RequestMetrics,
 }
 
 /// Shows the base URL; the key is never printed.
@@ -161,6 +167,7 @@ impl RightfootClient {
                 not_found_grace: config.not_found_grace,
                 page_limit: config.page_limit,
                 page_slack: config.page_slack,
+                metrics: config.metrics,
             }),
         })
     }
@@ -173,6 +180,11 @@ impl RightfootClient {
     /// The retry policy every call follows.
     pub fn retry_policy(&self) -> &RetryPolicy {
         &self.inner.retry
+    }
+
+    /// The recorder of request durations this client writes to.
+    pub fn metrics(&self) -> &RequestMetrics {
+        &self.inner.metrics
     }
 
     pub(crate) fn not_found_grace(&self) -> Duration {
@@ -219,16 +231,59 @@ impl RightfootClient {
     }
 
     /// One attempt: send, turn an error status into an [`ApiError`], and leave a
-    /// success body unread.
+    /// success body unread. The duration recorded is the time to the response headers
+    /// (a streamed body is read later, by the caller).
     pub(crate) async fn attempt_head(
         &self,
         request: RequestBuilder,
         redactor: &Redactor,
     ) -> Result<Response, ApiError> {
-        let mut response = request
-            .send()
-            .await
-            .map_err(|e| ApiError::from_transport(e, redactor))?;
+        let started = Instant::now();
+        let (endpoint, result) = self.head(request, redactor).await;
+        let answer = match &result {
+            Ok(response) => Answer::Status(response.status().as_u16()),
+            Err(error) => answer_of_error(error),
+        };
+        self.record(endpoint, answer, started);
+        result
+    }
+
+    fn record(&self, endpoint: Endpoint, answer: Answer, started: Instant) {
+        self.inner
+            .metrics
+            .record(endpoint, answer, started.elapsed());
+    }
+
+    /// Sends `request` and turns an error status into an [`ApiError`]; says which
+    /// endpoint it was, for the metrics.
+    async fn head(
+        &self,
+        request: RequestBuilder,
+        redactor: &Redactor,
+    ) -> (Endpoint, Result<Response, ApiError>) {
+        let (http, request) = request.build_split();
+        let request = match request {
+            Ok(request) => request,
+            Err(error) => {
+                return (
+                    Endpoint::Other,
+                    Err(ApiError::from_transport(error, redactor)),
+                );
+            }
+        };
+        let endpoint = Endpoint::of_path(request.url().path());
+        let response = match http.execute(request).await {
+            Ok(response) => response,
+            Err(error) => return (endpoint, Err(ApiError::from_transport(error, redactor))),
+        };
+        (endpoint, self.check_status(response, redactor).await)
+    }
+
+    async fn check_status(
+        &self,
+        mut response: Response,
+        redactor: &Redactor,
+    ) -> Result<Response, ApiError> {
         let status = response.status();
         tracing::debug!(
             status = status.as_u16(),
@@ -255,6 +310,8 @@ impl RightfootClient {
 
     /// One attempt: send, check the status, and read the whole body (up to `limit`).
     /// A body that fails half-way is a transport error, so the attempt can be retried.
+    /// The duration recorded runs to the end of the body; one that fails half-way is
+    /// recorded as no answer.
     pub(crate) async fn attempt_full(
         &self,
         request: RequestBuilder,
@@ -262,9 +319,23 @@ impl RightfootClient {
         redactor: &Redactor,
         limit: usize,
     ) -> Result<Received, ApiError> {
-        let mut response = self.attempt_head(request, redactor).await?;
+        let started = Instant::now();
+        let (endpoint, result) = self.head(request, redactor).await;
+        let mut response = match result {
+            Ok(response) => response,
+            Err(error) => {
+                self.record(endpoint, answer_of_error(&error), started);
+                return Err(error);
+            }
+        };
         let headers = response.headers().clone();
+        let status = response.status().as_u16();
         let (body, outcome) = read_capped(&mut response, limit).await;
+        let answer = match outcome {
+            ReadOutcome::Failed(_) => Answer::NoAnswer,
+            _ => Answer::Status(status),
+        };
+        self.record(endpoint, answer, started);
         match outcome {
             ReadOutcome::Complete => Ok(Received {
                 headers,
@@ -294,6 +365,11 @@ impl RightfootClient {
             .await?;
         decode_json(&received.body, what)
     }
+}
+
+/// What a failed attempt is recorded as: its error status, or no answer.
+fn answer_of_error(error: &ApiError) -> Answer {
+    error.http_status().map_or(Answer::NoAnswer, Answer::Status)
 }
 
 /// Decodes a success body, with an error that names the position but no values.

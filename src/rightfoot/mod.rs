@@ -2,7 +2,8 @@
 //!
 //! This module owns everything between a request body in bytes and typed results: the
 //! HTTP client and its configuration (`client`), the wire structs (`models`), the
-//! retry policy (`retry`), errors (`error`), balance status codes (`status`), and one
+//! retry policy (`retry`), errors (`error`), balance status codes (`status`), the
+//! durations of its requests by endpoint and status (`metrics`), and one
 //! module per endpoint:
 //!
 //! - `submit`: `POST /v1/balance_requests` → [`SubmitOutcome`]
@@ -20,6 +21,7 @@ mod client;
 pub mod error;
 mod export;
 mod history;
+pub mod metrics;
 pub(crate) mod models;
 mod results;
 pub mod retry;
@@ -30,6 +32,7 @@ pub use client::{ClientConfig, RightfootClient, USER_AGENT};
 pub use error::{ApiError, ClientBuildError, ErrorDetails, ErrorEnvelope};
 pub use export::CsvExport;
 pub use history::{HistoryEntry, HistoryPage, HistoryStatus};
+pub use metrics::RequestMetrics;
 pub use results::{BalancePages, BalanceResult, Page};
 pub use retry::RetryPolicy;
 pub use status::{BalanceStatus, CsvStatus};

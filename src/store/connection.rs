@@ -20,6 +20,13 @@
 //!   a lock briefly; wait for it rather than fail at once.
 //! - `cache_size`: 8 MiB per connection, ample for this schema's working set.
 //! - `query_only=ON` on readers, on top of opening them read-only.
+//! - `mmap_size` on readers: they read the file through a memory map, so a page read
+//!   is a memory access instead of a `pread` system call and a copy, and a mapped page
+//!   skips the page cache, which the bundled SQLite shares across connections behind
+//!   one mutex (`SQLITE_ENABLE_MEMORY_MANAGEMENT`). History pages read a dozen scattered
+//!   pages each, so this is most of their cost under concurrency (see `BENCHMARKS.md`).
+//!   SQLite caps the map at 2 GiB; pages beyond it are read as before. The writer does
+//!   not map: its writes go to the WAL either way.
 //! - `journal_size_limit`: truncate the WAL after checkpoints instead of letting it stay
 //!   at its high-water mark.
 
@@ -34,6 +41,8 @@ use super::error::{StoreError, classify};
 const CACHE_KIB: i64 = 8 * 1024;
 /// The WAL is truncated to this size after a checkpoint.
 const JOURNAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
+/// How much of the file a reader maps (SQLite's own limit, 2 GiB, applies first).
+const READER_MMAP_BYTES: i64 = 4 * 1024 * 1024 * 1024;
 
 /// Opens the write connection. Creates the file (mode 0600) if it does not exist. The
 /// journal mode is left alone: the caller switches to WAL only after it has checked
@@ -86,6 +95,9 @@ pub(crate) fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connect
     configure(path, &connection, busy_timeout)?;
     connection
         .pragma_update(None, "query_only", true)
+        .map_err(|error| classify(path, error))?;
+    connection
+        .pragma_update(None, "mmap_size", READER_MMAP_BYTES)
         .map_err(|error| classify(path, error))?;
     Ok(connection)
 }

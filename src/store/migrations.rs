@@ -41,6 +41,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "run recovery",
         sql: include_str!("migrations/0003_run_recovery.sql"),
     },
+    Migration {
+        version: 4,
+        name: "history by run",
+        sql: include_str!("migrations/0004_history_by_run.sql"),
+    },
 ];
 
 /// The newest schema this build knows.

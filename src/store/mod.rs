@@ -12,7 +12,8 @@
 //! request body and Rightfoot's batch id), which authorizers were in which chunk, one
 //! result per authorizer per run, alert state, the notification outbox, the schedule's
 //! position and the slots that got no run (missed or skipped, `schedule.rs`), and the
-//! completion webhooks already seen. What it never holds: personal data. An authorizer
+//! completion webhooks already seen. The read side's pages (history, a batch's results,
+//! runs, alerts) and the counts behind `/metrics` are in `queries.rs`. What it never holds: personal data. An authorizer
 //! is its `authorizer_unique_id` and nothing else; names, SSN, EIN, account, routing
 //! and card numbers, CVV, birth dates, addresses and phone numbers have no column, and
 //! neither does lender metadata. A test reads the schema back and enforces this.
@@ -33,6 +34,7 @@ mod error;
 mod events;
 mod export;
 mod migrations;
+mod queries;
 mod readers;
 mod reports;
 mod results;
@@ -50,6 +52,10 @@ pub use backup::{BackupError, BackupOptions, BackupProgress, BackupSummary};
 pub use error::StoreError;
 pub use export::{ExportError, ExportQuery, ExportScope, ExportedResult, ResultSink};
 pub use migrations::LATEST_VERSION;
+pub use queries::{
+    AlertRecord, AlertStateFilter, BatchResultRow, BatchResultsPage, HistoryPage, HistoryRow,
+    LastRunResults, MetricsSnapshot, Paged,
+};
 pub use reports::{
     AuthorizerCheck, CheckOutcome, HistoryQuery, NotificationCounts, RunCounts, RunNotifications,
     RunOverview, UndeliveredNotification,

@@ -6,6 +6,7 @@ pub mod gate;
 pub mod history;
 pub mod openapi;
 pub mod proxy;
+pub mod read_api;
 pub mod receiver;
 pub mod sandbox;
 pub mod smtp;

@@ -1,7 +1,9 @@
 //! Rightfoot's OpenAPI document (`tests/data/rightfoot-openapi.yaml`) as a contract for
 //! requests: the operations it lists, and JSON Schema validators for each operation's
 //! query string, path parameters and JSON request body, built from the document itself
-//! (every `$ref` resolved into `components`).
+//! (every `$ref` resolved into `components`). And as a contract for responses
+//! ([`ResponseContract`]): the component schemas of the answers, closed to undocumented
+//! properties, and the CSV export's fixed header.
 //!
 //! Two readings are stricter than the document's letter, on purpose:
 //! - Query strings carry only documented parameters (an undocumented one, such as the
@@ -420,4 +422,84 @@ fn percent_decode(segment: &str) -> String {
         }
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The document's response schemas, for checking answers that claim Rightfoot's shapes
+/// (the local read API's).
+///
+/// Three readings are applied to the document, all from the API README (the same as
+/// the sandbox's schema test applies): OpenAPI 3.0's `nullable: true`, left in this 3.1
+/// document, allows `null`; the balances page's `next_page_token` is `null` on the last
+/// page, as the history page says of its own; an error's `details` may be an object.
+/// Beyond the document's letter, every object is closed (`unevaluatedProperties:
+/// false`): an answer that adds a field is not in Rightfoot's shape.
+pub struct ResponseContract {
+    spec: Value,
+}
+
+impl ResponseContract {
+    pub fn load() -> ResponseContract {
+        let mut spec = load();
+        allow_null(&mut spec);
+        let schemas = &mut spec["components"]["schemas"];
+        schemas["BatchBalancesResponse"]["properties"]["next_page_token"]["type"] =
+            json!(["string", "null"]);
+        schemas["ApiErrorResponse"]["properties"]["error"]["properties"]["details"]["type"] =
+            json!(["string", "object"]);
+        ResponseContract { spec }
+    }
+
+    /// Every violation of component schema `name` by `body`.
+    pub fn violations(&self, name: &str, body: &Value) -> Vec<String> {
+        let mut schema = inline(
+            &self.spec,
+            &json!({ "$ref": format!("#/components/schemas/{name}") }),
+            0,
+        );
+        close(&mut schema, true);
+        let validator = validator(&schema);
+        validator
+            .iter_errors(body)
+            .map(|error| format!("{name}: {error} at `{}`", error.instance_path()))
+            .collect()
+    }
+
+    /// Panics with every violation of component schema `name` by `body`.
+    pub fn assert_matches(&self, name: &str, body: &Value) {
+        let violations = self.violations(name, body);
+        assert!(violations.is_empty(), "{violations:#?}\n{body:#}");
+    }
+
+    /// The CSV export's fixed columns: the header of the document's example for
+    /// `GET /v1/balances/csv`, without its `meta_<key>` columns.
+    pub fn csv_fixed_columns(&self) -> Vec<String> {
+        let example = self.spec["paths"]["/v1/balances/csv"]["get"]["responses"]["200"]["content"]
+            ["text/csv"]["example"]
+            .as_str()
+            .expect("the CSV export has an example");
+        example
+            .lines()
+            .next()
+            .unwrap()
+            .split(',')
+            .take_while(|column| !column.starts_with("meta_"))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+/// OpenAPI 3.0's `nullable: true` as JSON Schema: the type also allows `null`.
+fn allow_null(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if map.get("nullable") == Some(&Value::Bool(true))
+                && let Some(Value::String(kind)) = map.get("type").cloned()
+            {
+                map.insert("type".into(), json!([kind, "null"]));
+            }
+            map.values_mut().for_each(allow_null);
+        }
+        Value::Array(items) => items.iter_mut().for_each(allow_null),
+        _ => {}
+    }
 }

@@ -1,0 +1,215 @@
+//! The bodies the read API writes: Rightfoot's shapes for the Rightfoot-compatible
+//! routes, and our own for runs and alerts.
+//!
+//! These structs exist only to be serialized, separate from the store's row types.
+//! Field names and order follow Rightfoot's pages (and `sandbox::models`, which follows
+//! them too). Money goes out as a JSON number written from the exact decimal text of
+//! the stored cents (`-83.68`, `1200.00`), never through a float. Times are RFC 3339 in
+//! UTC with a `Z`, to the second, as Rightfoot writes them.
+
+use std::collections::BTreeMap;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use super::error::ApiProblem;
+use crate::money::Cents;
+
+/// A 200 with `body` as JSON.
+pub(crate) fn json<T: Serialize>(body: &T) -> Result<Response, ApiProblem> {
+    let bytes = serde_json::to_vec(body).map_err(|error| {
+        tracing::error!(%error, "a read API answer could not be serialized");
+        ApiProblem::internal()
+    })?;
+    let mut response = (StatusCode::OK, bytes).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
+
+/// `2024-08-09T18:10:44Z`.
+pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// An amount as a JSON number with exactly the cents' digits. A sign, digits and a
+/// decimal point always form a valid JSON number, so `None` is theoretical; the field
+/// is then `null`.
+pub(crate) fn money(cents: Cents) -> Option<Box<RawValue>> {
+    RawValue::from_string(cents.to_decimal_string()).ok()
+}
+
+/// `GET /v1/monitoring/authorizers/{id}/history`.
+#[derive(Serialize)]
+pub(crate) struct AuthorizerHistoryResponse<'a> {
+    pub authorizer_unique_id: &'a str,
+    pub total_count: u64,
+    pub history: Vec<HistoryEntry>,
+    pub next_page_token: Option<String>,
+    pub has_more: bool,
+}
+
+#[derive(Serialize)]
+pub(crate) struct HistoryEntry {
+    pub run_at: String,
+    pub batch_id: String,
+    pub balance_amount: Option<Box<RawValue>>,
+    /// `success` or `failed`.
+    pub status: &'static str,
+    pub error_message: Option<String>,
+}
+
+/// `GET /v1/balances`.
+#[derive(Serialize)]
+pub(crate) struct BatchBalancesResponse<'a> {
+    pub batch_id: &'a str,
+    pub total_processed: u64,
+    pub balances: Vec<BalanceRecord>,
+    pub has_more: bool,
+    pub next_page_token: Option<String>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct BalanceRecord {
+    pub authorizer_unique_id: String,
+    pub balance: Option<Box<RawValue>>,
+    pub timestamp: String,
+    pub balance_status_code: i64,
+    /// Deprecated by Rightfoot in favour of `balance_status_code`, and still sent.
+    pub status_code: i64,
+}
+
+/// `GET /v1/runs`.
+#[derive(Serialize)]
+pub(crate) struct RunsPage {
+    pub runs: Vec<RunSummary>,
+    pub next_page_token: Option<String>,
+    pub has_more: bool,
+}
+
+/// `GET /v1/alerts`.
+#[derive(Serialize)]
+pub(crate) struct AlertsPage {
+    pub alerts: Vec<Alert>,
+    pub next_page_token: Option<String>,
+    pub has_more: bool,
+}
+
+/// One run, as `GET /v1/runs` lists it.
+#[derive(Serialize)]
+pub(crate) struct RunSummary {
+    pub id: i64,
+    pub monitor: String,
+    /// `schedule`, `catch_up` or `manual`.
+    pub trigger: &'static str,
+    /// The cron slot a scheduled or catch-up run answers; `null` for a manual run.
+    pub scheduled_for: Option<String>,
+    pub state: &'static str,
+    pub served_from_cache: bool,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    /// From `started_at` to `finished_at` (or to now, for a run still going).
+    pub duration_seconds: Option<f64>,
+    pub reason: Option<String>,
+}
+
+/// `GET /v1/runs/{id}`: the run, its counts and its chunks.
+#[derive(Serialize)]
+pub(crate) struct RunDetail {
+    #[serde(flatten)]
+    pub run: RunSummary,
+    pub counts: RunCounts,
+    pub batches: Vec<RunBatch>,
+}
+
+/// What a run's rows add up to, by outcome and status code.
+#[derive(Serialize)]
+pub(crate) struct RunCounts {
+    /// Authorizers sent in the run's chunks.
+    pub members: u32,
+    /// Accepted by Rightfoot (members minus its `failed_authorizers`).
+    pub accepted: u32,
+    pub rejected_preflight: u32,
+    pub rejected_by_api: u32,
+    pub succeeded: u32,
+    /// Checks Rightfoot answered with a non-zero status code, in all.
+    pub failed: u32,
+    /// The same, by status code.
+    pub failed_by_code: BTreeMap<String, u32>,
+    pub not_retrieved: u32,
+    /// Members whose result is an earlier run's (Rightfoot's 24-hour cache).
+    pub cached: u32,
+    /// Members still waiting for a result.
+    pub awaiting: u32,
+}
+
+/// One chunk of a run.
+#[derive(Serialize)]
+pub(crate) struct RunBatch {
+    pub chunk_index: u32,
+    /// Rightfoot's batch id, once its 201 was recorded.
+    pub batch_id: Option<String>,
+    pub state: &'static str,
+    pub members: u32,
+    pub results: u32,
+    pub accepted: Option<u32>,
+    pub submitted_at: Option<String>,
+    pub deadline: Option<String>,
+    /// The run whose chunk owns this batch's results, when Rightfoot answered this one
+    /// from its 24-hour cache.
+    pub cached_from_run: Option<i64>,
+    pub reason: Option<String>,
+}
+
+/// One alert, as `GET /v1/alerts` lists it.
+#[derive(Serialize)]
+pub(crate) struct Alert {
+    pub id: i64,
+    pub fingerprint: String,
+    pub monitor: String,
+    pub authorizer_unique_id: Option<String>,
+    pub rule: String,
+    pub state: String,
+    pub severity: String,
+    pub consecutive_failures: u32,
+    pub consecutive_passes: u32,
+    pub first_fired_at: String,
+    pub last_fired_at: String,
+    pub last_notified_at: Option<String>,
+    pub resolved_at: Option<String>,
+    pub last_run_id: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_is_written_from_the_cents_not_a_float() {
+        #[derive(Serialize)]
+        struct Probe {
+            a: Option<Box<RawValue>>,
+            b: Option<Box<RawValue>>,
+            c: Option<Box<RawValue>>,
+            d: Option<Box<RawValue>>,
+        }
+        let text = serde_json::to_string(&Probe {
+            a: money(Cents(-8368)),
+            b: money(Cents(120_000)),
+            c: money(Cents(7)),
+            // Not representable exactly as an f64: 2^53 + 1 cents.
+            d: money(Cents(9_007_199_254_740_993)),
+        })
+        .unwrap();
+        assert_eq!(
+            text,
+            r#"{"a":-83.68,"b":1200.00,"c":0.07,"d":90071992547409.93}"#
+        );
+    }
+}

@@ -1,0 +1,11 @@
+-- 0004: an authorizer's history in run order, for the read API's keyset pages.
+--
+-- `GET /v1/monitoring/authorizers/{id}/history` lists one authorizer's results newest
+-- run first and pages with a cursor that holds the last run id returned. The run id is
+-- the right key: it is unique per authorizer (one result per authorizer per run), it
+-- never changes (an upsert keeps the row's run, and `runs.id` is an INTEGER PRIMARY KEY,
+-- which VACUUM does not renumber), and a new run always gets a larger one, so rows
+-- inserted while a client pages land before its first page, never inside the walk.
+-- `results_history` (authorizer, recorded_at) cannot serve that order, and the primary
+-- key leads with the run. SQLite scans this index backwards for `run_id DESC`.
+CREATE INDEX results_by_authorizer_run ON results (authorizer_unique_id, run_id);
