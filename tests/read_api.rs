@@ -9,6 +9,7 @@ use std::collections::HashSet;
 use balance_monitor::money::Cents;
 use balance_monitor::rightfoot::{BalanceStatus, ClientConfig, HistoryStatus, RightfootClient};
 use balance_monitor::secret::Secret;
+use balance_monitor::store::ResultRow;
 use serde_json::Value;
 
 use crate::support::openapi::ResponseContract;
@@ -197,6 +198,79 @@ async fn a_batch_served_from_rightfoots_cache_is_counted_once() {
     assert_eq!(run["served_from_cache"], true, "{run}");
     assert_eq!(run["counts"]["cached"], 2, "{run}");
     assert_eq!(run["batches"][0]["cached_from_run"], first.0, "{run}");
+}
+
+#[tokio::test]
+async fn a_cached_batch_read_again_for_its_gaps_lists_each_authorizer_once() {
+    let api = start().await;
+    let contract = ResponseContract::load();
+    let members = [
+        ("G-1", Check::Balance(500)),
+        ("G-2", Check::NotRetrieved),
+        ("G-3", Check::Code(3400)),
+    ];
+    finished_run(&api.store, "nightly", "BATCH-G", &members, at(6, 0)).await;
+    // Rightfoot serves the batch again; the later chunk reads the result the first run
+    // gave up on, and stores it as its own (the run module's gap reading).
+    let second = finished_run(&api.store, "nightly", "BATCH-G", &members, at(7, 0)).await;
+    let chunk = api.store.run_batches(second).await.unwrap()[0].id;
+    api.store
+        .upsert_results(
+            second,
+            chunk,
+            &[ResultRow {
+                authorizer_unique_id: "G-2".into(),
+                balance: Some(Cents(-1)),
+                balance_status_code: 0,
+                retrieved_at: at(6, 30),
+            }],
+        )
+        .await
+        .unwrap();
+
+    for limit in [1, 2, 100] {
+        let mut token: Option<String> = None;
+        let mut listed = Vec::new();
+        loop {
+            let mut path = format!("/v1/balances?batchId=BATCH-G&limit={limit}");
+            if let Some(token) = &token {
+                path.push_str(&format!("&nextPageToken={token}"));
+            }
+            let body = api.get(&path).await.json();
+            contract.assert_matches("BatchBalancesResponse", &body);
+            assert_eq!(body["total_processed"], 3, "{body}");
+            for record in body["balances"].as_array().unwrap() {
+                listed.push(record["authorizer_unique_id"].as_str().unwrap().to_string());
+            }
+            if body["has_more"] == false {
+                break;
+            }
+            token = Some(body["next_page_token"].as_str().unwrap().to_string());
+        }
+        assert_eq!(listed, ["G-1", "G-2", "G-3"], "pages of {limit}");
+    }
+    // G-2's history: the first run gave up, the second got it; both name the batch.
+    let history = api
+        .get("/v1/monitoring/authorizers/G-2/history")
+        .await
+        .json();
+    let entries: Vec<(&str, &str)> = history["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["batch_id"].as_str().unwrap(),
+                e["status"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(entries, [("BATCH-G", "success"), ("BATCH-G", "failed")]);
+    let g1 = api
+        .get("/v1/monitoring/authorizers/G-1/history")
+        .await
+        .json();
+    assert_eq!(g1["total_count"], 1, "the cached run stores no copy: {g1}");
 }
 
 #[tokio::test]

@@ -703,11 +703,20 @@ async fn the_daemon_serves_the_read_api_behind_its_token() {
         .unwrap();
     assert_eq!(runs["runs"], serde_json::json!([]));
 
+    let pid = daemon.0.id().to_string();
     let stopped = Command::new("kill")
-        .args(["-s", "TERM", &daemon.0.id().to_string()])
+        .args(["-s", "TERM", &pid])
         .status()
         .unwrap();
     assert!(stopped.success());
+    // A daemon that does not stop is killed after 20 s, and the exit code says so.
+    let (exited, guard) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if guard.recv_timeout(Duration::from_secs(20)).is_err() {
+            let _ = Command::new("kill").args(["-s", "KILL", &pid]).status();
+        }
+    });
     let status = daemon.0.wait().unwrap();
-    assert_eq!(status.code(), Some(0));
+    let _ = exited.send(());
+    assert_eq!(status.code(), Some(0), "SIGTERM stops the daemon cleanly");
 }
