@@ -73,6 +73,15 @@ pub enum Command {
     /// Copy the database to DEST while the daemon runs (SQLite's online backup). The
     /// copy is mode 0600 and checked with `PRAGMA integrity_check`.
     Backup(BackupArgs),
+    /// Send a test digest, marked [TEST], through one route now, and print the
+    /// server's answer. Exits 0 when it was delivered, 1 when it was not.
+    TestAlert(TestAlertArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TestAlertArgs {
+    /// The route's name under `routes:`.
+    pub route: String,
 }
 
 #[derive(Debug, Args)]
@@ -279,7 +288,7 @@ pub fn run(cli: Cli, env: Environment) -> Result<(), Failure> {
             } else {
                 crate::daemon::Progress::Lines
             };
-            let summary = runtime()?
+            let report = runtime()?
                 .block_on(crate::daemon::run_now(
                     &cli.config,
                     &env,
@@ -287,7 +296,9 @@ pub fn run(cli: Cli, env: Environment) -> Result<(), Failure> {
                     progress,
                 ))
                 .map_err(Failure::from)?;
-            print!("{}", crate::daemon::render_summary(&summary));
+            print!("{}", crate::daemon::render_summary(&report.summary));
+            print!("{}", crate::daemon::render_alerts(&report));
+            let summary = report.summary;
             if crate::daemon::is_complete(&summary) {
                 Ok(())
             } else {
@@ -350,6 +361,31 @@ pub fn run(cli: Cli, env: Environment) -> Result<(), Failure> {
                 eprintln!("exported {rows} results to {}", path.display());
             }
             Ok(())
+        }
+        Command::TestAlert(args) => {
+            let config = config::load(&cli.config, &env)?;
+            let Some(route) = config.routes.get(&args.route) else {
+                let names: Vec<&str> = config.routes.keys().map(String::as_str).collect();
+                let hint = match config::yaml::did_you_mean(&args.route, &names) {
+                    Some(best) => format!(", did you mean `{best}`?"),
+                    None if names.is_empty() => " (no routes are configured)".to_string(),
+                    None => format!(" (configured: {})", names.join(", ")),
+                };
+                return Err(Failure::Config(format!(
+                    "{}: no route named `{}`{hint}",
+                    cli.config.display(),
+                    args.route
+                )));
+            };
+            match runtime()?.block_on(crate::alerting::send_test(route)) {
+                Ok(delivered) => {
+                    println!("test notification sent through {}: {delivered}", route.name);
+                    Ok(())
+                }
+                Err(error) => Err(Failure::Runtime(
+                    anyhow::Error::new(error).context("the test notification was not delivered"),
+                )),
+            }
         }
         Command::Backup(args) => {
             let config = config::load(&cli.config, &env)?;

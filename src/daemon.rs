@@ -27,6 +27,8 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::alerting::{Alerting, Judged, Outbox};
+
 use crate::clock::Clock;
 use crate::completions::Completions;
 use crate::config::{self, Config, ConfigError, RightfootConfig};
@@ -98,14 +100,25 @@ fn run_context(
 }
 
 /// Starts runs for the scheduler with the current run context, which a reload may
-/// replace. `std::sync::RwLock`: it is read once per launch and never held across an
-/// `.await`.
-struct Launcher {
+/// replace, and has the rules judge each run that finishes. `std::sync::RwLock`: it is
+/// read once per launch and never held across an `.await`.
+pub struct Launcher {
     context: RwLock<RunContext>,
     notifier: Notifier,
+    alerting: Alerting,
 }
 
 impl Launcher {
+    /// The launcher the daemon gives its scheduler; `notifier` hears each run's outcome
+    /// as a systemd status line.
+    pub fn new(context: RunContext, alerting: Alerting, notifier: Notifier) -> Arc<Launcher> {
+        Arc::new(Launcher {
+            context: RwLock::new(context),
+            notifier,
+            alerting,
+        })
+    }
+
     fn context(&self) -> RunContext {
         self.context
             .read()
@@ -121,12 +134,15 @@ impl RunLauncher for Arc<Launcher> {
             let ctx = launcher.context();
             let monitor = request.monitor.name.clone();
             match run::execute(&ctx, &request.monitor, request.trigger, request.shutdown).await {
-                Ok(summary) => launcher.notifier.status(&format!(
-                    "last run: {monitor} {} ({} succeeded, {} not retrieved)",
-                    summary.state.as_str(),
-                    summary.succeeded,
-                    summary.not_retrieved
-                )),
+                Ok(summary) => {
+                    launcher.alerting.judge_pending(&monitor).await;
+                    launcher.notifier.status(&format!(
+                        "last run: {monitor} {} ({} succeeded, {} not retrieved)",
+                        summary.state.as_str(),
+                        summary.succeeded,
+                        summary.not_retrieved
+                    ))
+                }
                 Err(RunError::Store(StoreError::SlotTaken { .. })) => {
                     tracing::info!(%monitor, "this slot already has a run");
                 }
@@ -159,16 +175,23 @@ pub async fn run(config_path: &Path, env: &Environment) -> Result<(), DaemonErro
     let completions = Completions::default();
     // One recorder for every client the daemon builds, so a reload keeps the figures.
     let rightfoot_metrics = RequestMetrics::default();
-    let launcher = Arc::new(Launcher {
-        context: RwLock::new(run_context(
+    let alerting = Alerting::new(store.clone(), clock.clone(), Arc::new(config.clone()));
+    let outbox = Outbox::new(
+        alerting.clone(),
+        crate::notify::Notifier::new(clock.clone())
+            .map_err(|e| DaemonError::Runtime(anyhow::Error::new(e)))?,
+    );
+    let launcher = Launcher::new(
+        run_context(
             &config,
             store.clone(),
             clock.clone(),
             &completions,
             rightfoot_metrics.clone(),
-        )?),
-        notifier: notifier.clone(),
-    });
+        )?,
+        alerting.clone(),
+        notifier.clone(),
+    );
 
     let mut scheduler = Scheduler::new(
         store.clone(),
@@ -178,6 +201,12 @@ pub async fn run(config_path: &Path, env: &Environment) -> Result<(), DaemonErro
         tracker.clone(),
         SchedulerOptions::default(),
     );
+
+    // Runs that finished before a crash but were not judged are judged first, in order,
+    // before any later run of their monitor can finish; then the outbox delivers what
+    // any earlier process queued and did not deliver.
+    alerting.judge_all().await;
+    tracker.spawn(outbox.run(cancel.clone()));
 
     // Runs a previous process left unfinished go first: they hold slots and batches,
     // and a scheduled one keeps its monitor busy until it ends, so that no slot starts
@@ -200,9 +229,12 @@ pub async fn run(config_path: &Path, env: &Environment) -> Result<(), DaemonErro
                     .cloned();
                 let ctx = launcher.context();
                 let cancel = cancel.clone();
+                let alerting = alerting.clone();
                 tracker.spawn(async move {
                     let _busy = busy;
-                    resume_one(&ctx, monitor.as_ref(), &record, cancel).await;
+                    if resume_one(&ctx, monitor.as_ref(), &record, cancel).await {
+                        alerting.judge_pending(&record.monitor_name).await;
+                    }
                 });
             }
         }
@@ -305,21 +337,23 @@ pub async fn run(config_path: &Path, env: &Environment) -> Result<(), DaemonErro
 }
 
 /// Drives one run a previous process left unfinished to its end, or to a durable step
-/// on shutdown.
+/// on shutdown. True when the run finished.
 async fn resume_one(
     ctx: &RunContext,
     monitor: Option<&config::Monitor>,
     record: &RunRecord,
     cancel: CancellationToken,
-) {
+) -> bool {
     let monitor_name = &record.monitor_name;
     match run::resume(ctx, monitor, record.id, cancel).await {
-        Ok(_) => {}
+        Ok(_) => true,
         Err(RunError::Cancelled { run }) => {
             tracing::info!(monitor = %monitor_name, run = run.0, "run stopped at a durable step; it resumes at the next start");
+            false
         }
         Err(error) => {
             tracing::error!(monitor = %monitor_name, run = record.id.0, %error, "an unfinished run could not be resumed");
+            false
         }
     }
 }
@@ -379,6 +413,8 @@ async fn reload(
     for warning in &new.warnings {
         tracing::warn!("{warning}");
     }
+    launcher.alerting.set_config(Arc::new(new.clone()));
+    launcher.alerting.wake_outbox();
     *current = new;
 }
 
@@ -388,7 +424,7 @@ pub async fn run_now(
     env: &Environment,
     monitor_name: &str,
     progress: Progress,
-) -> Result<RunSummary, DaemonError> {
+) -> Result<RunNowReport, DaemonError> {
     let config = config::load(config_path, env)?;
     let Some(monitor) = config.monitors.iter().find(|m| m.name == monitor_name) else {
         let names: Vec<&str> = config.monitors.iter().map(|m| m.name.as_str()).collect();
@@ -425,16 +461,99 @@ pub async fn run_now(
     };
     let result = run::execute(&ctx, monitor, RunTrigger::Manual, cancel.clone()).await;
     cancel.cancel();
-    stop_on_signal.abort();
     let _ = watcher.await;
+    let report = match result {
+        Ok(summary) => Ok(judge_and_deliver(&config, &store, summary).await?),
+        Err(error) => Err(error),
+    };
+    stop_on_signal.abort();
     store.close().await;
-    result.map_err(|error| match error {
+    report.map_err(|error| match error {
         RunError::Cancelled { run } => DaemonError::Runtime(anyhow::anyhow!(
             "interrupted; run {} stopped at a durable step and resumes when the daemon next starts",
             run.0
         )),
         other => DaemonError::Runtime(anyhow::Error::new(other)),
     })
+}
+
+/// What `run-now` did: the run, what the rules made of it, and the delivery of the
+/// notifications it queued.
+#[derive(Debug)]
+pub struct RunNowReport {
+    pub summary: RunSummary,
+    pub judged: Vec<Judged>,
+    /// One delivery attempt of everything due; `None` when nothing was queued.
+    pub delivery: Option<crate::alerting::DeliveryRound>,
+}
+
+/// Judges the run (and any earlier run left unjudged), then makes one attempt to
+/// deliver what is queued. What is not delivered stays queued for the daemon.
+async fn judge_and_deliver(
+    config: &Config,
+    store: &Store,
+    summary: RunSummary,
+) -> Result<RunNowReport, DaemonError> {
+    let clock = Clock::system();
+    let alerting = Alerting::new(store.clone(), clock.clone(), Arc::new(config.clone()));
+    let mut judged = Vec::new();
+    for outcome in alerting.judge_pending(&summary.monitor).await {
+        match outcome {
+            Ok(one) => judged.push(one),
+            Err(error) => {
+                return Err(DaemonError::Runtime(
+                    anyhow::Error::new(error)
+                        .context("the run finished but its alerts could not be judged"),
+                ));
+            }
+        }
+    }
+    let delivery = if judged.iter().any(|j| !j.queued.is_empty()) {
+        let notifier = crate::notify::Notifier::new(clock)
+            .map_err(|e| DaemonError::Runtime(anyhow::Error::new(e)))?;
+        let round = Outbox::new(alerting, notifier)
+            .deliver_due(&CancellationToken::new())
+            .await
+            .context("cannot deliver the notifications")?;
+        Some(round)
+    } else {
+        None
+    };
+    Ok(RunNowReport {
+        summary,
+        judged,
+        delivery,
+    })
+}
+
+/// The alert lines `run-now` prints after the summary.
+pub fn render_alerts(report: &RunNowReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for judged in &report.judged {
+        let _ = writeln!(
+            out,
+            "  alerts (run {}):            {} fired, {} reminded, {} resolved; {} firing now",
+            judged.run.0, judged.fired, judged.reminders, judged.resolved, judged.firing
+        );
+        for skip in &judged.skips {
+            let _ = writeln!(out, "    {skip}");
+        }
+    }
+    if let Some(round) = &report.delivery {
+        let _ = writeln!(
+            out,
+            "  notifications:             {} delivered, {} to retry, {} failed",
+            round.delivered, round.retrying, round.failed
+        );
+        if round.retrying > 0 {
+            let _ = writeln!(
+                out,
+                "    the daemon (`balance-monitor run`) retries the undelivered ones; `runs show` lists them"
+            );
+        }
+    }
+    out
 }
 
 /// How `run-now` shows progress while it waits.

@@ -21,6 +21,9 @@
 //!   sendmail, `.eml` files) or a signed webhook.
 //! - [`rules`]: detection as a pure function: a run's results and the previous alert
 //!   state in, the new state and the alert transitions (fired, reminder, resolved) out.
+//! - [`alerting`]: the two joined to the runs: each finished run judged once, its
+//!   transitions and one digest per route written in one transaction, and the durable
+//!   outbox that delivers them with backoff across restarts.
 //! - [`report`]: the read side at the terminal: `history`, `runs`, `export-csv` (Rightfoot's
 //!   CSV export format, streamed) and `backup` (SQLite's online backup).
 //! - [`retention`]: the daemon's hourly pruning of history older than `storage.retention`.
@@ -29,6 +32,7 @@
 //! - [`cli`]: the command line, parsed by clap; `main.rs` maps results to exit codes.
 #![forbid(unsafe_code)]
 
+pub mod alerting;
 pub mod authorizers;
 pub mod cli;
 pub mod clock;

@@ -118,6 +118,7 @@ fn email_route(transport: EmailTransport, max_rows: usize, timeout: Duration) ->
     Route {
         name: "collections-email".into(),
         max_rows,
+        give_up_after: Route::DEFAULT_GIVE_UP_AFTER,
         target: RouteTarget::Email(EmailRoute {
             from: "balance-monitor <alerts@lender.example>".parse().unwrap(),
             to: vec![
@@ -147,6 +148,7 @@ fn webhook_route(receiver: &Receiver, secret: Option<&str>, timeout: Duration) -
     Route {
         name: "los-webhook".into(),
         max_rows: 500,
+        give_up_after: Route::DEFAULT_GIVE_UP_AFTER,
         target: RouteTarget::Webhook(WebhookRoute {
             url: receiver.url(),
             secret: secret.map(Secret::new),

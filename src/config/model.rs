@@ -206,6 +206,14 @@ pub struct Route {
     pub target: RouteTarget,
     /// A digest lists at most this many rows, then "and N more".
     pub max_rows: usize,
+    /// How long the outbox keeps retrying a notification that fails transiently
+    /// before it records it as failed.
+    pub give_up_after: Duration,
+}
+
+impl Route {
+    /// The default [`Route::give_up_after`].
+    pub const DEFAULT_GIVE_UP_AFTER: Duration = Duration::from_secs(24 * 3600);
 }
 
 #[derive(Debug, Clone)]

@@ -123,6 +123,7 @@ pub struct RawRoute {
     pub email: Option<RawEmail>,
     pub webhook: Option<RawWebhook>,
     pub max_rows: Option<Spanned<u64>>,
+    pub give_up_after: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -609,6 +609,13 @@ impl Validator<'_> {
             let route = &spanned.value;
             let max_rows =
                 self.count(&route.max_rows, &format!("{key}.max_rows"), 50, 1, 10_000) as usize;
+            let give_up_after = self.duration_in(
+                &route.give_up_after,
+                &format!("{key}.give_up_after"),
+                Route::DEFAULT_GIVE_UP_AFTER,
+                Duration::from_secs(60),
+                Duration::from_secs(30 * 24 * 3600),
+            );
             let target = match (&route.email, &route.webhook) {
                 (Some(email), None) => self
                     .email(email, &format!("{key}.email"))
@@ -636,6 +643,7 @@ impl Validator<'_> {
                         name: name.clone(),
                         target,
                         max_rows,
+                        give_up_after,
                     },
                 );
             }

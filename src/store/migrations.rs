@@ -46,6 +46,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "history by run",
         sql: include_str!("migrations/0004_history_by_run.sql"),
     },
+    Migration {
+        version: 5,
+        name: "alert lifecycle",
+        sql: include_str!("migrations/0005_alert_lifecycle.sql"),
+    },
 ];
 
 /// The newest schema this build knows.

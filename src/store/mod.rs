@@ -26,6 +26,7 @@
 //! deadline). Bookkeeping times (`created_at`, `updated_at`, `recorded_at`) come from
 //! the system clock when the store writes the row.
 
+mod alerts;
 mod backup;
 mod batches;
 mod columns;
@@ -48,6 +49,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use alerts::{
+    AlertWrite, AttemptOutcome, Judgement, MemoryRow, NewNotification, NotificationRecord,
+    OpenAlertRow, OpenPhase, QueuedNotification, RunCheck, RunCheckOutcome, RunForJudgement,
+};
 pub use backup::{BackupError, BackupOptions, BackupProgress, BackupSummary};
 pub use error::StoreError;
 pub use export::{ExportError, ExportQuery, ExportScope, ExportedResult, ResultSink};

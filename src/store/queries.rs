@@ -304,7 +304,7 @@ impl Store {
                          a.first_fired_at, a.last_fired_at, a.last_notified_at, a.resolved_at, \
                          a.last_run_id \
                      FROM alerts a JOIN monitors m ON m.id = a.monitor_id \
-                     WHERE a.id < ?1 AND (?2 IS NULL OR a.state = ?2) \
+                     WHERE a.id < ?1 AND a.state <> 'pending' AND (?2 IS NULL OR a.state = ?2) \
                      ORDER BY a.id DESC LIMIT ?3",
                 )?
                 .query_map(

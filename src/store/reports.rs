@@ -231,7 +231,8 @@ impl Store {
             run_state(transaction, run)?;
             let mut summary = RunNotifications::default();
             let mut alerts = transaction.prepare(
-                "SELECT state, count(*) FROM alerts WHERE last_run_id = ?1 GROUP BY state",
+                "SELECT state, count(*) FROM alerts \
+                 WHERE last_run_id = ?1 AND state <> 'pending' GROUP BY state",
             )?;
             for row in alerts.query_map(params![run.0], |row| {
                 Ok((row.get::<_, String>(0)?, count(row, 1)?))
