@@ -4,6 +4,10 @@
 //! in temporary directories, the real `balance-monitor` binary) and never sleeps to wait
 //! for a server: servers are bound to port 0 before they are used.
 //!
+//! - `alerting`: the daemon's scheduler, launcher, alert judgement and outbox in one
+//!   process on paused time, against the sandbox with a scripted drop, overdraft, closed
+//!   account and recovery over four scheduled runs: exactly the expected digest per run
+//!   and route, in order, to a real webhook receiver and a real SMTP server.
 //! - `authorizers`: pre-flight validation, YAML and CSV loading, the permission rule,
 //!   the request body, and that no personal value is ever printed.
 //! - `backup`: `balance-monitor backup` while other connections write: a write open
@@ -74,6 +78,7 @@
 //!   them, an SMTP server and a webhook receiver on port 0).
 #![forbid(unsafe_code)]
 
+mod alerting;
 mod authorizers;
 mod backup;
 mod cli;
