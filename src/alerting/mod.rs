@@ -33,6 +33,9 @@ pub mod outbox;
 pub mod payload;
 mod rows;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
