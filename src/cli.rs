@@ -76,6 +76,25 @@ pub enum Command {
     /// Send a test digest, marked [TEST], through one route now, and print the
     /// server's answer. Exits 0 when it was delivered, 1 when it was not.
     TestAlert(TestAlertArgs),
+    /// A guided demo with no setup: the built-in sandbox and the real daemon on a
+    /// time-lapse clock (a weekday every 12 s) with a scripted drop, overdraft, closed
+    /// account, unsupported bank, payment at risk and recovery; alerts to .eml files
+    /// and a webhook receiver. Ignores --config.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Write the demo's config, authorizers, database and alerts here (a new or empty
+    /// folder); by default a new folder under the temporary directory.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Stop after this many runs.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub runs: u32,
+    /// Go on until Ctrl-C.
+    #[arg(long)]
+    pub forever: bool,
 }
 
 #[derive(Debug, Args)]
@@ -361,6 +380,16 @@ pub fn run(cli: Cli, env: Environment) -> Result<(), Failure> {
                 eprintln!("exported {rows} results to {}", path.display());
             }
             Ok(())
+        }
+        Command::Demo(args) => {
+            let options = crate::demo::DemoOptions {
+                dir: args.dir,
+                runs: args.runs,
+                forever: args.forever,
+            };
+            runtime()?
+                .block_on(crate::demo::demo(options, &env))
+                .map_err(Failure::from)
         }
         Command::TestAlert(args) => {
             let config = config::load(&cli.config, &env)?;

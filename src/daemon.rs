@@ -155,6 +155,17 @@ impl RunLauncher for Arc<Launcher> {
     }
 }
 
+/// What tells a running daemon to reload or stop: signals for `balance-monitor run`,
+/// the demo's own driver for `balance-monitor demo`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Read the configuration again (SIGHUP).
+    Reload,
+    /// Stop starting work, let in-flight runs reach a durable step, and return
+    /// (SIGTERM, SIGINT).
+    Stop,
+}
+
 /// `balance-monitor run`: the daemon, until SIGTERM or SIGINT.
 pub async fn run(config_path: &Path, env: &Environment) -> Result<(), DaemonError> {
     // Before anything starts: a signal that comes while runs are being resumed or the
@@ -163,12 +174,36 @@ pub async fn run(config_path: &Path, env: &Environment) -> Result<(), DaemonErro
     let mut hangup = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
     let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
+    let (control, controls) = tokio::sync::mpsc::channel(8);
+    let forwarder = tokio::spawn(async move {
+        loop {
+            let sent = tokio::select! {
+                _ = terminate.recv() => control.send(Control::Stop).await,
+                _ = interrupt.recv() => control.send(Control::Stop).await,
+                _ = hangup.recv() => control.send(Control::Reload).await,
+            };
+            if sent.is_err() {
+                break;
+            }
+        }
+    });
+    let result = serve(config_path, env, Clock::system(), controls).await;
+    forwarder.abort();
+    result
+}
+
+/// The daemon on `clock`, until `controls` says stop or is closed.
+pub async fn serve(
+    config_path: &Path,
+    env: &Environment,
+    clock: Clock,
+    mut controls: tokio::sync::mpsc::Receiver<Control>,
+) -> Result<(), DaemonError> {
     let mut config = config::load(config_path, env)?;
     for warning in &config.warnings {
         tracing::warn!("{warning}");
     }
     let notifier = Notifier::from_environment(env);
-    let clock = Clock::system();
     let store = open_store(&config)?;
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -304,17 +339,11 @@ pub async fn run(config_path: &Path, env: &Environment) -> Result<(), DaemonErro
     tracing::info!(monitors = config.monitors.len(), listen = %listening, "balance-monitor started");
     notifier.ready(&status);
 
-    loop {
-        tokio::select! {
-            _ = terminate.recv() => break,
-            _ = interrupt.recv() => break,
-            _ = hangup.recv() => {
-                notifier.reloading();
-                reload(config_path, env, &mut config, &launcher, &mut scheduler).await;
-                watched_monitors.send_replace(WatchedMonitor::list(&config.monitors));
-                notifier.ready(&format!("watching {} monitor(s)", config.monitors.len()));
-            }
-        }
+    while let Some(Control::Reload) = controls.recv().await {
+        notifier.reloading();
+        reload(config_path, env, &mut config, &launcher, &mut scheduler).await;
+        watched_monitors.send_replace(WatchedMonitor::list(&config.monitors));
+        notifier.ready(&format!("watching {} monitor(s)", config.monitors.len()));
     }
 
     tracing::info!("stopping: no new runs; waiting for runs in flight to reach a durable step");

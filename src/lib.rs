@@ -29,6 +29,8 @@
 //! - [`retention`]: the daemon's hourly pruning of history older than `storage.retention`.
 //! - [`private_file`]: files of mode 0600 written under a temporary name and renamed.
 //! - [`money`] and [`secret`]: the value types that keep money exact and secrets redacted.
+//! - [`demo`]: `balance-monitor demo`: the sandbox, the real daemon on a time-lapse clock
+//!   and alerts to files, in one command.
 //! - [`cli`]: the command line, parsed by clap; `main.rs` maps results to exit codes.
 #![forbid(unsafe_code)]
 
@@ -39,6 +41,7 @@ pub mod clock;
 pub mod completions;
 pub mod config;
 pub mod daemon;
+pub mod demo;
 pub mod http;
 pub mod money;
 pub mod notify;

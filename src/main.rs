@@ -13,7 +13,12 @@ const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.log_format, &cli.log_level);
+    // The demo prints its own account; its log shows warnings unless asked for more.
+    let level = match (&cli.command, cli.log_level.as_str()) {
+        (cli::Command::Demo(_), "info") => "warn",
+        (_, level) => level,
+    };
+    init_logging(cli.log_format, level);
     match cli::run(cli, Environment::from_process()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Config(message)) => {

@@ -37,6 +37,11 @@ pub struct SandboxConfig {
     pub scenario: Scenario,
     /// How long one webhook delivery attempt may take, in real time.
     pub webhook_timeout: Duration,
+    /// How long an identical body gets the first `201` back, on the sandbox clock.
+    /// Rightfoot's is 24 hours ([`BODY_CACHE_TTL`](super::state::BODY_CACHE_TTL)); the
+    /// demo shortens it so that runs a day apart on its time-lapse clock always check
+    /// afresh.
+    pub body_cache_ttl: Duration,
 }
 
 /// Failures the sandbox injects into otherwise good answers, to exercise a client's
@@ -94,6 +99,7 @@ impl SandboxConfig {
             faults: FaultConfig::default(),
             scenario: Scenario::default(),
             webhook_timeout: Duration::from_secs(10),
+            body_cache_ttl: Duration::from_secs(24 * 3600),
         }
     }
 
@@ -136,6 +142,7 @@ impl SandboxConfig {
             faults,
             seed: self.seed,
             webhook_timeout: self.webhook_timeout,
+            body_cache_ttl: self.body_cache_ttl,
         })
     }
 }
@@ -147,6 +154,7 @@ pub(crate) struct Settings {
     pub faults: FaultConfig,
     pub seed: u64,
     pub webhook_timeout: Duration,
+    pub body_cache_ttl: Duration,
 }
 
 #[cfg(test)]

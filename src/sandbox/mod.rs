@@ -201,7 +201,9 @@ impl Sandbox {
                 .map(|key| Sha256::digest(key.expose().as_bytes()).into())
                 .collect(),
             clock,
-            state: Mutex::new(State::new(settings.seed)),
+            state: Mutex::new(
+                State::new(settings.seed).with_body_cache_ttl(settings.body_cache_ttl),
+            ),
             settings,
             scenario: config.scenario,
             state_changed: watch::channel(0).0,

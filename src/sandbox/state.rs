@@ -149,6 +149,7 @@ pub struct State {
     checks_performed: u64,
     /// Seeded: fault draws and completion order repeat for a repeated request sequence.
     pub rng: fastrand::Rng,
+    body_cache_ttl: TimeDelta,
 }
 
 impl State {
@@ -163,7 +164,14 @@ impl State {
             webhook_log: Vec::new(),
             checks_performed: 0,
             rng: fastrand::Rng::with_seed(seed),
+            body_cache_ttl: BODY_CACHE_TTL,
         }
+    }
+
+    /// The same state with another body-cache lifetime.
+    pub fn with_body_cache_ttl(mut self, ttl: std::time::Duration) -> State {
+        self.body_cache_ttl = TimeDelta::from_std(ttl).unwrap_or(BODY_CACHE_TTL);
+        self
     }
 
     pub fn batch(&self, id: &str) -> Option<&Batch> {
@@ -186,13 +194,14 @@ impl State {
     pub fn cached(&self, key: KeyId, hash: &[u8; 32], now: DateTime<Utc>) -> Option<&CachedCreate> {
         self.body_cache
             .get(&(key, *hash))
-            .filter(|cached| now < later(cached.created_at, BODY_CACHE_TTL))
+            .filter(|cached| now < later(cached.created_at, self.body_cache_ttl))
     }
 
     /// Remembers a `201` body for this key and body hash, forgetting expired entries.
     pub fn cache(&mut self, key: KeyId, hash: [u8; 32], entry: CachedCreate, now: DateTime<Utc>) {
+        let ttl = self.body_cache_ttl;
         self.body_cache
-            .retain(|_, cached| now < later(cached.created_at, BODY_CACHE_TTL));
+            .retain(|_, cached| now < later(cached.created_at, ttl));
         self.body_cache.insert((key, hash), entry);
     }
 

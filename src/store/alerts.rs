@@ -428,6 +428,25 @@ impl Store {
         .await
     }
 
+    /// The runs of `monitor` the rules have judged, after `after`, oldest first.
+    pub async fn judged_runs_after(
+        &self,
+        monitor: MonitorId,
+        after: RunId,
+    ) -> Result<Vec<RunId>, StoreError> {
+        self.read(move |transaction| {
+            let mut statement = transaction.prepare_cached(
+                "SELECT id FROM runs WHERE monitor_id = ?1 AND id > ?2 \
+                   AND alerts_evaluated_at IS NOT NULL ORDER BY id",
+            )?;
+            let rows = statement
+                .query_map(params![monitor.0, after.0], |row| Ok(RunId(row.get(0)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
     /// Every notification, oldest first.
     pub async fn notifications(&self) -> Result<Vec<NotificationRecord>, StoreError> {
         self.read(|transaction| {
