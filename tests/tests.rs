@@ -45,6 +45,12 @@
 //!   resolved alerts go; firing alerts, undelivered notifications and every run
 //!   something refers to stay; a run's write completes while pruning is under way; the
 //!   daemon's pass stops between batches on cancel and resumes later.
+//! - `outbox`: issue #5's delivery guarantees: digests queued by judged runs survive a
+//!   webhook outage (refused, then 503) and an SMTP one on the 30 s, 1 min, 2 min...
+//!   backoff under one idempotency key (`Idempotency-Key`, `Message-ID`), `Retry-After`,
+//!   `give_up_after` and a 400 ending `failed` where `/metrics` and `runs show` show it;
+//!   the real daemon killed mid-delivery and restarted sends again with the same key;
+//!   `run-now` in three processes neither repeats nor loses an alert; `test-alert`.
 //! - `read_api`: the local read API's Rightfoot-shaped routes over real HTTP against a
 //!   real store: history, balances and the CSV export checked against the OpenAPI
 //!   schemas, exact cents, a keyset walk that returns every row once while runs are
@@ -90,6 +96,7 @@ mod export;
 mod history;
 mod http;
 mod notify;
+mod outbox;
 mod read_api;
 mod read_api_ops;
 mod retention;

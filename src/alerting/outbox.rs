@@ -52,13 +52,17 @@ impl Outbox {
 
     /// Delivers until cancelled: each pass sends what is due, then the worker sleeps
     /// until the next row is due, new rows are queued, or `IDLE_POLL` passes.
+    ///
+    /// A pass is not dropped on cancel: it abandons a send in flight, but records an
+    /// attempt that has ended, so a notification the server accepted just before a stop
+    /// is not left pending to be sent again.
     pub async fn run(self, cancel: CancellationToken) {
         let clock = self.alerting.clock().clone();
         loop {
-            let pass = tokio::select! {
-                _ = cancel.cancelled() => break,
-                pass = self.deliver_due(&cancel) => pass,
-            };
+            let pass = self.deliver_due(&cancel).await;
+            if cancel.is_cancelled() {
+                break;
+            }
             let now = clock.now();
             let next = match pass {
                 Ok(_) => match self.alerting.store().next_notification_due().await {
@@ -85,8 +89,9 @@ impl Outbox {
         }
     }
 
-    /// Sends every notification due now, one attempt each. A cancelled pass leaves the
-    /// row it was sending pending.
+    /// Sends every notification due now, one attempt each. On cancel it stops between
+    /// rows, and abandons a send in flight, leaving that row pending; an attempt that
+    /// has ended is always recorded.
     pub async fn deliver_due(
         &self,
         cancel: &CancellationToken,

@@ -43,3 +43,10 @@ pub fn write_file(dir: &Path, name: &str, contents: &[u8], mode: u32) -> PathBuf
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
     path
 }
+
+/// A loopback address nothing listens on (a port the system just handed out and
+/// took back): a connection to it is refused until a test starts a server there.
+pub fn vacant_loopback_addr() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}

@@ -8,6 +8,9 @@
 //!
 //! A request is recorded before its answer is sent, so once the client has its answer
 //! (or has given up on a [`Reply::Hang`]), the request is in [`Receiver::requests`].
+//! [`Receiver::wait_for_requests`] waits for the n-th request without polling, and
+//! [`Receiver::start_on`] serves on a given address, for a receiver that comes up
+//! after a while with nothing listening there.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -45,13 +48,16 @@ pub struct ReceivedRequest {
     pub content_type: Option<String>,
     pub user_agent: Option<String>,
     pub body: Bytes,
+    /// When it arrived, on tokio's (possibly paused) clock.
+    pub at: tokio::time::Instant,
 }
 
-#[derive(Default)]
 struct Shared {
     secret: Option<String>,
     script: Mutex<VecDeque<Reply>>,
     requests: Mutex<Vec<ReceivedRequest>>,
+    /// How many requests were recorded, for [`Receiver::wait_for_requests`].
+    count: tokio::sync::watch::Sender<usize>,
 }
 
 pub struct Receiver {
@@ -68,15 +74,21 @@ impl Drop for Receiver {
 
 impl Receiver {
     pub async fn start(secret: Option<&str>, script: Vec<Reply>) -> Receiver {
+        Receiver::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), secret, script).await
+    }
+
+    /// [`Receiver::start`] on `addr`, such as one a client has been refused at.
+    pub async fn start_on(addr: SocketAddr, secret: Option<&str>, script: Vec<Reply>) -> Receiver {
         let shared = Arc::new(Shared {
             secret: secret.map(str::to_string),
             script: Mutex::new(script.into()),
             requests: Mutex::new(Vec::new()),
+            count: tokio::sync::watch::Sender::new(0),
         });
         let app = axum::Router::new()
             .route("/hooks/balance-alerts", axum::routing::post(receive))
             .with_state(shared.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
@@ -92,6 +104,13 @@ impl Receiver {
 
     pub fn requests(&self) -> Vec<ReceivedRequest> {
         self.shared.requests.lock().unwrap().clone()
+    }
+
+    /// Waits until at least `n` requests have been recorded. Unbounded: a test on real
+    /// time wraps it in a timeout, one on paused time lets the clock run to it.
+    pub async fn wait_for_requests(&self, n: usize) {
+        let mut count = self.shared.count.subscribe();
+        count.wait_for(|count| *count >= n).await.unwrap();
     }
 }
 
@@ -134,13 +153,18 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: By
             &body,
         )
     });
-    shared.requests.lock().unwrap().push(ReceivedRequest {
-        idempotency_key: header(&headers, "idempotency-key"),
-        signature_valid,
-        content_type: header(&headers, "content-type"),
-        user_agent: header(&headers, "user-agent"),
-        body,
-    });
+    {
+        let mut requests = shared.requests.lock().unwrap();
+        requests.push(ReceivedRequest {
+            idempotency_key: header(&headers, "idempotency-key"),
+            signature_valid,
+            content_type: header(&headers, "content-type"),
+            user_agent: header(&headers, "user-agent"),
+            body,
+            at: tokio::time::Instant::now(),
+        });
+        shared.count.send_replace(requests.len());
+    }
     if signature_valid == Some(false) {
         return (StatusCode::UNAUTHORIZED, "bad signature").into_response();
     }

@@ -8,6 +8,9 @@
 //!
 //! A message is recorded before the server answers the final `.`, so once the client's
 //! send has returned, the message is already in [`SmtpServer::mails`].
+//! [`SmtpServer::start_on`] serves on a given address (a server that comes up after an
+//! outage), and can take the first messages and hang up before saying so, the case an
+//! idempotent `Message-ID` is for.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
@@ -56,7 +59,18 @@ impl Drop for SmtpServer {
 
 impl SmtpServer {
     pub async fn start(settings: SmtpSettings) -> SmtpServer {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        SmtpServer::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), settings, 0).await
+    }
+
+    /// [`SmtpServer::start`] on `addr`, such as one a client has been refused at. The
+    /// first `unanswered_messages` messages are recorded, then the connection is closed
+    /// instead of answering their final `.`: the client cannot know they arrived.
+    pub async fn start_on(
+        addr: SocketAddr,
+        settings: SmtpSettings,
+        unanswered_messages: usize,
+    ) -> SmtpServer {
+        let listener = TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mails = Arc::new(Mutex::new(Vec::new()));
         let auth_attempts = Arc::new(Mutex::new(0));
@@ -69,6 +83,7 @@ impl SmtpServer {
         }
         let recorded = mails.clone();
         let attempts = auth_attempts.clone();
+        let unanswered = Arc::new(Mutex::new(unanswered_messages));
         let task = tokio::spawn(async move {
             loop {
                 let Ok((stream, peer)) = listener.accept().await else {
@@ -82,7 +97,17 @@ impl SmtpServer {
                     current: None,
                 };
                 let builder = builder.clone();
-                tokio::spawn(serve_connection(stream, peer.ip(), builder, handler));
+                let connection = Connection {
+                    mails: recorded.clone(),
+                    unanswered: unanswered.clone(),
+                };
+                tokio::spawn(serve_connection(
+                    stream,
+                    peer.ip(),
+                    builder,
+                    handler,
+                    connection,
+                ));
             }
         });
         SmtpServer {
@@ -104,11 +129,19 @@ impl SmtpServer {
     }
 }
 
+/// What a connection shares with the server: the messages, and how many more of them
+/// go unanswered.
+struct Connection {
+    mails: Arc<Mutex<Vec<ReceivedMail>>>,
+    unanswered: Arc<Mutex<usize>>,
+}
+
 async fn serve_connection(
     stream: TcpStream,
     ip: IpAddr,
     builder: SessionBuilder,
     handler: Recorder,
+    connection: Connection,
 ) {
     let (read, mut write) = stream.into_split();
     let mut reader = BufReader::new(read);
@@ -125,7 +158,15 @@ async fn serve_connection(
             Ok(0) | Err(_) => return,
             Ok(_) => {}
         }
+        let before = connection.mails.lock().unwrap().len();
         let response = session.process(&line);
+        if connection.mails.lock().unwrap().len() > before {
+            let mut unanswered = connection.unanswered.lock().unwrap();
+            if *unanswered > 0 {
+                *unanswered -= 1;
+                return;
+            }
+        }
         match response.action {
             Action::NoReply => continue,
             Action::Reply | Action::Close | Action::UpgradeTls => {
