@@ -70,85 +70,21 @@ authorizers:
 
 const CSV_HEADER: &str = "authorizer_unique_id,first_name,last_name,street_address_line1,city,state,zip_code,country,phone_number,date_of_birth,ssn,account_number,routing_number,meta_loan_id,meta_payment_amount";
 
-/// Made-up borrowers: (id, first, last, street, city, state, zip, loan, payment).
-const BORROWERS: [(&str, &str, &str, &str, &str, &str, &str, &str, &str); 6] = [
-    (
-        "B-1001",
-        "Avery",
-        "Lindqvist",
-        "12 Harbor Ln",
-        "Portland",
-        "ME",
-        "04101",
-        "LN-20417",
-        "350.00",
-    ),
-    (
-        "B-1002",
-        "Jordan",
-        "Okafor",
-        "88 Elm St",
-        "Dayton",
-        "OH",
-        "45402",
-        "LN-20418",
-        "275.00",
-    ),
-    (
-        "B-1003",
-        "Casey",
-        "Moreau",
-        "4 Birch Ct",
-        "Tulsa",
-        "OK",
-        "74103",
-        "LN-20419",
-        "410.00",
-    ),
-    (
-        "B-1004",
-        "Riley",
-        "Nakamura",
-        "301 Pine Ave",
-        "Boise",
-        "ID",
-        "83702",
-        "LN-20420",
-        "190.00",
-    ),
-    (
-        "B-1005",
-        "Morgan",
-        "Adeyemi",
-        "57 Cedar Rd",
-        "Fresno",
-        "CA",
-        "93721",
-        "LN-20421",
-        "120.00",
-    ),
-    (
-        "B-1006",
-        "Quinn",
-        "Halvorsen",
-        "9 Maple Dr",
-        "Albany",
-        "NY",
-        "12207",
-        "LN-20422",
-        "500.00",
-    ),
+/// Made-up borrowers, in Rightfoot's CSV upload format, with two metadata columns.
+const BORROWERS: [&str; 6] = [
+    "B-1001,Avery,Lindqvist,12 Harbor Ln,Portland,ME,04101,US,5550100001,04/11/1980,900120001,100020031,021000021,LN-20417,350.00",
+    "B-1002,Jordan,Okafor,88 Elm St,Dayton,OH,45402,US,5550100002,07/02/1975,900120002,100020032,021000021,LN-20418,275.00",
+    "B-1003,Casey,Moreau,4 Birch Ct,Tulsa,OK,74103,US,5550100003,12/24/1969,900120003,100020033,021000021,LN-20419,410.00",
+    "B-1004,Riley,Nakamura,301 Pine Ave,Boise,ID,83702,US,5550100004,01/30/1988,900120004,100020034,021000021,LN-20420,190.00",
+    "B-1005,Morgan,Adeyemi,57 Cedar Rd,Fresno,CA,93721,US,5550100005,09/09/1991,900120005,100020035,021000021,LN-20421,120.00",
+    "B-1006,Quinn,Halvorsen,9 Maple Dr,Albany,NY,12207,US,5550100006,05/17/1983,900120006,100020036,021000021,LN-20422,500.00",
 ];
 
 fn authorizers_csv() -> String {
     let mut text = String::from(CSV_HEADER);
-    for (n, (id, first, last, street, city, state, zip, loan, payment)) in
-        BORROWERS.iter().enumerate()
-    {
-        let _ = write!(
-            text,
-            "\n{id},{first},{last},{street},{city},{state},{zip},US,555010{n:04},04/1{n}/1980,90012{n:04},10002003{n:03},021000021,{loan},{payment}"
-        );
+    for row in BORROWERS {
+        text.push('\n');
+        text.push_str(row);
     }
     text.push('\n');
     text

@@ -28,6 +28,9 @@
 //!   (before the batch id is stored, mid-read, at the deadline) and restarted on the
 //!   same database, stopped with SIGTERM mid-run, reloaded with SIGHUP (a bad
 //!   configuration kept out, a good one applied); `run-now`'s summary and exit codes.
+//! - `demo`: `balance-monitor demo` as a newcomer runs it: each run's account, alerts
+//!   to `.eml` files and a webhook receiver, a database `runs` can read, the CSV kept
+//!   private, and no personal value printed, logged, sent or stored.
 //! - `export`: `balance-monitor export-csv`: Rightfoot's columns, quoting of commas and
 //!   quotes, runs (with cached chunks), batches, monitors and time windows, each result
 //!   once; unknown selections exit 1; `-o FILE` private, atomic and untouched on failure;
@@ -92,6 +95,7 @@ mod client_sandbox;
 mod completion_webhook;
 mod config;
 mod daemon;
+mod demo;
 mod export;
 mod history;
 mod http;
