@@ -9,7 +9,7 @@ use std::time::Duration;
 use balance_monitor::money::Cents;
 use balance_monitor::store::{
     BatchState, BatchSubmitted, FailedAuthorizer, LATEST_VERSION, MonitorId, NewRun, ResultOutcome,
-    ResultRow, RunId, RunState, RunTrigger, ScheduleState, Store, StoreError,
+    ResultRow, RunCheckOutcome, RunId, RunState, RunTrigger, ScheduleState, Store, StoreError,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::Connection;
@@ -1131,4 +1131,26 @@ async fn the_first_chunk_to_record_a_rightfoot_batch_owns_its_results() {
             .count();
         assert_eq!(retrieved, 1, "{id}");
     }
+
+    // What the alert rules see of the linked run: the owner's result for a1, its own
+    // late read of a2, and a3 not retrieved.
+    let checks: Vec<(String, RunCheckOutcome)> = store
+        .run_checks(earlier)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|check| (check.authorizer_unique_id, check.outcome))
+        .collect();
+    let retrieved = |cents| RunCheckOutcome::Retrieved {
+        status_code: 0,
+        balance: Some(Cents(cents)),
+    };
+    assert_eq!(
+        checks,
+        [
+            ("a1".to_string(), retrieved(100)),
+            ("a2".to_string(), retrieved(200)),
+            ("a3".to_string(), RunCheckOutcome::NotRetrieved),
+        ]
+    );
 }

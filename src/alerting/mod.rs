@@ -62,6 +62,9 @@ pub use outbox::{DeliveryRound, Outbox};
 pub enum AlertingError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Another process judged the run first; the next one is due.
+    #[error("the run was judged by another process meanwhile")]
+    Raced,
     #[error("run {run}: {source}")]
     Rules {
         run: i64,
@@ -183,6 +186,7 @@ impl Alerting {
                     }
                 }
                 Ok(None) => break,
+                Err(AlertingError::Raced) => continue,
                 Err(error) => {
                     tracing::error!(monitor = %monitor.name, %error, "alert rules could not judge a run; it is tried again after the next run");
                     out.push(Err(error));
@@ -279,8 +283,8 @@ impl Alerting {
             .commit_judgement(monitor_id, run.record.id, now, judgement)
             .await?
         {
-            // Judged meanwhile by another process sharing the database.
-            return Ok(None);
+            // Judged meanwhile by another process sharing the database: take the next.
+            return Err(AlertingError::Raced);
         }
         let count = |kind| {
             evaluation

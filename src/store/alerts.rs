@@ -249,19 +249,26 @@ impl Store {
 
     /// Every authorizer of `run` once, sorted by id (byte order), with what became of
     /// its check. A member of a chunk Rightfoot answered from its cache gets the result
-    /// the owning chunk stored; a member without any result row is not retrieved; an id
-    /// only the pre-flight check saw is rejected.
+    /// the owning chunk stored, unless this run stored one of its own (a gap the owner
+    /// never got); a member without any result row is not retrieved; an id only the
+    /// pre-flight check saw is rejected.
     pub async fn run_checks(&self, run: RunId) -> Result<Vec<RunCheck>, StoreError> {
         self.read(move |transaction| {
             let mut statement = transaction.prepare_cached(
-                "SELECT m.authorizer_unique_id, r.outcome, r.balance_cents, \
-                        r.balance_status_code \
+                "SELECT m.authorizer_unique_id, \
+                        coalesce(own.outcome, inherited.outcome), \
+                        CASE WHEN own.outcome IS NOT NULL THEN own.balance_cents \
+                             ELSE inherited.balance_cents END, \
+                        CASE WHEN own.outcome IS NOT NULL THEN own.balance_status_code \
+                             ELSE inherited.balance_status_code END \
                  FROM batch_members m \
                  JOIN batches b ON b.id = m.batch_id \
+                 LEFT JOIN results own \
+                   ON own.run_id = m.run_id AND own.authorizer_unique_id = m.authorizer_unique_id \
                  LEFT JOIN batches owner ON owner.id = b.cached_from \
-                 LEFT JOIN results r \
-                   ON r.run_id = coalesce(owner.run_id, m.run_id) \
-                  AND r.authorizer_unique_id = m.authorizer_unique_id \
+                 LEFT JOIN results inherited \
+                   ON inherited.run_id = owner.run_id \
+                  AND inherited.authorizer_unique_id = m.authorizer_unique_id \
                  WHERE m.run_id = ?1 \
                  UNION ALL \
                  SELECT DISTINCT p.authorizer_unique_id, 'rejected', NULL, NULL \
