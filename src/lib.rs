@@ -27,6 +27,7 @@
 //! - [`private_file`]: files of mode 0600 written under a temporary name and renamed.
 //! - [`money`] and [`secret`]: the value types that keep money exact and secrets redacted.
 //! - [`cli`]: the command line, parsed by clap; `main.rs` maps results to exit codes.
+//! - [`manual`]: the man pages and shell completions, generated from [`cli`].
 #![forbid(unsafe_code)]
 
 pub mod authorizers;
@@ -36,6 +37,7 @@ pub mod completions;
 pub mod config;
 pub mod daemon;
 pub mod http;
+pub mod manual;
 pub mod money;
 pub mod notify;
 pub mod private_file;
