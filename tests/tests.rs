@@ -85,6 +85,7 @@ mod export;
 mod history;
 mod http;
 mod notify;
+mod packaging;
 mod read_api;
 mod read_api_ops;
 mod retention;
