@@ -7,17 +7,26 @@
 use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, ConfigError};
 use crate::secret::Environment;
 
 pub const DEFAULT_CONFIG: &str = "/etc/balance-monitor/config.yaml";
 
+/// `--version`: the crate version and the git revision `build.rs` found, such as
+/// `0.1.0 (git 0123456789ab)`, `0.1.0 (git 0123456789ab-dirty)` or `0.1.0 (git unknown)`.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("BALANCE_MONITOR_GIT_REVISION"),
+    ")"
+);
+
 /// Checks borrowers' bank balances through Rightfoot on cron schedules, keeps every
 /// run in SQLite, and alerts before the ACH cut-off.
 #[derive(Debug, Parser)]
-#[command(name = "balance-monitor", version, about, long_about = None)]
+#[command(name = "balance-monitor", version = VERSION, about, long_about = None)]
 pub struct Cli {
     /// The configuration file.
     #[arg(long, global = true, env = "BALANCE_MONITOR_CONFIG", default_value = DEFAULT_CONFIG)]
@@ -81,6 +90,19 @@ pub enum Command {
     /// account, unsupported bank, payment at risk and recovery; alerts to .eml files
     /// and a webhook receiver. Ignores --config.
     Demo(DemoArgs),
+    /// Print a shell completion script, for example to
+    /// /usr/share/bash-completion/completions/balance-monitor.
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page in roff, or with DIR write it and one page per
+    /// subcommand there (used to build packages).
+    #[command(hide = true)]
+    Manpage {
+        /// Write balance-monitor.1 and balance-monitor-SUBCOMMAND.1 files here.
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -297,6 +319,11 @@ impl From<anyhow::Error> for Failure {
 /// Runs a parsed command. `env` is the process environment, read once in `main`.
 pub fn run(cli: Cli, env: Environment) -> Result<(), Failure> {
     match cli.command {
+        Command::Completions { shell } => {
+            crate::manual::write_completions(shell, Cli::command(), &mut std::io::stdout());
+            Ok(())
+        }
+        Command::Manpage { dir } => write_manual(dir.as_deref()),
         Command::Sandbox(args) => run_sandbox(args, &env),
         Command::Run => runtime()?
             .block_on(crate::daemon::run(&cli.config, &env))
@@ -458,6 +485,20 @@ pub fn run(cli: Cli, env: Environment) -> Result<(), Failure> {
             }
         }
     }
+}
+
+/// `manpage`: the main page to standard output, or every page into `dir`.
+fn write_manual(dir: Option<&std::path::Path>) -> Result<(), Failure> {
+    let written = match dir {
+        None => crate::manual::write_main_page(Cli::command(), &mut std::io::stdout().lock())
+            .map(|()| Vec::new()),
+        Some(dir) => crate::manual::write_pages(Cli::command(), dir),
+    }
+    .map_err(|e| anyhow::Error::new(e).context("cannot write the manual pages"))?;
+    for path in written {
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, Failure> {

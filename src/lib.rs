@@ -32,6 +32,7 @@
 //! - [`demo`]: `balance-monitor demo`: the sandbox, the real daemon on a time-lapse clock
 //!   and alerts to files, in one command.
 //! - [`cli`]: the command line, parsed by clap; `main.rs` maps results to exit codes.
+//! - [`manual`]: the man pages and shell completions, generated from [`cli`].
 #![forbid(unsafe_code)]
 
 pub mod alerting;
@@ -43,6 +44,7 @@ pub mod config;
 pub mod daemon;
 pub mod demo;
 pub mod http;
+pub mod manual;
 pub mod money;
 pub mod notify;
 pub mod private_file;

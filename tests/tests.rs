@@ -101,6 +101,7 @@ mod history;
 mod http;
 mod notify;
 mod outbox;
+mod packaging;
 mod read_api;
 mod read_api_ops;
 mod retention;
