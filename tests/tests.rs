@@ -54,6 +54,8 @@
 //!   `give_up_after` and a 400 ending `failed` where `/metrics` and `runs show` show it;
 //!   the real daemon killed mid-delivery and restarted sends again with the same key;
 //!   `run-now` in three processes neither repeats nor loses an alert; `test-alert`.
+//! - `packaging`: `--version` with the git revision, shell completions and man pages
+//!   generated from the CLI, and the systemd unit checked against `config.example.yaml`.
 //! - `read_api`: the local read API's Rightfoot-shaped routes over real HTTP against a
 //!   real store: history, balances and the CSV export checked against the OpenAPI
 //!   schemas, exact cents, a keyset walk that returns every row once while runs are
