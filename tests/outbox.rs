@@ -1,4 +1,4 @@
-//! Issue #5's delivery guarantees: every queued notification is delivered at least once,
+//! The outbox's delivery guarantees: every queued notification is delivered at least once,
 //! with one idempotency key for all its attempts, on the documented backoff, across
 //! outages, crashes and restarts; what cannot be delivered ends `failed` where an
 //! operator sees it.

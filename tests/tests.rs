@@ -48,7 +48,7 @@
 //!   resolved alerts go; firing alerts, undelivered notifications and every run
 //!   something refers to stay; a run's write completes while pruning is under way; the
 //!   daemon's pass stops between batches on cancel and resumes later.
-//! - `outbox`: issue #5's delivery guarantees: digests queued by judged runs survive a
+//! - `outbox`: the outbox's delivery guarantees: digests queued by judged runs survive a
 //!   webhook outage (refused, then 503) and an SMTP one on the 30 s, 1 min, 2 min...
 //!   backoff under one idempotency key (`Idempotency-Key`, `Message-ID`), `Retry-After`,
 //!   `give_up_after` and a 400 ending `failed` where `/metrics` and `runs show` show it;
