@@ -371,6 +371,8 @@ monitors:
         )
         .await
         .unwrap();
+    let reason = firing.rows[0].reason.clone().unwrap_or_default();
+    assert!(reason.contains("3200 account closed"), "{reason}");
     let firing: Vec<(Option<String>, String)> = firing
         .rows
         .iter()

@@ -209,5 +209,6 @@ fn alert(record: AlertRecord) -> Alert {
         last_notified_at: record.last_notified_at.map(timestamp),
         resolved_at: record.resolved_at.map(timestamp),
         last_run_id: record.last_run.map(|run| run.0),
+        reason: record.reason,
     }
 }

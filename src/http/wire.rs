@@ -184,6 +184,7 @@ pub(crate) struct Alert {
     pub last_notified_at: Option<String>,
     pub resolved_at: Option<String>,
     pub last_run_id: Option<i64>,
+    pub reason: Option<String>,
 }
 
 #[cfg(test)]

@@ -117,6 +117,8 @@ pub struct AlertRecord {
     pub last_notified_at: Option<DateTime<Utc>>,
     pub resolved_at: Option<DateTime<Utc>>,
     pub last_run: Option<RunId>,
+    /// The sentence of its latest transition, such as `balance -$83.68 is negative`.
+    pub reason: Option<String>,
 }
 
 /// A page of rows with whether more follow.
@@ -302,7 +304,7 @@ impl Store {
                     "SELECT a.id, a.fingerprint, m.name, a.authorizer_unique_id, a.rule, a.state, \
                          a.severity, a.consecutive_failures, a.consecutive_passes, \
                          a.first_fired_at, a.last_fired_at, a.last_notified_at, a.resolved_at, \
-                         a.last_run_id \
+                         a.last_run_id, a.reason \
                      FROM alerts a JOIN monitors m ON m.id = a.monitor_id \
                      WHERE a.id < ?1 AND a.state <> 'pending' AND (?2 IS NULL OR a.state = ?2) \
                      ORDER BY a.id DESC LIMIT ?3",
@@ -545,6 +547,7 @@ fn alert_record(row: &Row<'_>) -> rusqlite::Result<AlertRecord> {
         last_notified_at: optional_time(row, 11)?,
         resolved_at: optional_time(row, 12)?,
         last_run: row.get::<_, Option<i64>>(13)?.map(RunId),
+        reason: row.get(14)?,
     })
 }
 
