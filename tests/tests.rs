@@ -14,6 +14,11 @@
 //!   when the copy starts and one committed half-way through are not in the copy, which
 //!   passes `integrity_check`; a busy writer cannot keep a copy from ending; no
 //!   overwrite without `--force`; mode 0600.
+//! - `chaos`: issue #8's chaos suite: the real daemon against a sandbox failing 30% of
+//!   requests, answering late, 404 after create and cut short (every run terminal, no
+//!   panic); SMTP and webhook down for an hour of paused time, then everything
+//!   delivered once by key; a full disk (`ulimit -f`) and a read-only database: a clear
+//!   error, nothing corrupted, recovery once writable.
 //! - `cli`: `--version`, `--help`, the `sandbox` subcommand as a real process, exit codes.
 //! - `client_sandbox`: the API client against the built-in sandbox over real HTTP: chunks
 //!   read to completion, rejected rows, paging, progressive results, retries, the page
@@ -24,6 +29,9 @@
 //!   (on frozen run time); a redelivery is a duplicate, a wrong token wakes nothing, and
 //!   an unreachable receiver leaves polling to complete the run.
 //! - `config`: the bad-configuration table, secrets, `check-config`.
+//! - `crash`: issue #8's crash suite: the real daemon SIGKILLed at seeded random points
+//!   of runs over 2,000 authorizers with alerts, restarted each time: one result per
+//!   authorizer, no second check, every digest exactly once by key, integrity kept.
 //! - `daemon`: the real `balance-monitor run` killed with SIGKILL at each durable step
 //!   (before the batch id is stored, mid-read, at the deadline) and restarted on the
 //!   same database, stopped with SIGTERM mid-run, reloaded with SIGHUP (a bad
@@ -92,10 +100,12 @@
 mod alerting;
 mod authorizers;
 mod backup;
+mod chaos;
 mod cli;
 mod client_sandbox;
 mod completion_webhook;
 mod config;
+mod crash;
 mod daemon;
 mod demo;
 mod export;

@@ -85,6 +85,15 @@ pub enum StoreError {
     )]
     Busy { path: PathBuf },
 
+    /// SQLite could not write, sync or extend a file: no space left beyond what
+    /// SQLite itself reports as full, a file size limit (`ulimit -f`), or a failing
+    /// disk. The operating system's reason is not available through SQLite's result.
+    #[error(
+        "database {}: cannot write to the disk (it is full, a file size limit was reached, or it is failing); the last write was rolled back and nothing after it can be saved until this is fixed (sqlite extended code {code})",
+        path.display()
+    )]
+    WriteFailed { path: PathBuf, code: i32 },
+
     #[error("database {}: disk I/O error: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -154,6 +163,7 @@ impl StoreError {
             StoreError::DiskFull { .. }
                 | StoreError::ReadOnly { .. }
                 | StoreError::Busy { .. }
+                | StoreError::WriteFailed { .. }
                 | StoreError::Io { .. }
                 | StoreError::Closed { .. }
         )
@@ -191,6 +201,16 @@ impl OpError {
 /// Turns an SQLite error into the variant an operator can act on.
 pub(crate) fn classify(path: &Path, source: rusqlite::Error) -> StoreError {
     let path = path.to_path_buf();
+    if let Some(
+        code @ (rusqlite::ffi::SQLITE_IOERR_WRITE
+        | rusqlite::ffi::SQLITE_IOERR_FSYNC
+        | rusqlite::ffi::SQLITE_IOERR_DIR_FSYNC
+        | rusqlite::ffi::SQLITE_IOERR_TRUNCATE
+        | rusqlite::ffi::SQLITE_IOERR_SHMSIZE),
+    ) = source.sqlite_extended_error_code()
+    {
+        return StoreError::WriteFailed { path, code };
+    }
     match source.sqlite_error_code() {
         Some(ErrorCode::DiskFull) => StoreError::DiskFull { path },
         Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { path },
@@ -228,7 +248,16 @@ mod tests {
             (ffi::SQLITE_READONLY, "is read-only"),
             (ffi::SQLITE_BUSY, "stayed locked"),
             (ffi::SQLITE_NOTADB, "is not a balance-monitor database"),
-            (ffi::SQLITE_IOERR_WRITE, "disk I/O error"),
+            (ffi::SQLITE_IOERR_READ, "disk I/O error"),
+            // Regression: a write that failed on a file size limit (EFBIG) or a
+            // failing disk read "disk I/O error: disk I/O error: ..." and did not say
+            // that nothing could be written.
+            (
+                ffi::SQLITE_IOERR_WRITE,
+                "cannot write to the disk (it is full",
+            ),
+            (ffi::SQLITE_IOERR_FSYNC, "cannot write to the disk"),
+            (ffi::SQLITE_IOERR_SHMSIZE, "cannot write to the disk"),
         ];
         for (code, expected) in table {
             let message = classify(path, failure(code)).to_string();
@@ -239,6 +268,7 @@ mod tests {
             );
         }
         assert!(classify(path, failure(ffi::SQLITE_FULL)).is_environmental());
+        assert!(classify(path, failure(ffi::SQLITE_IOERR_WRITE)).is_environmental());
         assert!(!classify(path, failure(ffi::SQLITE_CONSTRAINT)).is_environmental());
     }
 }

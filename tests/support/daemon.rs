@@ -311,6 +311,34 @@ impl Daemon {
         }
     }
 
+    /// Waits until `done` holds of the log so far (and whatever else it looks at),
+    /// asking it again after each log line and, for a state stored after its last log
+    /// line (a delivery is logged before it is recorded), every 100 ms. Fails the test
+    /// like [`Daemon::wait_for`].
+    pub async fn wait_until(&mut self, what: &str, mut done: impl FnMut(&[LogLine]) -> bool) {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if done(&self.log) {
+                return;
+            }
+            let next = tokio::time::Instant::now() + Duration::from_millis(100);
+            match tokio::time::timeout_at(next.min(deadline), self.lines.recv()).await {
+                Ok(Some(line)) => self.log.push(line),
+                Ok(None) => panic!(
+                    "the daemon (pid {}) ended before {what}:\n{}",
+                    self.pid,
+                    tail(&self.log)
+                ),
+                Err(_) if tokio::time::Instant::now() >= deadline => panic!(
+                    "the daemon (pid {}): not {what} within {PATIENCE:?}:\n{}",
+                    self.pid,
+                    tail(&self.log)
+                ),
+                Err(_) => {}
+            }
+        }
+    }
+
     /// Sends `signal` (`TERM`, `HUP`, `KILL`...) with `kill -s`, the shell's builtin
     /// (a minimal image may have no `kill` binary).
     pub fn signal(&self, signal: &str) {
