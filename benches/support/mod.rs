@@ -5,7 +5,10 @@
 //! (`/proc/self/task/*/schedstat`, nanoseconds), CPU time for the whole process split
 //! into user and system (`/proc/self/stat`, in clock ticks), resident memory and its
 //! peak (`/proc/self/status`), resetting that peak (`/proc/self/clear_refs`), and the
-//! min/median summary every benchmark prints. It does not time anything itself or know
+//! min/median summary every benchmark prints. The process readings also work for a
+//! child process by its pid (`ProcessCpu::of`, `Memory::of`), as do open file
+//! descriptors (`/proc/<pid>/fd`), threads and their context switches and time on a
+//! CPU (`/proc/<pid>/task/*`). It does not time anything itself or know
 //! what a benchmark measures.
 #![allow(dead_code)] // Each benchmark uses a different part of it.
 
@@ -76,7 +79,13 @@ pub struct ProcessCpu {
 
 impl ProcessCpu {
     pub fn snapshot() -> ProcessCpu {
-        let text = fs::read_to_string("/proc/self/stat").unwrap_or_default();
+        ProcessCpu::of("self")
+    }
+
+    /// The same for another process, `pid` being a number or `self`: zero once it is
+    /// gone.
+    pub fn of(pid: &str) -> ProcessCpu {
+        let text = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         // The command name is in parentheses and may contain spaces; fields after the
         // last `)` start with field 3 (`state`), so `utime` (14) and `stime` (15) are
         // the 12th and 13th.
@@ -117,7 +126,13 @@ pub struct Memory {
 
 impl Memory {
     pub fn read() -> Memory {
-        let text = fs::read_to_string("/proc/self/status").unwrap_or_default();
+        Memory::of("self")
+    }
+
+    /// The same for another process, `pid` being a number or `self`: zero once it is
+    /// gone.
+    pub fn of(pid: &str) -> Memory {
+        let text = fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         let field = |name: &str| -> u64 {
             text.lines()
                 .find_map(|line| line.strip_prefix(name))
@@ -129,6 +144,66 @@ impl Memory {
             peak_kib: field("VmHWM:"),
         }
     }
+}
+
+/// How many file descriptors process `pid` (a number or `self`) has open: the entries
+/// of `/proc/<pid>/fd`. For `self` this includes the one reading the directory.
+pub fn open_fds(pid: &str) -> usize {
+    fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |entries| entries.count())
+}
+
+/// Threads of process `pid` and the context switches (voluntary + involuntary) its
+/// live threads have made: a thread that wakes up counts one each time it sleeps again,
+/// so the difference of two readings counts wake-ups.
+pub fn threads_and_switches(pid: &str) -> (usize, u64) {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return (0, 0);
+    };
+    let mut threads = 0;
+    let mut switches = 0;
+    for task in tasks.flatten() {
+        threads += 1;
+        let text = fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        switches += text
+            .lines()
+            .filter(|line| line.contains("ctxt_switches:"))
+            .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .sum::<u64>();
+    }
+    (threads, switches)
+}
+
+/// The time on a CPU of the live threads of process `pid` (a number or `self`), in
+/// nanoseconds from `/proc/<pid>/task/*/schedstat`: finer than `utime + stime`, but a
+/// thread that has exited is no longer counted.
+pub fn threads_on_cpu(pid: &str) -> Duration {
+    let Ok(tasks) = fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Duration::ZERO;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| {
+            fs::read_to_string(task.path().join("schedstat"))
+                .ok()?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .map(Duration::from_nanos)
+        .sum()
+}
+
+/// The 1-, 5- and 15-minute load averages, as `/proc/loadavg` prints them.
+pub fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .unwrap_or_default()
 }
 
 /// Sets `VmHWM` back to the current `VmRSS` (Linux 4.0 and later), so that the next

@@ -577,6 +577,21 @@ fn write_memory(
     Ok(())
 }
 
+/// Resolves a firing alert. `state <> 'resolved'` adds nothing to the meaning (a firing
+/// alert is not resolved) but lets SQLite use the partial index `alerts_open`: without
+/// it the statement scans every firing alert of every monitor.
+pub(super) const RESOLVE_FIRING_SQL: &str = "\
+    UPDATE alerts SET state = 'resolved', resolved_at = ?2, last_run_id = ?3, \
+        reason = ?4, consecutive_failures = 0 \
+    WHERE fingerprint = ?1 AND state <> 'resolved' AND state = 'firing'";
+
+/// Drops a pending alert. `state <> 'resolved'` lets SQLite use the partial index
+/// `alerts_open`: without it the statement scans the whole `alerts` table, resolved
+/// history included, so a run's judgement grew slower with every alert ever resolved
+/// (see the soak benchmark in `BENCHMARKS.md`).
+pub(super) const DELETE_PENDING_SQL: &str =
+    "DELETE FROM alerts WHERE fingerprint = ?1 AND state <> 'resolved' AND state = 'pending'";
+
 fn write_alert(
     transaction: &Transaction<'_>,
     monitor: MonitorId,
@@ -644,20 +659,16 @@ fn write_alert(
             reason,
         } => {
             transaction
-                .prepare_cached(
-                    "UPDATE alerts SET state = 'resolved', resolved_at = ?2, last_run_id = ?3, \
-                         reason = ?4, consecutive_failures = 0 \
-                     WHERE fingerprint = ?1 AND state = 'firing'",
-                )?
+                .prepare_cached(RESOLVE_FIRING_SQL)?
                 .execute(params![fingerprint, time_text(*at), run.0, reason])?;
             // A pending alert "resolved" (its rule or authorizer went) never fired.
             transaction
-                .prepare_cached("DELETE FROM alerts WHERE fingerprint = ?1 AND state = 'pending'")?
+                .prepare_cached(DELETE_PENDING_SQL)?
                 .execute(params![fingerprint])?;
         }
         AlertWrite::DropPending { fingerprint } => {
             transaction
-                .prepare_cached("DELETE FROM alerts WHERE fingerprint = ?1 AND state = 'pending'")?
+                .prepare_cached(DELETE_PENDING_SQL)?
                 .execute(params![fingerprint])?;
         }
     }

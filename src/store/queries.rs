@@ -623,6 +623,25 @@ mod tests {
         assert!(!plan.contains("SCAN"), "no full scan: {plan}");
     }
 
+    /// Regression: resolving an alert and dropping a pending one scanned the `alerts`
+    /// table (resolved rows included), so each run's judgement grew slower as history
+    /// accumulated: twice the CPU per run after a simulated day of one-minute runs.
+    #[tokio::test]
+    async fn resolving_or_dropping_an_alert_searches_the_open_alerts_by_fingerprint() {
+        let (_directory, store) = open_store();
+        for sql in [
+            super::super::alerts::RESOLVE_FIRING_SQL,
+            super::super::alerts::DELETE_PENDING_SQL,
+        ] {
+            let plan = plan(&store, sql).await;
+            assert!(
+                plan.contains("SEARCH alerts USING INDEX alerts_open (fingerprint=?)"),
+                "{sql}: {plan}"
+            );
+            assert!(!plan.contains("SCAN"), "no scan: {sql}: {plan}");
+        }
+    }
+
     #[tokio::test]
     async fn the_history_count_reads_only_the_authorizers_index_entries() {
         let (_directory, store) = open_store();
