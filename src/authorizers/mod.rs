@@ -51,21 +51,35 @@ impl fmt::Display for Origin {
 ///
 /// `Debug` prints the id only. The personal fields are reachable from this module and
 /// its children alone.
+///
+/// The personal data is kept as the JSON text of the object Rightfoot's `Authorizer`
+/// schema shapes (keys sorted, as `serde_json::Map` writes them), judged by pre-flight
+/// validation when the object is read: a list of 100,000 borrowers then takes a few
+/// hundred bytes each, not the few kilobytes a JSON tree would.
 #[derive(Clone)]
 pub struct Authorizer {
     id: String,
     metadata: BTreeMap<String, String>,
     origin: Origin,
-    /// The authorizer as Rightfoot's `Authorizer` schema shapes it, including
-    /// `authorizer_unique_id`. Kept as a JSON object so that pre-flight validation can
-    /// mirror the API's type checks ("SSN must be of type string") exactly, and so that
-    /// serialization is deterministic (`serde_json::Map` keeps keys sorted).
+    /// The authorizer's own pre-flight verdict (everything but the batch-level
+    /// duplicate check), taken from the object before it was reduced to text.
+    verdict: Option<validate::AuthorizerValidationError>,
+    /// Whether `authorizer_unique_id` is a non-blank string: only such ids take part in
+    /// the duplicate check, as Rightfoot does.
+    usable_id: bool,
+    /// The wire-shaped object, including `authorizer_unique_id`, as compact JSON.
     personal: PersonalData,
 }
 
 /// The wire-shaped personal data. Its `Debug` is redacted.
-#[derive(Clone, PartialEq)]
-struct PersonalData(serde_json::Map<String, serde_json::Value>);
+#[derive(Clone)]
+struct PersonalData(Box<serde_json::value::RawValue>);
+
+impl PartialEq for PersonalData {
+    fn eq(&self, other: &PersonalData) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
 
 impl fmt::Debug for PersonalData {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -95,11 +109,20 @@ impl Authorizer {
             Some(serde_json::Value::Number(n)) => n.to_string(),
             _ => String::new(),
         };
+        let usable_id = matches!(
+            object.get("authorizer_unique_id"),
+            Some(serde_json::Value::String(s)) if !s.trim().is_empty()
+        );
+        let verdict = validate::check_authorizer(&object).err();
+        let personal = serde_json::value::to_raw_value(&object)
+            .expect("a JSON object of strings, numbers and nulls always serializes");
         Authorizer {
             id,
             metadata,
             origin,
-            personal: PersonalData(object),
+            verdict,
+            usable_id,
+            personal: PersonalData(personal),
         }
     }
 

@@ -433,8 +433,23 @@ impl fmt::Display for Rejected {
 /// Splits a loaded list into the authorizers that pass [`check_batch`] and those that
 /// do not, keeping the order of each.
 pub fn preflight(authorizers: Vec<Authorizer>) -> (Vec<Authorizer>, Vec<Rejected>) {
-    let objects: Vec<&Map<String, Value>> = authorizers.iter().map(|a| &a.personal.0).collect();
-    let errors = check_batch(&objects);
+    // `check_batch`, over the verdicts each authorizer took when it was read.
+    let errors: Vec<Option<AuthorizerValidationError>> = {
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for authorizer in authorizers.iter().filter(|a| a.usable_id) {
+            *counts.entry(authorizer.id.as_str()).or_default() += 1;
+        }
+        authorizers
+            .iter()
+            .map(|a| {
+                if a.usable_id && counts[a.id.as_str()] > 1 {
+                    Some(E::DuplicateUniqueId)
+                } else {
+                    a.verdict
+                }
+            })
+            .collect()
+    };
     let mut valid = Vec::with_capacity(authorizers.len());
     let mut rejected = Vec::new();
     for (authorizer, error) in authorizers.into_iter().zip(errors) {

@@ -1,8 +1,8 @@
 //! The JSON body of `POST /v1/balance_requests`: the one place personal data is written.
 //!
 //! Serialization is deterministic: the same chunk always gives the same bytes, because
-//! the authorizer objects are `serde_json::Map`s (sorted keys) and the chunk order is
-//! the caller's. That determinism is what makes a retried or recovered POST safe under
+//! each authorizer object was written once, with sorted keys, when it was read, and
+//! the chunk order is the caller's. That determinism is what makes a retried or recovered POST safe under
 //! Rightfoot's 24-hour body-hash cache.
 
 use super::Authorizer;
@@ -11,15 +11,15 @@ use super::Authorizer;
 pub fn request_body(chunk: &[Authorizer], webhook_url: Option<&str>) -> Vec<u8> {
     #[derive(serde::Serialize)]
     struct Body<'a> {
-        authorizers: Vec<&'a serde_json::Map<String, serde_json::Value>>,
+        authorizers: Vec<&'a serde_json::value::RawValue>,
         #[serde(skip_serializing_if = "Option::is_none")]
         webhook_url: Option<&'a str>,
     }
     let body = Body {
-        authorizers: chunk.iter().map(|a| &a.personal.0).collect(),
+        authorizers: chunk.iter().map(|a| &*a.personal.0).collect(),
         webhook_url,
     };
-    serde_json::to_vec(&body).expect("a JSON map always serializes")
+    serde_json::to_vec(&body).expect("JSON text and a string always serialize")
 }
 
 #[cfg(test)]
