@@ -135,7 +135,11 @@ impl RunLauncher for Arc<Launcher> {
             let monitor = request.monitor.name.clone();
             match run::execute(&ctx, &request.monitor, request.trigger, request.shutdown).await {
                 Ok(summary) => {
-                    launcher.alerting.judge_pending(&monitor).await;
+                    let loaded = ctx
+                        .list_metadata
+                        .take(summary.run)
+                        .map(|metadata| (summary.run, metadata));
+                    launcher.alerting.judge_pending_with(&monitor, loaded).await;
                     launcher.notifier.status(&format!(
                         "last run: {monitor} {} ({} succeeded, {} not retrieved)",
                         summary.state.as_str(),
@@ -492,7 +496,13 @@ pub async fn run_now(
     cancel.cancel();
     let _ = watcher.await;
     let report = match result {
-        Ok(summary) => Ok(judge_and_deliver(&config, &store, summary).await?),
+        Ok(summary) => {
+            let loaded = ctx
+                .list_metadata
+                .take(summary.run)
+                .map(|metadata| (summary.run, metadata));
+            Ok(judge_and_deliver(&config, &store, summary, loaded).await?)
+        }
         Err(error) => Err(error),
     };
     stop_on_signal.abort();
@@ -522,11 +532,12 @@ async fn judge_and_deliver(
     config: &Config,
     store: &Store,
     summary: RunSummary,
+    loaded: Option<(crate::store::RunId, Arc<crate::run::MetadataById>)>,
 ) -> Result<RunNowReport, DaemonError> {
     let clock = Clock::system();
     let alerting = Alerting::new(store.clone(), clock.clone(), Arc::new(config.clone()));
     let mut judged = Vec::new();
-    for outcome in alerting.judge_pending(&summary.monitor).await {
+    for outcome in alerting.judge_pending_with(&summary.monitor, loaded).await {
         match outcome {
             Ok(one) => judged.push(one),
             Err(error) => {

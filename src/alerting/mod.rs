@@ -44,7 +44,8 @@ use tokio::sync::{Mutex, Notify};
 
 use crate::authorizers::source::load_source;
 use crate::clock::Clock;
-use crate::config::{Config, Monitor, Route, RuleKind};
+use crate::config::{Config, Monitor, Route};
+use crate::run::MetadataById;
 use crate::notify::{Delivered, Digest, DigestRow, Notifier, Transition as DigestTransition};
 use crate::rules::{
     self, AuthorizerFacts, Check, MonitorRules, RunFacts, TransitionKind, evaluate,
@@ -169,6 +170,17 @@ impl Alerting {
     /// Judges the finished, unjudged runs of `monitor`, oldest first, and wakes the
     /// outbox if anything was queued. Stops at the first run that cannot be judged.
     pub async fn judge_pending(&self, monitor: &str) -> Vec<Result<Judged, AlertingError>> {
+        self.judge_pending_with(monitor, None).await
+    }
+
+    /// [`Alerting::judge_pending`], given the metadata of the list one of the runs
+    /// loaded (see [`crate::run::ListMetadata`]), so that run's judgement need not read
+    /// the list again.
+    pub async fn judge_pending_with(
+        &self,
+        monitor: &str,
+        loaded: Option<(RunId, Arc<MetadataById>)>,
+    ) -> Vec<Result<Judged, AlertingError>> {
         let _turn = self.inner.judging.lock().await;
         let config = self.config();
         let Some(monitor) = config.monitors.iter().find(|m| m.name == monitor) else {
@@ -176,7 +188,7 @@ impl Alerting {
         };
         let mut out = Vec::new();
         loop {
-            match self.judge_next(&config, monitor).await {
+            match self.judge_next(&config, monitor, loaded.as_ref()).await {
                 Ok(Some(judged)) => {
                     log_judged(&judged);
                     let queued = !judged.queued.is_empty();
@@ -201,6 +213,7 @@ impl Alerting {
         &self,
         config: &Config,
         monitor: &Monitor,
+        loaded: Option<&(RunId, Arc<MetadataById>)>,
     ) -> Result<Option<Judged>, AlertingError> {
         let store = &self.inner.store;
         let monitor_id = store.ensure_monitor(&monitor.name).await?;
@@ -208,7 +221,10 @@ impl Alerting {
             return Ok(None);
         };
         let checks = store.run_checks(run.record.id).await?;
-        let metadata = self.metadata(config, monitor).await;
+        let metadata = match loaded {
+            Some((run_id, metadata)) if *run_id == run.record.id => Arc::clone(metadata),
+            _ => Arc::new(self.metadata(config, monitor).await),
+        };
         let facts: Vec<AuthorizerFacts<'_>> = checks
             .iter()
             .map(|check| {
@@ -325,13 +341,8 @@ impl Alerting {
         &self,
         config: &Config,
         monitor: &Monitor,
-    ) -> BTreeMap<String, BTreeMap<String, String>> {
-        let needs = !monitor.alert_fields.is_empty()
-            || monitor
-                .rules
-                .iter()
-                .any(|rule| matches!(rule.kind, RuleKind::BelowPayment { .. }));
-        if !needs {
+    ) -> MetadataById {
+        if !monitor.needs_metadata() {
             return BTreeMap::new();
         }
         let source = monitor.authorizers.clone();

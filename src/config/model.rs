@@ -121,6 +121,18 @@ pub struct Monitor {
     pub alert_fields: Vec<String>,
 }
 
+impl Monitor {
+    /// Whether judging this monitor's runs reads the lender's metadata: a
+    /// `below_payment` rule, or `alert_fields` to show.
+    pub fn needs_metadata(&self) -> bool {
+        !self.alert_fields.is_empty()
+            || self
+                .rules
+                .iter()
+                .any(|rule| matches!(rule.kind, RuleKind::BelowPayment { .. }))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
     Info,

@@ -76,6 +76,7 @@ mod chunk;
 mod finish;
 pub mod plan;
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -163,7 +164,40 @@ pub struct RunContext {
     /// Completion webhooks wake the reader of their batch through this; polling at
     /// `poll_interval` remains the fallback.
     pub completions: crate::completions::Completions,
+    /// The lender's metadata of the list each run loaded, kept for the alert judgement
+    /// that follows the run (metadata is not stored), when the monitor's rules need it.
+    pub list_metadata: ListMetadata,
     in_flight: Arc<Semaphore>,
+}
+
+/// The lender's metadata (`meta_*` columns) of the authorizers of one list, by id.
+pub type MetadataById = BTreeMap<String, BTreeMap<String, String>>;
+
+/// The metadata of the lists runs loaded, by run, until someone takes it. Cheap to
+/// clone; clones share the entries.
+#[derive(Clone, Debug, Default)]
+pub struct ListMetadata(Arc<std::sync::Mutex<HashMap<RunId, Arc<MetadataById>>>>);
+
+impl ListMetadata {
+    /// Takes (and forgets) what `run` loaded.
+    pub fn take(&self, run: RunId) -> Option<Arc<MetadataById>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&run)
+    }
+
+    fn keep(&self, run: RunId, metadata: MetadataById) {
+        let mut entries = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Nobody took what older runs left (a judgement that failed): keep a few only.
+        if entries.len() >= 16 {
+            entries.clear();
+        }
+        entries.insert(run, Arc::new(metadata));
+    }
 }
 
 impl RunContext {
@@ -182,6 +216,7 @@ impl RunContext {
             settings,
             config_file,
             completions: crate::completions::Completions::default(),
+            list_metadata: ListMetadata::default(),
             in_flight: Arc::new(Semaphore::new(slots)),
         }
     }
@@ -333,6 +368,15 @@ async fn drive(
                 return finish::finish(&ctx.store, run, ctx.clock.now()).await;
             }
         };
+        if monitor.needs_metadata() {
+            let metadata: MetadataById = loaded
+                .valid
+                .iter()
+                .filter(|authorizer| !authorizer.metadata().is_empty())
+                .map(|authorizer| (authorizer.id().to_string(), authorizer.metadata().clone()))
+                .collect();
+            ctx.list_metadata.keep(run, metadata);
+        }
         let plan = plan::plan(loaded, ctx.settings.max_batch_size, webhook_url);
         for warning in &plan.warnings {
             tracing::warn!(monitor = %monitor.name, run = run.0, "{warning}");
