@@ -131,17 +131,22 @@ pub fn parse_csv_bytes(bytes: &[u8], file: &Path) -> Result<LoadedAuthorizers, L
 }
 
 /// UTF-8 (a leading BOM dropped), or else Latin-1, with a warning.
-fn decode(bytes: &[u8], file: &Path, warnings: &mut Vec<String>) -> String {
+fn decode<'a>(
+    bytes: &'a [u8],
+    file: &Path,
+    warnings: &mut Vec<String>,
+) -> std::borrow::Cow<'a, str> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     match std::str::from_utf8(bytes) {
-        Ok(text) => text.to_string(),
+        // Borrowed: a list of 100,000 borrowers is not copied to be read.
+        Ok(text) => std::borrow::Cow::Borrowed(text),
         Err(_) => {
             warnings.push(format!(
                 "{}: the file is not valid UTF-8; it was decoded as Latin-1",
                 file.display()
             ));
             // Latin-1 maps each byte to the code point of the same number.
-            bytes.iter().map(|&b| char::from(b)).collect()
+            std::borrow::Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect())
         }
     }
 }

@@ -136,6 +136,11 @@ impl Authorizer {
         &self.metadata
     }
 
+    /// Moves the metadata out (it is not part of the request body), leaving none.
+    pub fn take_metadata(&mut self) -> BTreeMap<String, String> {
+        std::mem::take(&mut self.metadata)
+    }
+
     /// Where this authorizer was defined.
     pub fn origin(&self) -> &Origin {
         &self.origin

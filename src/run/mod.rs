@@ -368,12 +368,14 @@ async fn drive(
                 return finish::finish(&ctx.store, run, ctx.clock.now()).await;
             }
         };
+        let mut loaded = loaded;
         if monitor.needs_metadata() {
+            // Moved out, not copied: the request bodies do not carry metadata.
             let metadata: MetadataById = loaded
                 .valid
-                .iter()
-                .filter(|authorizer| !authorizer.metadata().is_empty())
-                .map(|authorizer| (authorizer.id().to_string(), authorizer.metadata().clone()))
+                .iter_mut()
+                .map(|authorizer| (authorizer.id().to_string(), authorizer.take_metadata()))
+                .filter(|(_, metadata)| !metadata.is_empty())
                 .collect();
             ctx.list_metadata.keep(run, metadata);
         }
@@ -393,7 +395,7 @@ async fn drive(
             chunks = plan.chunks.len(),
             "run started"
         );
-        planned_bodies = plan.chunks.into_iter().map(|c| c.body().to_vec()).collect();
+        planned_bodies = plan.chunks.into_iter().map(Chunk::into_body).collect();
         record = ctx
             .store
             .run(run)

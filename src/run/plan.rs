@@ -61,6 +61,11 @@ impl Chunk {
         &self.body
     }
 
+    /// The body, without copying it.
+    pub fn into_body(self) -> Vec<u8> {
+        self.body
+    }
+
     /// SHA-256 of [`Chunk::body`]: what Rightfoot's body cache keys on.
     pub fn body_sha256(&self) -> [u8; 32] {
         self.body_sha256
@@ -127,10 +132,18 @@ pub fn plan_chunks(
     webhook_url: Option<&str>,
 ) -> Vec<Chunk> {
     valid.sort_by(|a, b| a.id().cmp(b.id()));
-    valid
-        .chunks(max_batch_size.max(1))
-        .map(|chunk| Chunk::build(chunk, webhook_url))
-        .collect()
+    // Each chunk's authorizers are dropped once its body is written, so a long list
+    // is never held twice, as authorizers and as bodies.
+    let size = max_batch_size.max(1);
+    let mut chunks = Vec::with_capacity(valid.len().div_ceil(size));
+    let mut rest = valid.into_iter();
+    loop {
+        let part: Vec<Authorizer> = rest.by_ref().take(size).collect();
+        if part.is_empty() {
+            return chunks;
+        }
+        chunks.push(Chunk::build(&part, webhook_url));
+    }
 }
 
 /// Why a chunk's body cannot be rebuilt byte for byte.
