@@ -694,6 +694,11 @@ async fn no_personal_value_leaves_for_anywhere_but_rightfoot() {
         "{}",
         first.text()
     );
+    assert!(
+        String::from_utf8_lossy(&first.stdout).contains("3200 account closed"),
+        "the scripted failed checks: {}",
+        first.text()
+    );
     outputs.add_output("run-now", &first.stdout, &first.stderr);
     outputs.add_sqlite("after run-now", &database);
 
@@ -797,6 +802,12 @@ async fn no_personal_value_leaves_for_anywhere_but_rightfoot() {
     assert!(
         log.contains("\"level\":\"TRACE\""),
         "the daemon logged at trace level"
+    );
+    // About 12% of ~70 requests draw an injected error: some were retried.
+    let both_logs = format!("{}{log}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        both_logs.contains("retrying rightfoot request"),
+        "the injected faults were retried"
     );
     assert!(
         finished["state"].is_string(),
