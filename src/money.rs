@@ -68,6 +68,18 @@ impl Cents {
         // All digits, with the decimal point `scale` places from the right.
         let mut digits: Vec<u8> = int_digits.bytes().chain(frac_part.bytes()).collect();
         let mut scale: i64 = frac_part.len() as i64 - i64::from(exponent);
+        // An i64 of cents has at most 19 digits. Zeros appended to a nonzero number
+        // beyond that can only overflow, and a large exponent (`1e999999999`) would
+        // otherwise append them one by one; to a zero they add nothing.
+        if scale < 2 {
+            let significant = digits.iter().skip_while(|d| **d == b'0').count() as i64;
+            if significant == 0 {
+                digits.clear();
+                scale = 2;
+            } else if significant + (2 - scale) > 19 {
+                return Err(MoneyError::TooLarge(trimmed.to_string()));
+            }
+        }
         // Bring the scale to exactly 2 by appending zeros or removing trailing zeros.
         while scale < 2 {
             digits.push(b'0');
@@ -150,6 +162,27 @@ mod tests {
         for (text, cents) in table {
             assert_eq!(Cents::parse(text), Ok(Cents(*cents)), "{text}");
         }
+    }
+
+    /// Regression: a huge exponent appended its zeros one by one before the overflow
+    /// was noticed. A Rightfoot balance of `1e999999999` (valid JSON) took a gigabyte
+    /// and four seconds to refuse, on every poll; so would a lender's
+    /// `meta_payment_amount` or a configured amount.
+    #[test]
+    fn a_huge_exponent_is_too_large_at_once() {
+        let started = std::time::Instant::now();
+        for text in ["1e999999999", "-5.5e2147483647", "0.01e2000000000"] {
+            assert!(
+                matches!(Cents::parse(text), Err(MoneyError::TooLarge(_))),
+                "{text}"
+            );
+        }
+        assert_eq!(Cents::parse("0e999999999"), Ok(Cents(0)));
+        assert_eq!(Cents::parse("000e2147483647"), Ok(Cents(0)));
+        assert_eq!(Cents::parse("1e16"), Ok(Cents(1_000_000_000_000_000_000)));
+        assert!(matches!(Cents::parse("1e17"), Err(MoneyError::TooLarge(_))));
+        assert_eq!(Cents::parse("0.00000000000000000001e20"), Ok(Cents(100)));
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]

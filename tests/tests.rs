@@ -8,6 +8,12 @@
 //!   process on paused time, against the sandbox with a scripted drop, overdraft, closed
 //!   account and recovery over four scheduled runs: exactly the expected digest per run
 //!   and route, in order, to a real webhook receiver and a real SMTP server.
+//! - `audit`: issue #8's personal-data audit: 1,000 authorizers with distinctive
+//!   personal values (and 40 rows pre-flight rejects) through `check-config`, `run-now`
+//!   and the daemon at trace level, against a sandbox injecting 500/503/429s and cut
+//!   bodies, with failed checks, firing rules, SMTP and webhook routes (one failing);
+//!   then every log, database byte (WAL included), email (decoded too), webhook body,
+//!   read-API answer and read-side command output is searched for every value.
 //! - `authorizers`: pre-flight validation, YAML and CSV loading, the permission rule,
 //!   the request body, and that no personal value is ever printed.
 //! - `backup`: `balance-monitor backup` while other connections write: a write open
@@ -98,6 +104,7 @@
 #![forbid(unsafe_code)]
 
 mod alerting;
+mod audit;
 mod authorizers;
 mod backup;
 mod chaos;

@@ -45,11 +45,11 @@ use tokio::sync::{Mutex, Notify};
 use crate::authorizers::source::load_source;
 use crate::clock::Clock;
 use crate::config::{Config, Monitor, Route};
-use crate::run::MetadataById;
 use crate::notify::{Delivered, Digest, DigestRow, Notifier, Transition as DigestTransition};
 use crate::rules::{
     self, AuthorizerFacts, Check, MonitorRules, RunFacts, TransitionKind, evaluate,
 };
+use crate::run::MetadataById;
 use crate::store::{
     Judgement, NewNotification, RunCheckOutcome, RunForJudgement, RunId, RunState, Store,
     StoreError,
@@ -337,11 +337,7 @@ impl Alerting {
     /// The lender's metadata of the monitor's authorizers, by id, when a rule or the
     /// alert fields need it. The list is read again for this (it holds personal data,
     /// which is dropped at once); if it cannot be read, rules that need metadata skip.
-    async fn metadata(
-        &self,
-        config: &Config,
-        monitor: &Monitor,
-    ) -> MetadataById {
+    async fn metadata(&self, config: &Config, monitor: &Monitor) -> MetadataById {
         if !monitor.needs_metadata() {
             return BTreeMap::new();
         }

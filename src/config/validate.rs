@@ -145,7 +145,7 @@ impl Validator<'_> {
     ) {
         self.problems.push(YamlError {
             file: self.file.clone(),
-            position,
+            position: Some(position.unwrap_or(Position::DOCUMENT_START)),
             key: key.into(),
             message: message.into(),
         });
@@ -1473,4 +1473,31 @@ pub fn unused_routes(config: &Config) -> BTreeSet<String> {
         .filter(|r| !used.contains(r))
         .cloned()
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: a problem that belongs to no written value (here the Rightfoot key
+    /// of a file that has no `rightfoot` section, or none at all) was printed without
+    /// a line and column; it is now reported at the start of the document.
+    #[test]
+    fn a_problem_with_nothing_to_point_at_is_at_the_start_of_the_document() {
+        let env = Environment::from_pairs([("K", "rf_test_key")]);
+        for text in ["", "storage: {}\n", "# nothing\n"] {
+            let error = load_str(text, Path::new("c.yaml"), &env).unwrap_err();
+            let problems = error.problems();
+            assert!(
+                problems
+                    .iter()
+                    .any(|p| p == "c.yaml:1:1: rightfoot.api_key: missing api_key: set api_key_file or api_key_env"),
+                "{text:?}: {problems:?}"
+            );
+            assert!(
+                problems.iter().all(|p| p.starts_with("c.yaml:1:1: ")),
+                "{problems:?}"
+            );
+        }
+    }
 }

@@ -17,6 +17,11 @@ pub struct Position {
 }
 
 impl Position {
+    /// The start of a document: where a problem that belongs to no written value (a
+    /// required section left out, an empty file) is reported, so that every problem
+    /// names a line and a column.
+    pub const DOCUMENT_START: Position = Position { line: 1, column: 1 };
+
     /// The position where a value was written (where an alias was used, for aliases).
     pub fn of<T>(spanned: &serde_saphyr::Spanned<T>) -> Position {
         Position {
@@ -86,13 +91,17 @@ pub fn from_str<T: serde::de::DeserializeOwned>(text: &str, file: &Path) -> Resu
         })
     });
     result.map_err(|error| {
-        let position = error.location().filter(|l| l.line() > 0).map(|l| Position {
-            line: l.line(),
-            column: l.column(),
-        });
+        let position =
+            error
+                .location()
+                .filter(|l| l.line() > 0)
+                .map_or(Position::DOCUMENT_START, |l| Position {
+                    line: l.line(),
+                    column: l.column(),
+                });
         YamlError {
             file: file.to_path_buf(),
-            position,
+            position: Some(position),
             key: clean_key_path(&key),
             message: polish_message(&error.without_snippet().to_string()),
         }

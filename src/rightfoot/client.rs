@@ -346,12 +346,8 @@ impl RightfootClient {
         }
     }
 
-    /// GETs `url` with retries and decodes the JSON body.
-    pub(crate) async fn get_json<W: DeserializeOwned>(
-        &self,
-        url: Url,
-        what: &'static str,
-    ) -> Result<W, ApiError> {
+    /// GETs `url` with retries and returns the whole success body, for a parser.
+    pub(crate) async fn get_body(&self, url: Url, what: &'static str) -> Result<Bytes, ApiError> {
         let redactor = self.redactor();
         let (received, _attempts) =
             with_retries(&self.inner.retry, Replay::Idempotent, what, || {
@@ -363,7 +359,7 @@ impl RightfootClient {
                 )
             })
             .await?;
-        decode_json(&received.body, what)
+        Ok(received.body)
     }
 }
 

@@ -225,7 +225,10 @@ const EXCERPT_CHARS: usize = 200;
 
 impl ErrorEnvelope {
     /// Parses an error body. Never fails: whatever the body, the result names the status.
-    pub(crate) fn parse(http_status: u16, body: &[u8], redactor: &Redactor) -> ErrorEnvelope {
+    /// Every text it keeps is scrubbed by `redactor`. The client calls it on every error
+    /// answer; it is public so that it can be driven with arbitrary bytes (the
+    /// `rightfoot_responses` fuzz target).
+    pub fn parse(http_status: u16, body: &[u8], redactor: &Redactor) -> ErrorEnvelope {
         let mut envelope = ErrorEnvelope {
             http_status,
             ..ErrorEnvelope::default()
@@ -342,7 +345,7 @@ impl fmt::Display for ErrorEnvelope {
 /// what makes a per-row error useful. Values shorter than four characters (`CA`, `US`)
 /// are left alone; they identify no one and would mangle ordinary words.
 #[derive(Clone, Default)]
-pub(crate) struct Redactor {
+pub struct Redactor {
     needles: Vec<String>,
 }
 

@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::client::RightfootClient;
+use super::client::{RightfootClient, decode_json};
 use super::error::ApiError;
 use super::models::{AuthorizerHistoryWire, HistoryEntryWire, money, timestamp};
 use crate::money::Cents;
@@ -79,26 +79,35 @@ impl RightfootClient {
         if url.query() == Some("") {
             url.set_query(None);
         }
-        let wire: AuthorizerHistoryWire = self.get_json(url, WHAT).await?;
-        let next = wire.cursor();
-        let has_more = wire.has_more.unwrap_or(next.is_some()) && next.is_some();
-        let entries = wire
-            .history
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-            .map(|(index, entry)| history_entry(index, entry))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(HistoryPage {
-            authorizer_unique_id: wire
-                .authorizer_unique_id
-                .unwrap_or_else(|| authorizer_id.to_string()),
-            total_count: wire.total_count,
-            entries,
-            has_more,
-            next_page_token: if has_more { next } else { None },
-        })
+        let body = self.get_body(url, WHAT).await?;
+        parse_history_page(&body, authorizer_id)
     }
+}
+
+/// Parses the body of an authorizer-history answer, as [`RightfootClient::authorizer_history`]
+/// does; `authorizer_id` is the one asked for, used when the body does not name it.
+/// Public so that it can be driven with arbitrary bytes (the `rightfoot_responses`
+/// fuzz target); any input gives a page or an [`ApiError::Decode`].
+pub fn parse_history_page(body: &[u8], authorizer_id: &str) -> Result<HistoryPage, ApiError> {
+    let wire: AuthorizerHistoryWire = decode_json(body, WHAT)?;
+    let next = wire.cursor();
+    let has_more = wire.has_more.unwrap_or(next.is_some()) && next.is_some();
+    let entries = wire
+        .history
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(index, entry)| history_entry(index, entry))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HistoryPage {
+        authorizer_unique_id: wire
+            .authorizer_unique_id
+            .unwrap_or_else(|| authorizer_id.to_string()),
+        total_count: wire.total_count,
+        entries,
+        has_more,
+        next_page_token: if has_more { next } else { None },
+    })
 }
 
 fn history_entry(index: usize, entry: HistoryEntryWire) -> Result<HistoryEntry, ApiError> {

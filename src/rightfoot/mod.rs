@@ -14,6 +14,9 @@
 //!
 //! It does not build request bodies (`authorizers::wire` does), chunk authorizers,
 //! decide when a batch is complete, poll, or store anything: those belong to the run.
+//! The parsers of the answers' bodies ([`parse_batch_created`], [`parse_balances_page`],
+//! [`parse_history_page`], [`ErrorEnvelope::parse`]) are public, apart from the
+//! transport, so that the fuzz targets in `fuzz/` can drive them with arbitrary bytes.
 //! Invariants: money never passes through a float; the API key and authorizers'
 //! personal data never appear in an error, a log line or a `Debug` output.
 
@@ -29,11 +32,11 @@ pub mod status;
 mod submit;
 
 pub use client::{ClientConfig, RightfootClient, USER_AGENT};
-pub use error::{ApiError, ClientBuildError, ErrorDetails, ErrorEnvelope};
+pub use error::{ApiError, ClientBuildError, ErrorDetails, ErrorEnvelope, Redactor};
 pub use export::CsvExport;
-pub use history::{HistoryEntry, HistoryPage, HistoryStatus};
+pub use history::{HistoryEntry, HistoryPage, HistoryStatus, parse_history_page};
 pub use metrics::RequestMetrics;
-pub use results::{BalancePages, BalanceResult, Page};
+pub use results::{BalancePages, BalanceResult, BalancesPageBody, Page, parse_balances_page};
 pub use retry::RetryPolicy;
 pub use status::{BalanceStatus, CsvStatus};
-pub use submit::{FailedAuthorizer, SubmitOutcome, body_sha256};
+pub use submit::{BatchCreated, FailedAuthorizer, SubmitOutcome, body_sha256, parse_batch_created};

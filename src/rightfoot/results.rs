@@ -21,7 +21,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 
-use super::client::RightfootClient;
+use super::client::{RightfootClient, decode_json};
 use super::error::ApiError;
 use super::models::{BalanceRecordWire, BatchBalancesWire, money, timestamp};
 use super::status::BalanceStatus;
@@ -166,8 +166,8 @@ impl BalancePages {
                 query.append_pair("nextPageToken", token);
             }
         }
-        let wire: BatchBalancesWire = match self.client.get_json(url, WHAT).await {
-            Ok(wire) => wire,
+        let body = match self.client.get_body(url, WHAT).await {
+            Ok(body) => body,
             Err(ApiError::NotFound(envelope)) => {
                 self.done = true;
                 self.fetched += 1;
@@ -193,16 +193,10 @@ impl BalancePages {
             }
             Err(error) => return Err(error),
         };
-        let next = wire.cursor();
-        let results = wire
-            .balances
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-            .map(|(index, record)| balance_result(index, record))
-            .collect::<Result<Vec<_>, _>>()?;
+        let parsed = parse_balances_page(&body)?;
+        let next = parsed.next_page_token;
         self.fetched += 1;
-        let has_more = wire.has_more.unwrap_or(next.is_some()) && next.is_some();
+        let has_more = next.is_some();
         if has_more {
             let token = next.clone().expect("has_more implies a cursor");
             if !self.seen_tokens.insert(token.clone()) {
@@ -210,7 +204,7 @@ impl BalancePages {
             }
             self.token = Some(token);
         } else {
-            if wire.has_more == Some(true) {
+            if parsed.said_more_without_token {
                 tracing::warn!(
                     batch_id = %self.batch_id,
                     page = self.fetched,
@@ -222,9 +216,9 @@ impl BalancePages {
         }
         Ok(Some(Page {
             number: self.fetched,
-            batch_id: wire.batch_id,
-            total_processed: wire.total_processed,
-            results,
+            batch_id: parsed.batch_id,
+            total_processed: parsed.total_processed,
+            results: parsed.results,
             has_more,
             next_page_token: if has_more { next } else { None },
             batch_not_found_yet: false,
@@ -242,6 +236,43 @@ impl BalancePages {
             }
         })
     }
+}
+
+/// One results page as its body says it, before the cursor's rules apply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BalancesPageBody {
+    pub batch_id: Option<String>,
+    pub total_processed: Option<u64>,
+    pub results: Vec<BalanceResult>,
+    /// The cursor for the next page, when the body has one and does not say
+    /// `has_more: false`; `None` ends the results.
+    pub next_page_token: Option<String>,
+    /// `has_more: true` without a cursor (the cursor treats the page as the last).
+    pub said_more_without_token: bool,
+}
+
+/// Parses the body of a `GET /v1/balances` answer: what [`BalancePages::next_page`]
+/// does with the bytes it receives. Public so that it can be driven with arbitrary
+/// bytes (the `rightfoot_responses` fuzz target); any input gives a page or an
+/// [`ApiError::Decode`] that quotes no value but the authorizer id.
+pub fn parse_balances_page(body: &[u8]) -> Result<BalancesPageBody, ApiError> {
+    let wire: BatchBalancesWire = decode_json(body, WHAT)?;
+    let next = wire.cursor();
+    let results = wire
+        .balances
+        .unwrap_or_default()
+        .into_iter()
+        .enumerate()
+        .map(|(index, record)| balance_result(index, record))
+        .collect::<Result<Vec<_>, _>>()?;
+    let has_more = wire.has_more.unwrap_or(next.is_some()) && next.is_some();
+    Ok(BalancesPageBody {
+        batch_id: wire.batch_id,
+        total_processed: wire.total_processed,
+        results,
+        said_more_without_token: wire.has_more == Some(true) && next.is_none(),
+        next_page_token: if has_more { next } else { None },
+    })
 }
 
 /// A wire record → a result, or a decode error naming the row but none of its values.

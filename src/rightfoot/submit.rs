@@ -106,48 +106,73 @@ impl RightfootClient {
             },
         )
         .await?;
-        let wire: BatchCreatedWire = decode_json(&received.body, WHAT)?;
-        let batch_id =
-            wire.batch_id
-                .filter(|id| !id.is_empty())
-                .ok_or_else(|| ApiError::Decode {
-                    what: WHAT,
-                    reason: "no batch_id".into(),
-                })?;
-        let submitted_at = wire
-            .submitted_at
-            .as_deref()
-            .and_then(timestamp)
-            .ok_or_else(|| ApiError::Decode {
-                what: WHAT,
-                reason: format!("batch {batch_id} has a missing or unreadable submitted_at"),
-            })?;
-        let failed = wire
-            .failed_authorizers
-            .unwrap_or_default()
-            .into_iter()
-            .map(|row| FailedAuthorizer {
-                authorizer_unique_id: row.authorizer_unique_id,
-                error: row.error.as_ref().and_then(value_text).unwrap_or_default(),
-                account_type: row.account_type,
-                row_number: row.row_number,
-            })
-            .collect();
+        let created = parse_batch_created(&received.body)?;
         Ok(SubmitOutcome {
-            batch_id,
-            submitted_at,
-            message: wire.message.unwrap_or_default(),
+            batch_id: created.batch_id,
+            submitted_at: created.submitted_at,
+            message: created.message,
             location: received
                 .headers
                 .get(LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string),
-            failed,
-            warnings: wire.warnings.unwrap_or_default(),
+            failed: created.failed,
+            warnings: created.warnings,
             body_sha256: body_hash,
             attempts,
         })
     }
+}
+
+/// The body of a `201` to `POST /v1/balance_requests`, parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchCreated {
+    pub batch_id: String,
+    pub submitted_at: DateTime<Utc>,
+    pub message: String,
+    pub failed: Vec<FailedAuthorizer>,
+    pub warnings: Vec<String>,
+}
+
+/// Parses the body of a `201` answer to a submission, as
+/// [`RightfootClient::submit_chunk`] does. Public so that it can be driven with
+/// arbitrary bytes (the `rightfoot_responses` fuzz target); any input gives the batch
+/// or an [`ApiError::Decode`].
+pub fn parse_batch_created(body: &[u8]) -> Result<BatchCreated, ApiError> {
+    let wire: BatchCreatedWire = decode_json(body, WHAT)?;
+    let batch_id = wire
+        .batch_id
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| ApiError::Decode {
+            what: WHAT,
+            reason: "no batch_id".into(),
+        })?;
+    let submitted_at = wire
+        .submitted_at
+        .as_deref()
+        .and_then(timestamp)
+        .ok_or_else(|| ApiError::Decode {
+            what: WHAT,
+            reason: format!("batch {batch_id} has a missing or unreadable submitted_at"),
+        })?;
+    let failed = wire
+        .failed_authorizers
+        .unwrap_or_default()
+        .into_iter()
+        .map(|row| FailedAuthorizer {
+            authorizer_unique_id: row.authorizer_unique_id,
+            error: row.error.as_ref().and_then(value_text).unwrap_or_default(),
+            account_type: row.account_type,
+            row_number: row.row_number,
+        })
+        .collect();
+    Ok(BatchCreated {
+        batch_id,
+        submitted_at,
+        message: wire.message.unwrap_or_default(),
+        failed,
+        warnings: wire.warnings.unwrap_or_default(),
+    })
 }
 
 #[cfg(test)]

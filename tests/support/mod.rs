@@ -4,6 +4,7 @@
 pub mod daemon;
 pub mod gate;
 pub mod history;
+pub mod leaks;
 pub mod openapi;
 pub mod proxy;
 pub mod read_api;
