@@ -25,9 +25,10 @@
 //! digest for each of the monitor's routes; never a message per authorizer.
 //!
 //! **What it does not do.** It does not decide what fires (`rules`), render or send
-//! messages (`notify`), or decide when runs happen (`scheduler`). It reads the monitor's
-//! authorizer file only for the lender's metadata (`below_payment`'s field and the
-//! `alert_fields`), and keeps none of its personal data.
+//! messages (`notify`), or decide when runs happen (`scheduler`). The lender's metadata
+//! (`below_payment`'s field and the `alert_fields`) comes from the run that loaded the
+//! list; only a run finished by an earlier process has its list read again for it, and
+//! none of the list's personal data is kept.
 
 pub mod outbox;
 pub mod payload;
