@@ -214,8 +214,9 @@ pub async fn demo(options: DemoOptions, env: &Environment) -> Result<(), DaemonE
     let mut last = RunId(0);
     let stop = crate::cli::shutdown_signal();
     tokio::pin!(stop);
-    let ended_early = loop {
+    let all_shown = loop {
         tokio::select! {
+            // Ctrl-C: stop now, with what is delivered so far.
             _ = &mut stop => break false,
             ended = &mut daemon => {
                 store.close().await;
@@ -240,7 +241,7 @@ pub async fn demo(options: DemoOptions, env: &Environment) -> Result<(), DaemonE
         }
     };
     // Let the outbox finish what the last run queued.
-    if ended_early {
+    if all_shown {
         for _ in 0..50 {
             let pending = store
                 .notifications()
