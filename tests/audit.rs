@@ -1,4 +1,4 @@
-//! Issue #8, item 6: the personal-data audit. Personal data goes to Rightfoot and
+//! The personal-data audit. Personal data goes to Rightfoot and
 //! nowhere else, and this test looks everywhere else for it.
 //!
 //! 1,000 made-up authorizers with distinctive values (SSNs `79xxxxxxx`, EINs

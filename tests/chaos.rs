@@ -1,4 +1,4 @@
-//! Issue #8's chaos suite: what the daemon does when everything around it misbehaves.
+//! The chaos suite: what the daemon does when everything around it misbehaves.
 //!
 //! - A Rightfoot that fails 30% of requests (500, 503 and 429 with `Retry-After`, 10%
 //!   each), answers every request late, answers 404 for a while after a batch's 201,

@@ -1,4 +1,4 @@
-//! Issue #8's crash suite: the real `balance-monitor run` killed with SIGKILL at random
+//! The crash suite: the real `balance-monitor run` killed with SIGKILL at random
 //! points of runs over 2,000 authorizers whose alert rules fire and resolve, restarted
 //! on the same database each time, and held to the invariants a crash must not break.
 //!

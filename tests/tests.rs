@@ -8,7 +8,7 @@
 //!   process on paused time, against the sandbox with a scripted drop, overdraft, closed
 //!   account and recovery over four scheduled runs: exactly the expected digest per run
 //!   and route, in order, to a real webhook receiver and a real SMTP server.
-//! - `audit`: issue #8's personal-data audit: 1,000 authorizers with distinctive
+//! - `audit`: the personal-data audit: 1,000 authorizers with distinctive
 //!   personal values (and 40 rows pre-flight rejects) through `check-config`, `run-now`
 //!   and the daemon at trace level, against a sandbox injecting 500/503/429s and cut
 //!   bodies, with failed checks, firing rules, SMTP and webhook routes (one failing);
@@ -20,7 +20,7 @@
 //!   when the copy starts and one committed half-way through are not in the copy, which
 //!   passes `integrity_check`; a busy writer cannot keep a copy from ending; no
 //!   overwrite without `--force`; mode 0600.
-//! - `chaos`: issue #8's chaos suite: the real daemon against a sandbox failing 30% of
+//! - `chaos`: the chaos suite: the real daemon against a sandbox failing 30% of
 //!   requests, answering late, 404 after create and cut short (every run terminal, no
 //!   panic); SMTP and webhook down for an hour of paused time, then everything
 //!   delivered once by key; a full disk (`ulimit -f`) and a read-only database: a clear
@@ -35,7 +35,7 @@
 //!   (on frozen run time); a redelivery is a duplicate, a wrong token wakes nothing, and
 //!   an unreachable receiver leaves polling to complete the run.
 //! - `config`: the bad-configuration table, secrets, `check-config`.
-//! - `crash`: issue #8's crash suite: the real daemon SIGKILLed at seeded random points
+//! - `crash`: the crash suite: the real daemon SIGKILLed at seeded random points
 //!   of runs over 2,000 authorizers with alerts, restarted each time: one result per
 //!   authorizer, no second check, every digest exactly once by key, integrity kept.
 //! - `daemon`: the real `balance-monitor run` killed with SIGKILL at each durable step
