@@ -38,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use url::Url;
 
+use crate::support::paused::{advance_to, settle};
 use crate::support::receiver::Receiver;
 use crate::support::sandbox::{CsvRow, authorizers_csv};
 use crate::support::smtp::{SmtpServer, SmtpSettings};
@@ -90,31 +91,6 @@ async fn serve_sandbox(clock: Clock) -> (Url, SandboxHandle) {
     let base = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     (base, handle)
-}
-
-/// How long a wait may take in real time before the test fails.
-const GUARD: Duration = Duration::from_secs(60);
-
-/// Awaits `future` with paused time held still (a running `spawn_blocking` task stops
-/// tokio from auto-advancing it), failing after `GUARD` of real time.
-async fn settle<F: Future>(what: &str, future: F) -> F::Output {
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let mut guard = tokio::task::spawn_blocking(move || released.recv_timeout(GUARD));
-    let output = tokio::select! {
-        biased;
-        output = future => output,
-        _ = &mut guard => panic!("{what}: still waiting after {GUARD:?} of real time"),
-    };
-    drop(release);
-    let _ = guard.await;
-    output
-}
-
-/// Moves paused time, and so the wall clock, forward to `at`.
-async fn advance_to(clock: &Clock, at: DateTime<Utc>) {
-    let now = clock.now();
-    assert!(at >= now, "time only moves forward: {now} -> {at}");
-    tokio::time::advance((at - now).to_std().unwrap()).await;
 }
 
 /// One alert of a webhook payload: (transition, authorizer, rule).

@@ -40,6 +40,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use tokio_util::task::TaskTracker;
 use url::Url;
 
+use crate::support::paused::settle;
 use crate::support::sandbox::{
     CsvRow, PROCESSING_TIME, SANDBOX_KEY, authorizers_csv, fast_client_config,
     frozen_sandbox_config, sandbox_start_time,
@@ -47,27 +48,11 @@ use crate::support::sandbox::{
 use crate::support::write_file;
 
 /// How long a frozen wait may take in real time before the test fails.
-const GUARD: Duration = Duration::from_secs(20);
 /// Far longer than anything a test waits for while time is frozen.
 const POLL_INTERVAL: Duration = Duration::from_secs(3600);
 const WEBHOOK_PATH: &str = "/rightfoot/batch-completed";
 const TOKEN: &str = "wake-token-3f9a1c";
 const AUTHORIZERS: usize = 25;
-
-/// Awaits `future` while paused time cannot auto-advance: a running `spawn_blocking`
-/// task inhibits it. Fails the test after [`GUARD`] of real time.
-async fn frozen<F: Future>(what: &str, future: F) -> F::Output {
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let mut guard = tokio::task::spawn_blocking(move || released.recv_timeout(GUARD));
-    let output = tokio::select! {
-        biased;
-        output = future => output,
-        _ = &mut guard => panic!("{what}: still waiting after {GUARD:?} of real time"),
-    };
-    drop(release);
-    let _ = guard.await;
-    output
-}
 
 /// Where the sandbox is told to send the completion webhook.
 enum Receiver {
@@ -318,7 +303,7 @@ impl Harness {
 async fn a_completion_webhook_wakes_the_reader_long_before_the_next_poll() {
     let h = harness(Receiver::Listener).await;
 
-    let summary = frozen("the run", h.spawn_run()).await.unwrap();
+    let summary = settle("the run", h.spawn_run()).await.unwrap();
 
     h.assert_complete(&summary);
     assert!(
@@ -349,7 +334,7 @@ async fn a_completion_webhook_wakes_the_reader_long_before_the_next_poll() {
     );
 
     // Rightfoot retries deliveries; the same event_uuid is a duplicate and stays one row.
-    let again = frozen(
+    let again = settle(
         "the redelivery",
         h.deliver(&h.webhook_url, &event.event_uuid, &event.batch_id),
     )
@@ -366,7 +351,7 @@ async fn a_webhook_with_a_wrong_token_wakes_nothing_and_the_poll_completes_the_r
     let h = harness(Receiver::ListenerWithToken("stale-token")).await;
     let running = h.spawn_run();
 
-    frozen(
+    settle(
         "the webhook attempt",
         h.sandbox.wait_for_webhook_attempts(1),
     )
@@ -395,7 +380,7 @@ async fn with_the_webhook_receiver_unreachable_the_run_completes_by_polling() {
     let h = harness(Receiver::Unreachable).await;
     let running = h.spawn_run();
 
-    frozen(
+    settle(
         "the webhook attempt",
         h.sandbox.wait_for_webhook_attempts(1),
     )

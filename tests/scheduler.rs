@@ -8,7 +8,7 @@
 //! task stops paused time from auto-advancing; without it, the runtime would jump to the
 //! next timer whenever it sat idle waiting for the store's writer thread (an OS thread
 //! tokio knows nothing of), and schedules would race ahead of the test. `settle` is
-//! also the hang guard: it fails the test after `GUARD` of real time. Nothing sleeps to
+//! also the hang guard: it fails the test after `support::paused::GUARD` of real time. Nothing sleeps to
 //! synchronize; tests know a loop has settled from its published status.
 //!
 //! A test waits for a run to finish before moving time to its monitor's next slot. The
@@ -37,35 +37,14 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-const GUARD: Duration = Duration::from_secs(20);
+use crate::support::paused::{advance_to, settle};
+
 const HOUR: Duration = Duration::from_secs(3600);
 
 fn utc(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
         .unwrap()
         .with_timezone(&Utc)
-}
-
-/// Awaits `future` with paused time held still, failing after `GUARD` of real time.
-async fn settle<F: Future>(what: &str, future: F) -> F::Output {
-    let (release, released) = std::sync::mpsc::channel::<()>();
-    let mut guard = tokio::task::spawn_blocking(move || released.recv_timeout(GUARD));
-    let output = tokio::select! {
-        biased;
-        output = future => output,
-        _ = &mut guard => panic!("{what}: still waiting after {GUARD:?} of real time"),
-    };
-    drop(release);
-    let _ = guard.await;
-    output
-}
-
-/// Moves paused time, and so the wall clock, forward to `at`.
-async fn advance_to(clock: &Clock, at: DateTime<Utc>) {
-    let now = clock.now();
-    assert!(at >= now, "time only moves forward: {now} -> {at}");
-    tokio::time::advance((at - now).to_std().unwrap()).await;
-    assert_eq!(clock.now(), at);
 }
 
 fn monitor(name: &str, cron: &str, zone: Tz, catch_up: CatchUp, grace: Duration) -> Monitor {

@@ -6,6 +6,7 @@ pub mod gate;
 pub mod history;
 pub mod leaks;
 pub mod openapi;
+pub mod paused;
 pub mod proxy;
 pub mod read_api;
 pub mod receiver;
