@@ -32,6 +32,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
+use balance_monitor::authorizers::Metadata;
 use balance_monitor::config::{Rule, RuleKind, Severity};
 use balance_monitor::money::Cents;
 use balance_monitor::rules::{
@@ -249,7 +250,7 @@ fn rules() -> Vec<Rule> {
 /// The authorizer list: ids and metadata, built once.
 struct Population {
     ids: Vec<String>,
-    metadata: Vec<BTreeMap<String, String>>,
+    metadata: Vec<Metadata>,
 }
 
 impl Population {
@@ -257,12 +258,11 @@ impl Population {
         let ids = (0..AUTHORIZERS).map(|i| format!("AUTH-{i:07}")).collect();
         let metadata = (0..AUTHORIZERS)
             .map(|i| {
-                let mut map = BTreeMap::new();
-                map.insert("loan_id".to_string(), format!("LN-{i:07}"));
+                let mut pairs = vec![("loan_id", format!("LN-{i:07}"))];
                 if let Some(amount) = Class::of(i).payment_amount() {
-                    map.insert("payment_amount".to_string(), amount.to_string());
+                    pairs.push(("payment_amount", amount.to_string()));
                 }
-                map
+                Metadata::from_pairs(pairs)
             })
             .collect();
         Population { ids, metadata }
@@ -276,7 +276,7 @@ impl Population {
                 AuthorizerFacts {
                     id: &self.ids[i],
                     check: if run_b { b } else { a },
-                    metadata: &self.metadata[i],
+                    metadata: self.metadata[i].fields(),
                 }
             })
             .collect()

@@ -762,7 +762,7 @@ async fn resume_resends_a_chunk_caught_in_submitting_with_identical_bytes() {
         .unwrap();
     h.ctx
         .client
-        .submit_chunk(plan.chunks[0].body(), first)
+        .submit_chunk(&plan.chunks[0].body(), first)
         .await
         .unwrap();
     assert_eq!(h.served.handle.batches_created(), 1);
@@ -818,7 +818,7 @@ async fn resume_finishes_reading_a_chunk_left_mid_read() {
     let outcome = h
         .ctx
         .client
-        .submit_chunk(plan.chunks[0].body(), first)
+        .submit_chunk(&plan.chunks[0].body(), first)
         .await
         .unwrap();
     h.store

@@ -37,7 +37,6 @@ mod rows;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -52,8 +51,8 @@ use crate::rules::{
 };
 use crate::run::MetadataById;
 use crate::store::{
-    Judgement, NewNotification, RunCheckOutcome, RunForJudgement, RunId, RunState, Store,
-    StoreError,
+    Judgement, MemoryRow, NewNotification, OpenAlertRow, RunCheck, RunCheckOutcome,
+    RunForJudgement, RunId, RunState, Store, StoreError,
 };
 
 pub use outbox::{DeliveryRound, Outbox};
@@ -73,6 +72,9 @@ pub enum AlertingError {
         #[source]
         source: rules::RulesError,
     },
+    /// The judgement stopped before it ended (the process is shutting down).
+    #[error("run {run}: the judgement stopped: {message}")]
+    Stopped { run: i64, message: String },
 }
 
 /// What judging one run came to.
@@ -188,8 +190,9 @@ impl Alerting {
             return Vec::new();
         };
         let mut out = Vec::new();
+        let mut loaded = loaded;
         loop {
-            match self.judge_next(&config, monitor, loaded.as_ref()).await {
+            match self.judge_next(&config, monitor, &mut loaded).await {
                 Ok(Some(judged)) => {
                     log_judged(&judged);
                     let queued = !judged.queued.is_empty();
@@ -214,124 +217,61 @@ impl Alerting {
         &self,
         config: &Config,
         monitor: &Monitor,
-        loaded: Option<&(RunId, Arc<MetadataById>)>,
+        loaded: &mut Option<(RunId, Arc<MetadataById>)>,
     ) -> Result<Option<Judged>, AlertingError> {
         let store = &self.inner.store;
         let monitor_id = store.ensure_monitor(&monitor.name).await?;
         let Some(run) = store.next_unjudged_run(monitor_id).await? else {
             return Ok(None);
         };
-        let checks = store.run_checks(run.record.id).await?;
-        let metadata = match loaded {
-            Some((run_id, metadata)) if *run_id == run.record.id => Arc::clone(metadata),
-            _ => Arc::new(self.metadata(config, monitor).await),
+        let run_id = run.record.id;
+        let checks = store.run_checks(run_id).await?;
+        // Taken, not shared: the list's metadata is freed as soon as the rules are done.
+        let metadata = match loaded.take_if(|(loaded_run, _)| *loaded_run == run_id) {
+            Some((_, metadata)) => metadata,
+            None => Arc::new(self.metadata(config, monitor).await),
         };
-        let facts: Vec<AuthorizerFacts<'_>> = checks
+        let memory = store.balance_memory(monitor_id).await?;
+        let open = store.open_alerts(monitor_id).await?;
+        let routes: Vec<String> = monitor
+            .routes
             .iter()
-            .map(|check| {
-                let facts = AuthorizerFacts::new(
-                    &check.authorizer_unique_id,
-                    match check.outcome {
-                        RunCheckOutcome::Retrieved {
-                            status_code,
-                            balance,
-                        } => Check::Retrieved {
-                            status_code,
-                            balance,
-                        },
-                        RunCheckOutcome::NotRetrieved => Check::NotRetrieved,
-                        RunCheckOutcome::Rejected => Check::Rejected,
-                    },
-                );
-                match metadata.get(&check.authorizer_unique_id) {
-                    Some(values) => facts.with_metadata(values),
-                    None => facts,
-                }
-            })
+            .filter(|route| config.routes.contains_key(*route))
+            .cloned()
             .collect();
-        let run_facts = run_facts(&run);
-        let (previous, unreadable) = rows::load_state(
-            store.balance_memory(monitor_id).await?,
-            store.open_alerts(monitor_id).await?,
-        );
-        for fingerprint in unreadable {
+        let input = JudgementInput {
+            monitor: monitor.clone(),
+            run,
+            checks,
+            metadata,
+            memory,
+            open,
+            routes,
+            now: self.inner.clock.now(),
+        };
+        // Judging a large run is a burst of CPU and memory: it runs beside the runtime,
+        // on the blocking pool that also loads the lists, so it neither stalls other
+        // tasks nor holds its memory apart from the list's.
+        let outcome = tokio::task::spawn_blocking(move || judge(input))
+            .await
+            .map_err(|error| AlertingError::Stopped {
+                run: run_id.0,
+                message: error.to_string(),
+            })??;
+        for fingerprint in &outcome.unreadable {
             tracing::warn!(%fingerprint, "an open alert names a rule or severity this version does not know; it is left as it is");
         }
-        let before = previous.clone();
-        let evaluation = evaluate(&MonitorRules::from(monitor), &run_facts, &facts, previous)
-            .map_err(|source| AlertingError::Rules {
-                run: run.record.id.0,
-                source,
-            })?;
-        let diff = rows::diff(
-            &monitor.name,
-            &before,
-            &evaluation.state,
-            &evaluation.transitions,
-        );
-
-        let now = self.inner.clock.now();
-        let digest = digest(monitor, &run, &evaluation);
-        let mut queued = Vec::new();
-        let mut notifications = Vec::new();
-        if let Some(digest) = &digest {
-            let payload = payload::encode(digest);
-            for route in &monitor.routes {
-                if !config.routes.contains_key(route) {
-                    continue;
-                }
-                queued.push(route.clone());
-                notifications.push(NewNotification {
-                    route: route.clone(),
-                    idempotency_key: idempotency_key(),
-                    payload: payload.clone(),
-                    monitor: Some(monitor.name.clone()),
-                    created_at: now,
-                });
-            }
-        }
-        let judgement = Judgement {
-            memory_upserts: diff.memory_upserts,
-            memory_deletes: diff.memory_deletes,
-            alerts: diff.alerts,
-            notifications,
-        };
         if !store
-            .commit_judgement(monitor_id, run.record.id, now, judgement)
+            .commit_judgement(monitor_id, run_id, outcome.now, outcome.judgement)
             .await?
         {
             // Judged meanwhile by another process sharing the database: take the next.
             return Err(AlertingError::Raced);
         }
-        let count = |kind| {
-            evaluation
-                .transitions
-                .iter()
-                .filter(|t| t.kind == kind)
-                .count()
-        };
         Ok(Some(Judged {
-            run: run.record.id,
+            run: run_id,
             monitor: monitor.name.clone(),
-            fired: count(TransitionKind::Fired),
-            reminders: count(TransitionKind::Reminder),
-            resolved: count(TransitionKind::Resolved),
-            firing: evaluation.state.firing_count(),
-            queued,
-            skips: evaluation
-                .skips
-                .iter()
-                .map(|skip| {
-                    format!(
-                        "{}: {} authorizer(s) skipped, metadata field {:?}: {} (e.g. {})",
-                        skip.rule,
-                        skip.count,
-                        skip.field,
-                        skip.reason.as_str(),
-                        skip.examples.join(", ")
-                    )
-                })
-                .collect(),
+            ..outcome.judged
         }))
     }
 
@@ -340,7 +280,7 @@ impl Alerting {
     /// which is dropped at once); if it cannot be read, rules that need metadata skip.
     async fn metadata(&self, config: &Config, monitor: &Monitor) -> MetadataById {
         if !monitor.needs_metadata() {
-            return BTreeMap::new();
+            return MetadataById::default();
         }
         let source = monitor.authorizers.clone();
         let file = config.file.clone();
@@ -348,20 +288,162 @@ impl Alerting {
         match loaded {
             Ok(Ok(loaded)) => loaded
                 .valid
-                .into_iter()
-                .filter(|authorizer| !authorizer.metadata().is_empty())
-                .map(|authorizer| (authorizer.id().to_string(), authorizer.metadata().clone()))
+                .iter()
+                .map(|authorizer| (authorizer.id(), authorizer.metadata()))
                 .collect(),
             Ok(Err(error)) => {
                 tracing::warn!(monitor = %monitor.name, %error, "the authorizer list could not be read for its metadata; rules that need it skip this run");
-                BTreeMap::new()
+                MetadataById::default()
             }
             Err(error) => {
                 tracing::warn!(monitor = %monitor.name, %error, "reading the authorizer list for its metadata stopped");
-                BTreeMap::new()
+                MetadataById::default()
             }
         }
     }
+}
+
+/// What [`judge`] needs, owned, so that it can run on the blocking pool.
+struct JudgementInput {
+    monitor: Monitor,
+    run: RunForJudgement,
+    checks: Vec<RunCheck>,
+    metadata: Arc<MetadataById>,
+    memory: Vec<MemoryRow>,
+    open: Vec<OpenAlertRow>,
+    /// The monitor's routes that are configured: one digest is queued for each.
+    routes: Vec<String>,
+    now: DateTime<Utc>,
+}
+
+/// What [`judge`] decided: the writes to commit and what to report of them.
+struct JudgementOutcome {
+    judgement: Judgement,
+    /// `run` and `monitor` are filled in by the caller.
+    judged: Judged,
+    /// Open alerts this version cannot read, by fingerprint.
+    unreadable: Vec<String>,
+    now: DateTime<Utc>,
+}
+
+/// Evaluates the rules over one run and turns the result into writes. Pure CPU work.
+///
+/// A large run's judgement holds several run-sized structures (the checks, the state
+/// before and after, the transitions, the writes); each is dropped as soon as the next
+/// step no longer needs it, so they are never all held at once.
+fn judge(input: JudgementInput) -> Result<JudgementOutcome, AlertingError> {
+    let JudgementInput {
+        monitor,
+        run,
+        checks,
+        metadata,
+        memory,
+        open,
+        routes,
+        now,
+    } = input;
+    let facts: Vec<AuthorizerFacts<'_>> = checks
+        .iter()
+        .map(|check| {
+            let facts = AuthorizerFacts::new(
+                &check.authorizer_unique_id,
+                match check.outcome {
+                    RunCheckOutcome::Retrieved {
+                        status_code,
+                        balance,
+                    } => Check::Retrieved {
+                        status_code,
+                        balance,
+                    },
+                    RunCheckOutcome::NotRetrieved => Check::NotRetrieved,
+                    RunCheckOutcome::Rejected => Check::Rejected,
+                },
+            );
+            match metadata.get(&check.authorizer_unique_id) {
+                Some(fields) => facts.with_metadata(fields),
+                None => facts,
+            }
+        })
+        .collect();
+    let run_facts = run_facts(&run);
+    let (previous, unreadable) = rows::load_state(memory, open);
+    let before = previous.clone();
+    let evaluation = evaluate(&MonitorRules::from(&monitor), &run_facts, &facts, previous)
+        .map_err(|source| AlertingError::Rules {
+            run: run.record.id.0,
+            source,
+        })?;
+    drop(facts);
+    drop(checks);
+    drop(metadata);
+    let rules::Evaluation {
+        state,
+        transitions,
+        skips,
+    } = evaluation;
+    let firing = state.firing_count();
+    let diff = rows::diff(&monitor.name, &before, state, &transitions);
+    drop(before);
+
+    let mut notifications = Vec::new();
+    // Nobody would receive a digest without a route: none is written.
+    let digest = match routes.is_empty() {
+        true => None,
+        false => digest(&monitor, &run, &transitions),
+    };
+    if let Some(digest) = digest {
+        let payload = payload::encode(&digest);
+        drop(digest);
+        // One copy per route; the last route takes the encoded text itself.
+        let payloads = std::iter::repeat_n(payload, routes.len());
+        for (route, payload) in routes.iter().zip(payloads) {
+            notifications.push(NewNotification {
+                route: route.clone(),
+                idempotency_key: idempotency_key(),
+                payload,
+                monitor: Some(monitor.name.clone()),
+                created_at: now,
+            });
+        }
+    }
+    let queued = match notifications.is_empty() {
+        true => Vec::new(),
+        false => routes,
+    };
+    let count = |kind| transitions.iter().filter(|t| t.kind == kind).count();
+    let judged = Judged {
+        run: run.record.id,
+        monitor: String::new(),
+        fired: count(TransitionKind::Fired),
+        reminders: count(TransitionKind::Reminder),
+        resolved: count(TransitionKind::Resolved),
+        firing,
+        queued,
+        skips: skips
+            .iter()
+            .map(|skip| {
+                format!(
+                    "{}: {} authorizer(s) skipped, metadata field {:?}: {} (e.g. {})",
+                    skip.rule,
+                    skip.count,
+                    skip.field,
+                    skip.reason.as_str(),
+                    skip.examples.join(", ")
+                )
+            })
+            .collect(),
+    };
+    Ok(JudgementOutcome {
+        judgement: Judgement {
+            memory_upserts: diff.memory_upserts,
+            memory_deletes: diff.memory_deletes,
+            alerts: diff.alerts,
+            notifications,
+        },
+        judged,
+        unreadable,
+        now,
+    })
 }
 
 fn log_judged(judged: &Judged) {
@@ -403,10 +485,11 @@ fn run_facts(run: &RunForJudgement) -> RunFacts {
 fn digest(
     monitor: &Monitor,
     run: &RunForJudgement,
-    evaluation: &rules::Evaluation,
+    transitions: &[rules::Transition],
 ) -> Option<Digest> {
-    let rows: Vec<DigestRow> = evaluation
-        .notifications()
+    let rows: Vec<DigestRow> = transitions
+        .iter()
+        .filter(|t| t.notify)
         .map(|t| DigestRow {
             transition: match t.kind {
                 TransitionKind::Fired => DigestTransition::Fired,

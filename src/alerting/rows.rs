@@ -109,9 +109,9 @@ pub(crate) fn load_state(
     (state, unreadable)
 }
 
-fn memory_row(entry: &AuthorizerState) -> MemoryRow {
+fn memory_row(entry: AuthorizerState) -> MemoryRow {
     MemoryRow {
-        authorizer_unique_id: entry.id.clone(),
+        authorizer_unique_id: entry.id,
         first_checked_at: entry.history.first_checked_at,
         last_success: entry
             .history
@@ -128,6 +128,8 @@ fn memory_row(entry: &AuthorizerState) -> MemoryRow {
 
 /// The writes that turn `before` into `after`: memory rows to upsert and delete, and
 /// alert rows to open, update, resolve or drop. `transitions` give the reasons.
+/// `after` is consumed: its ids and histories move into the rows, not copied, since a
+/// large monitor's state is as long as its list.
 pub(crate) struct Diff {
     pub memory_upserts: Vec<MemoryRow>,
     pub memory_deletes: Vec<String>,
@@ -137,12 +139,19 @@ pub(crate) struct Diff {
 pub(crate) fn diff(
     monitor: &str,
     before: &RulesState,
-    after: &RulesState,
+    after: RulesState,
     transitions: &[Transition],
 ) -> Diff {
-    let reasons: HashMap<String, &Transition> = transitions
+    // By subject and rule: every transition of a judgement is of the same monitor.
+    let reasons: HashMap<(Option<&str>, RuleId), &Transition> = transitions
         .iter()
-        .map(|transition| (transition.fingerprint.to_string(), transition))
+        .map(|transition| {
+            let fingerprint = &transition.fingerprint;
+            (
+                (fingerprint.subject.authorizer_id(), fingerprint.rule),
+                transition,
+            )
+        })
         .collect();
     let mut out = Diff {
         memory_upserts: Vec::new(),
@@ -164,7 +173,9 @@ pub(crate) fn diff(
                 continue;
             }
             let key = fingerprint(&subject, alert.rule);
-            let reason = reasons.get(&key).map(|t| t.reason.clone());
+            let reason = reasons
+                .get(&(subject.authorizer_id(), alert.rule))
+                .map(|t| t.reason.clone());
             out.alerts.push(AlertWrite::Open {
                 row: open_row(key, &subject, alert),
                 reason,
@@ -175,7 +186,7 @@ pub(crate) fn diff(
                 continue;
             }
             let key = fingerprint(&subject, alert.rule);
-            match reasons.get(&key) {
+            match reasons.get(&(subject.authorizer_id(), alert.rule)) {
                 Some(t) if t.kind == TransitionKind::Resolved => {
                     out.alerts.push(AlertWrite::Resolve {
                         fingerprint: key,
@@ -192,13 +203,16 @@ pub(crate) fn diff(
 
     alerts_diff(Subject::Runs, &before.run_alerts, &after.run_alerts);
 
+    // First the alerts and the departed, by reference; then the memory rows, moved out
+    // of `after` as it is consumed (into its own buffer, where the sizes allow).
     let (old, new) = (&before.authorizers, &after.authorizers);
     let (mut i, mut j) = (0, 0);
-    while i < old.len() || j < new.len() {
+    loop {
         let order = match (old.get(i), new.get(j)) {
             (Some(o), Some(n)) => o.id.as_str().cmp(n.id.as_str()),
             (Some(_), None) => std::cmp::Ordering::Less,
-            (None, _) => std::cmp::Ordering::Greater,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => break,
         };
         match order {
             std::cmp::Ordering::Less => {
@@ -209,15 +223,11 @@ pub(crate) fn diff(
             }
             std::cmp::Ordering::Greater => {
                 let fresh = &new[j];
-                out.memory_upserts.push(memory_row(fresh));
                 alerts_diff(Subject::Authorizer(fresh.id.clone()), &[], &fresh.alerts);
                 j += 1;
             }
             std::cmp::Ordering::Equal => {
                 let (o, n) = (&old[i], &new[j]);
-                if o.history != n.history {
-                    out.memory_upserts.push(memory_row(n));
-                }
                 if o.alerts != n.alerts {
                     alerts_diff(Subject::Authorizer(n.id.clone()), &o.alerts, &n.alerts);
                 }
@@ -226,6 +236,18 @@ pub(crate) fn diff(
             }
         }
     }
+    let mut old = before.authorizers.iter().peekable();
+    out.memory_upserts = after
+        .authorizers
+        .into_iter()
+        .filter_map(|entry| {
+            while old.next_if(|o| o.id < entry.id).is_some() {}
+            let unchanged = old
+                .next_if(|o| o.id == entry.id)
+                .is_some_and(|o| o.history == entry.history);
+            (!unchanged).then(|| memory_row(entry))
+        })
+        .collect();
     out
 }
 

@@ -165,7 +165,12 @@ async fn the_state_read_back_after_each_run_is_the_state_evaluate_returned() {
             n + 1
         );
         transitions += evaluation.transitions.len();
-        let diff = rows::diff("m", &loaded, &evaluation.state, &evaluation.transitions);
+        let diff = rows::diff(
+            "m",
+            &loaded,
+            evaluation.state.clone(),
+            &evaluation.transitions,
+        );
         let judged = store
             .commit_judgement(
                 monitor,

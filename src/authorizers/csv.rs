@@ -30,14 +30,13 @@
 //!
 //! No warning or error includes a cell's value.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::{Map, Value};
 
 use super::source::{self, LoadError, LoadedAuthorizers, printable_name};
 use super::validate;
-use super::{Authorizer, Origin};
+use super::{ListBuilder, Metadata, Origin};
 
 /// The columns of Rightfoot's CSV upload, in its order. `date_of_birth` may also be
 /// written `date_of_birth (MM/DD/YYYY)`, as Rightfoot's documentation labels it.
@@ -105,7 +104,12 @@ pub fn parse_csv_bytes(bytes: &[u8], file: &Path) -> Result<LoadedAuthorizers, L
     }
     let columns = read_header(&header, file, &mut warnings).map_err(|m| structural(1, m))?;
 
-    let mut authorizers = Vec::new();
+    // One row a line, near enough (a quoted cell may hold a line break): sized once,
+    // rather than doubled and copied as a long list grows. No usable row is shorter
+    // than 16 bytes, which bounds what a file of blank lines could reserve.
+    let lines = text.bytes().filter(|&b| b == b'\n').count();
+    let mut authorizers = ListBuilder::with_capacity(lines.min(text.len() / 16));
+    let shared_file: std::sync::Arc<Path> = file.into();
     let mut row: u64 = 1;
     for record in reader.records() {
         row += 1;
@@ -118,12 +122,13 @@ pub fn parse_csv_bytes(bytes: &[u8], file: &Path) -> Result<LoadedAuthorizers, L
             continue;
         }
         let origin = Origin::Csv {
-            file: file.to_path_buf(),
+            file: shared_file.clone(),
             row,
         };
         let (object, metadata) = build_row(&columns, &record, &origin, &mut warnings);
-        authorizers.push(Authorizer::from_wire_object(object, metadata, origin));
+        authorizers.push(object, &metadata, origin);
     }
+    let authorizers = authorizers.finish();
     if authorizers.is_empty() {
         warnings.push(format!("{}: the file holds no authorizers", file.display()));
     }
@@ -233,10 +238,10 @@ fn build_row(
     record: &::csv::StringRecord,
     origin: &Origin,
     warnings: &mut Vec<String>,
-) -> (Map<String, Value>, BTreeMap<String, String>) {
+) -> (Map<String, Value>, Metadata) {
     let mut object = Map::new();
     let mut address = Map::new();
-    let mut metadata = BTreeMap::new();
+    let mut metadata: Vec<(&str, &str)> = Vec::new();
     for (column, cell) in columns.iter().zip(record.iter()) {
         if cell.is_empty() {
             continue;
@@ -244,7 +249,7 @@ fn build_row(
         match column {
             Column::Ignored => {}
             Column::Meta(key) => {
-                metadata.insert(key.clone(), cell.to_string());
+                metadata.push((key, cell));
             }
             Column::Field(name) if ADDRESS_COLUMNS.contains(name) => {
                 address.insert(name.to_string(), Value::from(cell));
@@ -275,7 +280,7 @@ fn build_row(
     if !address.is_empty() {
         object.insert("address".to_string(), Value::Object(address));
     }
-    (object, metadata)
+    (object, Metadata::from_pairs(metadata))
 }
 
 /// `MM/DD/YYYY` → `{day, month, year}`. A part that is not digits of the right length
@@ -348,7 +353,7 @@ mod tests {
         let mut warnings = Vec::new();
         let columns = read_header(&header, Path::new("x.csv"), &mut warnings).unwrap();
         let origin = Origin::Csv {
-            file: "x.csv".into(),
+            file: Path::new("x.csv").into(),
             row: 2,
         };
         let rows: Vec<Value> = reader

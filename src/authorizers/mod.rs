@@ -13,27 +13,31 @@
 //! does not own chunking, submission or storage.
 
 pub mod csv;
+pub mod metadata;
 pub mod permissions;
 pub mod source;
 pub mod validate;
 pub mod wire;
 
-use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
+use std::path::Path;
+use std::sync::Arc;
+
+pub use metadata::{Fields, Metadata};
 
 /// Where an authorizer was defined, for error messages: a file and a line (YAML) or a
-/// row (CSV, with the header as row 1).
+/// row (CSV, with the header as row 1). The path is shared by every authorizer of the
+/// file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Origin {
     /// A YAML list entry (in the config file or an authorizers YAML file).
     Yaml {
-        file: PathBuf,
+        file: Arc<Path>,
         line: u64,
         column: u64,
     },
     /// A CSV data row; the header is row 1, the first data row is row 2.
-    Csv { file: PathBuf, row: u64 },
+    Csv { file: Arc<Path>, row: u64 },
 }
 
 impl fmt::Display for Origin {
@@ -54,12 +58,20 @@ impl fmt::Display for Origin {
 ///
 /// The personal data is kept as the JSON text of the object Rightfoot's `Authorizer`
 /// schema shapes (keys sorted, as `serde_json::Map` writes them), judged by pre-flight
-/// validation when the object is read: a list of 100,000 borrowers then takes a few
-/// hundred bytes each, not the few kilobytes a JSON tree would.
+/// validation when the object is read. The authorizers of one list share one text
+/// ([`ListBuilder`]): every id, JSON object and metadata field one after another, each
+/// authorizer holding where its own parts are. A list of 100,000 borrowers then takes
+/// a few hundred bytes each, not the few kilobytes a JSON tree would, in a handful of
+/// large allocations that go back to the system in one piece when the last chunk of
+/// the list has been sent, rather than 100,000 small ones scattered through the heap.
 #[derive(Clone)]
 pub struct Authorizer {
-    id: String,
-    metadata: BTreeMap<String, String>,
+    text: Arc<ListText>,
+    id: Span,
+    /// The wire-shaped object, including `authorizer_unique_id`, as compact JSON.
+    personal: Span,
+    metadata: Span,
+    metadata_ends: Span,
     origin: Origin,
     /// The authorizer's own pre-flight verdict (everything but the batch-level
     /// duplicate check), taken from the object before it was reduced to text.
@@ -67,78 +79,163 @@ pub struct Authorizer {
     /// Whether `authorizer_unique_id` is a non-blank string: only such ids take part in
     /// the duplicate check, as Rightfoot does.
     usable_id: bool,
-    /// The wire-shaped object, including `authorizer_unique_id`, as compact JSON.
-    personal: PersonalData,
 }
 
-/// The wire-shaped personal data. Its `Debug` is redacted.
-#[derive(Clone)]
-struct PersonalData(Box<serde_json::value::RawValue>);
-
-impl PartialEq for PersonalData {
-    fn eq(&self, other: &PersonalData) -> bool {
-        self.0.get() == other.0.get()
-    }
+/// Where one part of an authorizer is in its list's text (or offsets).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Span {
+    start: usize,
+    end: usize,
 }
 
-impl fmt::Debug for PersonalData {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[personal data redacted]")
-    }
+/// The text of a list's authorizers. Holds personal data: no `Debug` shows it.
+#[derive(Default)]
+struct ListText {
+    text: String,
+    /// Each authorizer's metadata offsets, relative to its metadata's start.
+    metadata_ends: Vec<u32>,
 }
 
 impl fmt::Debug for Authorizer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Authorizer")
-            .field("authorizer_unique_id", &self.id)
+            .field("authorizer_unique_id", &self.id())
             .finish_non_exhaustive()
     }
 }
 
-impl Authorizer {
-    /// Builds an authorizer from a Rightfoot-shaped JSON object. The id is read from
+/// Builds the authorizers of one list over one shared text.
+pub(crate) struct ListBuilder {
+    text: ListText,
+    authorizers: Vec<Authorizer>,
+    /// What the authorizers point at until [`ListBuilder::finish`] hands them the text.
+    unsealed: Arc<ListText>,
+}
+
+impl ListBuilder {
+    /// A builder for about `capacity` authorizers.
+    pub(crate) fn with_capacity(capacity: usize) -> ListBuilder {
+        ListBuilder {
+            text: ListText::default(),
+            authorizers: Vec::with_capacity(capacity),
+            unsealed: Arc::new(ListText::default()),
+        }
+    }
+
+    /// Adds an authorizer from a Rightfoot-shaped JSON object. The id is read from
     /// `authorizer_unique_id` when it is a string, and is empty otherwise (pre-flight
     /// validation then rejects it).
-    pub(crate) fn from_wire_object(
+    pub(crate) fn push(
+        &mut self,
         object: serde_json::Map<String, serde_json::Value>,
-        metadata: BTreeMap<String, String>,
+        metadata: &Metadata,
         origin: Origin,
-    ) -> Authorizer {
-        let id = match object.get("authorizer_unique_id") {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(serde_json::Value::Number(n)) => n.to_string(),
-            _ => String::new(),
-        };
+    ) {
         let usable_id = matches!(
             object.get("authorizer_unique_id"),
             Some(serde_json::Value::String(s)) if !s.trim().is_empty()
         );
         let verdict = validate::check_authorizer(&object).err();
-        let personal = serde_json::value::to_raw_value(&object)
+        let text = &mut self.text.text;
+        let start = text.len();
+        match object.get("authorizer_unique_id") {
+            Some(serde_json::Value::String(s)) => text.push_str(s),
+            Some(serde_json::Value::Number(n)) => {
+                use std::fmt::Write as _;
+                let _ = write!(text, "{n}");
+            }
+            _ => {}
+        }
+        let id = Span {
+            start,
+            end: text.len(),
+        };
+        let json = serde_json::to_string(&object)
             .expect("a JSON object of strings, numbers and nulls always serializes");
-        Authorizer {
+        drop(object);
+        text.push_str(&json);
+        let personal = Span {
+            start: id.end,
+            end: text.len(),
+        };
+        let fields = metadata.fields();
+        text.push_str(fields.text());
+        let metadata = Span {
+            start: personal.end,
+            end: text.len(),
+        };
+        let ends = &mut self.text.metadata_ends;
+        let ends_start = ends.len();
+        ends.extend_from_slice(fields.ends());
+        self.authorizers.push(Authorizer {
+            text: Arc::clone(&self.unsealed),
             id,
+            personal,
             metadata,
+            metadata_ends: Span {
+                start: ends_start,
+                end: ends.len(),
+            },
             origin,
             verdict,
             usable_id,
-            personal: PersonalData(personal),
+        });
+    }
+
+    /// The authorizers, in the order they were added.
+    pub(crate) fn finish(self) -> Vec<Authorizer> {
+        let ListBuilder {
+            mut text,
+            mut authorizers,
+            unsealed,
+        } = self;
+        drop(unsealed);
+        text.text.shrink_to_fit();
+        text.metadata_ends.shrink_to_fit();
+        let sealed = Arc::new(text);
+        for authorizer in &mut authorizers {
+            authorizer.text = Arc::clone(&sealed);
         }
+        authorizers
+    }
+}
+
+impl Authorizer {
+    /// Builds one authorizer from a Rightfoot-shaped JSON object (see
+    /// [`ListBuilder::push`]); a list is built with a [`ListBuilder`].
+    #[cfg(test)]
+    pub(crate) fn from_wire_object(
+        object: serde_json::Map<String, serde_json::Value>,
+        metadata: Metadata,
+        origin: Origin,
+    ) -> Authorizer {
+        let mut list = ListBuilder::with_capacity(1);
+        list.push(object, &metadata, origin);
+        list.finish()
+            .pop()
+            .expect("the builder holds the authorizer just added")
+    }
+
+    fn part(&self, span: Span) -> &str {
+        &self.text.text[span.start..span.end]
     }
 
     /// Rightfoot's `authorizer_unique_id`: lender-assigned, not personal data.
     pub fn id(&self) -> &str {
-        &self.id
+        self.part(self.id)
     }
 
     /// Lender metadata, such as `payment_amount` from a `meta_payment_amount` column.
-    pub fn metadata(&self) -> &BTreeMap<String, String> {
-        &self.metadata
+    pub fn metadata(&self) -> metadata::Fields<'_> {
+        metadata::Fields::new(
+            self.part(self.metadata),
+            &self.text.metadata_ends[self.metadata_ends.start..self.metadata_ends.end],
+        )
     }
 
-    /// Moves the metadata out (it is not part of the request body), leaving none.
-    pub fn take_metadata(&mut self) -> BTreeMap<String, String> {
-        std::mem::take(&mut self.metadata)
+    /// The wire-shaped object as compact JSON. Personal data.
+    fn personal(&self) -> &str {
+        self.part(self.personal)
     }
 
     /// Where this authorizer was defined.

@@ -39,7 +39,6 @@
 //! lines, rows, keys and columns only, and a key or column name is left out when it
 //! looks like it could be a value (see [`printable_name`]).
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -50,7 +49,7 @@ use serde_saphyr::Spanned;
 
 use super::permissions::{self, PermissionError};
 use super::validate::{self, Rejected};
-use super::{Authorizer, Origin};
+use super::{Authorizer, ListBuilder, Metadata, Origin};
 use crate::config::yaml::{self, Position, YamlError};
 
 /// The outcome of loading one source.
@@ -161,7 +160,7 @@ pub(crate) fn read_private_file(path: &Path) -> Result<Vec<u8>, LoadError> {
     let mut file = std::fs::File::open(path).map_err(read_error)?;
     let metadata = file.metadata().map_err(read_error)?;
     permissions::check_private_metadata(path, &metadata)?;
-    let mut bytes = Vec::new();
+    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
     file.read_to_end(&mut bytes).map_err(read_error)?;
     Ok(bytes)
 }
@@ -265,11 +264,12 @@ fn load_yaml_items(
     if items.is_empty() {
         warnings.push(format!("{}: the authorizers list is empty", file.display()));
     }
-    let mut authorizers = Vec::with_capacity(items.len());
+    let mut authorizers = ListBuilder::with_capacity(items.len());
+    let shared_file: std::sync::Arc<Path> = file.into();
     for item in items {
         let position = Position::of(&item);
         let origin = Origin::Yaml {
-            file: file.to_path_buf(),
+            file: shared_file.clone(),
             line: position.line,
             column: position.column,
         };
@@ -283,7 +283,7 @@ fn load_yaml_items(
             return Err(item_error("an authorizers list item must be a mapping"));
         };
         let metadata = match object.remove("metadata") {
-            None | Some(Value::Null) => BTreeMap::new(),
+            None | Some(Value::Null) => Metadata::new(),
             Some(Value::Object(map)) => stringify_metadata(map),
             Some(_) => {
                 return Err(item_error(
@@ -292,12 +292,12 @@ fn load_yaml_items(
             }
         };
         normalise_item(&mut object, &origin, &mut warnings);
-        authorizers.push(Authorizer::from_wire_object(object, metadata, origin));
+        authorizers.push(object, &metadata, origin);
     }
-    Ok(finish(authorizers, warnings))
+    Ok(finish(authorizers.finish(), warnings))
 }
 
-fn stringify_metadata(map: Map<String, Value>) -> BTreeMap<String, String> {
+fn stringify_metadata(map: Map<String, Value>) -> Metadata {
     map.into_iter()
         .filter_map(|(key, value)| {
             let text = match value {

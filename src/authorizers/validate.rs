@@ -437,12 +437,12 @@ pub fn preflight(authorizers: Vec<Authorizer>) -> (Vec<Authorizer>, Vec<Rejected
     let errors: Vec<Option<AuthorizerValidationError>> = {
         let mut counts: HashMap<&str, usize> = HashMap::new();
         for authorizer in authorizers.iter().filter(|a| a.usable_id) {
-            *counts.entry(authorizer.id.as_str()).or_default() += 1;
+            *counts.entry(authorizer.id()).or_default() += 1;
         }
         authorizers
             .iter()
             .map(|a| {
-                if a.usable_id && counts[a.id.as_str()] > 1 {
+                if a.usable_id && counts[a.id()] > 1 {
                     Some(E::DuplicateUniqueId)
                 } else {
                     a.verdict
@@ -450,18 +450,21 @@ pub fn preflight(authorizers: Vec<Authorizer>) -> (Vec<Authorizer>, Vec<Rejected
             })
             .collect()
     };
-    let mut valid = Vec::with_capacity(authorizers.len());
+    // In place: a long list is not copied into a second vector of the valid ones.
+    let mut valid = authorizers;
     let mut rejected = Vec::new();
-    for (authorizer, error) in authorizers.into_iter().zip(errors) {
-        match error {
-            None => valid.push(authorizer),
-            Some(error) => rejected.push(Rejected {
-                id: authorizer.id,
-                origin: authorizer.origin,
+    let mut errors = errors.into_iter();
+    valid.retain_mut(|authorizer| match errors.next().flatten() {
+        None => true,
+        Some(error) => {
+            rejected.push(Rejected {
+                id: authorizer.id().to_string(),
+                origin: authorizer.origin.clone(),
                 error,
-            }),
+            });
+            false
         }
-    }
+    });
     (valid, rejected)
 }
 

@@ -8,8 +8,8 @@
 //! In the steady state no memory is allocated per authorizer, only per transition (its
 //! sentence, its fields) and per authorizer seen for the first time (its id).
 
+use crate::authorizers::metadata::Fields;
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
 use chrono::{DateTime, SubsecRound, Utc};
 
@@ -245,7 +245,7 @@ struct About<'f> {
     subject: Subject,
     check: Option<Check>,
     previous_balance: Option<Cents>,
-    metadata: Option<&'f BTreeMap<String, String>>,
+    metadata: Option<Fields<'f>>,
 }
 
 impl Context<'_, '_> {
@@ -460,7 +460,7 @@ impl Context<'_, '_> {
                 .config
                 .alert_fields
                 .iter()
-                .filter_map(|field| Some((field.clone(), metadata.get(field)?.clone())))
+                .filter_map(|field| Some((field.clone(), metadata.get(field)?.to_string())))
                 .collect(),
             None => Vec::new(),
         };

@@ -7,7 +7,7 @@
 //! check outcome and the lender's metadata (`meta_*` columns), which the configuration
 //! keeps free of personal-data names.
 
-use std::collections::BTreeMap;
+use crate::authorizers::metadata::Fields;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -112,7 +112,7 @@ impl Check {
 }
 
 /// Metadata for an authorizer that has none.
-pub static NO_METADATA: BTreeMap<String, String> = BTreeMap::new();
+pub const NO_METADATA: Fields<'static> = Fields::EMPTY;
 
 /// One authorizer of the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,7 +124,7 @@ pub struct AuthorizerFacts<'a> {
     /// [`Authorizer::metadata`](crate::authorizers::Authorizer::metadata) holds it.
     /// `below_payment` reads its field here (a blank value counts as missing), and
     /// transitions copy the `alert_fields` found here.
-    pub metadata: &'a BTreeMap<String, String>,
+    pub metadata: Fields<'a>,
 }
 
 impl<'a> AuthorizerFacts<'a> {
@@ -133,7 +133,7 @@ impl<'a> AuthorizerFacts<'a> {
         AuthorizerFacts {
             id,
             check,
-            metadata: &NO_METADATA,
+            metadata: NO_METADATA,
         }
     }
 
@@ -148,7 +148,10 @@ impl<'a> AuthorizerFacts<'a> {
         )
     }
 
-    pub fn with_metadata(self, metadata: &'a BTreeMap<String, String>) -> AuthorizerFacts<'a> {
-        AuthorizerFacts { metadata, ..self }
+    pub fn with_metadata(self, metadata: impl Into<Fields<'a>>) -> AuthorizerFacts<'a> {
+        AuthorizerFacts {
+            metadata: metadata.into(),
+            ..self
+        }
     }
 }

@@ -35,6 +35,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
+use sha2::{Digest, Sha256};
+
+use super::plan::Chunk;
 use super::{RunContext, RunError};
 use crate::rightfoot::{ApiError, SubmitOutcome};
 use crate::store::{
@@ -53,10 +56,20 @@ pub(super) enum ChunkEnd {
 
 /// What a chunk still needs.
 pub(super) enum ChunkWork {
-    /// `submitting`, with its body rebuilt and checked against the stored hash.
-    Send { batch: BatchRecord, body: Vec<u8> },
+    /// `submitting`: to be sent.
+    Send { batch: BatchRecord, body: Body },
     /// `submitted` or `reading`: Rightfoot has the batch.
     Read { batch: BatchRecord },
+}
+
+/// The body of a chunk to send.
+pub(super) enum Body {
+    /// Planned by this call: written when its turn to be sent comes, so that a long
+    /// run holds a few bodies at a time, not all of them.
+    Planned(Chunk),
+    /// Rebuilt from the current list after a restart, and checked against the stored
+    /// hash.
+    Rebuilt(Vec<u8>),
 }
 
 /// A run while its chunks are being driven: what every chunk step needs.
@@ -117,9 +130,29 @@ impl RunInProgress<'_> {
     }
 
     /// POSTs a `submitting` chunk, retrying within its deadline, and goes on to read.
-    async fn send(&self, batch: BatchRecord, body: Vec<u8>) -> Result<ChunkEnd, RunError> {
+    async fn send(&self, batch: BatchRecord, body: Body) -> Result<ChunkEnd, RunError> {
         let store = &self.ctx.store;
         let clock = &self.ctx.clock;
+        let body = match body {
+            Body::Rebuilt(body) => body,
+            Body::Planned(chunk) => {
+                let body = chunk.into_body();
+                // Written twice from the same list (hashed when planned, now to send):
+                // never send bytes other than the ones the store recorded.
+                if hex::encode(Sha256::digest(&body)) != batch.body_sha256 {
+                    let reason = "not sent: the body written to send does not match the one planned and recorded".to_string();
+                    tracing::error!(
+                        monitor = self.monitor,
+                        run = self.run.0,
+                        chunk = batch.chunk_index,
+                        "{reason}"
+                    );
+                    self.close_chunk(&batch, BatchState::Failed, reason).await?;
+                    return Ok(ChunkEnd::Finished);
+                }
+                body
+            }
+        };
         loop {
             if self.cancel.is_cancelled() {
                 return Ok(ChunkEnd::Interrupted);

@@ -76,7 +76,7 @@ mod chunk;
 mod finish;
 pub mod plan;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,7 +87,7 @@ use tokio_util::sync::CancellationToken;
 pub use finish::RunSummary;
 pub use plan::{Chunk, Plan, plan_chunks};
 
-use chunk::{ChunkEnd, ChunkWork, RunInProgress};
+use chunk::{Body, ChunkEnd, ChunkWork, RunInProgress};
 use plan::CurrentList;
 
 use crate::authorizers::source::{LoadError, LoadedAuthorizers, load_source};
@@ -171,7 +171,7 @@ pub struct RunContext {
 }
 
 /// The lender's metadata (`meta_*` columns) of the authorizers of one list, by id.
-pub type MetadataById = BTreeMap<String, BTreeMap<String, String>>;
+pub use crate::authorizers::metadata::MetadataById;
 
 /// The metadata of the lists runs loaded, by run, until someone takes it. Cheap to
 /// clone; clones share the entries.
@@ -341,8 +341,8 @@ async fn drive(
 ) -> Result<RunSummary, RunError> {
     let run = record.id;
     let webhook_url = ctx.settings.webhook_url.as_ref().map(Secret::expose);
-    // Bodies planned in this call, by chunk index; other chunks are rebuilt.
-    let mut planned_bodies: Vec<Vec<u8>> = Vec::new();
+    // Chunks planned in this call, by index; the others' bodies are rebuilt.
+    let mut planned: Vec<Option<Chunk>> = Vec::new();
     if record.state == RunState::Pending {
         if cancel.is_cancelled() {
             return Err(RunError::Cancelled { run });
@@ -371,11 +371,13 @@ async fn drive(
         let mut loaded = loaded;
         if monitor.needs_metadata() {
             // Moved out, not copied: the request bodies do not carry metadata.
+            // Copied into one compact table in id order (the plan sorts the list the
+            // same way, so sorting here costs it nothing).
+            loaded.valid.sort_unstable_by(|a, b| a.id().cmp(b.id()));
             let metadata: MetadataById = loaded
                 .valid
-                .iter_mut()
-                .map(|authorizer| (authorizer.id().to_string(), authorizer.take_metadata()))
-                .filter(|(_, metadata)| !metadata.is_empty())
+                .iter()
+                .map(|authorizer| (authorizer.id(), authorizer.metadata()))
                 .collect();
             ctx.list_metadata.keep(run, metadata);
         }
@@ -395,7 +397,7 @@ async fn drive(
             chunks = plan.chunks.len(),
             "run started"
         );
-        planned_bodies = plan.chunks.into_iter().map(Chunk::into_body).collect();
+        planned = plan.chunks.into_iter().map(Some).collect();
         record = ctx
             .store
             .run(run)
@@ -412,7 +414,7 @@ async fn drive(
         cancel,
     };
     let batches = ctx.store.run_batches(run).await?;
-    let work = prepare(&in_progress, monitor, batches, planned_bodies).await?;
+    let work = prepare(&in_progress, monitor, batches, planned).await?;
     let ends =
         futures_util::future::try_join_all(work.into_iter().map(|w| in_progress.drive_chunk(w)))
             .await?;
@@ -431,7 +433,7 @@ async fn prepare(
     in_progress: &RunInProgress<'_>,
     monitor: Option<&Monitor>,
     batches: Vec<BatchRecord>,
-    mut planned_bodies: Vec<Vec<u8>>,
+    mut planned: Vec<Option<Chunk>>,
 ) -> Result<Vec<ChunkWork>, RunError> {
     let ctx = in_progress.ctx;
     let webhook_url = ctx.settings.webhook_url.as_ref().map(Secret::expose);
@@ -453,8 +455,11 @@ async fn prepare(
             }
             BatchState::Submitting => {
                 let index = batch.chunk_index as usize;
-                if let Some(body) = planned_bodies.get_mut(index).map(std::mem::take) {
-                    sends.push(ChunkWork::Send { batch, body });
+                if let Some(chunk) = planned.get_mut(index).and_then(Option::take) {
+                    sends.push(ChunkWork::Send {
+                        batch,
+                        body: Body::Planned(chunk),
+                    });
                     continue;
                 }
                 if current.is_none() {
@@ -476,7 +481,10 @@ async fn prepare(
                     None => Err("the authorizers were not loaded".to_string()),
                 };
                 match rebuilt {
-                    Ok(body) => sends.push(ChunkWork::Send { batch, body }),
+                    Ok(body) => sends.push(ChunkWork::Send {
+                        batch,
+                        body: Body::Rebuilt(body),
+                    }),
                     Err(why) => {
                         let (state, reason) = match batch.first_attempt_at {
                             None => (

@@ -14,6 +14,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -21,49 +22,80 @@ use crate::authorizers::source::LoadedAuthorizers;
 use crate::authorizers::{Authorizer, wire};
 use crate::store::{PlannedChunk, PreflightRejection, RunPlan};
 
-/// One chunk: its members (sorted ids) and the exact bytes to POST.
+/// One chunk: its members, sorted by id, and the SHA-256 of the exact bytes to POST.
 ///
-/// The body holds personal data: `Debug` shows the member count and the hash only.
-#[derive(Clone, PartialEq, Eq)]
+/// The body itself is written when the chunk is sent ([`Chunk::into_body`]), not when
+/// it is planned: a run of 100,000 authorizers would otherwise hold all its bodies at
+/// once, on top of the list they were written from. Writing is deterministic, so the
+/// bytes sent are the ones hashed here (and the sender checks that they are).
+///
+/// The chunks of a plan share the sorted list, each holding its range of it; the list
+/// (and the text its authorizers share) is freed when the last chunk is sent.
+///
+/// The members' personal data is in it: `Debug` shows the member count and the hash.
+#[derive(Clone)]
 pub struct Chunk {
-    members: Vec<String>,
-    body: Vec<u8>,
+    list: Arc<Vec<Authorizer>>,
+    range: std::ops::Range<usize>,
+    webhook_url: Option<Arc<str>>,
     body_sha256: [u8; 32],
 }
 
 impl fmt::Debug for Chunk {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Chunk")
-            .field("members", &self.members.len())
+            .field("members", &self.range.len())
             .field("body_sha256", &hex::encode(self.body_sha256))
             .finish_non_exhaustive()
     }
 }
 
+/// Two chunks are equal when they have the same members and the same body.
+impl PartialEq for Chunk {
+    fn eq(&self, other: &Chunk) -> bool {
+        self.body_sha256 == other.body_sha256 && self.members().eq(other.members())
+    }
+}
+
+impl Eq for Chunk {}
+
 impl Chunk {
-    /// The chunk of `authorizers`, in the order given.
-    fn build(authorizers: &[Authorizer], webhook_url: Option<&str>) -> Chunk {
-        let body = wire::request_body(authorizers, webhook_url);
+    /// The chunk of `list[range]`. The body is hashed as it is written, without being
+    /// kept.
+    fn build(
+        list: Arc<Vec<Authorizer>>,
+        range: std::ops::Range<usize>,
+        webhook_url: Option<Arc<str>>,
+    ) -> Chunk {
+        let mut hasher = Sha256::new();
+        wire::write_request_body(&mut hasher, &list[range.clone()], webhook_url.as_deref())
+            .expect("hashing cannot fail");
         Chunk {
-            members: authorizers.iter().map(|a| a.id().to_string()).collect(),
-            body_sha256: Sha256::digest(&body).into(),
-            body,
+            list,
+            range,
+            webhook_url,
+            body_sha256: hasher.finalize().into(),
         }
     }
 
+    fn authorizers(&self) -> &[Authorizer] {
+        &self.list[self.range.clone()]
+    }
+
     /// The members' ids, sorted.
-    pub fn members(&self) -> &[String] {
-        &self.members
+    pub fn members(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.authorizers().iter().map(Authorizer::id)
     }
 
-    /// The exact request body. Personal data: send it, never log or store it.
-    pub fn body(&self) -> &[u8] {
-        &self.body
+    /// The exact request body, written anew. Personal data: send it, never log or
+    /// store it.
+    pub fn body(&self) -> Vec<u8> {
+        wire::request_body(self.authorizers(), self.webhook_url.as_deref())
     }
 
-    /// The body, without copying it.
+    /// The body; the chunk's hold on the list ends as soon as it is written.
     pub fn into_body(self) -> Vec<u8> {
-        self.body
+        self.body()
     }
 
     /// SHA-256 of [`Chunk::body`]: what Rightfoot's body cache keys on.
@@ -74,7 +106,7 @@ impl Chunk {
     fn planned(&self) -> PlannedChunk {
         PlannedChunk {
             body_sha256: self.body_sha256,
-            members: self.members.clone(),
+            members: self.members().map(str::to_string).collect(),
         }
     }
 }
@@ -101,7 +133,7 @@ impl Plan {
 
     /// Authorizers in the chunks.
     pub fn members(&self) -> usize {
-        self.chunks.iter().map(|c| c.members.len()).sum()
+        self.chunks.iter().map(|c| c.range.len()).sum()
     }
 }
 
@@ -131,19 +163,19 @@ pub fn plan_chunks(
     max_batch_size: usize,
     webhook_url: Option<&str>,
 ) -> Vec<Chunk> {
-    valid.sort_by(|a, b| a.id().cmp(b.id()));
-    // Each chunk's authorizers are dropped once its body is written, so a long list
-    // is never held twice, as authorizers and as bodies.
+    // In place: pre-flight left no two with the same id, so an unstable sort is as
+    // deterministic as a stable one, and needs no second buffer.
+    valid.sort_unstable_by(|a, b| a.id().cmp(b.id()));
+    let webhook_url: Option<Arc<str>> = webhook_url.map(Arc::from);
     let size = max_batch_size.max(1);
-    let mut chunks = Vec::with_capacity(valid.len().div_ceil(size));
-    let mut rest = valid.into_iter();
-    loop {
-        let part: Vec<Authorizer> = rest.by_ref().take(size).collect();
-        if part.is_empty() {
-            return chunks;
-        }
-        chunks.push(Chunk::build(&part, webhook_url));
-    }
+    let list = Arc::new(valid);
+    (0..list.len())
+        .step_by(size)
+        .map(|start| {
+            let range = start..(start + size).min(list.len());
+            Chunk::build(Arc::clone(&list), range, webhook_url.clone())
+        })
+        .collect()
 }
 
 /// Why a chunk's body cannot be rebuilt byte for byte.
@@ -203,9 +235,9 @@ impl CurrentList {
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let chunk = Chunk::build(&authorizers, webhook_url);
-        if hex::encode(chunk.body_sha256) == stored_sha256 {
-            Ok(chunk.body)
+        let body = wire::request_body(&authorizers, webhook_url);
+        if hex::encode(Sha256::digest(&body)) == stored_sha256 {
+            Ok(body)
         } else {
             Err(RebuildError::BodyChanged)
         }
@@ -231,15 +263,8 @@ mod tests {
     #[test]
     fn chunks_are_sorted_by_id_and_cut_at_the_batch_size() {
         let plan = plan(list(&["c", "a", "e", "b", "d"], "318527946"), 2, None);
-        let members: Vec<&[String]> = plan.chunks.iter().map(Chunk::members).collect();
-        assert_eq!(
-            members,
-            vec![
-                &["a".to_string(), "b".to_string()][..],
-                &["c".to_string(), "d".to_string()][..],
-                &["e".to_string()][..],
-            ]
-        );
+        let members: Vec<Vec<&str>> = plan.chunks.iter().map(|c| c.members().collect()).collect();
+        assert_eq!(members, [vec!["a", "b"], vec!["c", "d"], vec!["e"]]);
         assert_eq!(plan.members(), 5);
         let again = super::plan(list(&["e", "d", "c", "b", "a"], "318527946"), 2, None);
         assert_eq!(
@@ -257,25 +282,27 @@ mod tests {
         );
         let chunk = &plan.chunks[0];
         let stored = hex::encode(chunk.body_sha256());
+        assert_eq!(stored, hex::encode(Sha256::digest(chunk.body())));
+        let members: Vec<String> = chunk.members().map(str::to_string).collect();
 
         let same = CurrentList::new(list(&["b", "a", "z"], "318527946").valid);
         assert_eq!(
-            same.rebuild(chunk.members(), Some("https://x.test/h?token=t"), &stored),
+            same.rebuild(&members, Some("https://x.test/h?token=t"), &stored),
             Ok(chunk.body().to_vec())
         );
         assert_eq!(
-            same.rebuild(chunk.members(), None, &stored),
+            same.rebuild(&members, None, &stored),
             Err(RebuildError::BodyChanged),
             "the webhook url is part of the bytes"
         );
         let changed = CurrentList::new(list(&["a", "b"], "318527947").valid);
         assert_eq!(
-            changed.rebuild(chunk.members(), Some("https://x.test/h?token=t"), &stored),
+            changed.rebuild(&members, Some("https://x.test/h?token=t"), &stored),
             Err(RebuildError::BodyChanged)
         );
         let missing = CurrentList::new(list(&["a"], "318527946").valid);
         assert_eq!(
-            missing.rebuild(chunk.members(), Some("https://x.test/h?token=t"), &stored),
+            missing.rebuild(&members, Some("https://x.test/h?token=t"), &stored),
             Err(RebuildError::MemberMissing {
                 authorizer_unique_id: "b".into()
             })

@@ -52,7 +52,11 @@ pub fn parse(bytes: &[u8]) -> Result<ParsedUpload, LoadError> {
         .iter()
         .map(|authorizer| Accepted {
             authorizer_id: authorizer.id().to_string(),
-            metadata: authorizer.metadata().clone(),
+            metadata: authorizer
+                .metadata()
+                .iter()
+                .map(|(key, value)| (key.to_string(), value.to_string()))
+                .collect(),
         })
         .collect();
     let failed = loaded

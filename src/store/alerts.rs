@@ -175,7 +175,7 @@ pub struct NotificationRecord {
 impl Store {
     /// The balance memory of `monitor`, sorted by authorizer id (byte order).
     pub async fn balance_memory(&self, monitor: MonitorId) -> Result<Vec<MemoryRow>, StoreError> {
-        self.read(move |transaction| {
+        self.scan(move |transaction| {
             let mut statement = transaction.prepare_cached(
                 "SELECT authorizer_unique_id, first_checked_at, last_success_at, \
                         last_success_cents, peaks \
@@ -192,7 +192,7 @@ impl Store {
     /// The pending and firing alerts of `monitor`, sorted by authorizer id (run alerts,
     /// with no authorizer, first).
     pub async fn open_alerts(&self, monitor: MonitorId) -> Result<Vec<OpenAlertRow>, StoreError> {
-        self.read(move |transaction| {
+        self.scan(move |transaction| {
             let mut statement = transaction.prepare_cached(
                 "SELECT fingerprint, authorizer_unique_id, rule, severity, state, \
                         consecutive_failures, consecutive_passes, first_fired_at, \
@@ -253,7 +253,7 @@ impl Store {
     /// never got); a member without any result row is not retrieved; an id only the
     /// pre-flight check saw is rejected.
     pub async fn run_checks(&self, run: RunId) -> Result<Vec<RunCheck>, StoreError> {
-        self.read(move |transaction| {
+        self.scan(move |transaction| {
             let mut statement = transaction.prepare_cached(
                 "SELECT m.authorizer_unique_id, \
                         coalesce(own.outcome, inherited.outcome), \

@@ -38,11 +38,11 @@ use rusqlite::{Connection, OpenFlags};
 use super::error::{StoreError, classify};
 
 /// Page cache per connection, in KiB (a negative `cache_size` means KiB).
-const CACHE_KIB: i64 = 8 * 1024;
+pub(crate) const CACHE_KIB: i64 = 8 * 1024;
 /// The WAL is truncated to this size after a checkpoint.
 const JOURNAL_SIZE_LIMIT_BYTES: i64 = 64 * 1024 * 1024;
 /// How much of the file a reader maps (SQLite's own limit, 2 GiB, applies first).
-const READER_MMAP_BYTES: i64 = 4 * 1024 * 1024 * 1024;
+pub(crate) const READER_MMAP_BYTES: i64 = 4 * 1024 * 1024 * 1024;
 
 /// Opens the write connection. Creates the file (mode 0600) if it does not exist. The
 /// journal mode is left alone: the caller switches to WAL only after it has checked

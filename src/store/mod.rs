@@ -182,6 +182,15 @@ impl Store {
     {
         self.inner.readers.read(query).await
     }
+
+    /// [`Store::read`] for a query that reads a large part of the file once.
+    async fn scan<T, F>(&self, query: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<T, OpError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.readers.scan(query).await
+    }
 }
 
 #[cfg(test)]

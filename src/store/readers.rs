@@ -22,7 +22,11 @@ use std::time::Duration;
 use rusqlite::{Connection, Transaction};
 use tokio::sync::Semaphore;
 
-use super::connection::open_reader;
+use super::connection::{CACHE_KIB, READER_MMAP_BYTES, open_reader};
+
+/// The page cache of a connection while it scans, in KiB: the pages of a scan are
+/// read once, so a larger cache would only hold what is not read again.
+const SCAN_CACHE_KIB: i64 = 1024;
 use super::error::{OpError, StoreError};
 
 pub(crate) struct Readers {
@@ -55,6 +59,26 @@ impl Readers {
         F: FnOnce(&Transaction<'_>) -> Result<T, OpError> + Send + 'static,
         T: Send + 'static,
     {
+        self.read_as(Access::Mapped, query).await
+    }
+
+    /// [`Readers::read`] for a query that reads a large part of the file once (every
+    /// result of a run): the connection reads it with `pread` through a small page
+    /// cache instead of through its memory map, so that the pages it passes over (tens
+    /// of megabytes for a large run) do not stay in the process's resident memory.
+    pub(crate) async fn scan<T, F>(self: &Arc<Self>, query: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<T, OpError> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.read_as(Access::Unmapped, query).await
+    }
+
+    async fn read_as<T, F>(self: &Arc<Self>, access: Access, query: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&Transaction<'_>) -> Result<T, OpError> + Send + 'static,
+        T: Send + 'static,
+    {
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
@@ -67,7 +91,14 @@ impl Readers {
             let mut checkout = Checkout {
                 connection: Some(readers.take()),
                 readers: &readers,
+                remap: false,
             };
+            if access == Access::Unmapped {
+                let connection = checkout.connection.as_ref().expect("checked out");
+                checkout.remap = true;
+                connection.pragma_update(None, "mmap_size", 0)?;
+                connection.pragma_update(None, "cache_size", -SCAN_CACHE_KIB)?;
+            }
             let connection = checkout.connection.as_mut().expect("checked out");
             let transaction = connection.transaction()?;
             let value = query(&transaction)?;
@@ -104,15 +135,30 @@ impl Readers {
     }
 }
 
-/// Returns the connection to the pool even if the query panics.
+/// How a read reaches the file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Mapped,
+    Unmapped,
+}
+
+/// Returns the connection to the pool even if the query panics, with its memory map
+/// restored if the read turned it off.
 struct Checkout<'a> {
     connection: Option<Connection>,
     readers: &'a Readers,
+    remap: bool,
 }
 
 impl Drop for Checkout<'_> {
     fn drop(&mut self) {
         if let Some(connection) = self.connection.take() {
+            // If this fails the connection reads without its map, or with a small
+            // cache: slower, still right.
+            if self.remap {
+                let _ = connection.pragma_update(None, "mmap_size", READER_MMAP_BYTES);
+                let _ = connection.pragma_update(None, "cache_size", -CACHE_KIB);
+            }
             self.readers
                 .idle
                 .lock()

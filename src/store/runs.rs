@@ -247,7 +247,7 @@ impl Store {
     /// What `run`'s rows add up to: members, accepted, rejections, results by outcome
     /// and status code, members served from the cache, chunks by state.
     pub async fn run_tally(&self, run: RunId) -> Result<RunTally, StoreError> {
-        self.read(move |transaction| {
+        self.scan(move |transaction| {
             run_state(transaction, run)?;
             let single = |sql: &str| -> rusqlite::Result<u32> {
                 transaction.query_row(sql, params![run.0], |row| count(row, 0))

@@ -14,7 +14,6 @@ mod conditions;
 mod lifecycle;
 mod restart;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
@@ -75,11 +74,8 @@ fn failed(code: i64) -> Check {
     }
 }
 
-fn metadata(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+fn metadata(pairs: &[(&str, &str)]) -> crate::authorizers::Metadata {
+    pairs.iter().copied().collect()
 }
 
 /// A monitor's settings, owned, so tests can change them between runs.
