@@ -14,6 +14,12 @@
 //! across the wait. Every round is verified: the run is `complete` with 100,000
 //! `retrieved` results, one per authorizer.
 //!
+//! **Steady state.** After each round, a copy of its database and a second `run-now`
+//! over the same list against a fresh sandbox (new batch ids): the judgement now reads
+//! 100,000 remembered balances and the first run's open alerts. Measured the same way;
+//! verified: two complete, judged runs, the second with a `retrieved` result for every
+//! authorizer.
+//!
 //! **Ingest.** From the last round's database: the same rows, three ways, each into a
 //! copy of that database with its `results` emptied (so the same schema, the same
 //! indexes, the same parent rows for the foreign keys), each verified to hold exactly
@@ -70,6 +76,16 @@ struct Round {
     peak_kib: u64,
     sandbox_cpu: Duration,
     in_run_rate: f64,
+    /// The next run over the same list and database (a fresh sandbox), judged against
+    /// the first run's balances and open alerts.
+    steady: Measured,
+}
+
+/// One `run-now`, measured from the outside.
+struct Measured {
+    wall: Duration,
+    cpu: Duration,
+    peak_kib: u64,
 }
 
 fn main() {
@@ -100,13 +116,16 @@ fn main() {
         std::fs::create_dir_all(&folder).unwrap();
         let measured = run_round(&binary, &folder, &csv, authorizers);
         println!(
-            "{} {round}: wall {:.3} s, run-now CPU {:.2} s, peak RSS {:.1} MiB, sandbox CPU {:.2} s, in-run ingest {:.0} results/s",
+            "{} {round}: wall {:.3} s, run-now CPU {:.2} s, peak RSS {:.1} MiB, sandbox CPU {:.2} s, in-run ingest {:.0} results/s; second run: wall {:.3} s, CPU {:.2} s, peak RSS {:.1} MiB",
             if round == 0 { "warm-up" } else { "round" },
             measured.wall.as_secs_f64(),
             measured.cpu.as_secs_f64(),
             measured.peak_kib as f64 / 1024.0,
             measured.sandbox_cpu.as_secs_f64(),
-            measured.in_run_rate
+            measured.in_run_rate,
+            measured.steady.wall.as_secs_f64(),
+            measured.steady.cpu.as_secs_f64(),
+            measured.steady.peak_kib as f64 / 1024.0,
         );
         if round > 0 {
             rounds.push(measured);
@@ -149,13 +168,29 @@ fn main() {
         verdict(peak_max <= GOAL_PEAK_MIB)
     );
     println!("  in-run ingest (median): {in_run_median:.0} results/s");
+    let steady_walls: Vec<f64> = rounds.iter().map(|r| r.steady.wall.as_secs_f64()).collect();
+    let steady_cpus: Vec<f64> = rounds.iter().map(|r| r.steady.cpu.as_secs_f64()).collect();
+    let steady_peaks: Vec<f64> = rounds
+        .iter()
+        .map(|r| r.steady.peak_kib as f64 / 1024.0)
+        .collect();
+    let (steady_wall_min, steady_wall_median) = support::min_median(&steady_walls);
+    let (_, steady_cpu_median) = support::min_median(&steady_cpus);
+    let steady_peak_max = support::max(&steady_peaks);
+    println!(
+        "  second run (steady state): wall {steady_wall_min:.3} / {steady_wall_median:.3} s (goal ≤ {} s: {}), CPU {steady_cpu_median:.2} s, peak RSS {steady_peak_max:.1} MiB (goal ≤ {GOAL_PEAK_MIB} MiB: {})",
+        GOAL_WALL.as_secs(),
+        verdict(steady_wall_median <= GOAL_WALL.as_secs_f64()),
+        verdict(steady_peak_max <= GOAL_PEAK_MIB)
+    );
 
     ingest(&directory, &last_database, sqlite3.as_deref(), iterations);
     println!("load average after: {}", support::load_average());
     std::fs::remove_dir_all(&directory).unwrap();
 }
 
-/// One end-to-end round in `folder`: a fresh sandbox, a fresh database, one `run-now`.
+/// One end-to-end round in `folder`: a fresh sandbox, a fresh database, one `run-now`;
+/// then the steady state on a copy of that database ([`steady_run`]).
 fn run_round(binary: &Path, folder: &Path, csv: &Path, authorizers: usize) -> Round {
     let (mut sandbox, address) = start_sandbox(binary);
     let sandbox_pid = sandbox.id().to_string();
@@ -163,37 +198,7 @@ fn run_round(binary: &Path, folder: &Path, csv: &Path, authorizers: usize) -> Ro
     std::fs::write(&config, config_yaml(&address, csv)).unwrap();
     let sandbox_before = support::ProcessCpu::of(&sandbox_pid).total();
 
-    let before = children_cpu();
-    let started = Instant::now();
-    let mut child = Command::new(binary)
-        .arg("--config")
-        .arg(&config)
-        .args(["--log-format", "json", "run-now", MONITOR])
-        .env_clear()
-        .env(KEY_ENV, SANDBOX_KEY)
-        .stdin(Stdio::null())
-        .stdout(File::create(folder.join("stdout.txt")).unwrap())
-        .stderr(File::create(folder.join("log.json")).unwrap())
-        .spawn()
-        .expect("run-now starts");
-    let status_path = format!("/proc/{}/status", child.id());
-    let mut peak_kib = 0;
-    let status = loop {
-        if let Ok(text) = std::fs::read_to_string(&status_path)
-            && let Some(kib) = text
-                .lines()
-                .find_map(|line| line.strip_prefix("VmHWM:"))
-                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        {
-            peak_kib = peak_kib.max(kib);
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    let wall = started.elapsed();
-    let cpu = children_cpu().saturating_sub(before);
+    let (status, measured) = run_now(binary, &config, folder);
     let sandbox_cpu = support::ProcessCpu::of(&sandbox_pid)
         .total()
         .saturating_sub(sandbox_before);
@@ -202,6 +207,7 @@ fn run_round(binary: &Path, folder: &Path, csv: &Path, authorizers: usize) -> Ro
         let log = std::fs::read_to_string(folder.join("log.json")).unwrap_or_default();
         panic!("run-now failed: {status}\n{log}");
     }
+    let steady = steady_run(binary, folder, csv, authorizers);
 
     // Verify: one complete run, every authorizer retrieved once.
     let database = folder.join("bench.db");
@@ -238,12 +244,102 @@ fn run_round(binary: &Path, folder: &Path, csv: &Path, authorizers: usize) -> Ro
         .unwrap_or_default()
         .max(Duration::from_micros(1));
     Round {
-        wall,
-        cpu,
-        peak_kib,
+        wall: measured.wall,
+        cpu: measured.cpu,
+        peak_kib: measured.peak_kib,
         sandbox_cpu,
+        steady,
         in_run_rate: authorizers as f64 / span.as_secs_f64(),
     }
+}
+
+/// Spawns `run-now` with `config` and measures it: wall time from spawn to exit, CPU
+/// (`cutime + cstime` across the wait), and `VmHWM` polled every 2 ms.
+fn run_now(binary: &Path, config: &Path, folder: &Path) -> (std::process::ExitStatus, Measured) {
+    let before = children_cpu();
+    let started = Instant::now();
+    let mut child = Command::new(binary)
+        .arg("--config")
+        .arg(config)
+        .args(["--log-format", "json", "run-now", MONITOR])
+        .env_clear()
+        .env(KEY_ENV, SANDBOX_KEY)
+        .stdin(Stdio::null())
+        .stdout(File::create(folder.join("stdout.txt")).unwrap())
+        .stderr(File::create(folder.join("log.json")).unwrap())
+        .spawn()
+        .expect("run-now starts");
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0;
+    let status = loop {
+        if let Ok(text) = std::fs::read_to_string(&status_path)
+            && let Some(kib) = text
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        {
+            peak_kib = peak_kib.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let measured = Measured {
+        wall: started.elapsed(),
+        cpu: children_cpu().saturating_sub(before),
+        peak_kib,
+    };
+    (status, measured)
+}
+
+/// The steady state: a copy of the round's database after its first run, and a second
+/// `run-now` over the same list against a fresh sandbox (new batch ids, so every
+/// result is read and stored again), judged against the first run's 100,000 remembered
+/// balances and its open alerts. Verified: two complete runs, the second judged, with a
+/// `retrieved` result for every authorizer.
+fn steady_run(binary: &Path, folder: &Path, csv: &Path, authorizers: usize) -> Measured {
+    let steady = folder.join("steady");
+    std::fs::create_dir_all(&steady).unwrap();
+    for suffix in ["", "-wal", "-shm"] {
+        let from = folder.join(format!("bench.db{suffix}"));
+        if from.exists() {
+            std::fs::copy(&from, steady.join(format!("bench.db{suffix}"))).unwrap();
+        }
+    }
+    let (mut sandbox, address) = start_sandbox(binary);
+    let config = steady.join("config.yaml");
+    std::fs::write(&config, config_yaml(&address, csv)).unwrap();
+    let (status, measured) = run_now(binary, &config, &steady);
+    stop(&mut sandbox);
+    if !status.success() {
+        let log = std::fs::read_to_string(steady.join("log.json")).unwrap_or_default();
+        panic!("the second run-now failed: {status}\n{log}");
+    }
+    let connection = Connection::open(steady.join("bench.db")).unwrap();
+    let (complete, judged): (i64, i64) = connection
+        .query_row(
+            "SELECT count(*) FILTER (WHERE state = 'complete'), \
+                    count(*) FILTER (WHERE alerts_evaluated_at IS NOT NULL) FROM runs",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((complete, judged), (2, 2), "two complete, judged runs");
+    let retrieved: i64 = connection
+        .query_row(
+            "SELECT count(*) FROM results WHERE run_id = 2 AND outcome = 'retrieved'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        retrieved as usize, authorizers,
+        "the second run read everyone"
+    );
+    drop(connection);
+    std::fs::remove_dir_all(&steady).unwrap();
+    measured
 }
 
 /// Starts `balance-monitor sandbox` on a free loopback port; returns it and its URL.

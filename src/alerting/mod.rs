@@ -367,7 +367,7 @@ fn judge(input: JudgementInput) -> Result<JudgementOutcome, AlertingError> {
         .collect();
     let run_facts = run_facts(&run);
     let (previous, unreadable) = rows::load_state(memory, open);
-    let before = previous.clone();
+    let before = rows::Before::of(&previous);
     let evaluation = evaluate(&MonitorRules::from(&monitor), &run_facts, &facts, previous)
         .map_err(|source| AlertingError::Rules {
             run: run.record.id.0,

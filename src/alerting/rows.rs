@@ -3,9 +3,11 @@
 //!
 //! The store keeps one `balance_memory` row per authorizer and one `alerts` row per open
 //! (pending or firing) alert. Loading reads both, sorted by authorizer id, and rebuilds
-//! the state `evaluate` returned; [`diff`] compares the state before a run with the one
-//! after it, so a run writes only what changed (in a steady state: each authorizer's
-//! latest balance, and the alerts that moved).
+//! the state `evaluate` returned; [`diff`] compares what the state held before a run
+//! ([`Before`]: who was remembered, and their open alerts) with the state after it, so a
+//! run writes every remembered balance (nearly all change at each run: the latest
+//! balance and when it was taken), deletes the departed, and writes only the alerts
+//! that moved.
 
 use std::collections::HashMap;
 
@@ -126,10 +128,34 @@ fn memory_row(entry: AuthorizerState) -> MemoryRow {
     }
 }
 
-/// The writes that turn `before` into `after`: memory rows to upsert and delete, and
-/// alert rows to open, update, resolve or drop. `transitions` give the reasons.
-/// `after` is consumed: its ids and histories move into the rows, not copied, since a
-/// large monitor's state is as long as its list.
+/// What [`diff`] needs of the state before a run: who was remembered, and the open
+/// alerts. Not the balance histories, which are as long as the list: every remembered
+/// history is written again.
+#[derive(Debug)]
+pub(crate) struct Before {
+    run_alerts: Vec<AlertState>,
+    /// By id, in id order.
+    authorizers: Vec<(String, Vec<AlertState>)>,
+}
+
+impl Before {
+    pub(crate) fn of(state: &RulesState) -> Before {
+        Before {
+            run_alerts: state.run_alerts.clone(),
+            authorizers: state
+                .authorizers
+                .iter()
+                .map(|entry| (entry.id.clone(), entry.alerts.clone()))
+                .collect(),
+        }
+    }
+}
+
+/// The writes that turn the state `before` described into `after`: memory rows to
+/// upsert (all of `after`'s) and delete, and alert rows to open, update, resolve or
+/// drop. `transitions` give the reasons. `after` is consumed: its ids and histories
+/// move into the rows, not copied, since a large monitor's state is as long as its
+/// list.
 pub(crate) struct Diff {
     pub memory_upserts: Vec<MemoryRow>,
     pub memory_deletes: Vec<String>,
@@ -138,7 +164,7 @@ pub(crate) struct Diff {
 
 pub(crate) fn diff(
     monitor: &str,
-    before: &RulesState,
+    before: &Before,
     after: RulesState,
     transitions: &[Transition],
 ) -> Diff {
@@ -209,16 +235,16 @@ pub(crate) fn diff(
     let (mut i, mut j) = (0, 0);
     loop {
         let order = match (old.get(i), new.get(j)) {
-            (Some(o), Some(n)) => o.id.as_str().cmp(n.id.as_str()),
+            (Some((o, _)), Some(n)) => o.as_str().cmp(n.id.as_str()),
             (Some(_), None) => std::cmp::Ordering::Less,
             (None, Some(_)) => std::cmp::Ordering::Greater,
             (None, None) => break,
         };
         match order {
             std::cmp::Ordering::Less => {
-                let gone = &old[i];
-                out.memory_deletes.push(gone.id.clone());
-                alerts_diff(Subject::Authorizer(gone.id.clone()), &gone.alerts, &[]);
+                let (gone, alerts) = &old[i];
+                out.memory_deletes.push(gone.clone());
+                alerts_diff(Subject::Authorizer(gone.clone()), alerts, &[]);
                 i += 1;
             }
             std::cmp::Ordering::Greater => {
@@ -227,27 +253,16 @@ pub(crate) fn diff(
                 j += 1;
             }
             std::cmp::Ordering::Equal => {
-                let (o, n) = (&old[i], &new[j]);
-                if o.alerts != n.alerts {
-                    alerts_diff(Subject::Authorizer(n.id.clone()), &o.alerts, &n.alerts);
+                let ((_, alerts), n) = (&old[i], &new[j]);
+                if *alerts != n.alerts {
+                    alerts_diff(Subject::Authorizer(n.id.clone()), alerts, &n.alerts);
                 }
                 i += 1;
                 j += 1;
             }
         }
     }
-    let mut old = before.authorizers.iter().peekable();
-    out.memory_upserts = after
-        .authorizers
-        .into_iter()
-        .filter_map(|entry| {
-            while old.next_if(|o| o.id < entry.id).is_some() {}
-            let unchanged = old
-                .next_if(|o| o.id == entry.id)
-                .is_some_and(|o| o.history == entry.history);
-            (!unchanged).then(|| memory_row(entry))
-        })
-        .collect();
+    out.memory_upserts = after.authorizers.into_iter().map(memory_row).collect();
     out
 }
 

@@ -167,7 +167,7 @@ async fn the_state_read_back_after_each_run_is_the_state_evaluate_returned() {
         transitions += evaluation.transitions.len();
         let diff = rows::diff(
             "m",
-            &loaded,
+            &rows::Before::of(&loaded),
             evaluation.state.clone(),
             &evaluation.transitions,
         );
