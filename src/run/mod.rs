@@ -370,9 +370,9 @@ async fn drive(
         };
         let mut loaded = loaded;
         if monitor.needs_metadata() {
-            // Moved out, not copied: the request bodies do not carry metadata.
-            // Copied into one compact table in id order (the plan sorts the list the
-            // same way, so sorting here costs it nothing).
+            // For the judgement that follows the run (the request bodies do not carry
+            // metadata): one compact table, copied in id order. The plan sorts the list
+            // the same way, so sorting here costs it nothing.
             loaded.valid.sort_unstable_by(|a, b| a.id().cmp(b.id()));
             let metadata: MetadataById = loaded
                 .valid
