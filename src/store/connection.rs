@@ -26,7 +26,9 @@
 //!   one mutex (`SQLITE_ENABLE_MEMORY_MANAGEMENT`). History pages read a dozen scattered
 //!   pages each, so this is most of their cost under concurrency (see `BENCHMARKS.md`).
 //!   SQLite caps the map at 2 GiB; pages beyond it are read as before. The writer does
-//!   not map: its writes go to the WAL either way.
+//!   not map: its writes go to the WAL either way. A scan (every result of a run) turns
+//!   the map off and the cache down for its read (`readers.rs`): mapped pages count in
+//!   the process's resident memory, and a scan passes over tens of megabytes once.
 //! - `journal_size_limit`: truncate the WAL after checkpoints instead of letting it stay
 //!   at its high-water mark.
 

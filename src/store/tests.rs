@@ -81,6 +81,58 @@ async fn every_reader_connection_has_wal_foreign_keys_and_is_read_only() {
     }
 }
 
+/// A scan reads without the memory map and through a small cache, and hands its
+/// connection back with both as they were, so the next read is mapped again.
+#[tokio::test]
+async fn a_scan_reads_unmapped_with_a_small_cache_and_restores_both() {
+    let (_directory, store) = open_store();
+    fn settings(connection: &Connection) -> [String; 2] {
+        [
+            pragma_text(connection, "mmap_size"),
+            pragma_text(connection, "cache_size"),
+        ]
+    }
+    let mut before = Vec::new();
+    store
+        .inner
+        .readers
+        .for_each_idle(|connection| before.push(settings(connection)));
+    // SQLite caps the map at its compiled-in limit (2 GiB less 64 KiB).
+    let cache = (-super::connection::CACHE_KIB).to_string();
+    assert!(
+        before
+            .iter()
+            .all(|[map, size]| map.parse::<i64>().unwrap() >= 1 << 30 && *size == cache),
+        "{before:?}"
+    );
+    let during = store
+        .scan(|transaction| Ok(settings(transaction)))
+        .await
+        .unwrap();
+    assert_eq!(during, ["0".to_string(), "-1024".to_string()]);
+    let mut after = Vec::new();
+    let count = store
+        .inner
+        .readers
+        .for_each_idle(|connection| after.push(settings(connection)));
+    assert_eq!(count, before.len(), "the connection came back to the pool");
+    assert_eq!(after, before);
+    // A failed scan hands its connection back restored too.
+    let failed = store
+        .scan(|transaction| -> Result<(), OpError> {
+            transaction.query_row("SELECT * FROM no_such_table", [], |_| Ok(()))?;
+            Ok(())
+        })
+        .await;
+    assert!(failed.is_err());
+    let mut again = Vec::new();
+    store
+        .inner
+        .readers
+        .for_each_idle(|connection| again.push(settings(connection)));
+    assert_eq!(again, before);
+}
+
 #[tokio::test]
 async fn foreign_keys_are_enforced_on_the_write_connection() {
     let (_directory, store) = open_store();
