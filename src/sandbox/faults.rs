@@ -1,13 +1,19 @@
 //! Fault injection: errors, rate limits, latency and cut-off bodies, on purpose.
 //!
-//! After authentication, each request draws from the sandbox's seeded RNG: with the
-//! configured shares it is answered `500`, `503` or `429` (with `Retry-After`) without
-//! being processed, so a retried POST is always safe after one of these. Otherwise it
-//! is processed, and a share of successful answers has its body cut in half (a
-//! created batch stays created: the retry of an identical body then gets the cached
-//! response, which is exactly what the 24-hour cache is for). Latency is added in real
-//! time before answering. The 404 window after a create is per batch and lives in
-//! [`super::results`].
+//! After authentication, each request draws from a [`FaultDeck`] shuffled by the
+//! sandbox's seeded RNG: with the configured shares it is answered `500`, `503` or
+//! `429` (with `Retry-After`) without being processed, so a retried POST is always safe
+//! after one of these. Otherwise it is processed, and a share of successful answers has
+//! its body cut in half (a created batch stays created: the retry of an identical body
+//! then gets the cached response, which is exactly what the 24-hour cache is for).
+//! Latency is added in real time before answering. The 404 window after a create is
+//! per batch and lives in [`super::results`].
+//!
+//! The shares are exact, not just expected: each block of requests (ten, for shares
+//! that are multiples of 10%) holds each fault exactly its share of times, in a random
+//! order, and likewise each block of successful answers its share of cut ones. So a
+//! short session, such as a test's forty requests, sees every configured fault, and a
+//! long one sees no run of luck either way.
 //!
 //! This module owns the draw and the altered responses; it does not know the routes.
 
@@ -30,28 +36,66 @@ pub enum Fault {
     RateLimited,
 }
 
-/// One draw: an error fault by its share, and (independently) whether to cut the body.
-pub fn draw(faults: &FaultConfig, rng: &mut fastrand::Rng) -> (Fault, bool) {
-    let roll = rng.u8(0..100);
-    let internal = faults.error_500_percent;
-    let unavailable = internal.saturating_add(faults.error_503_percent);
-    let rate_limited = unavailable.saturating_add(faults.error_429_percent);
-    let fault = if roll < internal {
-        Fault::InternalError
-    } else if roll < unavailable {
-        Fault::Unavailable
-    } else if roll < rate_limited {
-        Fault::RateLimited
-    } else {
-        Fault::None
-    };
-    let truncate = faults.malformed_percent > 0 && rng.u8(0..100) < faults.malformed_percent;
-    (fault, truncate)
+/// The faults still to be dealt in the current blocks: one deck for the requests, one
+/// for the successful answers. Each is refilled with a freshly shuffled block when it
+/// runs out.
+#[derive(Debug, Default)]
+pub struct FaultDeck {
+    faults: Vec<Fault>,
+    cuts: Vec<bool>,
+}
+
+impl FaultDeck {
+    /// The fault of the next request.
+    pub fn fault(&mut self, config: &FaultConfig, rng: &mut fastrand::Rng) -> Fault {
+        if self.faults.is_empty() {
+            let shares = [
+                (Fault::InternalError, config.error_500_percent),
+                (Fault::Unavailable, config.error_503_percent),
+                (Fault::RateLimited, config.error_429_percent),
+            ];
+            let size = block_size(shares.iter().map(|(_, percent)| *percent));
+            for (fault, percent) in shares {
+                let count = usize::from(percent) * size / 100;
+                self.faults.extend(std::iter::repeat_n(fault, count));
+            }
+            self.faults.truncate(size);
+            self.faults.resize(size, Fault::None);
+            rng.shuffle(&mut self.faults);
+        }
+        self.faults.pop().unwrap_or(Fault::None)
+    }
+
+    /// Whether the next successful answer is cut.
+    pub fn cut(&mut self, config: &FaultConfig, rng: &mut fastrand::Rng) -> bool {
+        if self.cuts.is_empty() {
+            let size = block_size([config.malformed_percent]);
+            let count = usize::from(config.malformed_percent.min(100)) * size / 100;
+            self.cuts.extend((0..size).map(|i| i < count));
+            rng.shuffle(&mut self.cuts);
+        }
+        self.cuts.pop().unwrap_or(false)
+    }
+}
+
+/// The fewest requests in which every share (in percent) is a whole number: 100 over
+/// the greatest common divisor of 100 and the shares (10 for multiples of 10%).
+fn block_size(percents: impl IntoIterator<Item = u8>) -> usize {
+    fn gcd(a: usize, b: usize) -> usize {
+        if b == 0 { a } else { gcd(b, a % b) }
+    }
+    100 / percents
+        .into_iter()
+        .fold(100, |divisor, percent| gcd(divisor, usize::from(percent)))
 }
 
 pub async fn apply(app: &App, request: Request, next: Next) -> Response {
     let faults = &app.settings.faults;
-    let (fault, truncate) = draw(faults, &mut app.lock().rng);
+    let fault = {
+        let mut state = app.lock();
+        let state = &mut *state;
+        state.fault_deck.fault(faults, &mut state.rng)
+    };
     if !faults.latency.is_zero() {
         tokio::time::sleep(faults.latency).await;
     }
@@ -88,8 +132,15 @@ pub async fn apply(app: &App, request: Request, next: Next) -> Response {
         return error.respond(now);
     }
     let response = next.run(request).await;
-    if truncate && response.status().is_success() {
-        return cut_in_half(response).await;
+    if faults.malformed_percent > 0 && response.status().is_success() {
+        let cut = {
+            let mut state = app.lock();
+            let state = &mut *state;
+            state.fault_deck.cut(faults, &mut state.rng)
+        };
+        if cut {
+            return cut_in_half(response).await;
+        }
     }
     response
 }
@@ -108,8 +159,21 @@ async fn cut_in_half(response: Response) -> Response {
 mod tests {
     use super::*;
 
+    /// `count` requests, and whether each successful one would be cut.
+    fn deal(faults: &FaultConfig, seed: u64, count: usize) -> Vec<(Fault, bool)> {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let mut deck = FaultDeck::default();
+        (0..count)
+            .map(|_| {
+                let fault = deck.fault(faults, &mut rng);
+                let cut = fault == Fault::None && deck.cut(faults, &mut rng);
+                (fault, cut)
+            })
+            .collect()
+    }
+
     #[test]
-    fn shares_are_respected_and_seeded() {
+    fn every_block_holds_each_share_exactly_in_a_seeded_order() {
         let faults = FaultConfig {
             error_500_percent: 10,
             error_503_percent: 20,
@@ -117,28 +181,61 @@ mod tests {
             malformed_percent: 50,
             ..FaultConfig::default()
         };
-        let mut rng = fastrand::Rng::with_seed(1);
-        let draws: Vec<(Fault, bool)> = (0..10_000).map(|_| draw(&faults, &mut rng)).collect();
-        let count = |f: Fault| draws.iter().filter(|(d, _)| *d == f).count();
-        assert!((800..1200).contains(&count(Fault::InternalError)));
-        assert!((1700..2300).contains(&count(Fault::Unavailable)));
-        assert!((2700..3300).contains(&count(Fault::RateLimited)));
-        assert!((3600..4400).contains(&count(Fault::None)));
-        let cut = draws.iter().filter(|(_, t)| *t).count();
-        assert!((4500..5500).contains(&cut));
-        let mut again = fastrand::Rng::with_seed(1);
-        let replay: Vec<(Fault, bool)> = (0..10_000).map(|_| draw(&faults, &mut again)).collect();
-        assert_eq!(draws, replay);
+        let draws = deal(&faults, 1, 10_000);
+        for block in draws.chunks(10) {
+            let count = |f: Fault| block.iter().filter(|(d, _)| *d == f).count();
+            assert_eq!(
+                [
+                    count(Fault::InternalError),
+                    count(Fault::Unavailable),
+                    count(Fault::RateLimited),
+                    count(Fault::None)
+                ],
+                [1, 2, 3, 4],
+                "{block:?}"
+            );
+        }
+        // Of the 4,000 successful answers, exactly half are cut, five in every ten.
+        let successes: Vec<bool> = draws
+            .iter()
+            .filter(|(fault, _)| *fault == Fault::None)
+            .map(|(_, cut)| *cut)
+            .collect();
+        assert_eq!(successes.len(), 4_000);
+        for block in successes.chunks(10) {
+            assert_eq!(block.iter().filter(|cut| **cut).count(), 5);
+        }
+        // Shuffled: not the same order in every block, and the seed repeats it.
+        assert!(draws.chunks(10).any(|block| block != &draws[..10]));
+        assert_eq!(draws, deal(&faults, 1, 10_000));
+        assert_ne!(draws, deal(&faults, 2, 10_000));
+    }
+
+    #[test]
+    fn shares_that_are_not_multiples_of_ten_are_exact_per_hundred() {
+        let faults = FaultConfig {
+            error_500_percent: 7,
+            error_503_percent: 0,
+            error_429_percent: 25,
+            malformed_percent: 3,
+            ..FaultConfig::default()
+        };
+        assert_eq!(block_size([7, 0, 25]), 100);
+        assert_eq!(block_size([10, 10, 10]), 10);
+        assert_eq!(block_size([25]), 4);
+        assert_eq!(block_size([0, 0, 0]), 1);
+        let draws = deal(&faults, 9, 1_000);
+        for block in draws.chunks(100) {
+            let count = |f: Fault| block.iter().filter(|(d, _)| *d == f).count();
+            assert_eq!(count(Fault::InternalError), 7);
+            assert_eq!(count(Fault::Unavailable), 0);
+            assert_eq!(count(Fault::RateLimited), 25);
+        }
     }
 
     #[test]
     fn no_faults_means_no_faults() {
-        let mut rng = fastrand::Rng::with_seed(3);
-        for _ in 0..1000 {
-            assert_eq!(
-                draw(&FaultConfig::default(), &mut rng),
-                (Fault::None, false)
-            );
-        }
+        let draws = deal(&FaultConfig::default(), 3, 1000);
+        assert!(draws.iter().all(|draw| *draw == (Fault::None, false)));
     }
 }

@@ -149,6 +149,8 @@ pub struct State {
     checks_performed: u64,
     /// Seeded: fault draws and completion order repeat for a repeated request sequence.
     pub rng: fastrand::Rng,
+    /// The faults still to be dealt in the current blocks (see [`super::faults`]).
+    pub fault_deck: super::faults::FaultDeck,
     body_cache_ttl: TimeDelta,
 }
 
@@ -164,6 +166,7 @@ impl State {
             webhook_log: Vec::new(),
             checks_performed: 0,
             rng: fastrand::Rng::with_seed(seed),
+            fault_deck: super::faults::FaultDeck::default(),
             body_cache_ttl: BODY_CACHE_TTL,
         }
     }
