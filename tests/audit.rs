@@ -27,8 +27,8 @@
 //!
 //! The search is `support::leaks`: numbers are matched as whole numbers (not inside a
 //! longer run of digits), the 4-digit CVVs only where no letter, digit or dash touches
-//! them, so that a UUID or a base64 line cannot look like a leak, and names
-//! case-insensitively.
+//! them and no decimal point comes before them, so that a UUID, a base64 line or a
+//! timestamp's fraction cannot look like a leak, and names case-insensitively.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -936,4 +936,39 @@ async fn no_personal_value_leaves_for_anywhere_but_rightfoot() {
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
+
+/// The search finds a value where it stands on its own, and not inside a longer number,
+/// a word, or the fraction of a timestamp that a database page holds cut short.
+#[test]
+fn the_search_finds_values_standing_alone_and_only_them() {
+    let needle = |what, form: &str, edge| Needle {
+        owner: "AUD-1".to_string(),
+        what,
+        form: form.to_string(),
+        edge,
+    };
+    let needles = [
+        needle("CVV", "0326", Edge::Word),
+        needle("SSN", "318527946", Edge::Digits),
+    ];
+    let hits = |text: &str| {
+        let mut outputs = Outputs::default();
+        outputs.add("text", text.as_bytes().to_vec());
+        find_leaks(&needles, &[], &[], &outputs).len()
+    };
+    assert_eq!(hits(r#"{"cvv":"0326"}"#), 1);
+    assert_eq!(hits("AUD-1,0326,x"), 1);
+    assert_eq!(hits("cvv 0326."), 1);
+    assert_eq!(hits("2026-11-22T06:53:28.0326'CAUD-90"), 0);
+    assert_eq!(hits("c2d1-0326-ab"), 0);
+    assert_eq!(hits("x0326"), 0);
+    assert_eq!(hits("103260"), 0);
+    assert_eq!(hits("ssn=318527946;"), 1);
+    assert_eq!(
+        hits("v.318527946"),
+        1,
+        "a long number counts after a point too"
+    );
+    assert_eq!(hits("1318527946"), 0);
 }

@@ -7,7 +7,8 @@
 //! matched as whole numbers: a needle found inside a longer run of digits (a Unix
 //! timestamp, a float's digits) is not a hit, and a short one with [`Edge::Word`] is
 //! not a hit where a letter, digit, `-` or `_` touches it (a UUID's or a base64 line's
-//! digits). Words are matched case-insensitively. The search tokenizes once per place,
+//! digits) or a decimal point comes right before it (the fraction of a number: a
+//! timestamp's microseconds, which a SQLite page may hold cut short). Words are matched case-insensitively. The search tokenizes once per place,
 //! so tens of thousands of needles over megabytes take well under a second.
 
 use std::collections::HashMap;
@@ -20,7 +21,8 @@ use mail_parser::MessageParser;
 pub enum Edge {
     /// No digit right before or after it.
     Digits,
-    /// No letter, digit, `-` or `_` right before or after it (short values).
+    /// No letter, digit, `-` or `_` right before or after it, and no `.` right before
+    /// it (short values).
     Word,
 }
 
@@ -137,8 +139,9 @@ pub fn find_leaks(
                 let Some(found) = by_form.get(&bytes[start..end]) else {
                     continue;
                 };
-                let touched = touches_word(start.checked_sub(1).map(|i| &bytes[i]))
-                    || touches_word(bytes.get(end));
+                let before = start.checked_sub(1).map(|i| &bytes[i]);
+                let touched =
+                    touches_word(before) || before == Some(&b'.') || touches_word(bytes.get(end));
                 for needle in found {
                     if needle.edge == Edge::Digits || !touched {
                         leaks.push(describe(
