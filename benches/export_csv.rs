@@ -297,7 +297,7 @@ fn main() {
 
 /// Runs `command` with standard output to `out`, timing it and following its memory.
 fn run_child(mut command: Command, out: &Path) -> Child {
-    let before = children_cpu();
+    let before = support::children_cpu();
     let started = Instant::now();
     let mut child = command
         .stdin(Stdio::null())
@@ -305,28 +305,7 @@ fn run_child(mut command: Command, out: &Path) -> Child {
         .stderr(Stdio::piped())
         .spawn()
         .expect("the child starts");
-    let status_path = format!("/proc/{}/status", child.id());
-    let mut peak_kib = 0;
-    let status = loop {
-        if let Ok(text) = std::fs::read_to_string(&status_path)
-            && let Some(kib) = text
-                .lines()
-                .find_map(|line| line.strip_prefix("VmHWM:"))
-                .and_then(|rest| {
-                    rest.trim()
-                        .trim_end_matches("kB")
-                        .trim()
-                        .parse::<u64>()
-                        .ok()
-                })
-        {
-            peak_kib = peak_kib.max(kib);
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
+    let (status, peak_kib) = support::wait_with_peak_rss(&mut child);
     let wall = started.elapsed();
     let mut stderr = String::new();
     child
@@ -338,23 +317,9 @@ fn run_child(mut command: Command, out: &Path) -> Child {
     assert!(status.success(), "{command:?} failed: {status}\n{stderr}");
     Child {
         wall,
-        cpu: children_cpu().saturating_sub(before),
+        cpu: support::children_cpu().saturating_sub(before),
         peak_kib,
     }
-}
-
-/// CPU time of the children this process has waited for (`cutime + cstime`).
-fn children_cpu() -> Duration {
-    let text = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let fields: Vec<u64> = text
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .map(|field| field.parse().unwrap_or(0))
-        .collect();
-    // Fields 16 and 17 of stat(5); the first after the command name is field 3.
-    Duration::from_millis((fields[13] + fields[14]) * 10)
 }
 
 fn sha256(path: &Path) -> [u8; 32] {

@@ -256,7 +256,7 @@ fn run_round(binary: &Path, folder: &Path, csv: &Path, authorizers: usize) -> Ro
 /// Spawns `run-now` with `config` and measures it: wall time from spawn to exit, CPU
 /// (`cutime + cstime` across the wait), and `VmHWM` polled every 2 ms.
 fn run_now(binary: &Path, config: &Path, folder: &Path) -> (std::process::ExitStatus, Measured) {
-    let before = children_cpu();
+    let before = support::children_cpu();
     let started = Instant::now();
     let mut child = Command::new(binary)
         .arg("--config")
@@ -269,25 +269,10 @@ fn run_now(binary: &Path, config: &Path, folder: &Path) -> (std::process::ExitSt
         .stderr(File::create(folder.join("log.json")).unwrap())
         .spawn()
         .expect("run-now starts");
-    let status_path = format!("/proc/{}/status", child.id());
-    let mut peak_kib = 0;
-    let status = loop {
-        if let Ok(text) = std::fs::read_to_string(&status_path)
-            && let Some(kib) = text
-                .lines()
-                .find_map(|line| line.strip_prefix("VmHWM:"))
-                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-        {
-            peak_kib = peak_kib.max(kib);
-        }
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    };
+    let (status, peak_kib) = support::wait_with_peak_rss(&mut child);
     let measured = Measured {
         wall: started.elapsed(),
-        cpu: children_cpu().saturating_sub(before),
+        cpu: support::children_cpu().saturating_sub(before),
         peak_kib,
     };
     (status, measured)
@@ -786,20 +771,6 @@ fn parse_time(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
         .unwrap()
         .with_timezone(&Utc)
-}
-
-/// CPU time of the children this process has waited for (`cutime + cstime`).
-fn children_cpu() -> Duration {
-    let text = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let fields: Vec<u64> = text
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .map(|field| field.parse().unwrap_or(0))
-        .collect();
-    // Fields 16 and 17 of stat(5); the first after the command name is field 3.
-    Duration::from_millis((fields[13] + fields[14]) * 10)
 }
 
 fn verdict(met: bool) -> &'static str {

@@ -8,8 +8,9 @@
 //! min/median summary every benchmark prints. The process readings also work for a
 //! child process by its pid (`ProcessCpu::of`, `Memory::of`), as do open file
 //! descriptors (`/proc/<pid>/fd`), threads and their context switches and time on a
-//! CPU (`/proc/<pid>/task/*`). It does not time anything itself or know
-//! what a benchmark measures.
+//! CPU (`/proc/<pid>/task/*`), and for finished children the CPU they used
+//! (`children_cpu`) and the peak memory of one while it runs (`wait_with_peak_rss`). It
+//! does not time anything itself or know what a benchmark measures.
 #![allow(dead_code)] // Each benchmark uses a different part of it.
 
 use std::collections::BTreeMap;
@@ -243,4 +244,41 @@ pub fn machine_summary() -> String {
         .unwrap_or_else(|| "unknown CPU".to_string());
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     format!("{model}, {cpus} CPUs available")
+}
+
+/// The CPU time (user + system) of this process's waited-for children so far:
+/// `cutime + cstime` of `/proc/self/stat`, in 10 ms ticks.
+pub fn children_cpu() -> Duration {
+    let text = fs::read_to_string("/proc/self/stat").unwrap();
+    let fields: Vec<u64> = text
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .map(|field| field.parse().unwrap_or(0))
+        .collect();
+    // Fields 16 and 17 of stat(5); the first after the command name is field 3.
+    Duration::from_millis((fields[13] + fields[14]) * 10)
+}
+
+/// Waits for `child`, reading its `VmHWM` from `/proc/<pid>/status` every 2 ms: its exit
+/// status and its peak resident memory in KiB. `VmHWM` only grows, so the last reading
+/// is the peak, short of at most 2 ms of growth.
+pub fn wait_with_peak_rss(child: &mut std::process::Child) -> (std::process::ExitStatus, u64) {
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak_kib = 0;
+    loop {
+        if let Ok(text) = fs::read_to_string(&status_path)
+            && let Some(kib) = text
+                .lines()
+                .find_map(|line| line.strip_prefix("VmHWM:"))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        {
+            peak_kib = peak_kib.max(kib);
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, peak_kib);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
