@@ -96,14 +96,18 @@ fn main() {
         .map(|n| n.parse().expect("--iterations N"))
         .unwrap_or(5_usize);
     let binary = release_binary();
-    let sqlite3 = which("sqlite3");
+    let sqlite3 = support::which("sqlite3");
     println!(
         "export_csv: {TOTAL} results; {}",
         support::machine_summary()
     );
     println!("binary: {}", binary.display());
     match &sqlite3 {
-        Some(path) => println!("reference: {} ({})", path.display(), sqlite3_version(path)),
+        Some(path) => println!(
+            "reference: {} ({})",
+            path.display(),
+            support::sqlite3_version(path)
+        ),
         None => println!(
             "reference: SKIPPED, no sqlite3 on PATH (install it with `apt-get install -y sqlite3`)"
         ),
@@ -456,28 +460,6 @@ fn build_database(path: &Path) {
 /// The binary cargo built beside this benchmark, with the same profile.
 fn release_binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_balance-monitor"))
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|directory| Path::new(directory).join(name))
-        .find(|candidate| candidate.is_file())
-}
-
-fn sqlite3_version(path: &Path) -> String {
-    Command::new(path)
-        .arg("-version")
-        .output()
-        .map(|out| {
-            String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
-                .next()
-                .unwrap_or("?")
-                .to_string()
-        })
-        .unwrap_or_else(|_| "?".to_string())
 }
 
 fn load_average() -> String {

@@ -85,7 +85,7 @@ fn options() -> anyhow::Result<Options> {
         runs: 1_000,
         duration: Duration::from_secs(10),
         connections: vec![1, 4, 8, 16, 32],
-        loader: if which("wrk").is_some() {
+        loader: if support::which("wrk").is_some() {
             Loader::Wrk
         } else {
             Loader::Builtin
@@ -119,7 +119,10 @@ fn options() -> anyhow::Result<Options> {
             "--loader" => {
                 options.loader = match args.next().as_deref() {
                     Some("wrk") => {
-                        ensure!(which("wrk").is_some(), "--loader wrk: wrk is not installed");
+                        ensure!(
+                            support::which("wrk").is_some(),
+                            "--loader wrk: wrk is not installed"
+                        );
                         Loader::Wrk
                     }
                     Some("builtin") => Loader::Builtin,
@@ -815,14 +818,6 @@ async fn builtin_load(
 }
 
 // --- Machine ------------------------------------------------------------------------
-
-fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| Path::new(dir).join(program))
-        .find(|path| path.is_file())
-}
 
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")

@@ -46,8 +46,8 @@ struct Sample {
 }
 
 fn main() {
-    let minutes: u64 = argument("--minutes").unwrap_or(10);
-    let every: u64 = argument("--sample").unwrap_or(10);
+    let minutes: u64 = support::argument("--minutes").unwrap_or(10);
+    let every: u64 = support::argument("--sample").unwrap_or(10);
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_balance-monitor"));
     println!("idle: {minutes} minutes; {}", support::machine_summary());
     println!("binary: {}", binary.display());
@@ -169,7 +169,7 @@ fn main() {
     println!(
         "after {:.0} s: VmRSS {rss_mib:.1} MiB (goal ≤ {GOAL_RSS_MIB} MiB: {}), VmHWM {:.1} MiB, {} fds, {} threads",
         last.at.as_secs_f64(),
-        verdict(rss_mib <= GOAL_RSS_MIB),
+        support::verdict(rss_mib <= GOAL_RSS_MIB),
         last.peak_kib as f64 / 1024.0,
         last.fds,
         last.threads
@@ -179,7 +179,7 @@ fn main() {
         worst_cpu.as_millis(),
         worst_on_cpu.as_secs_f64() * 1e3,
         GOAL_CPU_PER_MINUTE.as_millis(),
-        verdict(worst_cpu.max(worst_on_cpu) <= GOAL_CPU_PER_MINUTE)
+        support::verdict(worst_cpu.max(worst_on_cpu) <= GOAL_CPU_PER_MINUTE)
     );
     println!(
         "CPU over the whole idle time: {} ms in {:.0} s",
@@ -220,17 +220,6 @@ fn print_sample(sample: &Sample) {
         sample.threads,
         sample.switches
     );
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met { "met" } else { "MISSED" }
-}
-
-fn argument<T: std::str::FromStr>(name: &str) -> Option<T> {
-    std::env::args()
-        .skip_while(|arg| arg != name)
-        .nth(1)
-        .map(|value| value.parse().ok().unwrap_or_else(|| panic!("{name} N")))
 }
 
 /// Writes the configuration, two authorizer lists (mode 0600) and returns the

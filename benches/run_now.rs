@@ -89,17 +89,21 @@ struct Measured {
 }
 
 fn main() {
-    let iterations: usize = argument("--iterations").unwrap_or(5);
-    let authorizers: usize = argument("--authorizers").unwrap_or(100_000);
+    let iterations: usize = support::argument("--iterations").unwrap_or(5);
+    let authorizers: usize = support::argument("--authorizers").unwrap_or(100_000);
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_balance-monitor"));
-    let sqlite3 = which("sqlite3");
+    let sqlite3 = support::which("sqlite3");
     println!(
         "run_now: {authorizers} authorizers; {}",
         support::machine_summary()
     );
     println!("binary: {}", binary.display());
     match &sqlite3 {
-        Some(path) => println!("reference: {} ({})", path.display(), sqlite3_version(path)),
+        Some(path) => println!(
+            "reference: {} ({})",
+            path.display(),
+            support::sqlite3_version(path)
+        ),
         None => println!("reference: SKIPPED, no sqlite3 on PATH (apt-get install -y sqlite3)"),
     }
     println!("load average before: {}", support::load_average());
@@ -152,7 +156,7 @@ fn main() {
     println!(
         "  wall {wall_min:.3} / {wall_median:.3} s (goal ≤ {} s: {})",
         GOAL_WALL.as_secs(),
-        verdict(wall_median <= GOAL_WALL.as_secs_f64())
+        support::verdict(wall_median <= GOAL_WALL.as_secs_f64())
     );
     println!(
         "  run-now CPU {cpu_min:.2} / {cpu_median:.2} s = {:.1} / {:.1} µs per authorizer",
@@ -165,7 +169,7 @@ fn main() {
     );
     println!(
         "  peak RSS of run-now, highest of the rounds: {peak_max:.1} MiB (goal ≤ {GOAL_PEAK_MIB} MiB: {})",
-        verdict(peak_max <= GOAL_PEAK_MIB)
+        support::verdict(peak_max <= GOAL_PEAK_MIB)
     );
     println!("  in-run ingest (median): {in_run_median:.0} results/s");
     let steady_walls: Vec<f64> = rounds.iter().map(|r| r.steady.wall.as_secs_f64()).collect();
@@ -180,8 +184,8 @@ fn main() {
     println!(
         "  second run (steady state): wall {steady_wall_min:.3} / {steady_wall_median:.3} s (goal ≤ {} s: {}), CPU {steady_cpu_median:.2} s, peak RSS {steady_peak_max:.1} MiB (goal ≤ {GOAL_PEAK_MIB} MiB: {})",
         GOAL_WALL.as_secs(),
-        verdict(steady_wall_median <= GOAL_WALL.as_secs_f64()),
-        verdict(steady_peak_max <= GOAL_PEAK_MIB)
+        support::verdict(steady_wall_median <= GOAL_WALL.as_secs_f64()),
+        support::verdict(steady_peak_max <= GOAL_PEAK_MIB)
     );
 
     ingest(&directory, &last_database, sqlite3.as_deref(), iterations);
@@ -570,7 +574,7 @@ fn ingest(directory: &Path, database: &Path, sqlite3: Option<&Path>, iterations:
             println!(
                 "  sqlite3 .import, {name}: {min:.3} / {median:.3} s = {:.0} rows/s (median); store / sqlite3 rows per second, round by round: min {ratio_min:.2}, median {ratio_median:.2} (goal ≥ 1.0: {})",
                 total as f64 / median,
-                verdict(ratio_median >= 1.0)
+                support::verdict(ratio_median >= 1.0)
             );
         }
     }
@@ -771,37 +775,4 @@ fn parse_time(text: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(text)
         .unwrap()
         .with_timezone(&Utc)
-}
-
-fn verdict(met: bool) -> &'static str {
-    if met { "met" } else { "MISSED" }
-}
-
-fn argument<T: std::str::FromStr>(name: &str) -> Option<T> {
-    std::env::args()
-        .skip_while(|arg| arg != name)
-        .nth(1)
-        .map(|value| value.parse().ok().unwrap_or_else(|| panic!("{name} N")))
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|directory| Path::new(directory).join(name))
-        .find(|candidate| candidate.is_file())
-}
-
-fn sqlite3_version(path: &Path) -> String {
-    Command::new(path)
-        .arg("-version")
-        .output()
-        .map(|out| {
-            String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
-                .next()
-                .unwrap_or("?")
-                .to_string()
-        })
-        .unwrap_or_else(|_| "?".to_string())
 }

@@ -76,10 +76,10 @@ fn main() {
         sandbox_child(&args[at + 1], &args[at + 2]);
         return;
     }
-    let speed: u32 = argument("--speed").unwrap_or(720);
-    let hours: u32 = argument("--hours").unwrap_or(24);
-    let authorizers: usize = argument("--authorizers").unwrap_or(300);
-    let rss_bound: f64 = argument("--rss-bound").unwrap_or(8.0);
+    let speed: u32 = support::argument("--speed").unwrap_or(720);
+    let hours: u32 = support::argument("--hours").unwrap_or(24);
+    let authorizers: usize = support::argument("--authorizers").unwrap_or(300);
+    let rss_bound: f64 = support::argument("--rss-bound").unwrap_or(8.0);
     println!(
         "soak: {hours} simulated hours at {speed}x, {authorizers} authorizers, a run every simulated minute; {}",
         support::machine_summary()
@@ -414,11 +414,4 @@ fn write_private(path: &Path, text: &str) {
         .open(path)
         .unwrap();
     file.write_all(text.as_bytes()).unwrap();
-}
-
-fn argument<T: std::str::FromStr>(name: &str) -> Option<T> {
-    std::env::args()
-        .skip_while(|arg| arg != name)
-        .nth(1)
-        .map(|value| value.parse().ok().unwrap_or_else(|| panic!("{name} N")))
 }

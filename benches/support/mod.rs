@@ -282,3 +282,41 @@ pub fn wait_with_peak_rss(child: &mut std::process::Child) -> (std::process::Exi
         std::thread::sleep(Duration::from_millis(2));
     }
 }
+
+/// The value after `name` on the command line (`--iterations 3`), parsed; panics with
+/// the flag's name when the value does not parse.
+pub fn argument<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::args()
+        .skip_while(|arg| arg != name)
+        .nth(1)
+        .map(|value| value.parse().ok().unwrap_or_else(|| panic!("{name} N")))
+}
+
+/// `met` or `MISSED`, for a goal.
+pub fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "MISSED" }
+}
+
+/// The first file named `program` in a `PATH` directory.
+pub fn which(program: &str) -> Option<std::path::PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|directory| std::path::Path::new(directory).join(program))
+        .find(|candidate| candidate.is_file())
+}
+
+/// The version the `sqlite3` shell at `path` reports, or `?`.
+pub fn sqlite3_version(path: &std::path::Path) -> String {
+    std::process::Command::new(path)
+        .arg("-version")
+        .output()
+        .map(|out| {
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .next()
+                .unwrap_or("?")
+                .to_string()
+        })
+        .unwrap_or_else(|_| "?".to_string())
+}
