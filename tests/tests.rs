@@ -92,6 +92,11 @@
 //! - `systemd_boot`: the real `balance-monitor run` booted as systemd boots it: `READY=1`
 //!   with a status, watchdog pings, `STOPPING=1` and exit 0 on SIGTERM; a bad
 //!   configuration exits 2 without ever saying ready.
+//! - `tidy`: the architecture's machine-checkable rules over `src/`: no import cycle
+//!   between top-level modules or between the files of a folder, a `domain` that
+//!   depends on nothing, rusqlite and SQL only in `src/store/`, files of at most 600
+//!   lines of non-test code, a `//!` paragraph first in every file, and a code-map
+//!   entry in ARCHITECTURE.md for every top-level module.
 //! - `support`: shared helpers (temporary directories, running the binary, a sandbox on
 //!   port 0 with authorizers to send it, a recording proxy, the OpenAPI request contract,
 //!   an SMTP server and a webhook receiver on port 0,
@@ -131,3 +136,4 @@ mod scheduler;
 mod store;
 mod support;
 mod systemd_boot;
+mod tidy;
