@@ -143,9 +143,13 @@ fn polish_message(raw: &str) -> String {
         if let Some(rest) = message.strip_prefix(kind)
             && let Some((name, tail)) = rest.split_once('`')
         {
-            // serde writes the allowed names in backquotes: "expected `a`",
-            // "expected `a` or `b`", "expected one of `a`, `b`, `c`".
-            let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+            // serde-saphyr writes the allowed names as "expected one of a, b, c".
+            let expected: Vec<&str> = tail
+                .trim_start_matches(", expected one of ")
+                .split(", ")
+                .map(|s| s.trim_matches('`'))
+                .filter(|s| !s.is_empty() && !s.starts_with("there are no"))
+                .collect();
             let mut out = if kind.contains("field") {
                 format!("unknown key `{name}`")
             } else {
@@ -256,8 +260,6 @@ mod tests {
         File,
     }
 
-    /// Regression: with two allowed words serde writes "expected `a` or `b`", which
-    /// was shown as one garbled word.
     #[test]
     fn unknown_word_of_a_closed_set_names_the_allowed_words() {
         let e = from_str::<Choice>(

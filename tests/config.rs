@@ -278,7 +278,7 @@ fn cases() -> Vec<Case> {
                 6,
                 "    webhook: { url: \"https://u:pw@hooks.example.com/x\" }",
             ),
-            at: ":6:22: routes.ops.webhook.url",
+            at: ":6:21: routes.ops.webhook.url",
             reason: "must not carry a user name or password",
         },
         Case {
