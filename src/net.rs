@@ -37,7 +37,13 @@ pub enum UrlRefusal {
 
 /// Whether `url` may be used to reach a service: https, or http to a loopback host; a
 /// host; no user name or password. Such a URL can always take a path.
+///
+/// Credentials are looked at first, so that a refused URL of any other kind holds no
+/// password and its caller may show it.
 pub fn check_service_url(url: &Url) -> Result<(), UrlRefusal> {
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(UrlRefusal::Credentials);
+    }
     let http = match url.scheme() {
         "https" => false,
         "http" => true,
@@ -45,9 +51,6 @@ pub fn check_service_url(url: &Url) -> Result<(), UrlRefusal> {
     };
     if url.host_str().is_none_or(str::is_empty) || url.cannot_be_a_base() {
         return Err(UrlRefusal::NotHttp);
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(UrlRefusal::Credentials);
     }
     if http && !is_loopback_url(url) {
         return Err(UrlRefusal::PlainHttpToRemote);
@@ -109,6 +112,7 @@ mod tests {
                 Err(UrlRefusal::Credentials),
             ),
             ("http://:pw@127.0.0.1", Err(UrlRefusal::Credentials)),
+            ("ftp://u:pw@127.0.0.1", Err(UrlRefusal::Credentials)),
             ("ftp://127.0.0.1", Err(UrlRefusal::NotHttp)),
             ("data:text/plain,hello", Err(UrlRefusal::NotHttp)),
             ("file:///etc/passwd", Err(UrlRefusal::NotHttp)),

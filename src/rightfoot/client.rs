@@ -439,6 +439,7 @@ mod tests {
             ("http://api.rightfoot.com", "must use https"),
             ("ftp://127.0.0.1", "must use https"),
             ("https://user:pw@api.rightfoot.com", "user name or password"),
+            ("ftp://user:pw@127.0.0.1", "user name or password"),
             ("data:text/plain,hello", "must use https"),
             ("http://sandbox.localhost", "must use https"),
         ] {

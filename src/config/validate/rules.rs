@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
-use super::validator::{Validator, clone_text, is_identifier};
+use super::validator::{Validator, is_identifier};
 use crate::config::model::{Rule, RuleKind, Severity};
 use crate::config::raw::RawRule;
 use crate::money::Cents;
@@ -85,7 +85,7 @@ impl Validator<'_> {
                 let k = format!("{key}.drop_percent");
                 let percent = self.percent(percent, &format!("{k}.percent"));
                 let window = window.as_ref().map(|w| {
-                    self.duration(&Some(clone_text(w)), &format!("{k}.window"), Duration::ZERO)
+                    self.duration(&Some(w.clone()), &format!("{k}.window"), Duration::ZERO)
                 });
                 (
                     RuleKind::DropPercent { percent, window },
@@ -112,7 +112,7 @@ impl Validator<'_> {
                     );
                 }
                 let window = window.as_ref().map(|w| {
-                    self.duration(&Some(clone_text(w)), &format!("{k}.window"), Duration::ZERO)
+                    self.duration(&Some(w.clone()), &format!("{k}.window"), Duration::ZERO)
                 });
                 (
                     RuleKind::DropAmount {
@@ -192,7 +192,7 @@ impl Validator<'_> {
                 resolve_after_runs,
             } => {
                 let after = self.duration_in(
-                    &Some(clone_text(after)),
+                    &Some(after.clone()),
                     &format!("{key}.stale.after"),
                     Duration::from_secs(86_400),
                     Duration::from_secs(60),

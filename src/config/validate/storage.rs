@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::validator::{Validator, clone_text};
+use super::validator::Validator;
 use crate::config::model::StorageConfig;
 use crate::config::raw::RawStorage;
 
@@ -21,7 +21,7 @@ impl Validator<'_> {
             None => PathBuf::from(DEFAULT_STORAGE_PATH),
         };
         let retention = raw.retention.as_ref().map(|text| {
-            let d = self.duration(&Some(clone_text(text)), "storage.retention", Duration::ZERO);
+            let d = self.duration(&Some(text.clone()), "storage.retention", Duration::ZERO);
             if d < Duration::from_secs(86_400) && !d.is_zero() {
                 self.at(
                     text,

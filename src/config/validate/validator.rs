@@ -30,6 +30,8 @@ pub(super) struct Validator<'e> {
 }
 
 impl Validator<'_> {
+    /// Records a problem at `position`, or at the start of the document when nothing
+    /// written can be pointed at.
     pub(super) fn problem(
         &mut self,
         position: Option<Position>,
@@ -44,6 +46,7 @@ impl Validator<'_> {
         });
     }
 
+    /// Records a problem at the position where `spanned` was written.
     pub(super) fn at<T>(
         &mut self,
         spanned: &Spanned<T>,
@@ -53,6 +56,7 @@ impl Validator<'_> {
         self.problem(Some(Position::of(spanned)), key, message);
     }
 
+    /// Records a warning: the configuration works, but is probably not what was meant.
     pub(super) fn warn(
         &mut self,
         spanned_position: Option<Position>,
@@ -66,6 +70,7 @@ impl Validator<'_> {
         self.warnings.push(format!("{place}: {}", message.into()));
     }
 
+    /// A path from the configuration, relative ones taken from the file's directory.
     pub(super) fn path(&self, text: &str) -> PathBuf {
         let path = PathBuf::from(text);
         if path.is_absolute() {
@@ -75,6 +80,7 @@ impl Validator<'_> {
         }
     }
 
+    /// A duration such as `45s` or `1h30m`, or `default` when absent or invalid.
     pub(super) fn duration(
         &mut self,
         value: &Option<Text>,
@@ -93,6 +99,7 @@ impl Validator<'_> {
         }
     }
 
+    /// A duration that must lie within `min..=max`.
     pub(super) fn duration_in(
         &mut self,
         value: &Option<Text>,
@@ -119,6 +126,7 @@ impl Validator<'_> {
         d
     }
 
+    /// A whole number that must lie within `min..=max`.
     pub(super) fn count(
         &mut self,
         value: &Option<Spanned<u64>>,
@@ -141,6 +149,7 @@ impl Validator<'_> {
         }
     }
 
+    /// An amount of money, exact to the cent.
     pub(super) fn money(&mut self, text: &Text, key: &str) -> Cents {
         match Cents::parse(&text.value) {
             Ok(c) => c,
@@ -151,6 +160,7 @@ impl Validator<'_> {
         }
     }
 
+    /// A percent above 0 and at most 100, such as `20` or `12.5%`, in basis points.
     pub(super) fn percent(&mut self, text: &Text, key: &str) -> BasisPoints {
         match Cents::parse(text.value.trim_end_matches('%')) {
             Ok(Cents(bp)) if bp > 0 && bp <= 10_000 => bp as BasisPoints,
@@ -273,14 +283,6 @@ impl Validator<'_> {
     }
 }
 
-pub(super) fn clone_text(text: &Text) -> Text {
-    Spanned {
-        value: text.value.clone(),
-        referenced: text.referenced,
-        defined: text.defined,
-    }
-}
-
 /// The three ways a secret can be written: refused literal, `_file`, `_env`.
 pub(super) struct SecretKeys<'a> {
     pub(super) literal: &'a Option<Spanned<IgnoredAny>>,
@@ -288,6 +290,8 @@ pub(super) struct SecretKeys<'a> {
     pub(super) env: &'a Option<Text>,
 }
 
+/// Whether `name` is usable as a route, monitor or field name: letters, digits, `-`,
+/// `_` and `.`.
 pub(super) fn is_identifier(name: &str) -> bool {
     !name.is_empty()
         && name
