@@ -422,7 +422,7 @@ pub fn run(cli: Cli, env: Environment) -> Result<(), Failure> {
             let config = config::load(&cli.config, &env)?;
             let Some(route) = config.routes.get(&args.route) else {
                 let names: Vec<&str> = config.routes.keys().map(String::as_str).collect();
-                let hint = match config::yaml::did_you_mean(&args.route, &names) {
+                let hint = match crate::yaml::did_you_mean(&args.route, &names) {
                     Some(best) => format!(", did you mean `{best}`?"),
                     None if names.is_empty() => " (no routes are configured)".to_string(),
                     None => format!(" (configured: {})", names.join(", ")),

@@ -461,7 +461,7 @@ pub async fn run_now(
     let config = config::load(config_path, env)?;
     let Some(monitor) = config.monitors.iter().find(|m| m.name == monitor_name) else {
         let names: Vec<&str> = config.monitors.iter().map(|m| m.name.as_str()).collect();
-        let hint = match config::yaml::did_you_mean(monitor_name, &names) {
+        let hint = match crate::yaml::did_you_mean(monitor_name, &names) {
             Some(best) => format!(", did you mean `{best}`?"),
             None => format!(" (configured: {})", names.join(", ")),
         };

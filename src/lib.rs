@@ -4,6 +4,8 @@
 //! The crate is laid out the way data flows through the daemon (see `ARCHITECTURE.md`):
 //!
 //! - [`config`]: YAML text → validated [`config::Config`], with file/line/column errors.
+//! - [`yaml`]: the one YAML parser, its limits, its error shape and its did-you-mean.
+//! - [`net`]: the one rule for URLs the daemon sends to, and the one loopback check.
 //! - [`authorizers`]: the monitored borrowers, loaded from YAML or Rightfoot-format CSV;
 //!   their personal data can reach the Rightfoot request body and nothing else.
 //! - [`schedule`]: cron + IANA time zone → fire times.
@@ -46,6 +48,7 @@ pub mod demo;
 pub mod http;
 pub mod manual;
 pub mod money;
+pub mod net;
 pub mod notify;
 pub mod private_file;
 pub mod report;
@@ -59,3 +62,4 @@ pub mod scheduler;
 pub mod secret;
 pub mod store;
 pub mod systemd;
+pub mod yaml;

@@ -176,7 +176,7 @@ impl Schedule {
 pub fn parse_zone(name: &str) -> Result<Tz, String> {
     name.parse::<Tz>().map_err(|_| {
         let candidates: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|z| z.name()).collect();
-        match crate::config::yaml::did_you_mean(name, &candidates) {
+        match crate::yaml::did_you_mean(name, &candidates) {
             Some(best) => format!("unknown time zone {name:?}, did you mean {best:?}?"),
             None => {
                 format!("unknown time zone {name:?} (use an IANA name such as America/New_York)")

@@ -11,7 +11,7 @@ use balance_monitor::authorizers::validate::{
 };
 use balance_monitor::authorizers::wire::request_body;
 use balance_monitor::authorizers::{Authorizer, Origin};
-use balance_monitor::config::yaml;
+use balance_monitor::yaml;
 use serde_json::{Map, Value, json};
 
 use crate::support::write_file;

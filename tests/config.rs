@@ -100,6 +100,12 @@ fn cases() -> Vec<Case> {
             reason: "https is required",
         },
         Case {
+            name: "user name and password in the base url",
+            edit: Line(2, "  base_url: https://u:pw@api.example.com"),
+            at: ":2:13: rightfoot.base_url",
+            reason: "must not carry a user name or password",
+        },
+        Case {
             name: "bad url",
             edit: Line(2, "  base_url: not a url"),
             at: ":2:13: rightfoot.base_url",
@@ -216,7 +222,7 @@ fn cases() -> Vec<Case> {
             name: "bad severity",
             edit: Line(13, "      - negative_balance: { severity: urgent }"),
             at: ":13:39: monitors[0].rules[0].negative_balance.severity",
-            reason: "use critical, warning or info",
+            reason: "use info, warning or critical",
         },
         Case {
             name: "percent above 100",
@@ -238,6 +244,42 @@ fn cases() -> Vec<Case> {
             ),
             at: ":6:48: routes.ops.email.tls",
             reason: "allowed only to a loopback host",
+        },
+        Case {
+            name: "unknown email transport",
+            edit: Line(
+                6,
+                "    email: { transport: smtps, from: \"bm <bm@example.com>\", to: [\"ops@example.com\"] }",
+            ),
+            at: ":6:25: routes.ops.email.transport",
+            reason: "unknown value `smtps`, did you mean `smtp`? (use smtp, sendmail or file)",
+        },
+        Case {
+            name: "unknown smtp tls mode",
+            edit: Line(
+                6,
+                "    email: { smtp_host: localhost, tls: ssl, from: \"bm <bm@example.com>\", to: [\"ops@example.com\"] }",
+            ),
+            at: ":6:41: routes.ops.email.tls",
+            reason: "(use starttls, tls or none)",
+        },
+        Case {
+            name: "an smtp key under transport file",
+            edit: Line(
+                6,
+                "    email: { transport: file, smtp_port: 25, from: \"bm <bm@example.com>\", to: [\"ops@example.com\"], directory: mail }",
+            ),
+            at: ":6:25: routes.ops.email.smtp_port",
+            reason: "smtp_port applies only to transport smtp",
+        },
+        Case {
+            name: "a webhook url with a password in it",
+            edit: Line(
+                6,
+                "    webhook: { url: \"https://u:pw@hooks.example.com/x\" }",
+            ),
+            at: ":6:21: routes.ops.webhook.url",
+            reason: "must not carry a user name or password",
         },
         Case {
             name: "literal smtp password",

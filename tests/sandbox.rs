@@ -1074,7 +1074,7 @@ fn openapi_validator(name: &str) -> jsonschema::Validator {
     }
     let text = std::fs::read_to_string("tests/data/rightfoot-openapi.yaml").unwrap();
     let mut spec: Value =
-        balance_monitor::config::yaml::from_str(&text, "rightfoot-openapi.yaml".as_ref()).unwrap();
+        balance_monitor::yaml::from_str(&text, "rightfoot-openapi.yaml".as_ref()).unwrap();
     allow_null(&mut spec);
     spec["components"]["schemas"]["BatchBalancesResponse"]["properties"]["next_page_token"]["type"] =
         json!(["string", "null"]);

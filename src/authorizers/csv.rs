@@ -207,7 +207,7 @@ fn read_header(
         } else {
             let mut warning = format!("{} row 1: unknown {}", file.display(), shown(name));
             if printable_name(name).is_some()
-                && let Some(best) = crate::config::yaml::did_you_mean(name, COLUMNS)
+                && let Some(best) = crate::yaml::did_you_mean(name, COLUMNS)
             {
                 warning.push_str(&format!(", did you mean `{best}`?"));
             }

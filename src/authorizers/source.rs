@@ -1,7 +1,9 @@
 //! Loading a monitor's authorizer list: inline in the config file, a YAML file, or a
 //! Rightfoot-format CSV file.
 //!
-//! This module owns the YAML item shape, the dispatch on file extension, reading a
+//! This module owns [`AuthorizerSource`] (where a monitor's configuration says its list
+//! is; the config loader builds it, so the dependency runs config → authorizers), the
+//! YAML item shape, the dispatch on file extension, reading a
 //! file only after [`super::permissions`] has passed it, and [`LoadError`]. It turns
 //! every source into [`LoadedAuthorizers`]: the authorizers that pass
 //! [`super::validate::preflight`], those that do not (with file and line or row), and
@@ -50,7 +52,33 @@ use serde_saphyr::Spanned;
 use super::permissions::{self, PermissionError};
 use super::validate::{self, Rejected};
 use super::{Authorizer, ListBuilder, Metadata, Origin};
-use crate::config::yaml::{self, Position, YamlError};
+use crate::yaml::{self, Position, YamlError};
+
+/// Where a monitor's authorizers come from.
+#[derive(Debug, Clone)]
+pub enum AuthorizerSource {
+    /// A Rightfoot-format CSV file, read at each run.
+    Csv(PathBuf),
+    /// A YAML file, read at each run.
+    Yaml(PathBuf),
+    /// A list in the configuration file itself, as parsed YAML values with positions.
+    Inline(Vec<InlineAuthorizer>),
+}
+
+/// One inline authorizer as written in the configuration, with its position. `Debug`
+/// is redacted: the value holds personal data.
+#[derive(Clone)]
+pub struct InlineAuthorizer(pub serde_saphyr::Spanned<serde_json::Value>);
+
+impl std::fmt::Debug for InlineAuthorizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "InlineAuthorizer(line {}, [personal data redacted])",
+            self.0.referenced.line()
+        )
+    }
+}
 
 /// The outcome of loading one source.
 #[derive(Debug, Default)]
@@ -137,10 +165,9 @@ pub fn load_inline(
 /// Loads a monitor's authorizers from wherever its configuration says they are.
 /// `config_file` is the configuration the inline list was written in.
 pub fn load_source(
-    source: &crate::config::AuthorizerSource,
+    source: &AuthorizerSource,
     config_file: &Path,
 ) -> Result<LoadedAuthorizers, LoadError> {
-    use crate::config::AuthorizerSource;
     match source {
         AuthorizerSource::Csv(path) => super::csv::load_csv_file(path),
         AuthorizerSource::Yaml(path) => load_yaml_file(path),

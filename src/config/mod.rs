@@ -11,7 +11,6 @@ pub mod model;
 pub mod raw;
 pub mod summary;
 pub mod validate;
-pub mod yaml;
 
 pub use model::*;
 pub use validate::{ConfigError, load, load_str};

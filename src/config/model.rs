@@ -1,6 +1,6 @@
 //! The validated configuration: precise types, defaults applied, secrets resolved.
 //!
-//! A value of these types has passed every check in `validate.rs`, so the rest of the
+//! A value of these types has passed every check in `validate/`, so the rest of the
 //! daemon never re-checks ranges or parses text. Rule and route types are defined here
 //! because the configuration is where they are written; the alerting code evaluates
 //! and delivers them.
@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use url::Url;
 
+pub use crate::authorizers::source::{AuthorizerSource, InlineAuthorizer};
 use crate::money::Cents;
 use crate::schedule::Schedule;
 use crate::secret::Secret;
@@ -70,8 +71,10 @@ pub struct HttpConfig {
     pub token: Option<Secret>,
 }
 
-/// What to do about slots that passed while the daemon was down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What to do about slots that passed while the daemon was down. Written `skip` or
+/// `run_once`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CatchUp {
     /// Record missed slots as missed and wait for the next one.
     Skip,
@@ -79,29 +82,13 @@ pub enum CatchUp {
     RunOnce,
 }
 
-/// Where a monitor's authorizers come from.
-#[derive(Debug, Clone)]
-pub enum AuthorizerSource {
-    /// A Rightfoot-format CSV file, read at each run.
-    Csv(PathBuf),
-    /// A YAML file, read at each run.
-    Yaml(PathBuf),
-    /// A list in the configuration file itself, as parsed YAML values with positions.
-    Inline(Vec<InlineAuthorizer>),
-}
-
-/// One inline authorizer as written in the configuration, with its position. `Debug`
-/// is redacted: the value holds personal data.
-#[derive(Clone)]
-pub struct InlineAuthorizer(pub serde_saphyr::Spanned<serde_json::Value>);
-
-impl std::fmt::Debug for InlineAuthorizer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "InlineAuthorizer(line {}, [personal data redacted])",
-            self.0.referenced.line()
-        )
+impl CatchUp {
+    /// The word the configuration uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CatchUp::Skip => "skip",
+            CatchUp::RunOnce => "run_once",
+        }
     }
 }
 
@@ -133,7 +120,9 @@ impl Monitor {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// Written `info`, `warning` or `critical`, as [`Severity::as_str`] gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Severity {
     Info,
     Warning,
@@ -243,7 +232,9 @@ pub struct EmailRoute {
     pub timeout: Duration,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Written `starttls`, `tls` or `none`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SmtpTls {
     /// Plain connection upgraded with STARTTLS (port 587).
     StartTls,

@@ -1,9 +1,11 @@
 //! The configuration file as written: serde structs that mirror the YAML one to one.
 //!
 //! Every struct denies unknown keys, and every value that a later check may reject is
-//! `Spanned`, so the error can point at its line and column. Nothing here is
-//! interpreted: durations, money, zones, crons and URLs are still text. `validate.rs`
-//! turns these into the precise types of `model.rs`.
+//! `Spanned`, so the error can point at its line and column. Durations, money, zones,
+//! crons and URLs are still text, which `validate/` turns into the precise types of
+//! `model.rs`. A closed set of words (`transport`, `tls`, `severity`, `catch_up`) is a
+//! serde enum instead: the parser refuses any other word with its position, its key
+//! and the allowed words.
 //!
 //! A literal secret (`api_key: rf_live_...`) is accepted by the parser only so that
 //! validation can refuse it with a message that says what to write instead.
@@ -13,6 +15,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_saphyr::Spanned;
+
+use super::model::{CatchUp, Severity, SmtpTls};
 
 pub type Text = Spanned<String>;
 
@@ -80,7 +84,7 @@ pub struct RawHttp {
 #[serde(deny_unknown_fields)]
 pub struct RawDefaults {
     pub timezone: Option<Text>,
-    pub catch_up: Option<Text>,
+    pub catch_up: Option<CatchUp>,
     pub grace: Option<Text>,
     pub jitter: Option<Text>,
     pub rules: Option<Vec<Spanned<RawRule>>>,
@@ -96,7 +100,7 @@ pub struct RawMonitor {
     pub name: Text,
     pub schedule: Text,
     pub timezone: Option<Text>,
-    pub catch_up: Option<Text>,
+    pub catch_up: Option<CatchUp>,
     pub grace: Option<Text>,
     pub jitter: Option<Text>,
     pub authorizers: Spanned<RawAuthorizers>,
@@ -129,12 +133,12 @@ pub struct RawRoute {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawEmail {
-    pub transport: Option<Text>,
+    pub transport: Option<Spanned<RawTransport>>,
     pub from: Text,
     pub to: Vec<Text>,
     pub smtp_host: Option<Text>,
     pub smtp_port: Option<Spanned<u64>>,
-    pub tls: Option<Text>,
+    pub tls: Option<Spanned<SmtpTls>>,
     pub username: Option<Text>,
     pub password: Option<Spanned<IgnoredAny>>,
     pub password_file: Option<Text>,
@@ -142,6 +146,27 @@ pub struct RawEmail {
     pub timeout: Option<Text>,
     pub sendmail_command: Option<Text>,
     pub directory: Option<Text>,
+}
+
+/// How an email route sends: the word under `transport`. The validated
+/// `EmailTransport` carries each one's settings.
+#[derive(Debug, Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RawTransport {
+    Smtp,
+    Sendmail,
+    File,
+}
+
+impl RawTransport {
+    /// The word the configuration uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RawTransport::Smtp => "smtp",
+            RawTransport::Sendmail => "sendmail",
+            RawTransport::File => "file",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,52 +188,52 @@ pub struct RawWebhook {
 pub enum RawRule {
     BalanceBelow {
         amount: Text,
-        severity: Option<Text>,
+        severity: Option<Severity>,
         for_runs: Option<Spanned<u64>>,
         resolve_after_runs: Option<Spanned<u64>>,
     },
     BelowPayment {
         field: Text,
         margin: Option<Text>,
-        severity: Option<Text>,
+        severity: Option<Severity>,
         for_runs: Option<Spanned<u64>>,
         resolve_after_runs: Option<Spanned<u64>>,
     },
     DropPercent {
         percent: Text,
         window: Option<Text>,
-        severity: Option<Text>,
+        severity: Option<Severity>,
         for_runs: Option<Spanned<u64>>,
         resolve_after_runs: Option<Spanned<u64>>,
     },
     DropAmount {
         amount: Text,
         window: Option<Text>,
-        severity: Option<Text>,
+        severity: Option<Severity>,
         for_runs: Option<Spanned<u64>>,
         resolve_after_runs: Option<Spanned<u64>>,
     },
     NegativeBalance {
-        severity: Option<Text>,
+        severity: Option<Severity>,
         for_runs: Option<Spanned<u64>>,
         resolve_after_runs: Option<Spanned<u64>>,
     },
     CheckFailed {
         codes: Option<Spanned<serde_json::Value>>,
         consecutive: Option<Spanned<u64>>,
-        severity: Option<Text>,
+        severity: Option<Severity>,
         for_runs: Option<Spanned<u64>>,
         resolve_after_runs: Option<Spanned<u64>>,
     },
     Stale {
         after: Text,
-        severity: Option<Text>,
+        severity: Option<Severity>,
         for_runs: Option<Spanned<u64>>,
         resolve_after_runs: Option<Spanned<u64>>,
     },
     RunFailed {
         not_retrieved_percent: Option<Text>,
-        severity: Option<Text>,
+        severity: Option<Severity>,
         for_runs: Option<Spanned<u64>>,
         resolve_after_runs: Option<Spanned<u64>>,
     },

@@ -52,10 +52,7 @@ pub fn check(config: &Config, all: bool) -> Report {
             "  schedule: {:?} in {} (catch_up {}, grace {}{})",
             monitor.schedule.expression(),
             zone.name(),
-            match monitor.catch_up {
-                CatchUp::Skip => "skip",
-                CatchUp::RunOnce => "run_once",
-            },
+            monitor.catch_up.as_str(),
             format_duration(monitor.grace),
             if monitor.jitter.is_zero() {
                 String::new()

@@ -97,7 +97,7 @@ fn write_out(out: &mut dyn Write, text: &str) -> anyhow::Result<()> {
 /// A monitor the database has no run of, with the configured names to choose from.
 fn unknown_monitor(config: &Config, name: &str) -> anyhow::Error {
     let names: Vec<&str> = config.monitors.iter().map(|m| m.name.as_str()).collect();
-    let hint = match crate::config::yaml::did_you_mean(name, &names) {
+    let hint = match crate::yaml::did_you_mean(name, &names) {
         Some(best) if best != name => format!("; did you mean `{best}`?"),
         _ => format!(" (configured: {})", names.join(", ")),
     };

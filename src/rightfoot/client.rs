@@ -13,7 +13,6 @@
 //! `export` do.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -21,12 +20,13 @@ use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
-use url::{Host, Url};
+use url::Url;
 
 use super::error::{ApiError, ClientBuildError, Redactor};
 use super::metrics::{Answer, Endpoint, RequestMetrics};
 use super::models::describe_json_error;
 use super::retry::{Replay, RetryPolicy, parse_retry_after, with_retries};
+use crate::net::{self, UrlRefusal};
 use crate::secret::Secret;
 
 /// The `User-Agent` every request carries.
@@ -404,27 +404,15 @@ async fn read_capped(response: &mut Response, limit: usize) -> (Vec<u8>, ReadOut
     }
 }
 
-/// HTTPS, or HTTP to a loopback host; no credentials; able to take a path.
+/// The crate's one rule for service URLs ([`net::check_service_url`]): HTTPS, or
+/// HTTP to a loopback host; a host; no credentials. Such a URL can always take a path.
 fn validate_base_url(url: Url) -> Result<Url, ClientBuildError> {
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(ClientBuildError::CredentialsInBaseUrl);
-    }
-    if url.cannot_be_a_base() {
-        return Err(ClientBuildError::NotABaseUrl(url.to_string()));
-    }
-    let loopback = match url.host() {
-        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-        Some(Host::Domain(domain)) => {
-            domain.eq_ignore_ascii_case("localhost")
-                || domain.to_ascii_lowercase().ends_with(".localhost")
+    match net::check_service_url(&url) {
+        Ok(()) => Ok(url),
+        Err(UrlRefusal::Credentials) => Err(ClientBuildError::CredentialsInBaseUrl),
+        Err(UrlRefusal::NotHttp | UrlRefusal::PlainHttpToRemote) => {
+            Err(ClientBuildError::InsecureBaseUrl(url.to_string()))
         }
-        None => false,
-    };
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if loopback => Ok(url),
-        _ => Err(ClientBuildError::InsecureBaseUrl(url.to_string())),
     }
 }
 
@@ -451,7 +439,9 @@ mod tests {
             ("http://api.rightfoot.com", "must use https"),
             ("ftp://127.0.0.1", "must use https"),
             ("https://user:pw@api.rightfoot.com", "user name or password"),
-            ("data:text/plain,hello", "cannot take a path"),
+            ("ftp://user:pw@127.0.0.1", "user name or password"),
+            ("data:text/plain,hello", "must use https"),
+            ("http://sandbox.localhost", "must use https"),
         ] {
             let error = RightfootClient::new(config(bad)).unwrap_err().to_string();
             assert!(error.contains(want), "{bad}: {error}");

@@ -48,8 +48,8 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 use super::config::FaultConfig;
 use super::outcomes::Outcome;
-use crate::config::yaml::{self, YamlError};
 use crate::money::Cents;
+use crate::yaml::{self, YamlError};
 
 /// Scripted outcomes and fault overrides. The default scripts nothing.
 #[derive(Clone, Debug, Default, PartialEq)]

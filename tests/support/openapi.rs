@@ -29,7 +29,7 @@ pub const OPENAPI_PATH: &str = "tests/data/rightfoot-openapi.yaml";
 /// The OpenAPI document, parsed with the crate's one YAML loader.
 pub fn load() -> Value {
     let text = std::fs::read_to_string(OPENAPI_PATH).unwrap();
-    balance_monitor::config::yaml::from_str::<Value>(&text, Path::new(OPENAPI_PATH))
+    balance_monitor::yaml::from_str::<Value>(&text, Path::new(OPENAPI_PATH))
         .expect("the OpenAPI document parses")
 }
 

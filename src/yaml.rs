@@ -1,8 +1,11 @@
 //! The one place YAML is parsed.
 //!
 //! Every YAML document the daemon reads (the configuration, authorizer files, sandbox
-//! scenarios) goes through [`from_str`], so the parser, its limits and its error shape
-//! are decided here once. serde-saphyr gives line/column positions and bounds alias
+//! scenarios, the OpenAPI document in tests) goes through [`from_str`], so the parser,
+//! its limits and its error shape are decided here once. [`did_you_mean`] is the one
+//! typo suggestion, for keys, closed sets of words, zones, routes and monitor names.
+//! This module depends on nothing else in the crate, so that every module that reads
+//! YAML can use it without an import cycle. serde-saphyr gives line/column positions and bounds alias
 //! expansion (no "billion laughs"); `serde_path_to_error` adds the key path, so that an
 //! error reads `config.yaml:14:7: monitors[1].schedule: ...`.
 
@@ -140,24 +143,30 @@ fn polish_message(raw: &str) -> String {
         if let Some(rest) = message.strip_prefix(kind)
             && let Some((name, tail)) = rest.split_once('`')
         {
+            // serde-saphyr writes the allowed names as "expected one of a, b, c".
             let expected: Vec<&str> = tail
                 .trim_start_matches(", expected one of ")
-                .trim_start_matches(", expected ")
                 .split(", ")
                 .map(|s| s.trim_matches('`'))
                 .filter(|s| !s.is_empty() && !s.starts_with("there are no"))
                 .collect();
-            let what = if kind.contains("field") {
-                "key"
+            let mut out = if kind.contains("field") {
+                format!("unknown key `{name}`")
             } else {
-                "kind"
+                format!("unknown value `{name}`")
             };
-            let mut out = format!("unknown {what} `{name}`");
             if let Some(best) = did_you_mean(name, &expected) {
                 out.push_str(&format!(", did you mean `{best}`?"));
             }
-            if !expected.is_empty() {
-                out.push_str(&format!(" (expected one of: {})", expected.join(", ")));
+            match expected.split_last() {
+                None => {}
+                Some(_) if kind.contains("field") => {
+                    out.push_str(&format!(" (expected one of: {})", expected.join(", ")));
+                }
+                Some((only, [])) => out.push_str(&format!(" (use {only})")),
+                Some((last, rest)) => {
+                    out.push_str(&format!(" (use {} or {last})", rest.join(", ")));
+                }
             }
             return out;
         }
@@ -225,6 +234,48 @@ mod tests {
         assert!(
             e.to_string()
                 .starts_with("c.yaml:3:5: items[0].schedul: unknown key")
+        );
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Choice {
+        two: Option<Two>,
+        three: Option<Three>,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(rename_all = "snake_case")]
+    enum Two {
+        Skip,
+        RunOnce,
+    }
+
+    #[derive(serde::Deserialize, Debug)]
+    #[serde(rename_all = "snake_case")]
+    enum Three {
+        Smtp,
+        Sendmail,
+        File,
+    }
+
+    #[test]
+    fn unknown_word_of_a_closed_set_names_the_allowed_words() {
+        let e = from_str::<Choice>(
+            "three: sendmial
+",
+            Path::new("c.yaml"),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "c.yaml:1:8: three: unknown value `sendmial`, did you mean `sendmail`? (use smtp, sendmail or file)"
+        );
+        let e = from_str::<Choice>("\ntwo: always\n", Path::new("c.yaml")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "c.yaml:2:6: two: unknown value `always` (use skip or run_once)"
         );
     }
 
