@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::money::Cents;
+use crate::domain::Cents;
 use crate::schedule::Schedule;
 use crate::secret::Secret;
 

@@ -19,7 +19,7 @@ use super::duration::{format_duration, parse_duration};
 use super::model::*;
 use super::raw::*;
 use super::yaml::{self, Position, YamlError};
-use crate::money::Cents;
+use crate::domain::Cents;
 use crate::schedule::{Schedule, parse_zone};
 use crate::secret::{Environment, Secret, SecretSource};
 

@@ -46,10 +46,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-use super::config::FaultConfig;
+use super::faults::FaultConfig;
 use super::outcomes::Outcome;
 use crate::config::yaml::{self, YamlError};
-use crate::money::Cents;
+use crate::domain::Cents;
 
 /// Scripted outcomes and fault overrides. The default scripts nothing.
 #[derive(Clone, Debug, Default, PartialEq)]
