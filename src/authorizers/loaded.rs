@@ -3,7 +3,7 @@
 //! This module owns [`LoadedAuthorizers`] (valid, rejected and warnings), [`LoadError`]
 //! (why a source could not be loaded at all), reading a personal-data file only after
 //! [`super::permissions`] has passed its open handle, the final pre-flight split
-//! ([`super::validate::preflight`]) and [`printable_name`], the test of whether a key or
+//! ([`super::validate::preflight`]) and `printable_name`, the test of whether a key or
 //! column name may be printed. It knows no file format: the YAML and CSV loaders build
 //! on it, and the choice between them is made above it.
 
@@ -38,7 +38,7 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
-    /// Group or others can access the file. ([`read_private_file`] checks the mode on
+    /// Group or others can access the file. (`read_private_file` checks the mode on
     /// the handle it opened, so a file it cannot stat is a [`LoadError::Read`] instead.)
     #[error("authorizers {0}")]
     Permission(#[from] PermissionError),

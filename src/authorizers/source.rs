@@ -18,7 +18,7 @@
 //! month, year}`, `ssn`, `ein`, and either `account_number` + `routing_number` or
 //! `debit_card_number` + `cvv` + `expiration_month` + `expiration_year` (+ optional
 //! `routing_number`). An optional `metadata` mapping is taken out of the wire object
-//! and becomes [`Authorizer::metadata`], its values written as text.
+//! and becomes [`super::Authorizer::metadata`], its values written as text.
 //!
 //! Before validation the item is normalised the way the CSV loader builds its
 //! objects, so that both formats send the same body:

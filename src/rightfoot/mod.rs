@@ -30,9 +30,9 @@ mod results;
 pub mod retry;
 mod submit;
 
-/// The balance status codes are the shared vocabulary's ([`crate::domain`]); the
-/// client's results carry them, so they are part of its interface.
-pub use crate::domain::{BalanceStatus, CsvStatus};
+/// The balance status code is the shared vocabulary's ([`crate::domain`]); the client's
+/// results carry it, so it is part of the client's interface.
+pub use crate::domain::BalanceStatus;
 pub use client::{ClientConfig, RightfootClient, USER_AGENT};
 pub use error::{ApiError, ClientBuildError, ErrorDetails, ErrorEnvelope, Redactor};
 pub use export::CsvExport;

@@ -32,7 +32,7 @@ use super::request::MAX_BODY_BYTES;
 
 /// Failures the sandbox injects into otherwise good answers, to exercise a client's
 /// retry and recovery paths. Each share is exact within every block of requests (ten
-/// for multiples of 10%), in a seeded random order: see [`FaultDeck`].
+/// for multiples of 10%), in a seeded random order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FaultConfig {
     /// Share of requests answered `500 Internal Server Error`, 0..=100.
