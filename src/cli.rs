@@ -376,7 +376,7 @@ pub fn run(cli: Cli, env: Environment) -> Result<(), Failure> {
             let out = &mut std::io::stdout();
             match args.show {
                 Some(RunsCommand::Show { run_id }) => runtime()?.block_on(
-                    crate::report::run_show(&config, crate::store::RunId(run_id), out),
+                    crate::report::run_show(&config, crate::domain::RunId(run_id), out),
                 )?,
                 None => runtime()?.block_on(crate::report::runs(
                     &config,
@@ -391,7 +391,7 @@ pub fn run(cli: Cli, env: Environment) -> Result<(), Failure> {
             use crate::report::{ExportOutput, ExportSelection};
             let config = config::load(&cli.config, &env)?;
             let selection = match (args.run, args.batch.is_empty(), args.monitor) {
-                (Some(run), _, _) => ExportSelection::Run(crate::store::RunId(run)),
+                (Some(run), _, _) => ExportSelection::Run(crate::domain::RunId(run)),
                 (None, false, _) => ExportSelection::RightfootBatches(args.batch),
                 (None, true, Some(monitor)) => ExportSelection::Monitor(monitor),
                 (None, true, None) => ExportSelection::All,

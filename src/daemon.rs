@@ -32,12 +32,13 @@ use crate::alerting::{Alerting, Judged, Outbox};
 use crate::clock::Clock;
 use crate::completions::Completions;
 use crate::config::{self, Config, ConfigError, RightfootConfig};
+use crate::domain::{RunState, RunTrigger};
 use crate::http::WatchedMonitor;
 use crate::rightfoot::{ClientConfig, RequestMetrics, RightfootClient};
 use crate::run::{self, RunContext, RunError, RunSettings, RunSummary};
 use crate::scheduler::{LaunchRequest, RunLauncher, Scheduler, SchedulerOptions};
 use crate::secret::Environment;
-use crate::store::{RunRecord, RunState, RunTrigger, Store, StoreError};
+use crate::store::{RunRecord, Store, StoreError};
 use crate::systemd::Notifier;
 
 /// How long a stop waits for in-flight runs to reach a durable step. systemd's default
@@ -532,7 +533,7 @@ async fn judge_and_deliver(
     config: &Config,
     store: &Store,
     summary: RunSummary,
-    loaded: Option<(crate::store::RunId, Arc<crate::run::MetadataById>)>,
+    loaded: Option<(crate::domain::RunId, Arc<crate::run::MetadataById>)>,
 ) -> Result<RunNowReport, DaemonError> {
     let clock = Clock::system();
     let alerting = Alerting::new(store.clone(), clock.clone(), Arc::new(config.clone()));
@@ -693,7 +694,7 @@ pub fn render_summary(summary: &RunSummary) -> String {
     let failed: u32 = summary.failed_by_code.values().sum();
     let _ = writeln!(out, "  failed checks:             {failed}");
     for (code, count) in &summary.failed_by_code {
-        let status = crate::rightfoot::BalanceStatus::from_code(*code);
+        let status = crate::domain::BalanceStatus::from_code(*code);
         let _ = writeln!(out, "    {code} {}: {count}", status.description());
     }
     let _ = writeln!(

@@ -29,13 +29,14 @@ use chrono::{DateTime, Datelike, TimeDelta, Utc, Weekday};
 use crate::alerting::payload;
 use crate::clock::Clock;
 use crate::daemon::{self, Control, DaemonError};
+use crate::domain::RunId;
 use crate::notify::Digest;
 use crate::notify::digest::money_text;
 use crate::private_file;
 use crate::sandbox::{Sandbox, SandboxConfig, Scenario};
 use crate::schedule::Schedule;
 use crate::secret::{Environment, Secret};
-use crate::store::{RunId, Store};
+use crate::store::Store;
 
 /// The demo's clock runs this many times faster than real time: a day in 12 seconds.
 pub const SPEED: u32 = 7200;

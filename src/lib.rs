@@ -30,7 +30,9 @@
 //!   CSV export format, streamed) and `backup` (SQLite's online backup).
 //! - [`retention`]: the daemon's hourly pruning of history older than `storage.retention`.
 //! - [`private_file`]: files of mode 0600 written under a temporary name and renamed.
-//! - [`money`] and [`secret`]: the value types that keep money exact and secrets redacted.
+//! - [`domain`]: the shared vocabulary, depending on nothing else in the crate: ids, run
+//!   states and triggers, balance status codes and money ([`domain::Cents`]).
+//! - [`secret`]: the value type that keeps secrets redacted.
 //! - [`demo`]: `balance-monitor demo`: the sandbox, the real daemon on a time-lapse clock
 //!   and alerts to files, in one command.
 //! - [`cli`]: the command line, parsed by clap; `main.rs` maps results to exit codes.
@@ -45,9 +47,9 @@ pub mod completions;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod domain;
 pub mod http;
 pub mod manual;
-pub mod money;
 pub mod net;
 pub mod notify;
 pub mod private_file;
@@ -63,3 +65,6 @@ pub mod secret;
 pub mod store;
 pub mod systemd;
 pub mod yaml;
+
+/// The old path of [`domain::money`], kept for the integration tests and benchmarks.
+pub use domain::money;

@@ -58,7 +58,8 @@ pub use plan::{COUNT_LIMIT, ON_TIME};
 
 use crate::clock::Clock;
 use crate::config::{CatchUp, Monitor};
-use crate::store::{MonitorId, RunTrigger, Store, StoreError};
+use crate::domain::{MonitorId, RunTrigger};
+use crate::store::{Store, StoreError};
 use monitor_loop::{Claim, InFlight, MonitorLoop};
 
 /// What a launcher is asked to start: one run of one monitor for one slot.

@@ -45,6 +45,7 @@ use tokio::sync::{Mutex, Notify};
 use crate::authorizers::source::load_source;
 use crate::clock::Clock;
 use crate::config::{Config, Monitor, Route};
+use crate::domain::{RunId, RunState};
 use crate::notify::{Delivered, Digest, DigestRow, Notifier, Transition as DigestTransition};
 use crate::rules::{
     self, AuthorizerFacts, Check, MonitorRules, RunFacts, TransitionKind, evaluate,
@@ -52,7 +53,7 @@ use crate::rules::{
 use crate::run::MetadataById;
 use crate::store::{
     Judgement, MemoryRow, NewNotification, OpenAlertRow, RunCheck, RunCheckOutcome,
-    RunForJudgement, RunId, RunState, Store, StoreError,
+    RunForJudgement, Store, StoreError,
 };
 
 pub use outbox::{DeliveryRound, Outbox};
@@ -554,8 +555,8 @@ pub fn test_digest(now: DateTime<Utc>) -> Digest {
         severity,
         authorizer_id: Some("TEST-0001".to_string()),
         metadata: Vec::new(),
-        balance_before: Some(crate::money::Cents(before)),
-        balance_after: Some(crate::money::Cents(after)),
+        balance_before: Some(crate::domain::Cents(before)),
+        balance_after: Some(crate::domain::Cents(after)),
         rule: rule.to_string(),
         reason: reason.to_string(),
     };

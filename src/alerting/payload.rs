@@ -10,9 +10,8 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::money::Cents;
+use crate::domain::{Cents, RunId};
 use crate::notify::{Digest, DigestRow, Transition};
-use crate::store::RunId;
 
 use super::rows::severity_from_text;
 

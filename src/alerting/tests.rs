@@ -8,9 +8,9 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
 use super::rows;
 use crate::config::{Rule, RuleKind, Severity};
-use crate::money::Cents;
+use crate::domain::{Cents, RunState, RunTrigger};
 use crate::rules::{AuthorizerFacts, Check, MonitorRules, RulesState, RunFacts, evaluate};
-use crate::store::{Judgement, NewRun, RunState, RunTrigger, Store};
+use crate::store::{Judgement, NewRun, Store};
 
 fn rule(kind: RuleKind, for_runs: u32, resolve_after_runs: u32) -> Rule {
     Rule {

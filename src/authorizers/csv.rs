@@ -4,9 +4,9 @@
 //! the YAML loader builds: decoding (UTF-8 with or without a BOM, else Latin-1 with a
 //! warning), the header (the [`COLUMNS`] plus any `meta_*` column), and one
 //! authorizer per data row. It does not own validation ([`super::validate`]), the
-//! permission rule ([`super::permissions`]) or the choice of format
-//! ([`super::source::load_file`]). The sandbox's `POST /v1/balance_requests/csv`
-//! reuses [`parse_csv_bytes`].
+//! permission-checked read ([`super::loaded`]) or the choice of format (made by the
+//! loader that dispatches on the file's extension). The sandbox's
+//! `POST /v1/balance_requests/csv` reuses [`parse_csv_bytes`].
 //!
 //! # Rows and cells
 //!
@@ -34,7 +34,7 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
-use super::source::{self, LoadError, LoadedAuthorizers, printable_name};
+use super::loaded::{self, LoadError, LoadedAuthorizers, printable_name};
 use super::validate;
 use super::{ListBuilder, Metadata, Origin};
 
@@ -75,7 +75,7 @@ const META_PREFIX: &str = "meta_";
 
 /// Loads a CSV authorizers file, refusing it first if others can read it.
 pub fn load_csv_file(path: &Path) -> Result<LoadedAuthorizers, LoadError> {
-    let bytes = source::read_private_file(path)?;
+    let bytes = loaded::read_private_file(path)?;
     parse_csv_bytes(&bytes, path)
 }
 
@@ -132,7 +132,7 @@ pub fn parse_csv_bytes(bytes: &[u8], file: &Path) -> Result<LoadedAuthorizers, L
     if authorizers.is_empty() {
         warnings.push(format!("{}: the file holds no authorizers", file.display()));
     }
-    Ok(source::finish(authorizers, warnings))
+    Ok(loaded::finish(authorizers, warnings))
 }
 
 /// UTF-8 (a leading BOM dropped), or else Latin-1, with a warning.

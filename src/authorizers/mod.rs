@@ -11,8 +11,17 @@
 //! This module owns loading ([`source`], [`csv`]), the pre-flight checks that mirror
 //! Rightfoot's own ([`validate`]) and the file-permission rule ([`permissions`]). It
 //! does not own chunking, submission or storage.
+//!
+//! Layers, each using only those below it (and this module's own types):
+//!
+//! 1. [`metadata`], [`permissions`], [`validate`], [`wire`]: each on its own.
+//! 2. [`loaded`]: what every loader returns ([`source::LoadedAuthorizers`],
+//!    [`source::LoadError`]), the permission-checked read and the pre-flight split.
+//! 3. [`csv`]: Rightfoot's CSV upload format.
+//! 4. [`source`]: the YAML loader and the dispatch between the formats.
 
 pub mod csv;
+pub mod loaded;
 pub mod metadata;
 pub mod permissions;
 pub mod source;

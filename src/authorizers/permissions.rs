@@ -4,9 +4,9 @@
 //! owner: if group or others may read (or write, or even traverse) it, it is refused,
 //! the way ssh refuses a private key that others can read. This module owns that rule
 //! and its message. It does not open or read the file's contents, and it does not
-//! check the file's owner or its directories; [`super::source`] applies the rule to
-//! the authorizers file it opens, and the config loader applies it to a config file
-//! that holds an inline authorizer list.
+//! check the file's owner or its directories. Its callers apply it: the authorizer
+//! loaders to the file they open, and the config loader to a config file that holds an
+//! inline authorizer list.
 
 use std::fmt;
 use std::fs::Metadata;

@@ -4,8 +4,7 @@
 //! on one Rightfoot-shaped JSON object ([`check_authorizer`]), the batch-level
 //! duplicate-id check ([`check_batch`]) and the split of a loaded list into valid and
 //! rejected authorizers ([`preflight`]). It does no I/O and does not load, normalise or
-//! report anything: the loaders ([`super::source`], [`super::csv`]) and the sandbox call
-//! it.
+//! report anything: the loaders and the sandbox call it.
 //!
 //! The same checks serve two callers: the loader, which leaves invalid authorizers out
 //! of submissions and reports them with their source location, and the sandbox, which

@@ -13,7 +13,7 @@ use std::time::Duration;
 use url::Url;
 
 pub use crate::authorizers::source::{AuthorizerSource, InlineAuthorizer};
-use crate::money::Cents;
+use crate::domain::Cents;
 use crate::schedule::Schedule;
 use crate::secret::Secret;
 

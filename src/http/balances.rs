@@ -34,7 +34,7 @@ use super::cursor::{self, Walk};
 use super::error::ApiProblem;
 use super::params::QueryParams;
 use super::wire::{BalanceRecord, BatchBalancesResponse, json, money, timestamp};
-use crate::rightfoot::BalanceStatus;
+use crate::domain::BalanceStatus;
 use crate::store::{BatchResultRow, Store};
 
 /// `limit` when the query has none, as Rightfoot's.
@@ -239,7 +239,7 @@ fn csv_rows(batch_id: &str, rows: &[BatchResultRow]) -> Result<Vec<u8>, csv::Err
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::money::Cents;
+    use crate::domain::Cents;
     use chrono::TimeZone;
 
     #[test]

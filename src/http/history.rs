@@ -37,8 +37,8 @@ use super::cursor::{self, Walk};
 use super::error::ApiProblem;
 use super::params::QueryParams;
 use super::wire::{AuthorizerHistoryResponse, HistoryEntry, json, money, timestamp};
-use crate::rightfoot::BalanceStatus;
-use crate::store::{HistoryRow, ResultOutcome, RunId};
+use crate::domain::{BalanceStatus, ResultOutcome, RunId};
+use crate::store::HistoryRow;
 
 /// `limit` when the query has none, as Rightfoot's.
 const DEFAULT_LIMIT: u32 = 10;
@@ -128,7 +128,7 @@ fn sentence_case(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::money::Cents;
+    use crate::domain::Cents;
     use chrono::TimeZone;
 
     fn row(outcome: ResultOutcome, code: Option<i64>, reason: Option<&str>) -> HistoryRow {

@@ -21,7 +21,8 @@ use super::params::QueryParams;
 use super::wire::{
     Alert, AlertsPage, RunBatch, RunCounts, RunDetail, RunSummary, RunsPage, json, timestamp,
 };
-use crate::store::{AlertRecord, AlertStateFilter, BatchRecord, RunId, RunRecord, RunTally};
+use crate::domain::RunId;
+use crate::store::{AlertRecord, AlertStateFilter, BatchRecord, RunRecord, RunTally};
 
 const DEFAULT_LIMIT: u32 = 20;
 

@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::error::ApiProblem;
-use crate::money::Cents;
+use crate::domain::Cents;
 
 /// A 200 with `body` as JSON.
 pub(crate) fn json<T: Serialize>(body: &T) -> Result<Response, ApiProblem> {

@@ -21,8 +21,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::config::Severity;
-use crate::money::Cents;
-use crate::store::RunId;
+use crate::domain::{Cents, RunId};
 
 /// One route's notification about one run of one monitor.
 #[derive(Debug, Clone, PartialEq)]

@@ -360,7 +360,7 @@ pub fn csv(digest: &Digest) -> Vec<u8> {
 /// first) gets a leading `'`, unless it is a plain number such as `-83.68`.
 fn defuse_formula(text: &str) -> String {
     let risky = text.starts_with(['=', '+', '-', '@', '\t', '\r']);
-    if risky && crate::money::Cents::parse(text).is_err() {
+    if risky && crate::domain::Cents::parse(text).is_err() {
         format!("'{text}")
     } else {
         text.to_string()

@@ -81,7 +81,7 @@ use serde::Serialize;
 use sha2::Sha256;
 
 use crate::config::{Severity, WebhookRoute};
-use crate::money::Cents;
+use crate::domain::Cents;
 use crate::notify::digest::{Digest, DigestRow, Transition};
 use crate::notify::{Delivered, SendError, ServerAnswer, error_chain, scrub};
 use crate::secret::Secret;

@@ -34,8 +34,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context as _, anyhow};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 
+use crate::domain::BalanceStatus;
 use crate::private_file::{PrivateFile, Replace};
-use crate::rightfoot::BalanceStatus;
 use crate::store::{ExportError, ExportQuery, ExportedResult, ResultSink, Store};
 
 /// The export's header: Rightfoot's nine fixed columns (and no `meta_*` columns).
@@ -282,7 +282,7 @@ fn describe(error: ExportError<SinkError>, target: &str) -> anyhow::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::money::Cents;
+    use crate::domain::Cents;
     use chrono::TimeZone;
 
     #[test]

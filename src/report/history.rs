@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use super::Zones;
 use super::timefmt::{change, local_minutes, table, utc_minutes};
-use crate::rightfoot::BalanceStatus;
+use crate::domain::BalanceStatus;
 use crate::store::{AuthorizerCheck, CheckOutcome};
 
 /// The eight heights of a sparkline, lowest first.
@@ -106,8 +106,8 @@ pub fn render_text(
     let range = match (known.iter().min(), known.iter().max()) {
         (Some(low), Some(high)) => format!(
             "  {} to {}",
-            crate::money::Cents(*low),
-            crate::money::Cents(*high)
+            crate::domain::Cents(*low),
+            crate::domain::Cents(*high)
         ),
         _ => String::new(),
     };
@@ -220,8 +220,7 @@ pub fn render_json(authorizer: &str, checks: &[AuthorizerCheck], zones: &Zones) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::money::Cents;
-    use crate::store::RunId;
+    use crate::domain::{Cents, RunId};
     use chrono::TimeZone;
 
     fn check(

@@ -26,10 +26,10 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::config::Config;
+use crate::domain::RunId;
 use crate::private_file::PrivateFileError;
 use crate::store::{
-    BackupError, BackupOptions, BackupProgress, ExportQuery, ExportScope, HistoryQuery, RunId,
-    Store,
+    BackupError, BackupOptions, BackupProgress, ExportQuery, ExportScope, HistoryQuery, Store,
 };
 
 pub use export_csv::{CSV_COLUMNS, ExportOutput};

@@ -16,10 +16,8 @@ use std::fmt::Write as _;
 
 use super::Zones;
 use super::timefmt::{duration, local_and_utc_seconds, local_minutes, table, utc_minutes};
-use crate::rightfoot::BalanceStatus;
-use crate::store::{
-    BatchState, NotificationCounts, RunNotifications, RunOverview, RunRecord, RunTally, RunTrigger,
-};
+use crate::domain::{BalanceStatus, BatchState, RunTrigger};
+use crate::store::{NotificationCounts, RunNotifications, RunOverview, RunRecord, RunTally};
 
 /// Everything `runs show` prints.
 #[derive(Clone, Debug)]
@@ -269,7 +267,8 @@ pub fn render_detail(detail: &RunDetail, zones: &Zones) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{MonitorId, RunCounts, RunId, RunState, UndeliveredNotification};
+    use crate::domain::{MonitorId, RunId, RunState};
+    use crate::store::{RunCounts, UndeliveredNotification};
     use chrono::{TimeZone, Utc};
 
     fn zones() -> Zones {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::money::Cents;
+use crate::domain::Cents;
 
 /// `2025-03-14 09:00 EDT`: a time in a zone, to the minute.
 pub fn local_minutes(time: DateTime<Utc>, zone: Tz) -> String {

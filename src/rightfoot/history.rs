@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use super::client::{RightfootClient, decode_json};
 use super::error::ApiError;
 use super::models::{AuthorizerHistoryWire, HistoryEntryWire, money, timestamp};
-use crate::money::Cents;
+use crate::domain::Cents;
 
 const WHAT: &str = "authorizer history page";
 

@@ -2,9 +2,9 @@
 //!
 //! This module owns everything between a request body in bytes and typed results: the
 //! HTTP client and its configuration (`client`), the wire structs (`models`), the
-//! retry policy (`retry`), errors (`error`), balance status codes (`status`), the
-//! durations of its requests by endpoint and status (`metrics`), and one
-//! module per endpoint:
+//! retry policy (`retry`), errors (`error`), the durations of its requests by endpoint
+//! and status (`metrics`), and one module per endpoint (the balance status codes its
+//! results carry are [`crate::domain::BalanceStatus`]):
 //!
 //! - `submit`: `POST /v1/balance_requests` → [`SubmitOutcome`]
 //! - `results`: `GET /v1/balances` → [`BalancePages`], a cursor (or stream) of [`Page`]s
@@ -28,9 +28,11 @@ pub mod metrics;
 pub(crate) mod models;
 mod results;
 pub mod retry;
-pub mod status;
 mod submit;
 
+/// The balance status code is the shared vocabulary's ([`crate::domain`]); the client's
+/// results carry it, so it is part of the client's interface.
+pub use crate::domain::BalanceStatus;
 pub use client::{ClientConfig, RightfootClient, USER_AGENT};
 pub use error::{ApiError, ClientBuildError, ErrorDetails, ErrorEnvelope, Redactor};
 pub use export::CsvExport;
@@ -38,5 +40,4 @@ pub use history::{HistoryEntry, HistoryPage, HistoryStatus, parse_history_page};
 pub use metrics::RequestMetrics;
 pub use results::{BalancePages, BalanceResult, BalancesPageBody, Page, parse_balances_page};
 pub use retry::RetryPolicy;
-pub use status::{BalanceStatus, CsvStatus};
 pub use submit::{BatchCreated, FailedAuthorizer, SubmitOutcome, body_sha256, parse_batch_created};

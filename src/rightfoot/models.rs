@@ -17,7 +17,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::money::{Cents, MoneyError};
+use crate::domain::{Cents, MoneyError};
 
 /// `201` from `POST /v1/balance_requests` (`BatchCreatedResponse`).
 #[derive(Debug, Deserialize)]

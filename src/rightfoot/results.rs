@@ -24,8 +24,7 @@ use futures_util::Stream;
 use super::client::{RightfootClient, decode_json};
 use super::error::ApiError;
 use super::models::{BalanceRecordWire, BatchBalancesWire, money, timestamp};
-use super::status::BalanceStatus;
-use crate::money::Cents;
+use crate::domain::{BalanceStatus, Cents};
 
 const WHAT: &str = "balance results page";
 

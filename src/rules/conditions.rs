@@ -32,8 +32,7 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 
 use crate::config::duration::format_duration;
 use crate::config::{BasisPoints, RuleKind, Severity};
-use crate::money::Cents;
-use crate::rightfoot::BalanceStatus;
+use crate::domain::{BalanceStatus, Cents, RunState};
 
 use super::identity::RuleId;
 use super::input::{AuthorizerFacts, Check, MonitorRules, RunFacts};
@@ -335,7 +334,7 @@ pub(crate) fn judge_run(condition: &Condition<'_>, run: &RunFacts, counts: RunCo
             };
             let failed = !run.submitted
                 || run.api_unreachable
-                || run.state == crate::store::RunState::Failed
+                || run.state == RunState::Failed
                 || counts.share_exceeds(not_retrieved_percent);
             holds_if(failed, finding)
         }
@@ -489,7 +488,7 @@ pub(crate) fn describe(
             if run.api_unreachable {
                 causes.push("the Rightfoot API stayed unreachable after retries".to_string());
             }
-            if run.state == crate::store::RunState::Failed {
+            if run.state == RunState::Failed {
                 causes.push("ended failed".to_string());
             }
             let counts = RunCounts {

@@ -14,8 +14,7 @@ use std::cmp::Ordering;
 use chrono::{DateTime, SubsecRound, Utc};
 
 use crate::config::Severity;
-use crate::money::Cents;
-use crate::store::{RunId, RunState};
+use crate::domain::{Cents, RunId, RunState};
 
 use super::conditions::{
     CompiledRule, CompiledRules, Condition, RunCounts, Verdict, describe, judge_authorizer,

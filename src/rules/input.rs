@@ -13,8 +13,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::config::{Monitor, Rule};
-use crate::money::Cents;
-use crate::store::{RunId, RunState};
+use crate::domain::{Cents, RunId, RunState};
 
 /// The part of a monitor's configuration that rules read.
 #[derive(Clone, Copy, Debug)]
@@ -64,7 +63,7 @@ pub struct RunFacts {
     // The share not retrieved is not a field: `run_failed` counts it from the
     // authorizers given to `evaluate` (`Check::NotRetrieved` among all of them), so it
     // cannot disagree with them.
-    /// True when the authorizer slice given to [`evaluate`](super::evaluate) is the
+    /// True when the authorizer slice given to `rules::evaluate` is the
     /// monitor's whole list for this run, every member included (not-retrieved and
     /// rejected ones as such). Authorizers in the previous state but not in the slice
     /// have then left the list: their state is dropped and their firing alerts resolve.

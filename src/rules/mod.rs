@@ -31,6 +31,12 @@
 //! announced twice and nothing is lost. Times are kept to the microsecond, like the
 //! store's, so that a round trip through the store changes nothing.
 //!
+//! **Layers.** Each file uses only those above it in this list: [`identity`] (names of
+//! rules and alerts); [`state`] (what is remembered); `input` and `output` (what an
+//! evaluation is given and returns); [`lifecycle`] (the step table); [`conditions`]
+//! (what each rule kind means); `evaluate` (the merge pass that ties them together).
+//! The ids, run states, balance status codes and money come from [`crate::domain`].
+//!
 //! **Cost.** One merge pass over the run's authorizers and the previous state, both
 //! sorted by id; in the steady state it allocates per transition, not per authorizer
 //! (see `BENCHMARKS.md`, "Rules: evaluating a run").

@@ -4,13 +4,12 @@
 use chrono::{DateTime, Utc};
 
 use crate::config::Severity;
-use crate::money::Cents;
-use crate::store::RunId;
+use crate::domain::{Cents, RunId};
 
 use super::identity::{Fingerprint, RuleId};
 use super::state::RulesState;
 
-/// The result of [`evaluate`](super::evaluate).
+/// The result of one evaluation (`rules::evaluate`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Evaluation {
     /// The state to persist and pass to the next evaluation.

@@ -15,7 +15,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::config::Severity;
-use crate::money::Cents;
+use crate::domain::Cents;
 
 use super::identity::RuleId;
 

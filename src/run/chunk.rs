@@ -39,11 +39,9 @@ use sha2::{Digest, Sha256};
 
 use super::plan::Chunk;
 use super::{RunContext, RunError};
+use crate::domain::{BatchRowId, BatchState, RunId};
 use crate::rightfoot::{ApiError, SubmitOutcome};
-use crate::store::{
-    BatchRecord, BatchRef, BatchRowId, BatchState, BatchSubmitted, FailedAuthorizer, ResultRow,
-    RunId,
-};
+use crate::store::{BatchRecord, BatchRef, BatchSubmitted, FailedAuthorizer, ResultRow};
 
 /// How a chunk's drive ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

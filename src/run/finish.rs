@@ -18,7 +18,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::RunError;
-use crate::store::{BatchState, RunId, RunRecord, RunState, RunTally, Store};
+use crate::domain::{BatchState, RunId, RunState};
+use crate::store::{RunRecord, RunTally, Store};
 
 /// What a run did, as `run-now` prints it and the end-of-run log line counts it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -95,11 +95,10 @@ use crate::clock::Clock;
 #[cfg(test)]
 use crate::config::CompletionWebhook;
 use crate::config::{AuthorizerSource, Monitor, RightfootConfig};
+use crate::domain::{BatchState, RunId, RunState, RunTrigger};
 use crate::rightfoot::RightfootClient;
 use crate::secret::Secret;
-use crate::store::{
-    BatchRecord, BatchState, NewRun, RunId, RunRecord, RunState, RunTrigger, Store, StoreError,
-};
+use crate::store::{BatchRecord, NewRun, RunRecord, Store, StoreError};
 
 pub use crate::http::WEBHOOK_TOKEN_PARAMETER;
 

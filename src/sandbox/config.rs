@@ -11,6 +11,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::clock::MAX_SPEED;
+use super::faults::FaultConfig;
 use super::scenario::Scenario;
 use crate::secret::Secret;
 
@@ -42,28 +43,6 @@ pub struct SandboxConfig {
     /// demo shortens it so that runs a day apart on its time-lapse clock always check
     /// afresh.
     pub body_cache_ttl: Duration,
-}
-
-/// Failures the sandbox injects into otherwise good answers, to exercise a client's
-/// retry and recovery paths. Each share is exact within every block of requests (ten
-/// for multiples of 10%), in a seeded random order: see `sandbox::faults`.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FaultConfig {
-    /// Share of requests answered `500 Internal Server Error`, 0..=100.
-    pub error_500_percent: u8,
-    /// Share of requests answered `503 Service Unavailable`, 0..=100.
-    pub error_503_percent: u8,
-    /// Share of requests answered `429 Too Many Requests` with `Retry-After`, 0..=100.
-    pub error_429_percent: u8,
-    /// The `Retry-After` sent with a 429 (whole seconds, rounded up, at least 1).
-    pub retry_after: Duration,
-    /// Real-time delay added before every authenticated request is answered.
-    pub latency: Duration,
-    /// `GET /v1/balances` answers 404 for this long (sandbox time) after a batch's 201,
-    /// as the real service may while a new batch propagates.
-    pub not_found_after_create: Duration,
-    /// Share of successful answers whose body is cut in half, 0..=100.
-    pub malformed_percent: u8,
 }
 
 /// Why a [`SandboxConfig`] cannot run.

@@ -7,7 +7,7 @@
 //! its body cut in half (a created batch stays created: the retry of an identical body
 //! then gets the cached response, which is exactly what the 24-hour cache is for).
 //! Latency is added in real time before answering. The 404 window after a create is
-//! per batch and lives in [`super::results`].
+//! per batch, and the results endpoint applies it.
 //!
 //! The shares are exact, not just expected: each block of requests (ten, for shares
 //! that are multiples of 10%) holds each fault exactly its share of times, in a random
@@ -15,7 +15,10 @@
 //! short session, such as a test's forty requests, sees every configured fault, and a
 //! long one sees no run of luck either way.
 //!
-//! This module owns the draw and the altered responses; it does not know the routes.
+//! This module owns what may be injected ([`FaultConfig`]), the draw and the altered
+//! responses; it does not know the routes.
+
+use std::time::Duration;
 
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
@@ -24,8 +27,30 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::App;
-use super::config::FaultConfig;
-use super::routes::{ApiError, MAX_BODY_BYTES};
+use super::error::ApiError;
+use super::request::MAX_BODY_BYTES;
+
+/// Failures the sandbox injects into otherwise good answers, to exercise a client's
+/// retry and recovery paths. Each share is exact within every block of requests (ten
+/// for multiples of 10%), in a seeded random order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FaultConfig {
+    /// Share of requests answered `500 Internal Server Error`, 0..=100.
+    pub error_500_percent: u8,
+    /// Share of requests answered `503 Service Unavailable`, 0..=100.
+    pub error_503_percent: u8,
+    /// Share of requests answered `429 Too Many Requests` with `Retry-After`, 0..=100.
+    pub error_429_percent: u8,
+    /// The `Retry-After` sent with a 429 (whole seconds, rounded up, at least 1).
+    pub retry_after: Duration,
+    /// Real-time delay added before every authenticated request is answered.
+    pub latency: Duration,
+    /// `GET /v1/balances` answers 404 for this long (sandbox time) after a batch's 201,
+    /// as the real service may while a new batch propagates.
+    pub not_found_after_create: Duration,
+    /// Share of successful answers whose body is cut in half, 0..=100.
+    pub malformed_percent: u8,
+}
 
 /// What one request suffers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,11 +14,22 @@
 //! - [`scenario`]: scenario files that script outcomes per authorizer and set faults.
 //! - [`outcomes`]: the default deterministic random walk, status names and messages.
 //! - `state`: batches, results, the body-hash cache, history and webhook bookkeeping.
-//! - `routes`: the router, bearer authentication and the error envelope; `submit`
-//!   and `results` hold the handlers, `csv_upload` reads uploaded files, `validation`
-//!   decides which rows are rejected, `models` shapes the bodies.
-//! - `faults`: injected 500/503/429s, latency and cut-off bodies.
+//! - `routes`: the router and bearer authentication; `submit` and `results` hold the
+//!   handlers, `csv_upload` reads uploaded files, `validation` decides which rows are
+//!   rejected, `models` shapes the bodies, `error` is the error envelope (`ApiError`)
+//!   and the JSON writer, `request` the body limit and the query string.
+//! - `faults`: what may be injected ([`FaultConfig`]): 500/503/429s, latency and
+//!   cut-off bodies.
 //! - `webhook`: the completion webhook's worker and retry schedule.
+//!
+//! Layers: each file uses only files of the layers before it (and `App`, here).
+//!
+//! 1. `clock`, `models`, `outcomes`, `validation`: each on its own.
+//! 2. `error`, then `request`, then `faults`: answering, reading a request, interfering.
+//! 3. `scenario` (outcomes and fault overrides), then `state` (the memory), then
+//!    `config` (the settings a server runs with).
+//! 4. `csv_upload` and `webhook`, on `state`.
+//! 5. The handlers, `results` and `submit`, then `routes`, which ties them together.
 //!
 //! Concurrency: all mutable state is one `State` behind one `std::sync::Mutex`. Every
 //! handler locks it, reads or changes a few maps, and unlocks before any `.await`, so a
@@ -36,9 +47,11 @@
 pub mod clock;
 pub mod config;
 mod csv_upload;
+mod error;
 mod faults;
 mod models;
 pub mod outcomes;
+mod request;
 mod results;
 mod routes;
 pub mod scenario;
@@ -61,7 +74,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use clock::SandboxClock;
-pub use config::{FaultConfig, SandboxConfig, SandboxConfigError};
+pub use config::{SandboxConfig, SandboxConfigError};
+pub use faults::FaultConfig;
 pub use outcomes::Outcome;
 pub use scenario::{FaultOverrides, Scenario, ScenarioError};
 pub use state::{WebhookAttempt, WebhookStatus};

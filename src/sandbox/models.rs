@@ -10,7 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::money::Cents;
+use crate::domain::Cents;
 
 /// RFC 3339 in UTC with a `Z` and whole seconds, as the pages' examples write times.
 pub fn timestamp(at: DateTime<Utc>) -> String {

@@ -4,8 +4,9 @@
 //! deterministic random walk per authorizer, a small share of failure codes, a made-up
 //! institution name, and the tables that name codes (the CSV export's `Status` column
 //! and the history endpoint's `error_message`). Everything here is a pure function of
-//! its arguments: no clock, no state, no I/O. Scripted outcomes live in
-//! [`super::scenario`]; deciding *which* of the two applies is [`super::state`]'s job.
+//! its arguments: no clock, no state, no I/O. It knows nothing of scripted outcomes
+//! (scenario files) or of which of the two applies to a check (the sandbox's state
+//! decides).
 //!
 //! The walk is seeded by the authorizer id and the sandbox day (a SHA-256 hash, so it
 //! is the same on every platform and every run): checking the same authorizer twice on
@@ -14,7 +15,7 @@
 use chrono::{Datelike, NaiveDate};
 use sha2::{Digest, Sha256};
 
-use crate::money::Cents;
+use crate::domain::Cents;
 
 /// The result of one balance check, as the API reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

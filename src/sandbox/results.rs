@@ -29,11 +29,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::App;
+use super::error::{ApiError, json_body};
 use super::models::{
     AuthorizerHistoryResponse, BalanceRecord, BatchBalancesResponse, HistoryEntry, money, timestamp,
 };
 use super::outcomes::{error_message, export_status};
-use super::routes::{ApiError, json_body, parse_limit, query_pairs, query_value};
+use super::request::{parse_limit, query_pairs, query_value};
 use super::state::KeyId;
 
 fn encode_token<T: Serialize>(cursor: &T) -> Option<String> {

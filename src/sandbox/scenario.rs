@@ -46,9 +46,9 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 
-use super::config::FaultConfig;
+use super::faults::FaultConfig;
 use super::outcomes::Outcome;
-use crate::money::Cents;
+use crate::domain::Cents;
 use crate::yaml::{self, YamlError};
 
 /// Scripted outcomes and fault overrides. The default scripts nothing.

@@ -25,8 +25,9 @@ use sha2::{Digest, Sha256};
 
 use super::App;
 use super::csv_upload;
+use super::error::ApiError;
 use super::models::{BatchCreatedResponse, FailedAuthorizer, timestamp};
-use super::routes::{ApiError, MAX_BODY_BYTES};
+use super::request::MAX_BODY_BYTES;
 use super::state::{Accepted, CachedCreate, KeyId};
 use super::validation::{account_type, check_rows, reported_id};
 use crate::authorizers::validate::AuthorizerValidationError;

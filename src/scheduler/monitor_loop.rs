@@ -19,8 +19,9 @@ use super::{LaunchRequest, MonitorStatus, RunLauncher, Statuses};
 use crate::clock::Clock;
 use crate::config::Monitor;
 use crate::config::duration::format_duration;
+use crate::domain::{MonitorId, RunTrigger};
 use crate::schedule::Schedule;
-use crate::store::{MonitorId, RunTrigger, SlotEvent, Store, StoreError};
+use crate::store::{SlotEvent, Store, StoreError};
 
 /// The first wait after a failed store operation; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);

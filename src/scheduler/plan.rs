@@ -12,8 +12,9 @@ use chrono::{DateTime, Utc};
 
 use crate::config::CatchUp;
 use crate::config::duration::format_duration;
+use crate::domain::RunTrigger;
 use crate::schedule::Schedule;
-use crate::store::{RunTrigger, SlotEvent, SlotOutcome};
+use crate::store::{SlotEvent, SlotOutcome};
 
 /// How late the wait for a slot may end and the slot still count as on time. The wait
 /// is a chain of tokio sleeps of at most [`crate::clock::MAX_SLEEP`] that re-read the

@@ -16,7 +16,7 @@ use super::columns::{count, optional_cents, optional_time, time, time_text};
 use super::error::{OpError, StoreError};
 use super::runs::{RUN_COLUMNS, run_record};
 use super::types::{MonitorId, RunId, RunRecord};
-use crate::money::Cents;
+use crate::domain::Cents;
 
 /// One authorizer's balance memory (`balance_memory`).
 #[derive(Clone, Debug, PartialEq, Eq)]

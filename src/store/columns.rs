@@ -10,7 +10,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::Row;
 use rusqlite::types::Type;
 
-use crate::money::Cents;
+use crate::domain::Cents;
 
 /// The text stored for a time.
 pub(crate) fn time_text(time: DateTime<Utc>) -> String {

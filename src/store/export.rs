@@ -29,7 +29,7 @@ use super::columns::time_text;
 use super::error::{OpError, StoreError};
 use super::runs::run_state;
 use super::types::{MonitorId, RunId};
-use crate::money::Cents;
+use crate::domain::Cents;
 
 /// Which results to stream.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -33,7 +33,7 @@ use super::columns::{optional_cents, optional_time, text_enum, time};
 use super::error::StoreError;
 use super::runs::{RUN_COLUMNS, run_record};
 use super::types::{ResultOutcome, RunId, RunRecord, RunState};
-use crate::money::Cents;
+use crate::domain::Cents;
 
 /// One row of an authorizer's history: what one run learnt about them.
 #[derive(Clone, Debug, PartialEq, Eq)]

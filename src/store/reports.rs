@@ -21,7 +21,7 @@ use super::columns::{count, optional_cents, optional_time, time, time_text};
 use super::error::{OpError, StoreError};
 use super::runs::{RUN_COLUMNS, run_record, run_state};
 use super::types::{MonitorId, RunId, RunRecord};
-use crate::money::Cents;
+use crate::domain::Cents;
 
 /// The run an outbox row (aliased `o`) is about, or NULL.
 pub(super) const OUTBOX_RUN_ID: &str = "CAST(coalesce(json_extract(o.payload, '$.run_id'), \

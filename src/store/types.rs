@@ -3,171 +3,42 @@
 //! These are the store's own row types, separate from the API's wire models and from
 //! the run's domain types, so that neither a JSON field rename nor a schema change leaks
 //! across. They carry no SQL and no personal data: an authorizer appears only as its
-//! `authorizer_unique_id`.
+//! `authorizer_unique_id`. The ids and states they are made of are the shared
+//! vocabulary of [`crate::domain`], re-exported here as part of the store's interface.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use chrono::{DateTime, Utc};
 
-use crate::money::Cents;
+use crate::domain::Cents;
+pub use crate::domain::{
+    BatchRowId, BatchState, MonitorId, ResultOutcome, RunId, RunState, RunTrigger,
+};
 
-macro_rules! row_id {
-    ($(#[$doc:meta])* $name:ident, $label:literal) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(pub i64);
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, concat!($label, " {}"), self.0)
-            }
-        }
-    };
-}
-
-row_id!(
-    /// A monitor's row id. Stable for the life of the database.
-    MonitorId,
-    "monitor"
-);
-row_id!(
-    /// A run's row id; also the run number shown to operators.
-    RunId,
-    "run"
-);
-row_id!(
-    /// The store's id for one submitted chunk. Not Rightfoot's batch id, which is an
-    /// opaque string known only after the 201 (see [`BatchSubmitted`]).
-    BatchRowId,
-    "batch row"
-);
-
-/// Text enums stored as their `as_str` spelling, with a parser for reading them back.
-macro_rules! text_enum {
-    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$doc])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        pub enum $name {
-            $($(#[$vdoc])* $variant),+
-        }
-
-        impl $name {
-            /// The spelling stored in the database.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text),+
-                }
-            }
-
-            pub(crate) fn from_db(text: &str) -> Option<Self> {
-                match text {
-                    $($text => Some($name::$variant),)+
-                    _ => None,
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
-text_enum!(
-    /// Where a run is in its life. `complete`, `partial` and `failed` are final.
-    RunState {
-        /// Created, nothing sent yet.
-        Pending => "pending",
-        /// Submitting chunks or reading results.
-        Running => "running",
-        /// Every authorizer has a result.
-        Complete => "complete",
-        /// Finished, with some authorizers not retrieved or rejected.
-        Partial => "partial",
-        /// Finished without usable results (the reason says why).
-        Failed => "failed",
-    }
-);
+// The database spells states, outcomes and trigger kinds as the domain does (`as_str`,
+// `kind_str`); these read them back from a row.
 
 impl RunState {
-    /// Whether the run is over: no further state change is accepted.
-    pub fn is_final(self) -> bool {
-        matches!(
-            self,
-            RunState::Complete | RunState::Partial | RunState::Failed
-        )
+    pub(crate) fn from_db(text: &str) -> Option<Self> {
+        RunState::parse(text)
     }
 }
 
-text_enum!(
-    /// Where one chunk is between "about to POST" and "all results read".
-    BatchState {
-        /// The row exists; the POST may or may not have reached Rightfoot.
-        Submitting => "submitting",
-        /// Rightfoot answered 201 with a batch id.
-        Submitted => "submitted",
-        /// Results are being paged in.
-        Reading => "reading",
-        /// Every accepted authorizer has a result, or the rest were marked not retrieved.
-        Complete => "complete",
-        /// The POST's outcome could not be learnt (for example a timeout after sending).
-        Unknown => "unknown",
-        /// Rightfoot refused the whole chunk, or it was abandoned.
-        Failed => "failed",
+impl BatchState {
+    pub(crate) fn from_db(text: &str) -> Option<Self> {
+        BatchState::parse(text)
     }
-);
+}
 
-text_enum!(
-    /// What the store knows about one authorizer in one run.
-    ResultOutcome {
-        /// Rightfoot returned a result (which may itself be a failed check).
-        Retrieved => "retrieved",
-        /// The run stopped waiting before a result came.
-        NotRetrieved => "not_retrieved",
-        /// Rightfoot refused the authorizer at submission.
-        Rejected => "rejected",
+impl ResultOutcome {
+    pub(crate) fn from_db(text: &str) -> Option<Self> {
+        ResultOutcome::parse(text)
     }
-);
-
-/// Why a run exists. Scheduled and catch-up runs answer one cron slot (a fire time in
-/// UTC); a manual run answers none, so it can never take a slot from the schedule.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RunTrigger {
-    /// The cron fired on time.
-    Schedule { slot: DateTime<Utc> },
-    /// A slot missed while the daemon was down, run late under the catch-up policy.
-    CatchUp { slot: DateTime<Utc> },
-    /// Started by an operator.
-    Manual,
 }
 
 impl RunTrigger {
-    /// The cron slot, if any.
-    pub fn slot(self) -> Option<DateTime<Utc>> {
-        match self {
-            RunTrigger::Schedule { slot } | RunTrigger::CatchUp { slot } => Some(slot),
-            RunTrigger::Manual => None,
-        }
-    }
-
-    pub(crate) fn kind_str(self) -> &'static str {
-        match self {
-            RunTrigger::Schedule { .. } => "schedule",
-            RunTrigger::CatchUp { .. } => "catch_up",
-            RunTrigger::Manual => "manual",
-        }
-    }
-
     pub(crate) fn from_db(kind: &str, slot: Option<DateTime<Utc>>) -> Option<Self> {
-        match (kind, slot) {
-            ("schedule", Some(slot)) => Some(RunTrigger::Schedule { slot }),
-            ("catch_up", Some(slot)) => Some(RunTrigger::CatchUp { slot }),
-            ("manual", None) => Some(RunTrigger::Manual),
-            _ => None,
-        }
+        RunTrigger::from_kind(kind, slot)
     }
 }
 

@@ -12,7 +12,7 @@ use serde_saphyr::Spanned;
 use super::validator::{Validator, is_identifier};
 use crate::config::model::{Rule, RuleKind, Severity};
 use crate::config::raw::RawRule;
-use crate::money::Cents;
+use crate::domain::Cents;
 
 impl Validator<'_> {
     pub(super) fn rules(&mut self, raw: &[Spanned<RawRule>], key: &str) -> Vec<Rule> {

@@ -15,7 +15,7 @@ use url::Url;
 use crate::config::duration::{format_duration, parse_duration};
 use crate::config::model::BasisPoints;
 use crate::config::raw::Text;
-use crate::money::Cents;
+use crate::domain::Cents;
 use crate::net;
 use crate::secret::{Environment, Secret, SecretSource};
 use crate::yaml::{Position, YamlError};

@@ -19,8 +19,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 
 use crate::config::{Rule, RuleKind, Severity};
-use crate::money::Cents;
-use crate::store::{RunId, RunState};
+use crate::domain::{Cents, RunId, RunState};
 
 use super::{
     AuthorizerFacts, Check, Evaluation, MonitorRules, RulesState, RunFacts, Transition,

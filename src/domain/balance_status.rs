@@ -3,7 +3,7 @@
 //! export writes in its `Status` column.
 //!
 //! This module owns the code table, the descriptions and the code → CSV-name mapping. It
-//! does not parse JSON (see `models`) and knows nothing about HTTP.
+//! does not parse Rightfoot's answers (the client does) and knows nothing about HTTP.
 //!
 //! The mapping from codes to CSV names is ours: Rightfoot documents both lists but not
 //! how one maps onto the other. We map by what the lender can do about the result:
