@@ -69,6 +69,9 @@ pub use state::{WebhookAttempt, WebhookStatus};
 use config::Settings;
 use state::{KeyId, State};
 
+/// The key the sandbox accepts when none is named: it guards nothing real.
+pub const SANDBOX_DEFAULT_KEY: &str = "rf_sandbox_key";
+
 /// The long help for `balance-monitor sandbox --help`.
 pub const ABOUT: &str = "\
 Runs a local simulator of Rightfoot's balance-check API, so that balance-monitor can be
