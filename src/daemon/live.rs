@@ -129,8 +129,7 @@ impl LiveConfig {
         );
         runs.completions = current.completions;
         runs.in_flight = self.in_flight.clone();
-        self.in_flight
-            .resize(new.rightfoot.max_in_flight_batches);
+        self.in_flight.resize(new.rightfoot.max_in_flight_batches);
         *self.runs.write().unwrap_or_else(PoisonError::into_inner) = runs;
         self.monitors
             .send_replace(WatchedMonitor::list(&new.monitors));

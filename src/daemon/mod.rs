@@ -29,9 +29,7 @@ mod signals;
 
 pub use live::{LiveConfig, reload};
 pub use pipeline::{JudgedRun, Launcher, RunStart, resume_unfinished, run_to_judgement};
-pub use run_now::{
-    Progress, RunNowReport, is_complete, render_alerts, render_summary, run_now,
-};
+pub use run_now::{Progress, RunNowReport, is_complete, render_alerts, render_summary, run_now};
 pub use signals::{forward_signals, shutdown_signal};
 
 use std::path::Path;

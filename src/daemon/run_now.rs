@@ -45,7 +45,10 @@ pub async fn run_now(
     let clock = Clock::system();
     let ctx = RunContext::new(
         store.clone(),
-        client_for(&config.rightfoot, crate::rightfoot::RequestMetrics::default())?,
+        client_for(
+            &config.rightfoot,
+            crate::rightfoot::RequestMetrics::default(),
+        )?,
         clock.clone(),
         RunSettings::from_config(&config.rightfoot),
         config.file.clone(),

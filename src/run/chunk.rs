@@ -41,9 +41,7 @@ use super::plan::Chunk;
 use super::read::Submitted;
 use super::{RunContext, RunError};
 use crate::rightfoot::{ApiError, SubmitOutcome};
-use crate::store::{
-    BatchRecord, BatchState, BatchSubmitted, FailedAuthorizer, RunId,
-};
+use crate::store::{BatchRecord, BatchState, BatchSubmitted, FailedAuthorizer, RunId};
 
 /// How a chunk's drive ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -413,11 +413,7 @@ async fn drive(
                 // unjudged is judged with its own list's fields, not the file's later
                 // ones.
                 ctx.store
-                    .write_judgement_metadata(
-                        run,
-                        Arc::clone(&metadata),
-                        judgement_fields(monitor),
-                    )
+                    .write_judgement_metadata(run, Arc::clone(&metadata), judgement_fields(monitor))
                     .await?;
                 metadata
             }
