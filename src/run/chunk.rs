@@ -30,6 +30,7 @@
 //! is `read.rs`, and the in-flight slot a chunk holds is `in_flight.rs`. It does not
 //! plan chunks, load authorizers, or decide the run's final state ([`super::finish`]).
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -38,10 +39,9 @@ use tokio_util::sync::CancellationToken;
 use sha2::{Digest, Sha256};
 
 use super::plan::Chunk;
-use super::read::Submitted;
 use super::{RunContext, RunError};
 use crate::rightfoot::{ApiError, SubmitOutcome};
-use crate::store::{BatchRecord, BatchState, BatchSubmitted, FailedAuthorizer, RunId};
+use crate::store::{BatchRecord, BatchRowId, BatchState, BatchSubmitted, FailedAuthorizer, RunId};
 
 /// How a chunk's drive ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,6 +81,21 @@ pub(super) struct RunInProgress<'a> {
     pub cancel: &'a CancellationToken,
 }
 
+/// Where one chunk's Rightfoot batch stands, for reading.
+pub(super) struct Submitted {
+    pub row: BatchRowId,
+    pub chunk_index: u32,
+    pub batch_id: String,
+    pub accepted: u32,
+    pub deadline: DateTime<Utc>,
+    /// Starts the client's 404 grace period.
+    pub grace_from: DateTime<Utc>,
+    /// For a batch served from the cache: the only members to store results for (the
+    /// ones the earlier chunk that owns the batch never got). `None`: every member.
+    pub gaps: Option<HashSet<String>>,
+}
+
+/// `at + by`, or the end of time if that overflows.
 pub(super) fn later(at: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
     chrono::Duration::from_std(by)
         .ok()

@@ -11,27 +11,11 @@
 //!
 //! This module owns reading. It does not send, plan, or decide the run's final state.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, Utc};
 
 use super::RunError;
-use super::chunk::{ChunkEnd, RunInProgress, later};
-use crate::store::{BatchRecord, BatchRef, BatchRowId, BatchState, ResultRow};
-
-/// Where one chunk's Rightfoot batch stands, for reading.
-pub(super) struct Submitted {
-    pub row: BatchRowId,
-    pub chunk_index: u32,
-    pub batch_id: String,
-    pub accepted: u32,
-    pub deadline: DateTime<Utc>,
-    /// Starts the client's 404 grace period.
-    pub grace_from: DateTime<Utc>,
-    /// For a batch served from the cache: the only members to store results for (the
-    /// ones the earlier chunk that owns the batch never got). `None`: every member.
-    pub gaps: Option<HashSet<String>>,
-}
+use super::chunk::{ChunkEnd, RunInProgress, Submitted, later};
+use crate::store::{BatchRecord, BatchRef, BatchState, ResultRow};
 
 enum Poll {
     Read,
