@@ -307,6 +307,12 @@ impl SandboxHandle {
         self.app.lock().batches_created()
     }
 
+    /// The most batches in flight at once so far: each from its creation to the results
+    /// page that served its last row.
+    pub fn most_batches_in_flight(&self) -> usize {
+        self.app.lock().most_open_batches()
+    }
+
     /// Authorizer checks made (one per accepted authorizer of each new batch).
     pub fn checks_performed(&self) -> u64 {
         self.app.lock().checks_performed()
