@@ -29,6 +29,9 @@
 //! - [`retention`]: the daemon's hourly pruning of history older than `storage.retention`.
 //! - [`private_file`]: files of mode 0600 written under a temporary name and renamed.
 //! - [`money`] and [`secret`]: the value types that keep money exact and secrets redacted.
+//! - [`daemon`]: `balance-monitor run` and `run-now`: the wiring, signals, the live
+//!   configuration (one `watch` every long-lived part reads, rebuilt in one place on
+//!   reload) and the one run pipeline (run, then judgement).
 //! - [`demo`]: `balance-monitor demo`: the sandbox, the real daemon on a time-lapse clock
 //!   and alerts to files, in one command.
 //! - [`cli`]: the command line, parsed by clap; `main.rs` maps results to exit codes.

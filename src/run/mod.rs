@@ -16,13 +16,17 @@
 //!   their reason and origin (never their data), and the valid authorizers, sorted by
 //!   id, are cut into chunks of `max_batch_size`, each recorded `submitting` with the
 //!   SHA-256 of its exact body and its members ([`plan`]).
-//! - **Chunks** (`chunk.rs`): at most `max_in_flight_batches` chunks are between their
-//!   POST and their end at once (the bound is shared by every run using one
-//!   [`RunContext`]). Results are upserted page by page; polling follows
-//!   `poll_interval` on the [`Clock`]; a chunk ends when its results reach the accepted
-//!   count, or at `submitted_at + result_deadline`, when the missing members are
-//!   recorded `not_retrieved`.
+//! - **Chunks** (`chunk.rs` sends, `read.rs` reads): at most `max_in_flight_batches`
+//!   chunks are between their POST and their end at once (one [`InFlightLimit`] shared
+//!   by every run of the daemon, resized in place on reload, `in_flight.rs`). Results
+//!   are upserted page by page; polling follows `poll_interval` on the [`Clock`]; a
+//!   chunk ends when its results reach the accepted count, or at
+//!   `submitted_at + result_deadline`, when the missing members are recorded
+//!   `not_retrieved`.
 //! - **End** (`finish.rs`): the final state and reason follow from the stored counts.
+//!   The run returns a [`RunOutcome`]: its summary, and the lender's fields its
+//!   judgement needs (loaded by its plan, and stored with it before anything is sent,
+//!   so that a resumed or crashed run is judged with its own list's fields).
 //!
 //! # Rightfoot's 24-hour body cache
 //!
@@ -117,8 +121,8 @@ pub struct RunSettings {
     pub result_deadline: Duration,
     /// Authorizers per chunk (Rightfoot takes at most 1,000).
     pub max_batch_size: usize,
-    /// Chunks between their POST and their end at once, across every run sharing a
-    /// [`RunContext`].
+    /// Chunks between their POST and their end at once, across every run sharing the
+    /// context's [`InFlightLimit`].
     pub max_in_flight_batches: usize,
     /// The `webhook_url` put in every request body. It is part of the bytes, so a
     /// changed URL or token makes a chunk planned before the change unsendable.
