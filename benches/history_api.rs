@@ -477,7 +477,7 @@ fn seed(database: &Path, options: &Options) -> anyhow::Result<()> {
 
 async fn start_server(store: Store) -> anyhow::Result<(String, tokio::sync::oneshot::Sender<()>)> {
     let mut state = HttpState::new(store, Completions::default(), Clock::system());
-    state.token = Some(Secret::new(TOKEN));
+    state.set_token(Some(Secret::new(TOKEN)));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

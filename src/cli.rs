@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, ConfigError};
+use crate::sandbox::SANDBOX_DEFAULT_KEY;
 use crate::secret::Environment;
 
 pub const DEFAULT_CONFIG: &str = "/etc/balance-monitor/config.yaml";
@@ -259,9 +260,6 @@ pub struct SandboxArgs {
     #[arg(long, default_value_t = 0)]
     pub malformed_percent: u8,
 }
-
-/// The key the sandbox accepts when none is named: it guards nothing real.
-pub const SANDBOX_DEFAULT_KEY: &str = "rf_sandbox_key";
 
 fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {
     crate::config::duration::parse_duration(text)
@@ -552,23 +550,8 @@ fn run_sandbox(args: SandboxArgs, env: &Environment) -> Result<(), Failure> {
         let address = listener.local_addr().map_err(anyhow::Error::new)?;
         eprintln!("sandbox: serving Rightfoot's API at http://{address} (Ctrl-C to stop)");
         sandbox
-            .serve(listener, shutdown_signal())
+            .serve(listener, crate::daemon::shutdown_signal())
             .await
             .map_err(|e| Failure::Runtime(anyhow::Error::new(e).context("sandbox server failed")))
     })
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(signal) => signal,
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            return;
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
-    }
 }

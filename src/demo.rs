@@ -168,7 +168,7 @@ pub async fn demo(options: DemoOptions, env: &Environment) -> Result<(), DaemonE
             .map_err(DaemonError::Runtime)
     };
     write("authorizers.csv", &authorizers_csv())?;
-    write("rightfoot-api-key", crate::cli::SANDBOX_DEFAULT_KEY)?;
+    write("rightfoot-api-key", crate::sandbox::SANDBOX_DEFAULT_KEY)?;
     let config_path = dir.join("config.yaml");
     write("config.yaml", &config_yaml(&sandbox_url, &webhook_url))?;
 
@@ -213,7 +213,7 @@ pub async fn demo(options: DemoOptions, env: &Environment) -> Result<(), DaemonE
     };
     let mut shown = 0u32;
     let mut last = RunId(0);
-    let stop = crate::cli::shutdown_signal();
+    let stop = crate::daemon::shutdown_signal();
     tokio::pin!(stop);
     let all_shown = loop {
         tokio::select! {
@@ -377,7 +377,7 @@ fn next_monday_slot(schedule: &Schedule, now: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 async fn start_sandbox(start: DateTime<Utc>) -> Result<String, DaemonError> {
-    let mut config = SandboxConfig::new([Secret::new(crate::cli::SANDBOX_DEFAULT_KEY)]);
+    let mut config = SandboxConfig::new([Secret::new(crate::sandbox::SANDBOX_DEFAULT_KEY)]);
     config.clock_start = Some(start);
     config.clock_speed = f64::from(SPEED);
     config.processing_time = Duration::from_secs(20 * 60);

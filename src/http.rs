@@ -33,6 +33,10 @@
 //! - accepts any content type, as long as the body is the documented JSON;
 //! - is deduplicated on `event_uuid`, and always answered 200 once understood, so that
 //!   Rightfoot stops retrying.
+//!
+//! The `http.token`, and the webhook's path and token, are read on each request from
+//! the daemon's live configuration ([`Access::Live`]): after a reload the new tokens
+//! are accepted and the old ones refused at once, with no restart of the listener.
 
 mod auth;
 mod balances;
@@ -52,10 +56,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
-use axum::http::StatusCode;
-use axum::middleware::from_fn_with_state;
-use axum::routing::{get, post};
+use axum::extract::{Query, Request, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -64,6 +69,7 @@ use tokio::sync::watch;
 
 use crate::clock::Clock;
 use crate::completions::Completions;
+use crate::config::Config;
 use crate::rightfoot::RequestMetrics;
 use crate::secret::Secret;
 use crate::store::Store;
@@ -74,11 +80,8 @@ pub struct HttpState {
     pub store: Store,
     pub completions: Completions,
     pub clock: Clock,
-    /// The completion webhook's path and token, when it is configured.
-    pub completion_webhook: Option<(String, Secret)>,
-    /// `http.token`: when set, every route but `/healthz` and the completion webhook
-    /// needs it as a bearer token.
-    pub token: Option<Secret>,
+    /// Where the tokens come from: read on each request.
+    pub access: Access,
     /// The monitors' schedules, for `/readyz`. The daemon sends the new list on reload.
     pub monitors: watch::Receiver<Arc<Vec<WatchedMonitor>>>,
     /// Durations of the requests to Rightfoot, for `/metrics`: the recorder the daemon
@@ -87,6 +90,50 @@ pub struct HttpState {
     /// When the daemon started. `/readyz` holds the schedule to account only for slots
     /// after it: older ones are the scheduler's catch-up business at start.
     pub started_at: DateTime<Utc>,
+}
+
+/// The secrets a request is checked against.
+#[derive(Clone, Debug, Default)]
+pub struct AccessKeys {
+    /// `http.token`: when set, every route but `/healthz` and the completion webhook
+    /// needs it as a bearer token.
+    pub token: Option<Secret>,
+    /// The completion webhook's path and token, when it is configured.
+    pub completion_webhook: Option<(String, Secret)>,
+}
+
+impl AccessKeys {
+    /// The keys `config` sets.
+    pub fn of(config: &Config) -> AccessKeys {
+        AccessKeys {
+            token: config.http.token.clone(),
+            completion_webhook: config
+                .rightfoot
+                .completion_webhook
+                .as_ref()
+                .map(|hook| (hook.public_url.path().to_string(), hook.token.clone())),
+        }
+    }
+}
+
+/// Where the listener's secrets come from.
+#[derive(Clone, Debug)]
+pub enum Access {
+    /// Set once (tests, tools).
+    Fixed(AccessKeys),
+    /// The daemon's live configuration, read on each request, so a reload changes the
+    /// tokens at once.
+    Live(watch::Receiver<Arc<Config>>),
+}
+
+impl Access {
+    /// The keys as they are now.
+    pub fn keys(&self) -> AccessKeys {
+        match self {
+            Access::Fixed(keys) => keys.clone(),
+            Access::Live(config) => AccessKeys::of(&config.borrow()),
+        }
+    }
 }
 
 impl HttpState {
@@ -99,11 +146,24 @@ impl HttpState {
             completions,
             started_at: clock.now(),
             clock,
-            completion_webhook: None,
-            token: None,
+            access: Access::Fixed(AccessKeys::default()),
             monitors,
             rightfoot_metrics: RequestMetrics::default(),
         }
+    }
+
+    /// Fixes the bearer token (`http.token`).
+    pub fn set_token(&mut self, token: Option<Secret>) {
+        let mut keys = self.access.keys();
+        keys.token = token;
+        self.access = Access::Fixed(keys);
+    }
+
+    /// Fixes the completion webhook's path and token.
+    pub fn set_completion_webhook(&mut self, webhook: Option<(String, Secret)>) {
+        let mut keys = self.access.keys();
+        keys.completion_webhook = webhook;
+        self.access = Access::Fixed(keys);
     }
 }
 
@@ -124,13 +184,45 @@ pub fn router(state: HttpState) -> Router {
         .fallback(error::unknown_route)
         .method_not_allowed_fallback(error::method_not_allowed)
         .layer(from_fn_with_state(state.clone(), auth::require_token));
-    let mut router = Router::new().route("/healthz", get(healthz));
-    if let Some((path, _)) = &state.completion_webhook {
-        let path = if path.is_empty() { "/" } else { path.as_str() };
-        router = router.route(path, post(completion_webhook));
-    }
-    router.merge(api).with_state(state)
+    Router::new()
+        .route("/healthz", get(healthz))
+        .merge(api)
+        // Outside the bearer token's layer: the webhook's path is the configuration's
+        // of the moment, so it is matched on each request rather than routed once.
+        .layer(from_fn_with_state(state.clone(), completion_webhook_route))
+        .with_state(state)
 }
+
+/// Hands a `POST` to the completion webhook's current path to [`completion_webhook`];
+/// every other request goes on to the routes.
+async fn completion_webhook_route(
+    State(state): State<HttpState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let webhook = state.access.keys().completion_webhook;
+    let Some((path, token)) = webhook else {
+        return next.run(request).await;
+    };
+    let path = if path.is_empty() { "/" } else { path.as_str() };
+    if request.method() != Method::POST || request.uri().path() != path {
+        return next.run(request).await;
+    }
+    let query: TokenQuery = match Query::try_from_uri(request.uri()) {
+        Ok(Query(query)) => query,
+        Err(_) => TokenQuery { token: None },
+    };
+    let body = match axum::body::to_bytes(request.into_body(), WEBHOOK_BODY_LIMIT).await {
+        Ok(body) => body,
+        Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "too large\n").into_response(),
+    };
+    completion_webhook(&state, &token, query, body)
+        .await
+        .into_response()
+}
+
+/// The largest completion webhook body read (axum's default body limit).
+const WEBHOOK_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 /// Serves until `shutdown` resolves.
 pub async fn serve(
@@ -161,13 +253,11 @@ struct CompletionEvent {
 }
 
 async fn completion_webhook(
-    State(state): State<HttpState>,
-    Query(query): Query<TokenQuery>,
+    state: &HttpState,
+    expected: &Secret,
+    query: TokenQuery,
     body: Bytes,
 ) -> (StatusCode, &'static str) {
-    let Some((_, expected)) = &state.completion_webhook else {
-        return (StatusCode::NOT_FOUND, "not found\n");
-    };
     let given = query.token.unwrap_or_default();
     if !same_secret(&given, expected.expose()) {
         tracing::warn!("completion webhook with a missing or wrong token refused");

@@ -33,6 +33,9 @@
 //! - [`domain`]: the shared vocabulary, depending on nothing else in the crate: ids, run
 //!   states and triggers, balance status codes and money ([`domain::Cents`]).
 //! - [`secret`]: the value type that keeps secrets redacted.
+//! - [`daemon`]: `balance-monitor run` and `run-now`: the wiring, signals, the live
+//!   configuration (one `watch` every long-lived part reads, rebuilt in one place on
+//!   reload) and the one run pipeline (run, then judgement).
 //! - [`demo`]: `balance-monitor demo`: the sandbox, the real daemon on a time-lapse clock
 //!   and alerts to files, in one command.
 //! - [`cli`]: the command line, parsed by clap; `main.rs` maps results to exit codes.

@@ -24,10 +24,11 @@ use axum::extract::Request;
 use axum::middleware::Next;
 use balance_monitor::alerting::{Alerting, Outbox};
 use balance_monitor::clock::Clock;
+use balance_monitor::completions::Completions;
 use balance_monitor::config;
-use balance_monitor::daemon::{Launcher, client_for};
+use balance_monitor::config::Config;
+use balance_monitor::daemon::{Launcher, LiveConfig};
 use balance_monitor::rightfoot::RequestMetrics;
-use balance_monitor::run::{RunContext, RunSettings};
 use balance_monitor::sandbox::{Sandbox, SandboxConfig, SandboxHandle, Scenario};
 use balance_monitor::scheduler::{MonitorStatus, RunLauncher, Scheduler, SchedulerOptions};
 use balance_monitor::secret::{Environment, Secret};
@@ -196,20 +197,23 @@ monitors:
 
     // What `balance-monitor run` builds, on the paused clock.
     let store = Store::open(&config.storage.path).unwrap();
-    let context = RunContext::new(
-        store.clone(),
-        client_for(&config.rightfoot, RequestMetrics::default()).unwrap(),
-        clock.clone(),
-        RunSettings::from_config(&config.rightfoot),
-        config.file.clone(),
+    let live = Arc::new(
+        LiveConfig::new(
+            Config::clone(&config),
+            store.clone(),
+            clock.clone(),
+            Completions::default(),
+            RequestMetrics::default(),
+        )
+        .unwrap(),
     );
-    let alerting = Alerting::new(store.clone(), clock.clone(), config.clone());
+    let alerting = Alerting::live(store.clone(), clock.clone(), live.subscribe());
     let notifier = balance_monitor::notify::Notifier::new(clock.clone()).unwrap();
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     tracker.spawn(Outbox::new(alerting.clone(), notifier).run(cancel.clone()));
     let launcher: Arc<dyn RunLauncher> = Arc::new(Launcher::new(
-        context,
+        live,
         alerting,
         balance_monitor::systemd::Notifier::from_environment(
             &Environment::from_pairs::<&str, &str>([]),

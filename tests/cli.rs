@@ -71,7 +71,7 @@ fn sandbox_subcommand_serves_logs_json_and_stops_on_sigterm() {
     let status = runtime.block_on(async {
         reqwest::Client::new()
             .get(format!("http://{address}/v1/balances?batchId=none"))
-            .bearer_auth(balance_monitor::cli::SANDBOX_DEFAULT_KEY)
+            .bearer_auth(balance_monitor::sandbox::SANDBOX_DEFAULT_KEY)
             .send()
             .await
             .unwrap()

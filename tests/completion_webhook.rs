@@ -110,7 +110,7 @@ async fn harness(receiver: Receiver) -> Harness {
     let store = Store::open(directory.path().join("state.db")).unwrap();
     let completions = Completions::default();
     let mut state = HttpState::new(store.clone(), completions.clone(), clock.clone());
-    state.completion_webhook = Some((WEBHOOK_PATH.to_string(), Secret::new(TOKEN)));
+    state.set_completion_webhook(Some((WEBHOOK_PATH.to_string(), Secret::new(TOKEN))));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let public = Url::parse(&format!(
         "http://{}{WEBHOOK_PATH}",
@@ -262,6 +262,7 @@ impl Harness {
             run::execute(&ctx, &monitor, RunTrigger::Manual, CancellationToken::new())
                 .await
                 .unwrap()
+                .summary
         })
     }
 

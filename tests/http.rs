@@ -29,10 +29,10 @@ async fn start() -> Listener {
     let store = Store::open(dir.path().join("bm.db")).unwrap();
     let completions = Completions::default();
     let mut state = HttpState::new(store, completions.clone(), Clock::system());
-    state.completion_webhook = Some((
+    state.set_completion_webhook(Some((
         "/rightfoot/batch-completed".into(),
         Secret::new("s3cret-token"),
-    ));
+    )));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

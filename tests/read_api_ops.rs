@@ -269,7 +269,7 @@ async fn readyz_is_not_ready_while_a_monitor_is_overdue_past_its_grace() {
     // The daemon started at 08:00 and it is now 10:30 on the API's clock.
     let (monitors, watched) = tokio::sync::watch::channel(Arc::new(Vec::new()));
     let api = start_with(|state| {
-        state.token = Some(Secret::new(TOKEN));
+        state.set_token(Some(Secret::new(TOKEN)));
         state.clock = Clock::following_tokio(at(10, 30));
         state.started_at = at(8, 0);
         state.monitors = watched;
@@ -381,7 +381,7 @@ fn samples(text: &str) -> BTreeMap<String, String> {
 async fn metrics_report_every_family_with_the_known_stores_values() {
     let mut recorder = None;
     let api = start_with(|state| {
-        state.token = Some(Secret::new(TOKEN));
+        state.set_token(Some(Secret::new(TOKEN)));
         recorder = Some(state.rightfoot_metrics.clone());
     })
     .await;

@@ -318,7 +318,9 @@ impl Harness {
     }
 
     async fn execute(&self, cancel: CancellationToken) -> Result<RunSummary, RunError> {
-        run::execute(&self.ctx, &self.monitor, RunTrigger::Manual, cancel).await
+        run::execute(&self.ctx, &self.monitor, RunTrigger::Manual, cancel)
+            .await
+            .map(|outcome| outcome.summary)
     }
 
     /// A pending run, planned and started exactly as `execute` would, but without
@@ -728,7 +730,8 @@ async fn a_cached_batch_this_database_has_never_seen_is_flagged_and_stored_once(
         CancellationToken::new(),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .summary;
     assert_eq!(elsewhere.state, RunState::Complete);
 
     tokio::time::advance(Duration::from_secs(3 * 3600)).await;
@@ -770,7 +773,8 @@ async fn resume_resends_a_chunk_caught_in_submitting_with_identical_bytes() {
     tokio::time::advance(Duration::from_secs(20 * 60)).await;
     let summary = run::resume(&h.ctx, Some(&h.monitor), run, CancellationToken::new())
         .await
-        .unwrap();
+        .unwrap()
+        .summary;
 
     assert_eq!(summary.state, RunState::Complete, "{summary:?}");
     assert!(
@@ -869,7 +873,7 @@ async fn resume_finishes_reading_a_chunk_left_mid_read() {
 
     assert_eq!(unfinished.len(), 1);
     let (resumed, summary) = &unfinished[0];
-    let summary = summary.as_ref().unwrap();
+    let summary = &summary.as_ref().unwrap().summary;
     assert_eq!(*resumed, run);
     assert_eq!(summary.state, RunState::Complete, "{summary:?}");
     assert_eq!(h.results(run), (450, 450));
@@ -891,7 +895,8 @@ async fn a_chunk_in_submitting_for_more_than_24_hours_is_unknown_and_never_resen
 
     let summary = run::resume(&h.ctx, Some(&h.monitor), run, CancellationToken::new())
         .await
-        .unwrap();
+        .unwrap()
+        .summary;
 
     assert_eq!(h.served.posts().len(), 0, "never resent");
     assert_eq!(h.served.handle.checks_performed(), 0);
@@ -944,7 +949,8 @@ async fn a_changed_authorizer_file_closes_submitting_chunks_without_sending_anyt
 
     let summary = run::resume(&h.ctx, Some(&h.monitor), run, CancellationToken::new())
         .await
-        .unwrap();
+        .unwrap()
+        .summary;
 
     assert_eq!(
         h.served.posts().len(),
@@ -1017,7 +1023,7 @@ async fn cancellation_leaves_a_resumable_run_that_resume_completes() {
     )
     .await
     .unwrap();
-    let summary = unfinished[0].1.as_ref().unwrap();
+    let summary = &unfinished[0].1.as_ref().unwrap().summary;
 
     assert_eq!(summary.run, run);
     assert_eq!(summary.state, RunState::Complete, "{summary:?}");
@@ -1038,7 +1044,8 @@ async fn a_finished_run_resumes_to_its_summary_unchanged() {
         CancellationToken::new(),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .summary;
 
     assert_eq!(again, summary);
     assert_eq!(h.served.posts().len(), 1);
@@ -1167,7 +1174,8 @@ async fn api_rejections_are_recorded_with_reasons_and_counted() {
         CancellationToken::new(),
     )
     .await
-    .unwrap();
+    .unwrap()
+    .summary;
 
     assert_eq!(summary.state, RunState::Partial, "{summary:?}");
     assert_eq!(summary.rejected_by_api, 2);

@@ -53,6 +53,9 @@
 //!   `--limit`, `--since`, `--json`, an unknown authorizer) and `runs` / `runs show`
 //!   (counts, notifications, alerts) on a database filled through the store's API.
 //! - `http`: the daemon's listener: health and the completion webhook.
+//! - `live_config`: what a reload reaches (the HTTP and webhook tokens at once, one
+//!   in-flight bound measured on the sandbox's own counter) and whose metadata a run's
+//!   alerts show (its own plan's, also when a crash left it unjudged).
 //! - `notify`: digests delivered to real receivers on loopback: an SMTP server with AUTH
 //!   (subject, both bodies, escaping, the CSV of every row, recipients, Message-ID on
 //!   retries, 5xx/4xx answers, a server that never greets), `.eml` files, a `sendmail`
@@ -123,6 +126,7 @@ mod demo;
 mod export;
 mod history;
 mod http;
+mod live_config;
 mod notify;
 mod outbox;
 mod packaging;

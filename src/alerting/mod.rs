@@ -26,9 +26,14 @@
 //!
 //! **What it does not do.** It does not decide what fires (`rules`), render or send
 //! messages (`notify`), or decide when runs happen (`scheduler`). The lender's metadata
-//! (`below_payment`'s field and the `alert_fields`) comes from the run that loaded the
-//! list; only a run finished by an earlier process has its list read again for it, and
-//! none of the list's personal data is kept.
+//! (`below_payment`'s field and the `alert_fields`) comes from the run's own plan: the
+//! run's outcome carries it, and for a run an earlier process finished but did not
+//! judge, the store kept those fields when the run was planned. The authorizer file is
+//! never read here, so an edit after a run's plan cannot change its alerts.
+//!
+//! **Live configuration.** Each judgement and each delivery round reads the current
+//! value of the daemon's `watch` of the configuration, so a reload reaches the next
+//! one; nothing is copied at start-up.
 
 pub mod outbox;
 pub mod payload;
@@ -37,12 +42,11 @@ mod rows;
 #[cfg(test)]
 mod tests;
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::{Mutex, Notify, watch};
 
-use crate::authorizers::source::load_source;
 use crate::clock::Clock;
 use crate::config::{Config, Monitor, Route};
 use crate::domain::{RunId, RunState};
@@ -105,7 +109,8 @@ pub struct Alerting {
 struct Inner {
     store: Store,
     clock: Clock,
-    config: RwLock<Arc<Config>>,
+    /// The live configuration: read at the start of each judgement and delivery round.
+    config: watch::Receiver<Arc<Config>>,
     /// Judging is serialised: runs of one monitor must be judged in order, and judging is
     /// short next to a run.
     judging: Mutex<()>,
@@ -113,35 +118,29 @@ struct Inner {
 }
 
 impl Alerting {
+    /// Alerting with one configuration for good (`run-now`, tests).
     pub fn new(store: Store, clock: Clock, config: Arc<Config>) -> Alerting {
+        // The sender may go: a receiver keeps reading the last value sent.
+        let (_, config) = watch::channel(config);
+        Alerting::live(store, clock, config)
+    }
+
+    /// Alerting that follows the daemon's live configuration.
+    pub fn live(store: Store, clock: Clock, config: watch::Receiver<Arc<Config>>) -> Alerting {
         Alerting {
             inner: Arc::new(Inner {
                 store,
                 clock,
-                config: RwLock::new(config),
+                config,
                 judging: Mutex::new(()),
                 wake: Notify::new(),
             }),
         }
     }
 
-    /// The configuration later judgements and deliveries use (after a reload).
-    pub fn set_config(&self, config: Arc<Config>) {
-        *self
-            .inner
-            .config
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = config;
-    }
-
-    fn config(&self) -> Arc<Config> {
-        Arc::clone(
-            &self
-                .inner
-                .config
-                .read()
-                .unwrap_or_else(PoisonError::into_inner),
-        )
+    /// The configuration as it is now.
+    pub(crate) fn config(&self) -> Arc<Config> {
+        Arc::clone(&self.inner.config.borrow())
     }
 
     pub fn store(&self) -> &Store {
@@ -177,9 +176,9 @@ impl Alerting {
         self.judge_pending_with(monitor, None).await
     }
 
-    /// [`Alerting::judge_pending`], given the metadata of the list one of the runs
-    /// loaded (see [`crate::run::ListMetadata`]), so that run's judgement need not read
-    /// the list again.
+    /// [`Alerting::judge_pending`], given the metadata one of the runs loaded (its
+    /// [`crate::run::RunOutcome`]), so that run's judgement need not read the store's
+    /// copy. The other runs' metadata comes from the store.
     pub async fn judge_pending_with(
         &self,
         monitor: &str,
@@ -230,7 +229,8 @@ impl Alerting {
         // Taken, not shared: the list's metadata is freed as soon as the rules are done.
         let metadata = match loaded.take_if(|(loaded_run, _)| *loaded_run == run_id) {
             Some((_, metadata)) => metadata,
-            None => Arc::new(self.metadata(config, monitor).await),
+            None if monitor.needs_metadata() => Arc::new(store.judgement_metadata(run_id).await?),
+            None => Arc::default(),
         };
         let memory = store.balance_memory(monitor_id).await?;
         let open = store.open_alerts(monitor_id).await?;
@@ -269,38 +269,15 @@ impl Alerting {
             // Judged meanwhile by another process sharing the database: take the next.
             return Err(AlertingError::Raced);
         }
+        // Needed no more. If this fails, the rows go with the run at retention.
+        if let Err(error) = store.forget_judgement_metadata(run_id).await {
+            tracing::warn!(run = run_id.0, %error, "the judged run's stored metadata fields could not be deleted");
+        }
         Ok(Some(Judged {
             run: run_id,
             monitor: monitor.name.clone(),
             ..outcome.judged
         }))
-    }
-
-    /// The lender's metadata of the monitor's authorizers, by id, when a rule or the
-    /// alert fields need it. The list is read again for this (it holds personal data,
-    /// which is dropped at once); if it cannot be read, rules that need metadata skip.
-    async fn metadata(&self, config: &Config, monitor: &Monitor) -> MetadataById {
-        if !monitor.needs_metadata() {
-            return MetadataById::default();
-        }
-        let source = monitor.authorizers.clone();
-        let file = config.file.clone();
-        let loaded = tokio::task::spawn_blocking(move || load_source(&source, &file)).await;
-        match loaded {
-            Ok(Ok(loaded)) => loaded
-                .valid
-                .iter()
-                .map(|authorizer| (authorizer.id(), authorizer.metadata()))
-                .collect(),
-            Ok(Err(error)) => {
-                tracing::warn!(monitor = %monitor.name, %error, "the authorizer list could not be read for its metadata; rules that need it skip this run");
-                MetadataById::default()
-            }
-            Err(error) => {
-                tracing::warn!(monitor = %monitor.name, %error, "reading the authorizer list for its metadata stopped");
-                MetadataById::default()
-            }
-        }
     }
 }
 

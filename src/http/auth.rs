@@ -24,7 +24,7 @@ pub(crate) async fn require_token(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(expected) = &state.token else {
+    let Some(expected) = state.access.keys().token else {
         return next.run(request).await;
     };
     let given = request

@@ -242,7 +242,7 @@ pub async fn export(
             let watcher = tokio::spawn({
                 let stop = Arc::clone(&stop);
                 async move {
-                    crate::cli::shutdown_signal().await;
+                    crate::daemon::shutdown_signal().await;
                     stop.store(true, Ordering::Relaxed);
                 }
             });

@@ -16,13 +16,17 @@
 //!   their reason and origin (never their data), and the valid authorizers, sorted by
 //!   id, are cut into chunks of `max_batch_size`, each recorded `submitting` with the
 //!   SHA-256 of its exact body and its members ([`plan`]).
-//! - **Chunks** (`chunk.rs`): at most `max_in_flight_batches` chunks are between their
-//!   POST and their end at once (the bound is shared by every run using one
-//!   [`RunContext`]). Results are upserted page by page; polling follows
-//!   `poll_interval` on the [`Clock`]; a chunk ends when its results reach the accepted
-//!   count, or at `submitted_at + result_deadline`, when the missing members are
-//!   recorded `not_retrieved`.
+//! - **Chunks** (`chunk.rs` sends, `read.rs` reads): at most `max_in_flight_batches`
+//!   chunks are between their POST and their end at once (one [`InFlightLimit`] shared
+//!   by every run of the daemon, resized in place on reload, `in_flight.rs`). Results
+//!   are upserted page by page; polling follows `poll_interval` on the [`Clock`]; a
+//!   chunk ends when its results reach the accepted count, or at
+//!   `submitted_at + result_deadline`, when the missing members are recorded
+//!   `not_retrieved`.
 //! - **End** (`finish.rs`): the final state and reason follow from the stored counts.
+//!   The run returns a [`RunOutcome`]: its summary, and the lender's fields its
+//!   judgement needs (loaded by its plan, and stored with it before anything is sent,
+//!   so that a resumed or crashed run is judged with its own list's fields).
 //!
 //! # Rightfoot's 24-hour body cache
 //!
@@ -74,17 +78,18 @@
 
 mod chunk;
 mod finish;
+mod in_flight;
 pub mod plan;
+mod read;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 pub use finish::RunSummary;
+pub use in_flight::{InFlightLimit, InFlightSlot};
 pub use plan::{Chunk, Plan, plan_chunks};
 
 use chunk::{Body, ChunkEnd, ChunkWork, RunInProgress};
@@ -94,7 +99,7 @@ use crate::authorizers::source::{LoadError, LoadedAuthorizers, load_source};
 use crate::clock::Clock;
 #[cfg(test)]
 use crate::config::CompletionWebhook;
-use crate::config::{AuthorizerSource, Monitor, RightfootConfig};
+use crate::config::{AuthorizerSource, Monitor, RightfootConfig, RuleKind};
 use crate::domain::{BatchState, RunId, RunState, RunTrigger};
 use crate::rightfoot::RightfootClient;
 use crate::secret::Secret;
@@ -115,8 +120,8 @@ pub struct RunSettings {
     pub result_deadline: Duration,
     /// Authorizers per chunk (Rightfoot takes at most 1,000).
     pub max_batch_size: usize,
-    /// Chunks between their POST and their end at once, across every run sharing a
-    /// [`RunContext`].
+    /// Chunks between their POST and their end at once, across every run sharing the
+    /// context's [`InFlightLimit`].
     pub max_in_flight_batches: usize,
     /// The `webhook_url` put in every request body. It is part of the bytes, so a
     /// changed URL or token makes a chunk planned before the change unsendable.
@@ -148,8 +153,9 @@ impl RunSettings {
     }
 }
 
-/// What every run needs, built once at start-up. Cheap to clone; clones share the
-/// in-flight bound.
+/// What every run needs. The daemon builds one from the live configuration for each run
+/// (see `daemon::live`); every context it builds shares one [`InFlightLimit`], which a
+/// reload resizes. Cheap to clone; clones share the in-flight bound.
 #[derive(Clone, Debug)]
 pub struct RunContext {
     pub store: Store,
@@ -163,40 +169,38 @@ pub struct RunContext {
     /// Completion webhooks wake the reader of their batch through this; polling at
     /// `poll_interval` remains the fallback.
     pub completions: crate::completions::Completions,
-    /// The lender's metadata of the list each run loaded, kept for the alert judgement
-    /// that follows the run (metadata is not stored), when the monitor's rules need it.
-    pub list_metadata: ListMetadata,
-    in_flight: Arc<Semaphore>,
+    /// At most `max_in_flight_batches` chunks in flight, across every run sharing it.
+    pub in_flight: InFlightLimit,
 }
 
 /// The lender's metadata (`meta_*` columns) of the authorizers of one list, by id.
 pub use crate::authorizers::metadata::MetadataById;
 
-/// The metadata of the lists runs loaded, by run, until someone takes it. Cheap to
-/// clone; clones share the entries.
-#[derive(Clone, Debug, Default)]
-pub struct ListMetadata(Arc<std::sync::Mutex<HashMap<RunId, Arc<MetadataById>>>>);
+/// What a run came to: its summary, and the lender's fields its judgement needs, as
+/// the run's own plan loaded them (empty when the monitor's rules and `alert_fields`
+/// need none).
+#[derive(Clone, Debug)]
+pub struct RunOutcome {
+    pub summary: RunSummary,
+    pub metadata: Arc<MetadataById>,
+}
 
-impl ListMetadata {
-    /// Takes (and forgets) what `run` loaded.
-    pub fn take(&self, run: RunId) -> Option<Arc<MetadataById>> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&run)
-    }
-
-    fn keep(&self, run: RunId, metadata: MetadataById) {
-        let mut entries = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // Nobody took what older runs left (a judgement that failed): keep a few only.
-        if entries.len() >= 16 {
-            entries.clear();
-        }
-        entries.insert(run, Arc::new(metadata));
-    }
+/// The metadata fields judging `monitor`'s runs reads: the `below_payment` rules'
+/// fields and the `alert_fields`. Configuration validation keeps personal field names
+/// out of both, so these alone may be stored.
+pub fn judgement_fields(monitor: &Monitor) -> Vec<String> {
+    let mut fields: Vec<String> = monitor
+        .rules
+        .iter()
+        .filter_map(|rule| match &rule.kind {
+            RuleKind::BelowPayment { field, .. } => Some(field.clone()),
+            _ => None,
+        })
+        .chain(monitor.alert_fields.iter().cloned())
+        .collect();
+    fields.sort();
+    fields.dedup();
+    fields
 }
 
 impl RunContext {
@@ -207,16 +211,14 @@ impl RunContext {
         settings: RunSettings,
         config_file: PathBuf,
     ) -> RunContext {
-        let slots = settings.max_in_flight_batches.max(1);
         RunContext {
+            in_flight: InFlightLimit::new(settings.max_in_flight_batches),
             store,
             client,
             clock,
             settings,
             config_file,
             completions: crate::completions::Completions::default(),
-            list_metadata: ListMetadata::default(),
-            in_flight: Arc::new(Semaphore::new(slots)),
         }
     }
 }
@@ -247,7 +249,8 @@ pub enum RunError {
     Inconsistent { run: RunId, message: String },
 }
 
-/// Creates a run of `monitor` for `trigger` and drives it to its end.
+/// Creates a run of `monitor` for `trigger` and drives it to its end. Judging it is
+/// the caller's (the daemon's pipeline).
 ///
 /// A scheduled or catch-up slot that already has a run fails with
 /// [`StoreError::SlotTaken`] (inside [`RunError::Store`]). On cancellation the run is
@@ -257,7 +260,7 @@ pub async fn execute(
     monitor: &Monitor,
     trigger: RunTrigger,
     cancel: CancellationToken,
-) -> Result<RunSummary, RunError> {
+) -> Result<RunOutcome, RunError> {
     let monitor_id = ctx.store.ensure_monitor(&monitor.name).await?;
     let run = ctx
         .store
@@ -280,7 +283,7 @@ pub async fn resume(
     monitor: Option<&Monitor>,
     run: RunId,
     cancel: CancellationToken,
-) -> Result<RunSummary, RunError> {
+) -> Result<RunOutcome, RunError> {
     let record = ctx
         .store
         .run(run)
@@ -296,9 +299,27 @@ pub async fn resume(
         });
     }
     if record.state.is_final() {
-        return finish::finish(&ctx.store, run, ctx.clock.now()).await;
+        let summary = finish::finish(&ctx.store, run, ctx.clock.now()).await?;
+        return Ok(RunOutcome {
+            summary,
+            metadata: stored_metadata(ctx, monitor, run).await?,
+        });
     }
     drive(ctx, monitor, record, &cancel).await
+}
+
+/// The judgement fields a plan of `run` stored, when `monitor` needs any.
+async fn stored_metadata(
+    ctx: &RunContext,
+    monitor: Option<&Monitor>,
+    run: RunId,
+) -> Result<Arc<MetadataById>, RunError> {
+    match monitor {
+        Some(monitor) if monitor.needs_metadata() => {
+            Ok(Arc::new(ctx.store.judgement_metadata(run).await?))
+        }
+        _ => Ok(Arc::default()),
+    }
 }
 
 /// Resumes every unfinished run in the store, concurrently, matching each to its
@@ -309,7 +330,7 @@ pub async fn resume_unfinished(
     ctx: &RunContext,
     monitors: &[Monitor],
     cancel: CancellationToken,
-) -> Result<Vec<(RunId, Result<RunSummary, RunError>)>, RunError> {
+) -> Result<Vec<(RunId, Result<RunOutcome, RunError>)>, RunError> {
     let unfinished = ctx.store.unfinished_runs().await?;
     let resumes = unfinished.into_iter().map(|unfinished| {
         let run = unfinished.run.id;
@@ -337,11 +358,16 @@ async fn drive(
     monitor: Option<&Monitor>,
     mut record: RunRecord,
     cancel: &CancellationToken,
-) -> Result<RunSummary, RunError> {
+) -> Result<RunOutcome, RunError> {
     let run = record.id;
+    let failed_early = |summary| RunOutcome {
+        summary,
+        metadata: Arc::default(),
+    };
     let webhook_url = ctx.settings.webhook_url.as_ref().map(Secret::expose);
     // Chunks planned in this call, by index; the others' bodies are rebuilt.
     let mut planned: Vec<Option<Chunk>> = Vec::new();
+    let metadata;
     if record.state == RunState::Pending {
         if cancel.is_cancelled() {
             return Err(RunError::Cancelled { run });
@@ -354,7 +380,9 @@ async fn drive(
             ctx.store
                 .set_run_state(run, RunState::Failed, ctx.clock.now(), Some(reason))
                 .await?;
-            return finish::finish(&ctx.store, run, ctx.clock.now()).await;
+            return finish::finish(&ctx.store, run, ctx.clock.now())
+                .await
+                .map(failed_early);
         };
         let loaded = match load(ctx, &monitor.authorizers).await {
             Ok(loaded) => loaded,
@@ -364,22 +392,35 @@ async fn drive(
                 ctx.store
                     .set_run_state(run, RunState::Failed, ctx.clock.now(), Some(reason))
                     .await?;
-                return finish::finish(&ctx.store, run, ctx.clock.now()).await;
+                return finish::finish(&ctx.store, run, ctx.clock.now())
+                    .await
+                    .map(failed_early);
             }
         };
         let mut loaded = loaded;
-        if monitor.needs_metadata() {
-            // For the judgement that follows the run (the request bodies do not carry
-            // metadata): one compact table, copied in id order. The plan sorts the list
-            // the same way, so sorting here costs it nothing.
-            loaded.valid.sort_unstable_by(|a, b| a.id().cmp(b.id()));
-            let metadata: MetadataById = loaded
-                .valid
-                .iter()
-                .map(|authorizer| (authorizer.id(), authorizer.metadata()))
-                .collect();
-            ctx.list_metadata.keep(run, metadata);
-        }
+        metadata = match monitor.needs_metadata() {
+            false => Arc::default(),
+            true => {
+                // For the judgement that follows the run (the request bodies do not
+                // carry metadata): one compact table, copied in id order. The plan
+                // sorts the list the same way, so sorting here costs it nothing.
+                loaded.valid.sort_unstable_by(|a, b| a.id().cmp(b.id()));
+                let metadata: Arc<MetadataById> = Arc::new(
+                    loaded
+                        .valid
+                        .iter()
+                        .map(|authorizer| (authorizer.id(), authorizer.metadata()))
+                        .collect(),
+                );
+                // Stored before anything is sent: a run a crash leaves finished but
+                // unjudged is judged with its own list's fields, not the file's later
+                // ones.
+                ctx.store
+                    .write_judgement_metadata(run, Arc::clone(&metadata), judgement_fields(monitor))
+                    .await?;
+                metadata
+            }
+        };
         let plan = plan::plan(loaded, ctx.settings.max_batch_size, webhook_url);
         for warning in &plan.warnings {
             tracing::warn!(monitor = %monitor.name, run = run.0, "{warning}");
@@ -404,6 +445,7 @@ async fn drive(
             .ok_or(RunError::NotFound { run })?;
     } else {
         tracing::info!(monitor = %record.monitor_name, run = run.0, "run resumed");
+        metadata = stored_metadata(ctx, monitor, run).await?;
     }
     let in_progress = RunInProgress {
         ctx,
@@ -421,7 +463,8 @@ async fn drive(
         tracing::info!(monitor = %record.monitor_name, run = run.0, "run interrupted at a resumable step");
         return Err(RunError::Cancelled { run });
     }
-    finish::finish(&ctx.store, run, ctx.clock.now()).await
+    let summary = finish::finish(&ctx.store, run, ctx.clock.now()).await?;
+    Ok(RunOutcome { summary, metadata })
 }
 
 /// Decides what each chunk still needs. Chunks that already ended get their members

@@ -83,6 +83,9 @@ pub use state::{WebhookAttempt, WebhookStatus};
 use config::Settings;
 use state::{KeyId, State};
 
+/// The key the sandbox accepts when none is named: it guards nothing real.
+pub const SANDBOX_DEFAULT_KEY: &str = "rf_sandbox_key";
+
 /// The long help for `balance-monitor sandbox --help`.
 pub const ABOUT: &str = "\
 Runs a local simulator of Rightfoot's balance-check API, so that balance-monitor can be
@@ -316,6 +319,12 @@ impl SandboxHandle {
     /// Batches created (cached replays do not count).
     pub fn batches_created(&self) -> usize {
         self.app.lock().batches_created()
+    }
+
+    /// The most batches in flight at once so far: each from its creation to the results
+    /// page that served its last row.
+    pub fn most_batches_in_flight(&self) -> usize {
+        self.app.lock().most_open_batches()
     }
 
     /// Authorizer checks made (one per accepted authorizer of each new batch).

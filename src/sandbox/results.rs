@@ -118,7 +118,7 @@ fn balances_page(
             cursor.offset
         }
     };
-    let state = app.lock();
+    let mut state = app.lock();
     let batch = state
         .batch(batch_id)
         .filter(|batch| batch.owner == key)
@@ -149,13 +149,18 @@ fn balances_page(
     } else {
         None
     };
-    Ok(BatchBalancesResponse {
+    let read_out = !has_more && visible == batch.rows.len();
+    let response = BatchBalancesResponse {
         batch_id: batch.id.clone(),
         total_processed: visible,
         balances,
         has_more,
         next_page_token,
-    })
+    };
+    if read_out {
+        state.batch_read_out(&response.batch_id);
+    }
+    Ok(response)
 }
 
 /// The export's nine fixed columns, before the `meta_<key>` ones.

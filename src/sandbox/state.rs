@@ -11,7 +11,7 @@
 //! `meta_*` columns, outcomes and times. No name, address, phone number, date of
 //! birth, tax id, account or card number is kept after validation.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -147,6 +147,11 @@ pub struct State {
     pending_webhooks: Vec<usize>,
     webhook_log: Vec<WebhookAttempt>,
     checks_performed: u64,
+    /// Batches in flight: created, and not yet read to their last row (see
+    /// [`State::batch_read_out`]).
+    open_batches: HashSet<usize>,
+    /// The most batches ever in flight at once.
+    most_open_batches: usize,
     /// Seeded: fault draws and completion order repeat for a repeated request sequence.
     pub rng: fastrand::Rng,
     /// The faults still to be dealt in the current blocks (see [`super::faults`]).
@@ -165,6 +170,8 @@ impl State {
             pending_webhooks: Vec::new(),
             webhook_log: Vec::new(),
             checks_performed: 0,
+            open_batches: HashSet::new(),
+            most_open_batches: 0,
             rng: fastrand::Rng::with_seed(seed),
             fault_deck: super::faults::FaultDeck::default(),
             body_cache_ttl: BODY_CACHE_TTL,
@@ -187,6 +194,20 @@ impl State {
 
     pub fn checks_performed(&self) -> u64 {
         self.checks_performed
+    }
+
+    /// The most batches in flight at once so far: from their creation to the results
+    /// page that served their last row, as a reader sees a chunk in flight.
+    pub fn most_open_batches(&self) -> usize {
+        self.most_open_batches
+    }
+
+    /// A results page served the last row of a complete batch: it is no longer in
+    /// flight.
+    pub fn batch_read_out(&mut self, id: &str) {
+        if let Some(index) = self.by_id.get(id) {
+            self.open_batches.remove(index);
+        }
     }
 
     pub fn webhook_log(&self) -> &[WebhookAttempt] {
@@ -269,6 +290,10 @@ impl State {
             webhook,
         });
         self.by_id.insert(id, index);
+        if count > 0 {
+            self.open_batches.insert(index);
+            self.most_open_batches = self.most_open_batches.max(self.open_batches.len());
+        }
         &self.batches[index]
     }
 

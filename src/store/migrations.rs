@@ -51,6 +51,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "alert lifecycle",
         sql: include_str!("migrations/0005_alert_lifecycle.sql"),
     },
+    Migration {
+        version: 6,
+        name: "judgement fields",
+        sql: include_str!("migrations/0006_judgement_fields.sql"),
+    },
 ];
 
 /// The newest schema this build knows.

@@ -40,6 +40,7 @@ mod readers;
 mod reports;
 mod results;
 mod retention;
+mod run_metadata;
 mod runs;
 mod schedule;
 mod types;

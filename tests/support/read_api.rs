@@ -56,7 +56,7 @@ impl Answer {
 
 /// The API with [`TOKEN`] and nothing else configured.
 pub async fn start() -> Api {
-    start_with(|state| state.token = Some(Secret::new(TOKEN))).await
+    start_with(|state| state.set_token(Some(Secret::new(TOKEN)))).await
 }
 
 /// The API with the state `configure` leaves.
@@ -66,7 +66,11 @@ pub async fn start_with(configure: impl FnOnce(&mut HttpState)) -> Api {
     let store = Store::open(&database).unwrap();
     let mut state = HttpState::new(store.clone(), Completions::default(), Clock::system());
     configure(&mut state);
-    let token = state.token.as_ref().map(|token| token.expose().to_string());
+    let token = state
+        .access
+        .keys()
+        .token
+        .map(|token| token.expose().to_string());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

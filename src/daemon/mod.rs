@@ -1,0 +1,251 @@
+//! The long-running commands: `balance-monitor run` (the daemon) and `run-now`.
+//!
+//! This module wires the pieces together and owns the process lifecycle; the work
+//! itself belongs to the modules it wires. `live.rs` is the live configuration and
+//! reload, `pipeline.rs` the one run pipeline (run, then judgement) that scheduled
+//! runs, resumed runs and `run-now` share, `run_now.rs` the foreground run and its
+//! rendering, `signals.rs` the Unix signals. `run` loads the configuration, opens the
+//! store, makes it live, resumes the runs a previous process left
+//! unfinished, binds the HTTP listener (the read API behind `http.token`, `/readyz`
+//! following the monitors through a `watch` updated on reload, `/metrics` fed by the
+//! one request recorder every client it builds shares), starts the scheduler (and, with
+//! `storage.retention`, the hourly pruning task of [`crate::retention`]), and tells
+//! systemd it is ready. Then it waits for signals:
+//! - SIGTERM or SIGINT: stop starting new work, let in-flight runs reach a durable step
+//!   (every stored step is resumable) within [`SHUTDOWN_TIMEOUT`], then return `Ok`;
+//! - SIGHUP: reload ([`live::reload`]). The new configuration is validated first; if it
+//!   is bad the old one stays and the problems are logged; if it is good, it becomes
+//!   the live value every part reads at its next unit of work, the scheduler is given
+//!   the new monitors (in-flight runs are not dropped), and new runs use the new
+//!   settings.
+//!
+//! Every task belongs to one `CancellationToken` and one `TaskTracker`. The daemon
+//! reads the process environment only through the [`Environment`] snapshot `main` took.
+
+mod live;
+mod pipeline;
+mod run_now;
+mod signals;
+
+pub use live::{LiveConfig, reload};
+pub use pipeline::{JudgedRun, Launcher, RunStart, resume_unfinished, run_to_judgement};
+pub use run_now::{Progress, RunNowReport, is_complete, render_alerts, render_summary, run_now};
+pub use signals::{forward_signals, shutdown_signal};
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::alerting::{Alerting, Outbox};
+use crate::clock::Clock;
+use crate::completions::Completions;
+use crate::config::{self, Config, ConfigError, RightfootConfig};
+use crate::http::{Access, HttpState};
+use crate::rightfoot::{ClientConfig, RequestMetrics, RightfootClient};
+use crate::scheduler::{Scheduler, SchedulerOptions};
+use crate::secret::Environment;
+use crate::store::Store;
+use crate::systemd::Notifier;
+
+/// How long a stop waits for in-flight runs to reach a durable step. systemd's default
+/// `TimeoutStopSec=` is 90 s; this leaves it room.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How a daemon command failed; `main` turns it into an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// Exit 2: the configuration is invalid, and restarting will not help.
+    #[error("{0}")]
+    Config(String),
+    /// Exit 1.
+    #[error(transparent)]
+    Runtime(#[from] anyhow::Error),
+}
+
+impl From<ConfigError> for DaemonError {
+    fn from(error: ConfigError) -> DaemonError {
+        DaemonError::Config(error.to_string())
+    }
+}
+
+/// Builds the client for the configured Rightfoot, recording its requests' durations
+/// in `metrics`.
+pub fn client_for(
+    config: &RightfootConfig,
+    metrics: RequestMetrics,
+) -> Result<RightfootClient, DaemonError> {
+    let mut client = ClientConfig::new(config.base_url.clone(), config.api_key.clone());
+    client.metrics = metrics;
+    client.connect_timeout = config.connect_timeout;
+    client.request_timeout = config.request_timeout;
+    client.not_found_grace = config.not_found_grace;
+    RightfootClient::new(client).map_err(|e| DaemonError::Config(format!("rightfoot: {e}")))
+}
+
+fn open_store(config: &Config) -> Result<Store, DaemonError> {
+    Store::open(&config.storage.path)
+        .with_context(|| format!("cannot open the database {}", config.storage.path.display()))
+        .map_err(DaemonError::Runtime)
+}
+
+/// What tells a running daemon to reload or stop: signals for `balance-monitor run`,
+/// the demo's own driver for `balance-monitor demo`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Control {
+    /// Read the configuration again (SIGHUP).
+    Reload,
+    /// Stop starting work, let in-flight runs reach a durable step, and return
+    /// (SIGTERM, SIGINT).
+    Stop,
+}
+
+/// `balance-monitor run`: the daemon, until SIGTERM or SIGINT.
+pub async fn run(config_path: &Path, env: &Environment) -> Result<(), DaemonError> {
+    let (controls, forwarder) = forward_signals()?;
+    let result = serve(config_path, env, Clock::system(), controls).await;
+    forwarder.abort();
+    result
+}
+
+/// The daemon on `clock`, until `controls` says stop or is closed.
+pub async fn serve(
+    config_path: &Path,
+    env: &Environment,
+    clock: Clock,
+    mut controls: tokio::sync::mpsc::Receiver<Control>,
+) -> Result<(), DaemonError> {
+    let config = config::load(config_path, env)?;
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    let notifier = Notifier::from_environment(env);
+    let store = open_store(&config)?;
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let completions = Completions::default();
+    // One recorder for every client the daemon builds, so a reload keeps the figures.
+    let rightfoot_metrics = RequestMetrics::default();
+    let live = Arc::new(LiveConfig::new(
+        config,
+        store.clone(),
+        clock.clone(),
+        completions.clone(),
+        rightfoot_metrics.clone(),
+    )?);
+    let alerting = Alerting::live(store.clone(), clock.clone(), live.subscribe());
+    let outbox = Outbox::new(
+        alerting.clone(),
+        crate::notify::Notifier::new(clock.clone())
+            .map_err(|e| DaemonError::Runtime(anyhow::Error::new(e)))?,
+    );
+    let launcher = Launcher::new(Arc::clone(&live), alerting.clone(), notifier.clone());
+    let mut scheduler = Scheduler::new(
+        store.clone(),
+        clock.clone(),
+        Arc::new(launcher),
+        cancel.clone(),
+        tracker.clone(),
+        SchedulerOptions::default(),
+    );
+
+    // Runs that finished before a crash but were not judged are judged first, in order,
+    // before any later run of their monitor can finish; then the outbox delivers what
+    // any earlier process queued and did not deliver.
+    alerting.judge_all().await;
+    tracker.spawn(outbox.run(cancel.clone()));
+
+    // Runs a previous process left unfinished go first: they hold slots and batches,
+    // and a scheduled one keeps its monitor busy until it ends, so that no slot starts
+    // a run beside it.
+    resume_unfinished(&store, &live, &alerting, &mut scheduler, &tracker, &cancel).await;
+
+    let config = live.config();
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (http.listen)", config.http.listen))?;
+    let listening = listener
+        .local_addr()
+        .context("the listener has no address")?;
+    // Tokens and the webhook's path are read from the live configuration on each
+    // request; `/readyz` follows the monitors through reloads.
+    let http_state = HttpState {
+        store: store.clone(),
+        completions: completions.clone(),
+        clock: clock.clone(),
+        access: Access::Live(live.subscribe()),
+        monitors: live.monitors(),
+        rightfoot_metrics,
+        started_at: clock.now(),
+    };
+    tracker.spawn(crate::http::serve(
+        listener,
+        http_state,
+        cancel.clone().cancelled_owned(),
+    ));
+
+    // Retention: prune old history hourly, between batches checking for the stop.
+    if let Some(retention) = config.storage.retention {
+        tracker.spawn(crate::retention::prune_periodically(
+            store.clone(),
+            clock.clone(),
+            retention,
+            cancel.clone(),
+        ));
+    }
+
+    scheduler
+        .apply(&config.monitors)
+        .await
+        .context("cannot start the schedules")?;
+
+    if let Some(interval) = notifier.watchdog_interval() {
+        let notifier = notifier.clone();
+        let cancel = cancel.clone();
+        tracker.spawn(async move {
+            // The first ping is one interval after start, so none precedes READY=1.
+            let mut ticks =
+                tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+            loop {
+                tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = ticks.tick() => notifier.watchdog(),
+                }
+            }
+        });
+    }
+    let status = format!("watching {} monitor(s)", config.monitors.len());
+    tracing::info!(monitors = config.monitors.len(), listen = %listening, "balance-monitor started");
+    notifier.ready(&status);
+    drop(config);
+
+    while let Some(Control::Reload) = controls.recv().await {
+        notifier.reloading();
+        reload(config_path, env, &live, &mut scheduler, &alerting).await;
+        notifier.ready(&format!(
+            "watching {} monitor(s)",
+            live.config().monitors.len()
+        ));
+    }
+
+    tracing::info!("stopping: no new runs; waiting for runs in flight to reach a durable step");
+    cancel.cancel();
+    notifier.stopping();
+    scheduler.stop().await;
+    tracker.close();
+    if tokio::time::timeout(SHUTDOWN_TIMEOUT, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "some work did not stop within {}s; every stored step is resumable at the next start",
+            SHUTDOWN_TIMEOUT.as_secs()
+        );
+    }
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}

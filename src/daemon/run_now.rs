@@ -1,0 +1,296 @@
+//! `balance-monitor run-now MONITOR`: one manual run in the foreground, through the same
+//! pipeline as the daemon's runs, with progress on stderr, then its summary, its
+//! judgement and one delivery attempt of what it queued, rendered for people.
+//!
+//! What is not delivered stays queued for the daemon. This module renders; the run and
+//! its judgement are the pipeline's.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio_util::sync::CancellationToken;
+
+use crate::alerting::{Alerting, Judged, Outbox};
+use crate::clock::Clock;
+use crate::config;
+use crate::domain::{RunState, RunTrigger};
+use crate::run::{RunContext, RunError, RunSettings, RunSummary};
+use crate::secret::Environment;
+use crate::store::Store;
+
+use super::pipeline::{JudgedRun, RunStart, run_to_judgement};
+use super::{DaemonError, client_for, open_store};
+
+/// `balance-monitor run-now MONITOR`: one manual run in the foreground.
+pub async fn run_now(
+    config_path: &Path,
+    env: &Environment,
+    monitor_name: &str,
+    progress: Progress,
+) -> Result<RunNowReport, DaemonError> {
+    let config = config::load(config_path, env)?;
+    let Some(monitor) = config.monitors.iter().find(|m| m.name == monitor_name) else {
+        let names: Vec<&str> = config.monitors.iter().map(|m| m.name.as_str()).collect();
+        let hint = match crate::yaml::did_you_mean(monitor_name, &names) {
+            Some(best) => format!(", did you mean `{best}`?"),
+            None => format!(" (configured: {})", names.join(", ")),
+        };
+        return Err(DaemonError::Config(format!(
+            "{}: no monitor named `{monitor_name}`{hint}",
+            config_path.display()
+        )));
+    };
+    let store = open_store(&config)?;
+    let clock = Clock::system();
+    let ctx = RunContext::new(
+        store.clone(),
+        client_for(
+            &config.rightfoot,
+            crate::rightfoot::RequestMetrics::default(),
+        )?,
+        clock.clone(),
+        RunSettings::from_config(&config.rightfoot),
+        config.file.clone(),
+    );
+    let monitor = monitor.clone();
+    let config = Arc::new(config);
+    let alerting = Alerting::new(store.clone(), clock.clone(), Arc::clone(&config));
+    let cancel = CancellationToken::new();
+    let watcher = tokio::spawn(show_progress(
+        store.clone(),
+        monitor.name.clone(),
+        progress,
+        cancel.clone(),
+    ));
+    let stop_on_signal = {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            super::shutdown_signal().await;
+            cancel.cancel();
+        })
+    };
+    let start = RunStart::New {
+        monitor: &monitor,
+        trigger: RunTrigger::Manual,
+    };
+    let result = run_to_judgement(&ctx, &alerting, start, cancel.clone()).await;
+    cancel.cancel();
+    let _ = watcher.await;
+    let report = match result {
+        Ok(judged) => Ok(deliver(alerting, clock, judged).await?),
+        Err(error) => Err(error),
+    };
+    stop_on_signal.abort();
+    store.close().await;
+    report.map_err(|error| match error {
+        RunError::Cancelled { run } => DaemonError::Runtime(anyhow::anyhow!(
+            "interrupted; run {} stopped at a durable step and resumes when the daemon next starts",
+            run.0
+        )),
+        other => DaemonError::Runtime(anyhow::Error::new(other)),
+    })
+}
+
+/// What `run-now` did: the run, what the rules made of it, and the delivery of the
+/// notifications it queued.
+#[derive(Debug)]
+pub struct RunNowReport {
+    pub summary: RunSummary,
+    pub judged: Vec<Judged>,
+    /// One delivery attempt of everything due; `None` when nothing was queued.
+    pub delivery: Option<crate::alerting::DeliveryRound>,
+}
+
+/// Makes one attempt to deliver what the judgement (of the run, and of any earlier run
+/// left unjudged) queued. What is not delivered stays queued for the daemon.
+async fn deliver(
+    alerting: Alerting,
+    clock: Clock,
+    run: JudgedRun,
+) -> Result<RunNowReport, DaemonError> {
+    let mut judged = Vec::new();
+    for outcome in run.judged {
+        match outcome {
+            Ok(one) => judged.push(one),
+            Err(error) => {
+                return Err(DaemonError::Runtime(
+                    anyhow::Error::new(error)
+                        .context("the run finished but its alerts could not be judged"),
+                ));
+            }
+        }
+    }
+    let delivery = if judged.iter().any(|j| !j.queued.is_empty()) {
+        let notifier = crate::notify::Notifier::new(clock)
+            .map_err(|e| DaemonError::Runtime(anyhow::Error::new(e)))?;
+        let round = Outbox::new(alerting, notifier)
+            .deliver_due(&CancellationToken::new())
+            .await
+            .context("cannot deliver the notifications")?;
+        Some(round)
+    } else {
+        None
+    };
+    Ok(RunNowReport {
+        summary: run.summary,
+        judged,
+        delivery,
+    })
+}
+
+/// The alert lines `run-now` prints after the summary.
+pub fn render_alerts(report: &RunNowReport) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for judged in &report.judged {
+        let _ = writeln!(
+            out,
+            "  alerts (run {}):            {} fired, {} reminded, {} resolved; {} firing now",
+            judged.run.0, judged.fired, judged.reminders, judged.resolved, judged.firing
+        );
+        for skip in &judged.skips {
+            let _ = writeln!(out, "    {skip}");
+        }
+    }
+    if let Some(round) = &report.delivery {
+        let _ = writeln!(
+            out,
+            "  notifications:             {} delivered, {} to retry, {} failed",
+            round.delivered, round.retrying, round.failed
+        );
+        if round.retrying > 0 {
+            let _ = writeln!(
+                out,
+                "    the daemon (`balance-monitor run`) retries the undelivered ones; `runs show` lists them"
+            );
+        }
+    }
+    out
+}
+
+/// How `run-now` shows progress while it waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// A bar redrawn in place (stderr is a terminal).
+    Bar,
+    /// A plain line now and then (logs, pipes).
+    Lines,
+}
+
+/// Reports the run's stored progress once a second until `done` is cancelled.
+async fn show_progress(store: Store, monitor: String, style: Progress, done: CancellationToken) {
+    use std::io::Write as _;
+    let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    let mut run = None;
+    let mut last_line = String::new();
+    loop {
+        tokio::select! {
+            _ = done.cancelled() => break,
+            _ = ticks.tick() => {}
+        }
+        if run.is_none() {
+            run = store.unfinished_runs().await.ok().and_then(|runs| {
+                runs.into_iter()
+                    .rev()
+                    .find(|u| {
+                        u.run.monitor_name == monitor && matches!(u.run.trigger, RunTrigger::Manual)
+                    })
+                    .map(|u| u.run.id)
+            });
+        }
+        let Some(id) = run else { continue };
+        let Ok(tally) = store.run_tally(id).await else {
+            continue;
+        };
+        if tally.members == 0 {
+            continue;
+        }
+        let failed: u32 = tally.failed_by_code.values().sum();
+        let done_count = tally.succeeded + failed + tally.not_retrieved + tally.api_rejected;
+        let total = tally.members.max(1);
+        let line = match style {
+            Progress::Bar => {
+                let width = 30usize;
+                let filled = (done_count as usize * width / total as usize).min(width);
+                format!(
+                    "\r[{}{}] {done_count}/{} checked",
+                    "#".repeat(filled),
+                    "-".repeat(width - filled),
+                    tally.members
+                )
+            }
+            Progress::Lines => format!(
+                "progress: {done_count} of {} authorizers checked\n",
+                tally.members
+            ),
+        };
+        if line != last_line {
+            let mut err = std::io::stderr();
+            let _ = err.write_all(line.as_bytes());
+            let _ = err.flush();
+            last_line = line;
+        }
+    }
+    if style == Progress::Bar && !last_line.is_empty() {
+        eprintln!();
+    }
+}
+
+/// The summary `run-now` prints.
+pub fn render_summary(summary: &RunSummary) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "run {} of {}: {}",
+        summary.run.0,
+        summary.monitor,
+        summary.state.as_str()
+    );
+    if let Some(reason) = &summary.reason {
+        let _ = writeln!(out, "  reason: {reason}");
+    }
+    let _ = writeln!(out, "  accepted by Rightfoot:     {}", summary.accepted);
+    let _ = writeln!(
+        out,
+        "  rejected by pre-flight:    {}",
+        summary.rejected_preflight
+    );
+    let _ = writeln!(
+        out,
+        "  rejected by the API:       {}",
+        summary.rejected_by_api
+    );
+    let _ = writeln!(out, "  succeeded:                 {}", summary.succeeded);
+    let failed: u32 = summary.failed_by_code.values().sum();
+    let _ = writeln!(out, "  failed checks:             {failed}");
+    for (code, count) in &summary.failed_by_code {
+        let status = crate::domain::BalanceStatus::from_code(*code);
+        let _ = writeln!(out, "    {code} {}: {count}", status.description());
+    }
+    let _ = writeln!(
+        out,
+        "  not retrieved:             {}",
+        summary.not_retrieved
+    );
+    if summary.served_from_cache {
+        let _ = writeln!(
+            out,
+            "  served from Rightfoot's 24 h cache: {} (their results are an earlier run's)",
+            summary.cached
+        );
+    }
+    let _ = writeln!(
+        out,
+        "  duration:                  {:.1}s",
+        summary.duration.as_secs_f64()
+    );
+    out
+}
+
+/// Whether a finished run counts as success for `run-now`'s exit code.
+pub fn is_complete(summary: &RunSummary) -> bool {
+    summary.state == RunState::Complete
+}
