@@ -51,7 +51,7 @@ pub struct OpenAlertRow {
     pub clears: u32,
 }
 
-/// A change to one alert row, written by [`Store::commit_judgement`].
+/// A change to one alert row, written by [`AlertState::commit_judgement`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AlertWrite {
     /// The alert is open (pending or firing) with these values: the open row of its

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::Store;
-use super::error::StoreError;
+use super::error::{DriverError, StoreError};
 use crate::private_file::{PrivateFileError, Replace};
 
 /// How to copy.
@@ -77,7 +77,7 @@ pub enum BackupError {
     Destination {
         path: PathBuf,
         #[source]
-        source: rusqlite::Error,
+        source: DriverError,
     },
 
     #[error("backup to {}: the copy failed its integrity check: {message}", path.display())]

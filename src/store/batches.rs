@@ -68,7 +68,7 @@ pub trait BatchJournal: Send + Sync {
     ) -> BoxFuture<'_, Result<Option<BatchRef>, StoreError>>;
 
     /// Moves a chunk to `reading`, `complete`, `unknown` or `failed` (use
-    /// [`Store::mark_batch_submitted`] for `submitted`). `reading` and `complete` need
+    /// [`BatchJournal::mark_batch_submitted`] for `submitted`). `reading` and `complete` need
     /// Rightfoot's batch id; nothing leaves `complete`.
     fn set_batch_state(
         &self,

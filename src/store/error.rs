@@ -12,6 +12,10 @@ use chrono::{DateTime, Utc};
 
 use super::types::{RunId, RunState};
 
+/// A database driver's own error, kept as the source of a [`StoreError`] (for SQLite,
+/// a `rusqlite::Error`), so that no driver type is part of the store's interface.
+pub type DriverError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -34,7 +38,7 @@ pub enum StoreError {
     Open {
         path: PathBuf,
         #[source]
-        source: rusqlite::Error,
+        source: DriverError,
     },
 
     #[error("{} is not a balance-monitor database (not an SQLite file, or it is corrupt)", path.display())]
@@ -56,7 +60,7 @@ pub enum StoreError {
         version: i64,
         name: &'static str,
         #[source]
-        source: rusqlite::Error,
+        source: DriverError,
     },
 
     #[error(
@@ -96,14 +100,14 @@ pub enum StoreError {
     Io {
         path: PathBuf,
         #[source]
-        source: rusqlite::Error,
+        source: DriverError,
     },
 
     #[error("database {}: {source}", path.display())]
     Sqlite {
         path: PathBuf,
         #[source]
-        source: rusqlite::Error,
+        source: DriverError,
     },
 
     #[error("database {}: the store is closed", path.display())]

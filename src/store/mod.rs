@@ -70,7 +70,7 @@ pub use alerts::{
 };
 pub use backup::{BackupError, BackupOptions, BackupProgress, BackupSummary, ProgressFn};
 pub use batches::BatchJournal;
-pub use error::StoreError;
+pub use error::{DriverError, StoreError};
 pub use export::{
     BoxedSink, Export, ExportError, ExportQuery, ExportScope, ExportedResult, ResultSink, RowSink,
 };

@@ -74,7 +74,7 @@ pub struct BatchResultRow {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct BatchResultsPage {
     /// Authorizers of the batch with a `retrieved` result (Rightfoot's
-    /// `total_processed`). Counted only when asked for ([`Store::batch_results_page`]).
+    /// `total_processed`). Counted only when asked for ([`ReadQueries::batch_results_page`]).
     pub total_processed: u64,
     pub rows: Vec<BatchResultRow>,
     pub has_more: bool,
@@ -175,7 +175,7 @@ pub trait ReadQueries: Send + Sync {
         limit: u32,
     ) -> BoxFuture<'a, Result<Option<BatchResultsPage>, StoreError>>;
 
-    /// [`Store::batch_results_page`] without counting the batch: what a streamed export
+    /// [`ReadQueries::batch_results_page`] without counting the batch: what a streamed export
     /// reads, page after page. `total_processed` is 0.
     fn batch_results_after<'a>(
         &'a self,
@@ -216,9 +216,9 @@ pub trait ReadQueries: Send + Sync {
         &self,
     ) -> BoxFuture<'_, Result<BTreeMap<String, DateTime<Utc>>, StoreError>>;
 
-    /// Sends the writer thread an empty `BEGIN IMMEDIATE` transaction and waits for its
-    /// commit: the thread is alive, its queue moves, and SQLite's write lock can be
-    /// taken. Nothing is written, so a full disk is not detected here (the next real
-    /// write reports it).
+    /// Proves that a write could commit now, for `/readyz`, without writing anything
+    /// (so a full disk is not detected here; the next real write reports it). On
+    /// SQLite: an empty `BEGIN IMMEDIATE` transaction on the writer thread, so the
+    /// thread is alive, its queue moves, and the write lock can be taken.
     fn probe_write(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 }

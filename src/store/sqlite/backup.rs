@@ -32,7 +32,7 @@ pub(super) async fn copy(
         let path = path.clone();
         move |source: rusqlite::Error| BackupError::Destination {
             path: path.clone(),
-            source,
+            source: source.into(),
         }
     };
     let mut copy = Connection::open(file.temporary_path()).map_err(&on_destination)?;
@@ -89,9 +89,9 @@ pub(super) async fn copy(
 
 /// Checks the copy, makes it one self-contained file, and closes it.
 fn finish_copy(path: &Path, copy: Connection) -> Result<(), BackupError> {
-    let on_destination = |source| BackupError::Destination {
+    let on_destination = |source: rusqlite::Error| BackupError::Destination {
         path: path.to_path_buf(),
-        source,
+        source: source.into(),
     };
     let problems: Vec<String> = copy
         .prepare("PRAGMA integrity_check")

@@ -371,7 +371,7 @@ impl BatchJournal for SqliteStore {
     }
 }
 
-/// The chunk `batch` was linked to by [`Store::mark_batch_submitted`], if any.
+/// The chunk `batch` was linked to by `mark_batch_submitted`, if any.
 fn cached_from(
     transaction: &Transaction<'_>,
     batch: BatchRowId,

@@ -59,8 +59,14 @@ pub(crate) fn classify(path: &Path, source: rusqlite::Error) -> StoreError {
         Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
             StoreError::NotADatabase { path }
         }
-        Some(ErrorCode::SystemIoFailure) => StoreError::Io { path, source },
-        _ => StoreError::Sqlite { path, source },
+        Some(ErrorCode::SystemIoFailure) => StoreError::Io {
+            path,
+            source: source.into(),
+        },
+        _ => StoreError::Sqlite {
+            path,
+            source: source.into(),
+        },
     }
 }
 

@@ -76,8 +76,8 @@ pub(super) const CACHED_GAP: &str = "JOIN batches b ON b.id = m.batch_id \
          AND r.authorizer_unique_id = m.authorizer_unique_id AND r.outcome = 'rejected')";
 
 /// Records a chunk in state `submitting` with its members, or returns the row already
-/// recorded for the same run, index and body. Shared by [`Store::begin_batch`] and
-/// [`Store::start_run`].
+/// recorded for the same run, index and body. Shared by `begin_batch` and
+/// `start_run`.
 pub(super) fn insert_chunk(
     transaction: &Transaction<'_>,
     run: RunId,

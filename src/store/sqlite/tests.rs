@@ -10,7 +10,7 @@ use tokio::sync::oneshot;
 
 use super::SqliteStore;
 use super::error::OpError;
-use crate::store::{Maintenance, RunJournal, StoreError, StoreOptions};
+use crate::store::{RunJournal, StoreError, StoreOptions};
 
 /// How long a test waits for something that should be immediate before failing. A
 /// failure detector only: nothing waits for it to elapse.
@@ -336,17 +336,4 @@ async fn a_full_disk_comes_out_as_a_clear_error_and_the_writer_recovers() {
         .unwrap();
     store.ensure_monitor(&long_name).await.unwrap();
     assert_eq!(monitor_count(&store).await, 1);
-}
-
-#[tokio::test]
-async fn after_close_writes_fail_with_a_clear_error() {
-    let (directory, store) = open_store();
-    store.ensure_monitor("kept").await.unwrap();
-    store.close().await;
-    let error = store.ensure_monitor("late").await.unwrap_err();
-    assert!(matches!(error, StoreError::Closed { .. }), "{error}");
-    assert!(error.to_string().contains("the store is closed"), "{error}");
-    drop(store);
-    let reopened = SqliteStore::open(&directory.path().join("state.db")).unwrap();
-    assert_eq!(monitor_count(&reopened).await, 1);
 }
