@@ -27,8 +27,8 @@ impl AlertState for SqliteStore {
             self.scan(move |transaction| {
                 let mut statement = transaction.prepare_cached(
                     "SELECT authorizer_unique_id, first_checked_at, last_success_at, \
-                        last_success_cents, peaks \
-                 FROM balance_memory WHERE monitor_id = ?1 ORDER BY authorizer_unique_id",
+                            last_success_cents, peaks \
+                     FROM balance_memory WHERE monitor_id = ?1 ORDER BY authorizer_unique_id",
                 )?;
                 let rows = statement
                     .query_map(params![monitor.0], memory_row)?
@@ -47,10 +47,10 @@ impl AlertState for SqliteStore {
             self.scan(move |transaction| {
                 let mut statement = transaction.prepare_cached(
                     "SELECT fingerprint, authorizer_unique_id, rule, severity, state, \
-                        consecutive_failures, consecutive_passes, first_fired_at, \
-                        last_notified_at \
-                 FROM alerts WHERE monitor_id = ?1 AND state <> 'resolved' \
-                 ORDER BY authorizer_unique_id, rule",
+                            consecutive_failures, consecutive_passes, first_fired_at, \
+                            last_notified_at \
+                     FROM alerts WHERE monitor_id = ?1 AND state <> 'resolved' \
+                     ORDER BY authorizer_unique_id, rule",
                 )?;
                 let rows = statement
                     .query_map(params![monitor.0], open_alert_row)?
@@ -69,9 +69,9 @@ impl AlertState for SqliteStore {
             self.read(move |transaction| {
                 let sql = format!(
                     "SELECT {RUN_COLUMNS} FROM runs r JOIN monitors m ON m.id = r.monitor_id \
-                 WHERE r.monitor_id = ?1 AND r.alerts_evaluated_at IS NULL \
-                   AND r.state IN ('complete', 'partial', 'failed') \
-                 ORDER BY r.id LIMIT 1"
+                     WHERE r.monitor_id = ?1 AND r.alerts_evaluated_at IS NULL \
+                       AND r.state IN ('complete', 'partial', 'failed') \
+                     ORDER BY r.id LIMIT 1"
                 );
                 let Some(record) = transaction
                     .query_row(&sql, params![monitor.0], run_record)
@@ -106,28 +106,28 @@ impl AlertState for SqliteStore {
             self.scan(move |transaction| {
                 let mut statement = transaction.prepare_cached(
                     "SELECT m.authorizer_unique_id, \
-                        coalesce(own.outcome, inherited.outcome), \
-                        CASE WHEN own.outcome IS NOT NULL THEN own.balance_cents \
-                             ELSE inherited.balance_cents END, \
-                        CASE WHEN own.outcome IS NOT NULL THEN own.balance_status_code \
-                             ELSE inherited.balance_status_code END \
-                 FROM batch_members m \
-                 JOIN batches b ON b.id = m.batch_id \
-                 LEFT JOIN results own \
-                   ON own.run_id = m.run_id AND own.authorizer_unique_id = m.authorizer_unique_id \
-                 LEFT JOIN batches owner ON owner.id = b.cached_from \
-                 LEFT JOIN results inherited \
-                   ON inherited.run_id = owner.run_id \
-                  AND inherited.authorizer_unique_id = m.authorizer_unique_id \
-                 WHERE m.run_id = ?1 \
-                 UNION ALL \
-                 SELECT DISTINCT p.authorizer_unique_id, 'rejected', NULL, NULL \
-                 FROM preflight_rejections p \
-                 WHERE p.run_id = ?1 AND p.authorizer_unique_id <> '' \
-                   AND NOT EXISTS (SELECT 1 FROM batch_members m \
-                                   WHERE m.run_id = ?1 \
-                                     AND m.authorizer_unique_id = p.authorizer_unique_id) \
-                 ORDER BY 1",
+                            coalesce(own.outcome, inherited.outcome), \
+                            CASE WHEN own.outcome IS NOT NULL THEN own.balance_cents \
+                                 ELSE inherited.balance_cents END, \
+                            CASE WHEN own.outcome IS NOT NULL THEN own.balance_status_code \
+                                 ELSE inherited.balance_status_code END \
+                     FROM batch_members m \
+                     JOIN batches b ON b.id = m.batch_id \
+                     LEFT JOIN results own \
+                       ON own.run_id = m.run_id AND own.authorizer_unique_id = m.authorizer_unique_id \
+                     LEFT JOIN batches owner ON owner.id = b.cached_from \
+                     LEFT JOIN results inherited \
+                       ON inherited.run_id = owner.run_id \
+                      AND inherited.authorizer_unique_id = m.authorizer_unique_id \
+                     WHERE m.run_id = ?1 \
+                     UNION ALL \
+                     SELECT DISTINCT p.authorizer_unique_id, 'rejected', NULL, NULL \
+                     FROM preflight_rejections p \
+                     WHERE p.run_id = ?1 AND p.authorizer_unique_id <> '' \
+                       AND NOT EXISTS (SELECT 1 FROM batch_members m \
+                                       WHERE m.run_id = ?1 \
+                                         AND m.authorizer_unique_id = p.authorizer_unique_id) \
+                     ORDER BY 1",
                 )?;
                 let rows = statement
                     .query_map(params![run.0], |row| {
@@ -163,8 +163,8 @@ impl AlertState for SqliteStore {
             self.write(move |transaction| {
                 let marked = transaction.execute(
                     "UPDATE runs SET alerts_evaluated_at = ?2 \
-                 WHERE id = ?1 AND alerts_evaluated_at IS NULL \
-                   AND state IN ('complete', 'partial', 'failed')",
+                     WHERE id = ?1 AND alerts_evaluated_at IS NULL \
+                       AND state IN ('complete', 'partial', 'failed')",
                     params![run.0, time_text(judged_at)],
                 )?;
                 if marked == 0 {
@@ -192,7 +192,7 @@ impl AlertState for SqliteStore {
             self.read(move |transaction| {
                 let mut statement = transaction.prepare_cached(
                     "SELECT id FROM runs WHERE monitor_id = ?1 AND id > ?2 \
-                   AND alerts_evaluated_at IS NOT NULL ORDER BY id",
+                       AND alerts_evaluated_at IS NOT NULL ORDER BY id",
                 )?;
                 let rows = statement
                     .query_map(params![monitor.0, after.0], |row| Ok(RunId(row.get(0)?)))?

@@ -52,8 +52,8 @@ impl BatchJournal for SqliteStore {
                 batch_row(transaction, batch)?;
                 transaction.execute(
                     "UPDATE batches SET first_attempt_at = coalesce(first_attempt_at, ?2), \
-                     updated_at = ?3 \
-                 WHERE id = ?1",
+                         updated_at = ?3 \
+                     WHERE id = ?1",
                     params![batch.0, time_text(at), time_text(Utc::now())],
                 )?;
                 Ok(transaction.query_row(
@@ -104,8 +104,8 @@ impl BatchJournal for SqliteStore {
             let owner: Option<BatchRef> = transaction
                 .query_row(
                     "SELECT id, run_id FROM batches \
-                     WHERE rightfoot_batch_id = ?1 AND id <> ?2 AND cached_from IS NULL \
-                     ORDER BY id LIMIT 1",
+                         WHERE rightfoot_batch_id = ?1 AND id <> ?2 AND cached_from IS NULL \
+                         ORDER BY id LIMIT 1",
                     params![submitted.rightfoot_batch_id, batch.0],
                     |row| {
                         Ok(BatchRef {
@@ -117,9 +117,9 @@ impl BatchJournal for SqliteStore {
                 .optional()?;
             transaction.execute(
                 "UPDATE batches SET state = 'submitted', rightfoot_batch_id = ?2, \
-                     submitted_at = ?3, accepted_count = ?4, deadline = ?5, \
-                     updated_at = ?6, finished_at = NULL, cached_from = ?7 \
-                 WHERE id = ?1",
+                         submitted_at = ?3, accepted_count = ?4, deadline = ?5, \
+                         updated_at = ?6, finished_at = NULL, cached_from = ?7 \
+                     WHERE id = ?1",
                 params![
                     batch.0,
                     submitted.rightfoot_batch_id,
@@ -140,14 +140,14 @@ impl BatchJournal for SqliteStore {
             }
             let mut failed_row = transaction.prepare(
                 "INSERT INTO batch_failed_authorizers (batch_id, authorizer_unique_id, reason) \
-                 VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (batch_id, authorizer_unique_id) DO UPDATE SET reason = excluded.reason",
+                     VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (batch_id, authorizer_unique_id) DO UPDATE SET reason = excluded.reason",
             )?;
             let mut rejected = transaction.prepare(
                 "INSERT INTO results (run_id, batch_id, authorizer_unique_id, outcome, reason, recorded_at) \
-                 SELECT run_id, batch_id, authorizer_unique_id, 'rejected', ?3, ?4 \
-                 FROM batch_members WHERE batch_id = ?1 AND authorizer_unique_id = ?2 \
-                 ON CONFLICT (run_id, authorizer_unique_id) DO NOTHING",
+                     SELECT run_id, batch_id, authorizer_unique_id, 'rejected', ?3, ?4 \
+                     FROM batch_members WHERE batch_id = ?1 AND authorizer_unique_id = ?2 \
+                     ON CONFLICT (run_id, authorizer_unique_id) DO NOTHING",
             )?;
             for (authorizer, reasons) in refused {
                 let reason = redact_digit_runs(&reasons.join("; "));
@@ -196,8 +196,8 @@ impl BatchJournal for SqliteStore {
                     matches!(state, BatchState::Complete | BatchState::Failed).then_some(&now);
                 transaction.execute(
                     "UPDATE batches SET state = ?2, updated_at = ?3, finished_at = ?4, \
-                     reason = coalesce(?5, reason) \
-                 WHERE id = ?1",
+                         reason = coalesce(?5, reason) \
+                     WHERE id = ?1",
                     params![batch.0, state.as_str(), now, finished, reason],
                 )?;
                 Ok(())
@@ -217,7 +217,7 @@ impl BatchJournal for SqliteStore {
                 let runs = transaction
                     .prepare(
                         "SELECT DISTINCT run_id FROM batches \
-                     WHERE rightfoot_batch_id = ?1 AND run_id <> ?2 ORDER BY run_id",
+                         WHERE rightfoot_batch_id = ?1 AND run_id <> ?2 ORDER BY run_id",
                     )?
                     .query_map(params![rightfoot_batch_id, run.0], |row| {
                         Ok(RunId(row.get(0)?))
@@ -236,7 +236,7 @@ impl BatchJournal for SqliteStore {
                 ids(
                     transaction,
                     "SELECT authorizer_unique_id FROM batch_members WHERE batch_id = ?1 \
-                 ORDER BY authorizer_unique_id",
+                     ORDER BY authorizer_unique_id",
                     batch,
                 )
             })
@@ -254,10 +254,10 @@ impl BatchJournal for SqliteStore {
             ids(
                 transaction,
                 "SELECT m.authorizer_unique_id FROM batch_members m \
-                 WHERE m.batch_id = ?1 AND NOT EXISTS ( \
-                     SELECT 1 FROM results r \
-                     WHERE r.run_id = m.run_id AND r.authorizer_unique_id = m.authorizer_unique_id) \
-                 ORDER BY m.authorizer_unique_id",
+                     WHERE m.batch_id = ?1 AND NOT EXISTS ( \
+                         SELECT 1 FROM results r \
+                         WHERE r.run_id = m.run_id AND r.authorizer_unique_id = m.authorizer_unique_id) \
+                     ORDER BY m.authorizer_unique_id",
                 batch,
             )
         })
@@ -275,7 +275,7 @@ impl BatchJournal for SqliteStore {
                 let owner: Option<(i64, String)> = transaction
                 .query_row(
                     "SELECT c.id, c.state FROM batches b JOIN batches c ON c.id = b.cached_from \
-                     WHERE b.id = ?1",
+                         WHERE b.id = ?1",
                     params![batch.0],
                     |row| Ok((row.get(0)?, row.get(1)?)),
                 )
@@ -294,7 +294,7 @@ impl BatchJournal for SqliteStore {
                     transaction,
                     &format!(
                         "SELECT m.authorizer_unique_id FROM batch_members m {CACHED_GAP} \
-                          ORDER BY m.authorizer_unique_id"
+                              ORDER BY m.authorizer_unique_id"
                     ),
                     batch,
                 )?))
@@ -361,7 +361,7 @@ impl BatchJournal for SqliteStore {
             self.write(move |transaction| {
                 let inserted = transaction.execute(
                     "INSERT INTO webhook_events (event_uuid, received_at, rightfoot_batch_id) \
-                 VALUES (?1, ?2, ?3) ON CONFLICT (event_uuid) DO NOTHING",
+                     VALUES (?1, ?2, ?3) ON CONFLICT (event_uuid) DO NOTHING",
                     params![event_uuid, time_text(received_at), rightfoot_batch_id],
                 )?;
                 Ok(inserted > 0)

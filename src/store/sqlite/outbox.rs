@@ -32,9 +32,9 @@ impl Outbox for SqliteStore {
             self.read(move |transaction| {
                 let mut statement = transaction.prepare_cached(
                     "SELECT id, route, idempotency_key, payload, monitor, created_at, \
-                        next_attempt_at, attempts \
-                 FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?1 \
-                 ORDER BY next_attempt_at, id LIMIT ?2",
+                            next_attempt_at, attempts \
+                     FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?1 \
+                     ORDER BY next_attempt_at, id LIMIT ?2",
                 )?;
                 let rows = statement
                     .query_map(params![time_text(now), i64::from(limit)], |row| {
@@ -93,8 +93,8 @@ impl Outbox for SqliteStore {
                 match outcome {
                     AttemptOutcome::Delivered => transaction.execute(
                         "UPDATE outbox SET state = 'delivered', delivered_at = ?2, \
-                         last_attempt_at = ?2, attempts = attempts + 1 \
-                     WHERE id = ?1 AND state = 'pending'",
+                             last_attempt_at = ?2, attempts = attempts + 1 \
+                         WHERE id = ?1 AND state = 'pending'",
                         params![id, at],
                     )?,
                     AttemptOutcome::Retry {
@@ -102,14 +102,14 @@ impl Outbox for SqliteStore {
                         next_attempt_at,
                     } => transaction.execute(
                         "UPDATE outbox SET last_attempt_at = ?2, attempts = attempts + 1, \
-                         last_error = ?3, next_attempt_at = ?4 \
-                     WHERE id = ?1 AND state = 'pending'",
+                             last_error = ?3, next_attempt_at = ?4 \
+                         WHERE id = ?1 AND state = 'pending'",
                         params![id, at, error, time_text(next_attempt_at)],
                     )?,
                     AttemptOutcome::Failed { error } => transaction.execute(
                         "UPDATE outbox SET state = 'failed', last_attempt_at = ?2, \
-                         attempts = attempts + 1, last_error = ?3 \
-                     WHERE id = ?1 AND state = 'pending'",
+                             attempts = attempts + 1, last_error = ?3 \
+                         WHERE id = ?1 AND state = 'pending'",
                         params![id, at, error],
                     )?,
                 };
@@ -124,8 +124,8 @@ impl Outbox for SqliteStore {
             self.read(|transaction| {
                 let mut statement = transaction.prepare_cached(
                     "SELECT id, route, idempotency_key, payload, state, attempts, last_error, \
-                        created_at, delivered_at \
-                 FROM outbox ORDER BY id",
+                            created_at, delivered_at \
+                     FROM outbox ORDER BY id",
                 )?;
                 let rows = statement
                     .query_map([], |row| {

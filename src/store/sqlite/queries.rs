@@ -31,7 +31,7 @@ impl ReadQueries for SqliteStore {
                 let total_count: i64 = transaction
                     .prepare_cached(
                         "SELECT count(*) FROM results INDEXED BY results_by_authorizer_run \
-                     WHERE authorizer_unique_id = ?1",
+                         WHERE authorizer_unique_id = ?1",
                     )?
                     .query_row(params![authorizer], |row| row.get(0))?;
                 if total_count == 0 {
@@ -76,8 +76,8 @@ impl ReadQueries for SqliteStore {
                 let total: i64 = transaction
                     .prepare_cached(
                         "SELECT count(DISTINCT r.authorizer_unique_id) \
-                     FROM batches b JOIN results r ON r.batch_id = b.id \
-                     WHERE b.rightfoot_batch_id = ?1 AND r.outcome = 'retrieved'",
+                         FROM batches b JOIN results r ON r.batch_id = b.id \
+                         WHERE b.rightfoot_batch_id = ?1 AND r.outcome = 'retrieved'",
                     )?
                     .query_row(params![batch_id], |row| row.get(0))?;
                 page.total_processed = u64::try_from(total).unwrap_or(0);
@@ -133,8 +133,8 @@ impl ReadQueries for SqliteStore {
             self.read(move |transaction| {
                 let sql = format!(
                     "SELECT {RUN_COLUMNS} FROM runs r JOIN monitors m ON m.id = r.monitor_id \
-                 WHERE r.id < ?1 AND (?2 IS NULL OR m.name = ?2) \
-                 ORDER BY r.id DESC LIMIT ?3"
+                     WHERE r.id < ?1 AND (?2 IS NULL OR m.name = ?2) \
+                     ORDER BY r.id DESC LIMIT ?3"
                 );
                 let rows = transaction
                     .prepare_cached(&sql)?
@@ -164,12 +164,12 @@ impl ReadQueries for SqliteStore {
                 let rows = transaction
                 .prepare_cached(
                     "SELECT a.id, a.fingerprint, m.name, a.authorizer_unique_id, a.rule, a.state, \
-                         a.severity, a.consecutive_failures, a.consecutive_passes, \
-                         a.first_fired_at, a.last_fired_at, a.last_notified_at, a.resolved_at, \
-                         a.last_run_id, a.reason \
-                     FROM alerts a JOIN monitors m ON m.id = a.monitor_id \
-                     WHERE a.id < ?1 AND a.state <> 'pending' AND (?2 IS NULL OR a.state = ?2) \
-                     ORDER BY a.id DESC LIMIT ?3",
+                             a.severity, a.consecutive_failures, a.consecutive_passes, \
+                             a.first_fired_at, a.last_fired_at, a.last_notified_at, a.resolved_at, \
+                             a.last_run_id, a.reason \
+                         FROM alerts a JOIN monitors m ON m.id = a.monitor_id \
+                         WHERE a.id < ?1 AND a.state <> 'pending' AND (?2 IS NULL OR a.state = ?2) \
+                         ORDER BY a.id DESC LIMIT ?3",
                 )?
                 .query_map(
                     params![
@@ -192,7 +192,7 @@ impl ReadQueries for SqliteStore {
             let mut snapshot = MetricsSnapshot::default();
             let mut runs = transaction.prepare_cached(
                 "SELECT m.name, r.state, count(*) FROM runs r JOIN monitors m ON m.id = r.monitor_id \
-                 GROUP BY m.name, r.state ORDER BY m.name, r.state",
+                     GROUP BY m.name, r.state ORDER BY m.name, r.state",
             )?;
             for row in runs.query_map([], |row| {
                 Ok((
@@ -210,14 +210,14 @@ impl ReadQueries for SqliteStore {
             let latest: Vec<(String, i64)> = transaction
                 .prepare_cached(
                     "SELECT m.name, max(r.id) FROM runs r JOIN monitors m ON m.id = r.monitor_id \
-                     WHERE r.state IN ('complete', 'partial', 'failed') \
-                     GROUP BY m.name ORDER BY m.name",
+                         WHERE r.state IN ('complete', 'partial', 'failed') \
+                         GROUP BY m.name ORDER BY m.name",
                 )?
                 .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?;
             let mut by_code = transaction.prepare_cached(
                 "SELECT outcome, balance_status_code, count(*) FROM results WHERE run_id = ?1 \
-                 GROUP BY outcome, balance_status_code ORDER BY outcome, balance_status_code",
+                     GROUP BY outcome, balance_status_code ORDER BY outcome, balance_status_code",
             )?;
             for (monitor, run) in latest {
                 for row in by_code.query_map(params![run], |row| {
@@ -253,7 +253,7 @@ impl ReadQueries for SqliteStore {
             let (pending, failed): (i64, i64) = transaction
                 .prepare_cached(
                     "SELECT (SELECT count(*) FROM outbox WHERE state = 'pending'), \
-                            (SELECT count(*) FROM outbox WHERE state = 'failed')",
+                                (SELECT count(*) FROM outbox WHERE state = 'failed')",
                 )?
                 .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
             snapshot.outbox_pending = u64::try_from(pending).unwrap_or(0);
@@ -262,8 +262,8 @@ impl ReadQueries for SqliteStore {
             snapshot.last_complete_run = transaction
                 .prepare_cached(
                     "SELECT m.name, max(r.finished_at) FROM runs r \
-                     JOIN monitors m ON m.id = r.monitor_id \
-                     WHERE r.state = 'complete' GROUP BY m.name ORDER BY m.name",
+                         JOIN monitors m ON m.id = r.monitor_id \
+                         WHERE r.state = 'complete' GROUP BY m.name ORDER BY m.name",
                 )?
                 .query_map([], |row| Ok((row.get(0)?, time(row, 1)?)))?
                 .collect::<rusqlite::Result<_>>()?;
@@ -281,7 +281,7 @@ impl ReadQueries for SqliteStore {
                 Ok(transaction
                     .prepare_cached(
                         "SELECT m.name, s.last_slot FROM schedule_state s \
-                     JOIN monitors m ON m.id = s.monitor_id",
+                         JOIN monitors m ON m.id = s.monitor_id",
                     )?
                     .query_map([], |row| Ok((row.get(0)?, time(row, 1)?)))?
                     .collect::<rusqlite::Result<_>>()?)

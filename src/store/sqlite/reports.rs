@@ -74,7 +74,7 @@ impl Reports for SqliteStore {
             self.read(move |transaction| {
                 let sql = format!(
                     "SELECT {RUN_COLUMNS} FROM runs r JOIN monitors m ON m.id = r.monitor_id \
-                 WHERE ?1 IS NULL OR r.monitor_id = ?1 ORDER BY r.id DESC LIMIT ?2"
+                     WHERE ?1 IS NULL OR r.monitor_id = ?1 ORDER BY r.id DESC LIMIT ?2"
                 );
                 let runs = transaction
                     .prepare(&sql)?
@@ -105,7 +105,7 @@ impl Reports for SqliteStore {
                 let mut summary = RunNotifications::default();
                 let mut alerts = transaction.prepare(
                     "SELECT state, count(*) FROM alerts \
-                 WHERE last_run_id = ?1 AND state <> 'pending' GROUP BY state",
+                     WHERE last_run_id = ?1 AND state <> 'pending' GROUP BY state",
                 )?;
                 for row in alerts.query_map(params![run.0], |row| {
                     Ok((row.get::<_, String>(0)?, count(row, 1)?))
@@ -121,8 +121,8 @@ impl Reports for SqliteStore {
                 summary.undelivered = transaction
                     .prepare(&format!(
                         "SELECT o.route, o.state, o.attempts, o.last_error, o.next_attempt_at \
-                     FROM outbox o WHERE o.state <> 'delivered' AND {OUTBOX_RUN_ID} = ?1 \
-                     ORDER BY o.id"
+                         FROM outbox o WHERE o.state <> 'delivered' AND {OUTBOX_RUN_ID} = ?1 \
+                         ORDER BY o.id"
                     ))?
                     .query_map(params![run.0], |row| {
                         Ok(UndeliveredNotification {

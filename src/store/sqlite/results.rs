@@ -33,22 +33,22 @@ impl ResultJournal for SqliteStore {
                 }
                 let mut member = transaction.prepare(
                     "SELECT 1 FROM batch_members \
-                 WHERE run_id = ?1 AND batch_id = ?2 AND authorizer_unique_id = ?3",
+                     WHERE run_id = ?1 AND batch_id = ?2 AND authorizer_unique_id = ?3",
                 )?;
                 let mut upsert = transaction.prepare(
                     "INSERT INTO results (run_id, batch_id, authorizer_unique_id, outcome, \
-                     balance_cents, balance_status_code, retrieved_at, reason, recorded_at) \
-                 VALUES (?1, ?2, ?3, 'retrieved', ?4, ?5, ?6, NULL, ?7) \
-                 ON CONFLICT (run_id, authorizer_unique_id) DO UPDATE SET \
-                     outcome = 'retrieved', \
-                     balance_cents = excluded.balance_cents, \
-                     balance_status_code = excluded.balance_status_code, \
-                     retrieved_at = excluded.retrieved_at, \
-                     reason = NULL \
-                 WHERE results.outcome <> 'retrieved' \
-                    OR results.balance_cents IS NOT excluded.balance_cents \
-                    OR results.balance_status_code IS NOT excluded.balance_status_code \
-                    OR results.retrieved_at IS NOT excluded.retrieved_at",
+                         balance_cents, balance_status_code, retrieved_at, reason, recorded_at) \
+                     VALUES (?1, ?2, ?3, 'retrieved', ?4, ?5, ?6, NULL, ?7) \
+                     ON CONFLICT (run_id, authorizer_unique_id) DO UPDATE SET \
+                         outcome = 'retrieved', \
+                         balance_cents = excluded.balance_cents, \
+                         balance_status_code = excluded.balance_status_code, \
+                         retrieved_at = excluded.retrieved_at, \
+                         reason = NULL \
+                     WHERE results.outcome <> 'retrieved' \
+                        OR results.balance_cents IS NOT excluded.balance_cents \
+                        OR results.balance_status_code IS NOT excluded.balance_status_code \
+                        OR results.retrieved_at IS NOT excluded.retrieved_at",
                 )?;
                 let now = time_text(Utc::now());
                 let mut outcome = UpsertOutcome::default();
@@ -96,11 +96,11 @@ impl ResultJournal for SqliteStore {
             batch_row(transaction, batch)?;
             Ok(transaction.execute(
                 "INSERT INTO results (run_id, batch_id, authorizer_unique_id, outcome, reason, recorded_at) \
-                 SELECT m.run_id, m.batch_id, m.authorizer_unique_id, 'not_retrieved', ?2, ?3 \
-                 FROM batch_members m \
-                 WHERE m.batch_id = ?1 AND NOT EXISTS ( \
-                     SELECT 1 FROM results r \
-                     WHERE r.run_id = m.run_id AND r.authorizer_unique_id = m.authorizer_unique_id)",
+                     SELECT m.run_id, m.batch_id, m.authorizer_unique_id, 'not_retrieved', ?2, ?3 \
+                     FROM batch_members m \
+                     WHERE m.batch_id = ?1 AND NOT EXISTS ( \
+                         SELECT 1 FROM results r \
+                         WHERE r.run_id = m.run_id AND r.authorizer_unique_id = m.authorizer_unique_id)",
                 params![batch.0, reason, time_text(Utc::now())],
             )?)
         })
@@ -120,10 +120,10 @@ impl ResultJournal for SqliteStore {
             Ok(transaction.execute(
                 &format!(
                     "INSERT INTO results (run_id, batch_id, authorizer_unique_id, outcome, reason, recorded_at) \
-                     SELECT m.run_id, m.batch_id, m.authorizer_unique_id, 'not_retrieved', ?2, ?3 \
-                     FROM batch_members m {CACHED_GAP} AND NOT EXISTS ( \
-                         SELECT 1 FROM results x WHERE x.run_id = m.run_id \
-                             AND x.authorizer_unique_id = m.authorizer_unique_id)"
+                         SELECT m.run_id, m.batch_id, m.authorizer_unique_id, 'not_retrieved', ?2, ?3 \
+                         FROM batch_members m {CACHED_GAP} AND NOT EXISTS ( \
+                             SELECT 1 FROM results x WHERE x.run_id = m.run_id \
+                                 AND x.authorizer_unique_id = m.authorizer_unique_id)"
                 ),
                 params![batch.0, reason, time_text(Utc::now())],
             )?)
@@ -143,13 +143,13 @@ impl ResultJournal for SqliteStore {
                 Ok(transaction
                 .prepare(
                     "SELECT r.run_id, m.name, r.outcome, r.balance_cents, r.balance_status_code, \
-                         r.retrieved_at, r.reason, r.recorded_at \
-                     FROM results r \
-                     JOIN runs ON runs.id = r.run_id \
-                     JOIN monitors m ON m.id = runs.monitor_id \
-                     WHERE r.authorizer_unique_id = ?1 \
-                     ORDER BY r.recorded_at DESC, r.run_id DESC \
-                     LIMIT ?2",
+                             r.retrieved_at, r.reason, r.recorded_at \
+                         FROM results r \
+                         JOIN runs ON runs.id = r.run_id \
+                         JOIN monitors m ON m.id = runs.monitor_id \
+                         WHERE r.authorizer_unique_id = ?1 \
+                         ORDER BY r.recorded_at DESC, r.run_id DESC \
+                         LIMIT ?2",
                 )?
                 .query_map(params![authorizer, limit], history_entry)?
                 .collect::<rusqlite::Result<Vec<_>>>()?)

@@ -29,7 +29,7 @@ impl RunJournal for SqliteStore {
             self.write(move |transaction| {
                 transaction.execute(
                     "INSERT INTO monitors (name, created_at) VALUES (?1, ?2) \
-                 ON CONFLICT (name) DO NOTHING",
+                     ON CONFLICT (name) DO NOTHING",
                     params![name, time_text(Utc::now())],
                 )?;
                 let id = transaction.query_row(
@@ -50,7 +50,7 @@ impl RunJournal for SqliteStore {
                 let slot_text = run.trigger.slot().map(time_text);
                 let inserted = transaction.execute(
                     "INSERT INTO runs (monitor_id, scheduled_for, run_trigger, state, created_at) \
-                 VALUES (?1, ?2, ?3, 'pending', ?4)",
+                     VALUES (?1, ?2, ?3, 'pending', ?4)",
                     params![
                         run.monitor.0,
                         slot_text,
@@ -115,10 +115,10 @@ impl RunJournal for SqliteStore {
                 };
                 transaction.execute(
                     "UPDATE runs SET state = ?2, \
-                     started_at = coalesce(started_at, ?3), \
-                     finished_at = ?4, \
-                     reason = coalesce(?5, reason) \
-                 WHERE id = ?1",
+                         started_at = coalesce(started_at, ?3), \
+                         finished_at = ?4, \
+                         reason = coalesce(?5, reason) \
+                     WHERE id = ?1",
                     params![run.0, state.as_str(), started_at, finished_at, reason],
                 )?;
                 Ok(())
@@ -167,8 +167,8 @@ impl RunJournal for SqliteStore {
                 let now = time_text(Utc::now());
                 let mut rejection = transaction.prepare(
                     "INSERT INTO preflight_rejections \
-                     (run_id, position, authorizer_unique_id, source, reason, recorded_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                         (run_id, position, authorizer_unique_id, source, reason, recorded_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?;
                 for (position, rejected) in plan.rejected.into_iter().enumerate() {
                     rejection.execute(params![
@@ -198,7 +198,7 @@ impl RunJournal for SqliteStore {
                 }
                 transaction.execute(
                     "UPDATE runs SET state = 'running', started_at = coalesce(started_at, ?2) \
-                 WHERE id = ?1",
+                     WHERE id = ?1",
                     params![run.0, time_text(at)],
                 )?;
                 Ok(rows)
@@ -217,7 +217,7 @@ impl RunJournal for SqliteStore {
                 Ok(transaction
                     .prepare(
                         "SELECT authorizer_unique_id, source, reason FROM preflight_rejections \
-                     WHERE run_id = ?1 ORDER BY position",
+                         WHERE run_id = ?1 ORDER BY position",
                     )?
                     .query_map(params![run.0], |row| {
                         Ok(PreflightRejection {
@@ -255,21 +255,21 @@ impl RunJournal for SqliteStore {
                 )?,
                 cached: single(
                     "SELECT count(*) FROM batch_members m JOIN batches b ON b.id = m.batch_id \
-                     WHERE m.run_id = ?1 AND b.cached_from IS NOT NULL AND NOT EXISTS ( \
-                         SELECT 1 FROM results r WHERE r.run_id = m.run_id \
-                             AND r.authorizer_unique_id = m.authorizer_unique_id)",
+                         WHERE m.run_id = ?1 AND b.cached_from IS NOT NULL AND NOT EXISTS ( \
+                             SELECT 1 FROM results r WHERE r.run_id = m.run_id \
+                                 AND r.authorizer_unique_id = m.authorizer_unique_id)",
                 )?,
                 awaiting: single(
                     "SELECT count(*) FROM batch_members m JOIN batches b ON b.id = m.batch_id \
-                     WHERE m.run_id = ?1 AND b.cached_from IS NULL AND NOT EXISTS ( \
-                         SELECT 1 FROM results r WHERE r.run_id = m.run_id \
-                             AND r.authorizer_unique_id = m.authorizer_unique_id)",
+                         WHERE m.run_id = ?1 AND b.cached_from IS NULL AND NOT EXISTS ( \
+                             SELECT 1 FROM results r WHERE r.run_id = m.run_id \
+                                 AND r.authorizer_unique_id = m.authorizer_unique_id)",
                 )?,
                 ..RunTally::default()
             };
             let mut codes = transaction.prepare(
                 "SELECT balance_status_code, count(*) FROM results \
-                 WHERE run_id = ?1 AND outcome = 'retrieved' GROUP BY balance_status_code",
+                     WHERE run_id = ?1 AND outcome = 'retrieved' GROUP BY balance_status_code",
             )?;
             for row in codes.query_map(params![run.0], |row| {
                 Ok((row.get::<_, i64>(0)?, count(row, 1)?))
@@ -300,7 +300,7 @@ impl RunJournal for SqliteStore {
             self.read(move |transaction| {
                 let sql = format!(
                     "SELECT {RUN_COLUMNS} FROM runs r JOIN monitors m ON m.id = r.monitor_id \
-                 WHERE r.id = ?1"
+                     WHERE r.id = ?1"
                 );
                 Ok(transaction
                     .query_row(&sql, params![run.0], run_record)
@@ -315,7 +315,7 @@ impl RunJournal for SqliteStore {
             self.read(|transaction| {
                 let sql = format!(
                     "SELECT {RUN_COLUMNS} FROM runs r JOIN monitors m ON m.id = r.monitor_id \
-                 WHERE r.state IN ('pending', 'running') ORDER BY r.id"
+                     WHERE r.state IN ('pending', 'running') ORDER BY r.id"
                 );
                 let runs = transaction
                     .prepare(&sql)?

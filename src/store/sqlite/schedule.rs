@@ -46,12 +46,12 @@ impl ScheduleJournal for SqliteStore {
             self.write(move |transaction| {
                 let changed = transaction.execute(
                     "INSERT INTO schedule_state (monitor_id, last_slot, last_run_id, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (monitor_id) DO UPDATE SET \
-                     last_slot = excluded.last_slot, \
-                     last_run_id = excluded.last_run_id, \
-                     updated_at = excluded.updated_at \
-                 WHERE excluded.last_slot >= schedule_state.last_slot",
+                     VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (monitor_id) DO UPDATE SET \
+                         last_slot = excluded.last_slot, \
+                         last_run_id = excluded.last_run_id, \
+                         updated_at = excluded.updated_at \
+                     WHERE excluded.last_slot >= schedule_state.last_slot",
                     params![
                         monitor.0,
                         time_text(state.last_slot),
@@ -103,9 +103,9 @@ impl ScheduleJournal for SqliteStore {
                     let count = i64::try_from(event.slot_count).unwrap_or(i64::MAX);
                     transaction.execute(
                         "INSERT INTO schedule_events (monitor_id, outcome, first_slot, last_slot, \
-                         slot_count, slot_count_exact, reason, recorded_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-                     ON CONFLICT (monitor_id, first_slot) DO NOTHING",
+                             slot_count, slot_count_exact, reason, recorded_at) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                         ON CONFLICT (monitor_id, first_slot) DO NOTHING",
                         params![
                             monitor.0,
                             event.outcome.as_str(),
@@ -120,12 +120,12 @@ impl ScheduleJournal for SqliteStore {
                 }
                 transaction.execute(
                     "INSERT INTO schedule_state (monitor_id, last_slot, last_run_id, updated_at) \
-                 VALUES (?1, ?2, NULL, ?3) \
-                 ON CONFLICT (monitor_id) DO UPDATE SET \
-                     last_run_id = CASE WHEN excluded.last_slot = schedule_state.last_slot \
-                                        THEN schedule_state.last_run_id END, \
-                     last_slot = excluded.last_slot, \
-                     updated_at = excluded.updated_at",
+                     VALUES (?1, ?2, NULL, ?3) \
+                     ON CONFLICT (monitor_id) DO UPDATE SET \
+                         last_run_id = CASE WHEN excluded.last_slot = schedule_state.last_slot \
+                                            THEN schedule_state.last_run_id END, \
+                         last_slot = excluded.last_slot, \
+                         updated_at = excluded.updated_at",
                     params![monitor.0, to_text, now],
                 )?;
                 Ok(true)
@@ -158,8 +158,8 @@ impl ScheduleJournal for SqliteStore {
                 let slot = time_text(state.last_slot);
                 let accounted_for: bool = transaction.query_row(
                 "SELECT EXISTS (SELECT 1 FROM runs WHERE monitor_id = ?1 AND scheduled_for = ?2) \
-                     OR EXISTS (SELECT 1 FROM schedule_events WHERE monitor_id = ?1 \
-                                AND first_slot <= ?2 AND last_slot >= ?2)",
+                         OR EXISTS (SELECT 1 FROM schedule_events WHERE monitor_id = ?1 \
+                                    AND first_slot <= ?2 AND last_slot >= ?2)",
                 params![monitor.0, slot],
                 |row| row.get(0),
             )?;
@@ -181,8 +181,8 @@ impl ScheduleJournal for SqliteStore {
                 let events = transaction
                     .prepare(
                         "SELECT outcome, first_slot, last_slot, slot_count, slot_count_exact, \
-                         reason, recorded_at \
-                     FROM schedule_events WHERE monitor_id = ?1 ORDER BY first_slot",
+                             reason, recorded_at \
+                         FROM schedule_events WHERE monitor_id = ?1 ORDER BY first_slot",
                     )?
                     .query_map(params![monitor.0], |row| {
                         let count: i64 = row.get(3)?;
