@@ -7,7 +7,7 @@
 //! immutable and unique within what they page over, so a walk returns every row that
 //! existed when it began exactly once, whatever is inserted meanwhile:
 //!
-//! | page of | order | key | index |
+//! | page of | order | key | SQLite index |
 //! |---|---|---|---|
 //! | an authorizer's history | newest run first | run id | `results_by_authorizer_run` (0004) |
 //! | a Rightfoot batch's results | authorizer id | authorizer id | `batch_members_by_batch`, then the results' primary key |
