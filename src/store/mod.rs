@@ -27,7 +27,7 @@
 //! SQLite is the one backend today (`sqlite/`: connection, writer thread, reader pool,
 //! migrations, and one file per area implementing its trait); it is opened with
 //! [`Store::open`]. A second backend adds its folder, implements the traits, and gets a
-//! constructor here; the shared test suite (`tests/store.rs`) takes its store from a
+//! constructor here; the shared test suite (`tests/store/`) takes its store from a
 //! factory, so it runs on every backend. No rusqlite type and no SQL leave `sqlite/`.
 //!
 //! What the store never holds: personal data. An authorizer is its

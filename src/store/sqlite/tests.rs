@@ -1,6 +1,6 @@
 //! Tests of the SQLite backend's insides: the writer thread's transaction, the pool's
 //! connections, the pragmas, a full disk. They are SQLite's own; behaviour seen through
-//! the store's interface is the shared suite in `tests/store.rs`.
+//! the store's interface is the shared suite in `tests/store/`.
 
 use std::sync::Arc;
 use std::time::Duration;
