@@ -90,8 +90,10 @@
 //! - `scheduler`: the schedule loop on paused time with a real store and a fake launcher:
 //!   daylight saving, catch-up after downtime, no overlap, several zones, restarts,
 //!   cancellation, jitter and reload.
-//! - `store`: migrations, pragmas, one writer and non-blocking readers, idempotent
-//!   upserts, a schema without personal data, and the run's plans and cache links.
+//! - `store`: one suite of behaviour written against the store's interface and run on
+//!   every backend (`store::on_sqlite::*`: idempotent upserts, slots, plans, cache
+//!   links, closing), and SQLite's own tests (`store::sqlite::*`: migrations, the file,
+//!   a schema without personal data, readers not blocked by another process's lock).
 //! - `systemd_boot`: the real `balance-monitor run` booted as systemd boots it: `READY=1`
 //!   with a status, watchdog pings, `STOPPING=1` and exit 0 on SIGTERM; a bad
 //!   configuration exits 2 without ever saying ready.

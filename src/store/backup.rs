@@ -1,7 +1,8 @@
 //! An online copy of the database through SQLite's backup API, safe while the daemon
 //! writes.
 //!
-//! [`Store::backup`] copies from one of the pool's read connections inside one read
+//! [`Store::backup`] asks the backend for a copy ([`Maintenance::backup_to`](super::Maintenance::backup_to)).
+//! On SQLite it copies from one of the pool's read connections inside one read
 //! transaction, so the copy is exactly the database as of one commit however long it
 //! takes: in WAL mode that snapshot neither blocks the writer nor is disturbed by it
 //! (without it, each write between two steps would restart the copy, and a busy daemon
@@ -16,17 +17,15 @@
 //! into place; an existing destination is replaced only when asked (see
 //! `private_file.rs`).
 //!
-//! This module copies bytes; it does not schedule backups or prune old copies.
+//! This module holds the options, the answers and the entry points; the SQLite copy is
+//! `sqlite/backup.rs`. It does not schedule backups or prune old copies.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::Connection;
-use rusqlite::backup::{Backup, StepResult};
-
 use super::Store;
-use super::error::StoreError;
-use crate::private_file::{PrivateFile, PrivateFileError, Replace};
+use super::error::{DriverError, StoreError};
+use crate::private_file::{PrivateFileError, Replace};
 
 /// How to copy.
 #[derive(Clone, Debug)]
@@ -78,15 +77,15 @@ pub enum BackupError {
     Destination {
         path: PathBuf,
         #[source]
-        source: rusqlite::Error,
+        source: DriverError,
     },
 
     #[error("backup to {}: the copy failed its integrity check: {message}", path.display())]
     Corrupt { path: PathBuf, message: String },
 }
 
-/// Consecutive steps SQLite may answer "busy" or "locked" before the copy gives up.
-const BUSY_STEPS: u32 = 2_000;
+/// What a backend calls after each step of a copy.
+pub type ProgressFn = Box<dyn FnMut(BackupProgress) + Send>;
 
 impl Store {
     /// Copies the database to `destination` (see the module documentation).
@@ -95,8 +94,7 @@ impl Store {
         destination: &Path,
         options: BackupOptions,
     ) -> Result<BackupSummary, BackupError> {
-        self.backup_with_progress(destination, options, |_| {})
-            .await
+        self.backup_to(destination, options, Box::new(|_| {})).await
     }
 
     /// [`Store::backup`], calling `progress` after each step (on a blocking thread,
@@ -105,104 +103,9 @@ impl Store {
         &self,
         destination: &Path,
         options: BackupOptions,
-        mut progress: impl FnMut(BackupProgress) + Send + 'static,
+        progress: impl FnMut(BackupProgress) + Send + 'static,
     ) -> Result<BackupSummary, BackupError> {
-        if options.replace == Replace::Refuse && destination.symlink_metadata().is_ok() {
-            return Err(PrivateFileError::Exists {
-                path: destination.to_path_buf(),
-            }
-            .into());
-        }
-        let file = PrivateFile::create(destination)?;
-        let path = destination.to_path_buf();
-        let on_destination = {
-            let path = path.clone();
-            move |source: rusqlite::Error| BackupError::Destination {
-                path: path.clone(),
-                source,
-            }
-        };
-        let mut copy = Connection::open(file.temporary_path()).map_err(&on_destination)?;
-        let pages_per_step = i32::try_from(options.pages_per_step.max(1)).unwrap_or(i32::MAX);
-        let copied = self
-            .read(move |transaction| {
-                // Start the read transaction now: every step then copies this snapshot.
-                transaction.query_row("SELECT count(*) FROM sqlite_schema", [], |_| Ok(()))?;
-                let outcome = (|| {
-                    let backup = Backup::new(transaction, &mut copy)?;
-                    let mut steps = 0_u64;
-                    let mut busy = 0_u32;
-                    loop {
-                        let step = backup.step(pages_per_step)?;
-                        steps += 1;
-                        let done = backup.progress();
-                        progress(BackupProgress {
-                            pages_total: done.pagecount.max(0) as u64,
-                            pages_remaining: done.remaining.max(0) as u64,
-                        });
-                        match step {
-                            StepResult::Done => return Ok((steps, done.pagecount.max(0) as u64)),
-                            StepResult::More => busy = 0,
-                            StepResult::Busy | StepResult::Locked => {
-                                busy += 1;
-                                if busy > BUSY_STEPS {
-                                    return Err(rusqlite::Error::SqliteFailure(
-                                        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY),
-                                        Some("the copy stayed locked".to_string()),
-                                    ));
-                                }
-                            }
-                            _ => {}
-                        }
-                        std::thread::sleep(options.pause);
-                    }
-                })();
-                Ok(outcome.map(|(steps, pages)| (copy, steps, pages)))
-            })
-            .await?;
-        let (copy, steps, pages) = copied.map_err(&on_destination)?;
-        finish_copy(&path, copy)?;
-        let bytes = std::fs::metadata(file.temporary_path())
-            .map(|metadata| metadata.len())
-            .unwrap_or(0);
-        file.commit(options.replace)?;
-        Ok(BackupSummary {
-            destination: path,
-            pages,
-            bytes,
-            steps,
-        })
+        self.backup_to(destination, options, Box::new(progress))
+            .await
     }
-}
-
-/// Checks the copy, makes it one self-contained file, and closes it.
-fn finish_copy(path: &Path, copy: Connection) -> Result<(), BackupError> {
-    let on_destination = |source| BackupError::Destination {
-        path: path.to_path_buf(),
-        source,
-    };
-    let problems: Vec<String> = copy
-        .prepare("PRAGMA integrity_check")
-        .and_then(|mut statement| {
-            statement
-                .query_map([], |row| row.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()
-        })
-        .map_err(on_destination)?;
-    if problems != ["ok"] {
-        return Err(BackupError::Corrupt {
-            path: path.to_path_buf(),
-            message: problems.join("; "),
-        });
-    }
-    let mode: String = copy
-        .pragma_update_and_check(None, "journal_mode", "DELETE", |row| row.get(0))
-        .map_err(on_destination)?;
-    if !mode.eq_ignore_ascii_case("delete") {
-        return Err(BackupError::Corrupt {
-            path: path.to_path_buf(),
-            message: format!("the copy stayed in journal mode {mode}"),
-        });
-    }
-    copy.close().map_err(|(_, source)| on_destination(source))
 }

@@ -3,16 +3,18 @@
 //! [`StoreError`] is what callers see: every variant that comes from SQLite names the
 //! database file, and the causes an operator can act on (disk full, read-only file,
 //! locked by another process, a schema from a newer release) have their own variants
-//! and messages. [`OpError`] is internal: the error type of the closures that run on a
-//! connection, turned into a `StoreError` (with the path) at the edge of the writer and
-//! the reader pool. This module does no I/O.
+//! and messages. Every backend answers with these variants; turning a driver's error
+//! into one is the backend's work (`sqlite/error.rs`). This module does no I/O.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::{DateTime, Utc};
-use rusqlite::ErrorCode;
 
 use super::types::{RunId, RunState};
+
+/// A database driver's own error, kept as the source of a [`StoreError`] (for SQLite,
+/// a `rusqlite::Error`), so that no driver type is part of the store's interface.
+pub type DriverError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -36,7 +38,7 @@ pub enum StoreError {
     Open {
         path: PathBuf,
         #[source]
-        source: rusqlite::Error,
+        source: DriverError,
     },
 
     #[error("{} is not a balance-monitor database (not an SQLite file, or it is corrupt)", path.display())]
@@ -58,7 +60,7 @@ pub enum StoreError {
         version: i64,
         name: &'static str,
         #[source]
-        source: rusqlite::Error,
+        source: DriverError,
     },
 
     #[error(
@@ -98,14 +100,14 @@ pub enum StoreError {
     Io {
         path: PathBuf,
         #[source]
-        source: rusqlite::Error,
+        source: DriverError,
     },
 
     #[error("database {}: {source}", path.display())]
     Sqlite {
         path: PathBuf,
         #[source]
-        source: rusqlite::Error,
+        source: DriverError,
     },
 
     #[error("database {}: the store is closed", path.display())]
@@ -167,108 +169,5 @@ impl StoreError {
                 | StoreError::Io { .. }
                 | StoreError::Closed { .. }
         )
-    }
-}
-
-/// The error of an operation running on a connection, before the path is attached.
-#[derive(Debug)]
-pub(crate) enum OpError {
-    Sqlite(rusqlite::Error),
-    Store(StoreError),
-}
-
-impl From<rusqlite::Error> for OpError {
-    fn from(error: rusqlite::Error) -> Self {
-        OpError::Sqlite(error)
-    }
-}
-
-impl From<StoreError> for OpError {
-    fn from(error: StoreError) -> Self {
-        OpError::Store(error)
-    }
-}
-
-impl OpError {
-    pub(crate) fn into_store_error(self, path: &Path) -> StoreError {
-        match self {
-            OpError::Sqlite(error) => classify(path, error),
-            OpError::Store(error) => error,
-        }
-    }
-}
-
-/// Turns an SQLite error into the variant an operator can act on.
-pub(crate) fn classify(path: &Path, source: rusqlite::Error) -> StoreError {
-    let path = path.to_path_buf();
-    if let Some(
-        code @ (rusqlite::ffi::SQLITE_IOERR_WRITE
-        | rusqlite::ffi::SQLITE_IOERR_FSYNC
-        | rusqlite::ffi::SQLITE_IOERR_DIR_FSYNC
-        | rusqlite::ffi::SQLITE_IOERR_TRUNCATE
-        | rusqlite::ffi::SQLITE_IOERR_SHMSIZE),
-    ) = source.sqlite_extended_error_code()
-    {
-        return StoreError::WriteFailed { path, code };
-    }
-    match source.sqlite_error_code() {
-        Some(ErrorCode::DiskFull) => StoreError::DiskFull { path },
-        Some(ErrorCode::ReadOnly) => StoreError::ReadOnly { path },
-        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Busy { path },
-        Some(ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt) => {
-            StoreError::NotADatabase { path }
-        }
-        Some(ErrorCode::SystemIoFailure) => StoreError::Io { path, source },
-        _ => StoreError::Sqlite { path, source },
-    }
-}
-
-/// Whether the error is a UNIQUE or PRIMARY KEY violation.
-pub(crate) fn is_unique_violation(error: &rusqlite::Error) -> bool {
-    matches!(
-        error.sqlite_extended_error_code(),
-        Some(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rusqlite::ffi;
-
-    fn failure(code: i32) -> rusqlite::Error {
-        rusqlite::Error::SqliteFailure(ffi::Error::new(code), None)
-    }
-
-    #[test]
-    fn operator_causes_get_their_own_messages_naming_the_file() {
-        let path = Path::new("/var/lib/balance-monitor/state.db");
-        let table = [
-            (ffi::SQLITE_FULL, "the disk is full"),
-            (ffi::SQLITE_READONLY, "is read-only"),
-            (ffi::SQLITE_BUSY, "stayed locked"),
-            (ffi::SQLITE_NOTADB, "is not a balance-monitor database"),
-            (ffi::SQLITE_IOERR_READ, "disk I/O error"),
-            // Regression: a write that failed on a file size limit (EFBIG) or a
-            // failing disk read "disk I/O error: disk I/O error: ..." and did not say
-            // that nothing could be written.
-            (
-                ffi::SQLITE_IOERR_WRITE,
-                "cannot write to the disk (it is full",
-            ),
-            (ffi::SQLITE_IOERR_FSYNC, "cannot write to the disk"),
-            (ffi::SQLITE_IOERR_SHMSIZE, "cannot write to the disk"),
-        ];
-        for (code, expected) in table {
-            let message = classify(path, failure(code)).to_string();
-            assert!(message.contains(expected), "{code}: {message}");
-            assert!(
-                message.contains("/var/lib/balance-monitor/state.db"),
-                "{message}"
-            );
-        }
-        assert!(classify(path, failure(ffi::SQLITE_FULL)).is_environmental());
-        assert!(classify(path, failure(ffi::SQLITE_IOERR_WRITE)).is_environmental());
-        assert!(!classify(path, failure(ffi::SQLITE_CONSTRAINT)).is_environmental());
     }
 }

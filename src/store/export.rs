@@ -1,10 +1,12 @@
 //! Streaming stored balance results out, one row at a time, for the CSV export.
 //!
-//! [`Store::stream_results`] runs one query on a read connection (a consistent
-//! snapshot, beside the writer thanks to WAL) and hands each row to a [`ResultSink`] as
-//! SQLite produces it, on the blocking thread that runs the query. Nothing collects the
-//! rows: memory stays the same whether the selection has ten rows or ten million. Each
-//! row borrows its text from the statement, so the store allocates nothing per row.
+//! [`Store::stream_results`] hands each selected row to a [`ResultSink`] as the backend
+//! produces it, on the backend's thread (for SQLite, the blocking thread that runs the
+//! query on a read connection: a consistent snapshot, beside the writer thanks to WAL).
+//! Nothing collects the rows: memory stays the same whether the selection has ten rows
+//! or ten million. Each row borrows its text from the backend, which allocates nothing
+//! per row. A backend implements [`Export`], which streams into a boxed [`RowSink`];
+//! `stream_results` wraps the caller's sink in one and takes it back at the end.
 //!
 //! Which rows: the `retrieved` results, the ones Rightfoot returned a balance or a
 //! status code for. `not_retrieved` and `rejected` rows are not balance results and
@@ -13,21 +15,20 @@
 //! cache holds no results of its own, so selecting a run streams the results of the
 //! chunks it links to, and selecting a monitor streams each stored result once.
 //!
-//! The order is the order of the index that answers the selection, so that SQLite never
-//! sorts (a sort of millions of rows would spill to temporary files): by stored row for
-//! everything, by chunk for a run or a list of batches, by run and authorizer id for a
-//! monitor.
+//! The order is the order of the index that answers the selection, so that the database
+//! never sorts (a sort of millions of rows would spill to temporary files): for SQLite,
+//! by stored row for everything, by chunk for a run or a list of batches, by run and
+//! authorizer id for a monitor (see `sqlite/export.rs`).
 //!
 //! This module does not format anything: the sink does (see `report::export_csv`).
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
-use rusqlite::types::{Type, ValueRef};
-use rusqlite::{Row, params};
+use std::any::Any;
+
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
 
 use super::Store;
-use super::columns::time_text;
-use super::error::{OpError, StoreError};
-use super::runs::run_state;
+use super::error::StoreError;
 use super::types::{MonitorId, RunId};
 use crate::domain::Cents;
 
@@ -95,6 +96,63 @@ fn quoted(ids: &[String]) -> String {
         .join(", ")
 }
 
+/// The object-safe form of a [`ResultSink`]: what a backend streams into.
+/// [`Store::stream_results`] wraps the caller's sink in one.
+pub trait RowSink: Send {
+    /// Takes one row; `false` stops the stream (the sink keeps why).
+    fn accept(&mut self, row: &ExportedResult<'_>) -> bool;
+
+    /// The sink as `Any`, so that [`Store::stream_results`] can take its own back.
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send>;
+}
+
+/// A boxed sink, handed to a backend and given back.
+pub type BoxedSink = Box<dyn RowSink>;
+
+/// Streaming results out.
+pub trait Export: Send + Sync {
+    /// Streams the results `query` selects into `sink`, and gives the sink back with the
+    /// number of rows it accepted. A sink that refused a row comes back in
+    /// [`ExportError::Sink`]. Fails with [`StoreError::NotFound`] for an unknown run
+    /// and [`ExportError::UnknownBatches`] for Rightfoot batch ids never recorded.
+    fn stream_rows(
+        &self,
+        query: ExportQuery,
+        sink: BoxedSink,
+    ) -> BoxFuture<'_, Result<(BoxedSink, u64), ExportError<BoxedSink>>>;
+}
+
+/// A caller's sink, with the error that stopped it.
+struct CallerSink<S: ResultSink> {
+    sink: S,
+    error: Option<S::Error>,
+}
+
+impl<S: ResultSink> RowSink for CallerSink<S> {
+    fn accept(&mut self, row: &ExportedResult<'_>) -> bool {
+        match self.sink.write_result(row) {
+            Ok(()) => true,
+            Err(error) => {
+                self.error = Some(error);
+                false
+            }
+        }
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any + Send> {
+        self
+    }
+}
+
+impl<S: ResultSink> CallerSink<S> {
+    fn take_back(sink: BoxedSink) -> CallerSink<S> {
+        *sink
+            .into_any()
+            .downcast::<CallerSink<S>>()
+            .expect("a backend gives back the sink it was given")
+    }
+}
+
 impl Store {
     /// Streams the results `query` selects into `sink`, and gives the sink back with the
     /// number of rows written. Fails with [`StoreError::NotFound`] for an unknown run
@@ -102,213 +160,18 @@ impl Store {
     pub async fn stream_results<S: ResultSink>(
         &self,
         query: ExportQuery,
-        mut sink: S,
+        sink: S,
     ) -> Result<(S, u64), ExportError<S::Error>> {
-        // The outer `Result` is the store's; the inner one carries what only this
-        // operation can fail with, and the sink back on success.
-        self.read(move |transaction| {
-            let scope_parameter: Option<String> = match &query.scope {
-                ExportScope::All => None,
-                ExportScope::Run(run) => {
-                    run_state(transaction, *run)?;
-                    Some(run.0.to_string())
-                }
-                ExportScope::Monitor(monitor) => Some(monitor.0.to_string()),
-                ExportScope::RightfootBatches(ids) => {
-                    let ids = serde_json::to_string(ids).expect("strings serialize");
-                    let unknown = unknown_batches(transaction, &ids)?;
-                    if !unknown.is_empty() {
-                        return Ok(Err(ExportError::UnknownBatches(unknown)));
-                    }
-                    Some(ids)
-                }
-            };
-            let mut statement = transaction.prepare(&export_sql(&query.scope))?;
-            let mut rows = statement.query(params![
-                scope_parameter,
-                query.since.map(time_text),
-                query.until.map(time_text)
-            ])?;
-            let mut count = 0_u64;
-            while let Some(row) = rows.next()? {
-                if let Err(error) = sink.write_result(&exported_result(row)?) {
-                    return Ok(Err(ExportError::Sink(error)));
-                }
-                count += 1;
-            }
-            drop(rows);
-            drop(statement);
-            Ok(Ok((sink, count)))
-        })
-        .await?
-    }
-}
-
-/// The query for a scope. `?1` is the scope's parameter (a run or monitor id, or a JSON
-/// array of Rightfoot batch ids), `?2` and `?3` the time window.
-///
-/// `CROSS JOIN` keeps `results` the outer loop (SQLite does not reorder a cross join),
-/// so every scope is answered in the order of an index and never sorted.
-fn export_sql(scope: &ExportScope) -> String {
-    let (filter, order) = match scope {
-        ExportScope::All => ("", "r.rowid"),
-        ExportScope::Run(_) => (
-            "AND r.batch_id IN (SELECT coalesce(x.cached_from, x.id) FROM batches x \
-                                WHERE x.run_id = ?1)",
-            "r.batch_id, r.rowid",
-        ),
-        ExportScope::Monitor(_) => (
-            "AND r.run_id IN (SELECT u.id FROM runs u WHERE u.monitor_id = ?1)",
-            "r.run_id, r.authorizer_unique_id",
-        ),
-        ExportScope::RightfootBatches(_) => (
-            "AND r.batch_id IN (SELECT x.id FROM batches x WHERE x.cached_from IS NULL \
-                                AND x.rightfoot_batch_id IN (SELECT value FROM json_each(?1)))",
-            "r.batch_id, r.rowid",
-        ),
-    };
-    format!(
-        "SELECT r.authorizer_unique_id, b.rightfoot_batch_id, r.balance_cents, \
-             r.balance_status_code, r.retrieved_at \
-         FROM results r CROSS JOIN batches b ON b.id = r.batch_id \
-         WHERE r.outcome = 'retrieved' {filter} \
-           AND (?2 IS NULL OR r.retrieved_at >= ?2) AND (?3 IS NULL OR r.retrieved_at < ?3) \
-         ORDER BY {order}"
-    )
-}
-
-/// The ids of a JSON array that no chunk recorded as its Rightfoot batch id.
-fn unknown_batches(
-    transaction: &rusqlite::Transaction<'_>,
-    ids_json: &str,
-) -> Result<Vec<String>, OpError> {
-    Ok(transaction
-        .prepare(
-            "SELECT DISTINCT j.value FROM json_each(?1) j WHERE NOT EXISTS ( \
-                 SELECT 1 FROM batches b WHERE b.rightfoot_batch_id = j.value)",
-        )?
-        .query_map(params![ids_json], |row| row.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?)
-}
-
-fn exported_result<'a>(row: &'a Row<'a>) -> rusqlite::Result<ExportedResult<'a>> {
-    Ok(ExportedResult {
-        authorizer_unique_id: text(row, 0)?,
-        // A retrieved result's chunk always has its batch id (a CHECK in the schema).
-        rightfoot_batch_id: text(row, 1)?,
-        balance: row.get::<_, Option<i64>>(2)?.map(Cents),
-        balance_status_code: row.get(3)?,
-        retrieved_at: stored_time(text(row, 4)?).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(
-                4,
-                Type::Text,
-                format!("not a stored time: {:?}", text(row, 4).unwrap_or_default()).into(),
-            )
-        })?,
-    })
-}
-
-fn text<'a>(row: &'a Row<'a>, column: usize) -> rusqlite::Result<&'a str> {
-    match row.get_ref(column)? {
-        ValueRef::Text(bytes) => {
-            std::str::from_utf8(bytes).map_err(|error| rusqlite::Error::Utf8Error(column, error))
+        let boxed: BoxedSink = Box::new(CallerSink { sink, error: None });
+        match self.stream_rows(query, boxed).await {
+            Ok((sink, count)) => Ok((CallerSink::<S>::take_back(sink).sink, count)),
+            Err(ExportError::Sink(sink)) => Err(ExportError::Sink(
+                CallerSink::<S>::take_back(sink)
+                    .error
+                    .expect("a sink that stopped the stream kept its error"),
+            )),
+            Err(ExportError::Store(error)) => Err(ExportError::Store(error)),
+            Err(ExportError::UnknownBatches(ids)) => Err(ExportError::UnknownBatches(ids)),
         }
-        other => Err(rusqlite::Error::InvalidColumnType(
-            column,
-            format!("column {column}"),
-            other.data_type(),
-        )),
-    }
-}
-
-/// Reads the store's fixed-width time text (`2024-08-09T18:10:44.000000Z`, see
-/// `columns.rs`) without the general RFC 3339 parser, which would be a large share of
-/// the export's time; anything else goes through that parser.
-fn stored_time(text: &str) -> Option<DateTime<Utc>> {
-    let bytes = text.as_bytes();
-    let fixed_width = bytes.len() == 27
-        && bytes[4] == b'-'
-        && bytes[7] == b'-'
-        && bytes[10] == b'T'
-        && bytes[13] == b':'
-        && bytes[16] == b':'
-        && bytes[19] == b'.'
-        && bytes[26] == b'Z';
-    if !fixed_width {
-        return DateTime::parse_from_rfc3339(text)
-            .ok()
-            .map(|time| time.with_timezone(&Utc));
-    }
-    let number = |range: std::ops::Range<usize>| -> Option<u32> {
-        bytes[range].iter().try_fold(0_u32, |value, digit| {
-            digit
-                .is_ascii_digit()
-                .then(|| value * 10 + u32::from(digit - b'0'))
-        })
-    };
-    let date = NaiveDate::from_ymd_opt(
-        i32::try_from(number(0..4)?).ok()?,
-        number(5..7)?,
-        number(8..10)?,
-    )?;
-    let time = date.and_hms_micro_opt(
-        number(11..13)?,
-        number(14..16)?,
-        number(17..19)?,
-        number(20..26)?,
-    )?;
-    Some(Utc.from_utc_datetime(&time))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Constant memory depends on SQLite never sorting the selection: a sort holds
-    /// rows (in memory, then in temporary files) before the first one comes out.
-    #[tokio::test]
-    async fn no_scope_makes_sqlite_sort_or_buffer_the_rows() {
-        let directory = tempfile::tempdir().unwrap();
-        let store = Store::open(directory.path().join("state.db")).unwrap();
-        for scope in [
-            ExportScope::All,
-            ExportScope::Run(RunId(1)),
-            ExportScope::Monitor(MonitorId(1)),
-            ExportScope::RightfootBatches(vec!["B".to_string()]),
-        ] {
-            let sql = format!("EXPLAIN QUERY PLAN {}", export_sql(&scope));
-            let plan: Vec<String> = store
-                .read(move |transaction| {
-                    Ok(transaction
-                        .prepare(&sql)?
-                        .query_map(
-                            params![None::<String>, None::<String>, None::<String>],
-                            |row| row.get::<_, String>(3),
-                        )?
-                        .collect::<rusqlite::Result<Vec<_>>>()?)
-                })
-                .await
-                .unwrap();
-            let text = plan.join("\n");
-            assert!(!text.contains("TEMP B-TREE"), "{scope:?}:\n{text}");
-            assert!(
-                plan[0].starts_with("SCAN r") || plan[0].starts_with("SEARCH r"),
-                "results is the outer loop for {scope:?}:\n{text}"
-            );
-        }
-        store.close().await;
-    }
-
-    #[test]
-    fn the_fixed_width_reader_agrees_with_the_writer_and_falls_back_for_other_text() {
-        let time = Utc.with_ymd_and_hms(2024, 8, 9, 18, 10, 44).unwrap()
-            + chrono::Duration::microseconds(123_456);
-        assert_eq!(stored_time(&time_text(time)), Some(time));
-        assert_eq!(
-            stored_time("2024-08-09T18:10:44+00:00"),
-            Some(Utc.with_ymd_and_hms(2024, 8, 9, 18, 10, 44).unwrap())
-        );
-        assert_eq!(stored_time("2024-02-30T18:10:44.000000Z"), None);
-        assert_eq!(stored_time("2024-08-09T18:1x:44.000000Z"), None);
     }
 }

@@ -1,24 +1,41 @@
-//! The SQLite store: every run, chunk, result, alert and queued notification.
+//! The store: every run, chunk, result, alert and queued notification, behind an
+//! interface a second database can implement.
 //!
-//! [`Store`] is the only way into the database. It offers typed async methods (no SQL
-//! crosses its boundary) so that a PostgreSQL backend can later sit behind the same
-//! surface. Writes go to one connection owned by a dedicated thread (`writer.rs`), each
-//! in a `BEGIN IMMEDIATE` transaction; reads go to a small pool of read-only
-//! connections (`readers.rs`) that WAL keeps from blocking, or being blocked by, the
-//! writer. The schema evolves through numbered, embedded migrations (`migrations.rs`);
-//! the pragmas, and why each is set, are in `connection.rs`.
+//! [`Store`] is the only way in: a cheap-to-clone handle on one [`Backend`], which is
+//! every narrow trait the rest of the program needs. Each area declares its records and
+//! its trait in its own file here, and nothing in them names a database:
 //!
-//! What the store holds: monitors by name, runs, chunks (with the SHA-256 of each
-//! request body and Rightfoot's batch id), which authorizers were in which chunk, one
-//! result per authorizer per run, alert state, the notification outbox, the schedule's
-//! position and the slots that got no run (missed or skipped, `schedule.rs`), and the
-//! completion webhooks already seen. The read side's pages (history, a batch's results,
-//! runs, alerts) and the counts behind `/metrics` are in `queries.rs`. What it never holds: personal data. An authorizer
-//! is its `authorizer_unique_id` and nothing else; names, SSN, EIN, account, routing
-//! and card numbers, CVV, birth dates, addresses and phone numbers have no column, and
-//! neither does lender metadata. A test reads the schema back and enforces this.
+//! | file | trait | what |
+//! |---|---|---|
+//! | `runs.rs` | [`RunJournal`] | monitors, runs, a run's plan and tally |
+//! | `batches.rs` | [`BatchJournal`] | chunks, their members, completion-webhook dedupe |
+//! | `results.rs` | [`ResultJournal`] | one result per authorizer per run |
+//! | `schedule.rs` | [`ScheduleJournal`] | schedule positions, missed and skipped slots |
+//! | `alerts.rs` | [`AlertState`] | what the judgement reads, and its commit |
+//! | `outbox.rs` | [`Outbox`] | what is due, each attempt |
+//! | `queries.rs` | [`ReadQueries`] | the HTTP API's pages, `/metrics`, `/readyz` |
+//! | `reports.rs` | [`Reports`] | the terminal's history and runs |
+//! | `export.rs` | [`Export`] | streaming results out |
+//! | `maintenance.rs` | [`Maintenance`] | schema version, close, backup, retention steps |
 //!
-//! This module does not decide anything: when a run starts, what counts as complete and
+//! The methods return boxed futures so the traits are object-safe, and `Store` derefs
+//! to `dyn Backend`: callers write `store.run(id).await` whatever the backend. Where an
+//! entry point is generic (a sink, a pacer, a progress callback), `Store` has an
+//! inherent method that adapts it (`stream_results`, `prune_before`,
+//! `backup_with_progress`) and runs what every backend shares.
+//!
+//! SQLite is the one backend today (`sqlite/`: connection, writer thread, reader pool,
+//! migrations, and one file per area implementing its trait); it is opened with
+//! [`Store::open`]. A second backend adds its folder, implements the traits, and gets a
+//! constructor here; the shared test suite (`tests/store/`) takes its store from a
+//! factory, so it runs on every backend. No rusqlite type and no SQL leave `sqlite/`.
+//!
+//! What the store never holds: personal data. An authorizer is its
+//! `authorizer_unique_id` and nothing else; names, SSN, EIN, account, routing and card
+//! numbers, CVV, birth dates, addresses and phone numbers have no column, and neither
+//! does lender metadata. A test reads the SQLite schema back and enforces this.
+//!
+//! The store does not decide anything: when a run starts, what counts as complete and
 //! when an alert fires belong to the run, the rules and the scheduler. It does not talk
 //! to Rightfoot, and it does not create directories.
 //!
@@ -29,45 +46,51 @@
 mod alerts;
 mod backup;
 mod batches;
-mod columns;
-mod connection;
 mod error;
-mod events;
 mod export;
-mod migrations;
+mod maintenance;
+mod outbox;
 mod queries;
-mod readers;
 mod reports;
 mod results;
 mod retention;
 mod run_metadata;
 mod runs;
 mod schedule;
+mod sqlite;
 mod types;
-mod writer;
 
-use std::path::{Path, PathBuf};
+use std::fmt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub use alerts::{
-    AlertWrite, AttemptOutcome, Judgement, MemoryRow, NewNotification, NotificationRecord,
-    OpenAlertRow, OpenPhase, QueuedNotification, RunCheck, RunCheckOutcome, RunForJudgement,
+    AlertState, AlertWrite, Judgement, MemoryRow, OpenAlertRow, OpenPhase, RunCheck,
+    RunCheckOutcome, RunForJudgement,
 };
-pub use backup::{BackupError, BackupOptions, BackupProgress, BackupSummary};
-pub use error::StoreError;
-pub use export::{ExportError, ExportQuery, ExportScope, ExportedResult, ResultSink};
-pub use migrations::LATEST_VERSION;
+pub use backup::{BackupError, BackupOptions, BackupProgress, BackupSummary, ProgressFn};
+pub use batches::BatchJournal;
+pub use error::{DriverError, StoreError};
+pub use export::{
+    BoxedSink, Export, ExportError, ExportQuery, ExportScope, ExportedResult, ResultSink, RowSink,
+};
+pub use maintenance::Maintenance;
+pub use outbox::{AttemptOutcome, NewNotification, NotificationRecord, Outbox, QueuedNotification};
 pub use queries::{
     AlertRecord, AlertStateFilter, BatchResultRow, BatchResultsPage, HistoryPage, HistoryRow,
-    LastRunResults, MetricsSnapshot, Paged,
+    LastRunResults, MetricsSnapshot, Paged, ReadQueries,
 };
 pub use reports::{
-    AuthorizerCheck, CheckOutcome, HistoryQuery, NotificationCounts, RunCounts, RunNotifications,
-    RunOverview, UndeliveredNotification,
+    AuthorizerCheck, CheckOutcome, HistoryQuery, NotificationCounts, Reports, RunCounts,
+    RunNotifications, RunOverview, UndeliveredNotification,
 };
+pub use results::ResultJournal;
 pub use retention::{Pace, PruneSummary};
-pub use schedule::{ScheduleEvent, SchedulePosition, SlotEvent, SlotOutcome};
+pub use run_metadata::JudgementFields;
+pub use runs::RunJournal;
+pub use schedule::{ScheduleEvent, ScheduleJournal, SchedulePosition, SlotEvent, SlotOutcome};
+pub use sqlite::LATEST_VERSION;
 pub use types::{
     BatchRecord, BatchRef, BatchResultCounts, BatchRowId, BatchState, BatchSubmitted,
     FailedAuthorizer, HistoryEntry, MonitorId, NewRun, PlannedChunk, PreflightRejection,
@@ -75,12 +98,47 @@ pub use types::{
     ScheduleState, UnfinishedRun, UpsertOutcome,
 };
 
-use error::OpError;
-use readers::Readers;
-use rusqlite::Transaction;
-use writer::Writer;
+/// Everything a store backend implements: the narrow traits, together.
+///
+/// Implemented for every type that implements them all; a backend writes no `impl
+/// Backend` of its own.
+pub trait Backend:
+    RunJournal
+    + BatchJournal
+    + ResultJournal
+    + ScheduleJournal
+    + AlertState
+    + Outbox
+    + ReadQueries
+    + Reports
+    + Export
+    + Maintenance
+    + JudgementFields
+    + Send
+    + Sync
+    + 'static
+{
+}
 
-/// How to open a store. `Default` is right for the daemon.
+impl<T> Backend for T where
+    T: RunJournal
+        + BatchJournal
+        + ResultJournal
+        + ScheduleJournal
+        + AlertState
+        + Outbox
+        + ReadQueries
+        + Reports
+        + Export
+        + Maintenance
+        + JudgementFields
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// How to open an SQLite store. `Default` is right for the daemon.
 #[derive(Clone, Debug)]
 pub struct StoreOptions {
     /// Read-only connections in the pool (at least one is opened).
@@ -99,29 +157,39 @@ impl Default for StoreOptions {
     }
 }
 
-/// A handle to the database. Cheap to clone; every clone uses the same writer thread
-/// and reader pool.
+/// A handle to the store. Cheap to clone; every clone uses the same backend (for
+/// SQLite, the same writer thread and reader pool).
+///
+/// It derefs to [`dyn Backend`](Backend), so every trait method is a method of the
+/// handle.
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
+    backend: Arc<dyn Backend>,
 }
 
-struct Inner {
-    path: PathBuf,
-    writer: Writer,
-    readers: Arc<Readers>,
-}
-
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Store")
-            .field("path", &self.inner.path)
+            .field("backend", &self.backend.description())
             .finish_non_exhaustive()
     }
 }
 
+impl std::ops::Deref for Store {
+    type Target = dyn Backend;
+
+    fn deref(&self) -> &Self::Target {
+        &*self.backend
+    }
+}
+
 impl Store {
-    /// Opens (creating if needed) the database at `path` and migrates it to
+    /// A handle on `backend`.
+    pub fn from_backend(backend: Arc<dyn Backend>) -> Store {
+        Store { backend }
+    }
+
+    /// Opens (creating if needed) the SQLite database at `path` and migrates it to
     /// [`LATEST_VERSION`]. The directory must exist.
     ///
     /// This blocks (file I/O, migrations): call it at start-up, before serving, or from
@@ -132,67 +200,7 @@ impl Store {
 
     /// [`Store::open`] with explicit options.
     pub fn open_with(path: impl AsRef<Path>, options: &StoreOptions) -> Result<Store, StoreError> {
-        let path = path.as_ref();
-        let mut connection = connection::open_writer(path, options.busy_timeout)?;
-        // Refuse a newer schema before changing anything in the file, journal mode
-        // included.
-        migrations::refuse_newer(path, &connection)?;
-        connection::enable_wal(path, &connection)?;
-        migrations::migrate(path, &mut connection)?;
-        let writer = Writer::start(path, connection)?;
-        let readers = Readers::open(path, options.read_connections, options.busy_timeout)?;
-        Ok(Store {
-            inner: Arc::new(Inner {
-                path: path.to_path_buf(),
-                writer,
-                readers,
-            }),
-        })
-    }
-
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.inner.path
-    }
-
-    /// The schema version of the file (`PRAGMA user_version`).
-    pub async fn schema_version(&self) -> Result<i64, StoreError> {
-        self.read(|transaction| Ok(migrations::schema_version(transaction)?))
-            .await
-    }
-
-    /// Waits for the writes already queued, then stops the writer thread. Every write
-    /// that returned `Ok` was durable already (`synchronous=FULL`); this only makes the
-    /// shutdown tidy. Later writes through any clone fail with [`StoreError::Closed`].
-    pub async fn close(&self) {
-        self.inner.writer.close().await;
-    }
-
-    async fn write<T, F>(&self, job: F) -> Result<T, StoreError>
-    where
-        F: FnOnce(&Transaction<'_>) -> Result<T, OpError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.inner.writer.write(job).await
-    }
-
-    async fn read<T, F>(&self, query: F) -> Result<T, StoreError>
-    where
-        F: FnOnce(&Transaction<'_>) -> Result<T, OpError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.inner.readers.read(query).await
-    }
-
-    /// [`Store::read`] for a query that reads a large part of the file once.
-    async fn scan<T, F>(&self, query: F) -> Result<T, StoreError>
-    where
-        F: FnOnce(&Transaction<'_>) -> Result<T, OpError> + Send + 'static,
-        T: Send + 'static,
-    {
-        self.inner.readers.scan(query).await
+        let backend = sqlite::SqliteStore::open_with(path.as_ref(), options)?;
+        Ok(Store::from_backend(Arc::new(backend)))
     }
 }
-
-#[cfg(test)]
-mod tests;

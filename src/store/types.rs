@@ -83,7 +83,7 @@ pub struct BatchRecord {
     /// How many of them have a result row of any outcome.
     pub results: u32,
     /// When the body was first POSTed, on the run's clock; `None` if it never was
-    /// (planned, not yet sent). See [`Store::record_first_attempt`](super::Store::record_first_attempt).
+    /// (planned, not yet sent). See [`Store::record_first_attempt`](super::BatchJournal::record_first_attempt).
     pub first_attempt_at: Option<DateTime<Utc>>,
     /// The earlier chunk that first recorded the same Rightfoot batch id, when
     /// Rightfoot answered this one from its 24-hour body cache: that chunk holds the
@@ -118,7 +118,7 @@ pub struct PlannedChunk {
 }
 
 /// Everything a run decided before sending anything, written in one transaction by
-/// [`Store::start_run`](super::Store::start_run).
+/// [`Store::start_run`](super::RunJournal::start_run).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RunPlan {
     pub rejected: Vec<PreflightRejection>,

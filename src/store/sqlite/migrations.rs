@@ -15,7 +15,8 @@ use std::path::Path;
 
 use rusqlite::{Connection, TransactionBehavior};
 
-use super::error::{StoreError, classify};
+use super::error::classify;
+use crate::store::StoreError;
 
 /// One migration: its number, a short name for error messages, and its SQL.
 pub(crate) struct Migration {

@@ -31,7 +31,8 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
-use super::error::{OpError, StoreError};
+use super::error::OpError;
+use crate::store::StoreError;
 
 /// Jobs waiting for the writer beyond this make callers wait to enqueue.
 const QUEUE_LENGTH: usize = 256;

@@ -37,7 +37,8 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::error::{StoreError, classify};
+use super::error::classify;
+use crate::store::StoreError;
 
 /// Page cache per connection, in KiB (a negative `cache_size` means KiB).
 pub(crate) const CACHE_KIB: i64 = 8 * 1024;

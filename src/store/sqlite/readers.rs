@@ -27,7 +27,8 @@ use super::connection::{CACHE_KIB, READER_MMAP_BYTES, open_reader};
 /// The page cache of a connection while it scans, in KiB: the pages of a scan are
 /// read once, so a larger cache would only hold what is not read again.
 const SCAN_CACHE_KIB: i64 = 1024;
-use super::error::{OpError, StoreError};
+use super::error::OpError;
+use crate::store::StoreError;
 
 pub(crate) struct Readers {
     path: PathBuf,

@@ -1,32 +1,29 @@
-//! The SQLite store through its public API, on real files in temporary directories.
+//! The shared suite: the store's behaviour, written once against its interface.
 //!
-//! A second, plain `rusqlite` connection plays the operator with a `sqlite3` shell: it
-//! reads the schema back, tampers with the version, and holds locks.
-
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+//! Every test here is generic over [`OpenStore`] and gets its store only from it, so
+//! that it runs unchanged on every backend; `mod.rs` instantiates the list for each
+//! one. Nothing here opens a file, reads SQL or names a backend: what only one backend
+//! can show (its files, pragmas, schema, locks) belongs in that backend's module.
 
 use balance_monitor::money::Cents;
 use balance_monitor::store::{
-    BatchState, BatchSubmitted, FailedAuthorizer, LATEST_VERSION, MonitorId, NewRun, ResultOutcome,
-    ResultRow, RunCheckOutcome, RunId, RunState, RunTrigger, ScheduleState, Store, StoreError,
+    BatchRowId, BatchState, BatchSubmitted, FailedAuthorizer, MonitorId, NewRun, PlannedChunk,
+    ResultOutcome, ResultRow, RunCheckOutcome, RunId, RunState, RunTrigger, ScheduleState, Store,
+    StoreError,
 };
 use chrono::{DateTime, TimeZone, Utc};
-use rusqlite::Connection;
 
-/// How long a test waits for something that should be immediate before failing. A
-/// failure detector only: nothing waits for it to elapse.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-fn database(directory: &tempfile::TempDir) -> PathBuf {
-    directory.path().join("balance-monitor.db")
-}
+use super::OpenStore;
 
 fn at(hour: u32, minute: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 3, 14, hour, minute, 0).unwrap()
 }
 
-fn result(id: &str, cents: Option<i64>, code: i64) -> ResultRow {
+fn ids(members: &[&str]) -> Vec<String> {
+    members.iter().map(|member| member.to_string()).collect()
+}
+
+pub(super) fn result(id: &str, cents: Option<i64>, code: i64) -> ResultRow {
     ResultRow {
         authorizer_unique_id: id.to_string(),
         balance: cents.map(Cents),
@@ -35,7 +32,7 @@ fn result(id: &str, cents: Option<i64>, code: i64) -> ResultRow {
     }
 }
 
-fn submitted(batch_id: &str, accepted: u32, failed: &[(&str, &str)]) -> BatchSubmitted {
+pub(super) fn submitted(batch_id: &str, accepted: u32, failed: &[(&str, &str)]) -> BatchSubmitted {
     BatchSubmitted {
         rightfoot_batch_id: batch_id.to_string(),
         submitted_at: at(9, 0),
@@ -51,21 +48,13 @@ fn submitted(batch_id: &str, accepted: u32, failed: &[(&str, &str)]) -> BatchSub
     }
 }
 
-fn external(path: &Path) -> Connection {
-    Connection::open(path).unwrap()
-}
-
-fn count(path: &Path, sql: &str) -> i64 {
-    external(path).query_row(sql, [], |row| row.get(0)).unwrap()
-}
-
 /// A monitor with a manual run and one chunk of `members`, submitted as `batch_id`.
-async fn run_with_chunk(
+pub(super) async fn run_with_chunk(
     store: &Store,
     monitor: &str,
     members: &[&str],
     batch_id: &str,
-) -> (MonitorId, RunId, balance_monitor::store::BatchRowId) {
+) -> (MonitorId, RunId, BatchRowId) {
     let monitor = store.ensure_monitor(monitor).await.unwrap();
     let run = store
         .create_run(NewRun {
@@ -79,7 +68,7 @@ async fn run_with_chunk(
         .await
         .unwrap();
     let batch = store
-        .begin_batch(run, 0, [7; 32], members.iter().copied())
+        .begin_batch(run, 0, [7; 32], ids(members))
         .await
         .unwrap();
     store
@@ -89,251 +78,29 @@ async fn run_with_chunk(
     (monitor, run, batch)
 }
 
-// --- Migrations and opening -------------------------------------------------------
-
-#[tokio::test]
-async fn an_empty_file_is_migrated_to_the_latest_version() {
-    let directory = tempfile::tempdir().unwrap();
-    let path = database(&directory);
-    let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), LATEST_VERSION);
-    assert_eq!(store.path(), path);
-    let tables = count(
-        &path,
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN \
-         ('monitors', 'runs', 'batches', 'batch_failed_authorizers', 'batch_members', \
-          'results', 'alerts', 'outbox', 'schedule_state', 'webhook_events')",
-    );
-    assert_eq!(tables, 10);
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-    assert_eq!(mode & 0o777, 0o600, "the database is private to its owner");
-}
-
-#[tokio::test]
-async fn reopening_keeps_the_data_and_does_not_migrate_again() {
-    let directory = tempfile::tempdir().unwrap();
-    let path = database(&directory);
-    let (monitor, run, batch) = {
-        let store = Store::open(&path).unwrap();
-        let ids = run_with_chunk(&store, "payroll", &["a1", "a2"], "BATCH-1").await;
-        store
-            .upsert_results(ids.1, ids.2, &[result("a1", Some(-8368), 0)])
-            .await
-            .unwrap();
-        store.close().await;
-        ids
-    };
-    let schema_before: String = external(&path)
-        .query_row(
-            "SELECT group_concat(sql, ';') FROM sqlite_master ORDER BY name",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap();
-
-    let store = Store::open(&path).unwrap();
-    assert_eq!(store.schema_version().await.unwrap(), LATEST_VERSION);
-    assert_eq!(store.ensure_monitor("payroll").await.unwrap(), monitor);
-    let record = store.run(run).await.unwrap().expect("the run survives");
-    assert_eq!(record.state, RunState::Running);
-    assert_eq!(record.monitor_name, "payroll");
-    let history = store.authorizer_history("a1", 10).await.unwrap();
-    assert_eq!(history.len(), 1);
-    assert_eq!(history[0].balance, Some(Cents(-8368)));
-    assert_eq!(
-        store.members_without_result(batch).await.unwrap(),
-        vec!["a2".to_string()]
-    );
-    let schema_after: String = external(&path)
-        .query_row(
-            "SELECT group_concat(sql, ';') FROM sqlite_master ORDER BY name",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap();
-    assert_eq!(schema_before, schema_after);
-}
-
-#[tokio::test]
-async fn a_database_from_a_newer_release_is_refused_untouched() {
-    let directory = tempfile::tempdir().unwrap();
-    let path = database(&directory);
-    {
-        let connection = external(&path);
-        connection
-            .execute_batch("CREATE TABLE future (x); PRAGMA user_version = 7;")
-            .unwrap();
-    }
-    let error = Store::open(&path).unwrap_err();
-    assert!(
-        matches!(error, StoreError::SchemaTooNew { found: 7, .. }),
-        "{error}"
-    );
-    assert_eq!(
-        error.to_string(),
-        format!(
-            "database {} has schema version 7, this balance-monitor supports up to {LATEST_VERSION}; \
-             upgrade balance-monitor or restore a backup",
-            path.display()
-        )
-    );
-    let connection = external(&path);
-    let version: i64 = connection
-        .pragma_query_value(None, "user_version", |row| row.get(0))
-        .unwrap();
-    let journal: String = connection
-        .pragma_query_value(None, "journal_mode", |row| row.get(0))
-        .unwrap();
-    assert_eq!(
-        (version, journal.as_str()),
-        (7, "delete"),
-        "nothing was changed"
-    );
-    assert_eq!(count(&path, "SELECT count(*) FROM sqlite_master"), 1);
-}
-
-#[test]
-fn a_missing_directory_is_an_error_not_created() {
-    let directory = tempfile::tempdir().unwrap();
-    let missing = directory.path().join("no-such-dir");
-    let path = missing.join("state.db");
-    let error = Store::open(&path).unwrap_err();
-    assert!(
-        matches!(error, StoreError::DirectoryMissing { .. }),
-        "{error}"
-    );
-    let message = error.to_string();
-    assert!(message.contains(&path.display().to_string()), "{message}");
-    assert!(
-        message.contains(&format!("directory {} does not exist", missing.display())),
-        "{message}"
-    );
-    assert!(!missing.exists());
-}
-
-#[test]
-fn a_file_that_is_not_a_database_is_refused() {
-    let directory = tempfile::tempdir().unwrap();
-    let path = directory.path().join("config.yaml");
-    let text = "monitors:\n  - name: payroll\n".repeat(100);
-    std::fs::write(&path, &text).unwrap();
-    let error = Store::open(&path).unwrap_err();
-    assert!(matches!(error, StoreError::NotADatabase { .. }), "{error}");
-    assert!(
-        error.to_string().starts_with(&format!(
-            "{} is not a balance-monitor database",
-            path.display()
-        )),
-        "{error}"
-    );
-    assert_eq!(
-        std::fs::read_to_string(&path).unwrap(),
-        text,
-        "the file is untouched"
-    );
-}
-
-#[tokio::test]
-async fn the_file_is_left_in_wal_mode() {
-    let directory = tempfile::tempdir().unwrap();
-    let path = database(&directory);
-    let _store = Store::open(&path).unwrap();
-    let journal: String = external(&path)
-        .pragma_query_value(None, "journal_mode", |row| row.get(0))
-        .unwrap();
-    assert_eq!(journal, "wal");
-}
-
-// --- The schema holds no personal data ---------------------------------------------
-
-/// Whether a column name suggests personal data. `name` is allowed only as a
-/// monitor's name (a label the lender chose).
-fn suggests_personal_data(table: &str, column: &str) -> bool {
-    const WORDS: &[&str] = &["ssn", "ein", "tin", "dob", "zip", "cvv", "cvc", "pan"];
-    const FRAGMENTS: &[&str] = &[
-        "account", "routing", "card", "birth", "name", "address", "street", "city", "phone",
-        "email", "postal", "meta", "social", "tax", "expir", "ssn",
-    ];
-    if (table, column) == ("monitors", "name") {
-        return false;
-    }
-    let lower = column.to_ascii_lowercase();
-    lower.split('_').any(|word| WORDS.contains(&word))
-        || FRAGMENTS.iter().any(|fragment| lower.contains(fragment))
-}
-
-#[test]
-fn the_personal_data_check_catches_what_it_should() {
-    for (table, column) in [
-        ("results", "ssn"),
-        ("results", "account_number"),
-        ("runs", "routing_number"),
-        ("x", "debit_card_number"),
-        ("x", "cvv"),
-        ("x", "date_of_birth"),
-        ("x", "dob"),
-        ("x", "first_name"),
-        ("runs", "name"),
-        ("x", "street_address_line1"),
-        ("x", "phone_number"),
-        ("x", "zip_code"),
-        ("x", "ein"),
-        ("x", "meta_customer_ref"),
-    ] {
-        assert!(suggests_personal_data(table, column), "{table}.{column}");
-    }
-    for (table, column) in [
-        ("monitors", "name"),
-        ("results", "authorizer_unique_id"),
-        ("results", "balance_cents"),
-        ("runs", "reason"),
-        ("alerts", "consecutive_failures"),
-        ("webhook_events", "received_at"),
-    ] {
-        assert!(!suggests_personal_data(table, column), "{table}.{column}");
+fn planned(members: &[&str], sha: u8) -> PlannedChunk {
+    PlannedChunk {
+        body_sha256: [sha; 32],
+        members: ids(members),
     }
 }
 
-#[tokio::test]
-async fn no_column_suggests_personal_data() {
-    let directory = tempfile::tempdir().unwrap();
-    let path = database(&directory);
-    let _store = Store::open(&path).unwrap();
-    let connection = external(&path);
-    let columns: Vec<(String, String)> = connection
-        .prepare(
-            "SELECT m.name, c.name FROM sqlite_master m, pragma_table_info(m.name) c \
-             WHERE m.type = 'table' ORDER BY m.name, c.cid",
-        )
+async fn manual_run(store: &Store, monitor: &str) -> RunId {
+    let monitor = store.ensure_monitor(monitor).await.unwrap();
+    store
+        .create_run(NewRun {
+            monitor,
+            trigger: RunTrigger::Manual,
+        })
+        .await
         .unwrap()
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    assert!(
-        columns.len() > 50,
-        "the whole schema was read: {}",
-        columns.len()
-    );
-    assert!(columns.contains(&("results".to_string(), "authorizer_unique_id".to_string())));
-    let offending: Vec<String> = columns
-        .iter()
-        .filter(|(table, column)| suggests_personal_data(table, column))
-        .map(|(table, column)| format!("{table}.{column}"))
-        .collect();
-    assert!(
-        offending.is_empty(),
-        "columns that suggest personal data: {offending:?}"
-    );
 }
 
 // --- Runs and slots ------------------------------------------------------------------
 
-#[tokio::test]
-async fn a_slot_runs_at_most_once_per_monitor() {
+pub(super) async fn a_slot_runs_at_most_once_per_monitor<B: OpenStore>() {
     let directory = tempfile::tempdir().unwrap();
-    let store = Store::open(database(&directory)).unwrap();
+    let store = B::open(directory.path());
     let payroll = store.ensure_monitor("payroll").await.unwrap();
     let rent = store.ensure_monitor("rent").await.unwrap();
     let slot = at(9, 0);
@@ -424,10 +191,9 @@ async fn a_slot_runs_at_most_once_per_monitor() {
     assert_eq!(missing.to_string(), "monitor 999 does not exist");
 }
 
-#[tokio::test]
-async fn run_states_only_move_forward() {
+pub(super) async fn run_states_only_move_forward<B: OpenStore>() {
     let directory = tempfile::tempdir().unwrap();
-    let store = Store::open(database(&directory)).unwrap();
+    let store = B::open(directory.path());
     let monitor = store.ensure_monitor("payroll").await.unwrap();
     let run = store
         .create_run(NewRun {
@@ -474,11 +240,9 @@ async fn run_states_only_move_forward() {
 
 // --- Chunks and results --------------------------------------------------------------
 
-#[tokio::test]
-async fn reading_the_same_page_twice_stores_one_row_per_authorizer() {
+pub(super) async fn reading_the_same_page_twice_stores_one_row_per_authorizer<B: OpenStore>() {
     let directory = tempfile::tempdir().unwrap();
-    let path = database(&directory);
-    let store = Store::open(&path).unwrap();
+    let store = B::open(directory.path());
     let (_, run, batch) = run_with_chunk(&store, "payroll", &["a1", "a2", "a3"], "B-1").await;
     let page = [
         result("a1", Some(-8368), 0),
@@ -490,7 +254,7 @@ async fn reading_the_same_page_twice_stores_one_row_per_authorizer() {
     assert_eq!((first.written, first.unchanged), (3, 0));
     let again = store.upsert_results(run, batch, &page).await.unwrap();
     assert_eq!((again.written, again.unchanged), (0, 3));
-    assert_eq!(count(&path, "SELECT count(*) FROM results"), 3);
+    assert_eq!(store.run_tally(run).await.unwrap().retrieved(), 3);
 
     // An unknown status code is kept as it came.
     let odd = store
@@ -508,14 +272,12 @@ async fn reading_the_same_page_twice_stores_one_row_per_authorizer() {
         ),
         (ResultOutcome::Retrieved, None, Some(4242))
     );
-    let balance: i64 = external(&path)
-        .query_row(
-            "SELECT balance_cents FROM results WHERE authorizer_unique_id = 'a1'",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap();
-    assert_eq!(balance, -8368, "money is stored as integer cents");
+    let a1 = store.authorizer_history("a1", 10).await.unwrap();
+    assert_eq!(
+        a1[0].balance,
+        Some(Cents(-8368)),
+        "money is kept as integer cents"
+    );
 
     // A row for someone not in the chunk is reported, not stored, and does not cost
     // the rest of the page.
@@ -529,13 +291,14 @@ async fn reading_the_same_page_twice_stores_one_row_per_authorizer() {
         .unwrap();
     assert_eq!(stray.not_members, vec!["intruder".to_string()]);
     assert_eq!(stray.unchanged, 1);
-    assert_eq!(count(&path, "SELECT count(*) FROM results"), 3);
+    assert_eq!(store.run_tally(run).await.unwrap().retrieved(), 3);
 }
 
-#[tokio::test]
-async fn not_retrieved_fills_only_the_gaps_and_a_late_result_replaces_it() {
+pub(super) async fn not_retrieved_fills_only_the_gaps_and_a_late_result_replaces_it<
+    B: OpenStore,
+>() {
     let directory = tempfile::tempdir().unwrap();
-    let store = Store::open(database(&directory)).unwrap();
+    let store = B::open(directory.path());
     let (_, run, batch) = run_with_chunk(&store, "payroll", &["a1", "a2", "a3"], "B-1").await;
     store
         .upsert_results(run, batch, &[result("a1", Some(100), 0)])
@@ -580,11 +343,9 @@ async fn not_retrieved_fills_only_the_gaps_and_a_late_result_replaces_it() {
     );
 }
 
-#[tokio::test]
-async fn refused_authorizers_get_a_rejected_result_with_the_reason() {
+pub(super) async fn refused_authorizers_get_a_rejected_result_with_the_reason<B: OpenStore>() {
     let directory = tempfile::tempdir().unwrap();
-    let path = database(&directory);
-    let store = Store::open(&path).unwrap();
+    let store = B::open(directory.path());
     let monitor = store.ensure_monitor("payroll").await.unwrap();
     let run = store
         .create_run(NewRun {
@@ -594,7 +355,7 @@ async fn refused_authorizers_get_a_rejected_result_with_the_reason() {
         .await
         .unwrap();
     let batch = store
-        .begin_batch(run, 0, [1; 32], ["a1", "a2"])
+        .begin_batch(run, 0, [1; 32], ids(&["a1", "a2"]))
         .await
         .unwrap();
     let answer = submitted(
@@ -620,10 +381,7 @@ async fn refused_authorizers_get_a_rejected_result_with_the_reason() {
         a2[0].reason.as_deref(),
         Some("Missing date of birth for authorizer(s).; Invalid routing number for authorizer(s).")
     );
-    assert_eq!(
-        count(&path, "SELECT count(*) FROM batch_failed_authorizers"),
-        2
-    );
+    assert_eq!(store.run_tally(run).await.unwrap().api_rejected, 1);
     assert_eq!(
         store.members_without_result(batch).await.unwrap(),
         vec!["a1".to_string()]
@@ -639,10 +397,11 @@ async fn refused_authorizers_get_a_rejected_result_with_the_reason() {
     );
 }
 
-#[tokio::test]
-async fn a_chunk_is_begun_once_per_body_and_an_authorizer_is_in_one_chunk() {
+pub(super) async fn a_chunk_is_begun_once_per_body_and_an_authorizer_is_in_one_chunk<
+    B: OpenStore,
+>() {
     let directory = tempfile::tempdir().unwrap();
-    let store = Store::open(database(&directory)).unwrap();
+    let store = B::open(directory.path());
     let monitor = store.ensure_monitor("payroll").await.unwrap();
     let run = store
         .create_run(NewRun {
@@ -652,17 +411,17 @@ async fn a_chunk_is_begun_once_per_body_and_an_authorizer_is_in_one_chunk() {
         .await
         .unwrap();
     let first = store
-        .begin_batch(run, 0, [1; 32], ["a1", "a2"])
+        .begin_batch(run, 0, [1; 32], ids(&["a1", "a2"]))
         .await
         .unwrap();
     // Resuming after a crash: same chunk, same body, same row.
     let again = store
-        .begin_batch(run, 0, [1; 32], ["a1", "a2"])
+        .begin_batch(run, 0, [1; 32], ids(&["a1", "a2"]))
         .await
         .unwrap();
     assert_eq!(first, again);
     let changed = store
-        .begin_batch(run, 0, [2; 32], ["a1", "a2"])
+        .begin_batch(run, 0, [2; 32], ids(&["a1", "a2"]))
         .await
         .unwrap_err();
     assert!(
@@ -672,7 +431,7 @@ async fn a_chunk_is_begun_once_per_body_and_an_authorizer_is_in_one_chunk() {
     assert!(changed.to_string().contains(&"01".repeat(32)), "{changed}");
 
     let twice = store
-        .begin_batch(run, 1, [3; 32], ["a3", "a1"])
+        .begin_batch(run, 1, [3; 32], ids(&["a3", "a1"]))
         .await
         .unwrap_err();
     assert_eq!(
@@ -680,11 +439,12 @@ async fn a_chunk_is_begun_once_per_body_and_an_authorizer_is_in_one_chunk() {
         format!("run {}: authorizer \"a1\" is in more than one chunk", run.0)
     );
     // The refused chunk left nothing behind: a3 can still go in chunk 1.
-    store.begin_batch(run, 1, [3; 32], ["a3"]).await.unwrap();
+    store
+        .begin_batch(run, 1, [3; 32], ids(&["a3"]))
+        .await
+        .unwrap();
     assert!(matches!(
-        store
-            .begin_batch(run, 2, [4; 32], Vec::<String>::new())
-            .await,
+        store.begin_batch(run, 2, [4; 32], Vec::new()).await,
         Err(StoreError::InvalidInput { .. })
     ));
 
@@ -693,7 +453,7 @@ async fn a_chunk_is_begun_once_per_body_and_an_authorizer_is_in_one_chunk() {
         .await
         .unwrap();
     let late = store
-        .begin_batch(run, 2, [4; 32], ["a4"])
+        .begin_batch(run, 2, [4; 32], ids(&["a4"]))
         .await
         .unwrap_err();
     assert!(
@@ -708,10 +468,9 @@ async fn a_chunk_is_begun_once_per_body_and_an_authorizer_is_in_one_chunk() {
     );
 }
 
-#[tokio::test]
-async fn a_batch_id_seen_in_an_earlier_run_is_reported() {
+pub(super) async fn a_batch_id_seen_in_an_earlier_run_is_reported<B: OpenStore>() {
     let directory = tempfile::tempdir().unwrap();
-    let store = Store::open(database(&directory)).unwrap();
+    let store = B::open(directory.path());
     let (_, morning, _) = run_with_chunk(&store, "payroll", &["a1"], "cached-batch").await;
     let (_, noon, _) = run_with_chunk(&store, "payroll", &["a1"], "cached-batch").await;
     let (_, fresh, _) = run_with_chunk(&store, "rent", &["a1"], "fresh-batch").await;
@@ -734,12 +493,10 @@ async fn a_batch_id_seen_in_an_earlier_run_is_reported() {
     assert!(!store.run(morning).await.unwrap().unwrap().served_from_cache);
 }
 
-#[tokio::test]
-async fn unfinished_runs_list_what_a_restart_must_resume() {
+pub(super) async fn unfinished_runs_list_what_a_restart_must_resume<B: OpenStore>() {
     let directory = tempfile::tempdir().unwrap();
-    let path = database(&directory);
     let (running, pending) = {
-        let store = Store::open(&path).unwrap();
+        let store = B::open(directory.path());
         let (_, running, batch) = run_with_chunk(&store, "payroll", &["a1", "a2"], "B-1").await;
         store
             .set_batch_state(batch, BatchState::Reading, None)
@@ -751,7 +508,7 @@ async fn unfinished_runs_list_what_a_restart_must_resume() {
             .unwrap();
         // A second chunk whose POST never got an answer.
         store
-            .begin_batch(running, 1, [9; 32], ["a3"])
+            .begin_batch(running, 1, [9; 32], ids(&["a3"]))
             .await
             .unwrap();
         let (_, done, done_batch) = run_with_chunk(&store, "rent", &["b1"], "B-2").await;
@@ -775,7 +532,7 @@ async fn unfinished_runs_list_what_a_restart_must_resume() {
         (running, pending)
     };
 
-    let store = Store::open(&path).unwrap();
+    let store = B::open(directory.path());
     let unfinished = store.unfinished_runs().await.unwrap();
     let ids: Vec<RunId> = unfinished.iter().map(|u| u.run.id).collect();
     assert_eq!(ids, vec![running, pending]);
@@ -805,10 +562,9 @@ async fn unfinished_runs_list_what_a_restart_must_resume() {
     assert!(unfinished[1].batches.is_empty());
 }
 
-#[tokio::test]
-async fn batch_states_need_a_batch_id_and_complete_is_final() {
+pub(super) async fn batch_states_need_a_batch_id_and_complete_is_final<B: OpenStore>() {
     let directory = tempfile::tempdir().unwrap();
-    let store = Store::open(database(&directory)).unwrap();
+    let store = B::open(directory.path());
     let monitor = store.ensure_monitor("payroll").await.unwrap();
     let run = store
         .create_run(NewRun {
@@ -817,7 +573,10 @@ async fn batch_states_need_a_batch_id_and_complete_is_final() {
         })
         .await
         .unwrap();
-    let batch = store.begin_batch(run, 0, [1; 32], ["a1"]).await.unwrap();
+    let batch = store
+        .begin_batch(run, 0, [1; 32], ids(&["a1"]))
+        .await
+        .unwrap();
     let early = store
         .set_batch_state(batch, BatchState::Reading, None)
         .await
@@ -852,10 +611,9 @@ async fn batch_states_need_a_batch_id_and_complete_is_final() {
 
 // --- Schedule and webhooks -------------------------------------------------------------
 
-#[tokio::test]
-async fn the_schedule_position_only_moves_forward() {
+pub(super) async fn the_schedule_position_only_moves_forward<B: OpenStore>() {
     let directory = tempfile::tempdir().unwrap();
-    let store = Store::open(database(&directory)).unwrap();
+    let store = B::open(directory.path());
     let monitor = store.ensure_monitor("payroll").await.unwrap();
     assert_eq!(store.schedule_state(monitor).await.unwrap(), None);
     let run = store
@@ -884,10 +642,9 @@ async fn the_schedule_position_only_moves_forward() {
     assert_eq!(store.schedule_state(monitor).await.unwrap(), Some(ten));
 }
 
-#[tokio::test]
-async fn a_redelivered_webhook_is_recognised() {
+pub(super) async fn a_redelivered_webhook_is_recognised<B: OpenStore>() {
     let directory = tempfile::tempdir().unwrap();
-    let store = Store::open(database(&directory)).unwrap();
+    let store = B::open(directory.path());
     let uuid = "0b7e6c1e-6f2d-4a51-9d1e-6b8f4f2a9c10";
     assert!(
         store
@@ -909,66 +666,12 @@ async fn a_redelivered_webhook_is_recognised() {
     );
 }
 
-// --- Concurrency -----------------------------------------------------------------------
-
-#[tokio::test]
-async fn a_read_is_not_blocked_by_another_process_holding_the_write_lock() {
-    let directory = tempfile::tempdir().unwrap();
-    let path = database(&directory);
-    let store = Store::open(&path).unwrap();
-    let (_, run, batch) = run_with_chunk(&store, "payroll", &["a1"], "B-1").await;
-    store
-        .upsert_results(run, batch, &[result("a1", Some(100), 0)])
-        .await
-        .unwrap();
-
-    // An operator's shell takes the write lock and changes the balance, uncommitted.
-    let shell = external(&path);
-    shell
-        .execute_batch("BEGIN IMMEDIATE; UPDATE results SET balance_cents = 999;")
-        .unwrap();
-
-    let history = tokio::time::timeout(PATIENCE, store.authorizer_history("a1", 10))
-        .await
-        .expect("a read must not wait for a writer")
-        .unwrap();
-    assert_eq!(
-        history[0].balance,
-        Some(Cents(100)),
-        "only committed data is seen"
-    );
-    assert!(
-        !shell.is_autocommit(),
-        "the write transaction was open during the read"
-    );
-    shell.execute_batch("ROLLBACK").unwrap();
-}
-
 // --- What the run needs: plans, first attempts, batches shared through the cache -------
 
-fn planned(members: &[&str], sha: u8) -> balance_monitor::store::PlannedChunk {
-    balance_monitor::store::PlannedChunk {
-        body_sha256: [sha; 32],
-        members: members.iter().map(|m| m.to_string()).collect(),
-    }
-}
-
-async fn manual_run(store: &Store, monitor: &str) -> RunId {
-    let monitor = store.ensure_monitor(monitor).await.unwrap();
-    store
-        .create_run(NewRun {
-            monitor,
-            trigger: RunTrigger::Manual,
-        })
-        .await
-        .unwrap()
-}
-
-#[tokio::test]
-async fn a_plan_is_written_whole_or_not_at_all_and_only_once() {
+pub(super) async fn a_plan_is_written_whole_or_not_at_all_and_only_once<B: OpenStore>() {
     use balance_monitor::store::{PreflightRejection, RunPlan};
     let directory = tempfile::tempdir().unwrap();
-    let store = Store::open(database(&directory)).unwrap();
+    let store = B::open(directory.path());
     let run = manual_run(&store, "payroll").await;
 
     // An authorizer in two chunks: refused, and nothing of the plan is kept.
@@ -1033,10 +736,9 @@ async fn a_plan_is_written_whole_or_not_at_all_and_only_once() {
     assert_eq!(tally.chunks_in(BatchState::Submitting), 2);
 }
 
-#[tokio::test]
-async fn the_first_chunk_to_record_a_rightfoot_batch_owns_its_results() {
+pub(super) async fn the_first_chunk_to_record_a_rightfoot_batch_owns_its_results<B: OpenStore>() {
     let directory = tempfile::tempdir().unwrap();
-    let store = Store::open(database(&directory)).unwrap();
+    let store = B::open(directory.path());
     let earlier = manual_run(&store, "payroll").await;
     let later = manual_run(&store, "payroll").await;
     let mut chunk = Vec::new();
@@ -1153,4 +855,20 @@ async fn the_first_chunk_to_record_a_rightfoot_batch_owns_its_results() {
             ("a3".to_string(), RunCheckOutcome::NotRetrieved),
         ]
     );
+}
+
+// --- Closing ---------------------------------------------------------------------------
+
+pub(super) async fn after_close_writes_fail_and_reopening_keeps_what_was_written<B: OpenStore>() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = B::open(directory.path());
+    let kept = store.ensure_monitor("kept").await.unwrap();
+    store.close().await;
+    let error = store.ensure_monitor("late").await.unwrap_err();
+    assert!(matches!(error, StoreError::Closed { .. }), "{error}");
+    assert!(error.to_string().contains("the store is closed"), "{error}");
+    drop(store);
+    let reopened = B::open(directory.path());
+    assert_eq!(reopened.monitor_id("kept").await.unwrap(), Some(kept));
+    assert_eq!(reopened.monitor_id("late").await.unwrap(), None);
 }

@@ -1,0 +1,397 @@
+//! Alert state on SQLite ([`AlertState`]): `balance_memory`, the open `alerts` rows,
+//! a run's checks as the rules see them, the unjudged runs (`runs.alerts_evaluated_at`),
+//! and the judgement's commit in one transaction.
+
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
+use rusqlite::{OptionalExtension, Row, Transaction, params};
+
+use super::SqliteStore;
+use super::columns::{count, optional_cents, optional_time, time, time_text};
+use super::error::OpError;
+use super::outbox::queue;
+use super::rows::{RUN_COLUMNS, run_record};
+use crate::money::Cents;
+use crate::store::types::{MonitorId, RunId};
+use crate::store::{
+    AlertState, AlertWrite, Judgement, MemoryRow, OpenAlertRow, OpenPhase, RunCheck,
+    RunCheckOutcome, RunForJudgement, StoreError,
+};
+
+impl AlertState for SqliteStore {
+    fn balance_memory(
+        &self,
+        monitor: MonitorId,
+    ) -> BoxFuture<'_, Result<Vec<MemoryRow>, StoreError>> {
+        Box::pin(async move {
+            self.scan(move |transaction| {
+                let mut statement = transaction.prepare_cached(
+                    "SELECT authorizer_unique_id, first_checked_at, last_success_at, \
+                            last_success_cents, peaks \
+                     FROM balance_memory WHERE monitor_id = ?1 ORDER BY authorizer_unique_id",
+                )?;
+                let rows = statement
+                    .query_map(params![monitor.0], memory_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(rows)
+            })
+            .await
+        })
+    }
+
+    fn open_alerts(
+        &self,
+        monitor: MonitorId,
+    ) -> BoxFuture<'_, Result<Vec<OpenAlertRow>, StoreError>> {
+        Box::pin(async move {
+            self.scan(move |transaction| {
+                let mut statement = transaction.prepare_cached(
+                    "SELECT fingerprint, authorizer_unique_id, rule, severity, state, \
+                            consecutive_failures, consecutive_passes, first_fired_at, \
+                            last_notified_at \
+                     FROM alerts WHERE monitor_id = ?1 AND state <> 'resolved' \
+                     ORDER BY authorizer_unique_id, rule",
+                )?;
+                let rows = statement
+                    .query_map(params![monitor.0], open_alert_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(rows)
+            })
+            .await
+        })
+    }
+
+    fn next_unjudged_run(
+        &self,
+        monitor: MonitorId,
+    ) -> BoxFuture<'_, Result<Option<RunForJudgement>, StoreError>> {
+        Box::pin(async move {
+            self.read(move |transaction| {
+                let sql = format!(
+                    "SELECT {RUN_COLUMNS} FROM runs r JOIN monitors m ON m.id = r.monitor_id \
+                     WHERE r.monitor_id = ?1 AND r.alerts_evaluated_at IS NULL \
+                       AND r.state IN ('complete', 'partial', 'failed') \
+                     ORDER BY r.id LIMIT 1"
+                );
+                let Some(record) = transaction
+                    .query_row(&sql, params![monitor.0], run_record)
+                    .optional()?
+                else {
+                    return Ok(None);
+                };
+                let (chunks, chunks_submitted): (u32, u32) = transaction.query_row(
+                    "SELECT count(*), count(rightfoot_batch_id) FROM batches WHERE run_id = ?1",
+                    params![record.id.0],
+                    |row| Ok((count(row, 0)?, count(row, 1)?)),
+                )?;
+                let preflight_rejections = transaction.query_row(
+                    "SELECT count(*) FROM preflight_rejections WHERE run_id = ?1",
+                    params![record.id.0],
+                    |row| count(row, 0),
+                )?;
+                Ok(Some(RunForJudgement {
+                    slot: record.trigger.slot(),
+                    record,
+                    chunks_submitted,
+                    chunks,
+                    preflight_rejections,
+                }))
+            })
+            .await
+        })
+    }
+
+    fn run_checks(&self, run: RunId) -> BoxFuture<'_, Result<Vec<RunCheck>, StoreError>> {
+        Box::pin(async move {
+            self.scan(move |transaction| {
+                let mut statement = transaction.prepare_cached(
+                    "SELECT m.authorizer_unique_id, \
+                            coalesce(own.outcome, inherited.outcome), \
+                            CASE WHEN own.outcome IS NOT NULL THEN own.balance_cents \
+                                 ELSE inherited.balance_cents END, \
+                            CASE WHEN own.outcome IS NOT NULL THEN own.balance_status_code \
+                                 ELSE inherited.balance_status_code END \
+                     FROM batch_members m \
+                     JOIN batches b ON b.id = m.batch_id \
+                     LEFT JOIN results own \
+                       ON own.run_id = m.run_id AND own.authorizer_unique_id = m.authorizer_unique_id \
+                     LEFT JOIN batches owner ON owner.id = b.cached_from \
+                     LEFT JOIN results inherited \
+                       ON inherited.run_id = owner.run_id \
+                      AND inherited.authorizer_unique_id = m.authorizer_unique_id \
+                     WHERE m.run_id = ?1 \
+                     UNION ALL \
+                     SELECT DISTINCT p.authorizer_unique_id, 'rejected', NULL, NULL \
+                     FROM preflight_rejections p \
+                     WHERE p.run_id = ?1 AND p.authorizer_unique_id <> '' \
+                       AND NOT EXISTS (SELECT 1 FROM batch_members m \
+                                       WHERE m.run_id = ?1 \
+                                         AND m.authorizer_unique_id = p.authorizer_unique_id) \
+                     ORDER BY 1",
+                )?;
+                let rows = statement
+                    .query_map(params![run.0], |row| {
+                        let outcome: Option<String> = row.get(1)?;
+                        let outcome = match outcome.as_deref() {
+                            Some("retrieved") => RunCheckOutcome::Retrieved {
+                                status_code: row.get(3)?,
+                                balance: optional_cents(row, 2)?,
+                            },
+                            Some("rejected") => RunCheckOutcome::Rejected,
+                            _ => RunCheckOutcome::NotRetrieved,
+                        };
+                        Ok(RunCheck {
+                            authorizer_unique_id: row.get(0)?,
+                            outcome,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(rows)
+            })
+            .await
+        })
+    }
+
+    fn commit_judgement(
+        &self,
+        monitor: MonitorId,
+        run: RunId,
+        judged_at: DateTime<Utc>,
+        judgement: Judgement,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            self.write(move |transaction| {
+                let marked = transaction.execute(
+                    "UPDATE runs SET alerts_evaluated_at = ?2 \
+                     WHERE id = ?1 AND alerts_evaluated_at IS NULL \
+                       AND state IN ('complete', 'partial', 'failed')",
+                    params![run.0, time_text(judged_at)],
+                )?;
+                if marked == 0 {
+                    return Ok(false);
+                }
+                write_memory(transaction, monitor, &judgement)?;
+                for write in &judgement.alerts {
+                    write_alert(transaction, monitor, run, write)?;
+                }
+                for notification in &judgement.notifications {
+                    queue(transaction, notification)?;
+                }
+                Ok(true)
+            })
+            .await
+        })
+    }
+
+    fn judged_runs_after(
+        &self,
+        monitor: MonitorId,
+        after: RunId,
+    ) -> BoxFuture<'_, Result<Vec<RunId>, StoreError>> {
+        Box::pin(async move {
+            self.read(move |transaction| {
+                let mut statement = transaction.prepare_cached(
+                    "SELECT id FROM runs WHERE monitor_id = ?1 AND id > ?2 \
+                       AND alerts_evaluated_at IS NOT NULL ORDER BY id",
+                )?;
+                let rows = statement
+                    .query_map(params![monitor.0, after.0], |row| Ok(RunId(row.get(0)?)))?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(rows)
+            })
+            .await
+        })
+    }
+}
+
+fn memory_row(row: &Row<'_>) -> rusqlite::Result<MemoryRow> {
+    let last_success = match (optional_time(row, 2)?, optional_cents(row, 3)?) {
+        (Some(at), Some(cents)) => Some((at, cents)),
+        _ => None,
+    };
+    let peaks_text: String = row.get(4)?;
+    let peaks = parse_peaks(&peaks_text).map_err(|message| {
+        rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, message.into())
+    })?;
+    Ok(MemoryRow {
+        authorizer_unique_id: row.get(0)?,
+        first_checked_at: time(row, 1)?,
+        last_success,
+        peaks,
+    })
+}
+
+fn parse_peaks(text: &str) -> Result<Vec<(DateTime<Utc>, Cents)>, String> {
+    let raw: Vec<(String, i64)> = serde_json::from_str(text).map_err(|e| format!("peaks: {e}"))?;
+    raw.into_iter()
+        .map(|(at, cents)| {
+            DateTime::parse_from_rfc3339(&at)
+                .map(|at| (at.with_timezone(&Utc), Cents(cents)))
+                .map_err(|e| format!("peaks: {e}"))
+        })
+        .collect()
+}
+
+fn peaks_text(peaks: &[(DateTime<Utc>, Cents)]) -> String {
+    let raw: Vec<(String, i64)> = peaks
+        .iter()
+        .map(|(at, cents)| (time_text(*at), cents.0))
+        .collect();
+    serde_json::to_string(&raw).unwrap_or_else(|_| "[]".to_string())
+}
+
+fn open_alert_row(row: &Row<'_>) -> rusqlite::Result<OpenAlertRow> {
+    let state: String = row.get(4)?;
+    let phase = match (state.as_str(), optional_time(row, 7)?) {
+        ("firing", Some(fired_at)) => OpenPhase::Firing {
+            fired_at,
+            last_notified_at: optional_time(row, 8)?.unwrap_or(fired_at),
+        },
+        _ => OpenPhase::Pending,
+    };
+    Ok(OpenAlertRow {
+        fingerprint: row.get(0)?,
+        authorizer_unique_id: row.get(1)?,
+        rule: row.get(2)?,
+        severity: row.get(3)?,
+        phase,
+        hits: count(row, 5)?,
+        clears: count(row, 6)?,
+    })
+}
+
+fn write_memory(
+    transaction: &Transaction<'_>,
+    monitor: MonitorId,
+    judgement: &Judgement,
+) -> Result<(), OpError> {
+    let mut upsert = transaction.prepare_cached(
+        "INSERT INTO balance_memory (monitor_id, authorizer_unique_id, first_checked_at, \
+             last_success_at, last_success_cents, peaks) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (monitor_id, authorizer_unique_id) DO UPDATE SET \
+             first_checked_at = excluded.first_checked_at, \
+             last_success_at = excluded.last_success_at, \
+             last_success_cents = excluded.last_success_cents, \
+             peaks = excluded.peaks",
+    )?;
+    for row in &judgement.memory_upserts {
+        upsert.execute(params![
+            monitor.0,
+            row.authorizer_unique_id,
+            time_text(row.first_checked_at),
+            row.last_success.map(|(at, _)| time_text(at)),
+            row.last_success.map(|(_, cents)| cents.0),
+            if row.peaks.is_empty() {
+                "[]".to_string()
+            } else {
+                peaks_text(&row.peaks)
+            },
+        ])?;
+    }
+    let mut delete = transaction.prepare_cached(
+        "DELETE FROM balance_memory WHERE monitor_id = ?1 AND authorizer_unique_id = ?2",
+    )?;
+    for id in &judgement.memory_deletes {
+        delete.execute(params![monitor.0, id])?;
+    }
+    Ok(())
+}
+
+/// Resolves a firing alert. `state <> 'resolved'` adds nothing to the meaning (a firing
+/// alert is not resolved) but lets SQLite use the partial index `alerts_open`: without
+/// it the statement scans every firing alert of every monitor.
+pub(super) const RESOLVE_FIRING_SQL: &str = "\
+    UPDATE alerts SET state = 'resolved', resolved_at = ?2, last_run_id = ?3, \
+        reason = ?4, consecutive_failures = 0 \
+    WHERE fingerprint = ?1 AND state <> 'resolved' AND state = 'firing'";
+
+/// Drops a pending alert. `state <> 'resolved'` lets SQLite use the partial index
+/// `alerts_open`: without it the statement scans the whole `alerts` table, resolved
+/// history included, so a run's judgement grew slower with every alert ever resolved
+/// (see the soak benchmark in `BENCHMARKS.md`).
+pub(super) const DELETE_PENDING_SQL: &str =
+    "DELETE FROM alerts WHERE fingerprint = ?1 AND state <> 'resolved' AND state = 'pending'";
+
+fn write_alert(
+    transaction: &Transaction<'_>,
+    monitor: MonitorId,
+    run: RunId,
+    write: &AlertWrite,
+) -> Result<(), OpError> {
+    match write {
+        AlertWrite::Open { row, reason } => {
+            let (state, fired_at, notified_at) = match row.phase {
+                OpenPhase::Pending => ("pending", None, None),
+                OpenPhase::Firing {
+                    fired_at,
+                    last_notified_at,
+                } => (
+                    "firing",
+                    Some(time_text(fired_at)),
+                    Some(time_text(last_notified_at)),
+                ),
+            };
+            let updated = transaction
+                .prepare_cached(
+                    "UPDATE alerts SET state = ?2, severity = ?3, consecutive_failures = ?4, \
+                         consecutive_passes = ?5, first_fired_at = ?6, last_fired_at = ?6, \
+                         last_notified_at = ?7, last_run_id = ?8, reason = coalesce(?9, reason) \
+                     WHERE fingerprint = ?1 AND state <> 'resolved'",
+                )?
+                .execute(params![
+                    row.fingerprint,
+                    state,
+                    row.severity,
+                    row.hits,
+                    row.clears,
+                    fired_at,
+                    notified_at,
+                    run.0,
+                    reason,
+                ])?;
+            if updated == 0 {
+                transaction
+                    .prepare_cached(
+                        "INSERT INTO alerts (fingerprint, monitor_id, authorizer_unique_id, rule, \
+                             state, severity, consecutive_failures, consecutive_passes, \
+                             first_fired_at, last_fired_at, last_notified_at, last_run_id, reason) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)",
+                    )?
+                    .execute(params![
+                        row.fingerprint,
+                        monitor.0,
+                        row.authorizer_unique_id,
+                        row.rule,
+                        state,
+                        row.severity,
+                        row.hits,
+                        row.clears,
+                        fired_at,
+                        notified_at,
+                        run.0,
+                        reason,
+                    ])?;
+            }
+        }
+        AlertWrite::Resolve {
+            fingerprint,
+            at,
+            reason,
+        } => {
+            transaction
+                .prepare_cached(RESOLVE_FIRING_SQL)?
+                .execute(params![fingerprint, time_text(*at), run.0, reason])?;
+            // A pending alert "resolved" (its rule or authorizer went) never fired.
+            transaction
+                .prepare_cached(DELETE_PENDING_SQL)?
+                .execute(params![fingerprint])?;
+        }
+        AlertWrite::DropPending { fingerprint } => {
+            transaction
+                .prepare_cached(DELETE_PENDING_SQL)?
+                .execute(params![fingerprint])?;
+        }
+    }
+    Ok(())
+}

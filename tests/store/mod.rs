@@ -1,0 +1,63 @@
+//! The store: one suite of behaviour run on every backend, and each backend's own tests.
+//!
+//! - `suite`: the store's behaviour through its interface (runs and slots, chunks and
+//!   results, the schedule, webhooks, plans, batches shared through Rightfoot's cache,
+//!   closing). Each test is a function generic over [`OpenStore`]; [`shared_suite!`]
+//!   turns the list into `#[tokio::test]`s for one backend.
+//! - `sqlite`: SQLite's own (the file, migrations, pragmas, the schema holding no
+//!   personal data, storage of values, locks held by another process), and [`Sqlite`],
+//!   its factory for the suite.
+//!
+//! A second backend adds a module with its factory and its own tests, and one line
+//! `shared_suite!(on_postgres, ...)` below.
+
+mod sqlite;
+mod suite;
+
+use std::path::Path;
+
+use balance_monitor::store::Store;
+
+pub use sqlite::Sqlite;
+
+/// Where the shared suite gets its stores: a backend opens a store for `directory` (a
+/// fresh temporary directory per test), and opening the same directory again reopens
+/// the same store, with everything written before it.
+pub trait OpenStore {
+    fn open(directory: &Path) -> Store;
+}
+
+/// Instantiates every test of `suite.rs` for one backend, as `store::<module>::<test>`.
+/// A suite function missing from this list is dead code, which the lints refuse.
+macro_rules! shared_suite {
+    ($module:ident, $backend:ty) => {
+        mod $module {
+            shared_suite!(@tests $backend;
+                a_slot_runs_at_most_once_per_monitor,
+                run_states_only_move_forward,
+                reading_the_same_page_twice_stores_one_row_per_authorizer,
+                not_retrieved_fills_only_the_gaps_and_a_late_result_replaces_it,
+                refused_authorizers_get_a_rejected_result_with_the_reason,
+                a_chunk_is_begun_once_per_body_and_an_authorizer_is_in_one_chunk,
+                a_batch_id_seen_in_an_earlier_run_is_reported,
+                unfinished_runs_list_what_a_restart_must_resume,
+                batch_states_need_a_batch_id_and_complete_is_final,
+                the_schedule_position_only_moves_forward,
+                a_redelivered_webhook_is_recognised,
+                a_plan_is_written_whole_or_not_at_all_and_only_once,
+                the_first_chunk_to_record_a_rightfoot_batch_owns_its_results,
+                after_close_writes_fail_and_reopening_keeps_what_was_written,
+            );
+        }
+    };
+    (@tests $backend:ty; $($test:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $test() {
+                crate::store::suite::$test::<$backend>().await;
+            }
+        )*
+    };
+}
+
+shared_suite!(on_sqlite, crate::store::Sqlite);
