@@ -10,10 +10,14 @@
 //! body, split authorizers into chunks, decide whether a reused `batch_id` is stale,
 //! or store anything.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
+
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, LOCATION};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::client::{JSON_BODY_LIMIT, RightfootClient, decode_json};
@@ -39,8 +43,11 @@ pub struct SubmitOutcome {
     pub message: String,
     /// The `Location` header, if sent.
     pub location: Option<String>,
-    /// Rows Rightfoot rejected; the rest of the batch is accepted.
+    /// Rows Rightfoot rejected, as it listed them; the rest of the batch is accepted.
     pub failed: Vec<FailedAuthorizer>,
+    /// How many authorizers of the body sent `failed` names, each once: entries for an
+    /// id that was not sent, or without an id, are not among them.
+    pub refused_members: usize,
     /// Non-fatal parsing warnings (CSV uploads only, per the docs).
     pub warnings: Vec<String>,
     /// [`body_sha256`] of the bytes sent.
@@ -50,9 +57,10 @@ pub struct SubmitOutcome {
 }
 
 impl SubmitOutcome {
-    /// Authorizers accepted out of `submitted`: submitted minus failed rows.
+    /// Authorizers accepted out of the `submitted` the body held: submitted minus the
+    /// members Rightfoot refused ([`SubmitOutcome::refused_members`]).
     pub fn accepted(&self, submitted: usize) -> usize {
-        submitted.saturating_sub(self.failed.len())
+        submitted.saturating_sub(self.refused_members)
     }
 }
 
@@ -107,6 +115,7 @@ impl RightfootClient {
         )
         .await?;
         let created = parse_batch_created(&received.body)?;
+        let refused_members = refused_members(&body, &created.failed);
         Ok(SubmitOutcome {
             batch_id: created.batch_id,
             submitted_at: created.submitted_at,
@@ -117,11 +126,41 @@ impl RightfootClient {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string),
             failed: created.failed,
+            refused_members,
             warnings: created.warnings,
             body_sha256: body_hash,
             attempts,
         })
     }
+}
+
+/// How many distinct authorizers of the request `body` the `failed` entries name.
+fn refused_members(body: &[u8], failed: &[FailedAuthorizer]) -> usize {
+    #[derive(Deserialize)]
+    struct Sent<'a> {
+        #[serde(default, borrow)]
+        authorizers: Vec<SentAuthorizer<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct SentAuthorizer<'a> {
+        #[serde(default, borrow)]
+        authorizer_unique_id: Option<Cow<'a, str>>,
+    }
+    let sent: Sent<'_> = match serde_json::from_slice(body) {
+        Ok(sent) => sent,
+        Err(_) => return 0,
+    };
+    let members: HashSet<&str> = sent
+        .authorizers
+        .iter()
+        .filter_map(|a| a.authorizer_unique_id.as_deref())
+        .collect();
+    failed
+        .iter()
+        .filter_map(|f| f.authorizer_unique_id.as_deref())
+        .filter(|id| members.contains(id))
+        .collect::<HashSet<&str>>()
+        .len()
 }
 
 /// The body of a `201` to `POST /v1/balance_requests`, parsed.
