@@ -29,6 +29,8 @@
 //! - [`retention`]: the daemon's hourly pruning of history older than `storage.retention`.
 //! - [`private_file`]: files of mode 0600 written under a temporary name and renamed.
 //! - [`money`] and [`secret`]: the value types that keep money exact and secrets redacted.
+//! - [`backoff`] and [`text`]: leaf helpers every layer may use: capped exponential
+//!   backoff with jitter; error chains, body excerpts and the redactor.
 //! - [`demo`]: `balance-monitor demo`: the sandbox, the real daemon on a time-lapse clock
 //!   and alerts to files, in one command.
 //! - [`cli`]: the command line, parsed by clap; `main.rs` maps results to exit codes.
@@ -37,6 +39,7 @@
 
 pub mod alerting;
 pub mod authorizers;
+pub mod backoff;
 pub mod cli;
 pub mod clock;
 pub mod completions;
@@ -59,3 +62,4 @@ pub mod scheduler;
 pub mod secret;
 pub mod store;
 pub mod systemd;
+pub mod text;

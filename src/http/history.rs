@@ -36,7 +36,8 @@ use super::HttpState;
 use super::cursor::{self, Walk};
 use super::error::ApiProblem;
 use super::params::QueryParams;
-use super::wire::{AuthorizerHistoryResponse, HistoryEntry, json, money, timestamp};
+use super::wire::{AuthorizerHistoryResponse, HistoryEntry, json, timestamp};
+use crate::money::Cents;
 use crate::rightfoot::BalanceStatus;
 use crate::store::{HistoryRow, ResultOutcome, RunId};
 
@@ -103,7 +104,7 @@ fn entry(row: &HistoryRow) -> HistoryEntry {
     HistoryEntry {
         run_at: timestamp(row.run_created_at),
         batch_id: row.rightfoot_batch_id.clone().unwrap_or_default(),
-        balance_amount: row.balance.and_then(money),
+        balance_amount: row.balance.and_then(Cents::to_json_number),
         status,
         error_message,
     }
@@ -128,7 +129,6 @@ fn sentence_case(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::money::Cents;
     use chrono::TimeZone;
 
     fn row(outcome: ResultOutcome, code: Option<i64>, reason: Option<&str>) -> HistoryRow {

@@ -16,7 +16,6 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::error::ApiProblem;
-use crate::money::Cents;
 
 /// A 200 with `body` as JSON.
 pub(crate) fn json<T: Serialize>(body: &T) -> Result<Response, ApiProblem> {
@@ -35,13 +34,6 @@ pub(crate) fn json<T: Serialize>(body: &T) -> Result<Response, ApiProblem> {
 /// `2024-08-09T18:10:44Z`.
 pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// An amount as a JSON number with exactly the cents' digits. A sign, digits and a
-/// decimal point always form a valid JSON number, so `None` is theoretical; the field
-/// is then `null`.
-pub(crate) fn money(cents: Cents) -> Option<Box<RawValue>> {
-    RawValue::from_string(cents.to_decimal_string()).ok()
 }
 
 /// `GET /v1/monitoring/authorizers/{id}/history`.
@@ -185,32 +177,4 @@ pub(crate) struct Alert {
     pub resolved_at: Option<String>,
     pub last_run_id: Option<i64>,
     pub reason: Option<String>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn money_is_written_from_the_cents_not_a_float() {
-        #[derive(Serialize)]
-        struct Probe {
-            a: Option<Box<RawValue>>,
-            b: Option<Box<RawValue>>,
-            c: Option<Box<RawValue>>,
-            d: Option<Box<RawValue>>,
-        }
-        let text = serde_json::to_string(&Probe {
-            a: money(Cents(-8368)),
-            b: money(Cents(120_000)),
-            c: money(Cents(7)),
-            // Not representable exactly as an f64: 2^53 + 1 cents.
-            d: money(Cents(9_007_199_254_740_993)),
-        })
-        .unwrap();
-        assert_eq!(
-            text,
-            r#"{"a":-83.68,"b":1200.00,"c":0.07,"d":90071992547409.93}"#
-        );
-    }
 }

@@ -33,7 +33,7 @@ mod submit;
 
 pub use client::{ClientConfig, RightfootClient, USER_AGENT};
 pub use error::{ApiError, ClientBuildError, ErrorDetails, ErrorEnvelope, Redactor};
-pub use export::CsvExport;
+pub use export::{CSV_EXPORT_COLUMNS, CsvExport};
 pub use history::{HistoryEntry, HistoryPage, HistoryStatus, parse_history_page};
 pub use metrics::RequestMetrics;
 pub use results::{BalancePages, BalanceResult, BalancesPageBody, Page, parse_balances_page};

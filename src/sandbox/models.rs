@@ -10,19 +10,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::money::Cents;
-
 /// RFC 3339 in UTC with a `Z` and whole seconds, as the pages' examples write times.
 pub fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// An amount as a JSON number with exactly the cents' digits (`-83.68`, `1200.00`).
-///
-/// A sign and digits with a decimal point always make a valid JSON number, so this is
-/// `None` only in theory; callers write `null` then.
-pub fn money(cents: Cents) -> Option<Box<RawValue>> {
-    RawValue::from_string(cents.to_decimal_string()).ok()
 }
 
 /// The `ApiErrorResponse` envelope every error is wrapped in.
@@ -128,25 +118,6 @@ pub struct BatchCompletedEvent<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn money_is_written_exactly() {
-        #[derive(Serialize)]
-        struct Probe {
-            a: Option<Box<RawValue>>,
-            b: Option<Box<RawValue>>,
-            c: Option<Box<RawValue>>,
-        }
-        let text = serde_json::to_string(&Probe {
-            a: money(Cents(-8368)),
-            b: money(Cents(120_000)),
-            c: money(Cents(7)),
-        })
-        .unwrap();
-        assert_eq!(text, r#"{"a":-83.68,"b":1200.00,"c":0.07}"#);
-        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(back["a"].as_f64(), Some(-83.68));
-    }
 
     #[test]
     fn timestamps_are_utc_seconds_with_z() {

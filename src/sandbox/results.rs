@@ -30,11 +30,13 @@ use serde::de::DeserializeOwned;
 
 use super::App;
 use super::models::{
-    AuthorizerHistoryResponse, BalanceRecord, BatchBalancesResponse, HistoryEntry, money, timestamp,
+    AuthorizerHistoryResponse, BalanceRecord, BatchBalancesResponse, HistoryEntry, timestamp,
 };
 use super::outcomes::{error_message, export_status};
 use super::routes::{ApiError, json_body, parse_limit, query_pairs, query_value};
 use super::state::KeyId;
+use crate::money::Cents;
+use crate::rightfoot::CSV_EXPORT_COLUMNS;
 
 fn encode_token<T: Serialize>(cursor: &T) -> Option<String> {
     serde_json::to_vec(cursor)
@@ -133,7 +135,7 @@ fn balances_page(
         .iter()
         .map(|row| BalanceRecord {
             authorizer_unique_id: row.authorizer_id.clone(),
-            balance: row.outcome.balance().and_then(money),
+            balance: row.outcome.balance().and_then(Cents::to_json_number),
             timestamp: timestamp(row.completes_at),
             balance_status_code: row.outcome.status_code(),
             status_code: row.outcome.status_code(),
@@ -156,19 +158,6 @@ fn balances_page(
         next_page_token,
     })
 }
-
-/// The export's nine fixed columns, before the `meta_<key>` ones.
-pub const CSV_COLUMNS: [&str; 9] = [
-    "Authorizer ID",
-    "Batch ID",
-    "Institution",
-    "Phone",
-    "Zip",
-    "Balance",
-    "Status",
-    "Creator",
-    "Timestamp",
-];
 
 /// The CSV export of one or more of the caller's batches.
 ///
@@ -257,7 +246,7 @@ fn export_csv(
         .flat_map(|(_, row)| row.metadata.keys().map(String::as_str))
         .collect();
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let header = CSV_COLUMNS
+    let header = CSV_EXPORT_COLUMNS
         .iter()
         .map(|c| (*c).to_string())
         .chain(meta_keys.iter().map(|k| format!("meta_{k}")));
@@ -376,7 +365,7 @@ fn history_page(
         .map(|(batch, row)| HistoryEntry {
             run_at: timestamp(batch.submitted_at),
             batch_id: batch.id.clone(),
-            balance_amount: row.outcome.balance().and_then(money),
+            balance_amount: row.outcome.balance().and_then(Cents::to_json_number),
             status: if row.outcome.status_code() == 0 {
                 "success"
             } else {
