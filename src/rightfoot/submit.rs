@@ -45,23 +45,16 @@ pub struct SubmitOutcome {
     pub location: Option<String>,
     /// Rows Rightfoot rejected, as it listed them; the rest of the batch is accepted.
     pub failed: Vec<FailedAuthorizer>,
-    /// How many authorizers of the body sent `failed` names, each once: entries for an
-    /// id that was not sent, or without an id, are not among them.
-    pub refused_members: usize,
+    /// Authorizers accepted: the distinct ids of the body sent, less those `failed`
+    /// names (each once; an entry for an id that was not sent, or without an id,
+    /// takes nobody away).
+    pub accepted: usize,
     /// Non-fatal parsing warnings (CSV uploads only, per the docs).
     pub warnings: Vec<String>,
     /// [`body_sha256`] of the bytes sent.
     pub body_sha256: String,
     /// Attempts made, the successful one included.
     pub attempts: u32,
-}
-
-impl SubmitOutcome {
-    /// Authorizers accepted out of the `submitted` the body held: submitted minus the
-    /// members Rightfoot refused ([`SubmitOutcome::refused_members`]).
-    pub fn accepted(&self, submitted: usize) -> usize {
-        submitted.saturating_sub(self.refused_members)
-    }
 }
 
 /// One row Rightfoot rejected.
@@ -115,7 +108,7 @@ impl RightfootClient {
         )
         .await?;
         let created = parse_batch_created(&received.body)?;
-        let refused_members = refused_members(&body, &created.failed);
+        let accepted = accepted_members(&body, &created.failed);
         Ok(SubmitOutcome {
             batch_id: created.batch_id,
             submitted_at: created.submitted_at,
@@ -126,7 +119,7 @@ impl RightfootClient {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string),
             failed: created.failed,
-            refused_members,
+            accepted,
             warnings: created.warnings,
             body_sha256: body_hash,
             attempts,
@@ -134,8 +127,9 @@ impl RightfootClient {
     }
 }
 
-/// How many distinct authorizers of the request `body` the `failed` entries name.
-fn refused_members(body: &[u8], failed: &[FailedAuthorizer]) -> usize {
+/// How many distinct authorizer ids of the request `body` the `failed` entries do not
+/// name. A body that is not a submission (the caller's mistake) has none.
+fn accepted_members(body: &[u8], failed: &[FailedAuthorizer]) -> usize {
     #[derive(Deserialize)]
     struct Sent<'a> {
         #[serde(default, borrow)]
@@ -155,12 +149,12 @@ fn refused_members(body: &[u8], failed: &[FailedAuthorizer]) -> usize {
         .iter()
         .filter_map(|a| a.authorizer_unique_id.as_deref())
         .collect();
-    failed
+    let refused: HashSet<&str> = failed
         .iter()
         .filter_map(|f| f.authorizer_unique_id.as_deref())
         .filter(|id| members.contains(id))
-        .collect::<HashSet<&str>>()
-        .len()
+        .collect();
+    members.len() - refused.len()
 }
 
 /// The body of a `201` to `POST /v1/balance_requests`, parsed.
