@@ -269,7 +269,7 @@ mod tests {
         let redactor = Redactor::for_secret("hunter2");
         assert_eq!(
             excerpt(b"<html>\n<b>hunter2</b>\t</html>", &redactor, 200).as_deref(),
-            Some("<html> <b>[redacted]</b>  </html>")
+            Some("<html> <b>[redacted]</b> </html>")
         );
         assert_eq!(excerpt(b" \n\r ", &redactor, 200), None);
         let long = excerpt("é".repeat(10).as_bytes(), &redactor, 4).unwrap();

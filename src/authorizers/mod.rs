@@ -8,11 +8,13 @@
 //! fields, and the only way they leave the process is [`wire::request_body`], which
 //! writes the JSON body of `POST /v1/balance_requests`.
 //!
-//! This module owns loading ([`source`], [`csv`]), the pre-flight checks that mirror
-//! Rightfoot's own ([`validate`]) and the file-permission rule ([`permissions`]). It
-//! does not own chunking, submission or storage.
+//! This module owns the schema's field names ([`fields`]), loading ([`source`],
+//! [`csv`]), the pre-flight checks that mirror Rightfoot's own ([`validate`]) and the
+//! file-permission rule ([`permissions`]). It does not own chunking, submission or
+//! storage.
 
 pub mod csv;
+pub mod fields;
 pub mod metadata;
 pub mod permissions;
 pub mod source;

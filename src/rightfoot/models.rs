@@ -378,8 +378,8 @@ mod tests {
 
     #[test]
     fn json_error_descriptions_elide_values() {
-        let err = serde_json::from_str::<BatchBalancesWire>(r#"{"total_processed":"secret-ish"}"#)
-            .unwrap_err();
+        let err =
+            serde_json::from_str::<BatchBalancesWire>(r#"{"has_more":"secret-ish"}"#).unwrap_err();
         let text = describe_json_error(&err);
         assert!(!text.contains("secret-ish"), "{text}");
         assert!(text.contains("line 1"), "{text}");
