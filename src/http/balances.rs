@@ -82,7 +82,7 @@ pub(crate) async fn balances(
         _ => None,
     };
     json(&BatchBalancesResponse {
-        batch_id,
+        batch_id: batch_id.to_string(),
         total_processed: page.total_processed,
         balances: page.rows.into_iter().map(record).collect(),
         has_more: next_page_token.is_some(),

@@ -77,7 +77,7 @@ pub(crate) async fn authorizer_history(
         _ => None,
     };
     json(&AuthorizerHistoryResponse {
-        authorizer_unique_id: &id,
+        authorizer_unique_id: id.clone(),
         total_count: page.total_count,
         history: page.rows.iter().map(entry).collect(),
         has_more: next_page_token.is_some(),

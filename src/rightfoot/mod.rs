@@ -28,6 +28,7 @@ pub mod metrics;
 pub(crate) mod models;
 mod results;
 pub mod retry;
+pub mod served;
 pub mod status;
 mod submit;
 

@@ -29,14 +29,14 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::App;
-use super::models::{
-    AuthorizerHistoryResponse, BalanceRecord, BatchBalancesResponse, HistoryEntry, timestamp,
-};
 use super::outcomes::{error_message, export_status};
 use super::routes::{ApiError, json_body, parse_limit, query_pairs, query_value};
 use super::state::KeyId;
 use crate::money::Cents;
 use crate::rightfoot::CSV_EXPORT_COLUMNS;
+use crate::rightfoot::served::{
+    AuthorizerHistoryResponse, BalanceRecord, BatchBalancesResponse, HistoryEntry, timestamp,
+};
 
 fn encode_token<T: Serialize>(cursor: &T) -> Option<String> {
     serde_json::to_vec(cursor)
@@ -137,8 +137,8 @@ fn balances_page(
             authorizer_unique_id: row.authorizer_id.clone(),
             balance: row.outcome.balance().and_then(Cents::to_json_number),
             timestamp: timestamp(row.completes_at),
-            balance_status_code: row.outcome.status_code(),
-            status_code: row.outcome.status_code(),
+            balance_status_code: i64::from(row.outcome.status_code()),
+            status_code: i64::from(row.outcome.status_code()),
         })
         .collect();
     let has_more = end < visible;
@@ -152,7 +152,7 @@ fn balances_page(
     };
     Ok(BatchBalancesResponse {
         batch_id: batch.id.clone(),
-        total_processed: visible,
+        total_processed: visible as u64,
         balances,
         has_more,
         next_page_token,
@@ -376,7 +376,7 @@ fn history_page(
         .collect();
     Ok(AuthorizerHistoryResponse {
         authorizer_unique_id: authorizer_id.to_string(),
-        total_count,
+        total_count: total_count as u64,
         history,
         next_page_token,
         has_more,
