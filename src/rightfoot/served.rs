@@ -1,5 +1,6 @@
 //! Rightfoot's answers as a server writes them: the bodies of `GET /v1/balances` and
-//! `GET /v1/monitoring/authorizers/{id}/history`, and the time format of its pages.
+//! `GET /v1/monitoring/authorizers/{id}/history`, the time format of its pages, and
+//! how its read routes take their `limit`.
 //!
 //! Two servers speak Rightfoot's read API: the built-in sandbox, and the daemon's local
 //! HTTP API, which serves the stored results in Rightfoot's shapes. Both write these
@@ -16,6 +17,24 @@ use serde_json::value::RawValue;
 /// (`2024-08-09T18:10:44Z`).
 pub fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// The 400 for a `limit` that is not an integer from 1 to 100: message and suggestion.
+pub const INVALID_LIMIT: (&str, &str) = (
+    "Invalid limit. The limit must be an integer between 1 and 100.",
+    "Please provide a limit between 1 and 100.",
+);
+
+/// A read route's `limit` parameter: absent is `default`; otherwise an integer from 1
+/// to 100, or `None` for the 400 of [`INVALID_LIMIT`].
+pub fn limit(text: Option<&str>, default: u32) -> Option<u32> {
+    let Some(text) = text else {
+        return Some(default);
+    };
+    text.trim()
+        .parse::<u32>()
+        .ok()
+        .filter(|limit| (1..=100).contains(limit))
 }
 
 /// `GET /v1/balances` (`BatchBalancesResponse`).
@@ -68,5 +87,14 @@ mod tests {
     fn timestamps_are_utc_seconds_with_z() {
         let at: DateTime<Utc> = "2024-08-09T18:10:44.123456Z".parse().unwrap();
         assert_eq!(timestamp(at), "2024-08-09T18:10:44Z");
+    }
+
+    #[test]
+    fn limits_are_1_to_100() {
+        assert_eq!(limit(None, 10), Some(10));
+        assert_eq!(limit(Some(" 100 "), 10), Some(100));
+        for bad in ["0", "101", "-1", "ten", "", "1.5"] {
+            assert_eq!(limit(Some(bad), 10), None, "{bad:?}");
+        }
     }
 }

@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use super::App;
 use super::models::{ApiErrorBody, ApiErrorResponse, timestamp};
 use super::{faults, results, submit};
+use crate::rightfoot::served;
 
 /// Rightfoot's `documentation_url`.
 const DOCUMENTATION_URL: &str = "https://api.rightfoot.com/docs";
@@ -161,17 +162,11 @@ pub fn query_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a 
 }
 
 /// Parses a `limit` parameter: absent means `default`; otherwise an integer 1..=100.
-pub fn parse_limit(value: Option<&str>, default: usize) -> Result<usize, ApiError> {
-    let Some(text) = value else {
-        return Ok(default);
-    };
-    match text.trim().parse::<usize>() {
-        Ok(limit) if (1..=100).contains(&limit) => Ok(limit),
-        _ => Err(ApiError::bad_request(
-            "Invalid limit. The limit must be an integer between 1 and 100.",
-            "Please provide a limit between 1 and 100.",
-        )),
-    }
+pub fn parse_limit(value: Option<&str>, default: u32) -> Result<usize, ApiError> {
+    let (message, suggestion) = served::INVALID_LIMIT;
+    served::limit(value, default)
+        .map(|limit| limit as usize)
+        .ok_or_else(|| ApiError::bad_request(message, suggestion))
 }
 
 #[cfg(test)]
