@@ -1,5 +1,5 @@
 //! Text that leaves the daemon in errors and records: an error's chain of causes, the
-//! excerpt of a server's body, and the [`Redactor`] that removes secrets and numbers
+//! excerpt of a server's body (one line of it), and the [`Redactor`] that removes secrets and numbers
 //! that could be personal data from both.
 //!
 //! This module owns those three, once for the whole crate: the Rightfoot client quotes
@@ -28,16 +28,20 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
+/// The text with every control character (line breaks, tabs) replaced by a space, so
+/// that one value is one line.
+pub fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
 /// The start of a body as one line: scrubbed by `redactor`, control characters replaced
 /// by spaces, trimmed, and cut at `max_chars` characters with `…` added where cut.
 /// `None` for a body with nothing to show.
 pub fn excerpt(body: &[u8], redactor: &Redactor, max_chars: usize) -> Option<String> {
     let text = String::from_utf8_lossy(body);
-    let cleaned: String = redactor
-        .scrub(&text)
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let cleaned = one_line(&redactor.scrub(&text));
     let cleaned = cleaned.trim();
     if cleaned.is_empty() {
         return None;
