@@ -6,9 +6,8 @@
 //! cleaned excerpt), and redaction: every piece of server text that goes into an error
 //! passes through a [`Redactor`] (from `crate::text`) that removes the API key and,
 //! for a submission, the personal data in the request body, in case a server echoes
-//! them back. It does not
-//! decide when to retry (that is `retry`), only which errors are transient
-//! ([`ApiError::is_retryable`]).
+//! them back. It does not decide when to retry (that is `retry`), only which errors
+//! are transient ([`ApiError::is_retryable`]).
 
 use std::fmt;
 use std::time::Duration;
