@@ -281,7 +281,7 @@ async fn submit_all(client: &RightfootClient) -> anyhow::Result<Vec<Batch>> {
             outcome.failed.len()
         );
         batches.push(Batch {
-            accepted: outcome.accepted(CHUNK),
+            accepted: outcome.accepted,
             id: outcome.batch_id,
             submitted_at: outcome.submitted_at,
         });

@@ -33,6 +33,8 @@
 //! - [`domain`]: the shared vocabulary, depending on nothing else in the crate: ids, run
 //!   states and triggers, balance status codes and money ([`domain::Cents`]).
 //! - [`secret`]: the value type that keeps secrets redacted.
+//! - [`backoff`] and [`text`]: leaf helpers every layer may use: capped exponential
+//!   backoff with jitter; error chains, body excerpts and the redactor.
 //! - [`daemon`]: `balance-monitor run` and `run-now`: the wiring, signals, the live
 //!   configuration (one `watch` every long-lived part reads, rebuilt in one place on
 //!   reload) and the one run pipeline (run, then judgement).
@@ -44,6 +46,7 @@
 
 pub mod alerting;
 pub mod authorizers;
+pub mod backoff;
 pub mod cli;
 pub mod clock;
 pub mod completions;
@@ -67,6 +70,7 @@ pub mod scheduler;
 pub mod secret;
 pub mod store;
 pub mod systemd;
+pub mod text;
 pub mod yaml;
 
 /// The old path of [`domain::money`], kept for the integration tests and benchmarks.

@@ -61,13 +61,9 @@ async fn read_pages(client: &RightfootClient, batch_id: &str, accepted: usize) -
     pages
 }
 
-/// Every result of a submitted chunk of `submitted` authorizers.
-async fn read_results(
-    client: &RightfootClient,
-    outcome: &SubmitOutcome,
-    submitted: usize,
-) -> Vec<BalanceResult> {
-    read_pages(client, &outcome.batch_id, outcome.accepted(submitted))
+/// Every result of a submitted chunk.
+async fn read_results(client: &RightfootClient, outcome: &SubmitOutcome) -> Vec<BalanceResult> {
+    read_pages(client, &outcome.batch_id, outcome.accepted)
         .await
         .into_iter()
         .flat_map(|page| page.results)
@@ -144,7 +140,7 @@ async fn chunks_of_1000_1000_and_500_are_each_read_to_completion_with_one_result
     for chunk in &chunks {
         let outcome = submit(&client, chunk).await;
         assert!(outcome.failed.is_empty(), "{:?}", outcome.failed);
-        assert_eq!(outcome.accepted(chunk.len()), chunk.len());
+        assert_eq!(outcome.accepted, chunk.len());
         outcomes.push(outcome);
     }
     let batch_ids: BTreeSet<&str> = outcomes.iter().map(|o| o.batch_id.as_str()).collect();
@@ -155,7 +151,7 @@ async fn chunks_of_1000_1000_and_500_are_each_read_to_completion_with_one_result
     sandbox.advance(PROCESSING_TIME);
     let mut everyone: BTreeMap<String, usize> = BTreeMap::new();
     for (chunk, outcome) in chunks.iter().zip(&outcomes) {
-        let results = read_results(&client, outcome, chunk.len()).await;
+        let results = read_results(&client, outcome).await;
         let counts = count_ids(&results);
         assert_eq!(
             counts.keys().cloned().collect::<BTreeSet<_>>(),
@@ -274,14 +270,14 @@ async fn invalid_rows_come_back_as_failed_authorizers_with_the_api_messages() {
             failed(Some("twice"), duplicate, "ACCOUNT_NUMBER"),
         ]
     );
-    assert_eq!(outcome.accepted(submitted), 6);
+    assert_eq!(outcome.accepted, 6);
     let summary = sandbox.handle.batch(&outcome.batch_id).unwrap();
     assert_eq!(summary.accepted, 6);
     assert_eq!(sandbox.handle.checks_performed(), 6);
 
     sandbox.advance(PROCESSING_TIME);
-    let results = read_results(&client, &outcome, submitted).await;
-    assert_eq!(results.len(), outcome.accepted(submitted));
+    let results = read_results(&client, &outcome).await;
+    assert_eq!(results.len(), outcome.accepted);
     let counts = count_ids(&results);
     assert_eq!(counts.keys().cloned().collect::<BTreeSet<_>>(), ids(&valid));
 }
@@ -356,7 +352,7 @@ async fn results_appear_progressively_and_are_complete_after_the_processing_time
     let client = sandbox.client();
     let authorizers = bank_authorizers("progress", 300);
     let outcome = submit(&client, &authorizers).await;
-    let accepted = outcome.accepted(300);
+    let accepted = outcome.accepted;
 
     let read = || async {
         let pages = read_pages(&client, &outcome.batch_id, accepted).await;
@@ -422,7 +418,7 @@ async fn a_404_right_after_the_201_is_no_results_yet_within_the_grace_period() {
     );
 
     sandbox.advance(PROCESSING_TIME);
-    let results = read_results(&client, &outcome, 10).await;
+    let results = read_results(&client, &outcome).await;
     assert_eq!(results.len(), 10);
 }
 
@@ -465,7 +461,7 @@ async fn injected_500_503_and_429_are_retried_and_retry_after_is_honoured() {
     );
     assert_eq!(sandbox.handle.checks_performed(), 150);
     sandbox.advance(PROCESSING_TIME);
-    assert_eq!(read_results(&client, &outcome, 150).await.len(), 150);
+    assert_eq!(read_results(&client, &outcome).await.len(), 150);
     let export = export_csv(&client, &[outcome.batch_id.as_str()]).await;
     assert_eq!(export.lines().count(), 151);
     let history = client
@@ -622,7 +618,7 @@ async fn an_unknown_status_code_is_kept_as_unknown() {
     let outcome = submit(&client, &authorizers).await;
     sandbox.advance(PROCESSING_TIME);
 
-    let results: BTreeMap<String, BalanceResult> = read_results(&client, &outcome, 3)
+    let results: BTreeMap<String, BalanceResult> = read_results(&client, &outcome)
         .await
         .into_iter()
         .map(|r| (r.authorizer_unique_id.clone(), r))
@@ -685,7 +681,7 @@ async fn negative_and_large_balances_are_exact_to_the_cent() {
     let outcome = submit(&client, &load_authorizers(&rows)).await;
     sandbox.advance(PROCESSING_TIME);
 
-    let results: BTreeMap<String, BalanceResult> = read_results(&client, &outcome, rows.len())
+    let results: BTreeMap<String, BalanceResult> = read_results(&client, &outcome)
         .await
         .into_iter()
         .map(|r| (r.authorizer_unique_id.clone(), r))
@@ -951,7 +947,7 @@ async fn the_completion_webhook_reaches_a_local_receiver_which_then_reads_the_ba
     accepted
         .lock()
         .unwrap()
-        .insert(outcome.batch_id.clone(), outcome.accepted(30));
+        .insert(outcome.batch_id.clone(), outcome.accepted);
     assert_eq!(
         sandbox.handle.webhook_status(&outcome.batch_id),
         Some(WebhookStatus::AwaitingCompletion)
@@ -1018,7 +1014,7 @@ async fn every_request_the_client_makes_matches_the_openapi_contract() {
     let smaller = submit(&client, &authorizers[..2]).await;
     sandbox.advance(PROCESSING_TIME);
 
-    let pages = read_pages(&client, &big.batch_id, big.accepted(150)).await;
+    let pages = read_pages(&client, &big.batch_id, big.accepted).await;
     assert_eq!(pages.len(), 2, "one page without a token, one with");
     let export = export_csv(
         &client,

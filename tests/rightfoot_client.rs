@@ -317,7 +317,8 @@ async fn submit_sends_the_exact_bytes_with_bearer_auth_and_user_agent() {
     assert_eq!(failed.error, "Missing date of birth for authorizer(s).");
     assert_eq!(failed.account_type.as_deref(), Some("ACCOUNT_NUMBER"));
     assert_eq!(failed.row_number, Some(3));
-    assert_eq!(outcome.accepted(2), 1);
+    // `auth-2` was refused, but it was not in the body sent: the one member stands.
+    assert_eq!(outcome.accepted, 1);
     assert_eq!(outcome.attempts, 1);
     assert_eq!(outcome.body_sha256, body_sha256(BODY.as_bytes()));
 
@@ -337,6 +338,86 @@ async fn submit_sends_the_exact_bytes_with_bearer_auth_and_user_agent() {
         USER_AGENT,
         concat!("balance-monitor/", env!("CARGO_PKG_VERSION"))
     );
+}
+
+/// Regression: `accepted` subtracted every `failed_authorizers` entry, also one naming
+/// an authorizer that was not in the chunk, one without an id, and the same member twice.
+#[tokio::test]
+async fn only_failed_members_of_the_chunk_reduce_the_accepted_count() {
+    let body = r#"{"authorizers":[{"authorizer_unique_id":"m-1"},{"authorizer_unique_id":"m-2"},{"authorizer_unique_id":"m-3"}]}"#;
+    let created = r#"{"batch_id":"B-1","submitted_at":"2024-09-17T10:00:00Z","failed_authorizers":[
+        {"authorizer_unique_id":"m-2","error":"Missing date of birth for authorizer(s)."},
+        {"authorizer_unique_id":"m-2","error":"Invalid SSN for authorizer(s)."},
+        {"authorizer_unique_id":"stranger","error":"Missing zip code for authorizer(s)."},
+        {"error":"Missing authorizer unique ID for authorizer(s)."}]}"#;
+    let server = TestServer::scripted(vec![Reply::json(201, created)]).await;
+    let outcome = client(&server)
+        .submit_chunk(body.as_bytes(), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(outcome.failed.len(), 4, "every entry is still reported");
+    assert_eq!(outcome.accepted, 2, "only m-2 was refused");
+}
+
+/// Regression: a field the daemon never reads, with a value outside its schema (a
+/// negative `total_processed`, a numeric `message`), threw away a whole `201` or a whole
+/// results page. Fields it uses (ids, balances, status codes, page tokens) stay strict.
+#[tokio::test]
+async fn fields_the_daemon_does_not_use_are_read_leniently() {
+    let created = r#"{"batch_id":"B-2","submitted_at":"2024-09-17T10:00:00Z","message":7,
+        "warnings":"not a list","failed_authorizers":[{"authorizer_unique_id":"auth-1",
+        "error":"Invalid SSN for authorizer(s).","account_type":5,"row_number":-1}]}"#;
+    let page = r#"{"batch_id":"B-2","total_processed":-1,"balances":[{"authorizer_unique_id":"a1",
+        "balance":-83.68,"balance_status_code":0,"status_code":"soon","timestamp":"2024-08-09T18:10:44Z"}],
+        "has_more":false,"next_page_token":null}"#;
+    let history = r#"{"authorizer_unique_id":"a1","total_count":-3,"history":[{"run_at":"2024-12-12T02:30:00Z",
+        "batch_id":"B-2","balance_amount":1.5,"status":"success","error_message":42}],"has_more":false}"#;
+    let strict = r#"{"balances":[{"authorizer_unique_id":"a1","balance":1.00,"balance_status_code":"zero"}],"has_more":false}"#;
+    let server = TestServer::scripted(vec![
+        Reply::json(201, created),
+        Reply::json(200, page),
+        Reply::json(200, history),
+        Reply::json(200, strict),
+    ])
+    .await;
+    let client = client(&server);
+
+    let outcome = client
+        .submit_chunk(BODY.as_bytes(), Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(outcome.batch_id, "B-2");
+    assert_eq!(outcome.message, "");
+    assert!(outcome.warnings.is_empty());
+    let failed = &outcome.failed[0];
+    assert_eq!(failed.authorizer_unique_id.as_deref(), Some("auth-1"));
+    assert_eq!(
+        (failed.account_type.as_deref(), failed.row_number),
+        (None, None)
+    );
+    assert_eq!(outcome.accepted, 0);
+
+    let read = client
+        .balance_pages("B-2", 1, Utc::now())
+        .next_page()
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.total_processed, None);
+    assert_eq!(read.results.len(), 1);
+    assert_eq!(read.results[0].balance, Some(Cents(-8368)));
+
+    let entries = client.authorizer_history("a1", None, None).await.unwrap();
+    assert_eq!(entries.total_count, None);
+    assert_eq!(entries.entries.len(), 1);
+    assert_eq!(entries.entries[0].error_message, None);
+
+    let error = client
+        .balance_pages("B-2", 1, Utc::now())
+        .next_page()
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ApiError::Decode { .. }), "{error:?}");
 }
 
 #[tokio::test(start_paused = true)]

@@ -371,6 +371,38 @@ async fn more_than_1000_authorizers_or_malformed_json_is_a_400() {
     assert_eq!(at_limit.status, StatusCode::CREATED, "{}", at_limit.text);
 }
 
+/// Regression: an empty `authorizers` list was refused with a message the OpenAPI
+/// document does not have. The schema sets no minimum, so it is a batch of nobody.
+#[tokio::test]
+async fn an_empty_authorizers_list_is_an_empty_batch() {
+    let sandbox = start(config()).await;
+    let answer = sandbox.submit(batch_body(&[])).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+    let created = answer.json();
+    assert_eq!(created["failed_authorizers"], json!([]));
+    let batch_id = created["batch_id"].as_str().unwrap();
+    assert!(sandbox.all_balances(batch_id, 100).await.is_empty());
+}
+
+/// Regression: `"webhook_url": null` was taken as no URL, where the schema allows only
+/// a string (the key may be left out instead).
+#[tokio::test]
+async fn a_null_webhook_url_is_a_400() {
+    let sandbox = start(config()).await;
+    let body = json!({ "authorizers": [authorizer("N-1")], "webhook_url": null });
+    let answer = sandbox.submit(serde_json::to_vec(&body).unwrap()).await;
+    assert_envelope(
+        &answer,
+        StatusCode::BAD_REQUEST,
+        "BAD_REQUEST",
+        "Invalid webhook URL. webhook_url must be an absolute http or https URL.",
+    );
+    assert_eq!(sandbox.handle.batches_created(), 0);
+    let without = json!({ "authorizers": [authorizer("N-1")] });
+    let answer = sandbox.submit(serde_json::to_vec(&without).unwrap()).await;
+    assert_eq!(answer.status, StatusCode::CREATED, "{}", answer.text);
+}
+
 #[tokio::test]
 async fn identical_bytes_within_24_hours_return_the_first_response() {
     let sandbox = start(config()).await;

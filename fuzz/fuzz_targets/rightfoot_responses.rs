@@ -42,7 +42,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         _ => {
-            let redactor = Redactor::for_key(KEY).with_body_strings(REQUEST);
+            let redactor = Redactor::for_secret(KEY).with_body_strings(REQUEST);
             let status = u16::from(body.first().copied().unwrap_or(0)) + 400;
             let envelope = ErrorEnvelope::parse(status, body, &redactor);
             let shown = envelope.to_string();

@@ -16,6 +16,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tokio_util::sync::CancellationToken;
 
 use super::{Alerting, payload};
+use crate::backoff::{Backoff, Jitter};
 use crate::notify::{Notifier, SendError};
 use crate::store::{AttemptOutcome, QueuedNotification};
 
@@ -175,13 +176,15 @@ impl Outbox {
 /// The wait after the `attempts`-th failed attempt: 30 s, 1 min, 2 min, ... at most
 /// 30 min, with up to 10% of jitter; a longer `Retry-After` (up to an hour) wins.
 pub fn backoff(attempts: u32, error: &SendError) -> TimeDelta {
-    let base = FIRST_RETRY
-        .saturating_mul(1u32 << attempts.saturating_sub(1).min(16))
-        .min(MAX_RETRY);
-    let jitter = base.mul_f64(fastrand::f64() * 0.1);
+    let computed = Backoff {
+        first: FIRST_RETRY,
+        cap: MAX_RETRY,
+        jitter: Jitter::AddedPercent(10),
+    }
+    .wait(attempts, fastrand::f64());
     let wait = match error.retry_after() {
-        Some(asked) => (base + jitter).max(asked.min(MAX_RETRY_AFTER)),
-        None => base + jitter,
+        Some(asked) => computed.max(asked.min(MAX_RETRY_AFTER)),
+        None => computed,
     };
     TimeDelta::from_std(wait).unwrap_or(TimeDelta::MAX)
 }

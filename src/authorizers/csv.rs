@@ -34,42 +34,13 @@ use std::path::Path;
 
 use serde_json::{Map, Value};
 
+use super::fields;
 use super::loaded::{self, LoadError, LoadedAuthorizers, printable_name};
 use super::validate;
 use super::{ListBuilder, Metadata, Origin};
 
-/// The columns of Rightfoot's CSV upload, in its order. `date_of_birth` may also be
-/// written `date_of_birth (MM/DD/YYYY)`, as Rightfoot's documentation labels it.
-pub const COLUMNS: &[&str] = &[
-    "authorizer_unique_id",
-    "first_name",
-    "last_name",
-    "street_address_line1",
-    "street_address_line2",
-    "city",
-    "state",
-    "zip_code",
-    "country",
-    "phone_number",
-    "date_of_birth",
-    "ssn",
-    "ein",
-    "account_number",
-    "routing_number",
-    "debit_card_number",
-    "cvv",
-    "expiration_month",
-    "expiration_year",
-];
-
-const ADDRESS_COLUMNS: &[&str] = &[
-    "street_address_line1",
-    "street_address_line2",
-    "city",
-    "state",
-    "zip_code",
-    "country",
-];
+/// The columns of Rightfoot's CSV upload, in its order (see [`super::fields`]).
+pub use super::fields::CSV_COLUMNS as COLUMNS;
 
 const META_PREFIX: &str = "meta_";
 
@@ -207,7 +178,7 @@ fn read_header(
         } else {
             let mut warning = format!("{} row 1: unknown {}", file.display(), shown(name));
             if printable_name(name).is_some()
-                && let Some(best) = crate::yaml::did_you_mean(name, COLUMNS)
+                && let Some(best) = crate::yaml::did_you_mean(name, &COLUMNS)
             {
                 warning.push_str(&format!(", did you mean `{best}`?"));
             }
@@ -251,7 +222,7 @@ fn build_row(
             Column::Meta(key) => {
                 metadata.push((key, cell));
             }
-            Column::Field(name) if ADDRESS_COLUMNS.contains(name) => {
+            Column::Field(name) if fields::ADDRESS.contains(name) => {
                 address.insert(name.to_string(), Value::from(cell));
             }
             Column::Field("date_of_birth") => {

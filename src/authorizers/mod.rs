@@ -8,19 +8,21 @@
 //! fields, and the only way they leave the process is [`wire::request_body`], which
 //! writes the JSON body of `POST /v1/balance_requests`.
 //!
-//! This module owns loading ([`source`], [`csv`]), the pre-flight checks that mirror
-//! Rightfoot's own ([`validate`]) and the file-permission rule ([`permissions`]). It
-//! does not own chunking, submission or storage.
+//! This module owns the schema's field names ([`fields`]), loading ([`source`],
+//! [`csv`]), the pre-flight checks that mirror Rightfoot's own ([`validate`]) and the
+//! file-permission rule ([`permissions`]). It does not own chunking, submission or
+//! storage.
 //!
 //! Layers, each using only those below it (and this module's own types):
 //!
-//! 1. [`metadata`], [`permissions`], [`validate`], [`wire`]: each on its own.
+//! 1. [`fields`], [`metadata`], [`permissions`], [`validate`], [`wire`]: each on its own.
 //! 2. [`loaded`]: what every loader returns ([`source::LoadedAuthorizers`],
 //!    [`source::LoadError`]), the permission-checked read and the pre-flight split.
 //! 3. [`csv`]: Rightfoot's CSV upload format.
 //! 4. [`source`]: the YAML loader and the dispatch between the formats.
 
 pub mod csv;
+pub mod fields;
 pub mod loaded;
 pub mod metadata;
 pub mod permissions;

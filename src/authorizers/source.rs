@@ -49,6 +49,7 @@ use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use serde_saphyr::Spanned;
 
+use super::fields;
 pub use super::loaded::{LoadError, LoadedAuthorizers};
 use super::loaded::{finish, printable_name, read_private_file};
 use super::{ListBuilder, Metadata, Origin};
@@ -147,47 +148,6 @@ fn load_yaml_file(path: &Path) -> Result<LoadedAuthorizers, LoadError> {
     load_yaml_items(path, document.0)
 }
 
-/// Top-level keys of an item, in the `Authorizer` schema.
-const ITEM_KEYS: &[&str] = &[
-    "authorizer_unique_id",
-    "first_name",
-    "last_name",
-    "address",
-    "phone_number",
-    "date_of_birth",
-    "ssn",
-    "ein",
-    "account_number",
-    "routing_number",
-    "debit_card_number",
-    "cvv",
-    "expiration_month",
-    "expiration_year",
-    "metadata",
-];
-const ADDRESS_KEYS: &[&str] = &[
-    "street_address_line1",
-    "street_address_line2",
-    "city",
-    "state",
-    "zip_code",
-    "country",
-];
-const DATE_OF_BIRTH_KEYS: &[&str] = &["day", "month", "year"];
-/// Fields the schema types as strings, for the "write it in quotes" hint.
-const STRING_KEYS: &[&str] = &[
-    "authorizer_unique_id",
-    "first_name",
-    "last_name",
-    "phone_number",
-    "ssn",
-    "ein",
-    "account_number",
-    "routing_number",
-    "debit_card_number",
-    "cvv",
-];
-
 fn load_yaml_items(
     file: &Path,
     items: Vec<Spanned<Value>>,
@@ -246,12 +206,15 @@ fn stringify_metadata(map: Map<String, Value>) -> Metadata {
 /// schema wants integers, and warns about what the lender probably meant otherwise.
 fn normalise_item(object: &mut Map<String, Value>, origin: &Origin, warnings: &mut Vec<String>) {
     drop_absent(object);
-    drop_unknown_keys(object, ITEM_KEYS, "", origin, warnings);
-    for key in ["expiration_month", "expiration_year"] {
+    drop_unknown_keys(object, &fields::item_keys(), "", origin, warnings);
+    for key in fields::INTEGERS {
         integer_from_digits(object, key);
     }
-    for key in STRING_KEYS {
-        if matches!(object.get(*key), Some(Value::Number(_) | Value::Bool(_))) {
+    for key in fields::item_keys()
+        .into_iter()
+        .filter(|k| fields::is_string_typed(k))
+    {
+        if matches!(object.get(key), Some(Value::Number(_) | Value::Bool(_))) {
             warnings.push(format!(
                 "{origin}: `{key}` is not a string; write it in quotes"
             ));
@@ -260,7 +223,7 @@ fn normalise_item(object: &mut Map<String, Value>, origin: &Origin, warnings: &m
     match object.get_mut("address") {
         Some(Value::Object(address)) => {
             drop_absent(address);
-            drop_unknown_keys(address, ADDRESS_KEYS, "address.", origin, warnings);
+            drop_unknown_keys(address, fields::ADDRESS, "address.", origin, warnings);
             if matches!(address.get("zip_code"), Some(Value::Number(_))) {
                 warnings.push(format!(
                     "{origin}: `address.zip_code` is not a string; write it in quotes"
@@ -275,8 +238,14 @@ fn normalise_item(object: &mut Map<String, Value>, origin: &Origin, warnings: &m
     match object.get_mut("date_of_birth") {
         Some(Value::Object(date)) => {
             drop_absent(date);
-            drop_unknown_keys(date, DATE_OF_BIRTH_KEYS, "date_of_birth.", origin, warnings);
-            for key in DATE_OF_BIRTH_KEYS {
+            drop_unknown_keys(
+                date,
+                &fields::DATE_OF_BIRTH,
+                "date_of_birth.",
+                origin,
+                warnings,
+            );
+            for key in fields::DATE_OF_BIRTH {
                 integer_from_digits(date, key);
             }
         }
@@ -313,9 +282,9 @@ fn drop_unknown_keys(
             Some(name) => format!("{origin}: unknown key `{prefix}{name}`"),
             None => format!("{origin}: an unknown key"),
         };
-        if prefix.is_empty() && ADDRESS_KEYS.contains(&key.as_str()) {
+        if prefix.is_empty() && fields::ADDRESS.contains(&key.as_str()) {
             message.push_str(", it belongs under `address`");
-        } else if prefix.is_empty() && DATE_OF_BIRTH_KEYS.contains(&key.as_str()) {
+        } else if prefix.is_empty() && fields::DATE_OF_BIRTH.contains(&key.as_str()) {
             message.push_str(", it belongs under `date_of_birth`");
         } else if printable_name(&key).is_some()
             && let Some(best) = yaml::did_you_mean(&key, known)

@@ -3,10 +3,13 @@
 //! Balances, thresholds and payment amounts are held as [`Cents`], an `i64` count of
 //! cents. Nothing in the crate turns money into a float: text such as `150.00` or the
 //! JSON number `-83.68` is parsed digit by digit, and comparisons are integer
-//! comparisons. This module owns parsing and display; it does no I/O.
+//! comparisons. This module owns parsing, display and the JSON number text money is
+//! written as; it does no I/O.
 
 use std::fmt;
 use std::str::FromStr;
+
+use serde_json::value::RawValue;
 
 /// An amount of US dollars, in cents. Negative amounts are real (an overdrawn account).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -111,6 +114,14 @@ impl Cents {
         let abs = self.0.unsigned_abs();
         format!("{sign}{}.{:02}", abs / 100, abs % 100)
     }
+
+    /// The amount as a JSON number with exactly the cents' digits (`-83.68`,
+    /// `1200.00`), for the wire bodies that write balances (the local HTTP API, the
+    /// sandbox). A sign and digits with a decimal point always make a valid JSON
+    /// number, so this is `None` only in theory; callers write `null` then.
+    pub fn to_json_number(self) -> Option<Box<RawValue>> {
+        RawValue::from_string(self.to_decimal_string()).ok()
+    }
 }
 
 impl FromStr for Cents {
@@ -140,6 +151,31 @@ impl fmt::Display for Cents {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn money_is_written_to_json_from_the_cents_not_a_float() {
+        #[derive(serde::Serialize)]
+        struct Probe {
+            a: Option<Box<RawValue>>,
+            b: Option<Box<RawValue>>,
+            c: Option<Box<RawValue>>,
+            d: Option<Box<RawValue>>,
+        }
+        let text = serde_json::to_string(&Probe {
+            a: Cents(-8368).to_json_number(),
+            b: Cents(120_000).to_json_number(),
+            c: Cents(7).to_json_number(),
+            // Not representable exactly as an f64: 2^53 + 1 cents.
+            d: Cents(9_007_199_254_740_993).to_json_number(),
+        })
+        .unwrap();
+        assert_eq!(
+            text,
+            r#"{"a":-83.68,"b":1200.00,"c":0.07,"d":90071992547409.93}"#
+        );
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["a"].as_f64(), Some(-83.68));
+    }
 
     #[test]
     fn parses_exactly() {

@@ -36,8 +36,8 @@ use super::HttpState;
 use super::cursor::{self, Walk};
 use super::error::ApiProblem;
 use super::params::QueryParams;
-use super::wire::{AuthorizerHistoryResponse, HistoryEntry, json, money, timestamp};
-use crate::domain::{BalanceStatus, ResultOutcome, RunId};
+use super::wire::{AuthorizerHistoryResponse, HistoryEntry, json, timestamp};
+use crate::domain::{BalanceStatus, Cents, ResultOutcome, RunId};
 use crate::store::HistoryRow;
 
 /// `limit` when the query has none, as Rightfoot's.
@@ -76,7 +76,7 @@ pub(crate) async fn authorizer_history(
         _ => None,
     };
     json(&AuthorizerHistoryResponse {
-        authorizer_unique_id: &id,
+        authorizer_unique_id: id.clone(),
         total_count: page.total_count,
         history: page.rows.iter().map(entry).collect(),
         has_more: next_page_token.is_some(),
@@ -103,7 +103,7 @@ fn entry(row: &HistoryRow) -> HistoryEntry {
     HistoryEntry {
         run_at: timestamp(row.run_created_at),
         batch_id: row.rightfoot_batch_id.clone().unwrap_or_default(),
-        balance_amount: row.balance.and_then(money),
+        balance_amount: row.balance.and_then(Cents::to_json_number),
         status,
         error_message,
     }
@@ -128,7 +128,6 @@ fn sentence_case(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Cents;
     use chrono::TimeZone;
 
     fn row(outcome: ResultOutcome, code: Option<i64>, reason: Option<&str>) -> HistoryRow {

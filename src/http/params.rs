@@ -8,6 +8,7 @@
 //! documented (`batch_ids`).
 
 use super::error::ApiProblem;
+use crate::rightfoot::served;
 
 /// The decoded `name=value` pairs of a query string, in order.
 pub(crate) struct QueryParams(Vec<(String, String)>);
@@ -40,16 +41,10 @@ impl QueryParams {
 
     /// `limit`: `default` when absent, else an integer from 1 to 100.
     pub fn limit(&self, default: u32) -> Result<u32, ApiProblem> {
-        let Some(text) = self.first("limit") else {
-            return Ok(default);
-        };
-        match text.trim().parse::<u32>() {
-            Ok(limit) if (1..=100).contains(&limit) => Ok(limit),
-            _ => Err(ApiProblem::bad_request(
-                "Invalid limit. The limit must be an integer between 1 and 100.",
-                "Please provide a limit between 1 and 100.",
-            )),
-        }
+        served::limit(self.first("limit"), default).ok_or_else(|| {
+            let (message, suggestion) = served::INVALID_LIMIT;
+            ApiProblem::bad_request(message, suggestion)
+        })
     }
 
     /// `nextPageToken`, when present and not empty.

@@ -2,8 +2,7 @@
 //! routes, and our own for runs and alerts.
 //!
 //! These structs exist only to be serialized, separate from the store's row types.
-//! Field names and order follow Rightfoot's pages (and `sandbox::models`, which follows
-//! them too). Money goes out as a JSON number written from the exact decimal text of
+//! Rightfoot's bodies are `rightfoot::served`'s, which the sandbox writes too. Money goes out as a JSON number written from the exact decimal text of
 //! the stored cents (`-83.68`, `1200.00`), never through a float. Times are RFC 3339 in
 //! UTC with a `Z`, to the second, as Rightfoot writes them.
 
@@ -11,12 +10,12 @@ use std::collections::BTreeMap;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
-use serde_json::value::RawValue;
 
 use super::error::ApiProblem;
-use crate::domain::Cents;
+pub(crate) use crate::rightfoot::served::{
+    AuthorizerHistoryResponse, BalanceRecord, BatchBalancesResponse, HistoryEntry, timestamp,
+};
 
 /// A 200 with `body` as JSON.
 pub(crate) fn json<T: Serialize>(body: &T) -> Result<Response, ApiProblem> {
@@ -30,58 +29,6 @@ pub(crate) fn json<T: Serialize>(body: &T) -> Result<Response, ApiProblem> {
         HeaderValue::from_static("application/json"),
     );
     Ok(response)
-}
-
-/// `2024-08-09T18:10:44Z`.
-pub(crate) fn timestamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// An amount as a JSON number with exactly the cents' digits. A sign, digits and a
-/// decimal point always form a valid JSON number, so `None` is theoretical; the field
-/// is then `null`.
-pub(crate) fn money(cents: Cents) -> Option<Box<RawValue>> {
-    RawValue::from_string(cents.to_decimal_string()).ok()
-}
-
-/// `GET /v1/monitoring/authorizers/{id}/history`.
-#[derive(Serialize)]
-pub(crate) struct AuthorizerHistoryResponse<'a> {
-    pub authorizer_unique_id: &'a str,
-    pub total_count: u64,
-    pub history: Vec<HistoryEntry>,
-    pub next_page_token: Option<String>,
-    pub has_more: bool,
-}
-
-#[derive(Serialize)]
-pub(crate) struct HistoryEntry {
-    pub run_at: String,
-    pub batch_id: String,
-    pub balance_amount: Option<Box<RawValue>>,
-    /// `success` or `failed`.
-    pub status: &'static str,
-    pub error_message: Option<String>,
-}
-
-/// `GET /v1/balances`.
-#[derive(Serialize)]
-pub(crate) struct BatchBalancesResponse<'a> {
-    pub batch_id: &'a str,
-    pub total_processed: u64,
-    pub balances: Vec<BalanceRecord>,
-    pub has_more: bool,
-    pub next_page_token: Option<String>,
-}
-
-#[derive(Serialize)]
-pub(crate) struct BalanceRecord {
-    pub authorizer_unique_id: String,
-    pub balance: Option<Box<RawValue>>,
-    pub timestamp: String,
-    pub balance_status_code: i64,
-    /// Deprecated by Rightfoot in favour of `balance_status_code`, and still sent.
-    pub status_code: i64,
 }
 
 /// `GET /v1/runs`.
@@ -185,32 +132,4 @@ pub(crate) struct Alert {
     pub resolved_at: Option<String>,
     pub last_run_id: Option<i64>,
     pub reason: Option<String>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn money_is_written_from_the_cents_not_a_float() {
-        #[derive(Serialize)]
-        struct Probe {
-            a: Option<Box<RawValue>>,
-            b: Option<Box<RawValue>>,
-            c: Option<Box<RawValue>>,
-            d: Option<Box<RawValue>>,
-        }
-        let text = serde_json::to_string(&Probe {
-            a: money(Cents(-8368)),
-            b: money(Cents(120_000)),
-            c: money(Cents(7)),
-            // Not representable exactly as an f64: 2^53 + 1 cents.
-            d: money(Cents(9_007_199_254_740_993)),
-        })
-        .unwrap();
-        assert_eq!(
-            text,
-            r#"{"a":-83.68,"b":1200.00,"c":0.07,"d":90071992547409.93}"#
-        );
-    }
 }

@@ -39,8 +39,9 @@ use sha2::{Digest as _, Sha256};
 use crate::config::{EmailRoute, EmailTransport, SmtpTls};
 use crate::notify::digest::Digest;
 use crate::notify::email_body::{EmailContent, render};
-use crate::notify::{Delivered, SendError, error_chain, scrub};
+use crate::notify::{Delivered, SendError, redactor};
 use crate::secret::Secret;
+use crate::text::error_chain;
 
 /// The MIME message for `digest`, showing at most `max_rows` rows in its bodies.
 pub fn build_message(
@@ -147,7 +148,7 @@ pub(crate) async fn send(
                 Ok(Delivered::Smtp {
                     message_id,
                     recipients,
-                    answer: scrub(answer.trim(), password),
+                    answer: redactor(password).scrub(answer.trim()),
                 })
             }
             EmailTransport::Sendmail { command } => {
@@ -224,7 +225,7 @@ fn smtp_error(
 ) -> SendError {
     SendError::Smtp {
         route: route.to_string(),
-        detail: scrub(&error_chain(error), password),
+        detail: redactor(password).scrub(&error_chain(error)),
         permanent: error.is_permanent(),
     }
 }
@@ -389,7 +390,7 @@ mod tests {
         let password = Secret::new("hunter2-smtp-password");
         let error = SendError::Smtp {
             route: "mail".into(),
-            detail: scrub("535 rejected hunter2-smtp-password", Some(&password)),
+            detail: redactor(Some(&password)).scrub("535 rejected hunter2-smtp-password"),
             permanent: true,
         };
         assert!(!error.to_string().contains("hunter2"));

@@ -13,6 +13,7 @@
 //! sends it.
 
 use crate::notify::digest::{Digest, DigestRow, SEVERITIES, Section, Transition};
+use crate::text::one_line;
 
 /// A rendered digest email, ready to be put in a message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,13 +209,6 @@ fn text_table(headers: &[String], rows: &[Vec<String>], right_from: usize) -> St
         out.push('\n');
     }
     out
-}
-
-/// Control characters (line breaks, tabs) become spaces, so one value is one line.
-fn one_line(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
 }
 
 // ---------------------------------------------------------------- HTML

@@ -35,6 +35,7 @@ pub use email_body::EmailContent;
 use crate::clock::Clock;
 use crate::config::{Route, RouteTarget};
 use crate::secret::Secret;
+use crate::text::{Redactor, error_chain};
 
 /// Delivers digests. Holds the one HTTP client webhooks share; email transports are
 /// built per send from the route, so a reloaded configuration takes effect at once.
@@ -279,29 +280,12 @@ impl SendError {
     }
 }
 
-const REDACTED: &str = "[redacted]";
-
-/// `text` with every occurrence of the secret replaced by `[redacted]`.
-pub(crate) fn scrub(text: &str, secret: Option<&Secret>) -> String {
-    match secret {
-        Some(secret) if !secret.expose().is_empty() => text.replace(secret.expose(), REDACTED),
-        _ => text.to_string(),
-    }
-}
-
-/// An error and its sources, joined with `: `, skipping a cause whose text an earlier
-/// part already contains (lettre's `Display` includes its source).
-pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    parts.join(": ")
+/// The redactor for a route's secret (the SMTP password, the webhook secret), if it has
+/// one: what every text a receiver or a transport error sends back passes through.
+pub(crate) fn redactor(secret: Option<&Secret>) -> Redactor {
+    secret.map_or_else(Redactor::default, |secret| {
+        Redactor::for_secret(secret.expose())
+    })
 }
 
 #[cfg(test)]
@@ -358,12 +342,12 @@ mod tests {
     }
 
     #[test]
-    fn scrub_replaces_the_secret_only() {
+    fn the_redactor_removes_the_secret_only() {
         let secret = Secret::new("s3cr3t");
         assert_eq!(
-            scrub("a s3cr3t b s3cr3t", Some(&secret)),
+            redactor(Some(&secret)).scrub("a s3cr3t b s3cr3t"),
             "a [redacted] b [redacted]"
         );
-        assert_eq!(scrub("plain", None), "plain");
+        assert_eq!(redactor(None).scrub("plain"), "plain");
     }
 }

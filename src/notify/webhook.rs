@@ -83,8 +83,9 @@ use sha2::Sha256;
 use crate::config::{Severity, WebhookRoute};
 use crate::domain::Cents;
 use crate::notify::digest::{Digest, DigestRow, Transition};
-use crate::notify::{Delivered, SendError, ServerAnswer, error_chain, scrub};
+use crate::notify::{Delivered, SendError, ServerAnswer, redactor};
 use crate::secret::Secret;
+use crate::text::{error_chain, excerpt};
 
 /// The payload's `version`.
 pub const PAYLOAD_VERSION: &str = "1";
@@ -254,7 +255,7 @@ pub(crate) async fn send(
             .await
             .map_err(|e| SendError::WebhookTransport {
                 route: route.to_string(),
-                detail: scrub(&error_chain(&e.without_url()), secret),
+                detail: redactor(secret).scrub(&error_chain(&e.without_url())),
             })?;
         let status = response.status().as_u16();
         let retry_after = response
@@ -292,20 +293,7 @@ async fn read_excerpt(response: &mut reqwest::Response, secret: Option<&Secret>)
             Ok(None) | Err(_) => break,
         }
     }
-    let text = String::from_utf8_lossy(&bytes);
-    let cleaned: String = scrub(&text, secret)
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let cleaned = cleaned.trim();
-    if cleaned.is_empty() {
-        return None;
-    }
-    let mut short: String = cleaned.chars().take(ANSWER_EXCERPT_CHARS).collect();
-    if short.len() < cleaned.len() {
-        short.push('…');
-    }
-    Some(short)
+    excerpt(&bytes, &redactor(secret), ANSWER_EXCERPT_CHARS)
 }
 
 /// Whether an HTTP status is worth another attempt: 408, 429 and 5xx.

@@ -36,20 +36,8 @@ use chrono::{DateTime, Datelike, Timelike, Utc};
 
 use crate::domain::BalanceStatus;
 use crate::private_file::{PrivateFile, Replace};
+use crate::rightfoot::CSV_EXPORT_COLUMNS;
 use crate::store::{ExportError, ExportQuery, ExportedResult, ResultSink, Store};
-
-/// The export's header: Rightfoot's nine fixed columns (and no `meta_*` columns).
-pub const CSV_COLUMNS: [&str; 9] = [
-    "Authorizer ID",
-    "Batch ID",
-    "Institution",
-    "Phone",
-    "Zip",
-    "Balance",
-    "Status",
-    "Creator",
-    "Timestamp",
-];
 
 /// Rows between two looks at the stop flag.
 const STOP_CHECK_ROWS: u64 = 1024;
@@ -85,7 +73,7 @@ impl<W: Write> CsvSink<W> {
         let mut writer = csv::WriterBuilder::new()
             .buffer_capacity(BUFFER_BYTES)
             .from_writer(out);
-        writer.write_record(CSV_COLUMNS)?;
+        writer.write_record(CSV_EXPORT_COLUMNS)?;
         Ok(CsvSink {
             writer,
             stop,
@@ -288,7 +276,7 @@ mod tests {
     #[test]
     fn the_header_is_rightfoots_nine_columns_in_order() {
         assert_eq!(
-            CSV_COLUMNS.join(","),
+            CSV_EXPORT_COLUMNS.join(","),
             "Authorizer ID,Batch ID,Institution,Phone,Zip,Balance,Status,Creator,Timestamp"
         );
     }

@@ -32,7 +32,7 @@ use crate::store::{
     BackupError, BackupOptions, BackupProgress, ExportQuery, ExportScope, HistoryQuery, Store,
 };
 
-pub use export_csv::{CSV_COLUMNS, ExportOutput};
+pub use export_csv::ExportOutput;
 
 /// The zone each configured monitor's times are shown in. A monitor that is in the
 /// database but no longer in the configuration is shown in UTC.

@@ -160,7 +160,7 @@ impl RightfootClient {
                 http,
                 base_url,
                 authorization,
-                redactor: Redactor::for_key(key),
+                redactor: Redactor::for_secret(key),
                 request_timeout: config.request_timeout,
                 export_timeout: config.export_timeout,
                 retry: config.retry,

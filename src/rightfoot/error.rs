@@ -4,10 +4,10 @@
 //! This module owns the mapping from an HTTP status and body to a typed error, lenient
 //! envelope parsing (a non-JSON or truncated body still gives the status and a short,
 //! cleaned excerpt), and redaction: every piece of server text that goes into an error
-//! passes through a redactor that removes the API key and, for a submission, the
-//! personal data in the request body, in case a server echoes them back. It does not
-//! decide when to retry (that is `retry`), only which errors are transient
-//! ([`ApiError::is_retryable`]).
+//! passes through a [`Redactor`] (from `crate::text`) that removes the API key and,
+//! for a submission, the personal data in the request body, in case a server echoes
+//! them back. It does not decide when to retry (that is `retry`), only which errors
+//! are transient ([`ApiError::is_retryable`]).
 
 use std::fmt;
 use std::time::Duration;
@@ -15,6 +15,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::models::{ApiErrorResponseWire, value_text};
+pub use crate::text::Redactor;
+use crate::text::{error_chain, excerpt};
 
 /// An error from a Rightfoot call. Messages are lowercase and never contain the API key
 /// or an authorizer's personal data.
@@ -162,20 +164,6 @@ pub fn is_transient_status(status: u16) -> bool {
     matches!(status, 408 | 429 | 500..=599)
 }
 
-/// An error and its sources, joined with `: `, skipping repeats.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut parts: Vec<String> = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = cause.source();
-    }
-    parts.join(": ")
-}
-
 /// Rightfoot's `ApiErrorResponse`, read leniently, plus the HTTP status.
 ///
 /// When the body is not a JSON object, the structured fields are empty and
@@ -238,7 +226,7 @@ impl ErrorEnvelope {
                 serde_json::from_value::<ApiErrorResponseWire>(value).unwrap_or_default()
             }
             _ => {
-                envelope.body_excerpt = excerpt(body, redactor);
+                envelope.body_excerpt = excerpt(body, redactor, EXCERPT_CHARS);
                 return envelope;
             }
         };
@@ -276,29 +264,10 @@ impl ErrorEnvelope {
         }
         if envelope.code.is_none() && envelope.message.is_none() && envelope.details.is_none() {
             // A JSON object, but not an envelope: keep its start so the error says something.
-            envelope.body_excerpt = excerpt(body, redactor);
+            envelope.body_excerpt = excerpt(body, redactor, EXCERPT_CHARS);
         }
         envelope
     }
-}
-
-/// The first characters of a body, one line, control characters replaced, redacted.
-fn excerpt(body: &[u8], redactor: &Redactor) -> Option<String> {
-    let text = String::from_utf8_lossy(body);
-    let cleaned: String = redactor
-        .scrub(&text)
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let cleaned = cleaned.trim();
-    if cleaned.is_empty() {
-        return None;
-    }
-    let mut short: String = cleaned.chars().take(EXCERPT_CHARS).collect();
-    if short.len() < cleaned.len() {
-        short.push('…');
-    }
-    Some(short)
 }
 
 /// `http 400 BAD_REQUEST: message (details: …; suggestion: …)`, or with a body excerpt.
@@ -337,96 +306,6 @@ impl fmt::Display for ErrorEnvelope {
     }
 }
 
-/// Removes known secrets from text the server sent before it goes into an error.
-///
-/// The API key is always removed. For a submission, the string values of the request
-/// body are too (names, address, phone, SSN, account numbers, the webhook URL, which
-/// may carry a secret), except `authorizer_unique_id`, which is the lender's own id and
-/// what makes a per-row error useful. Values shorter than four characters (`CA`, `US`)
-/// are left alone; they identify no one and would mangle ordinary words.
-#[derive(Clone, Default)]
-pub struct Redactor {
-    needles: Vec<String>,
-}
-
-/// Never prints what it redacts.
-impl fmt::Debug for Redactor {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Redactor({} values)", self.needles.len())
-    }
-}
-
-const REDACTED: &str = "[redacted]";
-const MIN_BODY_NEEDLE: usize = 4;
-
-impl Redactor {
-    /// A redactor for the API key.
-    pub fn for_key(api_key: &str) -> Redactor {
-        let mut redactor = Redactor::default();
-        redactor.add(api_key);
-        redactor
-    }
-
-    /// This redactor plus the string values of a JSON request body.
-    pub fn with_body_strings(&self, body: &[u8]) -> Redactor {
-        let mut redactor = self.clone();
-        if let Ok(value) = serde_json::from_slice::<Value>(body) {
-            redactor.collect(&value, None);
-        }
-        redactor
-            .needles
-            .sort_by_key(|needle| std::cmp::Reverse(needle.len()));
-        redactor.needles.dedup();
-        redactor
-    }
-
-    fn collect(&mut self, value: &Value, key: Option<&str>) {
-        match value {
-            Value::String(s)
-                if key != Some("authorizer_unique_id") && s.chars().count() >= MIN_BODY_NEEDLE =>
-            {
-                self.add(s);
-            }
-            Value::Array(items) => items.iter().for_each(|v| self.collect(v, None)),
-            Value::Object(map) => map.iter().for_each(|(k, v)| self.collect(v, Some(k))),
-            _ => {}
-        }
-    }
-
-    fn add(&mut self, needle: &str) {
-        if !needle.is_empty() {
-            self.needles.push(needle.to_string());
-        }
-    }
-
-    /// The text with every known secret replaced by `[redacted]`.
-    pub fn scrub(&self, text: &str) -> String {
-        let mut out = text.to_string();
-        for needle in &self.needles {
-            if out.contains(needle.as_str()) {
-                out = out.replace(needle.as_str(), REDACTED);
-            }
-        }
-        out
-    }
-
-    /// A JSON value with every string (keys included) scrubbed.
-    pub fn scrub_value(&self, value: &Value) -> Value {
-        match value {
-            Value::String(s) => Value::String(self.scrub(s)),
-            Value::Array(items) => {
-                Value::Array(items.iter().map(|v| self.scrub_value(v)).collect())
-            }
-            Value::Object(map) => Value::Object(
-                map.iter()
-                    .map(|(k, v)| (self.scrub(k), self.scrub_value(v)))
-                    .collect(),
-            ),
-            other => other.clone(),
-        }
-    }
-}
-
 /// Why [`super::RightfootClient::new`] refused its configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientBuildError {
@@ -455,7 +334,11 @@ mod tests {
     use super::*;
 
     fn parse(status: u16, body: &str) -> ErrorEnvelope {
-        ErrorEnvelope::parse(status, body.as_bytes(), &Redactor::for_key("rf_live_k3y"))
+        ErrorEnvelope::parse(
+            status,
+            body.as_bytes(),
+            &Redactor::for_secret("rf_live_k3y"),
+        )
     }
 
     #[test]
@@ -549,7 +432,7 @@ mod tests {
     fn the_key_and_body_values_are_scrubbed() {
         let body = br#"{"authorizers":[{"authorizer_unique_id":"a-1","ssn":"123456789",
             "first_name":"Jane","address":{"state":"CA"}}],"webhook_url":"https://x.example/h?s=abcd"}"#;
-        let redactor = Redactor::for_key("rf_live_k3y").with_body_strings(body);
+        let redactor = Redactor::for_secret("rf_live_k3y").with_body_strings(body);
         let envelope = ErrorEnvelope::parse(
             400,
             br#"{"error":{"message":"bad ssn 123456789 for Jane (a-1) in CA, key rf_live_k3y",

@@ -6,7 +6,8 @@
 //! body is returned from the stream and not retried, since the caller has already
 //! consumed part of it. A `403` (a batch that is not ours) is [`ApiError::Forbidden`].
 //!
-//! This module does not parse the CSV or write files.
+//! It names the export's columns ([`CSV_EXPORT_COLUMNS`]) for every writer of the
+//! format, and does not parse the CSV or write files.
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -16,6 +17,21 @@ use reqwest::{Method, Response};
 use super::client::RightfootClient;
 use super::error::{ApiError, Redactor};
 use super::retry::{Replay, with_retries};
+
+/// The nine fixed columns of Rightfoot's CSV export, in its order; one `meta_<key>`
+/// column per metadata key follows them, sorted. The sandbox's export, `export-csv` and
+/// the local HTTP API's export write this header.
+pub const CSV_EXPORT_COLUMNS: [&str; 9] = [
+    "Authorizer ID",
+    "Batch ID",
+    "Institution",
+    "Phone",
+    "Zip",
+    "Balance",
+    "Status",
+    "Creator",
+    "Timestamp",
+];
 
 /// A CSV export whose body has not been read yet.
 #[derive(Debug)]

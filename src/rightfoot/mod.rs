@@ -28,6 +28,7 @@ pub mod metrics;
 pub(crate) mod models;
 mod results;
 pub mod retry;
+pub mod served;
 mod submit;
 
 /// The balance status code is the shared vocabulary's ([`crate::domain`]); the client's
@@ -35,7 +36,7 @@ mod submit;
 pub use crate::domain::BalanceStatus;
 pub use client::{ClientConfig, RightfootClient, USER_AGENT};
 pub use error::{ApiError, ClientBuildError, ErrorDetails, ErrorEnvelope, Redactor};
-pub use export::CsvExport;
+pub use export::{CSV_EXPORT_COLUMNS, CsvExport};
 pub use history::{HistoryEntry, HistoryPage, HistoryStatus, parse_history_page};
 pub use metrics::RequestMetrics;
 pub use results::{BalancePages, BalanceResult, BalancesPageBody, Page, parse_balances_page};

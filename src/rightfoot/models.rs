@@ -2,9 +2,10 @@
 //! that turns their text into exact values.
 //!
 //! Every struct here mirrors one response schema and is deserialized leniently: optional
-//! and unknown fields are tolerated, ids may be strings or numbers, the page cursor may
-//! be spelled `next_page_token` or `nextPageToken` (README errata), and money stays as
-//! the raw JSON number text ([`RawValue`]) until [`money`] parses it digit by digit with
+//! and unknown fields are tolerated, a field the daemon does not use is dropped when its
+//! value is outside the schema (a negative `total_processed` loses nothing else), ids
+//! may be strings or numbers, the page cursor may be spelled `next_page_token` or
+//! `nextPageToken` (README errata), and money stays as the raw JSON number text ([`RawValue`]) until [`money`] parses it digit by digit with
 //! [`Cents::parse`], so no balance ever passes through an `f64`.
 //!
 //! This module owns the wire shapes and those field parsers. It does not own the domain
@@ -13,6 +14,7 @@
 //! outside the crate: the wire shapes may change without the domain types changing.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -26,11 +28,11 @@ pub(crate) struct BatchCreatedWire {
     pub batch_id: Option<String>,
     #[serde(default)]
     pub submitted_at: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub message: Option<String>,
     #[serde(default)]
     pub failed_authorizers: Option<Vec<FailedAuthorizerWire>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub warnings: Option<Vec<String>>,
 }
 
@@ -42,9 +44,9 @@ pub(crate) struct FailedAuthorizerWire {
     /// A string in the schema; anything else is kept as compact JSON text.
     #[serde(default)]
     pub error: Option<Value>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub account_type: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub row_number: Option<u64>,
 }
 
@@ -53,7 +55,7 @@ pub(crate) struct FailedAuthorizerWire {
 pub(crate) struct BatchBalancesWire {
     #[serde(default, deserialize_with = "opt_id")]
     pub batch_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub total_processed: Option<u64>,
     #[serde(default)]
     pub balances: Option<Vec<BalanceRecordWire>>,
@@ -82,8 +84,9 @@ pub(crate) struct BalanceRecordWire {
     pub balance: Option<Box<RawValue>>,
     #[serde(default, deserialize_with = "opt_code")]
     pub balance_status_code: Option<i64>,
-    /// Deprecated spelling of `balance_status_code`, read only as a fallback.
-    #[serde(default, deserialize_with = "opt_code")]
+    /// Deprecated spelling of `balance_status_code`, read only as a fallback (and
+    /// leniently: a result is never lost to a field it does not need).
+    #[serde(default, deserialize_with = "lenient_code")]
     pub status_code: Option<i64>,
     #[serde(default)]
     pub timestamp: Option<String>,
@@ -94,7 +97,7 @@ pub(crate) struct BalanceRecordWire {
 pub(crate) struct AuthorizerHistoryWire {
     #[serde(default, deserialize_with = "opt_id")]
     pub authorizer_unique_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub total_count: Option<u64>,
     #[serde(default)]
     pub history: Option<Vec<HistoryEntryWire>>,
@@ -123,7 +126,7 @@ pub(crate) struct HistoryEntryWire {
     pub balance_amount: Option<Box<RawValue>>,
     #[serde(default)]
     pub status: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub error_message: Option<String>,
 }
 
@@ -151,6 +154,25 @@ fn pick_cursor(snake: &Option<String>, camel: &Option<String>) -> Option<String>
         .filter(|t| !t.is_empty())
         .or(camel.as_deref().filter(|t| !t.is_empty()))
         .map(str::to_string)
+}
+
+/// A field the daemon does not use (a count, a message, a CSV row number): its value
+/// when it has the documented type, `None` when it has not, so that a value outside the
+/// schema never throws away the answer around it. The fields the daemon uses (ids,
+/// balances, status codes, times, page tokens) are read strictly.
+fn lenient<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    let value = Option::<Value>::deserialize(deserializer)?;
+    Ok(value.and_then(|value| serde_json::from_value(value).ok()))
+}
+
+/// [`opt_code`], read leniently: for the deprecated `status_code`.
+fn lenient_code<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    let value = Option::<Value>::deserialize(deserializer)?;
+    Ok(value.and_then(|value| opt_code(value).ok().flatten()))
 }
 
 /// An opaque id: a JSON string, or a number kept as its text. `null` is `None`.
@@ -356,8 +378,8 @@ mod tests {
 
     #[test]
     fn json_error_descriptions_elide_values() {
-        let err = serde_json::from_str::<BatchBalancesWire>(r#"{"total_processed":"secret-ish"}"#)
-            .unwrap_err();
+        let err =
+            serde_json::from_str::<BatchBalancesWire>(r#"{"has_more":"secret-ish"}"#).unwrap_err();
         let text = describe_json_error(&err);
         assert!(!text.contains("secret-ish"), "{text}");
         assert!(text.contains("line 1"), "{text}");

@@ -11,7 +11,7 @@
 //! [`RetryPolicy::max_retry_after`]. Otherwise the wait before retry `n` is
 //! `initial_backoff * 2^(n-1)`, capped at `max_backoff`, with "equal jitter": a uniform
 //! draw from the upper half, `[d/2, d)`, which spreads clients out without ever
-//! retrying at once.
+//! retrying at once (a [`crate::backoff::Backoff`] with these parameters).
 //!
 //! POSTs: `POST /v1/balance_requests` is safe to repeat only because Rightfoot caches
 //! responses by body hash for 24 hours, so the client sends the identical bytes every
@@ -25,6 +25,7 @@ use std::time::{Duration, SystemTime};
 use chrono::{DateTime, Utc};
 
 use super::error::ApiError;
+use crate::backoff::{Backoff, Jitter};
 
 /// How the client retries. See the module documentation for the rules.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -69,15 +70,12 @@ impl RetryPolicy {
     /// The computed wait before retry number `retry` (1 for the first retry), with
     /// `jitter` in `[0, 1)` choosing a point in `[d/2, d)`.
     pub fn backoff(&self, retry: u32, jitter: f64) -> Duration {
-        let factor = 1u32
-            .checked_shl(retry.saturating_sub(1))
-            .unwrap_or(u32::MAX);
-        let base = self
-            .initial_backoff
-            .saturating_mul(factor)
-            .min(self.max_backoff);
-        let half = base / 2;
-        half + half.mul_f64(jitter.clamp(0.0, 1.0))
+        Backoff {
+            first: self.initial_backoff,
+            cap: self.max_backoff,
+            jitter: Jitter::UpperHalf,
+        }
+        .wait(retry, jitter)
     }
 
     /// The wait before retry number `retry` after `error`: its `Retry-After` (capped)

@@ -10,10 +10,14 @@
 //! body, split authorizers into chunks, decide whether a reused `batch_id` is stale,
 //! or store anything.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
+
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use reqwest::Method;
 use reqwest::header::{CONTENT_TYPE, LOCATION};
+use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::client::{JSON_BODY_LIMIT, RightfootClient, decode_json};
@@ -39,21 +43,18 @@ pub struct SubmitOutcome {
     pub message: String,
     /// The `Location` header, if sent.
     pub location: Option<String>,
-    /// Rows Rightfoot rejected; the rest of the batch is accepted.
+    /// Rows Rightfoot rejected, as it listed them; the rest of the batch is accepted.
     pub failed: Vec<FailedAuthorizer>,
+    /// Authorizers accepted: the distinct ids of the body sent, less those `failed`
+    /// names (each once; an entry for an id that was not sent, or without an id,
+    /// takes nobody away).
+    pub accepted: usize,
     /// Non-fatal parsing warnings (CSV uploads only, per the docs).
     pub warnings: Vec<String>,
     /// [`body_sha256`] of the bytes sent.
     pub body_sha256: String,
     /// Attempts made, the successful one included.
     pub attempts: u32,
-}
-
-impl SubmitOutcome {
-    /// Authorizers accepted out of `submitted`: submitted minus failed rows.
-    pub fn accepted(&self, submitted: usize) -> usize {
-        submitted.saturating_sub(self.failed.len())
-    }
 }
 
 /// One row Rightfoot rejected.
@@ -107,6 +108,7 @@ impl RightfootClient {
         )
         .await?;
         let created = parse_batch_created(&received.body)?;
+        let accepted = accepted_members(&body, &created.failed);
         Ok(SubmitOutcome {
             batch_id: created.batch_id,
             submitted_at: created.submitted_at,
@@ -117,11 +119,42 @@ impl RightfootClient {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_string),
             failed: created.failed,
+            accepted,
             warnings: created.warnings,
             body_sha256: body_hash,
             attempts,
         })
     }
+}
+
+/// How many distinct authorizer ids of the request `body` the `failed` entries do not
+/// name. A body that is not a submission (the caller's mistake) has none.
+fn accepted_members(body: &[u8], failed: &[FailedAuthorizer]) -> usize {
+    #[derive(Deserialize)]
+    struct Sent<'a> {
+        #[serde(default, borrow)]
+        authorizers: Vec<SentAuthorizer<'a>>,
+    }
+    #[derive(Deserialize)]
+    struct SentAuthorizer<'a> {
+        #[serde(default, borrow)]
+        authorizer_unique_id: Option<Cow<'a, str>>,
+    }
+    let sent: Sent<'_> = match serde_json::from_slice(body) {
+        Ok(sent) => sent,
+        Err(_) => return 0,
+    };
+    let members: HashSet<&str> = sent
+        .authorizers
+        .iter()
+        .filter_map(|a| a.authorizer_unique_id.as_deref())
+        .collect();
+    let refused: HashSet<&str> = failed
+        .iter()
+        .filter_map(|f| f.authorizer_unique_id.as_deref())
+        .filter(|id| members.contains(id))
+        .collect();
+    members.len() - refused.len()
 }
 
 /// The body of a `201` to `POST /v1/balance_requests`, parsed.

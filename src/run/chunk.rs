@@ -228,7 +228,7 @@ impl RunInProgress<'_> {
         outcome: SubmitOutcome,
     ) -> Result<ChunkEnd, RunError> {
         let received_at = self.ctx.clock.now();
-        let accepted = u32::try_from(outcome.accepted(batch.members as usize)).unwrap_or(u32::MAX);
+        let accepted = u32::try_from(outcome.accepted).unwrap_or(u32::MAX);
         let deadline = later(outcome.submitted_at, self.ctx.settings.result_deadline);
         let failed = outcome
             .failed

@@ -32,7 +32,7 @@ pub struct RunSummary {
     pub reason: Option<String>,
     /// Chunks the run was cut into.
     pub chunks: u32,
-    /// Authorizers Rightfoot accepted (submitted minus `failed_authorizers`).
+    /// Authorizers Rightfoot accepted (the members less those `failed_authorizers` names).
     pub accepted: u32,
     /// Authorizers pre-flight validation kept out of the submission.
     pub rejected_preflight: u32,

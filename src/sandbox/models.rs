@@ -3,27 +3,12 @@
 //! These structs exist only to be serialized onto the wire (responses and the webhook
 //! payload); they carry no behaviour and are separate from the sandbox's state types.
 //! Field names, order and null-versus-absent choices follow the pages' examples.
-//! Money goes out as the exact decimal text of the cents (`-83.68`), never through a
-//! float.
+//! The read API's bodies (`GET /v1/balances`, the history) are
+//! `rightfoot::served`'s, which the daemon's local API writes too.
 
-use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
-use serde_json::value::RawValue;
 
-use crate::domain::Cents;
-
-/// RFC 3339 in UTC with a `Z` and whole seconds, as the pages' examples write times.
-pub fn timestamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// An amount as a JSON number with exactly the cents' digits (`-83.68`, `1200.00`).
-///
-/// A sign and digits with a decimal point always make a valid JSON number, so this is
-/// `None` only in theory; callers write `null` then.
-pub fn money(cents: Cents) -> Option<Box<RawValue>> {
-    RawValue::from_string(cents.to_decimal_string()).ok()
-}
+pub use crate::rightfoot::served::timestamp;
 
 /// The `ApiErrorResponse` envelope every error is wrapped in.
 #[derive(Serialize)]
@@ -76,46 +61,6 @@ pub struct FailedAuthorizer {
     pub row_number: Option<u64>,
 }
 
-/// `GET /v1/balances`.
-#[derive(Serialize)]
-pub struct BatchBalancesResponse {
-    pub batch_id: String,
-    pub total_processed: usize,
-    pub balances: Vec<BalanceRecord>,
-    pub has_more: bool,
-    pub next_page_token: Option<String>,
-}
-
-#[derive(Serialize)]
-pub struct BalanceRecord {
-    pub authorizer_unique_id: String,
-    pub balance: Option<Box<RawValue>>,
-    pub timestamp: String,
-    pub balance_status_code: u32,
-    /// Deprecated in favour of `balance_status_code`, and still sent.
-    pub status_code: u32,
-}
-
-/// `GET /v1/monitoring/authorizers/{id}/history`.
-#[derive(Serialize)]
-pub struct AuthorizerHistoryResponse {
-    pub authorizer_unique_id: String,
-    pub total_count: usize,
-    pub history: Vec<HistoryEntry>,
-    pub next_page_token: Option<String>,
-    pub has_more: bool,
-}
-
-#[derive(Serialize)]
-pub struct HistoryEntry {
-    pub run_at: String,
-    pub batch_id: String,
-    pub balance_amount: Option<Box<RawValue>>,
-    /// `success` or `failed`.
-    pub status: &'static str,
-    pub error_message: Option<String>,
-}
-
 /// The `BALANCE_BATCH_COMPLETED` webhook body: no results, only the batch id.
 #[derive(Serialize)]
 pub struct BatchCompletedEvent<'a> {
@@ -123,34 +68,4 @@ pub struct BatchCompletedEvent<'a> {
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub batch_id: &'a str,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn money_is_written_exactly() {
-        #[derive(Serialize)]
-        struct Probe {
-            a: Option<Box<RawValue>>,
-            b: Option<Box<RawValue>>,
-            c: Option<Box<RawValue>>,
-        }
-        let text = serde_json::to_string(&Probe {
-            a: money(Cents(-8368)),
-            b: money(Cents(120_000)),
-            c: money(Cents(7)),
-        })
-        .unwrap();
-        assert_eq!(text, r#"{"a":-83.68,"b":1200.00,"c":0.07}"#);
-        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(back["a"].as_f64(), Some(-83.68));
-    }
-
-    #[test]
-    fn timestamps_are_utc_seconds_with_z() {
-        let at: DateTime<Utc> = "2024-08-09T18:10:44.123456Z".parse().unwrap();
-        assert_eq!(timestamp(at), "2024-08-09T18:10:44Z");
-    }
 }

@@ -6,6 +6,7 @@
 //! is answered with Rightfoot's message as an [`ApiError`].
 
 use super::error::ApiError;
+use crate::rightfoot::served;
 
 /// The largest request body read, well above 1,000 JSON authorizers or 5,000 CSV rows.
 pub const MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
@@ -26,17 +27,11 @@ pub fn query_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a 
 }
 
 /// Parses a `limit` parameter: absent means `default`; otherwise an integer 1..=100.
-pub fn parse_limit(value: Option<&str>, default: usize) -> Result<usize, ApiError> {
-    let Some(text) = value else {
-        return Ok(default);
-    };
-    match text.trim().parse::<usize>() {
-        Ok(limit) if (1..=100).contains(&limit) => Ok(limit),
-        _ => Err(ApiError::bad_request(
-            "Invalid limit. The limit must be an integer between 1 and 100.",
-            "Please provide a limit between 1 and 100.",
-        )),
-    }
+pub fn parse_limit(value: Option<&str>, default: u32) -> Result<usize, ApiError> {
+    let (message, suggestion) = served::INVALID_LIMIT;
+    served::limit(value, default)
+        .map(|limit| limit as usize)
+        .ok_or_else(|| ApiError::bad_request(message, suggestion))
 }
 
 #[cfg(test)]

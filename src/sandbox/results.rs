@@ -30,12 +30,14 @@ use serde::de::DeserializeOwned;
 
 use super::App;
 use super::error::{ApiError, json_body};
-use super::models::{
-    AuthorizerHistoryResponse, BalanceRecord, BatchBalancesResponse, HistoryEntry, money, timestamp,
-};
 use super::outcomes::{error_message, export_status};
 use super::request::{parse_limit, query_pairs, query_value};
 use super::state::KeyId;
+use crate::domain::Cents;
+use crate::rightfoot::CSV_EXPORT_COLUMNS;
+use crate::rightfoot::served::{
+    AuthorizerHistoryResponse, BalanceRecord, BatchBalancesResponse, HistoryEntry, timestamp,
+};
 
 fn encode_token<T: Serialize>(cursor: &T) -> Option<String> {
     serde_json::to_vec(cursor)
@@ -134,10 +136,10 @@ fn balances_page(
         .iter()
         .map(|row| BalanceRecord {
             authorizer_unique_id: row.authorizer_id.clone(),
-            balance: row.outcome.balance().and_then(money),
+            balance: row.outcome.balance().and_then(Cents::to_json_number),
             timestamp: timestamp(row.completes_at),
-            balance_status_code: row.outcome.status_code(),
-            status_code: row.outcome.status_code(),
+            balance_status_code: i64::from(row.outcome.status_code()),
+            status_code: i64::from(row.outcome.status_code()),
         })
         .collect();
     let has_more = end < visible;
@@ -152,7 +154,7 @@ fn balances_page(
     let read_out = !has_more && visible == batch.rows.len();
     let response = BatchBalancesResponse {
         batch_id: batch.id.clone(),
-        total_processed: visible,
+        total_processed: visible as u64,
         balances,
         has_more,
         next_page_token,
@@ -162,19 +164,6 @@ fn balances_page(
     }
     Ok(response)
 }
-
-/// The export's nine fixed columns, before the `meta_<key>` ones.
-pub const CSV_COLUMNS: [&str; 9] = [
-    "Authorizer ID",
-    "Batch ID",
-    "Institution",
-    "Phone",
-    "Zip",
-    "Balance",
-    "Status",
-    "Creator",
-    "Timestamp",
-];
 
 /// The CSV export of one or more of the caller's batches.
 ///
@@ -263,7 +252,7 @@ fn export_csv(
         .flat_map(|(_, row)| row.metadata.keys().map(String::as_str))
         .collect();
     let mut writer = csv::Writer::from_writer(Vec::new());
-    let header = CSV_COLUMNS
+    let header = CSV_EXPORT_COLUMNS
         .iter()
         .map(|c| (*c).to_string())
         .chain(meta_keys.iter().map(|k| format!("meta_{k}")));
@@ -382,7 +371,7 @@ fn history_page(
         .map(|(batch, row)| HistoryEntry {
             run_at: timestamp(batch.submitted_at),
             batch_id: batch.id.clone(),
-            balance_amount: row.outcome.balance().and_then(money),
+            balance_amount: row.outcome.balance().and_then(Cents::to_json_number),
             status: if row.outcome.status_code() == 0 {
                 "success"
             } else {
@@ -393,7 +382,7 @@ fn history_page(
         .collect();
     Ok(AuthorizerHistoryResponse {
         authorizer_unique_id: authorizer_id.to_string(),
-        total_count,
+        total_count: total_count as u64,
         history,
         next_page_token,
         has_more,

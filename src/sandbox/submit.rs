@@ -84,8 +84,9 @@ pub fn prepare_json(bytes: &[u8]) -> Result<Prepared, ApiError> {
             "Please send a JSON object with an authorizers array.",
         ));
     };
+    // The schema types `webhook_url` as a string: left out is no URL, `null` is invalid.
     let webhook_url = match body.remove("webhook_url") {
-        None | Some(Value::Null) => None,
+        None => None,
         Some(value) => Some(parse_webhook_url(value.as_str())?),
     };
     let Some(Value::Array(authorizers)) = body.remove("authorizers") else {
@@ -100,12 +101,7 @@ pub fn prepare_json(bytes: &[u8]) -> Result<Prepared, ApiError> {
             "Please reduce the number of authorizers in your batch and try again.",
         ));
     }
-    if authorizers.is_empty() {
-        return Err(ApiError::bad_request(
-            "Invalid batch size. The batch must contain at least one authorizer.",
-            "Please provide at least one authorizer.",
-        ));
-    }
+    // The schema sets no minimum: an empty list is a batch of nobody.
     let rows: Vec<Option<&Map<String, Value>>> = authorizers.iter().map(Value::as_object).collect();
     let mut prepared = sort_rows(&rows);
     prepared.webhook_url = webhook_url;
@@ -328,7 +324,10 @@ mod tests {
             (b"[]", "The request body must be a JSON object."),
             (b"{}", "Missing authorizers"),
             (b"{\"authorizers\":{}}", "Missing authorizers"),
-            (b"{\"authorizers\":[]}", "at least one authorizer"),
+            (
+                b"{\"authorizers\":[{}],\"webhook_url\":null}",
+                "Invalid webhook URL",
+            ),
             (
                 b"{\"authorizers\":[{}],\"webhook_url\":\"ftp://x\"}",
                 "Invalid webhook URL",

@@ -11,7 +11,7 @@ use super::columns::{count, optional_cents, optional_time, time, time_text};
 use super::error::OpError;
 use super::outbox::queue;
 use super::rows::{RUN_COLUMNS, run_record};
-use crate::money::Cents;
+use crate::domain::Cents;
 use crate::store::types::{MonitorId, RunId};
 use crate::store::{
     AlertState, AlertWrite, Judgement, MemoryRow, OpenAlertRow, OpenPhase, RunCheck,

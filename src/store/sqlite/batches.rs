@@ -17,6 +17,7 @@ use crate::store::types::{
     ResultOutcome, RunId,
 };
 use crate::store::{BatchJournal, StoreError};
+use crate::text::Redactor;
 
 impl BatchJournal for SqliteStore {
     fn begin_batch(
@@ -150,7 +151,7 @@ impl BatchJournal for SqliteStore {
                      ON CONFLICT (run_id, authorizer_unique_id) DO NOTHING",
             )?;
             for (authorizer, reasons) in refused {
-                let reason = redact_digit_runs(&reasons.join("; "));
+                let reason = Redactor::digit_runs().scrub(&reasons.join("; "));
                 failed_row.execute(params![batch.0, authorizer, reason])?;
                 rejected.execute(params![batch.0, authorizer, reason, now])?;
             }
@@ -391,48 +392,6 @@ fn cached_from(
         .optional()?)
 }
 
-/// Replaces every run of four or more digits (counting digits joined by `-`, `/`, `.`
-/// or a space as one run, as in `123-45-6789` or `01/02/1990`) with a marker.
-fn redact_digit_runs(text: &str) -> String {
-    const MARKER: &str = "[digits removed]";
-    const JOINERS: [char; 4] = ['-', '/', '.', ' '];
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::with_capacity(text.len());
-    let mut i = 0;
-    while i < chars.len() {
-        if !chars[i].is_ascii_digit() {
-            out.push(chars[i]);
-            i += 1;
-            continue;
-        }
-        // The run: digits, and single joiners that are followed by a digit.
-        let start = i;
-        let mut end = i;
-        let mut digits = 0;
-        let mut j = i;
-        while j < chars.len() {
-            if chars[j].is_ascii_digit() {
-                digits += 1;
-                end = j + 1;
-                j += 1;
-            } else if JOINERS.contains(&chars[j])
-                && chars.get(j + 1).is_some_and(char::is_ascii_digit)
-            {
-                j += 1;
-            } else {
-                break;
-            }
-        }
-        if digits >= 4 {
-            out.push_str(MARKER);
-        } else {
-            out.extend(&chars[start..end]);
-        }
-        i = end;
-    }
-    out
-}
-
 fn ids(
     transaction: &Transaction<'_>,
     sql: &str,
@@ -442,41 +401,4 @@ fn ids(
         .prepare(sql)?
         .query_map(params![batch.0], |row| row.get(0))?
         .collect::<rusqlite::Result<Vec<String>>>()?)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact_digit_runs;
-
-    #[test]
-    fn numbers_that_could_be_personal_data_are_removed_from_reasons() {
-        let table = [
-            (
-                "Invalid routing number 021000021.",
-                "Invalid routing number [digits removed].",
-            ),
-            (
-                "SSN 123-45-6789 does not match",
-                "SSN [digits removed] does not match",
-            ),
-            ("date of birth 01/02/1990", "date of birth [digits removed]"),
-            (
-                "card 4111 1111 1111 1111 expired",
-                "card [digits removed] expired",
-            ),
-            (
-                "Routing number must be 9 digits long.",
-                "Routing number must be 9 digits long.",
-            ),
-            (
-                "The maximum batch size is 1,000",
-                "The maximum batch size is 1,000",
-            ),
-            ("CVV 123 and zip 9021", "CVV 123 and zip [digits removed]"),
-            ("", ""),
-        ];
-        for (reason, stored) in table {
-            assert_eq!(redact_digit_runs(reason), stored, "{reason}");
-        }
-    }
 }

@@ -15,7 +15,7 @@ use super::SqliteStore;
 use super::columns::time_text;
 use super::error::OpError;
 use super::rows::run_state;
-use crate::money::Cents;
+use crate::domain::Cents;
 use crate::store::{BoxedSink, Export, ExportError, ExportQuery, ExportScope, ExportedResult};
 
 impl Export for SqliteStore {
