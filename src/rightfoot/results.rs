@@ -196,8 +196,7 @@ impl BalancePages {
         let next = parsed.next_page_token;
         self.fetched += 1;
         let has_more = next.is_some();
-        if has_more {
-            let token = next.clone().expect("has_more implies a cursor");
+        if let Some(token) = next.clone() {
             if !self.seen_tokens.insert(token.clone()) {
                 self.repeated_on_page = Some(self.fetched);
             }
@@ -219,7 +218,7 @@ impl BalancePages {
             total_processed: parsed.total_processed,
             results: parsed.results,
             has_more,
-            next_page_token: if has_more { next } else { None },
+            next_page_token: next,
             batch_not_found_yet: false,
         }))
     }
