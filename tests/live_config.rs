@@ -343,14 +343,17 @@ fn digest_branches(database: &Path) -> Vec<String> {
     branches
 }
 
+/// How many authorizers' judgement fields the store keeps, across the parts.
 fn kept_fields(database: &Path) -> i64 {
     let connection =
         rusqlite::Connection::open_with_flags(database, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .unwrap();
     connection
-        .query_row("SELECT count(*) FROM judgement_fields", [], |row| {
-            row.get(0)
-        })
+        .query_row(
+            "SELECT coalesce(sum(json_array_length(fields)), 0) FROM judgement_fields",
+            [],
+            |row| row.get(0),
+        )
         .unwrap()
 }
 

@@ -46,6 +46,7 @@ macro_rules! shared_suite {
                 a_redelivered_webhook_is_recognised,
                 a_plan_is_written_whole_or_not_at_all_and_only_once,
                 the_first_chunk_to_record_a_rightfoot_batch_owns_its_results,
+                judgement_fields_are_kept_whole_until_forgotten,
                 after_close_writes_fail_and_reopening_keeps_what_was_written,
             );
         }

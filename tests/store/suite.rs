@@ -857,6 +857,55 @@ pub(super) async fn the_first_chunk_to_record_a_rightfoot_batch_owns_its_results
     );
 }
 
+// --- Judgement fields -------------------------------------------------------------------
+
+pub(super) async fn judgement_fields_are_kept_whole_until_forgotten<B: OpenStore>() {
+    use balance_monitor::authorizers::metadata::{Metadata, MetadataById};
+    let directory = tempfile::tempdir().unwrap();
+    let store = B::open(directory.path());
+    let (_, run, _) = run_with_chunk(&store, "fields", &["A-1"], "rf-fields").await;
+    // More than one part's worth, with some authorizers that keep nothing.
+    let lists: Vec<(String, Metadata)> = (0..2_345)
+        .map(|n| {
+            let mut pairs = vec![("branch".to_string(), format!("b{}", n % 7))];
+            if n % 3 == 0 {
+                pairs.push(("payment_amount".to_string(), format!("{n}.50")));
+            }
+            if n % 10 == 9 {
+                pairs = vec![("ignored".to_string(), "x".to_string())];
+            }
+            (format!("A-{n:05}"), Metadata::from_pairs(pairs))
+        })
+        .collect();
+    let metadata: MetadataById = lists.iter().map(|(id, fields)| (id, fields)).collect();
+    let keep = vec!["payment_amount".to_string(), "branch".to_string()];
+    store
+        .write_judgement_metadata(run, std::sync::Arc::new(metadata), keep.clone())
+        .await
+        .unwrap();
+    let read = store.judgement_metadata(run).await.unwrap();
+    for (id, fields) in &lists {
+        let expected: Vec<(&str, &str)> = fields
+            .iter()
+            .filter(|(key, _)| keep.iter().any(|k| k == key))
+            .collect();
+        let got: Vec<(&str, &str)> = read
+            .get(id)
+            .map(|fields| fields.iter().collect())
+            .unwrap_or_default();
+        assert_eq!(got, expected, "{id}");
+    }
+    store.forget_judgement_metadata(run).await.unwrap();
+    assert!(
+        store
+            .judgement_metadata(run)
+            .await
+            .unwrap()
+            .get("A-00000")
+            .is_none()
+    );
+}
+
 // --- Closing ---------------------------------------------------------------------------
 
 pub(super) async fn after_close_writes_fail_and_reopening_keeps_what_was_written<B: OpenStore>() {

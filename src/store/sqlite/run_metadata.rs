@@ -1,5 +1,7 @@
-//! The judgement fields on SQLite ([`JudgementFields`]): one row per authorizer and run
-//! in `judgement_fields`, the kept fields as a JSON list of pairs.
+//! The judgement fields on SQLite ([`JudgementFields`]): a run's kept fields in parts of
+//! [`PART_SIZE`] authorizers in id order, each part one row of `judgement_fields` holding
+//! a JSON array of `[authorizer_unique_id, [[key, value], ...]]`, so that writing,
+//! reading and deleting a large list's fields are a few rows, not one per authorizer.
 
 use std::sync::Arc;
 
@@ -10,6 +12,15 @@ use super::SqliteStore;
 use crate::authorizers::metadata::{Metadata, MetadataById};
 use crate::store::types::RunId;
 use crate::store::{JudgementFields, StoreError};
+
+/// Authorizers per row of `judgement_fields`.
+const PART_SIZE: usize = 1000;
+
+/// One part as its JSON text. Strings always serialize; an empty array stands in for
+/// the impossible failure, and reads back as no fields.
+fn part_text(part: &[(&str, Vec<(&str, &str)>)]) -> String {
+    serde_json::to_string(part).unwrap_or_else(|_| "[]".to_string())
+}
 
 impl JudgementFields for SqliteStore {
     fn write_judgement_metadata(
@@ -24,9 +35,10 @@ impl JudgementFields for SqliteStore {
                 params![run.0],
             )?;
             let mut insert = transaction.prepare_cached(
-                "INSERT INTO judgement_fields (run_id, authorizer_unique_id, fields) \
-                 VALUES (?1, ?2, ?3)",
+                "INSERT INTO judgement_fields (run_id, part, fields) VALUES (?1, ?2, ?3)",
             )?;
+            let mut part: Vec<(&str, Vec<(&str, &str)>)> = Vec::with_capacity(PART_SIZE);
+            let mut number = 0_i64;
             for (id, fields) in metadata.iter() {
                 let kept: Vec<(&str, &str)> = fields
                     .iter()
@@ -35,8 +47,15 @@ impl JudgementFields for SqliteStore {
                 if kept.is_empty() {
                     continue;
                 }
-                let text = serde_json::to_string(&kept).unwrap_or_else(|_| "[]".to_string());
-                insert.execute(params![run.0, id, text])?;
+                part.push((id, kept));
+                if part.len() == PART_SIZE {
+                    insert.execute(params![run.0, number, part_text(&part)])?;
+                    number += 1;
+                    part.clear();
+                }
+            }
+            if !part.is_empty() {
+                insert.execute(params![run.0, number, part_text(&part)])?;
             }
             Ok(())
         }))
@@ -45,22 +64,20 @@ impl JudgementFields for SqliteStore {
     fn judgement_metadata(&self, run: RunId) -> BoxFuture<'_, Result<MetadataById, StoreError>> {
         Box::pin(self.scan(move |transaction| {
             let mut statement = transaction.prepare_cached(
-                "SELECT authorizer_unique_id, fields FROM judgement_fields \
-                 WHERE run_id = ?1 ORDER BY authorizer_unique_id",
+                "SELECT fields FROM judgement_fields WHERE run_id = ?1 ORDER BY part",
             )?;
-            let rows = statement
-                .query_map(params![run.0], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-                })?
+            let parts = statement
+                .query_map(params![run.0], |row| row.get::<_, String>(0))?
                 .collect::<Result<Vec<_>, _>>()?;
-            let kept: Vec<(String, Metadata)> = rows
-                .into_iter()
-                .map(|(id, text)| {
-                    let pairs: Vec<(String, String)> =
-                        serde_json::from_str(&text).unwrap_or_default();
-                    (id, Metadata::from_pairs(pairs))
-                })
-                .collect();
+            let mut kept: Vec<(String, Metadata)> = Vec::new();
+            for text in parts {
+                let part: Vec<(String, Vec<(String, String)>)> =
+                    serde_json::from_str(&text).unwrap_or_default();
+                kept.extend(
+                    part.into_iter()
+                        .map(|(id, pairs)| (id, Metadata::from_pairs(pairs))),
+                );
+            }
             Ok(kept.iter().map(|(id, fields)| (id, fields)).collect())
         }))
     }
