@@ -9,13 +9,14 @@
 //! writes the JSON body of `POST /v1/balance_requests`.
 //!
 //! This module owns the schema's field names ([`fields`]), loading ([`source`],
-//! [`csv`]), the pre-flight checks that mirror Rightfoot's own ([`validate`]) and the
-//! file-permission rule ([`permissions`]). It does not own chunking, submission or
-//! storage.
+//! [`csv`]) and the pre-flight checks that mirror Rightfoot's own ([`validate`]). It
+//! does not own chunking, submission or storage, nor the file-permission rule and the
+//! bounded, regular-files-only read, which it shares with secret files
+//! ([`crate::private_file::permissions`], [`crate::private_file::input`]).
 //!
 //! Layers, each using only those below it (and this module's own types):
 //!
-//! 1. [`fields`], [`metadata`], [`permissions`], [`validate`], [`wire`]: each on its own.
+//! 1. [`fields`], [`metadata`], [`validate`], [`wire`]: each on its own.
 //! 2. [`loaded`]: what every loader returns ([`source::LoadedAuthorizers`],
 //!    [`source::LoadError`]), the permission-checked read and the pre-flight split.
 //! 3. [`csv`]: Rightfoot's CSV upload format.
@@ -25,10 +26,12 @@ pub mod csv;
 pub mod fields;
 pub mod loaded;
 pub mod metadata;
-pub mod permissions;
 pub mod source;
 pub mod validate;
 pub mod wire;
+
+/// The owner-only rule, shared with secret files: see [`crate::private_file::permissions`].
+pub use crate::private_file::permissions;
 
 use std::fmt;
 use std::path::Path;
