@@ -146,7 +146,8 @@ impl SecretSource {
                     InputFile::SECRET
                 };
                 let bytes = read_input_file(&path, kind).map_err(SecretError::FileUnreadable)?;
-                let text = String::from_utf8(bytes).map_err(|_| SecretError::FileNotText(path.clone()))?;
+                let text =
+                    String::from_utf8(bytes).map_err(|_| SecretError::FileNotText(path.clone()))?;
                 let value = text.trim_end_matches(['\n', '\r']);
                 if value.trim().is_empty() {
                     return Err(SecretError::FileEmpty(path));
@@ -244,7 +245,8 @@ mod tests {
             ("BLANK", "  "),
             ("CREDENTIALS_DIRECTORY", creds.to_str().unwrap()),
         ]);
-        let error = |source: SecretSource| source.resolve(&env, dir.path()).unwrap_err().to_string();
+        let error =
+            |source: SecretSource| source.resolve(&env, dir.path()).unwrap_err().to_string();
 
         let message = error(SecretSource::File(shared.clone()));
         assert_eq!(
@@ -264,10 +266,15 @@ mod tests {
         );
         assert_eq!(
             error(SecretSource::File(dir.path().to_path_buf())),
-            format!("secret file {} is a directory, not a file", dir.path().display())
+            format!(
+                "secret file {} is a directory, not a file",
+                dir.path().display()
+            )
         );
         for credential in [PathBuf::from("credential"), creds.join("credential")] {
-            let secret = SecretSource::File(credential).resolve(&env, dir.path()).unwrap();
+            let secret = SecretSource::File(credential)
+                .resolve(&env, dir.path())
+                .unwrap();
             assert_eq!(secret.expose(), "from-creds");
         }
     }

@@ -16,7 +16,8 @@
 //!
 //! Layers, each using only those below it (and this module's own types):
 //!
-//! 1. [`fields`], [`metadata`], [`validate`], [`wire`]: each on its own.
+//! 1. [`fields`], [`metadata`], [`limits`], [`validate`], [`wire`]: each on its own
+//!    (`limits` reads `fields` and `metadata`; `validate` reads `limits`).
 //! 2. [`loaded`]: what every loader returns ([`source::LoadedAuthorizers`],
 //!    [`source::LoadError`]), the permission-checked read and the pre-flight split.
 //! 3. [`csv`]: Rightfoot's CSV upload format.
@@ -24,6 +25,7 @@
 
 pub mod csv;
 pub mod fields;
+pub mod limits;
 pub mod loaded;
 pub mod metadata;
 pub mod source;
@@ -88,10 +90,11 @@ pub struct Authorizer {
     metadata_ends: Span,
     origin: Origin,
     /// The authorizer's own pre-flight verdict (everything but the batch-level
-    /// duplicate check), taken from the object before it was reduced to text.
-    verdict: Option<validate::AuthorizerValidationError>,
-    /// Whether `authorizer_unique_id` is a non-blank string: only such ids take part in
-    /// the duplicate check, as Rightfoot does.
+    /// duplicate check), taken from the object before it was reduced to text: the
+    /// limits first, then the API's checks.
+    verdict: Option<validate::Rejection>,
+    /// Whether `authorizer_unique_id` is a non-blank string within the id's limits:
+    /// only such ids take part in the duplicate check, as Rightfoot does.
     usable_id: bool,
 }
 
@@ -147,9 +150,15 @@ impl ListBuilder {
     ) {
         let usable_id = matches!(
             object.get("authorizer_unique_id"),
-            Some(serde_json::Value::String(s)) if !s.trim().is_empty()
+            Some(serde_json::Value::String(s))
+                if !s.trim().is_empty() && limits::id_within_limits(s)
         );
-        let verdict = validate::check_authorizer(&object).err();
+        let verdict = match limits::check_limits(&object, metadata) {
+            Err(limit) => Some(validate::Rejection::Limit(limit)),
+            Ok(()) => validate::check_authorizer(&object)
+                .err()
+                .map(validate::Rejection::Api),
+        };
         let text = &mut self.text.text;
         let start = text.len();
         match object.get("authorizer_unique_id") {
