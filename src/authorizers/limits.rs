@@ -5,7 +5,7 @@
 //! fields and no `maxLength` anywhere. Without limits of our own, a 100,000-character id
 //! or a NUL byte in a name would be sent to the API, stored in the database and printed
 //! in messages. So, checked on every authorizer as it is loaded, before the API's own
-//! checks ([`super::validate`]):
+//! checks (`validate.rs`):
 //!
 //! - `authorizer_unique_id`: at most [`MAX_ID_CHARS`] characters;
 //! - every other text field (names, address lines, phone, tax ids, account and card

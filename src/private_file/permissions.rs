@@ -5,7 +5,7 @@
 //! traverse) it, it is refused, the way ssh refuses a private key that others can
 //! read. This module owns that rule and its message. It does not open or read the
 //! file's contents, and it does not check the file's owner or its directories. Its
-//! callers apply it: [`super::input`] to the authorizer and secret files it opens, and
+//! callers apply it: `input.rs` to the authorizer and secret files it opens, and
 //! the config loader to a config file that holds an inline authorizer list.
 
 use std::fmt;
