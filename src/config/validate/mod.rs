@@ -35,6 +35,7 @@ pub use crate::private_file::input::CONFIG_FILE_LIMIT;
 pub use http::DEFAULT_LISTEN;
 pub use rightfoot::{DEFAULT_BASE_URL, default_base_url};
 pub use storage::DEFAULT_STORAGE_PATH;
+pub use validator::MAX_NAME_CHARS;
 
 /// Why a configuration could not be loaded.
 #[derive(Debug)]

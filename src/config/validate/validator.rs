@@ -292,7 +292,7 @@ pub(super) struct SecretKeys<'a> {
 
 /// The most characters a route, monitor or metadata field name may have. Names appear
 /// in every log line, metric label, alert and stored run of their monitor.
-pub(super) const MAX_NAME_CHARS: usize = 64;
+pub const MAX_NAME_CHARS: usize = 64;
 
 /// Whether `name` is usable as a route, monitor or field name: 1 to [`MAX_NAME_CHARS`]
 /// letters, digits, `-`, `_` and `.`.
