@@ -847,6 +847,31 @@ fn files_readable_by_group_or_others_are_refused() {
     assert_eq!(load_file(&path).unwrap().valid.len(), 1);
 }
 
+/// Regression (issue 15): a directory given as an authorizers file was reported as
+/// "readable by group or others"; a FIFO hung the loader. Both are named for what they
+/// are, and a file that others can read is still refused by the permission rule.
+#[test]
+fn a_directory_or_a_fifo_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let directory = dir.path().join("list.csv");
+    std::fs::create_dir(&directory).unwrap();
+    let fifo = dir.path().join("list.yaml");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for (path, kind) in [(&directory, "a directory"), (&fifo, "a named pipe (FIFO)")] {
+        let error = load_file(path).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("authorizers file {} is {kind}, not a file", path.display())
+        );
+    }
+}
+
 #[test]
 fn a_missing_file_is_a_read_error() {
     let error = load_file(Path::new("/nonexistent/list.csv")).unwrap_err();

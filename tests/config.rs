@@ -4,7 +4,10 @@
 //! Each bad configuration runs the real binary (`check-config`) and asserts exit code
 //! 2 and a message that names the file, the line and column, and the key.
 
-use crate::support::{run_binary, write_file};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::support::{run_binary, run_binary_within, write_file};
 
 /// A valid configuration the table cases are variations of. Line numbers matter.
 const BASE: &str = r#"rightfoot:
@@ -91,7 +94,45 @@ fn cases() -> Vec<Case> {
             name: "missing api key file",
             edit: Line(3, "  api_key_file: /nonexistent/key"),
             at: ":3:17: rightfoot.api_key_file",
-            reason: "cannot be read",
+            reason: "cannot read secret file /nonexistent/key",
+        },
+        // Issue 15: secret files are held to the authorizer files' rule, and a blank
+        // secret (which would lock every client out) is refused.
+        Case {
+            name: "secret file readable by others",
+            edit: Line(3, "  api_key_file: shared-key"),
+            at: ":3:17: rightfoot.api_key_file",
+            reason: "shared-key is readable by group or others (mode 0644); it holds a secret, run chmod 600",
+        },
+        Case {
+            name: "whitespace-only secret file",
+            edit: Line(3, "  api_key_file: blank-key"),
+            at: ":3:17: rightfoot.api_key_file",
+            reason: "secret file",
+        },
+        Case {
+            name: "whitespace-only secret variable",
+            edit: Line(3, "  api_key_env: BLANK"),
+            at: ":3:16: rightfoot.api_key_env",
+            reason: "environment variable BLANK is empty",
+        },
+        Case {
+            name: "secret file that is a directory",
+            edit: Line(3, "  api_key_file: key-directory"),
+            at: ":3:17: rightfoot.api_key_file",
+            reason: "key-directory is a directory, not a file",
+        },
+        Case {
+            name: "monitor name over 64 characters",
+            edit: Line(8, "  - name: NAME_OF_65_CHARACTERS"),
+            at: ":8:11: monitors[0].name",
+            reason: "at most 64",
+        },
+        Case {
+            name: "route name over 64 characters",
+            edit: Line(5, "  NAME_OF_65_CHARACTERS:"),
+            at: ":6:5: routes.",
+            reason: "at most 64",
         },
         Case {
             name: "plain http to a remote host",
@@ -348,16 +389,21 @@ fn bad_configurations_exit_2_naming_file_line_column_and_key() {
         String::from_utf8_lossy(&ok.stderr)
     );
 
+    write_file(dir.path(), "shared-key", b"k\n", 0o644);
+    write_file(dir.path(), "blank-key", b" \t\n", 0o600);
+    std::fs::create_dir(dir.path().join("key-directory")).unwrap();
+    let long_name = "n".repeat(65);
+
     let table = cases();
     assert!(table.len() >= 25);
     let mut failures = Vec::new();
     for case in &table {
-        let text = apply(&case.edit);
+        let text = apply(&case.edit).replace("NAME_OF_65_CHARACTERS", &long_name);
         let path = write_file(dir.path(), "config.yaml", text.as_bytes(), 0o600);
         let out = run_binary(
             dir.path(),
             &["check-config", "--config", path.to_str().unwrap()],
-            &[("RF_KEY", "k")],
+            &[("RF_KEY", "k"), ("BLANK", " \t")],
         );
         let stderr = String::from_utf8_lossy(&out.stderr);
         let expected_prefix = format!("{}{}", path.display(), case.at);
@@ -599,5 +645,119 @@ fn sandbox_example_config_is_valid() {
     assert!(
         stdout.contains("authorizers: 3 valid, 1 invalid"),
         "{stdout}"
+    );
+}
+
+/// Regression (issue 15): a secret file in systemd's credentials directory is taken as
+/// it is, whatever its mode (systemd makes the directory private to the service),
+/// while the same file elsewhere must be private to its owner.
+#[test]
+fn a_credential_is_taken_whatever_its_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let creds = dir.path().join("creds");
+    write_file(&creds, "rightfoot-api-key", b"k\n", 0o444);
+    write_file(dir.path(), "a.csv", CSV.as_bytes(), 0o600);
+    let text = BASE.replace("  api_key_env: RF_KEY", "  api_key_file: rightfoot-api-key");
+    let path = write_file(dir.path(), "config.yaml", text.as_bytes(), 0o600);
+    let out = run_binary(
+        dir.path(),
+        &["check-config", "--config", path.to_str().unwrap()],
+        &[("CREDENTIALS_DIRECTORY", creds.to_str().unwrap())],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Regression (issue 15): `--config /dev/zero` grew memory without limit, a FIFO as the
+/// authorizers file hung check-config, and a directory given as one was called
+/// "readable by group or others". Each is now refused at once, naming what it is.
+#[test]
+fn what_is_not_a_regular_file_is_refused_at_once_as_config_or_authorizers_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.csv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let directory = dir.path().join("list.csv");
+    std::fs::create_dir(&directory).unwrap();
+    let limit = Duration::from_secs(20);
+    let cases: [(&Path, &str); 4] = [
+        (&directory, "a directory"),
+        (&fifo, "a named pipe (FIFO)"),
+        (Path::new("/dev/null"), "a device"),
+        (Path::new("/dev/zero"), "a device"),
+    ];
+    for (path, kind) in cases {
+        let text = BASE.replace("csv: a.csv", &format!("csv: {}", path.display()));
+        let config = write_file(dir.path(), "config.yaml", text.as_bytes(), 0o600);
+        let out = run_binary_within(
+            limit,
+            dir.path(),
+            &["check-config", "--config", config.to_str().unwrap()],
+            &[("RF_KEY", "k")],
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(2), "{path:?}: {stdout}");
+        assert!(
+            stdout.contains(&format!(
+                "authorizers: error: authorizers file {} is {kind}, not a file",
+                path.display()
+            )),
+            "{path:?}: {stdout}"
+        );
+
+        let out = run_binary_within(
+            limit,
+            dir.path(),
+            &["check-config", "--config", path.to_str().unwrap()],
+            &[("RF_KEY", "k")],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{path:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "configuration file {} is {kind}, not a file",
+                path.display()
+            )),
+            "{path:?}: {stderr}"
+        );
+    }
+}
+
+/// Regression (issue 15): a configuration file is read through a 1 MiB bound, so a
+/// 10 MB monitor name (or an endless file) stops at the bound with a message.
+#[test]
+fn a_configuration_file_over_1_mib_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "a.csv", CSV.as_bytes(), 0o600);
+    let text = BASE.replace(
+        "  - name: daily",
+        &format!("  - name: {}", "n".repeat(10_000_000)),
+    );
+    let path = write_file(dir.path(), "config.yaml", text.as_bytes(), 0o600);
+    let out = run_binary_within(
+        Duration::from_secs(20),
+        dir.path(),
+        &["check-config", "--config", path.to_str().unwrap()],
+        &[("RF_KEY", "k")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "configuration file {} is larger than 1 MiB, the limit for a configuration file",
+            path.display()
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.len() < 4096,
+        "the name is not repeated: {} bytes",
+        stderr.len()
     );
 }

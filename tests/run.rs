@@ -515,6 +515,53 @@ async fn preflight_rejections_are_recorded_with_reasons_and_counted() {
     h.assert_no_personal_data();
 }
 
+/// Regression (issue 15): a 100,000-character id and a NUL byte in a name were sent to
+/// the API. Each such row is now rejected by pre-flight on its own, with its row
+/// number, its id left out when the id is the problem; the rest of the list runs.
+#[tokio::test(start_paused = true)]
+async fn rows_beyond_the_text_limits_are_rejected_by_row_and_never_sent() {
+    let long_id = "L".repeat(100_000);
+    let bad = vec![
+        row(&long_id, SSN),
+        format!(
+            "B-2,Zeb\u{0}ulon,{LAST_NAME},742 Evergreen Terrace,,Shelbyville,MI,49007,US,5558671309,11/23/1947,{SSN},,{ACCOUNT},021000021,,,,"
+        ),
+        row("B-3\u{1}", SSN),
+    ];
+    let h = harness(&csv(&ids(5), &bad)).await;
+
+    let summary = h.execute(CancellationToken::new()).await.unwrap();
+
+    assert_eq!(summary.rejected_preflight, 3);
+    assert_eq!(summary.accepted, 5);
+    let rejections = h.store.preflight_rejections(summary.run).await.unwrap();
+    let recorded: Vec<(&str, &str, &str)> = rejections
+        .iter()
+        .map(|r| {
+            let row = r.source.rsplit_once(' ').map_or("", |(_, row)| row);
+            (row, r.authorizer_unique_id.as_str(), r.reason.as_str())
+        })
+        .collect();
+    assert_eq!(
+        recorded,
+        vec![
+            (
+                "7",
+                "",
+                "`authorizer_unique_id` is longer than 128 characters"
+            ),
+            ("8", "B-2", "`first_name` holds a control character"),
+            ("9", "", "`authorizer_unique_id` holds a control character"),
+        ]
+    );
+    assert_eq!(
+        h.served.handle.checks_performed(),
+        5,
+        "rejected rows are not sent"
+    );
+    h.assert_no_personal_data();
+}
+
 #[tokio::test(start_paused = true)]
 async fn an_authorizer_file_that_cannot_be_loaded_fails_the_run_with_its_reason() {
     let h = harness(&csv(&ids(3), &[])).await;

@@ -3,12 +3,16 @@
 //! authorizer it accepts must give a JSON request body; and no warning, error,
 //! rejection or `Debug` output may quote a cell: here, any run of eight or more digits
 //! below the first line (an SSN, an account or card number) must not appear in them,
-//! except as an authorizer id, which is the lender's own reference.
+//! except as an authorizer id, which is the lender's own reference. Every id accepted,
+//! or shown in a rejection, keeps to the limits (`authorizers::limits`: at most 128
+//! characters, no control character). The size bound on the file (512 MiB) is applied
+//! where the file is read, before this parser.
 #![no_main]
 
 use std::path::Path;
 
 use balance_monitor::authorizers::csv::parse_csv_bytes;
+use balance_monitor::authorizers::limits::id_within_limits;
 use balance_monitor::authorizers::wire::request_body;
 use libfuzzer_sys::fuzz_target;
 
@@ -42,10 +46,18 @@ fuzz_target!(|data: &[u8]| {
                 assert_quotes_none(warning, &runs, "a warning");
             }
             for rejected in &loaded.rejected {
+                assert!(
+                    id_within_limits(&rejected.id),
+                    "a rejection shows an id outside the limits"
+                );
                 let shown = format!("{} {}", rejected.origin, rejected.error);
                 assert_quotes_none(&shown, &runs, "a rejection");
             }
             for authorizer in &loaded.valid {
+                assert!(
+                    id_within_limits(authorizer.id()),
+                    "an accepted id outside the limits"
+                );
                 // The id is shown, escaped as `Debug` escapes a string.
                 let id = format!("{:?}", authorizer.id());
                 let debug = format!("{authorizer:?}").replace(&id, "");

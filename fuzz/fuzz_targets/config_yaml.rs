@@ -1,5 +1,8 @@
-//! `config::load_str` on arbitrary text: it must never panic, and every problem it
-//! reports must name the file, a line and a column (`config.yaml:3:7: ...`).
+//! `config::load_str` on arbitrary text: it must never panic, every problem it reports
+//! must name the file, a line and a column (`config.yaml:3:7: ...`), and a
+//! configuration it accepts keeps to the name limit (`MAX_NAME_CHARS`). The 1 MiB bound
+//! on the file is applied where `config::load` reads it, before this parser; libFuzzer's
+//! inputs stay far below it.
 #![no_main]
 
 use std::path::Path;
@@ -17,7 +20,19 @@ fuzz_target!(|data: &[u8]| {
     };
     let env = Environment::from_pairs([("RIGHTFOOT_API_KEY", "rf_fuzz_key")]);
     match config::load_str(text, Path::new(FILE), &env) {
-        Ok(_) => {}
+        Ok(config) => {
+            let names = config
+                .monitors
+                .iter()
+                .map(|m| m.name.as_str())
+                .chain(config.routes.keys().map(String::as_str));
+            for name in names {
+                assert!(
+                    !name.is_empty() && name.chars().count() <= config::validate::MAX_NAME_CHARS,
+                    "an accepted name outside the limit: {name:?}"
+                );
+            }
+        }
         Err(ConfigError::Read { .. }) => panic!("load_str does not read the configuration"),
         Err(ConfigError::Invalid(problems)) => {
             assert!(

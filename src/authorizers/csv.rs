@@ -38,6 +38,7 @@ use super::fields;
 use super::loaded::{self, LoadError, LoadedAuthorizers, printable_name};
 use super::validate;
 use super::{ListBuilder, Metadata, Origin};
+use crate::private_file::input::InputFile;
 
 /// The columns of Rightfoot's CSV upload, in its order (see [`super::fields`]).
 pub use super::fields::CSV_COLUMNS as COLUMNS;
@@ -46,7 +47,7 @@ const META_PREFIX: &str = "meta_";
 
 /// Loads a CSV authorizers file, refusing it first if others can read it.
 pub fn load_csv_file(path: &Path) -> Result<LoadedAuthorizers, LoadError> {
-    let bytes = loaded::read_private_file(path)?;
+    let bytes = loaded::read_private_file(path, InputFile::AUTHORIZERS_CSV)?;
     parse_csv_bytes(&bytes, path)
 }
 

@@ -1,18 +1,19 @@
 //! What every authorizer loader returns, and the steps they share.
 //!
 //! This module owns [`LoadedAuthorizers`] (valid, rejected and warnings), [`LoadError`]
-//! (why a source could not be loaded at all), reading a personal-data file only after
-//! [`super::permissions`] has passed its open handle, the final pre-flight split
+//! (why a source could not be loaded at all), reading a personal-data file through
+//! [`crate::private_file::input`] (regular files only, owner-only, within the size
+//! limit of its format), the final pre-flight split
 //! ([`super::validate::preflight`]) and `printable_name`, the test of whether a key or
 //! column name may be printed. It knows no file format: the YAML and CSV loaders build
 //! on it, and the choice between them is made above it.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::Authorizer;
-use super::permissions::{self, PermissionError};
 use super::validate::{self, Rejected};
+use crate::private_file::input::{self, InputFile, InputFileError};
+use crate::private_file::permissions::PermissionError;
 use crate::yaml::YamlError;
 
 /// The outcome of loading one source.
@@ -42,6 +43,10 @@ pub enum LoadError {
     /// the handle it opened, so a file it cannot stat is a [`LoadError::Read`] instead.)
     #[error("authorizers {0}")]
     Permission(#[from] PermissionError),
+    /// The path is a directory, a FIFO, a device or a socket, or the file is larger
+    /// than its format's limit ([`crate::private_file::input`]).
+    #[error(transparent)]
+    File(InputFileError),
     /// The file's extension is not `.csv`, `.yaml` or `.yml`.
     #[error("authorizers file {} has an unsupported extension; use .csv, .yaml or .yml", file.display())]
     UnsupportedExtension { file: PathBuf },
@@ -67,18 +72,14 @@ pub enum LoadError {
     },
 }
 
-/// Opens `path`, checks its permissions on the open handle, and reads it.
-pub(crate) fn read_private_file(path: &Path) -> Result<Vec<u8>, LoadError> {
-    let read_error = |source| LoadError::Read {
-        file: path.to_path_buf(),
-        source,
-    };
-    let mut file = std::fs::File::open(path).map_err(read_error)?;
-    let metadata = file.metadata().map_err(read_error)?;
-    permissions::check_private_metadata(path, &metadata)?;
-    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
-    file.read_to_end(&mut bytes).map_err(read_error)?;
-    Ok(bytes)
+/// Opens `path` without blocking, refuses it unless it is a regular file private to
+/// its owner (checked on the open handle), and reads at most `kind.limit` bytes of it.
+pub(crate) fn read_private_file(path: &Path, kind: InputFile) -> Result<Vec<u8>, LoadError> {
+    input::read_input_file(path, kind).map_err(|error| match error {
+        InputFileError::Open { path, source, .. } => LoadError::Read { file: path, source },
+        InputFileError::Permission(error) => LoadError::Permission(error),
+        other => LoadError::File(other),
+    })
 }
 
 /// Runs pre-flight validation over loaded authorizers and assembles the result.

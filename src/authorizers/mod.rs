@@ -9,13 +9,15 @@
 //! writes the JSON body of `POST /v1/balance_requests`.
 //!
 //! This module owns the schema's field names ([`fields`]), loading ([`source`],
-//! [`csv`]), the pre-flight checks that mirror Rightfoot's own ([`validate`]) and the
-//! file-permission rule ([`permissions`]). It does not own chunking, submission or
-//! storage.
+//! [`csv`]) and the pre-flight checks that mirror Rightfoot's own ([`validate`]). It
+//! does not own chunking, submission or storage, nor the file-permission rule and the
+//! bounded, regular-files-only read, which it shares with secret files
+//! ([`crate::private_file::permissions`], [`crate::private_file::input`]).
 //!
 //! Layers, each using only those below it (and this module's own types):
 //!
-//! 1. [`fields`], [`metadata`], [`permissions`], [`validate`], [`wire`]: each on its own.
+//! 1. [`fields`], [`metadata`], [`limits`], [`validate`], [`wire`]: each on its own
+//!    (`limits` reads `fields` and `metadata`; `validate` reads `limits`).
 //! 2. [`loaded`]: what every loader returns ([`source::LoadedAuthorizers`],
 //!    [`source::LoadError`]), the permission-checked read and the pre-flight split.
 //! 3. [`csv`]: Rightfoot's CSV upload format.
@@ -23,12 +25,15 @@
 
 pub mod csv;
 pub mod fields;
+pub mod limits;
 pub mod loaded;
 pub mod metadata;
-pub mod permissions;
 pub mod source;
 pub mod validate;
 pub mod wire;
+
+/// The owner-only rule, shared with secret files: see [`crate::private_file::permissions`].
+pub use crate::private_file::permissions;
 
 use std::fmt;
 use std::path::Path;
@@ -85,10 +90,11 @@ pub struct Authorizer {
     metadata_ends: Span,
     origin: Origin,
     /// The authorizer's own pre-flight verdict (everything but the batch-level
-    /// duplicate check), taken from the object before it was reduced to text.
-    verdict: Option<validate::AuthorizerValidationError>,
-    /// Whether `authorizer_unique_id` is a non-blank string: only such ids take part in
-    /// the duplicate check, as Rightfoot does.
+    /// duplicate check), taken from the object before it was reduced to text: the
+    /// limits first, then the API's checks.
+    verdict: Option<validate::Rejection>,
+    /// Whether `authorizer_unique_id` is a non-blank string within the id's limits:
+    /// only such ids take part in the duplicate check, as Rightfoot does.
     usable_id: bool,
 }
 
@@ -144,9 +150,15 @@ impl ListBuilder {
     ) {
         let usable_id = matches!(
             object.get("authorizer_unique_id"),
-            Some(serde_json::Value::String(s)) if !s.trim().is_empty()
+            Some(serde_json::Value::String(s))
+                if !s.trim().is_empty() && limits::id_within_limits(s)
         );
-        let verdict = validate::check_authorizer(&object).err();
+        let verdict = match limits::check_limits(&object, metadata) {
+            Err(limit) => Some(validate::Rejection::Limit(limit)),
+            Ok(()) => validate::check_authorizer(&object)
+                .err()
+                .map(validate::Rejection::Api),
+        };
         let text = &mut self.text.text;
         let start = text.len();
         match object.get("authorizer_unique_id") {

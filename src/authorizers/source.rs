@@ -53,6 +53,7 @@ use super::fields;
 pub use super::loaded::{LoadError, LoadedAuthorizers};
 use super::loaded::{finish, printable_name, read_private_file};
 use super::{ListBuilder, Metadata, Origin};
+use crate::private_file::input::InputFile;
 use crate::yaml::{self, Position, YamlError};
 
 /// Where a monitor's authorizers come from.
@@ -83,8 +84,9 @@ impl std::fmt::Debug for InlineAuthorizer {
 
 /// Loads an authorizers file: `.csv` in Rightfoot's upload format, `.yaml`/`.yml` as a
 /// top-level list or a mapping with an `authorizers:` list. The file is refused
-/// unless only its owner can access it ([`super::permissions::check_private`]), and that is
-/// checked on the opened handle, before anything is read.
+/// unless it is a regular file that only its owner can access
+/// ([`crate::private_file::input`]), checked on the opened handle before anything is
+/// read, and reading stops at the format's size limit.
 pub fn load_file(path: &Path) -> Result<LoadedAuthorizers, LoadError> {
     match extension(path).as_deref() {
         Some("csv") => super::csv::load_csv_file(path),
@@ -131,7 +133,7 @@ pub fn load_source(
 // YAML
 
 fn load_yaml_file(path: &Path) -> Result<LoadedAuthorizers, LoadError> {
-    let bytes = read_private_file(path)?;
+    let bytes = read_private_file(path, InputFile::AUTHORIZERS_YAML)?;
     let text = String::from_utf8(bytes).map_err(|_| YamlError {
         file: path.to_path_buf(),
         position: None,

@@ -1,6 +1,7 @@
 //! Pre-flight validation that mirrors Rightfoot's own, message for message.
 //!
-//! This module owns [`AuthorizerValidationError`] (the API's 27 messages), the checks
+//! This module owns [`AuthorizerValidationError`] (the API's 27 messages), [`Rejection`]
+//! (one of those, or a limit of [`super::limits`]), the checks
 //! on one Rightfoot-shaped JSON object ([`check_authorizer`]), the batch-level
 //! duplicate-id check ([`check_batch`]) and the split of a loaded list into valid and
 //! rejected authorizers ([`preflight`]). It does no I/O and does not load, normalise or
@@ -76,6 +77,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use super::limits::{self, LimitError};
 use super::{Authorizer, Origin};
 
 /// Rightfoot's `AuthorizerValidationError`: `Display` is the API's exact message text.
@@ -406,13 +408,43 @@ fn usable_id(object: &Map<String, Value>) -> Option<&str> {
     }
 }
 
-/// An authorizer left out of submissions: its id, where it was defined, and the API's
-/// message for what is wrong. It holds no personal data.
+/// Why pre-flight leaves an authorizer out: one of the API's own messages, or one of
+/// this daemon's limits on text ([`super::limits`]), which the API does not check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Rejection {
+    Api(AuthorizerValidationError),
+    Limit(LimitError),
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::Api(error) => error.fmt(f),
+            Rejection::Limit(error) => error.fmt(f),
+        }
+    }
+}
+
+impl From<AuthorizerValidationError> for Rejection {
+    fn from(error: AuthorizerValidationError) -> Rejection {
+        Rejection::Api(error)
+    }
+}
+
+impl From<LimitError> for Rejection {
+    fn from(error: LimitError) -> Rejection {
+        Rejection::Limit(error)
+    }
+}
+
+/// An authorizer left out of submissions: its id (empty when the id itself is outside
+/// the limits, so that it is neither printed nor stored), where it was defined, and
+/// what is wrong. It holds no personal data.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rejected {
     pub id: String,
     pub origin: Origin,
-    pub error: AuthorizerValidationError,
+    pub error: Rejection,
 }
 
 impl fmt::Display for Rejected {
@@ -433,7 +465,7 @@ impl fmt::Display for Rejected {
 /// do not, keeping the order of each.
 pub fn preflight(authorizers: Vec<Authorizer>) -> (Vec<Authorizer>, Vec<Rejected>) {
     // `check_batch`, over the verdicts each authorizer took when it was read.
-    let errors: Vec<Option<AuthorizerValidationError>> = {
+    let errors: Vec<Option<Rejection>> = {
         let mut counts: HashMap<&str, usize> = HashMap::new();
         for authorizer in authorizers.iter().filter(|a| a.usable_id) {
             *counts.entry(authorizer.id()).or_default() += 1;
@@ -442,7 +474,7 @@ pub fn preflight(authorizers: Vec<Authorizer>) -> (Vec<Authorizer>, Vec<Rejected
             .iter()
             .map(|a| {
                 if a.usable_id && counts[a.id()] > 1 {
-                    Some(E::DuplicateUniqueId)
+                    Some(Rejection::Api(E::DuplicateUniqueId))
                 } else {
                     a.verdict
                 }
@@ -456,8 +488,13 @@ pub fn preflight(authorizers: Vec<Authorizer>) -> (Vec<Authorizer>, Vec<Rejected
     valid.retain_mut(|authorizer| match errors.next().flatten() {
         None => true,
         Some(error) => {
+            let id = authorizer.id();
             rejected.push(Rejected {
-                id: authorizer.id().to_string(),
+                id: if limits::id_within_limits(id) {
+                    id.to_string()
+                } else {
+                    String::new()
+                },
                 origin: authorizer.origin.clone(),
                 error,
             });

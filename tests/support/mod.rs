@@ -23,6 +23,43 @@ pub fn binary() -> PathBuf {
 
 /// Runs the binary with `args` in `dir`, with a clean environment plus `env`.
 pub fn run_binary(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    binary_command(dir, args, env)
+        .output()
+        .expect("the balance-monitor binary runs")
+}
+
+/// [`run_binary`] for a command that might hang (on a FIFO, say): the test fails, and
+/// the process is killed, if it has not exited within `limit`.
+pub fn run_binary_within(
+    limit: std::time::Duration,
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
+    use std::process::Stdio;
+    let child = binary_command(dir, args, env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the balance-monitor binary runs");
+    let pid = child.id();
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = send.send(child.wait_with_output());
+    });
+    match receive.recv_timeout(limit) {
+        Ok(output) => output.expect("the balance-monitor binary runs"),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("balance-monitor {args:?} did not exit within {limit:?}");
+        }
+    }
+}
+
+fn binary_command(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(binary());
     command.current_dir(dir).args(args).env_clear();
     if let Ok(path) = std::env::var("PATH") {
@@ -31,7 +68,7 @@ pub fn run_binary(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         command.env(k, v);
     }
-    command.output().expect("the balance-monitor binary runs")
+    command
 }
 
 /// Writes `contents` to `dir/name` with the given Unix mode, and returns the path.

@@ -2,8 +2,9 @@
 //!
 //! Validation does not stop at the first problem: it collects them all, each with the
 //! file, line, column and key path, so one `check-config` shows everything to fix.
-//! It reads the files that secrets name (through [`Environment`]) and nothing else;
-//! authorizer files are loaded later, at each run and by `check-config`.
+//! It reads the configuration file (through [`crate::private_file::input`]: a regular
+//! file of at most 1 MiB) and the files that secrets name (through [`Environment`]) and
+//! nothing else; authorizer files are loaded later, at each run and by `check-config`.
 //!
 //! This file owns the entry points and the order of the sections. Each section has its
 //! own file (`rightfoot.rs`, `storage.rs`, `http.rs`, `routes.rs`, `email.rs`,
@@ -25,21 +26,25 @@ use std::path::{Path, PathBuf};
 
 use super::model::Config;
 use super::raw::RawConfig;
+use crate::private_file::input::{InputFile, InputFileError, read_input_file};
 use crate::secret::Environment;
 use crate::yaml::{self, YamlError};
 use validator::Validator;
 
+pub use crate::private_file::input::CONFIG_FILE_LIMIT;
 pub use http::DEFAULT_LISTEN;
 pub use rightfoot::{DEFAULT_BASE_URL, default_base_url};
 pub use storage::DEFAULT_STORAGE_PATH;
+pub use validator::MAX_NAME_CHARS;
 
 /// Why a configuration could not be loaded.
 #[derive(Debug)]
 pub enum ConfigError {
-    /// The file could not be read at all.
+    /// The file could not be read at all: missing, unreadable, not a regular file, or
+    /// larger than [`CONFIG_FILE_LIMIT`].
     Read {
         file: PathBuf,
-        source: std::io::Error,
+        source: InputFileError,
     },
     /// One or more problems, each with its position and key.
     Invalid(Vec<YamlError>),
@@ -48,9 +53,8 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::Read { file, source } => {
-                write!(f, "cannot read configuration {}: {source}", file.display())
-            }
+            // The source names the configuration file and its path.
+            ConfigError::Read { source, .. } => write!(f, "{source}"),
             ConfigError::Invalid(problems) => {
                 for (i, problem) in problems.iter().enumerate() {
                     if i > 0 {
@@ -76,11 +80,23 @@ impl ConfigError {
     }
 }
 
-/// Loads and validates the configuration file at `path`.
+/// Loads and validates the configuration file at `path`: a regular file of at most
+/// [`CONFIG_FILE_LIMIT`] bytes of UTF-8, read without blocking on a FIFO.
 pub fn load(path: &Path, env: &Environment) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let read_error = |source| ConfigError::Read {
         file: path.to_path_buf(),
         source,
+    };
+    let bytes = read_input_file(path, InputFile::CONFIG).map_err(read_error)?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        read_error(InputFileError::Open {
+            what: InputFile::CONFIG.what,
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "the file is not valid UTF-8",
+            ),
+        })
     })?;
     load_str(&text, path, env)
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
-use super::validator::{Validator, is_identifier};
+use super::validator::{MAX_NAME_CHARS, Validator, is_identifier};
 use crate::authorizers::permissions;
 use crate::config::duration::format_duration;
 use crate::config::model::{AuthorizerSource, CatchUp, InlineAuthorizer, Monitor, Route, Rule};
@@ -150,7 +150,7 @@ impl Validator<'_> {
                 self.at(
                     f,
                     format!("{key}[{i}]"),
-                    "a metadata field name may use letters, digits, '-', '_' and '.' only",
+                    format!("a metadata field name may use letters, digits, '-', '_' and '.' only, at most {MAX_NAME_CHARS} of them"),
                 );
             } else {
                 out.push(name.to_string());
@@ -172,7 +172,7 @@ impl Validator<'_> {
             let key = format!("monitors[{i}]");
             let name = m.name.value.trim().to_string();
             if name.is_empty() || !is_identifier(&name) {
-                self.at(&m.name, format!("{key}.name"), "a monitor name may use letters, digits, '-', '_' and '.' only, and may not be empty");
+                self.at(&m.name, format!("{key}.name"), format!("a monitor name may use letters, digits, '-', '_' and '.' only, at least 1 and at most {MAX_NAME_CHARS} of them"));
             }
             if let Some(first) = seen.insert(name.clone(), i) {
                 self.at(

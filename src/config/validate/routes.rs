@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
-use super::validator::{SecretKeys, Validator, is_identifier};
+use super::validator::{MAX_NAME_CHARS, SecretKeys, Validator, is_identifier};
 use crate::config::model::{Route, RouteTarget, WebhookRoute};
 use crate::config::raw::{RawRoute, RawWebhook};
 
@@ -22,7 +22,7 @@ impl Validator<'_> {
                 self.at(
                     spanned,
                     &key,
-                    "a route name may use letters, digits, '-', '_' and '.' only",
+                    format!("a route name may use letters, digits, '-', '_' and '.' only, at most {MAX_NAME_CHARS} of them"),
                 );
             }
             let route = &spanned.value;

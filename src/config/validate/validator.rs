@@ -290,10 +290,15 @@ pub(super) struct SecretKeys<'a> {
     pub(super) env: &'a Option<Text>,
 }
 
-/// Whether `name` is usable as a route, monitor or field name: letters, digits, `-`,
-/// `_` and `.`.
+/// The most characters a route, monitor or metadata field name may have. Names appear
+/// in every log line, metric label, alert and stored run of their monitor.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// Whether `name` is usable as a route, monitor or field name: 1 to [`MAX_NAME_CHARS`]
+/// letters, digits, `-`, `_` and `.`.
 pub(super) fn is_identifier(name: &str) -> bool {
     !name.is_empty()
+        && name.len() <= MAX_NAME_CHARS
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))

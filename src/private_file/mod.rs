@@ -11,7 +11,13 @@
 //! destination exists, so an existing file is never overwritten even by a race.
 //!
 //! This module owns file creation, permissions and the final move. It does not know
-//! what the bytes are.
+//! what the bytes are. Its children own the other side, the files the configuration
+//! names and the daemon reads: [`permissions`], the owner-only rule for files that hold
+//! personal data or secrets, and [`input`], reading such a file (regular files only,
+//! within a size limit).
+
+pub mod input;
+pub mod permissions;
 
 use std::fs::{File, OpenOptions};
 use std::io;

@@ -1,12 +1,12 @@
-//! The file-permission rule for files that hold personal data.
+//! The file-permission rule for files that hold personal data or secrets.
 //!
-//! A file with SSNs, account numbers or card numbers in it must be private to its
-//! owner: if group or others may read (or write, or even traverse) it, it is refused,
-//! the way ssh refuses a private key that others can read. This module owns that rule
-//! and its message. It does not open or read the file's contents, and it does not
-//! check the file's owner or its directories. Its callers apply it: the authorizer
-//! loaders to the file they open, and the config loader to a config file that holds an
-//! inline authorizer list.
+//! A file with SSNs, account numbers or card numbers in it, or an API key or token,
+//! must be private to its owner: if group or others may read (or write, or even
+//! traverse) it, it is refused, the way ssh refuses a private key that others can
+//! read. This module owns that rule and its message. It does not open or read the
+//! file's contents, and it does not check the file's owner or its directories. Its
+//! callers apply it: `input.rs` to the authorizer and secret files it opens, and
+//! the config loader to a config file that holds an inline authorizer list.
 
 use std::fmt;
 use std::fs::Metadata;
@@ -18,12 +18,16 @@ use std::path::{Path, PathBuf};
 pub enum PermissionError {
     /// Group or others have some access to the file.
     #[error(
-        "file {} is {} by group or others (mode {mode:04o}); it holds personal data, run chmod 600 {}",
+        "file {} is {} by group or others (mode {mode:04o}); it holds {holds}, run chmod 600 {}",
         path.display(),
         Access(*mode),
         ShellWord(path)
     )]
-    Exposed { path: PathBuf, mode: u32 },
+    Exposed {
+        path: PathBuf,
+        mode: u32,
+        holds: Holds,
+    },
     /// The file's metadata could not be read.
     #[error("cannot check the permissions of {}: {source}", path.display())]
     Stat {
@@ -31,6 +35,24 @@ pub enum PermissionError {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// What a private file holds, for the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holds {
+    /// Authorizers' personal data.
+    PersonalData,
+    /// An API key, password or token.
+    Secret,
+}
+
+impl fmt::Display for Holds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Holds::PersonalData => "personal data",
+            Holds::Secret => "a secret",
+        })
+    }
 }
 
 /// The bits that give group or others any access.
@@ -43,7 +65,7 @@ pub fn check_private(path: &Path) -> Result<(), PermissionError> {
         path: path.to_path_buf(),
         source,
     })?;
-    check_private_metadata(path, &metadata)
+    check_private_metadata(path, &metadata, Holds::PersonalData)
 }
 
 /// The rule on metadata already at hand, such as that of an open file handle (which
@@ -51,12 +73,14 @@ pub fn check_private(path: &Path) -> Result<(), PermissionError> {
 pub(crate) fn check_private_metadata(
     path: &Path,
     metadata: &Metadata,
+    holds: Holds,
 ) -> Result<(), PermissionError> {
     let mode = metadata.permissions().mode() & 0o7777;
     if mode & NOT_OWNER != 0 {
         return Err(PermissionError::Exposed {
             path: path.to_path_buf(),
             mode,
+            holds,
         });
     }
     Ok(())
