@@ -308,7 +308,7 @@ pub(crate) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notify::digest::tests::{digest, row};
+    use crate::notify::digest::tests::{digest, fired_warnings, row};
 
     fn schema() -> jsonschema::Validator {
         let schema: serde_json::Value =
@@ -377,16 +377,7 @@ mod tests {
 
     #[test]
     fn payload_is_cut_at_max_rows_and_counts_still_cover_everything() {
-        let rows: Vec<_> = (0..5)
-            .map(|i| {
-                row(
-                    Transition::Fired,
-                    Severity::Warning,
-                    Some(&format!("A-{i}")),
-                    "r",
-                )
-            })
-            .collect();
+        let rows = fired_warnings(5);
         let mut d = digest(rows);
         d.test = true;
         d.run = None;
