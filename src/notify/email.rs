@@ -37,21 +37,23 @@ use lettre::{AsyncSendmailTransport, AsyncSmtpTransport, AsyncTransport, Message
 use sha2::{Digest as _, Sha256};
 
 use crate::config::{EmailRoute, EmailTransport, SmtpTls};
-use crate::notify::digest::Digest;
 use crate::notify::email_body::{EmailContent, render};
-use crate::notify::{Delivered, SendError, redactor};
+use crate::notify::{Delivered, Notification, SendError, redactor};
 use crate::secret::Secret;
 use crate::text::error_chain;
 
 /// The MIME message for `digest`, showing at most `max_rows` rows in its bodies.
 pub fn build_message(
-    route: &str,
     email: &EmailRoute,
-    max_rows: usize,
-    digest: &Digest,
-    idempotency_key: &str,
-    now: DateTime<Utc>,
+    notification: Notification<'_>,
 ) -> Result<Message, SendError> {
+    let Notification {
+        route,
+        max_rows,
+        digest,
+        idempotency_key,
+        now,
+    } = notification;
     let content = render(digest, max_rows);
     message_from_content(
         route,
@@ -116,14 +118,15 @@ fn thread_id(monitor: &str, domain: &str) -> String {
 /// Builds the message and sends it through the route's transport, bounded as a whole
 /// by the route's timeout.
 pub(crate) async fn send(
-    route: &str,
     email: &EmailRoute,
-    max_rows: usize,
-    digest: &Digest,
-    idempotency_key: &str,
-    now: DateTime<Utc>,
+    notification: Notification<'_>,
 ) -> Result<Delivered, SendError> {
-    let message = build_message(route, email, max_rows, digest, idempotency_key, now)?;
+    let message = build_message(email, notification)?;
+    let Notification {
+        route,
+        idempotency_key,
+        ..
+    } = notification;
     let message_id = message_id(idempotency_key, email.from.email.domain());
     let recipients = email.to.len();
     let attempt = async {
@@ -278,6 +281,7 @@ async fn write_eml(
 mod tests {
     use super::*;
     use crate::config::Severity;
+    use crate::notify::Digest;
     use crate::notify::digest::Transition;
     use crate::notify::digest::tests::{digest, row};
     use chrono::TimeZone;
@@ -293,6 +297,16 @@ mod tests {
             ],
             transport,
             timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn notification(digest: &Digest, now: DateTime<Utc>) -> Notification<'_> {
+        Notification {
+            route: "mail",
+            max_rows: 50,
+            digest,
+            idempotency_key: "run-42/mail",
+            now,
         }
     }
 
@@ -314,7 +328,7 @@ mod tests {
             row(Transition::Resolved, Severity::Info, Some("A-2"), "stale"),
         ]);
         let now = Utc.with_ymd_and_hms(2025, 3, 14, 10, 31, 0).unwrap();
-        let message = build_message("mail", &file_route(), 50, &d, "run-42/mail", now).unwrap();
+        let message = build_message(&file_route(), notification(&d, now)).unwrap();
         let bytes = message.formatted();
         let parsed = MessageParser::default().parse(&bytes).unwrap();
         assert_eq!(
@@ -323,7 +337,7 @@ mod tests {
         );
         let id = message_id("run-42/mail", "lender.example");
         assert_eq!(parsed.message_id(), Some(id.trim_matches(['<', '>'])));
-        let again = build_message("mail", &file_route(), 50, &d, "run-42/mail", now).unwrap();
+        let again = build_message(&file_route(), notification(&d, now)).unwrap();
         assert_eq!(
             MessageParser::default()
                 .parse(&again.formatted())
