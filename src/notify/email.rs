@@ -28,7 +28,6 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use chrono::{DateTime, Utc};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -37,7 +36,7 @@ use lettre::{AsyncSendmailTransport, AsyncSmtpTransport, AsyncTransport, Message
 use sha2::{Digest as _, Sha256};
 
 use crate::config::{EmailRoute, EmailTransport, SmtpTls};
-use crate::notify::email_body::{EmailContent, render};
+use crate::notify::email_body::render;
 use crate::notify::{Delivered, Notification, SendError, redactor};
 use crate::secret::Secret;
 use crate::text::error_chain;
@@ -47,39 +46,14 @@ pub fn build_message(
     email: &EmailRoute,
     notification: Notification<'_>,
 ) -> Result<Message, SendError> {
-    let Notification {
-        route,
-        max_rows,
-        digest,
-        idempotency_key,
-        now,
-    } = notification;
-    let content = render(digest, max_rows);
-    message_from_content(
-        route,
-        email,
-        &content,
-        &digest.monitor,
-        idempotency_key,
-        now,
-    )
-}
-
-fn message_from_content(
-    route: &str,
-    email: &EmailRoute,
-    content: &EmailContent,
-    monitor: &str,
-    idempotency_key: &str,
-    now: DateTime<Utc>,
-) -> Result<Message, SendError> {
+    let content = render(notification.digest, notification.max_rows);
     let domain = email.from.email.domain();
     let mut builder = Message::builder()
         .from(email.from.clone())
         .subject(content.subject.clone())
-        .date(SystemTime::from(now))
-        .message_id(Some(message_id(idempotency_key, domain)))
-        .references(thread_id(monitor, domain))
+        .date(SystemTime::from(notification.now))
+        .message_id(Some(message_id(notification.idempotency_key, domain)))
+        .references(thread_id(&notification.digest.monitor, domain))
         .user_agent(crate::rightfoot::USER_AGENT.to_string());
     for to in &email.to {
         builder = builder.to(to.clone());
@@ -97,7 +71,7 @@ fn message_from_content(
                 ),
         )
         .map_err(|e| SendError::Build {
-            route: route.to_string(),
+            route: notification.route.to_string(),
             detail: e.to_string(),
         })
 }
@@ -284,7 +258,7 @@ mod tests {
     use crate::notify::Digest;
     use crate::notify::digest::Transition;
     use crate::notify::digest::tests::{digest, row};
-    use chrono::TimeZone;
+    use chrono::{DateTime, TimeZone, Utc};
     use mail_parser::{MessageParser, MimeHeaders};
     use std::time::Duration;
 

@@ -353,6 +353,14 @@ async fn load(ctx: &RunContext, source: &AuthorizerSource) -> Result<LoadedAutho
         .map_err(|error: LoadError| error.to_string())
 }
 
+/// Marks a run that sent nothing failed for `reason`, and finishes it.
+async fn fail_unsent(ctx: &RunContext, run: RunId, reason: String) -> Result<RunSummary, RunError> {
+    ctx.store
+        .set_run_state(run, RunState::Failed, ctx.clock.now(), Some(reason))
+        .await?;
+    finish::finish(&ctx.store, run, ctx.clock.now()).await
+}
+
 async fn drive(
     ctx: &RunContext,
     monitor: Option<&Monitor>,
@@ -377,24 +385,14 @@ async fn drive(
                 "monitor {:?} is no longer in the configuration; nothing was sent",
                 record.monitor_name
             );
-            ctx.store
-                .set_run_state(run, RunState::Failed, ctx.clock.now(), Some(reason))
-                .await?;
-            return finish::finish(&ctx.store, run, ctx.clock.now())
-                .await
-                .map(failed_early);
+            return fail_unsent(ctx, run, reason).await.map(failed_early);
         };
         let loaded = match load(ctx, &monitor.authorizers).await {
             Ok(loaded) => loaded,
             Err(error) => {
                 let reason = format!("cannot load the authorizers: {error}");
                 tracing::warn!(monitor = %monitor.name, run = run.0, reason = %reason, "run failed");
-                ctx.store
-                    .set_run_state(run, RunState::Failed, ctx.clock.now(), Some(reason))
-                    .await?;
-                return finish::finish(&ctx.store, run, ctx.clock.now())
-                    .await
-                    .map(failed_early);
+                return fail_unsent(ctx, run, reason).await.map(failed_early);
             }
         };
         let mut loaded = loaded;
