@@ -232,22 +232,19 @@ impl Alerting {
             None if monitor.needs_metadata() => Arc::new(store.judgement_metadata(run_id).await?),
             None => Arc::default(),
         };
-        let memory = store.balance_memory(monitor_id).await?;
-        let open = store.open_alerts(monitor_id).await?;
-        let routes: Vec<String> = monitor
-            .routes
-            .iter()
-            .filter(|route| config.routes.contains_key(*route))
-            .cloned()
-            .collect();
         let input = JudgementInput {
             monitor: monitor.clone(),
             run,
             checks,
             metadata,
-            memory,
-            open,
-            routes,
+            memory: store.balance_memory(monitor_id).await?,
+            open: store.open_alerts(monitor_id).await?,
+            routes: monitor
+                .routes
+                .iter()
+                .filter(|route| config.routes.contains_key(*route))
+                .cloned()
+                .collect(),
             now: self.inner.clock.now(),
         };
         // Judging a large run is a burst of CPU and memory: it runs beside the runtime,

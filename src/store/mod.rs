@@ -104,8 +104,8 @@ pub use types::{
 
 /// Everything a store backend implements: the narrow traits, together.
 ///
-/// Implemented for every type that implements them all; a backend writes no `impl
-/// Backend` of its own.
+/// A backend declares it with an empty `impl Backend for … {}`; the compiler then
+/// checks that it implements every narrow trait.
 pub trait Backend:
     RunJournal
     + BatchJournal
@@ -121,24 +121,6 @@ pub trait Backend:
     + Send
     + Sync
     + 'static
-{
-}
-
-impl<T> Backend for T where
-    T: RunJournal
-        + BatchJournal
-        + ResultJournal
-        + ScheduleJournal
-        + AlertState
-        + Outbox
-        + ReadQueries
-        + Reports
-        + Export
-        + Maintenance
-        + JudgementFields
-        + Send
-        + Sync
-        + 'static
 {
 }
 

@@ -162,8 +162,7 @@ impl ScheduleJournal for SqliteStore {
                     )?
                     .query_map(params![monitor.0], |row| {
                         let count: i64 = row.get(3)?;
-                        Ok(ScheduleEvent {
-                            monitor,
+                        let slots = SlotEvent {
                             outcome: text_enum(row, 0, SlotOutcome::from_db)?,
                             first_slot: time(row, 1)?,
                             last_slot: time(row, 2)?,
@@ -171,6 +170,10 @@ impl ScheduleJournal for SqliteStore {
                                 .map_err(|_| rusqlite::Error::IntegralValueOutOfRange(3, count))?,
                             slot_count_exact: row.get(4)?,
                             reason: row.get(5)?,
+                        };
+                        Ok(ScheduleEvent {
+                            monitor,
+                            slots,
                             recorded_at: time(row, 6)?,
                         })
                     })?
