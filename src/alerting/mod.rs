@@ -260,7 +260,7 @@ impl Alerting {
             tracing::warn!(%fingerprint, "an open alert names a rule or severity this version does not know; it is left as it is");
         }
         if !store
-            .commit_judgement(monitor_id, run_id, outcome.now, outcome.judgement)
+            .commit_judgement(monitor_id, run_id, outcome.judgement)
             .await?
         {
             // Judged meanwhile by another process sharing the database: take the next.
@@ -298,7 +298,6 @@ struct JudgementOutcome {
     judged: Judged,
     /// Open alerts this version cannot read, by fingerprint.
     unreadable: Vec<String>,
-    now: DateTime<Utc>,
 }
 
 /// Evaluates the rules over one run and turns the result into writes. Pure CPU work.
@@ -410,6 +409,7 @@ fn judge(input: JudgementInput) -> Result<JudgementOutcome, AlertingError> {
     };
     Ok(JudgementOutcome {
         judgement: Judgement {
+            judged_at: now,
             memory_upserts: diff.memory_upserts,
             memory_deletes: diff.memory_deletes,
             alerts: diff.alerts,
@@ -417,7 +417,6 @@ fn judge(input: JudgementInput) -> Result<JudgementOutcome, AlertingError> {
         },
         judged,
         unreadable,
-        now,
     })
 }
 

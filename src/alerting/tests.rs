@@ -175,8 +175,8 @@ async fn the_state_read_back_after_each_run_is_the_state_evaluate_returned() {
             .commit_judgement(
                 monitor,
                 run,
-                day(n as i64),
                 Judgement {
+                    judged_at: day(n as i64),
                     memory_upserts: diff.memory_upserts,
                     memory_deletes: diff.memory_deletes,
                     alerts: diff.alerts,
@@ -189,7 +189,14 @@ async fn the_state_read_back_after_each_run_is_the_state_evaluate_returned() {
         // A second judgement of the same run is refused and writes nothing.
         assert!(
             !store
-                .commit_judgement(monitor, run, day(n as i64), Judgement::default())
+                .commit_judgement(
+                    monitor,
+                    run,
+                    Judgement {
+                        judged_at: day(n as i64),
+                        ..Judgement::default()
+                    }
+                )
                 .await
                 .unwrap()
         );

@@ -156,7 +156,6 @@ impl AlertState for SqliteStore {
         &self,
         monitor: MonitorId,
         run: RunId,
-        judged_at: DateTime<Utc>,
         judgement: Judgement,
     ) -> BoxFuture<'_, Result<bool, StoreError>> {
         Box::pin(async move {
@@ -165,7 +164,7 @@ impl AlertState for SqliteStore {
                     "UPDATE runs SET alerts_evaluated_at = ?2 \
                      WHERE id = ?1 AND alerts_evaluated_at IS NULL \
                        AND state IN ('complete', 'partial', 'failed')",
-                    params![run.0, time_text(judged_at)],
+                    params![run.0, time_text(judgement.judged_at)],
                 )?;
                 if marked == 0 {
                     return Ok(false);
