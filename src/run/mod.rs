@@ -103,7 +103,7 @@ use crate::config::{AuthorizerSource, Monitor, RightfootConfig, RuleKind};
 use crate::domain::{BatchState, RunId, RunState, RunTrigger};
 use crate::rightfoot::RightfootClient;
 use crate::secret::Secret;
-use crate::store::{BatchRecord, NewRun, RunRecord, Store, StoreError};
+use crate::store::{BatchRecord, NewRun, RunRecord, RunStateChange, Store, StoreError};
 
 pub use crate::http::WEBHOOK_TOKEN_PARAMETER;
 
@@ -356,7 +356,10 @@ async fn load(ctx: &RunContext, source: &AuthorizerSource) -> Result<LoadedAutho
 /// Marks a run that sent nothing failed for `reason`, and finishes it.
 async fn fail_unsent(ctx: &RunContext, run: RunId, reason: String) -> Result<RunSummary, RunError> {
     ctx.store
-        .set_run_state(run, RunState::Failed, ctx.clock.now(), Some(reason))
+        .set_run_state(
+            run,
+            RunStateChange::new(RunState::Failed, ctx.clock.now()).because(reason),
+        )
         .await?;
     finish::finish(&ctx.store, run, ctx.clock.now()).await
 }

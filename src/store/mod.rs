@@ -92,7 +92,7 @@ pub use reports::{
 pub use results::ResultJournal;
 pub use retention::{Pace, PruneSummary};
 pub use run_metadata::JudgementFields;
-pub use runs::RunJournal;
+pub use runs::{RunJournal, RunStateChange};
 pub use schedule::{ScheduleEvent, ScheduleJournal, SchedulePosition, SlotEvent, SlotOutcome};
 pub use sqlite::LATEST_VERSION;
 pub use types::{

@@ -8,8 +8,8 @@
 use balance_monitor::money::Cents;
 use balance_monitor::store::{
     BatchRowId, BatchState, BatchSubmitted, FailedAuthorizer, MonitorId, NewRun, PlannedChunk,
-    ResultOutcome, ResultRow, RunCheckOutcome, RunId, RunState, RunTrigger, ScheduleState, Store,
-    StoreError,
+    ResultOutcome, ResultRow, RunCheckOutcome, RunId, RunState, RunStateChange, RunTrigger,
+    ScheduleState, Store, StoreError,
 };
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -72,7 +72,7 @@ pub(super) async fn run_with_chunk(
         .await
         .unwrap();
     store
-        .set_run_state(run, RunState::Running, at(9, 0), None)
+        .set_run_state(run, RunStateChange::new(RunState::Running, at(9, 0)))
         .await
         .unwrap();
     let batch = store
@@ -124,9 +124,7 @@ pub(super) async fn a_slot_runs_at_most_once_per_monitor<B: OpenStore>() {
     store
         .set_run_state(
             first,
-            RunState::Failed,
-            at(9, 1),
-            Some("rightfoot down".into()),
+            RunStateChange::new(RunState::Failed, at(9, 1)).because("rightfoot down"),
         )
         .await
         .unwrap();
@@ -211,20 +209,18 @@ pub(super) async fn run_states_only_move_forward<B: OpenStore>() {
         .await
         .unwrap();
     store
-        .set_run_state(run, RunState::Running, at(9, 0), None)
+        .set_run_state(run, RunStateChange::new(RunState::Running, at(9, 0)))
         .await
         .unwrap();
     // Idempotent: the same state again changes nothing, not even started_at.
     store
-        .set_run_state(run, RunState::Running, at(9, 30), None)
+        .set_run_state(run, RunStateChange::new(RunState::Running, at(9, 30)))
         .await
         .unwrap();
     store
         .set_run_state(
             run,
-            RunState::Partial,
-            at(10, 0),
-            Some("2 not retrieved".into()),
+            RunStateChange::new(RunState::Partial, at(10, 0)).because("2 not retrieved"),
         )
         .await
         .unwrap();
@@ -235,7 +231,7 @@ pub(super) async fn run_states_only_move_forward<B: OpenStore>() {
     );
     for state in [RunState::Running, RunState::Complete, RunState::Pending] {
         let error = store
-            .set_run_state(run, state, at(11, 0), None)
+            .set_run_state(run, RunStateChange::new(state, at(11, 0)))
             .await
             .unwrap_err();
         assert_eq!(
@@ -457,7 +453,7 @@ pub(super) async fn a_chunk_is_begun_once_per_body_and_an_authorizer_is_in_one_c
     ));
 
     store
-        .set_run_state(run, RunState::Failed, at(9, 0), None)
+        .set_run_state(run, RunStateChange::new(RunState::Failed, at(9, 0)))
         .await
         .unwrap();
     let late = store
@@ -525,7 +521,7 @@ pub(super) async fn unfinished_runs_list_what_a_restart_must_resume<B: OpenStore
             .await
             .unwrap();
         store
-            .set_run_state(done, RunState::Complete, at(9, 30), None)
+            .set_run_state(done, RunStateChange::new(RunState::Complete, at(9, 30)))
             .await
             .unwrap();
         let monitor = store.ensure_monitor("rent").await.unwrap();
