@@ -168,12 +168,15 @@ pub struct MonitorBusy {
 /// Dropping a `Scheduler` stops its loops (their runs go on); [`Scheduler::stop`] does
 /// the same and waits for the loops to end.
 pub struct Scheduler {
+    // What the loops read and write by.
     store: Store,
     clock: Clock,
-    launcher: Arc<dyn RunLauncher>,
-    shutdown: CancellationToken,
-    tracker: TaskTracker,
     options: SchedulerOptions,
+    // Where a due slot goes.
+    launcher: Arc<dyn RunLauncher>,
+    // What owns the loops' tasks, and what stops them.
+    tracker: TaskTracker,
+    shutdown: CancellationToken,
     status: watch::Sender<Statuses>,
     loops: HashMap<String, LoopHandle>,
     /// Kept across reloads, so a restarted loop sees its predecessor's run.

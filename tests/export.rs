@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 
 use balance_monitor::store::{
     BatchState, BatchSubmitted, ExportQuery, ExportScope, ExportedResult, NewRun, PlannedChunk,
-    ResultSink, RunId, RunPlan, RunState, RunTrigger, Store,
+    ResultSink, RunId, RunPlan, RunState, RunStateChange, RunTrigger, Store,
 };
 use chrono::Duration;
 
@@ -72,9 +72,7 @@ async fn cached_run(
     store
         .set_run_state(
             run,
-            RunState::Complete,
-            started + Duration::minutes(1),
-            None,
+            RunStateChange::new(RunState::Complete, started + Duration::minutes(1)),
         )
         .await
         .unwrap();

@@ -10,7 +10,7 @@ use balance_monitor::clock::Clock;
 use balance_monitor::money::Cents;
 use balance_monitor::store::{
     BatchState, BatchSubmitted, NewRun, PlannedChunk, ResultRow, RunId, RunPlan, RunState,
-    RunTrigger, ScheduleState, Store,
+    RunStateChange, RunTrigger, ScheduleState, Store,
 };
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{Connection, params};
@@ -137,7 +137,7 @@ async fn cached_now(store: &Store, batch_id: &str) -> RunId {
         .await
         .unwrap();
     store
-        .set_run_state(run, RunState::Complete, now, None)
+        .set_run_state(run, RunStateChange::new(RunState::Complete, now))
         .await
         .unwrap();
     run
@@ -194,7 +194,7 @@ async fn pruning_removes_old_history_and_keeps_firing_alerts_undelivered_notific
             .await
             .unwrap();
         store
-            .set_run_state(run, RunState::Running, in_2020(9), None)
+            .set_run_state(run, RunStateChange::new(RunState::Running, in_2020(9)))
             .await
             .unwrap();
         run
@@ -379,7 +379,7 @@ async fn a_cache_owner_goes_once_the_run_that_links_to_it_has_gone() {
             .unwrap()
             .expect("linked to the owner");
         store
-            .set_run_state(run, RunState::Complete, in_2020(2), None)
+            .set_run_state(run, RunStateChange::new(RunState::Complete, in_2020(2)))
             .await
             .unwrap();
         run

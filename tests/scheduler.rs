@@ -262,10 +262,10 @@ impl Harness {
             .into_iter()
             .map(|event| {
                 (
-                    event.outcome,
-                    event.first_slot,
-                    event.last_slot,
-                    event.slot_count,
+                    event.slots.outcome,
+                    event.slots.first_slot,
+                    event.slots.last_slot,
+                    event.slots.slot_count,
                 )
             })
             .collect()
@@ -482,10 +482,13 @@ async fn catch_up_after_three_hours_down_follows_the_policy() {
             .await
             .unwrap()[0];
         assert!(
-            event.reason.contains("balance-monitor was not running")
-                && event.reason.contains(case.reason),
+            event
+                .slots
+                .reason
+                .contains("balance-monitor was not running")
+                && event.slots.reason.contains(case.reason),
             "{label}: {}",
-            event.reason
+            event.slots.reason
         );
 
         // Back to normal: the next slot runs on time.
@@ -531,6 +534,7 @@ async fn a_slot_that_comes_while_the_previous_run_is_going_is_skipped_and_the_ne
     let reason = settle("events", harness.store.schedule_events(id))
         .await
         .unwrap()[0]
+        .slots
         .reason
         .clone();
     assert!(
@@ -1035,9 +1039,9 @@ async fn the_position_and_the_missed_slots_are_written_together_and_only_forward
     assert_eq!(events.len(), 1);
     assert_eq!(
         (
-            events[0].first_slot,
-            events[0].last_slot,
-            events[0].slot_count
+            events[0].slots.first_slot,
+            events[0].slots.last_slot,
+            events[0].slots.slot_count
         ),
         (at(7), at(8), 2)
     );

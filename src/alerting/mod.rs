@@ -232,22 +232,19 @@ impl Alerting {
             None if monitor.needs_metadata() => Arc::new(store.judgement_metadata(run_id).await?),
             None => Arc::default(),
         };
-        let memory = store.balance_memory(monitor_id).await?;
-        let open = store.open_alerts(monitor_id).await?;
-        let routes: Vec<String> = monitor
-            .routes
-            .iter()
-            .filter(|route| config.routes.contains_key(*route))
-            .cloned()
-            .collect();
         let input = JudgementInput {
             monitor: monitor.clone(),
             run,
             checks,
             metadata,
-            memory,
-            open,
-            routes,
+            memory: store.balance_memory(monitor_id).await?,
+            open: store.open_alerts(monitor_id).await?,
+            routes: monitor
+                .routes
+                .iter()
+                .filter(|route| config.routes.contains_key(*route))
+                .cloned()
+                .collect(),
             now: self.inner.clock.now(),
         };
         // Judging a large run is a burst of CPU and memory: it runs beside the runtime,
@@ -263,7 +260,7 @@ impl Alerting {
             tracing::warn!(%fingerprint, "an open alert names a rule or severity this version does not know; it is left as it is");
         }
         if !store
-            .commit_judgement(monitor_id, run_id, outcome.now, outcome.judgement)
+            .commit_judgement(monitor_id, run_id, outcome.judgement)
             .await?
         {
             // Judged meanwhile by another process sharing the database: take the next.
@@ -301,7 +298,6 @@ struct JudgementOutcome {
     judged: Judged,
     /// Open alerts this version cannot read, by fingerprint.
     unreadable: Vec<String>,
-    now: DateTime<Utc>,
 }
 
 /// Evaluates the rules over one run and turns the result into writes. Pure CPU work.
@@ -413,6 +409,7 @@ fn judge(input: JudgementInput) -> Result<JudgementOutcome, AlertingError> {
     };
     Ok(JudgementOutcome {
         judgement: Judgement {
+            judged_at: now,
             memory_upserts: diff.memory_upserts,
             memory_deletes: diff.memory_deletes,
             alerts: diff.alerts,
@@ -420,7 +417,6 @@ fn judge(input: JudgementInput) -> Result<JudgementOutcome, AlertingError> {
         },
         judged,
         unreadable,
-        now,
     })
 }
 

@@ -10,7 +10,7 @@ use super::rows;
 use crate::config::{Rule, RuleKind, Severity};
 use crate::domain::{Cents, RunState, RunTrigger};
 use crate::rules::{AuthorizerFacts, Check, MonitorRules, RulesState, RunFacts, evaluate};
-use crate::store::{Judgement, NewRun, Store};
+use crate::store::{Judgement, NewRun, RunStateChange, Store};
 
 fn rule(kind: RuleKind, for_runs: u32, resolve_after_runs: u32) -> Rule {
     Rule {
@@ -136,7 +136,7 @@ async fn the_state_read_back_after_each_run_is_the_state_evaluate_returned() {
             .await
             .unwrap();
         store
-            .set_run_state(run, RunState::Complete, day(n as i64), None)
+            .set_run_state(run, RunStateChange::new(RunState::Complete, day(n as i64)))
             .await
             .unwrap();
         let facts: Vec<AuthorizerFacts<'_>> = run_checks
@@ -175,8 +175,8 @@ async fn the_state_read_back_after_each_run_is_the_state_evaluate_returned() {
             .commit_judgement(
                 monitor,
                 run,
-                day(n as i64),
                 Judgement {
+                    judged_at: day(n as i64),
                     memory_upserts: diff.memory_upserts,
                     memory_deletes: diff.memory_deletes,
                     alerts: diff.alerts,
@@ -189,7 +189,14 @@ async fn the_state_read_back_after_each_run_is_the_state_evaluate_returned() {
         // A second judgement of the same run is refused and writes nothing.
         assert!(
             !store
-                .commit_judgement(monitor, run, day(n as i64), Judgement::default())
+                .commit_judgement(
+                    monitor,
+                    run,
+                    Judgement {
+                        judged_at: day(n as i64),
+                        ..Judgement::default()
+                    }
+                )
                 .await
                 .unwrap()
         );

@@ -83,15 +83,17 @@ pub struct RawHttp {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawDefaults {
-    pub timezone: Option<Text>,
-    pub catch_up: Option<CatchUp>,
-    pub grace: Option<Text>,
-    pub jitter: Option<Text>,
+    // What a monitor's alerting inherits.
     pub rules: Option<Vec<Spanned<RawRule>>>,
     pub routes: Option<Vec<Text>>,
     pub repeat_interval: Option<Text>,
     pub send_resolved: Option<bool>,
     pub alert_fields: Option<Vec<Text>>,
+    // What its schedule inherits.
+    pub timezone: Option<Text>,
+    pub catch_up: Option<CatchUp>,
+    pub grace: Option<Text>,
+    pub jitter: Option<Text>,
 }
 
 #[derive(Debug, Deserialize)]

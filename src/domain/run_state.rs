@@ -18,6 +18,9 @@ macro_rules! text_enum {
         }
 
         impl $name {
+            /// Every value, in the order declared.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
             /// The spelling used in the database, the read API and the logs.
             pub fn as_str(self) -> &'static str {
                 match self {
@@ -105,25 +108,14 @@ mod tests {
     #[test]
     fn every_spelling_parses_back() {
         use RunState::*;
-        for state in [Pending, Running, Complete, Partial, Failed] {
+        for state in RunState::ALL.iter().copied() {
             assert_eq!(RunState::parse(state.as_str()), Some(state));
             assert_eq!(state.is_final(), !matches!(state, Pending | Running));
         }
-        for state in [
-            BatchState::Submitting,
-            BatchState::Submitted,
-            BatchState::Reading,
-            BatchState::Complete,
-            BatchState::Unknown,
-            BatchState::Failed,
-        ] {
+        for state in BatchState::ALL.iter().copied() {
             assert_eq!(BatchState::parse(state.as_str()), Some(state));
         }
-        for outcome in [
-            ResultOutcome::Retrieved,
-            ResultOutcome::NotRetrieved,
-            ResultOutcome::Rejected,
-        ] {
+        for outcome in ResultOutcome::ALL.iter().copied() {
             assert_eq!(ResultOutcome::parse(&outcome.to_string()), Some(outcome));
         }
     }

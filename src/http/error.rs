@@ -10,13 +10,14 @@
 //! The codes are Rightfoot's (`BAD_REQUEST`, `UNAUTHORIZED`, `FORBIDDEN`, `NOT_FOUND`,
 //! `INTERNAL_SERVER_ERROR`) plus `METHOD_NOT_ALLOWED`. A store failure is logged in full
 //! and answered with a generic message: the file path and SQLite's words stay in the
-//! log. This module shapes errors; it decides none.
+//! log. The envelope is `rightfoot::served`'s, the one the sandbox writes too. This
+//! module shapes errors; it decides none.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{SecondsFormat, Utc};
-use serde::Serialize;
+use chrono::Utc;
 
+use crate::rightfoot::served::ApiErrorResponse;
 use crate::store::StoreError;
 
 /// Where the envelope's `documentation_url` points: the README's API section.
@@ -84,35 +85,16 @@ impl ApiProblem {
     }
 }
 
-#[derive(Serialize)]
-struct Envelope<'a> {
-    status: &'static str,
-    status_code: u16,
-    error: Body<'a>,
-    documentation_url: &'static str,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    code: &'static str,
-    message: &'a str,
-    timestamp: String,
-    suggestion: &'a str,
-}
-
 impl IntoResponse for ApiProblem {
     fn into_response(self) -> Response {
-        let envelope = Envelope {
-            status: "error",
-            status_code: self.status.as_u16(),
-            error: Body {
-                code: self.code,
-                message: &self.message,
-                timestamp: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
-                suggestion: &self.suggestion,
-            },
-            documentation_url: DOCUMENTATION_URL,
-        };
+        let envelope = ApiErrorResponse::new(
+            self.status.as_u16(),
+            self.code,
+            self.message,
+            self.suggestion,
+            Utc::now(),
+            DOCUMENTATION_URL,
+        );
         let body = serde_json::to_vec(&envelope).unwrap_or_default();
         let mut response = (self.status, body).into_response();
         response.headers_mut().insert(

@@ -134,7 +134,7 @@ pub(crate) async fn alerts(
         _ => None,
     };
     json(&AlertsPage {
-        alerts: page.rows.into_iter().map(alert).collect(),
+        alerts: page.rows.iter().map(alert).collect(),
         has_more: next_page_token.is_some(),
         next_page_token,
     })
@@ -194,15 +194,15 @@ fn batch(record: &BatchRecord) -> RunBatch {
     }
 }
 
-fn alert(record: AlertRecord) -> Alert {
+fn alert(record: &AlertRecord) -> Alert<'_> {
     Alert {
         id: record.id,
-        fingerprint: record.fingerprint,
-        monitor: record.monitor_name,
-        authorizer_unique_id: record.authorizer_unique_id,
-        rule: record.rule,
-        state: record.state,
-        severity: record.severity,
+        fingerprint: &record.fingerprint,
+        monitor: &record.monitor_name,
+        authorizer_unique_id: record.authorizer_unique_id.as_deref(),
+        rule: &record.rule,
+        state: &record.state,
+        severity: &record.severity,
         consecutive_failures: record.consecutive_failures,
         consecutive_passes: record.consecutive_passes,
         first_fired_at: timestamp(record.first_fired_at),
@@ -210,6 +210,6 @@ fn alert(record: AlertRecord) -> Alert {
         last_notified_at: record.last_notified_at.map(timestamp),
         resolved_at: record.resolved_at.map(timestamp),
         last_run_id: record.last_run.map(|run| run.0),
-        reason: record.reason,
+        reason: record.reason.as_deref(),
     }
 }

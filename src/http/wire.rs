@@ -41,8 +41,8 @@ pub(crate) struct RunsPage {
 
 /// `GET /v1/alerts`.
 #[derive(Serialize)]
-pub(crate) struct AlertsPage {
-    pub alerts: Vec<Alert>,
+pub(crate) struct AlertsPage<'a> {
+    pub alerts: Vec<Alert<'a>>,
     pub next_page_token: Option<String>,
     pub has_more: bool,
 }
@@ -114,16 +114,17 @@ pub(crate) struct RunBatch {
     pub reason: Option<String>,
 }
 
-/// One alert, as `GET /v1/alerts` lists it.
+/// One alert, as `GET /v1/alerts` lists it: a view of the stored row, borrowing its
+/// text.
 #[derive(Serialize)]
-pub(crate) struct Alert {
+pub(crate) struct Alert<'a> {
     pub id: i64,
-    pub fingerprint: String,
-    pub monitor: String,
-    pub authorizer_unique_id: Option<String>,
-    pub rule: String,
-    pub state: String,
-    pub severity: String,
+    pub fingerprint: &'a str,
+    pub monitor: &'a str,
+    pub authorizer_unique_id: Option<&'a str>,
+    pub rule: &'a str,
+    pub state: &'a str,
+    pub severity: &'a str,
     pub consecutive_failures: u32,
     pub consecutive_passes: u32,
     pub first_fired_at: String,
@@ -131,5 +132,5 @@ pub(crate) struct Alert {
     pub last_notified_at: Option<String>,
     pub resolved_at: Option<String>,
     pub last_run_id: Option<i64>,
-    pub reason: Option<String>,
+    pub reason: Option<&'a str>,
 }

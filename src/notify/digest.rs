@@ -329,6 +329,20 @@ pub(crate) mod tests {
         }
     }
 
+    /// `count` warnings fired for `A-0`, `A-1`, …, for the tests that cut a long digest.
+    pub(crate) fn fired_warnings(count: usize) -> Vec<DigestRow> {
+        (0..count)
+            .map(|i| {
+                row(
+                    Transition::Fired,
+                    Severity::Warning,
+                    Some(&format!("A-{i}")),
+                    "r",
+                )
+            })
+            .collect()
+    }
+
     pub(crate) fn digest(rows: Vec<DigestRow>) -> Digest {
         Digest {
             monitor: "morning-ach".into(),

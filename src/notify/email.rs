@@ -28,7 +28,6 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use chrono::{DateTime, Utc};
 use lettre::message::header::ContentType;
 use lettre::message::{Attachment, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -37,47 +36,24 @@ use lettre::{AsyncSendmailTransport, AsyncSmtpTransport, AsyncTransport, Message
 use sha2::{Digest as _, Sha256};
 
 use crate::config::{EmailRoute, EmailTransport, SmtpTls};
-use crate::notify::digest::Digest;
-use crate::notify::email_body::{EmailContent, render};
-use crate::notify::{Delivered, SendError, redactor};
+use crate::notify::email_body::render;
+use crate::notify::{Delivered, Notification, SendError, redactor};
 use crate::secret::Secret;
 use crate::text::error_chain;
 
 /// The MIME message for `digest`, showing at most `max_rows` rows in its bodies.
 pub fn build_message(
-    route: &str,
     email: &EmailRoute,
-    max_rows: usize,
-    digest: &Digest,
-    idempotency_key: &str,
-    now: DateTime<Utc>,
+    notification: Notification<'_>,
 ) -> Result<Message, SendError> {
-    let content = render(digest, max_rows);
-    message_from_content(
-        route,
-        email,
-        &content,
-        &digest.monitor,
-        idempotency_key,
-        now,
-    )
-}
-
-fn message_from_content(
-    route: &str,
-    email: &EmailRoute,
-    content: &EmailContent,
-    monitor: &str,
-    idempotency_key: &str,
-    now: DateTime<Utc>,
-) -> Result<Message, SendError> {
+    let content = render(notification.digest, notification.max_rows);
     let domain = email.from.email.domain();
     let mut builder = Message::builder()
         .from(email.from.clone())
         .subject(content.subject.clone())
-        .date(SystemTime::from(now))
-        .message_id(Some(message_id(idempotency_key, domain)))
-        .references(thread_id(monitor, domain))
+        .date(SystemTime::from(notification.now))
+        .message_id(Some(message_id(notification.idempotency_key, domain)))
+        .references(thread_id(&notification.digest.monitor, domain))
         .user_agent(crate::rightfoot::USER_AGENT.to_string());
     for to in &email.to {
         builder = builder.to(to.clone());
@@ -95,7 +71,7 @@ fn message_from_content(
                 ),
         )
         .map_err(|e| SendError::Build {
-            route: route.to_string(),
+            route: notification.route.to_string(),
             detail: e.to_string(),
         })
 }
@@ -116,14 +92,15 @@ fn thread_id(monitor: &str, domain: &str) -> String {
 /// Builds the message and sends it through the route's transport, bounded as a whole
 /// by the route's timeout.
 pub(crate) async fn send(
-    route: &str,
     email: &EmailRoute,
-    max_rows: usize,
-    digest: &Digest,
-    idempotency_key: &str,
-    now: DateTime<Utc>,
+    notification: Notification<'_>,
 ) -> Result<Delivered, SendError> {
-    let message = build_message(route, email, max_rows, digest, idempotency_key, now)?;
+    let message = build_message(email, notification)?;
+    let Notification {
+        route,
+        idempotency_key,
+        ..
+    } = notification;
     let message_id = message_id(idempotency_key, email.from.email.domain());
     let recipients = email.to.len();
     let attempt = async {
@@ -278,9 +255,10 @@ async fn write_eml(
 mod tests {
     use super::*;
     use crate::config::Severity;
+    use crate::notify::Digest;
     use crate::notify::digest::Transition;
     use crate::notify::digest::tests::{digest, row};
-    use chrono::TimeZone;
+    use chrono::{DateTime, TimeZone, Utc};
     use mail_parser::{MessageParser, MimeHeaders};
     use std::time::Duration;
 
@@ -293,6 +271,16 @@ mod tests {
             ],
             transport,
             timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn notification(digest: &Digest, now: DateTime<Utc>) -> Notification<'_> {
+        Notification {
+            route: "mail",
+            max_rows: 50,
+            digest,
+            idempotency_key: "run-42/mail",
+            now,
         }
     }
 
@@ -314,7 +302,7 @@ mod tests {
             row(Transition::Resolved, Severity::Info, Some("A-2"), "stale"),
         ]);
         let now = Utc.with_ymd_and_hms(2025, 3, 14, 10, 31, 0).unwrap();
-        let message = build_message("mail", &file_route(), 50, &d, "run-42/mail", now).unwrap();
+        let message = build_message(&file_route(), notification(&d, now)).unwrap();
         let bytes = message.formatted();
         let parsed = MessageParser::default().parse(&bytes).unwrap();
         assert_eq!(
@@ -323,7 +311,7 @@ mod tests {
         );
         let id = message_id("run-42/mail", "lender.example");
         assert_eq!(parsed.message_id(), Some(id.trim_matches(['<', '>'])));
-        let again = build_message("mail", &file_route(), 50, &d, "run-42/mail", now).unwrap();
+        let again = build_message(&file_route(), notification(&d, now)).unwrap();
         assert_eq!(
             MessageParser::default()
                 .parse(&again.formatted())

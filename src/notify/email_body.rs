@@ -365,7 +365,7 @@ fn defuse_formula(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::config::Severity;
-    use crate::notify::digest::tests::{digest, row};
+    use crate::notify::digest::tests::{digest, fired_warnings, row};
 
     #[test]
     fn html_escapes_everything_that_came_from_outside() {
@@ -433,16 +433,7 @@ mod tests {
 
     #[test]
     fn a_large_digest_is_cut_with_and_n_more_but_the_csv_has_every_row() {
-        let mut rows: Vec<_> = (0..7)
-            .map(|i| {
-                row(
-                    Transition::Fired,
-                    Severity::Warning,
-                    Some(&format!("A-{i}")),
-                    "r",
-                )
-            })
-            .collect();
+        let mut rows = fired_warnings(7);
         rows.push(row(Transition::Resolved, Severity::Info, Some("Z-1"), "r"));
         rows.push(row(Transition::Resolved, Severity::Info, Some("Z-2"), "r"));
         let content = render(&digest(rows), 3);

@@ -29,6 +29,8 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 pub use digest::{Counts, Digest, DigestRow, Transition};
 pub use email_body::EmailContent;
 
@@ -76,31 +78,16 @@ impl Notifier {
         digest: &Digest,
         idempotency_key: &str,
     ) -> Result<Delivered, SendError> {
-        let now = self.clock.now();
+        let notification = Notification {
+            route: &route.name,
+            max_rows: route.max_rows,
+            digest,
+            idempotency_key,
+            now: self.clock.now(),
+        };
         let result = match &route.target {
-            RouteTarget::Email(email) => {
-                email::send(
-                    &route.name,
-                    email,
-                    route.max_rows,
-                    digest,
-                    idempotency_key,
-                    now,
-                )
-                .await
-            }
-            RouteTarget::Webhook(hook) => {
-                webhook::send(
-                    &self.http,
-                    &route.name,
-                    hook,
-                    route.max_rows,
-                    digest,
-                    idempotency_key,
-                    now,
-                )
-                .await
-            }
+            RouteTarget::Email(email) => email::send(email, notification).await,
+            RouteTarget::Webhook(hook) => webhook::send(&self.http, hook, notification).await,
         };
         let counts = digest.counts();
         match &result {
@@ -151,6 +138,20 @@ impl fmt::Display for ServerAnswer {
         }
         Ok(())
     }
+}
+
+/// One notification on its way to a route: what a transport's `send` is given.
+#[derive(Clone, Copy, Debug)]
+pub struct Notification<'a> {
+    /// The route's name, for messages and logs.
+    pub route: &'a str,
+    /// How many rows the bodies show at most.
+    pub max_rows: usize,
+    pub digest: &'a Digest,
+    /// The same on every retry of this notification.
+    pub idempotency_key: &'a str,
+    /// When it is sent, on the notifier's clock.
+    pub now: DateTime<Utc>,
 }
 
 /// A notification that reached its destination.

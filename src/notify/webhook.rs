@@ -74,7 +74,7 @@
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::SecondsFormat;
 use hmac::{Hmac, Mac};
 use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use serde::Serialize;
@@ -83,7 +83,7 @@ use sha2::Sha256;
 use crate::config::{Severity, WebhookRoute};
 use crate::domain::Cents;
 use crate::notify::digest::{Digest, DigestRow, Transition};
-use crate::notify::{Delivered, SendError, ServerAnswer, redactor};
+use crate::notify::{Delivered, Notification, SendError, ServerAnswer, redactor};
 use crate::secret::Secret;
 use crate::text::{error_chain, excerpt};
 
@@ -228,13 +228,16 @@ pub fn signature(secret: &Secret, timestamp: i64, body: &[u8]) -> String {
 /// One POST of `digest` to `webhook`, bounded as a whole by the route's timeout.
 pub(crate) async fn send(
     http: &reqwest::Client,
-    route: &str,
     webhook: &WebhookRoute,
-    max_rows: usize,
-    digest: &Digest,
-    idempotency_key: &str,
-    now: DateTime<Utc>,
+    notification: Notification<'_>,
 ) -> Result<Delivered, SendError> {
+    let Notification {
+        route,
+        max_rows,
+        digest,
+        idempotency_key,
+        now,
+    } = notification;
     let body = payload_bytes(digest, max_rows);
     let key = HeaderValue::from_str(idempotency_key).map_err(|_| SendError::Build {
         route: route.to_string(),
@@ -308,7 +311,7 @@ pub(crate) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notify::digest::tests::{digest, row};
+    use crate::notify::digest::tests::{digest, fired_warnings, row};
 
     fn schema() -> jsonschema::Validator {
         let schema: serde_json::Value =
@@ -377,16 +380,7 @@ mod tests {
 
     #[test]
     fn payload_is_cut_at_max_rows_and_counts_still_cover_everything() {
-        let rows: Vec<_> = (0..5)
-            .map(|i| {
-                row(
-                    Transition::Fired,
-                    Severity::Warning,
-                    Some(&format!("A-{i}")),
-                    "r",
-                )
-            })
-            .collect();
+        let rows = fired_warnings(5);
         let mut d = digest(rows);
         d.test = true;
         d.run = None;

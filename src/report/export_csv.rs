@@ -11,8 +11,9 @@
 //!   learns the institution (the results API does not return it), phone and zip are
 //!   personal data it does not store, and `Creator` is empty for API submissions.
 //! - Rightfoot appends one `meta_<key>` column per metadata key, sorted. The daemon
-//!   stores no metadata (lender metadata may be personal), so there are none: the
-//!   header is always the nine columns.
+//!   keeps no metadata with its results (lender metadata may be personal; only a run's
+//!   judgement fields, until it is judged), so there are none: the header is always the
+//!   nine columns.
 //!
 //! Rows are what [`Store::stream_results`] streams (retrieved results only) and go
 //! through the `csv` crate, which quotes a field holding a comma, a quote or a line

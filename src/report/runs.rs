@@ -184,18 +184,12 @@ pub fn render_detail(detail: &RunDetail, zones: &Zones) -> String {
         tally.accepted
     );
     if chunks > 0 {
-        let states: Vec<String> = [
-            BatchState::Submitting,
-            BatchState::Submitted,
-            BatchState::Reading,
-            BatchState::Complete,
-            BatchState::Unknown,
-            BatchState::Failed,
-        ]
-        .into_iter()
-        .filter(|state| tally.chunks_in(*state) > 0)
-        .map(|state| format!("{} {}", tally.chunks_in(state), state.as_str()))
-        .collect();
+        let states: Vec<String> = BatchState::ALL
+            .iter()
+            .copied()
+            .filter(|state| tally.chunks_in(*state) > 0)
+            .map(|state| format!("{} {}", tally.chunks_in(state), state.as_str()))
+            .collect();
         let _ = writeln!(out, "  chunks:      {}", states.join(", "));
     }
     let failed: u32 = tally.failed_by_code.values().sum();

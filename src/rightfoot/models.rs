@@ -92,7 +92,8 @@ pub(crate) struct BalanceRecordWire {
     pub timestamp: Option<String>,
 }
 
-/// `200` from `GET /v1/monitoring/authorizers/{id}/history`.
+/// `200` from `GET /v1/monitoring/authorizers/{id}/history`, its fields in the page's
+/// order (the cursor before `has_more`, unlike the balances page).
 #[derive(Debug, Deserialize)]
 pub(crate) struct AuthorizerHistoryWire {
     #[serde(default, deserialize_with = "opt_id")]
@@ -102,11 +103,11 @@ pub(crate) struct AuthorizerHistoryWire {
     #[serde(default)]
     pub history: Option<Vec<HistoryEntryWire>>,
     #[serde(default)]
-    pub has_more: Option<bool>,
-    #[serde(default)]
     pub next_page_token: Option<String>,
     #[serde(default, rename = "nextPageToken")]
     pub next_page_token_camel: Option<String>,
+    #[serde(default)]
+    pub has_more: Option<bool>,
 }
 
 impl AuthorizerHistoryWire {

@@ -1,6 +1,7 @@
 //! Rightfoot's answers as a server writes them: the bodies of `GET /v1/balances` and
-//! `GET /v1/monitoring/authorizers/{id}/history`, the time format of its pages, and
-//! how its read routes take their `limit`.
+//! `GET /v1/monitoring/authorizers/{id}/history`, the `ApiErrorResponse` envelope of
+//! every error, the time format of its pages, and how its read routes take their
+//! `limit`.
 //!
 //! Two servers speak Rightfoot's read API: the built-in sandbox, and the daemon's local
 //! HTTP API, which serves the stored results in Rightfoot's shapes. Both write these
@@ -35,6 +36,57 @@ pub fn limit(text: Option<&str>, default: u32) -> Option<u32> {
         .parse::<u32>()
         .ok()
         .filter(|limit| (1..=100).contains(limit))
+}
+
+/// The `ApiErrorResponse` envelope every error answer is wrapped in.
+#[derive(Serialize)]
+pub struct ApiErrorResponse {
+    pub status: &'static str,
+    pub status_code: u16,
+    pub error: ApiErrorBody,
+    /// The submission endpoints' examples carry `"batch_id": null`; the others do not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub batch_id: Option<()>,
+    pub documentation_url: &'static str,
+}
+
+/// The envelope's `error`.
+#[derive(Serialize)]
+pub struct ApiErrorBody {
+    pub code: &'static str,
+    pub message: String,
+    /// Sometimes a string, sometimes an object (the CSV upload's per-row failures).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<serde_json::Value>,
+    pub timestamp: String,
+    pub suggestion: String,
+}
+
+impl ApiErrorResponse {
+    /// The envelope of one error, time-stamped `at`, without `details` or `batch_id`
+    /// (a caller that sends them sets those fields).
+    pub fn new(
+        status_code: u16,
+        code: &'static str,
+        message: String,
+        suggestion: String,
+        at: DateTime<Utc>,
+        documentation_url: &'static str,
+    ) -> ApiErrorResponse {
+        ApiErrorResponse {
+            status: "error",
+            status_code,
+            error: ApiErrorBody {
+                code,
+                message,
+                details: None,
+                timestamp: timestamp(at),
+                suggestion,
+            },
+            batch_id: None,
+            documentation_url,
+        }
+    }
 }
 
 /// `GET /v1/balances` (`BatchBalancesResponse`).

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use super::RunError;
 use crate::domain::{BatchState, RunId, RunState};
-use crate::store::{RunRecord, RunTally, Store};
+use crate::store::{RunRecord, RunStateChange, RunTally, Store};
 
 /// What a run did, as `run-now` prints it and the end-of-run log line counts it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -178,7 +178,9 @@ pub(super) async fn finish(
             None => cause,
         });
     }
-    store.set_run_state(run, state, at, reason).await?;
+    store
+        .set_run_state(run, RunStateChange { state, at, reason })
+        .await?;
     let record = store.run(run).await?.ok_or(RunError::NotFound { run })?;
     let summary = RunSummary::of(&record, &tally);
     log_end(&summary);

@@ -103,7 +103,7 @@ use crate::config::{AuthorizerSource, Monitor, RightfootConfig, RuleKind};
 use crate::domain::{BatchState, RunId, RunState, RunTrigger};
 use crate::rightfoot::RightfootClient;
 use crate::secret::Secret;
-use crate::store::{BatchRecord, NewRun, RunRecord, Store, StoreError};
+use crate::store::{BatchRecord, NewRun, RunRecord, RunStateChange, Store, StoreError};
 
 pub use crate::http::WEBHOOK_TOKEN_PARAMETER;
 
@@ -353,6 +353,17 @@ async fn load(ctx: &RunContext, source: &AuthorizerSource) -> Result<LoadedAutho
         .map_err(|error: LoadError| error.to_string())
 }
 
+/// Marks a run that sent nothing failed for `reason`, and finishes it.
+async fn fail_unsent(ctx: &RunContext, run: RunId, reason: String) -> Result<RunSummary, RunError> {
+    ctx.store
+        .set_run_state(
+            run,
+            RunStateChange::new(RunState::Failed, ctx.clock.now()).because(reason),
+        )
+        .await?;
+    finish::finish(&ctx.store, run, ctx.clock.now()).await
+}
+
 async fn drive(
     ctx: &RunContext,
     monitor: Option<&Monitor>,
@@ -377,24 +388,14 @@ async fn drive(
                 "monitor {:?} is no longer in the configuration; nothing was sent",
                 record.monitor_name
             );
-            ctx.store
-                .set_run_state(run, RunState::Failed, ctx.clock.now(), Some(reason))
-                .await?;
-            return finish::finish(&ctx.store, run, ctx.clock.now())
-                .await
-                .map(failed_early);
+            return fail_unsent(ctx, run, reason).await.map(failed_early);
         };
         let loaded = match load(ctx, &monitor.authorizers).await {
             Ok(loaded) => loaded,
             Err(error) => {
                 let reason = format!("cannot load the authorizers: {error}");
                 tracing::warn!(monitor = %monitor.name, run = run.0, reason = %reason, "run failed");
-                ctx.store
-                    .set_run_state(run, RunState::Failed, ctx.clock.now(), Some(reason))
-                    .await?;
-                return finish::finish(&ctx.store, run, ctx.clock.now())
-                    .await
-                    .map(failed_early);
+                return fail_unsent(ctx, run, reason).await.map(failed_early);
             }
         };
         let mut loaded = loaded;

@@ -2,14 +2,15 @@
 //! envelope, and [`json_body`], the one writer of a JSON answer (the envelope's and every
 //! endpoint's own).
 //!
-//! This module owns the envelope's fields, `Retry-After` and `documentation_url`; which
-//! error a request earns is its handler's business.
+//! The envelope itself is `rightfoot::served`'s, shared with the daemon's local API;
+//! this module fills it in and owns `Retry-After` and `documentation_url`. Which error a
+//! request earns is its handler's business.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
-use super::models::{ApiErrorBody, ApiErrorResponse, timestamp};
+use crate::rightfoot::served::ApiErrorResponse;
 
 /// Rightfoot's `documentation_url`.
 const DOCUMENTATION_URL: &str = "https://api.rightfoot.com/docs";
@@ -61,19 +62,16 @@ impl ApiError {
 
     /// The response, time-stamped `now` on the sandbox clock.
     pub fn respond(self, now: DateTime<Utc>) -> Response {
-        let body = ApiErrorResponse {
-            status: "error",
-            status_code: self.status.as_u16(),
-            error: ApiErrorBody {
-                code: self.code,
-                message: self.message,
-                details: self.details,
-                timestamp: timestamp(now),
-                suggestion: self.suggestion,
-            },
-            batch_id: self.batch_id_null.then_some(()),
-            documentation_url: DOCUMENTATION_URL,
-        };
+        let mut body = ApiErrorResponse::new(
+            self.status.as_u16(),
+            self.code,
+            self.message,
+            self.suggestion,
+            now,
+            DOCUMENTATION_URL,
+        );
+        body.error.details = self.details;
+        body.batch_id = self.batch_id_null.then_some(());
         let mut response = (self.status, json_body(&body)).into_response();
         if let Some(seconds) = self.retry_after_seconds {
             response

@@ -3,35 +3,12 @@
 //! These structs exist only to be serialized onto the wire (responses and the webhook
 //! payload); they carry no behaviour and are separate from the sandbox's state types.
 //! Field names, order and null-versus-absent choices follow the pages' examples.
-//! The read API's bodies (`GET /v1/balances`, the history) are
-//! `rightfoot::served`'s, which the daemon's local API writes too.
+//! The read API's bodies (`GET /v1/balances`, the history) and the `ApiErrorResponse`
+//! envelope are `rightfoot::served`'s, which the daemon's local API writes too.
 
 use serde::Serialize;
 
 pub use crate::rightfoot::served::timestamp;
-
-/// The `ApiErrorResponse` envelope every error is wrapped in.
-#[derive(Serialize)]
-pub struct ApiErrorResponse {
-    pub status: &'static str,
-    pub status_code: u16,
-    pub error: ApiErrorBody,
-    /// The submission endpoints' examples carry `"batch_id": null`; the others do not.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub batch_id: Option<()>,
-    pub documentation_url: &'static str,
-}
-
-#[derive(Serialize)]
-pub struct ApiErrorBody {
-    pub code: &'static str,
-    pub message: String,
-    /// Sometimes a string, sometimes an object (the CSV upload's per-row failures).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub details: Option<serde_json::Value>,
-    pub timestamp: String,
-    pub suggestion: String,
-}
 
 /// `201 Created` from both submission endpoints.
 #[derive(Serialize)]

@@ -74,6 +74,8 @@ pub enum AlertWrite {
 /// Everything one judged run writes, in one transaction.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Judgement {
+    /// When the run was judged: its `alerts_evaluated_at`.
+    pub judged_at: DateTime<Utc>,
     /// Memory rows that are new or changed.
     pub memory_upserts: Vec<MemoryRow>,
     /// Authorizers whose memory goes (they left the list).
@@ -151,7 +153,6 @@ pub trait AlertState: Send + Sync {
         &self,
         monitor: MonitorId,
         run: RunId,
-        judged_at: DateTime<Utc>,
         judgement: Judgement,
     ) -> BoxFuture<'_, Result<bool, StoreError>>;
 

@@ -14,12 +14,14 @@ use futures_util::future::BoxFuture;
 
 use super::error::StoreError;
 use super::types::{
-    BatchRecord, BatchRef, BatchResultCounts, BatchRowId, BatchState, BatchSubmitted, RunId,
+    BatchRecord, BatchRef, BatchResultCounts, BatchRowId, BatchState, BatchSubmitted, PlannedChunk,
+    RunId,
 };
 
 /// The run journal's chunks.
 pub trait BatchJournal: Send + Sync {
-    /// Records chunk `chunk_index` of `run`, in state `submitting`, before it is sent.
+    /// Records `chunk` as chunk `chunk_index` of `run`, in state `submitting`, before it
+    /// is sent.
     ///
     /// Calling it again with the same body (a retry, or a resume after a crash) returns
     /// the same row; a different body for the same chunk is refused with
@@ -29,8 +31,7 @@ pub trait BatchJournal: Send + Sync {
         &self,
         run: RunId,
         chunk_index: u32,
-        body_sha256: [u8; 32],
-        members: Vec<String>,
+        chunk: PlannedChunk,
     ) -> BoxFuture<'_, Result<BatchRowId, StoreError>>;
 
     /// Records that chunk `batch` is about to be POSTed at `at` (the run's clock), unless

@@ -17,6 +17,7 @@
 //! | `reports.rs` | [`Reports`] | the terminal's history and runs |
 //! | `export.rs` | [`Export`] | streaming results out |
 //! | `maintenance.rs` | [`Maintenance`] | schema version, close, backup, retention steps |
+//! | `run_metadata.rs` | [`JudgementFields`] | a run's judgement fields, plan to judgement |
 //!
 //! The methods return boxed futures so the traits are object-safe, and `Store` derefs
 //! to `dyn Backend`: callers write `store.run(id).await` whatever the backend. Where an
@@ -32,8 +33,11 @@
 //!
 //! What the store never holds: personal data. An authorizer is its
 //! `authorizer_unique_id` and nothing else; names, SSN, EIN, account, routing and card
-//! numbers, CVV, birth dates, addresses and phone numbers have no column, and neither
-//! does lender metadata. A test reads the SQLite schema back and enforces this.
+//! numbers, CVV, birth dates, addresses and phone numbers have no column. Of the
+//! lender's metadata it keeps only the judgement fields ([`JudgementFields`], migration
+//! 0006): the fields the monitor's rules and `alert_fields` name, which configuration
+//! validation keeps free of personal field names, written with a run's plan and deleted
+//! once the run is judged. A test reads the SQLite schema back and enforces this.
 //!
 //! The store does not decide anything: when a run starts, what counts as complete and
 //! when an alert fires belong to the run, the rules and the scheduler. It does not talk
@@ -88,7 +92,7 @@ pub use reports::{
 pub use results::ResultJournal;
 pub use retention::{Pace, PruneSummary};
 pub use run_metadata::JudgementFields;
-pub use runs::RunJournal;
+pub use runs::{RunJournal, RunStateChange};
 pub use schedule::{ScheduleEvent, ScheduleJournal, SchedulePosition, SlotEvent, SlotOutcome};
 pub use sqlite::LATEST_VERSION;
 pub use types::{
@@ -100,8 +104,8 @@ pub use types::{
 
 /// Everything a store backend implements: the narrow traits, together.
 ///
-/// Implemented for every type that implements them all; a backend writes no `impl
-/// Backend` of its own.
+/// A backend declares it with an empty `impl Backend for … {}`; the compiler then
+/// checks that it implements every narrow trait.
 pub trait Backend:
     RunJournal
     + BatchJournal
@@ -117,24 +121,6 @@ pub trait Backend:
     + Send
     + Sync
     + 'static
-{
-}
-
-impl<T> Backend for T where
-    T: RunJournal
-        + BatchJournal
-        + ResultJournal
-        + ScheduleJournal
-        + AlertState
-        + Outbox
-        + ReadQueries
-        + Reports
-        + Export
-        + Maintenance
-        + JudgementFields
-        + Send
-        + Sync
-        + 'static
 {
 }
 

@@ -14,6 +14,36 @@ use super::types::{
     RunTally, UnfinishedRun,
 };
 
+/// A run's move to another state, as [`RunJournal::set_run_state`] records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunStateChange {
+    pub state: RunState,
+    /// When, on the run's clock: `started_at` on entering `running`, `finished_at` on
+    /// entering a final state.
+    pub at: DateTime<Utc>,
+    /// Why, for a failed or partial run. Must not contain personal data.
+    pub reason: Option<String>,
+}
+
+impl RunStateChange {
+    /// To `state` at `at`, with no reason.
+    pub fn new(state: RunState, at: DateTime<Utc>) -> RunStateChange {
+        RunStateChange {
+            state,
+            at,
+            reason: None,
+        }
+    }
+
+    /// The same change, for `reason`.
+    pub fn because(self, reason: impl Into<String>) -> RunStateChange {
+        RunStateChange {
+            reason: Some(reason.into()),
+            ..self
+        }
+    }
+}
+
 /// The run journal's monitors and runs.
 pub trait RunJournal: Send + Sync {
     /// The id of the monitor called `name`, created if it is new.
@@ -24,7 +54,8 @@ pub trait RunJournal: Send + Sync {
     /// state: a slot never runs twice.
     fn create_run(&self, run: NewRun) -> BoxFuture<'_, Result<RunId, StoreError>>;
 
-    /// Moves a run to `state` at time `at`, keeping `reason` if one is given.
+    /// Moves a run to `change.state` at time `change.at`, keeping `change.reason` if one
+    /// is given.
     ///
     /// Allowed: `pending → running`, and `pending` or `running` → a final state. Setting
     /// the state a run already has changes nothing. Entering `running` records
@@ -32,9 +63,7 @@ pub trait RunJournal: Send + Sync {
     fn set_run_state(
         &self,
         run: RunId,
-        state: RunState,
-        at: DateTime<Utc>,
-        reason: Option<String>,
+        change: RunStateChange,
     ) -> BoxFuture<'_, Result<(), StoreError>>;
 
     /// Records that Rightfoot answered this run with a batch it had already checked (the

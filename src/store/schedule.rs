@@ -82,12 +82,8 @@ impl SlotEvent {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScheduleEvent {
     pub monitor: MonitorId,
-    pub outcome: SlotOutcome,
-    pub first_slot: DateTime<Utc>,
-    pub last_slot: DateTime<Utc>,
-    pub slot_count: u64,
-    pub slot_count_exact: bool,
-    pub reason: String,
+    /// The stretch as it was recorded.
+    pub slots: SlotEvent,
     pub recorded_at: DateTime<Utc>,
 }
 

@@ -15,7 +15,7 @@ use balance_monitor::store::{LATEST_VERSION, RunState, Store, StoreError};
 use rusqlite::Connection;
 
 use super::OpenStore;
-use super::suite::{result, run_with_chunk, submitted};
+use super::suite::{chunk, result, run_with_chunk, submitted};
 
 /// How long a test waits for something that should be immediate before failing. A
 /// failure detector only: nothing waits for it to elapse.
@@ -340,7 +340,11 @@ async fn money_is_stored_as_integer_cents_and_every_refusal_has_one_row() {
     // A 201 that refuses a member twice and someone not in the chunk once keeps one row
     // per refused authorizer, the member's reasons joined.
     let refused = store
-        .begin_batch(run, 1, [3; 32], vec!["c1".to_string(), "c2".to_string()])
+        .begin_batch(
+            run,
+            1,
+            chunk([3; 32], vec!["c1".to_string(), "c2".to_string()]),
+        )
         .await
         .unwrap();
     let failed = [

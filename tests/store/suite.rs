@@ -8,8 +8,8 @@
 use balance_monitor::money::Cents;
 use balance_monitor::store::{
     BatchRowId, BatchState, BatchSubmitted, FailedAuthorizer, MonitorId, NewRun, PlannedChunk,
-    ResultOutcome, ResultRow, RunCheckOutcome, RunId, RunState, RunTrigger, ScheduleState, Store,
-    StoreError,
+    ResultOutcome, ResultRow, RunCheckOutcome, RunId, RunState, RunStateChange, RunTrigger,
+    ScheduleState, Store, StoreError,
 };
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -17,6 +17,14 @@ use super::OpenStore;
 
 fn at(hour: u32, minute: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 3, 14, hour, minute, 0).unwrap()
+}
+
+/// A chunk with this body hash and these members.
+pub(super) fn chunk(body_sha256: [u8; 32], members: Vec<String>) -> PlannedChunk {
+    PlannedChunk {
+        body_sha256,
+        members,
+    }
 }
 
 fn ids(members: &[&str]) -> Vec<String> {
@@ -64,11 +72,11 @@ pub(super) async fn run_with_chunk(
         .await
         .unwrap();
     store
-        .set_run_state(run, RunState::Running, at(9, 0), None)
+        .set_run_state(run, RunStateChange::new(RunState::Running, at(9, 0)))
         .await
         .unwrap();
     let batch = store
-        .begin_batch(run, 0, [7; 32], ids(members))
+        .begin_batch(run, 0, chunk([7; 32], ids(members)))
         .await
         .unwrap();
     store
@@ -116,9 +124,7 @@ pub(super) async fn a_slot_runs_at_most_once_per_monitor<B: OpenStore>() {
     store
         .set_run_state(
             first,
-            RunState::Failed,
-            at(9, 1),
-            Some("rightfoot down".into()),
+            RunStateChange::new(RunState::Failed, at(9, 1)).because("rightfoot down"),
         )
         .await
         .unwrap();
@@ -203,20 +209,18 @@ pub(super) async fn run_states_only_move_forward<B: OpenStore>() {
         .await
         .unwrap();
     store
-        .set_run_state(run, RunState::Running, at(9, 0), None)
+        .set_run_state(run, RunStateChange::new(RunState::Running, at(9, 0)))
         .await
         .unwrap();
     // Idempotent: the same state again changes nothing, not even started_at.
     store
-        .set_run_state(run, RunState::Running, at(9, 30), None)
+        .set_run_state(run, RunStateChange::new(RunState::Running, at(9, 30)))
         .await
         .unwrap();
     store
         .set_run_state(
             run,
-            RunState::Partial,
-            at(10, 0),
-            Some("2 not retrieved".into()),
+            RunStateChange::new(RunState::Partial, at(10, 0)).because("2 not retrieved"),
         )
         .await
         .unwrap();
@@ -227,7 +231,7 @@ pub(super) async fn run_states_only_move_forward<B: OpenStore>() {
     );
     for state in [RunState::Running, RunState::Complete, RunState::Pending] {
         let error = store
-            .set_run_state(run, state, at(11, 0), None)
+            .set_run_state(run, RunStateChange::new(state, at(11, 0)))
             .await
             .unwrap_err();
         assert_eq!(
@@ -355,7 +359,7 @@ pub(super) async fn refused_authorizers_get_a_rejected_result_with_the_reason<B:
         .await
         .unwrap();
     let batch = store
-        .begin_batch(run, 0, [1; 32], ids(&["a1", "a2"]))
+        .begin_batch(run, 0, chunk([1; 32], ids(&["a1", "a2"])))
         .await
         .unwrap();
     let answer = submitted(
@@ -411,17 +415,17 @@ pub(super) async fn a_chunk_is_begun_once_per_body_and_an_authorizer_is_in_one_c
         .await
         .unwrap();
     let first = store
-        .begin_batch(run, 0, [1; 32], ids(&["a1", "a2"]))
+        .begin_batch(run, 0, chunk([1; 32], ids(&["a1", "a2"])))
         .await
         .unwrap();
     // Resuming after a crash: same chunk, same body, same row.
     let again = store
-        .begin_batch(run, 0, [1; 32], ids(&["a1", "a2"]))
+        .begin_batch(run, 0, chunk([1; 32], ids(&["a1", "a2"])))
         .await
         .unwrap();
     assert_eq!(first, again);
     let changed = store
-        .begin_batch(run, 0, [2; 32], ids(&["a1", "a2"]))
+        .begin_batch(run, 0, chunk([2; 32], ids(&["a1", "a2"])))
         .await
         .unwrap_err();
     assert!(
@@ -431,7 +435,7 @@ pub(super) async fn a_chunk_is_begun_once_per_body_and_an_authorizer_is_in_one_c
     assert!(changed.to_string().contains(&"01".repeat(32)), "{changed}");
 
     let twice = store
-        .begin_batch(run, 1, [3; 32], ids(&["a3", "a1"]))
+        .begin_batch(run, 1, chunk([3; 32], ids(&["a3", "a1"])))
         .await
         .unwrap_err();
     assert_eq!(
@@ -440,20 +444,20 @@ pub(super) async fn a_chunk_is_begun_once_per_body_and_an_authorizer_is_in_one_c
     );
     // The refused chunk left nothing behind: a3 can still go in chunk 1.
     store
-        .begin_batch(run, 1, [3; 32], ids(&["a3"]))
+        .begin_batch(run, 1, chunk([3; 32], ids(&["a3"])))
         .await
         .unwrap();
     assert!(matches!(
-        store.begin_batch(run, 2, [4; 32], Vec::new()).await,
+        store.begin_batch(run, 2, chunk([4; 32], Vec::new())).await,
         Err(StoreError::InvalidInput { .. })
     ));
 
     store
-        .set_run_state(run, RunState::Failed, at(9, 0), None)
+        .set_run_state(run, RunStateChange::new(RunState::Failed, at(9, 0)))
         .await
         .unwrap();
     let late = store
-        .begin_batch(run, 2, [4; 32], ids(&["a4"]))
+        .begin_batch(run, 2, chunk([4; 32], ids(&["a4"])))
         .await
         .unwrap_err();
     assert!(
@@ -508,7 +512,7 @@ pub(super) async fn unfinished_runs_list_what_a_restart_must_resume<B: OpenStore
             .unwrap();
         // A second chunk whose POST never got an answer.
         store
-            .begin_batch(running, 1, [9; 32], ids(&["a3"]))
+            .begin_batch(running, 1, chunk([9; 32], ids(&["a3"])))
             .await
             .unwrap();
         let (_, done, done_batch) = run_with_chunk(&store, "rent", &["b1"], "B-2").await;
@@ -517,7 +521,7 @@ pub(super) async fn unfinished_runs_list_what_a_restart_must_resume<B: OpenStore
             .await
             .unwrap();
         store
-            .set_run_state(done, RunState::Complete, at(9, 30), None)
+            .set_run_state(done, RunStateChange::new(RunState::Complete, at(9, 30)))
             .await
             .unwrap();
         let monitor = store.ensure_monitor("rent").await.unwrap();
@@ -574,7 +578,7 @@ pub(super) async fn batch_states_need_a_batch_id_and_complete_is_final<B: OpenSt
         .await
         .unwrap();
     let batch = store
-        .begin_batch(run, 0, [1; 32], ids(&["a1"]))
+        .begin_batch(run, 0, chunk([1; 32], ids(&["a1"])))
         .await
         .unwrap();
     let early = store

@@ -13,7 +13,7 @@ use std::process::Output;
 use balance_monitor::money::Cents;
 use balance_monitor::store::{
     BatchRowId, BatchState, BatchSubmitted, FailedAuthorizer, NewRun, PlannedChunk,
-    PreflightRejection, ResultRow, RunId, RunPlan, RunState, RunTrigger, Store,
+    PreflightRejection, ResultRow, RunId, RunPlan, RunState, RunStateChange, RunTrigger, Store,
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use sha2::Digest as _;
@@ -115,9 +115,7 @@ pub async fn seed_run_finished_at(
         store
             .set_run_state(
                 run,
-                RunState::Failed,
-                finished,
-                Some("nothing to send".into()),
+                RunStateChange::new(RunState::Failed, finished).because("nothing to send"),
             )
             .await
             .unwrap();
@@ -184,7 +182,14 @@ pub async fn seed_run_finished_at(
         )
     };
     store
-        .set_run_state(run, state, finished, reason)
+        .set_run_state(
+            run,
+            RunStateChange {
+                state,
+                at: finished,
+                reason,
+            },
+        )
         .await
         .unwrap();
     Seeded {

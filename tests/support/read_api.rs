@@ -11,7 +11,7 @@ use balance_monitor::money::Cents;
 use balance_monitor::secret::Secret;
 use balance_monitor::store::{
     BatchState, BatchSubmitted, FailedAuthorizer, NewRun, PlannedChunk, ResultRow, RunId, RunPlan,
-    RunState, RunTrigger, Store,
+    RunState, RunStateChange, RunTrigger, Store,
 };
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use reqwest::header::HeaderMap;
@@ -234,7 +234,7 @@ pub async fn finished_run(
         RunState::Partial
     };
     store
-        .set_run_state(run, state, finished_at, None)
+        .set_run_state(run, RunStateChange::new(state, finished_at))
         .await
         .unwrap();
     run

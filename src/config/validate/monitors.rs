@@ -12,37 +12,30 @@ use std::time::Duration;
 use serde_saphyr::Spanned;
 
 use super::validator::{MAX_NAME_CHARS, Validator, is_identifier};
-use crate::authorizers::permissions;
+use crate::authorizers::{fields, permissions};
 use crate::config::duration::format_duration;
 use crate::config::model::{AuthorizerSource, CatchUp, InlineAuthorizer, Monitor, Route, Rule};
 use crate::config::raw::{RawAuthorizers, RawDefaults, RawMonitor, Text};
 use crate::schedule::{Schedule, parse_zone};
 use crate::yaml::Position;
 
-/// Names of personal-data fields: never allowed as alert fields.
-const PERSONAL_FIELDS: &[&str] = &[
-    "first_name",
-    "last_name",
-    "name",
-    "street_address_line1",
-    "street_address_line2",
-    "address",
-    "city",
-    "zip_code",
-    "phone_number",
-    "phone",
-    "date_of_birth",
-    "dob",
-    "ssn",
-    "ein",
-    "account_number",
-    "routing_number",
-    "debit_card_number",
-    "card_number",
-    "cvv",
-    "expiration_month",
-    "expiration_year",
-];
+/// The schema's fields that are not personal data on their own: the lender's own id, and
+/// the coarse parts of an address (also common names for a lender's metadata).
+const NOT_PERSONAL_COLUMNS: [&str; 3] = ["authorizer_unique_id", "state", "country"];
+
+/// Names that are not schema fields but would carry one: the documented aliases a lender
+/// might give personal data in its metadata.
+const PERSONAL_ALIASES: [&str; 5] = ["name", "address", "phone", "dob", "card_number"];
+
+/// Whether an alert field names personal data (case-insensitive): a field of the
+/// schema's one list ([`fields::CSV_COLUMNS`]) other than [`NOT_PERSONAL_COLUMNS`], or one
+/// of [`PERSONAL_ALIASES`].
+fn is_personal_field(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    let name = name.as_str();
+    PERSONAL_ALIASES.contains(&name)
+        || (fields::CSV_COLUMNS.contains(&name) && !NOT_PERSONAL_COLUMNS.contains(&name))
+}
 
 /// Settings inherited by monitors.
 pub(super) struct Defaults {
@@ -140,7 +133,7 @@ impl Validator<'_> {
         let mut out = Vec::new();
         for (i, f) in fields.iter().enumerate() {
             let name = f.value.strip_prefix("meta_").unwrap_or(&f.value);
-            if PERSONAL_FIELDS.contains(&name.to_ascii_lowercase().as_str()) {
+            if is_personal_field(name) {
                 self.at(
                     f,
                     format!("{key}[{i}]"),
@@ -306,5 +299,35 @@ impl Validator<'_> {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn personal_fields_are_the_schema_fields_and_their_aliases() {
+        for personal in [
+            "first_name",
+            "street_address_line1",
+            "Date_Of_Birth",
+            "SSN",
+            "debit_card_number",
+            "cvv",
+            "name",
+            "dob",
+            "card_number",
+        ] {
+            assert!(is_personal_field(personal), "{personal}");
+        }
+        for lender_field in ["loan_id", "payment_amount", "authorizer_unique_id", "state"] {
+            assert!(!is_personal_field(lender_field), "{lender_field}");
+        }
+        let every_name = fields::CSV_COLUMNS.into_iter().chain(PERSONAL_ALIASES);
+        assert_eq!(
+            every_name.filter(|name| is_personal_field(name)).count(),
+            21
+        );
     }
 }

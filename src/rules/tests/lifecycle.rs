@@ -324,12 +324,7 @@ fn an_authorizer_leaving_the_list_resolves_only_when_the_list_is_complete() {
     assert_eq!(left[0].authorizer_id(), Some("A-1"));
     assert_eq!(left[0].balance_before, Some(cents("90.00")));
     assert_eq!(left[0].balance_after, None);
-    let ids: Vec<&str> = monitor
-        .state
-        .authorizers
-        .iter()
-        .map(|e| e.id.as_str())
-        .collect();
+    let ids = monitor.remembered_ids();
     assert_eq!(ids, ["A-2"]);
 }
 
@@ -563,12 +558,7 @@ fn new_kept_and_departed_authorizers_stay_in_id_order() {
             .iter()
             .map(|t| (t.kind, t.authorizer_id().unwrap()))
             .collect();
-        let ids: Vec<&str> = monitor
-            .state
-            .authorizers
-            .iter()
-            .map(|e| e.id.as_str())
-            .collect();
+        let ids = monitor.remembered_ids();
         if complete {
             assert_eq!(
                 announced,

@@ -162,6 +162,15 @@ impl Monitor {
         self.evaluate(run, authorizers).transitions
     }
 
+    /// The ids of the authorizers the monitor's state remembers, in its order.
+    fn remembered_ids(&self) -> Vec<&str> {
+        self.state
+            .authorizers
+            .iter()
+            .map(|entry| entry.id.as_str())
+            .collect()
+    }
+
     /// A complete run of one authorizer `A-1`; returns its transitions.
     fn check(&mut self, now: DateTime<Utc>, check: Check) -> Vec<Transition> {
         self.run(now, &[AuthorizerFacts::new("A-1", check)])

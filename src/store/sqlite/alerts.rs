@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{OptionalExtension, Row, ToSql, Transaction, params};
 
 use super::SqliteStore;
 use super::columns::{count, optional_cents, optional_time, time, time_text};
@@ -156,7 +156,6 @@ impl AlertState for SqliteStore {
         &self,
         monitor: MonitorId,
         run: RunId,
-        judged_at: DateTime<Utc>,
         judgement: Judgement,
     ) -> BoxFuture<'_, Result<bool, StoreError>> {
         Box::pin(async move {
@@ -165,7 +164,7 @@ impl AlertState for SqliteStore {
                     "UPDATE runs SET alerts_evaluated_at = ?2 \
                      WHERE id = ?1 AND alerts_evaluated_at IS NULL \
                        AND state IN ('complete', 'partial', 'failed')",
-                    params![run.0, time_text(judged_at)],
+                    params![run.0, time_text(judgement.judged_at)],
                 )?;
                 if marked == 0 {
                     return Ok(false);
@@ -332,6 +331,18 @@ fn write_alert(
                     Some(time_text(last_notified_at)),
                 ),
             };
+            // The columns a judgement changes, as `?1` to `?9` of both statements.
+            let changes: [&dyn ToSql; 9] = [
+                &row.fingerprint,
+                &state,
+                &row.severity,
+                &row.hits,
+                &row.clears,
+                &fired_at,
+                &notified_at,
+                &run.0,
+                &reason,
+            ];
             let updated = transaction
                 .prepare_cached(
                     "UPDATE alerts SET state = ?2, severity = ?3, consecutive_failures = ?4, \
@@ -339,39 +350,22 @@ fn write_alert(
                          last_notified_at = ?7, last_run_id = ?8, reason = coalesce(?9, reason) \
                      WHERE fingerprint = ?1 AND state <> 'resolved'",
                 )?
-                .execute(params![
-                    row.fingerprint,
-                    state,
-                    row.severity,
-                    row.hits,
-                    row.clears,
-                    fired_at,
-                    notified_at,
-                    run.0,
-                    reason,
-                ])?;
+                .execute(changes.as_slice())?;
             if updated == 0 {
+                let mut values = changes.to_vec();
+                values.extend::<[&dyn ToSql; 3]>([
+                    &monitor.0,
+                    &row.authorizer_unique_id,
+                    &row.rule,
+                ]);
                 transaction
                     .prepare_cached(
-                        "INSERT INTO alerts (fingerprint, monitor_id, authorizer_unique_id, rule, \
-                             state, severity, consecutive_failures, consecutive_passes, \
-                             first_fired_at, last_fired_at, last_notified_at, last_run_id, reason) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12)",
+                        "INSERT INTO alerts (fingerprint, state, severity, consecutive_failures, \
+                             consecutive_passes, first_fired_at, last_fired_at, last_notified_at, \
+                             last_run_id, reason, monitor_id, authorizer_unique_id, rule) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                     )?
-                    .execute(params![
-                        row.fingerprint,
-                        monitor.0,
-                        row.authorizer_unique_id,
-                        row.rule,
-                        state,
-                        row.severity,
-                        row.hits,
-                        row.clears,
-                        fired_at,
-                        notified_at,
-                        run.0,
-                        reason,
-                    ])?;
+                    .execute(values.as_slice())?;
             }
         }
         AlertWrite::Resolve {

@@ -13,7 +13,7 @@ use super::columns::{count, text_enum, time, time_text};
 use super::error::OpError;
 use super::rows::{CACHED_GAP, batch_row, batches_of_run, insert_chunk, run_state};
 use crate::store::types::{
-    BatchRecord, BatchRef, BatchResultCounts, BatchRowId, BatchState, BatchSubmitted,
+    BatchRecord, BatchRef, BatchResultCounts, BatchRowId, BatchState, BatchSubmitted, PlannedChunk,
     ResultOutcome, RunId,
 };
 use crate::store::{BatchJournal, StoreError};
@@ -24,10 +24,13 @@ impl BatchJournal for SqliteStore {
         &self,
         run: RunId,
         chunk_index: u32,
-        body_sha256: [u8; 32],
-        members: Vec<String>,
+        chunk: PlannedChunk,
     ) -> BoxFuture<'_, Result<BatchRowId, StoreError>> {
         Box::pin(async move {
+            let PlannedChunk {
+                body_sha256,
+                members,
+            } = chunk;
             if members.is_empty() {
                 return Err(StoreError::InvalidInput {
                     what: "chunk members",

@@ -43,8 +43,8 @@ use rusqlite::{Transaction, params};
 pub use migrations::LATEST_VERSION;
 
 use super::{
-    BackupError, BackupOptions, BackupSummary, Maintenance, ProgressFn, PruneSummary, StoreError,
-    StoreOptions,
+    Backend, BackupError, BackupOptions, BackupSummary, Maintenance, ProgressFn, PruneSummary,
+    StoreError, StoreOptions,
 };
 use columns::time_text;
 use error::OpError;
@@ -121,6 +121,8 @@ impl SqliteStore {
         self.readers.scan(query).await
     }
 }
+
+impl Backend for SqliteStore {}
 
 impl Maintenance for SqliteStore {
     fn description(&self) -> String {

@@ -93,13 +93,10 @@ impl ReadQueries for SqliteStore {
         after: Option<String>,
         limit: u32,
     ) -> BoxFuture<'a, Result<Option<BatchResultsPage>, StoreError>> {
-        Box::pin(async move {
-            let batch_id = rightfoot_batch_id.to_string();
-            self.read(move |transaction| {
-                Ok(batch_rows(transaction, &batch_id, after.as_deref(), limit)?)
-            })
-            .await
-        })
+        let batch_id = rightfoot_batch_id.to_string();
+        Box::pin(self.read(move |transaction| {
+            Ok(batch_rows(transaction, &batch_id, after.as_deref(), limit)?)
+        }))
     }
 
     fn unknown_batch_ids(

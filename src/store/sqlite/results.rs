@@ -90,22 +90,7 @@ impl ResultJournal for SqliteStore {
         batch: BatchRowId,
         reason: &'a str,
     ) -> BoxFuture<'a, Result<usize, StoreError>> {
-        Box::pin(async move {
-            let reason = reason.to_string();
-            self.write(move |transaction| {
-            batch_row(transaction, batch)?;
-            Ok(transaction.execute(
-                "INSERT INTO results (run_id, batch_id, authorizer_unique_id, outcome, reason, recorded_at) \
-                     SELECT m.run_id, m.batch_id, m.authorizer_unique_id, 'not_retrieved', ?2, ?3 \
-                     FROM batch_members m \
-                     WHERE m.batch_id = ?1 AND NOT EXISTS ( \
-                         SELECT 1 FROM results r \
-                         WHERE r.run_id = m.run_id AND r.authorizer_unique_id = m.authorizer_unique_id)",
-                params![batch.0, reason, time_text(Utc::now())],
-            )?)
-        })
-        .await
-        })
+        self.insert_not_retrieved(batch, reason, "WHERE m.batch_id = ?1")
     }
 
     fn mark_cached_gaps_not_retrieved<'a>(
@@ -113,23 +98,7 @@ impl ResultJournal for SqliteStore {
         batch: BatchRowId,
         reason: &'a str,
     ) -> BoxFuture<'a, Result<usize, StoreError>> {
-        Box::pin(async move {
-            let reason = reason.to_string();
-            self.write(move |transaction| {
-            batch_row(transaction, batch)?;
-            Ok(transaction.execute(
-                &format!(
-                    "INSERT INTO results (run_id, batch_id, authorizer_unique_id, outcome, reason, recorded_at) \
-                         SELECT m.run_id, m.batch_id, m.authorizer_unique_id, 'not_retrieved', ?2, ?3 \
-                         FROM batch_members m {CACHED_GAP} AND NOT EXISTS ( \
-                             SELECT 1 FROM results x WHERE x.run_id = m.run_id \
-                                 AND x.authorizer_unique_id = m.authorizer_unique_id)"
-                ),
-                params![batch.0, reason, time_text(Utc::now())],
-            )?)
-        })
-        .await
-        })
+        self.insert_not_retrieved(batch, reason, CACHED_GAP)
     }
 
     fn authorizer_history<'a>(
@@ -170,4 +139,33 @@ fn history_entry(row: &Row<'_>) -> rusqlite::Result<HistoryEntry> {
         reason: row.get(6)?,
         recorded_at: time(row, 7)?,
     })
+}
+
+impl SqliteStore {
+    /// Records `not_retrieved`, for `reason`, for each member `m` of chunk `batch` that
+    /// `members` selects (a clause after `FROM batch_members m`, the chunk as `?1`) and
+    /// that has no result in its run yet. Returns how many it recorded.
+    fn insert_not_retrieved<'a>(
+        &'a self,
+        batch: BatchRowId,
+        reason: &'a str,
+        members: &'static str,
+    ) -> BoxFuture<'a, Result<usize, StoreError>> {
+        Box::pin(async move {
+            let reason = reason.to_string();
+            self.write(move |transaction| {
+                batch_row(transaction, batch)?;
+                let sql = format!(
+                    "INSERT INTO results \
+                         (run_id, batch_id, authorizer_unique_id, outcome, reason, recorded_at) \
+                     SELECT m.run_id, m.batch_id, m.authorizer_unique_id, 'not_retrieved', ?2, ?3 \
+                     FROM batch_members m {members} AND NOT EXISTS ( \
+                         SELECT 1 FROM results x WHERE x.run_id = m.run_id \
+                             AND x.authorizer_unique_id = m.authorizer_unique_id)"
+                );
+                Ok(transaction.execute(&sql, params![batch.0, reason, time_text(Utc::now())])?)
+            })
+            .await
+        })
+    }
 }

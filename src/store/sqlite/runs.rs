@@ -14,7 +14,7 @@ use crate::store::types::{
     BatchRowId, BatchState, MonitorId, NewRun, PreflightRejection, RunId, RunPlan, RunRecord,
     RunState, RunTally, UnfinishedRun,
 };
-use crate::store::{RunJournal, StoreError};
+use crate::store::{RunJournal, RunStateChange, StoreError};
 
 impl RunJournal for SqliteStore {
     fn ensure_monitor<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<MonitorId, StoreError>> {
@@ -84,11 +84,10 @@ impl RunJournal for SqliteStore {
     fn set_run_state(
         &self,
         run: RunId,
-        state: RunState,
-        at: DateTime<Utc>,
-        reason: Option<String>,
+        change: RunStateChange,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(async move {
+            let RunStateChange { state, at, reason } = change;
             self.write(move |transaction| {
                 let current = run_state(transaction, run)?;
                 if current == state {

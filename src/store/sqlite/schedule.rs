@@ -4,10 +4,11 @@
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::SqliteStore;
 use super::columns::{text_enum, time, time_text};
+use super::error::OpError;
 use crate::store::types::{MonitorId, RunId, ScheduleState};
 use crate::store::{
     ScheduleEvent, ScheduleJournal, SchedulePosition, SlotEvent, SlotOutcome, StoreError,
@@ -19,21 +20,8 @@ impl ScheduleJournal for SqliteStore {
         monitor: MonitorId,
     ) -> BoxFuture<'_, Result<Option<ScheduleState>, StoreError>> {
         Box::pin(async move {
-            self.read(move |transaction| {
-                Ok(transaction
-                    .query_row(
-                        "SELECT last_slot, last_run_id FROM schedule_state WHERE monitor_id = ?1",
-                        params![monitor.0],
-                        |row| {
-                            Ok(ScheduleState {
-                                last_slot: time(row, 0)?,
-                                last_run: row.get::<_, Option<i64>>(1)?.map(RunId),
-                            })
-                        },
-                    )
-                    .optional()?)
-            })
-            .await
+            self.read(move |transaction| schedule_state_row(transaction, monitor))
+                .await
         })
     }
 
@@ -140,19 +128,7 @@ impl ScheduleJournal for SqliteStore {
     ) -> BoxFuture<'_, Result<Option<SchedulePosition>, StoreError>> {
         Box::pin(async move {
             self.read(move |transaction| {
-                let state = transaction
-                    .query_row(
-                        "SELECT last_slot, last_run_id FROM schedule_state WHERE monitor_id = ?1",
-                        params![monitor.0],
-                        |row| {
-                            Ok(ScheduleState {
-                                last_slot: time(row, 0)?,
-                                last_run: row.get::<_, Option<i64>>(1)?.map(RunId),
-                            })
-                        },
-                    )
-                    .optional()?;
-                let Some(state) = state else {
+                let Some(state) = schedule_state_row(transaction, monitor)? else {
                     return Ok(None);
                 };
                 let slot = time_text(state.last_slot);
@@ -186,8 +162,7 @@ impl ScheduleJournal for SqliteStore {
                     )?
                     .query_map(params![monitor.0], |row| {
                         let count: i64 = row.get(3)?;
-                        Ok(ScheduleEvent {
-                            monitor,
+                        let slots = SlotEvent {
                             outcome: text_enum(row, 0, SlotOutcome::from_db)?,
                             first_slot: time(row, 1)?,
                             last_slot: time(row, 2)?,
@@ -195,6 +170,10 @@ impl ScheduleJournal for SqliteStore {
                                 .map_err(|_| rusqlite::Error::IntegralValueOutOfRange(3, count))?,
                             slot_count_exact: row.get(4)?,
                             reason: row.get(5)?,
+                        };
+                        Ok(ScheduleEvent {
+                            monitor,
+                            slots,
                             recorded_at: time(row, 6)?,
                         })
                     })?
@@ -204,4 +183,23 @@ impl ScheduleJournal for SqliteStore {
             .await
         })
     }
+}
+
+/// The monitor's `schedule_state` row, if it has one.
+fn schedule_state_row(
+    transaction: &Transaction<'_>,
+    monitor: MonitorId,
+) -> Result<Option<ScheduleState>, OpError> {
+    Ok(transaction
+        .query_row(
+            "SELECT last_slot, last_run_id FROM schedule_state WHERE monitor_id = ?1",
+            params![monitor.0],
+            |row| {
+                Ok(ScheduleState {
+                    last_slot: time(row, 0)?,
+                    last_run: row.get::<_, Option<i64>>(1)?.map(RunId),
+                })
+            },
+        )
+        .optional()?)
 }

@@ -7,7 +7,7 @@ use crate::rules::SkipReason;
 #[test]
 fn balance_below_is_strictly_below_the_amount() {
     let r = || balance_below("150.00");
-    run_table(vec![
+    let mut table = vec![
         case(
             "one cent below",
             r(),
@@ -37,42 +37,9 @@ fn balance_below_is_strictly_below_the_amount() {
             now(ok("0")),
             Fires("balance $0.00 is below $150.00"),
         ),
-        case(
-            "a failed check cannot be judged",
-            r(),
-            vec![],
-            now(failed(3200)),
-            Quiet,
-        ),
-        case(
-            "a balance sent with a failure code is ignored",
-            r(),
-            vec![],
-            now(Check::Retrieved {
-                status_code: 9000,
-                balance: Some(cents("1.00")),
-            }),
-            Quiet,
-        ),
-        case(
-            "success without a balance cannot be judged",
-            r(),
-            vec![],
-            now(Check::Retrieved {
-                status_code: 0,
-                balance: None,
-            }),
-            Quiet,
-        ),
-        case(
-            "not retrieved",
-            r(),
-            vec![],
-            now(Check::NotRetrieved),
-            Quiet,
-        ),
-        case("rejected", r(), vec![], now(Check::Rejected), Quiet),
-    ]);
+    ];
+    table.extend(without_a_balance(r));
+    run_table(table);
 }
 
 #[test]
@@ -85,124 +52,91 @@ fn below_payment_compares_with_payment_plus_margin() {
         field: "payment_amount".to_string(),
         margin: Cents::ZERO,
     };
-    let with = |mut case: Case, metadata: &'static [(&'static str, &'static str)]| {
-        case.metadata = metadata;
-        case
+    // One row: no earlier runs; the judged check and the lender's fields it is judged with.
+    let judged = |name: &'static str,
+                  rule: RuleKind,
+                  check: Check,
+                  metadata: &'static [(&'static str, &'static str)],
+                  expect: Expect| {
+        let mut judged = case(name, rule, vec![], now(check), expect);
+        judged.metadata = metadata;
+        judged
     };
     let payment = &[("payment_amount", "100.00")];
+    let unparsable = || Skipped(SkipReason::UnparsableField);
+    let missing = || Skipped(SkipReason::MissingField);
     run_table(vec![
-        with(
-            case(
-                "one cent below payment plus margin",
-                r(),
-                vec![],
-                now(ok("124.99")),
-                Fires("balance $124.99 is below the payment of $100.00 plus a margin of $25.00"),
-            ),
+        judged(
+            "one cent below payment plus margin",
+            r(),
+            ok("124.99"),
             payment,
+            Fires("balance $124.99 is below the payment of $100.00 plus a margin of $25.00"),
         ),
-        with(
-            case(
-                "exactly payment plus margin",
-                r(),
-                vec![],
-                now(ok("125.00")),
-                Quiet,
-            ),
+        judged(
+            "exactly payment plus margin",
+            r(),
+            ok("125.00"),
             payment,
+            Quiet,
         ),
-        with(
-            case(
-                "no margin: one cent below the payment",
-                no_margin(),
-                vec![],
-                now(ok("99.99")),
-                Fires("balance $99.99 is below the payment of $100.00"),
-            ),
+        judged(
+            "no margin: one cent below the payment",
+            no_margin(),
+            ok("99.99"),
             payment,
+            Fires("balance $99.99 is below the payment of $100.00"),
         ),
-        with(
-            case(
-                "no margin: exactly the payment",
-                no_margin(),
-                vec![],
-                now(ok("100.00")),
-                Quiet,
-            ),
+        judged(
+            "no margin: exactly the payment",
+            no_margin(),
+            ok("100.00"),
             payment,
+            Quiet,
         ),
-        with(
-            case(
-                "payment written with a separator",
-                r(),
-                vec![],
-                now(ok("1,000.00")),
-                Fires(
-                    "balance $1,000.00 is below the payment of $1,250.00 plus a margin of $25.00",
-                ),
-            ),
+        judged(
+            "payment written with a separator",
+            r(),
+            ok("1,000.00"),
             &[("payment_amount", "1,250.00")],
+            Fires("balance $1,000.00 is below the payment of $1,250.00 plus a margin of $25.00"),
         ),
-        with(
-            case(
-                "field missing",
-                r(),
-                vec![],
-                now(ok("1.00")),
-                Skipped(SkipReason::MissingField),
-            ),
+        judged(
+            "field missing",
+            r(),
+            ok("1.00"),
             &[("loan_id", "LN-1")],
+            missing(),
         ),
-        with(
-            case(
-                "field blank",
-                r(),
-                vec![],
-                now(ok("1.00")),
-                Skipped(SkipReason::MissingField),
-            ),
+        judged(
+            "field blank",
+            r(),
+            ok("1.00"),
             &[("payment_amount", "  ")],
+            missing(),
         ),
-        with(
-            case(
-                "field not an amount",
-                r(),
-                vec![],
-                now(ok("1.00")),
-                Skipped(SkipReason::UnparsableField),
-            ),
+        judged(
+            "field not an amount",
+            r(),
+            ok("1.00"),
             &[("payment_amount", "n/a")],
+            unparsable(),
         ),
-        with(
-            case(
-                "field with sub-cent precision",
-                r(),
-                vec![],
-                now(ok("1.00")),
-                Skipped(SkipReason::UnparsableField),
-            ),
+        judged(
+            "field with sub-cent precision",
+            r(),
+            ok("1.00"),
             &[("payment_amount", "100.005")],
+            unparsable(),
         ),
         // Without a balance there is nothing to judge, and nothing to report about the field.
-        with(
-            case(
-                "failed check, field missing",
-                r(),
-                vec![],
-                now(failed(3400)),
-                Quiet,
-            ),
-            &[],
-        ),
-        with(
-            case(
-                "failed check, field present",
-                r(),
-                vec![],
-                now(failed(3400)),
-                Quiet,
-            ),
+        judged("failed check, field missing", r(), failed(3400), &[], Quiet),
+        judged(
+            "failed check, field present",
+            r(),
+            failed(3400),
             payment,
+            Quiet,
         ),
     ]);
 }
@@ -210,7 +144,7 @@ fn below_payment_compares_with_payment_plus_margin() {
 #[test]
 fn negative_balance_is_below_zero() {
     let r = || RuleKind::NegativeBalance;
-    run_table(vec![
+    let mut table = vec![
         case("zero is not negative", r(), vec![], now(ok("0.00")), Quiet),
         case(
             "one cent overdrawn",
@@ -226,19 +160,48 @@ fn negative_balance_is_below_zero() {
             now(ok("-1234.56")),
             Fires("balance -$1,234.56 is negative"),
         ),
+    ];
+    table.extend(without_a_balance(r));
+    run_table(table);
+}
+
+/// The checks a rule on the balance cannot judge: no balance, or one it must not trust.
+fn without_a_balance(rule: impl Fn() -> RuleKind) -> Vec<Case> {
+    vec![
         case(
             "a failed check cannot be judged",
-            r(),
+            rule(),
             vec![],
-            now(failed(9000)),
+            now(failed(3200)),
+            Quiet,
+        ),
+        case(
+            "a balance sent with a failure code is ignored",
+            rule(),
+            vec![],
+            now(Check::Retrieved {
+                status_code: 9000,
+                balance: Some(cents("1.00")),
+            }),
+            Quiet,
+        ),
+        case(
+            "success without a balance cannot be judged",
+            rule(),
+            vec![],
+            now(Check::Retrieved {
+                status_code: 0,
+                balance: None,
+            }),
             Quiet,
         ),
         case(
             "not retrieved",
-            r(),
+            rule(),
             vec![],
             now(Check::NotRetrieved),
             Quiet,
         ),
-    ]);
+        case("rejected", rule(), vec![], now(Check::Rejected), Quiet),
+    ]
 }
