@@ -29,7 +29,10 @@ mod run_now;
 mod signals;
 
 pub use live::{LiveConfig, reload};
-pub use pipeline::{JudgedRun, Launcher, RunStart, resume_unfinished, run_to_judgement};
+pub use pipeline::{
+    JudgedRun, Launcher, RunStart, STORE_RETRY, resume_unfinished, run_to_judgement,
+    run_to_judgement_healing,
+};
 pub use run_now::{Progress, RunNowReport, is_complete, render_alerts, render_summary, run_now};
 pub use signals::{forward_signals, shutdown_signal};
 

@@ -161,6 +161,13 @@ pub async fn run_to_judgement_healing(
             }
         };
         retry += 1;
+        if run.is_none() {
+            // The run may exist already; reads usually still work (a full disk).
+            run = own_unfinished_run(&ctx.store, monitor_name, trigger)
+                .await
+                .ok()
+                .flatten();
+        }
         health.run_stopped(monitor_name, run, &error, ctx.clock.now());
         tracing::warn!(monitor = %monitor_name, run = run.map(|run| run.0), %error, "the run stopped on a store error; it resumes once the store takes writes again");
         if !wait_for_store(ctx, monitor_name, run, &mut retry, &cancel).await {
