@@ -146,7 +146,7 @@ fn slot() -> DateTime<Utc> {
 /// Serves the sandbox on 127.0.0.1:0, frozen at [`slot`]; the first submission it
 /// receives fills the disk (turns `switch` on) before it is answered, so the run's
 /// next write, the one that records Rightfoot's 201, fails.
-async fn serve_sandbox_filling(switch: DiskFullSwitch) -> Url {
+async fn serve_sandbox_filling(switch: Option<DiskFullSwitch>) -> Url {
     let mut config = SandboxConfig::new([Secret::new(SANDBOX_KEY)]);
     config.clock_start = Some(slot());
     config.clock_speed = 0.0;
@@ -157,7 +157,9 @@ async fn serve_sandbox_filling(switch: DiskFullSwitch) -> Url {
         let switch = switch.clone();
         let filled = Arc::clone(&filled);
         async move {
-            if request.method() == axum::http::Method::POST && !filled.swap(true, Ordering::SeqCst)
+            if let Some(switch) = switch
+                && request.method() == axum::http::Method::POST
+                && !filled.swap(true, Ordering::SeqCst)
             {
                 switch.fill();
             }
@@ -188,6 +190,15 @@ fn sample(text: &str, name: &str) -> u64 {
         .unwrap()
 }
 
+/// Where the disk fills.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FullAt {
+    /// At the run's first submission: the write recording Rightfoot's 201 fails.
+    Submission,
+    /// When the finished run's judgement is committed.
+    Judgement,
+}
+
 /// Regression (issue 15): a run hit by a store error (the disk filled during the run)
 /// stayed `pending` or `running` until a restart, a later run was linked through the
 /// cache to its batches and left most borrowers unjudged, and `/readyz` stayed 200.
@@ -197,6 +208,17 @@ fn sample(text: &str, name: &str) -> u64 {
 /// borrower is checked once and judged, without a restart.
 #[tokio::test(start_paused = true)]
 async fn a_run_stopped_by_a_full_disk_resumes_once_space_is_freed_and_judges_every_borrower() {
+    heal_through_a_full_disk(FullAt::Submission).await;
+}
+
+/// Regression (issue 15): a judgement that failed on a store error was not retried by
+/// the running daemon. Now it is retried once the store takes writes again.
+#[tokio::test(start_paused = true)]
+async fn a_judgement_stopped_by_a_full_disk_is_retried_once_space_is_freed() {
+    heal_through_a_full_disk(FullAt::Judgement).await;
+}
+
+async fn heal_through_a_full_disk(full_at: FullAt) {
     const BORROWERS: usize = 1_500;
     let _log = tracing_subscriber::fmt()
         .with_test_writer()
@@ -208,7 +230,13 @@ async fn a_run_stopped_by_a_full_disk_resumes_once_space_is_freed_and_judges_eve
     let dir = tempfile::tempdir().unwrap();
     let database = dir.path().join("state.db");
     let (store, switch) = open_faulty(&database);
-    let base = serve_sandbox_filling(switch.clone()).await;
+    let base = match full_at {
+        FullAt::Submission => serve_sandbox_filling(Some(switch.clone())).await,
+        FullAt::Judgement => {
+            switch.fill_at_next_judgement();
+            serve_sandbox_filling(None).await
+        }
+    };
 
     let rows: Vec<CsvRow> = (1..=BORROWERS)
         .map(|n| CsvRow::bank(format!("F-{n:04}")))
@@ -296,7 +324,7 @@ monitors:
         shutdown: cancel.clone(),
     }));
 
-    // The disk fills at the first submission; the run stops on the next write.
+    // The disk fills; the run (or its judgement) stops on the next write.
     settle("the run stopping on the full disk", async {
         while store.health().stuck_runs().is_empty() {
             tokio::task::yield_now().await;
@@ -322,14 +350,14 @@ monitors:
         .find(|c| c["check"] == "run")
         .unwrap_or_else(|| panic!("the waiting run is listed: {body}"));
     assert_eq!(run_check["monitor"], MONITOR, "{body}");
+    let detail = run_check["detail"].as_str().unwrap();
     assert!(
-        run_check["detail"].as_str().unwrap().contains("run 1")
-            && run_check["detail"]
-                .as_str()
-                .unwrap()
-                .contains("the disk is full"),
+        detail.contains("run 1") && detail.contains("the disk is full"),
         "{body}"
     );
+    if full_at == FullAt::Judgement {
+        assert!(detail.contains("the judgement stopped"), "{body}");
+    }
     let (status, metrics) = settle("/metrics during the fault", get(listening, "/metrics")).await;
     assert_eq!(status, 200, "{metrics}");
     assert!(sample(&metrics, "balance_monitor_store_errors_total") >= 1);

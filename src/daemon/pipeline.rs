@@ -171,6 +171,7 @@ pub async fn run_to_judgement_healing(
         health.run_stopped(monitor_name, run, &error, ctx.clock.now());
         tracing::warn!(monitor = %monitor_name, run = run.map(|run| run.0), %error, "the run stopped on a store error; it resumes once the store takes writes again");
         if !wait_for_store(ctx, monitor_name, run, &mut retry, &cancel).await {
+            health.run_resumed(monitor_name);
             return Err(stopped_waiting(run, error));
         }
         if run.is_none() {

@@ -17,19 +17,28 @@ use futures_util::future::BoxFuture;
 
 /// Turns the disk-full fault on and off; shared with the store it was made with.
 #[derive(Clone, Debug, Default)]
-pub struct DiskFullSwitch(Arc<AtomicBool>);
+pub struct DiskFullSwitch {
+    full: Arc<AtomicBool>,
+    /// Fill the disk when a judgement is about to be committed.
+    at_judgement: Arc<AtomicBool>,
+}
 
 impl DiskFullSwitch {
+    /// The disk fills at the next judgement's commit, which fails.
+    pub fn fill_at_next_judgement(&self) {
+        self.at_judgement.store(true, Ordering::SeqCst);
+    }
+
     pub fn fill(&self) {
-        self.0.store(true, Ordering::SeqCst);
+        self.full.store(true, Ordering::SeqCst);
     }
 
     pub fn free(&self) {
-        self.0.store(false, Ordering::SeqCst);
+        self.full.store(false, Ordering::SeqCst);
     }
 
     pub fn is_full(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
+        self.full.load(Ordering::SeqCst)
     }
 }
 
@@ -338,6 +347,9 @@ impl AlertState for FaultyStore {
         judged_at: DateTime<Utc>,
         judgement: Judgement,
     ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        if self.switch.at_judgement.swap(false, Ordering::SeqCst) {
+            self.switch.fill();
+        }
         let fault = self.fault();
         Box::pin(async move {
             fault?;
