@@ -489,6 +489,7 @@ async fn metrics_report_every_family_with_the_known_stores_values() {
     );
     assert_eq!(value("balance_monitor_outbox_pending"), "2");
     assert_eq!(value("balance_monitor_outbox_failed"), "1");
+    assert_eq!(value("balance_monitor_store_errors_total"), "0");
 
     let histogram = "balance_monitor_rightfoot_request_duration_seconds";
     for status in ["200", "404"] {

@@ -94,6 +94,12 @@
 //!   every backend (`store::on_sqlite::*`: idempotent upserts, slots, plans, cache
 //!   links, closing), and SQLite's own tests (`store::sqlite::*`: migrations, the file,
 //!   a schema without personal data, readers not blocked by another process's lock).
+//! - `store_faults`: a store that stops taking writes mid-run (a backend failing every
+//!   write as a full disk does), at a submission or at the judgement, is waited out by
+//!   the daemon, which resumes the run and judges every borrower without a restart
+//!   while `/readyz` says why it is not ready
+//!   and `/metrics` counts the errors; a corrupt database stops the daemon and
+//!   `run-now` with exit 1 before any request reaches the sandbox.
 //! - `systemd_boot`: the real `balance-monitor run` booted as systemd boots it: `READY=1`
 //!   with a status, watchdog pings, `STOPPING=1` and exit 0 on SIGTERM; a bad
 //!   configuration exits 2 without ever saying ready.
@@ -140,6 +146,7 @@ mod run;
 mod sandbox;
 mod scheduler;
 mod store;
+mod store_faults;
 mod support;
 mod systemd_boot;
 mod tidy;

@@ -5,7 +5,8 @@
 //! reload, `pipeline.rs` the one run pipeline (run, then judgement) that scheduled
 //! runs, resumed runs and `run-now` share, `run_now.rs` the foreground run and its
 //! rendering, `signals.rs` the Unix signals. `run` loads the configuration, opens the
-//! store, makes it live, resumes the runs a previous process left
+//! store and checks it (an integrity check and a test write: a corrupt or unwritable
+//! database stops the daemon with exit 1 before any run is scheduled), makes it live, resumes the runs a previous process left
 //! unfinished, binds the HTTP listener (the read API behind `http.token`, `/readyz`
 //! following the monitors through a `watch` updated on reload, `/metrics` fed by the
 //! one request recorder every client it builds shares), starts the scheduler (and, with
@@ -28,7 +29,10 @@ mod run_now;
 mod signals;
 
 pub use live::{LiveConfig, reload};
-pub use pipeline::{JudgedRun, Launcher, RunStart, resume_unfinished, run_to_judgement};
+pub use pipeline::{
+    JudgedRun, Launcher, RunStart, STORE_RETRY, resume_unfinished, run_to_judgement,
+    run_to_judgement_healing,
+};
 pub use run_now::{Progress, RunNowReport, is_complete, render_alerts, render_summary, run_now};
 pub use signals::{forward_signals, shutdown_signal};
 
@@ -86,10 +90,28 @@ pub fn client_for(
     RightfootClient::new(client).map_err(|e| DaemonError::Config(format!("rightfoot: {e}")))
 }
 
-fn open_store(config: &Config) -> Result<Store, DaemonError> {
-    Store::open(&config.storage.path)
-        .with_context(|| format!("cannot open the database {}", config.storage.path.display()))
-        .map_err(DaemonError::Runtime)
+/// Opens the store and refuses a damaged one before anything is scheduled or sent: an
+/// integrity check (`Maintenance::quick_check`), then the schema version and a test
+/// write (`Maintenance::check_writable`).
+async fn open_store(config: &Config) -> Result<Store, DaemonError> {
+    let path = &config.storage.path;
+    let store = Store::open(path)
+        .with_context(|| format!("cannot open the database {}", path.display()))
+        .map_err(DaemonError::Runtime)?;
+    let checked = async {
+        store.quick_check().await?;
+        store.check_writable().await
+    };
+    if let Err(error) = checked.await {
+        store.close().await;
+        return Err(DaemonError::Runtime(anyhow::Error::new(error).context(
+            format!(
+                "the database {} failed its start-up check; nothing was scheduled or sent",
+                path.display()
+            ),
+        )));
+    }
+    Ok(store)
 }
 
 /// What tells a running daemon to reload or stop: signals for `balance-monitor run`,
@@ -123,7 +145,7 @@ pub async fn serve(
         tracing::warn!("{warning}");
     }
     let notifier = Notifier::from_environment(env);
-    let store = open_store(&config)?;
+    let store = open_store(&config).await?;
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
     let completions = Completions::default();

@@ -42,7 +42,7 @@ pub async fn run_now(
             config_path.display()
         )));
     };
-    let store = open_store(&config)?;
+    let store = open_store(&config).await?;
     let clock = Clock::system();
     let ctx = RunContext::new(
         store.clone(),

@@ -1,11 +1,16 @@
 //! `GET /readyz`: whether the daemon is doing its job, for a load balancer or an
 //! orchestrator (`/healthz` only says the process serves HTTP).
 //!
-//! Ready means both:
-//! - **the store takes writes**: the writer thread commits an empty `BEGIN IMMEDIATE`
-//!   transaction within [`STORE_PROBE_TIMEOUT`] (it is alive, its queue moves, and no
-//!   other process holds SQLite's write lock; a full disk shows at the next real write,
-//!   not here);
+//! Ready means all of:
+//! - **the store takes writes**: a test write
+//!   ([`check_writable`](crate::store::Maintenance::check_writable): the
+//!   expected schema version, and a commit that really reaches the disk) succeeds within
+//!   [`STORE_PROBE_TIMEOUT`] (the writer is alive, its queue moves, no other process
+//!   holds SQLite's write lock, the disk is not full and the file not read-only);
+//! - **no run waits for the store**: no run or judgement stopped on a store error is
+//!   waiting for the store to heal (the pipeline lists them in
+//!   [`StoreHealth`](crate::store::StoreHealth)); each such run is named, with its
+//!   error;
 //! - **no monitor is overdue**: for each configured monitor, the latest cron slot whose
 //!   grace (plus the monitor's jitter) has passed is accounted for by the schedule's
 //!   stored position (the scheduler moves it when it launches, skips or records a slot
@@ -13,7 +18,7 @@
 //!   are the scheduler's catch-up business, settled at start.
 //!
 //! 200 `{"ready": true, "checks": [...]}` or 503 `{"ready": false, "checks": [...]}`,
-//! each check naming what it looked at. The monitors come through a `watch` channel
+//! each check naming what it looked at (`store`, `run` or `schedule`). The monitors come through a `watch` channel
 //! the daemon updates on reload. This module reads; it changes nothing but the probe.
 
 use std::sync::Arc;
@@ -70,7 +75,7 @@ struct Readiness {
 
 #[derive(Serialize)]
 struct Check {
-    /// `store`, or `schedule`.
+    /// `store`, `run` or `schedule`.
     check: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     monitor: Option<String>,
@@ -80,13 +85,13 @@ struct Check {
 
 pub(crate) async fn readyz(State(state): State<HttpState>) -> Response {
     let mut checks = Vec::new();
-    let probe = tokio::time::timeout(STORE_PROBE_TIMEOUT, state.store.probe_write()).await;
+    let probe = tokio::time::timeout(STORE_PROBE_TIMEOUT, state.store.check_writable()).await;
     checks.push(Check {
         check: "store",
         monitor: None,
         ok: matches!(probe, Ok(Ok(()))),
         detail: match probe {
-            Ok(Ok(())) => "the writer committed a probe transaction".to_string(),
+            Ok(Ok(())) => "the writer committed a test write".to_string(),
             Ok(Err(error)) => format!("the write probe failed: {error}"),
             Err(_) => format!(
                 "the write probe did not finish within {}s",
@@ -94,6 +99,23 @@ pub(crate) async fn readyz(State(state): State<HttpState>) -> Response {
             ),
         },
     });
+
+    for stuck in state.store.health().stuck_runs() {
+        checks.push(Check {
+            check: "run",
+            monitor: Some(stuck.monitor),
+            ok: false,
+            detail: format!(
+                "{} stopped on a store error at {} and resumes once the store takes writes: {}",
+                stuck.run.map_or_else(
+                    || "the next run".to_string(),
+                    |run| format!("run {}", run.0)
+                ),
+                timestamp(stuck.since),
+                stuck.error
+            ),
+        });
+    }
 
     let monitors = Arc::clone(&state.monitors.borrow());
     if !monitors.is_empty() {

@@ -9,6 +9,7 @@
 //! | `balance_monitor_outbox_failed` | gauge | | notifications that failed permanently |
 //! | `balance_monitor_rightfoot_request_duration_seconds` | histogram | `endpoint`, `status` | every attempt of the Rightfoot client since the daemon started (`status="error"`: no answer) |
 //! | `balance_monitor_last_complete_run_timestamp_seconds` | gauge | `monitor` | when each monitor's latest `complete` run finished |
+//! | `balance_monitor_store_errors_total` | counter | | store errors that stopped a run or a judgement, or a try of the store while one waited to heal ([`StoreHealth`](crate::store::StoreHealth), counted by the daemon's pipeline) since the daemon started |
 //! | `balance_monitor_build_info` | gauge | `version` | always 1 |
 //!
 //! Results are reported for each monitor's latest finished run rather than for all
@@ -37,7 +38,11 @@ pub(crate) async fn metrics(State(state): State<HttpState>) -> Result<Response, 
         .metrics_snapshot()
         .await
         .map_err(|error| ApiProblem::store(&error))?;
-    let text = render(&snapshot, &state.rightfoot_metrics.snapshot());
+    let text = render(
+        &snapshot,
+        &state.rightfoot_metrics.snapshot(),
+        state.store.health().errors(),
+    );
     let mut response = (StatusCode::OK, text).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -47,7 +52,11 @@ pub(crate) async fn metrics(State(state): State<HttpState>) -> Result<Response, 
 }
 
 /// The whole exposition.
-pub(crate) fn render(store: &MetricsSnapshot, requests: &[HistogramSnapshot]) -> String {
+pub(crate) fn render(
+    store: &MetricsSnapshot,
+    requests: &[HistogramSnapshot],
+    store_errors: u64,
+) -> String {
     let mut out = String::with_capacity(4096);
     family(
         &mut out,
@@ -189,6 +198,19 @@ pub(crate) fn render(store: &MetricsSnapshot, requests: &[HistogramSnapshot]) ->
             &seconds.to_string(),
         );
     }
+
+    family(
+        &mut out,
+        "balance_monitor_store_errors_total",
+        "counter",
+        "Store errors that stopped a run or a judgement (or a try of the store while it healed).",
+    );
+    sample(
+        &mut out,
+        "balance_monitor_store_errors_total",
+        &[],
+        &store_errors.to_string(),
+    );
 
     family(
         &mut out,

@@ -110,6 +110,26 @@ pub enum StoreError {
         source: DriverError,
     },
 
+    /// The integrity check found damage: pages overwritten, a broken index, a file
+    /// cut short. Nothing the daemon does can repair it.
+    #[error(
+        "database {} is corrupt (integrity check: {detail}); stop balance-monitor, keep the damaged file for investigation, and restore the latest backup",
+        path.display()
+    )]
+    Corrupt { path: PathBuf, detail: String },
+
+    /// The schema changed under a running process (the file was replaced or migrated
+    /// by another balance-monitor).
+    #[error(
+        "database {} is at schema version {found}, this process expects {expected}; was the file replaced or migrated by another balance-monitor while this one ran?",
+        path.display()
+    )]
+    SchemaChanged {
+        path: PathBuf,
+        found: i64,
+        expected: i64,
+    },
+
     #[error("database {}: the store is closed", path.display())]
     Closed { path: PathBuf },
 

@@ -1,5 +1,5 @@
 //! Upkeep of a store behind the interface ([`Maintenance`]): what it is, its schema
-//! version, a tidy close, an online copy, and one bounded step of retention.
+//! version, an integrity check, a test write, a tidy close, an online copy, and one bounded step of retention.
 //!
 //! The entry points callers use are on [`Store`](super::Store): `backup`,
 //! `backup_with_progress`, `prune` and `prune_before` (in `backup.rs` and
@@ -22,6 +22,18 @@ pub trait Maintenance: Send + Sync {
 
     /// The schema version the database is at.
     fn schema_version(&self) -> BoxFuture<'_, Result<i64, StoreError>>;
+
+    /// A cheap integrity check of the whole database (for SQLite, `PRAGMA
+    /// quick_check`): [`StoreError::Corrupt`] if it finds damage. Reads the whole file
+    /// once; call it at start-up, not per request.
+    fn quick_check(&self) -> BoxFuture<'_, Result<(), StoreError>>;
+
+    /// Whether the store takes a real write now: the schema is the version this build
+    /// expects ([`StoreError::SchemaChanged`] if not) and a test write reaches the disk
+    /// and commits (a full disk or a read-only file fails here as it would fail a run's
+    /// next write). Changes no data. Called before each run sends anything, and by
+    /// `/readyz`.
+    fn check_writable(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 
     /// Waits for the writes already queued, then stops writing. Every write that
     /// returned `Ok` was durable already; this only makes the shutdown tidy. Later

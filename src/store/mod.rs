@@ -16,7 +16,7 @@
 //! | `queries.rs` | [`ReadQueries`] | the HTTP API's pages, `/metrics`, `/readyz` |
 //! | `reports.rs` | [`Reports`] | the terminal's history and runs |
 //! | `export.rs` | [`Export`] | streaming results out |
-//! | `maintenance.rs` | [`Maintenance`] | schema version, close, backup, retention steps |
+//! | `maintenance.rs` | [`Maintenance`] | schema version, integrity check, test write, close, backup, retention steps |
 //! | `run_metadata.rs` | [`JudgementFields`] | a run's judgement fields, plan to judgement |
 //!
 //! The methods return boxed futures so the traits are object-safe, and `Store` derefs
@@ -30,6 +30,10 @@
 //! [`Store::open`]. A second backend adds its folder, implements the traits, and gets a
 //! constructor here; the shared test suite (`tests/store/`) takes its store from a
 //! factory, so it runs on every backend. No rusqlite type and no SQL leave `sqlite/`.
+//!
+//! Beside the backend, every clone of a `Store` shares one [`StoreHealth`]
+//! (`health.rs`): the store errors its users counted and the runs waiting for the store
+//! to heal, for `/metrics` and `/readyz`.
 //!
 //! What the store never holds: personal data. An authorizer is its
 //! `authorizer_unique_id` and nothing else; names, SSN, EIN, account, routing and card
@@ -52,6 +56,7 @@ mod backup;
 mod batches;
 mod error;
 mod export;
+mod health;
 mod maintenance;
 mod outbox;
 mod queries;
@@ -79,6 +84,7 @@ pub use error::{DriverError, StoreError};
 pub use export::{
     BoxedSink, Export, ExportError, ExportQuery, ExportScope, ExportedResult, ResultSink, RowSink,
 };
+pub use health::{StoreHealth, StuckRun};
 pub use maintenance::Maintenance;
 pub use outbox::{AttemptOutcome, NewNotification, NotificationRecord, Outbox, QueuedNotification};
 pub use queries::{
@@ -151,6 +157,7 @@ impl Default for StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     backend: Arc<dyn Backend>,
+    health: Arc<StoreHealth>,
 }
 
 impl fmt::Debug for Store {
@@ -172,7 +179,16 @@ impl std::ops::Deref for Store {
 impl Store {
     /// A handle on `backend`.
     pub fn from_backend(backend: Arc<dyn Backend>) -> Store {
-        Store { backend }
+        Store {
+            backend,
+            health: Arc::default(),
+        }
+    }
+
+    /// The store errors this handle's users counted and the runs waiting for the store,
+    /// shared by every clone.
+    pub fn health(&self) -> &StoreHealth {
+        &self.health
     }
 
     /// Opens (creating if needed) the SQLite database at `path` and migrates it to

@@ -215,10 +215,4 @@ pub trait ReadQueries: Send + Sync {
     fn schedule_positions(
         &self,
     ) -> BoxFuture<'_, Result<BTreeMap<String, DateTime<Utc>>, StoreError>>;
-
-    /// Proves that a write could commit now, for `/readyz`, without writing anything
-    /// (so a full disk is not detected here; the next real write reports it). On
-    /// SQLite: an empty `BEGIN IMMEDIATE` transaction on the writer thread, so the
-    /// thread is alive, its queue moves, and the write lock can be taken.
-    fn probe_write(&self) -> BoxFuture<'_, Result<(), StoreError>>;
 }

@@ -48,6 +48,7 @@ macro_rules! shared_suite {
                 the_first_chunk_to_record_a_rightfoot_batch_owns_its_results,
                 judgement_fields_are_kept_whole_until_forgotten,
                 after_close_writes_fail_and_reopening_keeps_what_was_written,
+                a_sound_store_passes_its_checks_and_a_closed_one_takes_no_test_write,
             );
         }
     };

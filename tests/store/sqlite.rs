@@ -203,6 +203,54 @@ async fn the_file_is_left_in_wal_mode() {
     assert_eq!(journal, "wal");
 }
 
+/// Regression (issue 15): `/readyz` probed the store with an empty transaction, which
+/// commits without writing and so succeeds on a full disk. The test write must reach
+/// the file: the WAL grows by it.
+#[tokio::test]
+async fn the_test_write_reaches_the_disk() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = database(&directory);
+    let store = Store::open(&path).unwrap();
+    let wal = path.with_extension("db-wal");
+    let before = std::fs::metadata(&wal).map_or(0, |m| m.len());
+    store.check_writable().await.unwrap();
+    let after = std::fs::metadata(&wal).unwrap().len();
+    assert!(
+        after > before,
+        "the WAL grew from {before} to {after} bytes"
+    );
+}
+
+/// Pages overwritten in the middle of the file: the integrity check says the file is
+/// corrupt and what to do, naming it.
+#[tokio::test]
+async fn overwritten_pages_fail_the_integrity_check() {
+    let directory = tempfile::tempdir().unwrap();
+    let path = database(&directory);
+    Store::open(&path).unwrap().close().await;
+    external(&path)
+        .execute_batch(
+            "CREATE TABLE filler (id INTEGER PRIMARY KEY, body BLOB);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 300)
+             INSERT INTO filler (body) SELECT randomblob(600) FROM n;
+             PRAGMA wal_checkpoint(TRUNCATE);",
+        )
+        .unwrap();
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2 / 4096 * 4096;
+    bytes[middle..middle + 3 * 4096].fill(0xA5);
+    std::fs::write(&path, bytes).unwrap();
+    let store = Store::open(&path).unwrap();
+    let error = store.quick_check().await.unwrap_err();
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains(&path.display().to_string())
+            && message.contains("restore the latest backup"),
+        "{message}"
+    );
+}
+
 /// Whether a column name suggests personal data. `name` is allowed only as a
 /// monitor's name (a label the lender chose).
 fn suggests_personal_data(table: &str, column: &str) -> bool {

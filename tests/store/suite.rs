@@ -925,3 +925,23 @@ pub(super) async fn after_close_writes_fail_and_reopening_keeps_what_was_written
     assert_eq!(reopened.monitor_id("kept").await.unwrap(), Some(kept));
     assert_eq!(reopened.monitor_id("late").await.unwrap(), None);
 }
+
+// --- Checks ----------------------------------------------------------------------------
+
+pub(super) async fn a_sound_store_passes_its_checks_and_a_closed_one_takes_no_test_write<
+    B: OpenStore,
+>() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = B::open(directory.path());
+    store.ensure_monitor("daily").await.unwrap();
+    store.quick_check().await.unwrap();
+    store.check_writable().await.unwrap();
+    assert_eq!(
+        store.schema_version().await.unwrap(),
+        balance_monitor::store::LATEST_VERSION,
+        "the test write leaves the schema version as it was"
+    );
+    store.close().await;
+    let error = store.check_writable().await.unwrap_err();
+    assert!(matches!(error, StoreError::Closed { .. }), "{error}");
+}

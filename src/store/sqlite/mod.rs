@@ -133,6 +133,55 @@ impl Maintenance for SqliteStore {
         Box::pin(self.read(|transaction| Ok(migrations::schema_version(transaction)?)))
     }
 
+    fn quick_check(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        let path = self.path.clone();
+        Box::pin(async move {
+            let found = self
+                .scan(|transaction| {
+                    // At most a few problems: the first says enough, and a badly damaged
+                    // file could list thousands.
+                    Ok(transaction
+                        .prepare("PRAGMA quick_check(5)")?
+                        .query_map([], |row| row.get::<_, String>(0))?
+                        .collect::<rusqlite::Result<Vec<_>>>()?)
+                })
+                .await;
+            match found {
+                Ok(problems) if problems == ["ok"] => Ok(()),
+                Ok(problems) => Err(StoreError::Corrupt {
+                    path,
+                    detail: problems.join("; "),
+                }),
+                // Damage bad enough that the check itself cannot read the file.
+                Err(StoreError::NotADatabase { .. }) => Err(StoreError::Corrupt {
+                    path,
+                    detail: "the file cannot be read as an SQLite database".to_string(),
+                }),
+                Err(other) => Err(other),
+            }
+        })
+    }
+
+    fn check_writable(&self) -> BoxFuture<'_, Result<(), StoreError>> {
+        let path = self.path.clone();
+        Box::pin(self.write(move |transaction| {
+            let found = migrations::schema_version(transaction)?;
+            if found != LATEST_VERSION {
+                return Err(StoreError::SchemaChanged {
+                    path,
+                    found,
+                    expected: LATEST_VERSION,
+                }
+                .into());
+            }
+            // Writing the version it already has dirties the file's first page, so the
+            // commit really writes (to the WAL) and syncs: an empty transaction would
+            // succeed on a full disk.
+            transaction.pragma_update(None, "user_version", LATEST_VERSION)?;
+            Ok(())
+        }))
+    }
+
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.writer.close())
     }

@@ -286,10 +286,6 @@ impl ReadQueries for SqliteStore {
             .await
         })
     }
-
-    fn probe_write(&self) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(async move { self.write(|_| Ok(())).await })
-    }
 }
 
 /// The history page: the authorizer's rows through `results_by_authorizer_run`,
