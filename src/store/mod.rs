@@ -11,6 +11,7 @@
 //! | `batches.rs` | [`BatchJournal`] | chunks, their members, completion-webhook dedupe |
 //! | `results.rs` | [`ResultJournal`] | one result per authorizer per run |
 //! | `schedule.rs` | [`ScheduleJournal`] | schedule positions, missed and skipped slots |
+//! | `leases.rs` | [`RunLeases`] | each monitor's run lease: one run at a time |
 //! | `alerts.rs` | [`AlertState`] | what the judgement reads, and its commit |
 //! | `outbox.rs` | [`Outbox`] | what is due, each attempt |
 //! | `queries.rs` | [`ReadQueries`] | the HTTP API's pages, `/metrics`, `/readyz` |
@@ -48,6 +49,7 @@ mod backup;
 mod batches;
 mod error;
 mod export;
+mod leases;
 mod maintenance;
 mod outbox;
 mod queries;
@@ -75,6 +77,7 @@ pub use error::{DriverError, StoreError};
 pub use export::{
     BoxedSink, Export, ExportError, ExportQuery, ExportScope, ExportedResult, ResultSink, RowSink,
 };
+pub use leases::{LeaseTake, RunLease, RunLeases};
 pub use maintenance::Maintenance;
 pub use outbox::{AttemptOutcome, NewNotification, NotificationRecord, Outbox, QueuedNotification};
 pub use queries::{
@@ -107,6 +110,7 @@ pub trait Backend:
     + BatchJournal
     + ResultJournal
     + ScheduleJournal
+    + RunLeases
     + AlertState
     + Outbox
     + ReadQueries
@@ -125,6 +129,7 @@ impl<T> Backend for T where
         + BatchJournal
         + ResultJournal
         + ScheduleJournal
+        + RunLeases
         + AlertState
         + Outbox
         + ReadQueries
