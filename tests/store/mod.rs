@@ -47,6 +47,8 @@ macro_rules! shared_suite {
                 a_plan_is_written_whole_or_not_at_all_and_only_once,
                 the_first_chunk_to_record_a_rightfoot_batch_owns_its_results,
                 after_close_writes_fail_and_reopening_keeps_what_was_written,
+                a_monitor_run_lease_is_held_by_one_holder_until_it_expires_or_is_released,
+                runs_of_a_monitor_are_judged_in_order,
             );
         }
     };
