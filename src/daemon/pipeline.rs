@@ -16,9 +16,9 @@ use tokio_util::task::TaskTracker;
 use crate::alerting::{Alerting, AlertingError, Judged};
 use crate::config::Monitor;
 use crate::domain::{RunId, RunTrigger};
-use crate::run::{self, RunContext, RunError, RunOutcome, RunSummary};
+use crate::run::{self, MonitorBusy, RunContext, RunError, RunOutcome, RunSummary};
 use crate::scheduler::{LaunchRequest, RunLauncher, Scheduler};
-use crate::store::{Store, StoreError};
+use crate::store::{SlotEvent, Store, StoreError};
 use crate::systemd::Notifier;
 
 use super::live::LiveConfig;
@@ -108,16 +108,41 @@ impl RunLauncher for Arc<Launcher> {
                 trigger: request.trigger,
             };
             let monitor = &request.monitor.name;
-            match run_to_judgement(&ctx, &launcher.alerting, start, request.shutdown).await {
+            match run_to_judgement(&ctx, &launcher.alerting, start, request.shutdown.clone()).await {
                 Ok(JudgedRun { summary, .. }) => launcher.notifier.status(&format!(
                     "last run: {monitor} {} ({} succeeded, {} not retrieved)",
                     summary.state.as_str(),
                     summary.succeeded,
                     summary.not_retrieved
                 )),
+                Err(RunError::MonitorBusy(busy)) => {
+                    skip_busy_slot(&ctx.store, &request, &busy).await;
+                }
                 Err(error) => log_unjudged(monitor, &error),
             }
         })
+    }
+}
+
+/// Records a scheduled slot whose monitor another process is running (a `run-now`, or
+/// another daemon on the same database) as skipped, naming the run in progress.
+async fn skip_busy_slot(store: &Store, request: &LaunchRequest, busy: &MonitorBusy) {
+    let monitor = &request.monitor.name;
+    let Some(slot) = request.trigger.slot() else {
+        tracing::warn!(%monitor, "{busy}");
+        return;
+    };
+    let reason = match busy.run {
+        Some(run) => format!("overlapping run {}", run.0),
+        None => "overlapping run (starting)".to_string(),
+    };
+    tracing::warn!(%monitor, %slot, "slot skipped: {busy}");
+    let event = SlotEvent::skipped(slot, reason);
+    if let Err(error) = store
+        .advance_schedule(request.monitor_id, slot, vec![event])
+        .await
+    {
+        tracing::error!(%monitor, %slot, %error, "the skipped slot could not be recorded");
     }
 }
 
