@@ -108,7 +108,8 @@ impl RunLauncher for Arc<Launcher> {
                 trigger: request.trigger,
             };
             let monitor = &request.monitor.name;
-            match run_to_judgement(&ctx, &launcher.alerting, start, request.shutdown.clone()).await {
+            match run_to_judgement(&ctx, &launcher.alerting, start, request.shutdown.clone()).await
+            {
                 Ok(JudgedRun { summary, .. }) => launcher.notifier.status(&format!(
                     "last run: {monitor} {} ({} succeeded, {} not retrieved)",
                     summary.state.as_str(),
@@ -136,13 +137,15 @@ async fn skip_busy_slot(store: &Store, request: &LaunchRequest, busy: &MonitorBu
         Some(run) => format!("overlapping run {}", run.0),
         None => "overlapping run (starting)".to_string(),
     };
-    tracing::warn!(%monitor, %slot, "slot skipped: {busy}");
     let event = SlotEvent::skipped(slot, reason);
-    if let Err(error) = store
+    match store
         .advance_schedule(request.monitor_id, slot, vec![event])
         .await
     {
-        tracing::error!(%monitor, %slot, %error, "the skipped slot could not be recorded");
+        Ok(_) => tracing::warn!(%monitor, %slot, "slot skipped: {busy}"),
+        Err(error) => {
+            tracing::error!(%monitor, %slot, %error, "slot skipped ({busy}), but this could not be recorded");
+        }
     }
 }
 

@@ -227,17 +227,17 @@ async fn renew(store: Store, monitor: MonitorId, stop: CancellationToken) {
         {
             Ok(true) => {}
             Ok(false) => {
-                tracing::error!(monitor = monitor.0, "this run's monitor lease expired and was taken by another process: two runs of the monitor may overlap");
+                tracing::error!(
+                    monitor = monitor.0,
+                    "this run's monitor lease expired and was taken by another process: two runs of the monitor may overlap"
+                );
             }
             Err(error) => {
                 tracing::warn!(monitor = monitor.0, %error, "the run lease could not be renewed; trying again");
             }
         }
     }
-    if let Err(error) = store
-        .release_run_lease(monitor, holder().to_string())
-        .await
-    {
+    if let Err(error) = store.release_run_lease(monitor, holder().to_string()).await {
         tracing::warn!(monitor = monitor.0, %error, "the run lease could not be released; it expires by itself");
     }
 }

@@ -46,7 +46,10 @@
 //!   chunk reads the batch for those members only and stores them as its own results
 //!   (the owner has `not_retrieved` for them, so nothing is counted twice); the ones
 //!   still missing at this chunk's deadline are `not_retrieved` here too. While the
-//!   owner is still being read, its run will store them, and nothing is read here.
+//!   owner is still being read (its run is going, in this process or another), this
+//!   chunk waits for it, checking the store every `poll_interval` up to its own
+//!   deadline: it never completes before the results it counts as `cached` exist, so
+//!   its run is never judged as having none of them.
 //! - **The batch id is new to this database but `submitted_at` is older than the run**
 //!   (by more than [`RunSettings::clock_skew_allowance`]). The results are not in this
 //!   history yet, so they are read and stored as usual, with Rightfoot's timestamps.

@@ -891,7 +891,10 @@ pub(super) async fn a_monitor_run_lease_is_held_by_one_holder_until_it_expires_o
     let b = || "host-b pid 2 (bbbb)".to_string();
 
     assert_eq!(store.run_lease(monitor).await.unwrap(), None);
-    let taken = store.take_run_lease(monitor, a(), minute, None).await.unwrap();
+    let taken = store
+        .take_run_lease(monitor, a(), minute, None)
+        .await
+        .unwrap();
     assert!(matches!(taken, LeaseTake::Taken { .. }), "{taken:?}");
     let run = manual_run(&store, "payroll").await;
     assert!(store.set_run_lease_run(monitor, a(), run).await.unwrap());
@@ -899,7 +902,11 @@ pub(super) async fn a_monitor_run_lease_is_held_by_one_holder_until_it_expires_o
 
     // Refused while held, to another holder and to the holder itself, naming the run.
     for holder in [b(), a()] {
-        match store.take_run_lease(monitor, holder, minute, None).await.unwrap() {
+        match store
+            .take_run_lease(monitor, holder, minute, None)
+            .await
+            .unwrap()
+        {
             LeaseTake::Held(lease) => {
                 assert_eq!(lease.holder, a());
                 assert_eq!(lease.run, Some(run));
@@ -909,9 +916,15 @@ pub(super) async fn a_monitor_run_lease_is_held_by_one_holder_until_it_expires_o
         }
     }
     // Another monitor's lease is its own.
-    let taken = store.take_run_lease(other, b(), minute, None).await.unwrap();
+    let taken = store
+        .take_run_lease(other, b(), minute, None)
+        .await
+        .unwrap();
     assert!(matches!(taken, LeaseTake::Taken { .. }), "{taken:?}");
-    assert_eq!(store.run_lease(monitor).await.unwrap().unwrap().run, Some(run));
+    assert_eq!(
+        store.run_lease(monitor).await.unwrap().unwrap().run,
+        Some(run)
+    );
 
     // Only the holder renews or releases it.
     assert!(store.renew_run_lease(monitor, a(), minute).await.unwrap());
@@ -924,18 +937,30 @@ pub(super) async fn a_monitor_run_lease_is_held_by_one_holder_until_it_expires_o
 
     // A holder that dies stops renewing: once expired (a lease of no time is expired at
     // once), anyone takes it, and the dead holder cannot renew it back.
-    let taken = store.take_run_lease(monitor, a(), Duration::ZERO, None).await.unwrap();
+    let taken = store
+        .take_run_lease(monitor, a(), Duration::ZERO, None)
+        .await
+        .unwrap();
     assert!(matches!(taken, LeaseTake::Taken { .. }), "{taken:?}");
     assert_eq!(store.run_lease(monitor).await.unwrap(), None);
-    let taken = store.take_run_lease(monitor, b(), minute, None).await.unwrap();
+    let taken = store
+        .take_run_lease(monitor, b(), minute, None)
+        .await
+        .unwrap();
     assert!(matches!(taken, LeaseTake::Taken { .. }), "{taken:?}");
     assert!(!store.renew_run_lease(monitor, a(), minute).await.unwrap());
     assert_eq!(store.run_lease(monitor).await.unwrap().unwrap().run, None);
 
     // A holder known to be dead is replaced before its lease expires.
-    let refused = store.take_run_lease(monitor, a(), minute, Some(a())).await.unwrap();
+    let refused = store
+        .take_run_lease(monitor, a(), minute, Some(a()))
+        .await
+        .unwrap();
     assert!(matches!(refused, LeaseTake::Held(_)), "{refused:?}");
-    let taken = store.take_run_lease(monitor, a(), minute, Some(b())).await.unwrap();
+    let taken = store
+        .take_run_lease(monitor, a(), minute, Some(b()))
+        .await
+        .unwrap();
     assert!(matches!(taken, LeaseTake::Taken { .. }), "{taken:?}");
     assert_eq!(store.run_lease(monitor).await.unwrap().unwrap().holder, a());
 }
