@@ -6,6 +6,12 @@
 //! (the fields its own plan loaded, or, for a resumed run, the ones the plan stored).
 //! Scheduled runs ([`Launcher`]), resumed runs ([`resume_unfinished`]) and `run-now`
 //! all call it. What a run does belongs to `run`, what it means to `alerting`.
+//!
+//! A new run whose monitor another run holds (its run lease, see `run::lease`) ends
+//! with [`RunError::MonitorBusy`] before anything is created: `run-now` reports it and
+//! exits 1, and the [`Launcher`] records the scheduled slot as skipped, `overlapping
+//! run N`. The judgement takes a monitor's runs strictly in order, so a run that ends
+//! while an earlier one is still going is judged after it.
 
 use std::sync::Arc;
 

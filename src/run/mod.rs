@@ -68,6 +68,13 @@
 //! before, `failed` if it certainly was not. A chunk first sent longer ago than the
 //! cache window is `unknown`, never resent.
 //!
+//! # One run per monitor
+//!
+//! [`execute`] and [`resume`] hold the monitor's run lease in the store while the run
+//! is driven (`lease.rs`): a new run of a monitor another run holds is refused with
+//! [`RunError::MonitorBusy`] before anything is created, and a resumed run waits for
+//! the lease. So two runs of one monitor never overlap, even from two processes.
+//!
 //! # Cancellation
 //!
 //! On cancel, no new chunk starts, waits and result reads stop, and a POST already in
