@@ -30,7 +30,7 @@ use crate::support::sandbox::{CsvRow, authorizers_csv};
 use crate::support::write_file;
 
 /// Authorizer ids `<prefix>-000`, `<prefix>-001`, ...
-fn ids(prefix: &str, count: usize) -> Vec<String> {
+pub(crate) fn ids(prefix: &str, count: usize) -> Vec<String> {
     (0..count).map(|n| format!("{prefix}-{n:03}")).collect()
 }
 
@@ -42,7 +42,7 @@ fn scripted_cents(index: usize) -> i64 {
 
 /// A scenario giving each of `ids` its [`scripted_cents`] balance, except the
 /// `failures` (id, outcome word) listed.
-fn scenario(ids: &[String], failures: &[(&str, &str)]) -> Scenario {
+pub(crate) fn scenario(ids: &[String], failures: &[(&str, &str)]) -> Scenario {
     let mut text = String::from("authorizers:\n");
     for (index, id) in ids.iter().enumerate() {
         let outcome = match failures.iter().find(|(failing, _)| failing == id) {
@@ -57,7 +57,7 @@ fn scenario(ids: &[String], failures: &[(&str, &str)]) -> Scenario {
     Scenario::from_yaml(&text, std::path::Path::new("scenario.yaml")).unwrap()
 }
 
-fn csv(ids: &[String]) -> String {
+pub(crate) fn csv(ids: &[String]) -> String {
     let rows: Vec<CsvRow> = ids.iter().map(CsvRow::bank).collect();
     authorizers_csv(&rows, &[])
 }
@@ -630,7 +630,10 @@ fn position_of(text: &str, needle: &str) -> (usize, usize) {
 }
 
 /// Runs `balance-monitor run-now MONITOR` to its end: (exit code, stdout, stderr).
-async fn run_now(config: &std::path::Path, monitor: &str) -> (Option<i32>, String, String) {
+pub(crate) async fn run_now(
+    config: &std::path::Path,
+    monitor: &str,
+) -> (Option<i32>, String, String) {
     let mut command = tokio::process::Command::new(crate::support::binary());
     command
         .arg("--config")

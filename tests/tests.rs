@@ -85,6 +85,10 @@
 //! - `run`: one run of a monitor against the sandbox on paused time: a complete run,
 //!   rejections, the result deadline, Rightfoot's 24-hour cache, bounded concurrency,
 //!   crash recovery from each durable step, and cancellation.
+//! - `run_lease`: issue 15 with the real binary: a second `run-now` of a busy monitor
+//!   is refused naming the run in progress, a slot coming meanwhile is skipped as
+//!   overlapping, runs are judged in order, and a chunk linked by the cache to a batch
+//!   still being read waits for its results; never a false `run_failed`.
 //! - `sandbox`: the built-in Rightfoot simulator over HTTP: auth, validation, the body-hash
 //!   cache, progressive results, paging, exports, history, scenarios, faults, webhooks.
 //! - `scheduler`: the schedule loop on paused time with a real store and a fake launcher:
@@ -143,6 +147,7 @@ mod read_api_ops;
 mod retention;
 mod rightfoot_client;
 mod run;
+mod run_lease;
 mod sandbox;
 mod scheduler;
 mod store;

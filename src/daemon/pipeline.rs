@@ -14,6 +14,12 @@
 //! backoff, and once the store takes a write resumes the run from its journal and
 //! judges it, without a restart. `run-now` does not wait: it exits 1 on a store error.
 //! What a run does belongs to `run`, what it means to `alerting`.
+//!
+//! A new run whose monitor another run holds (its run lease, see `run::lease`) ends
+//! with [`RunError::MonitorBusy`] before anything is created: `run-now` reports it and
+//! exits 1, and the [`Launcher`] records the scheduled slot as skipped, `overlapping
+//! run N`. The judgement takes a monitor's runs strictly in order, so a run that ends
+//! while an earlier one is still going is judged after it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,9 +32,9 @@ use crate::alerting::{Alerting, AlertingError, Judged};
 use crate::backoff::{Backoff, Jitter};
 use crate::config::Monitor;
 use crate::domain::{RunId, RunTrigger};
-use crate::run::{self, RunContext, RunError, RunOutcome, RunSummary};
+use crate::run::{self, MonitorBusy, RunContext, RunError, RunOutcome, RunSummary};
 use crate::scheduler::{LaunchRequest, RunLauncher, Scheduler};
-use crate::store::{Store, StoreError};
+use crate::store::{SlotEvent, Store, StoreError};
 use crate::systemd::Notifier;
 
 use super::live::LiveConfig;
@@ -328,7 +334,7 @@ impl RunLauncher for Arc<Launcher> {
                 &launcher.alerting,
                 monitor,
                 start,
-                request.shutdown,
+                request.shutdown.clone(),
             )
             .await;
             match judged {
@@ -338,9 +344,36 @@ impl RunLauncher for Arc<Launcher> {
                     summary.succeeded,
                     summary.not_retrieved
                 )),
+                Err(RunError::MonitorBusy(busy)) => {
+                    skip_busy_slot(&ctx.store, &request, &busy).await;
+                }
                 Err(error) => log_unjudged(monitor, &error),
             }
         })
+    }
+}
+
+/// Records a scheduled slot whose monitor another process is running (a `run-now`, or
+/// another daemon on the same database) as skipped, naming the run in progress.
+async fn skip_busy_slot(store: &Store, request: &LaunchRequest, busy: &MonitorBusy) {
+    let monitor = &request.monitor.name;
+    let Some(slot) = request.trigger.slot() else {
+        tracing::warn!(%monitor, "{busy}");
+        return;
+    };
+    let reason = match busy.run {
+        Some(run) => format!("overlapping run {}", run.0),
+        None => "overlapping run (starting)".to_string(),
+    };
+    let event = SlotEvent::skipped(slot, reason);
+    match store
+        .advance_schedule(request.monitor_id, slot, vec![event])
+        .await
+    {
+        Ok(_) => tracing::warn!(%monitor, %slot, "slot skipped: {busy}"),
+        Err(error) => {
+            tracing::error!(%monitor, %slot, %error, "slot skipped ({busy}), but this could not be recorded");
+        }
     }
 }
 

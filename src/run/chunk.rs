@@ -9,9 +9,10 @@
 //!    id, `submitted_at`, accepted count, deadline, refused rows) → `submitted`.
 //!    If another chunk had already recorded that batch id, Rightfoot answered from its
 //!    24-hour cache: the chunk is linked to that earlier chunk (the batch's owner) and
-//!    stores none of the owner's results. It is `complete` at once, unless the owner's
-//!    run gave up on some results at its deadline: those alone are then read (step 3)
-//!    into this chunk, so every check is still stored exactly once.
+//!    stores none of the owner's results. It waits until the owner's chunk has ended,
+//!    then is `complete`, unless the owner's run gave up on some results at its
+//!    deadline: those alone are then read (step 3) into this chunk, so every check is
+//!    still stored exactly once.
 //! 3. `reading`: pages are fetched and each is upserted by (run, authorizer) before
 //!    the next is asked for, so reading a page again changes nothing. Polling repeats
 //!    every `poll_interval` until the results reach the accepted count, or until the

@@ -46,7 +46,10 @@
 //!   chunk reads the batch for those members only and stores them as its own results
 //!   (the owner has `not_retrieved` for them, so nothing is counted twice); the ones
 //!   still missing at this chunk's deadline are `not_retrieved` here too. While the
-//!   owner is still being read, its run will store them, and nothing is read here.
+//!   owner is still being read (its run is going, in this process or another), this
+//!   chunk waits for it, checking the store every `poll_interval` up to its own
+//!   deadline: it never completes before the results it counts as `cached` exist, so
+//!   its run is never judged as having none of them.
 //! - **The batch id is new to this database but `submitted_at` is older than the run**
 //!   (by more than [`RunSettings::clock_skew_allowance`]). The results are not in this
 //!   history yet, so they are read and stored as usual, with Rightfoot's timestamps.
@@ -65,6 +68,13 @@
 //! before, `failed` if it certainly was not. A chunk first sent longer ago than the
 //! cache window is `unknown`, never resent.
 //!
+//! # One run per monitor
+//!
+//! [`execute`] and [`resume`] hold the monitor's run lease in the store while the run
+//! is driven (`lease.rs`): a new run of a monitor another run holds is refused with
+//! [`RunError::MonitorBusy`] before anything is created, and a resumed run waits for
+//! the lease. So two runs of one monitor never overlap, even from two processes.
+//!
 //! # Cancellation
 //!
 //! On cancel, no new chunk starts, waits and result reads stop, and a POST already in
@@ -79,6 +89,7 @@
 mod chunk;
 mod finish;
 mod in_flight;
+mod lease;
 pub mod plan;
 mod read;
 
@@ -90,6 +101,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use finish::RunSummary;
 pub use in_flight::{InFlightLimit, InFlightSlot};
+pub use lease::{LEASE_TTL, MonitorBusy, MonitorLease, RENEW_EVERY};
 pub use plan::{Chunk, Plan, plan_chunks};
 
 use chunk::{Body, ChunkEnd, ChunkWork, RunInProgress};
@@ -237,6 +249,9 @@ pub enum RunError {
     Cancelled { run: RunId },
     #[error("{run} does not exist")]
     NotFound { run: RunId },
+    /// Another run of the monitor holds its lease: nothing was created or sent.
+    #[error("{0}")]
+    MonitorBusy(MonitorBusy),
     /// [`resume`] was given another monitor than the run's.
     #[error("{run} belongs to monitor {expected:?}, not {given:?}")]
     WrongMonitor {
@@ -249,12 +264,13 @@ pub enum RunError {
     Inconsistent { run: RunId, message: String },
 }
 
-/// Creates a run of `monitor` for `trigger` and drives it to its end. Judging it is
-/// the caller's (the daemon's pipeline).
+/// Creates a run of `monitor` for `trigger` and drives it to its end, holding the
+/// monitor's run lease throughout. Judging it is the caller's (the daemon's pipeline).
 ///
-/// A scheduled or catch-up slot that already has a run fails with
-/// [`StoreError::SlotTaken`] (inside [`RunError::Store`]). On cancellation the run is
-/// left resumable and [`RunError::Cancelled`] is returned.
+/// While another run of the monitor holds the lease, nothing is created and
+/// [`RunError::MonitorBusy`] names that run. A scheduled or catch-up slot that already
+/// has a run fails with [`StoreError::SlotTaken`] (inside [`RunError::Store`]). On
+/// cancellation the run is left resumable and [`RunError::Cancelled`] is returned.
 pub async fn execute(
     ctx: &RunContext,
     monitor: &Monitor,
@@ -262,14 +278,23 @@ pub async fn execute(
     cancel: CancellationToken,
 ) -> Result<RunOutcome, RunError> {
     let monitor_id = ctx.store.ensure_monitor(&monitor.name).await?;
-    let run = ctx
-        .store
-        .create_run(NewRun {
-            monitor: monitor_id,
-            trigger,
-        })
-        .await?;
-    resume(ctx, Some(monitor), run, cancel).await
+    let lease = MonitorLease::take(&ctx.store, monitor_id, &monitor.name)
+        .await?
+        .map_err(RunError::MonitorBusy)?;
+    let outcome = async {
+        let run = ctx
+            .store
+            .create_run(NewRun {
+                monitor: monitor_id,
+                trigger,
+            })
+            .await?;
+        lease.cover(run).await?;
+        resume_leased(ctx, Some(monitor), run, cancel).await
+    }
+    .await;
+    lease.release().await;
+    outcome
 }
 
 /// Drives an existing run from wherever it stands to its end: plans a `pending` run,
@@ -277,8 +302,37 @@ pub async fn execute(
 ///
 /// `monitor` is the run's monitor as now configured; `None` if it is no longer in the
 /// configuration, in which case chunks with a batch id are still read but nothing is
-/// (re)sent.
+/// (re)sent. An unfinished run holds its monitor's run lease while it is driven,
+/// waiting for it while another live process holds it.
 pub async fn resume(
+    ctx: &RunContext,
+    monitor: Option<&Monitor>,
+    run: RunId,
+    cancel: CancellationToken,
+) -> Result<RunOutcome, RunError> {
+    let Some(record) = ctx.store.run(run).await? else {
+        return Err(RunError::NotFound { run });
+    };
+    if record.state.is_final() {
+        return resume_leased(ctx, monitor, run, cancel).await;
+    }
+    let Some(lease) =
+        MonitorLease::take_waiting(&ctx.store, record.monitor, &record.monitor_name, &cancel)
+            .await?
+    else {
+        return Err(RunError::Cancelled { run });
+    };
+    let outcome = async {
+        lease.cover(run).await?;
+        resume_leased(ctx, monitor, run, cancel).await
+    }
+    .await;
+    lease.release().await;
+    outcome
+}
+
+/// [`resume`] for a caller that holds the run's monitor lease.
+async fn resume_leased(
     ctx: &RunContext,
     monitor: Option<&Monitor>,
     run: RunId,

@@ -6,8 +6,9 @@
 //! `poll_interval` (a completion webhook wakes the reader at once) until the results
 //! reach the accepted count, or until the deadline (`submitted_at + result_deadline`),
 //! when the members still without a result are recorded `not_retrieved`. A chunk
-//! Rightfoot answered from its 24-hour cache with a batch another chunk owns stores
-//! none of the owner's results, only the gaps the owner never got.
+//! Rightfoot answered from its 24-hour cache with a batch another chunk owns waits
+//! until the owner has ended, then stores none of the owner's results, only the gaps
+//! the owner never got.
 //!
 //! This module owns reading. It does not send, plan, or decide the run's final state.
 
@@ -57,8 +58,12 @@ impl RunInProgress<'_> {
     }
 
     /// A batch another chunk recorded first: its results belong to that chunk, and none
-    /// is stored again. Only the results that chunk never got (its run gave up at the
-    /// deadline) are read, into this chunk, so each check is still stored once.
+    /// is stored again. While that chunk is still being read (its run is going, here or
+    /// in another process), this one waits for it, polling the store every
+    /// `poll_interval` up to its own deadline: it never ends empty-handed before the
+    /// results it counts as `cached` exist. Once the owner has ended, only the results
+    /// it never got (its run gave up at the deadline) are read, into this chunk, so each
+    /// check is still stored once. The waiting chunk keeps its in-flight slot.
     pub(super) async fn serve_cached(
         &self,
         mut chunk: Submitted,
@@ -77,7 +82,39 @@ impl RunInProgress<'_> {
             "served from rightfoot's 24-hour body cache: the batch is {} of {}, which holds its results",
             owner.batch, owner.run
         );
-        match store.cached_gaps(chunk.row).await? {
+        let gaps = loop {
+            if let Some(gaps) = store.cached_gaps(chunk.row).await? {
+                break Some(gaps);
+            }
+            // The owner is still being read, by its run in this process or another: wait
+            // for it, so that this chunk never ends before the results it counts as
+            // cached exist (the run would be judged as not having them).
+            let now = self.ctx.clock.now();
+            if now >= chunk.deadline {
+                tracing::warn!(
+                    monitor = self.monitor,
+                    run = self.run.0,
+                    chunk = chunk.chunk_index,
+                    earlier_run = owner.run.0,
+                    "the earlier run was still reading the cached batch at this chunk's deadline"
+                );
+                break None;
+            }
+            tracing::debug!(
+                monitor = self.monitor,
+                run = self.run.0,
+                chunk = chunk.chunk_index,
+                earlier_run = owner.run.0,
+                "waiting for the earlier run to read the cached batch"
+            );
+            let next = later(now, self.ctx.settings.poll_interval).min(chunk.deadline);
+            tokio::select! {
+                biased;
+                _ = self.cancel.cancelled() => return Ok(ChunkEnd::Interrupted),
+                _ = self.ctx.clock.sleep_until(next) => {}
+            }
+        };
+        match gaps {
             Some(gaps) if !gaps.is_empty() => {
                 tracing::warn!(
                     monitor = self.monitor,
@@ -94,7 +131,16 @@ impl RunInProgress<'_> {
                 chunk.gaps = Some(gaps.into_iter().collect());
                 self.read(chunk).await
             }
-            _ => {
+            Some(_) => {
+                store
+                    .set_batch_state(chunk.row, BatchState::Complete, Some(reason))
+                    .await?;
+                Ok(ChunkEnd::Finished)
+            }
+            None => {
+                let reason = format!(
+                    "{reason}; it was still reading them at this chunk's deadline, and they count for this run when they come"
+                );
                 store
                     .set_batch_state(chunk.row, BatchState::Complete, Some(reason))
                     .await?;

@@ -133,7 +133,9 @@ pub trait AlertState: Send + Sync {
         monitor: MonitorId,
     ) -> BoxFuture<'_, Result<Vec<OpenAlertRow>, StoreError>>;
 
-    /// The oldest finished run of `monitor` that the rules have not judged yet.
+    /// The oldest run of `monitor` that the rules have not judged yet, if it is
+    /// finished. While that run is still pending or running this is `None`, even when
+    /// later runs have finished: a monitor's runs are judged in order.
     fn next_unjudged_run(
         &self,
         monitor: MonitorId,

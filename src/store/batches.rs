@@ -97,9 +97,10 @@ pub trait BatchJournal: Send + Sync {
     ) -> BoxFuture<'_, Result<Vec<String>, StoreError>>;
 
     /// For a chunk linked to an earlier one by the cache (`cached_from`): `None` while
-    /// that chunk is not `complete` (its run is still reading the results); otherwise
-    /// the members, sorted, that have no `retrieved` result in the earlier chunk and
-    /// were not refused in this one: the results the earlier run never got.
+    /// that chunk has not ended (its run is still reading the results); once it is
+    /// `complete`, `unknown` or `failed`, the members, sorted, that have no `retrieved`
+    /// result in the earlier chunk and were not refused in this one: the results the
+    /// earlier run never got.
     fn cached_gaps(
         &self,
         batch: BatchRowId,

@@ -11,6 +11,7 @@
 //! | `batches.rs` | [`BatchJournal`] | chunks, their members, completion-webhook dedupe |
 //! | `results.rs` | [`ResultJournal`] | one result per authorizer per run |
 //! | `schedule.rs` | [`ScheduleJournal`] | schedule positions, missed and skipped slots |
+//! | `leases.rs` | [`RunLeases`] | each monitor's run lease: one run at a time |
 //! | `alerts.rs` | [`AlertState`] | what the judgement reads, and its commit |
 //! | `outbox.rs` | [`Outbox`] | what is due, each attempt |
 //! | `queries.rs` | [`ReadQueries`] | the HTTP API's pages, `/metrics`, `/readyz` |
@@ -57,6 +58,7 @@ mod batches;
 mod error;
 mod export;
 mod health;
+mod leases;
 mod maintenance;
 mod outbox;
 mod queries;
@@ -85,6 +87,7 @@ pub use export::{
     BoxedSink, Export, ExportError, ExportQuery, ExportScope, ExportedResult, ResultSink, RowSink,
 };
 pub use health::{StoreHealth, StuckRun};
+pub use leases::{LeaseTake, RunLease, RunLeases};
 pub use maintenance::Maintenance;
 pub use outbox::{AttemptOutcome, NewNotification, NotificationRecord, Outbox, QueuedNotification};
 pub use queries::{
@@ -117,6 +120,7 @@ pub trait Backend:
     + BatchJournal
     + ResultJournal
     + ScheduleJournal
+    + RunLeases
     + AlertState
     + Outbox
     + ReadQueries

@@ -49,6 +49,8 @@ macro_rules! shared_suite {
                 judgement_fields_are_kept_whole_until_forgotten,
                 after_close_writes_fail_and_reopening_keeps_what_was_written,
                 a_sound_store_passes_its_checks_and_a_closed_one_takes_no_test_write,
+                a_monitor_run_lease_is_held_by_one_holder_until_it_expires_or_is_released,
+                runs_of_a_monitor_are_judged_in_order,
             );
         }
     };

@@ -945,3 +945,136 @@ pub(super) async fn a_sound_store_passes_its_checks_and_a_closed_one_takes_no_te
     let error = store.check_writable().await.unwrap_err();
     assert!(matches!(error, StoreError::Closed { .. }), "{error}");
 }
+
+// --- Run leases and judgement order (issue 15) ---------------------------------------
+
+/// Issue 15: two runs of one monitor overlapped (`run-now` beside the daemon), and the
+/// later one was judged first. The lease is what keeps a second run out.
+pub(super) async fn a_monitor_run_lease_is_held_by_one_holder_until_it_expires_or_is_released<
+    B: OpenStore,
+>() {
+    use balance_monitor::store::LeaseTake;
+    use std::time::Duration;
+    let directory = tempfile::tempdir().unwrap();
+    let store = B::open(directory.path());
+    let monitor = store.ensure_monitor("payroll").await.unwrap();
+    let other = store.ensure_monitor("rent").await.unwrap();
+    let minute = Duration::from_secs(60);
+    let a = || "host-a pid 1 (aaaa)".to_string();
+    let b = || "host-b pid 2 (bbbb)".to_string();
+
+    assert_eq!(store.run_lease(monitor).await.unwrap(), None);
+    let taken = store
+        .take_run_lease(monitor, a(), minute, None)
+        .await
+        .unwrap();
+    assert!(matches!(taken, LeaseTake::Taken { .. }), "{taken:?}");
+    let run = manual_run(&store, "payroll").await;
+    assert!(store.set_run_lease_run(monitor, a(), run).await.unwrap());
+    assert!(!store.set_run_lease_run(monitor, b(), run).await.unwrap());
+
+    // Refused while held, to another holder and to the holder itself, naming the run.
+    for holder in [b(), a()] {
+        match store
+            .take_run_lease(monitor, holder, minute, None)
+            .await
+            .unwrap()
+        {
+            LeaseTake::Held(lease) => {
+                assert_eq!(lease.holder, a());
+                assert_eq!(lease.run, Some(run));
+                assert!(lease.expires_at > lease.taken_at, "{lease:?}");
+            }
+            taken => panic!("a held lease was taken again: {taken:?}"),
+        }
+    }
+    // Another monitor's lease is its own.
+    let taken = store
+        .take_run_lease(other, b(), minute, None)
+        .await
+        .unwrap();
+    assert!(matches!(taken, LeaseTake::Taken { .. }), "{taken:?}");
+    assert_eq!(
+        store.run_lease(monitor).await.unwrap().unwrap().run,
+        Some(run)
+    );
+
+    // Only the holder renews or releases it.
+    assert!(store.renew_run_lease(monitor, a(), minute).await.unwrap());
+    assert!(!store.renew_run_lease(monitor, b(), minute).await.unwrap());
+    store.release_run_lease(monitor, b()).await.unwrap();
+    assert_eq!(store.run_lease(monitor).await.unwrap().unwrap().holder, a());
+    store.release_run_lease(monitor, a()).await.unwrap();
+    assert_eq!(store.run_lease(monitor).await.unwrap(), None);
+    assert!(!store.renew_run_lease(monitor, a(), minute).await.unwrap());
+
+    // A holder that dies stops renewing: once expired (a lease of no time is expired at
+    // once), anyone takes it, and the dead holder cannot renew it back.
+    let taken = store
+        .take_run_lease(monitor, a(), Duration::ZERO, None)
+        .await
+        .unwrap();
+    assert!(matches!(taken, LeaseTake::Taken { .. }), "{taken:?}");
+    assert_eq!(store.run_lease(monitor).await.unwrap(), None);
+    let taken = store
+        .take_run_lease(monitor, b(), minute, None)
+        .await
+        .unwrap();
+    assert!(matches!(taken, LeaseTake::Taken { .. }), "{taken:?}");
+    assert!(!store.renew_run_lease(monitor, a(), minute).await.unwrap());
+    assert_eq!(store.run_lease(monitor).await.unwrap().unwrap().run, None);
+
+    // A holder known to be dead is replaced before its lease expires.
+    let refused = store
+        .take_run_lease(monitor, a(), minute, Some(a()))
+        .await
+        .unwrap();
+    assert!(matches!(refused, LeaseTake::Held(_)), "{refused:?}");
+    let taken = store
+        .take_run_lease(monitor, a(), minute, Some(b()))
+        .await
+        .unwrap();
+    assert!(matches!(taken, LeaseTake::Taken { .. }), "{taken:?}");
+    assert_eq!(store.run_lease(monitor).await.unwrap().unwrap().holder, a());
+}
+
+/// Issue 15: `next_unjudged_run` skipped an older run still in flight and handed out
+/// a newer finished one, so runs of a monitor were judged out of order.
+pub(super) async fn runs_of_a_monitor_are_judged_in_order<B: OpenStore>() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = B::open(directory.path());
+    let older = manual_run(&store, "payroll").await;
+    let newer = manual_run(&store, "payroll").await;
+    let monitor = store.monitor_id("payroll").await.unwrap().unwrap();
+    store
+        .set_run_state(older, RunStateChange::new(RunState::Running, at(9, 0)))
+        .await
+        .unwrap();
+    store
+        .set_run_state(newer, RunStateChange::new(RunState::Complete, at(9, 1)))
+        .await
+        .unwrap();
+    // The older run is still going: nothing after it is judged before it.
+    assert_eq!(store.next_unjudged_run(monitor).await.unwrap(), None);
+    store
+        .set_run_state(older, RunStateChange::new(RunState::Partial, at(9, 2)))
+        .await
+        .unwrap();
+    let next = store.next_unjudged_run(monitor).await.unwrap().unwrap();
+    assert_eq!(next.record.id, older);
+    assert!(
+        store
+            .commit_judgement(
+                monitor,
+                older,
+                balance_monitor::store::Judgement {
+                    judged_at: at(9, 3),
+                    ..Default::default()
+                }
+            )
+            .await
+            .unwrap()
+    );
+    let next = store.next_unjudged_run(monitor).await.unwrap().unwrap();
+    assert_eq!(next.record.id, newer);
+}

@@ -529,6 +529,61 @@ impl Maintenance for FaultyStore {
         self.inner.runs_kept_before(cutoff)
     }
 }
+impl RunLeases for FaultyStore {
+    fn take_run_lease(
+        &self,
+        monitor: MonitorId,
+        holder: String,
+        ttl: std::time::Duration,
+        replacing: Option<String>,
+    ) -> BoxFuture<'_, Result<LeaseTake, StoreError>> {
+        let fault = self.fault();
+        Box::pin(async move {
+            fault?;
+            self.inner
+                .take_run_lease(monitor, holder, ttl, replacing)
+                .await
+        })
+    }
+    fn set_run_lease_run(
+        &self,
+        monitor: MonitorId,
+        holder: String,
+        run: RunId,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        let fault = self.fault();
+        Box::pin(async move {
+            fault?;
+            self.inner.set_run_lease_run(monitor, holder, run).await
+        })
+    }
+    fn renew_run_lease(
+        &self,
+        monitor: MonitorId,
+        holder: String,
+        ttl: std::time::Duration,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        let fault = self.fault();
+        Box::pin(async move {
+            fault?;
+            self.inner.renew_run_lease(monitor, holder, ttl).await
+        })
+    }
+    fn release_run_lease(
+        &self,
+        monitor: MonitorId,
+        holder: String,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        let fault = self.fault();
+        Box::pin(async move {
+            fault?;
+            self.inner.release_run_lease(monitor, holder).await
+        })
+    }
+    fn run_lease(&self, monitor: MonitorId) -> BoxFuture<'_, Result<Option<RunLease>, StoreError>> {
+        self.inner.run_lease(monitor)
+    }
+}
 impl Backend for FaultyStore {}
 
 impl JudgementFields for FaultyStore {

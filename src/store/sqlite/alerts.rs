@@ -70,12 +70,14 @@ impl AlertState for SqliteStore {
                 let sql = format!(
                     "SELECT {RUN_COLUMNS} FROM runs r JOIN monitors m ON m.id = r.monitor_id \
                      WHERE r.monitor_id = ?1 AND r.alerts_evaluated_at IS NULL \
-                       AND r.state IN ('complete', 'partial', 'failed') \
                      ORDER BY r.id LIMIT 1"
                 );
+                // The oldest unjudged run, finished or not: a run still going holds back
+                // every later one, so a monitor's runs are judged in order.
                 let Some(record) = transaction
                     .query_row(&sql, params![monitor.0], run_record)
                     .optional()?
+                    .filter(|record| record.state.is_final())
                 else {
                     return Ok(None);
                 };

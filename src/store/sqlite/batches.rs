@@ -291,7 +291,16 @@ impl BatchJournal for SqliteStore {
                     }
                     .into());
                 };
-                if state != BatchState::Complete.as_str() {
+                // Still being read by its run (or sent: it has no batch id then, and
+                // no chunk can be linked to it).
+                if [
+                    BatchState::Submitting,
+                    BatchState::Submitted,
+                    BatchState::Reading,
+                ]
+                .iter()
+                .any(|open| open.as_str() == state)
+                {
                     return Ok(None);
                 }
                 Ok(Some(ids(

@@ -19,6 +19,7 @@ mod columns;
 mod connection;
 mod error;
 mod export;
+mod leases;
 mod migrations;
 mod outbox;
 mod queries;
