@@ -78,11 +78,12 @@ impl ConfigError {
 
 /// Loads and validates the configuration file at `path`.
 pub fn load(path: &Path, env: &Environment) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
         file: path.to_path_buf(),
         source,
     })?;
-    load_str(&text, path, env)
+    let text = yaml::utf8_text(&bytes, path).map_err(|e| ConfigError::Invalid(vec![e]))?;
+    load_str(text, path, env)
 }
 
 /// Validates configuration `text` as if read from `file` (relative paths in it are
