@@ -7,7 +7,10 @@
 //! This module depends on nothing else in the crate, so that every module that reads
 //! YAML can use it without an import cycle. serde-saphyr gives line/column positions and bounds alias
 //! expansion (no "billion laughs"); `serde_path_to_error` adds the key path, so that an
-//! error reads `config.yaml:14:7: monitors[1].schedule: ...`.
+//! error reads `config.yaml:14:7: monitors[1].schedule: ...`. Messages are ours: the
+//! parser's errors are mapped from its error variants (`our_words`), so no option name,
+//! Rust type name or Debug text reaches the user, and a file that is not UTF-8 is
+//! placed at its first bad byte ([`utf8_text`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -215,6 +218,9 @@ fn our_words(error: &serde_saphyr::Error, text: &str, at: Position) -> Option<St
         E::NullIntoString { .. } | E::InvalidCharNull { .. } => "a value is needed here".into(),
         E::QuotingRequired { .. } => "this value must be quoted".into(),
         E::InvalidBooleanStrict { .. } => "expected true or false".into(),
+        E::UnexpectedValueForUnit { .. } | E::UnexpectedValueForUnitEnumVariant { .. } => {
+            "this word takes no value: write it alone".into()
+        }
         E::IOError { .. } => "the file could not be read".into(),
         E::InternalSeedReusedForMapKey { .. }
         | E::ValueRequestedBeforeKey { .. }
@@ -495,6 +501,8 @@ mod tests {
                 .starts_with("alias `*nowhere` refers to no anchor"),
             "{e}"
         );
+        let e = from_str::<Choice>("two: {skip: 1}\n", Path::new("c.yaml")).unwrap_err();
+        assert!(e.message.contains("takes no value"), "{e}");
         let e = from_str::<u32>("-3\n", Path::new("c.yaml")).unwrap_err();
         assert!(!e.message.contains("u32"), "{e}");
     }
