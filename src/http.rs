@@ -29,7 +29,11 @@
 //!   proxy can forward that URL unchanged;
 //! - is authenticated by the secret `token` query parameter that the daemon put in the
 //!   `webhook_url` it gave Rightfoot (Rightfoot signs nothing, and cannot send our
-//!   bearer token); a wrong or missing token gets 404, as if the endpoint did not exist;
+//!   bearer token);
+//! - does not show that it exists: every method but `POST`, and a `POST` with a wrong
+//!   or missing token, is answered exactly as the same request to a path that is not
+//!   served (401 from the bearer layer when `http.token` is set and the request does
+//!   not carry it, the unknown-route 404 otherwise);
 //! - accepts any content type, as long as the body is the documented JSON;
 //! - is deduplicated on `event_uuid`, and always answered 200 once understood, so that
 //!   Rightfoot stops retrying.
@@ -193,8 +197,10 @@ pub fn router(state: HttpState) -> Router {
         .with_state(state)
 }
 
-/// Hands a `POST` to the completion webhook's current path to [`completion_webhook`];
-/// every other request goes on to the routes.
+/// Hands a `POST` with the right token at the completion webhook's current path to
+/// [`completion_webhook`]. Any other request to that path (another method, a wrong or
+/// missing token) gets [`unknown_path_answer`], so the path cannot be told from one
+/// that is not served; requests to other paths go on to the routes.
 async fn completion_webhook_route(
     State(state): State<HttpState>,
     request: Request,
@@ -205,20 +211,36 @@ async fn completion_webhook_route(
         return next.run(request).await;
     };
     let path = if path.is_empty() { "/" } else { path.as_str() };
-    if request.method() != Method::POST || request.uri().path() != path {
+    if request.uri().path() != path {
         return next.run(request).await;
     }
-    let query: TokenQuery = match Query::try_from_uri(request.uri()) {
-        Ok(Query(query)) => query,
-        Err(_) => TokenQuery { token: None },
+    if request.method() != Method::POST {
+        return unknown_path_answer(state, request).await;
+    }
+    let given = match Query::<TokenQuery>::try_from_uri(request.uri()) {
+        Ok(Query(query)) => query.token.unwrap_or_default(),
+        Err(_) => String::new(),
     };
+    if !same_secret(&given, token.expose()) {
+        tracing::warn!("completion webhook with a missing or wrong token refused");
+        return unknown_path_answer(state, request).await;
+    }
     let body = match axum::body::to_bytes(request.into_body(), WEBHOOK_BODY_LIMIT).await {
         Ok(body) => body,
         Err(_) => return (StatusCode::PAYLOAD_TOO_LARGE, "too large\n").into_response(),
     };
-    completion_webhook(&state, &token, query, body)
-        .await
-        .into_response()
+    completion_webhook(&state, body).await.into_response()
+}
+
+/// What `request` would get at a path that is not served: the bearer layer's 401 when
+/// `http.token` is set and the request lacks it, the unknown-route 404 otherwise. The
+/// same two functions as [`router`]'s layer and fallback, so the answers cannot drift
+/// apart.
+async fn unknown_path_answer(state: HttpState, request: Request) -> Response {
+    match auth::refusal(&state, request.headers()) {
+        Some(refused) => refused,
+        None => error::unknown_route().await.into_response(),
+    }
 }
 
 /// The largest completion webhook body read (axum's default body limit).
@@ -252,17 +274,8 @@ struct CompletionEvent {
     batch_id: String,
 }
 
-async fn completion_webhook(
-    state: &HttpState,
-    expected: &Secret,
-    query: TokenQuery,
-    body: Bytes,
-) -> (StatusCode, &'static str) {
-    let given = query.token.unwrap_or_default();
-    if !same_secret(&given, expected.expose()) {
-        tracing::warn!("completion webhook with a missing or wrong token refused");
-        return (StatusCode::NOT_FOUND, "not found\n");
-    }
+/// A `POST` whose token is right: record the event once and wake its reader.
+async fn completion_webhook(state: &HttpState, body: Bytes) -> (StatusCode, &'static str) {
     let event: CompletionEvent = match serde_json::from_slice(&body) {
         Ok(event) => event,
         Err(_) => {

@@ -7,7 +7,10 @@
 //! This module depends on nothing else in the crate, so that every module that reads
 //! YAML can use it without an import cycle. serde-saphyr gives line/column positions and bounds alias
 //! expansion (no "billion laughs"); `serde_path_to_error` adds the key path, so that an
-//! error reads `config.yaml:14:7: monitors[1].schedule: ...`.
+//! error reads `config.yaml:14:7: monitors[1].schedule: ...`. Messages are ours: the
+//! parser's errors are mapped from its error variants (`our_words`), so no option name,
+//! Rust type name or Debug text reaches the user, and a file that is not UTF-8 is
+//! placed at its first bad byte ([`utf8_text`]).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -94,6 +97,7 @@ pub fn from_str<T: serde::de::DeserializeOwned>(text: &str, file: &Path) -> Resu
         })
     });
     result.map_err(|error| {
+        let error = innermost(&error);
         let position =
             error
                 .location()
@@ -102,23 +106,187 @@ pub fn from_str<T: serde::de::DeserializeOwned>(text: &str, file: &Path) -> Resu
                     line: l.line(),
                     column: l.column(),
                 });
+        let (position, tab) = match error {
+            serde_saphyr::Error::ExternalMessage { msg, .. } if msg.contains("found a tab") => {
+                first_tab_from(text, position).map_or((position, false), |at| (at, true))
+            }
+            _ => (position, false),
+        };
+        let mut key = clean_key_path(&key);
+        if let serde_saphyr::Error::DuplicateMappingKey {
+            key: Some(name), ..
+        } = error
+        {
+            // The path ends where the duplicate key would have gone: name it.
+            if !key.is_empty() {
+                key.push('.');
+            }
+            key.push_str(name);
+        }
+        let message = if tab {
+            "a tab character: YAML indents with spaces only".to_string()
+        } else {
+            our_words(error, text, position)
+                .unwrap_or_else(|| polish_message(&error.without_snippet().to_string()))
+        };
         YamlError {
             file: file.to_path_buf(),
             position: Some(position),
-            key: clean_key_path(&key),
-            message: polish_message(&error.without_snippet().to_string()),
+            key,
+            message,
         }
     })
 }
 
+/// The text of a file that must be UTF-8, or an error at the first byte that is not:
+/// its line and column (counted in characters, as editors do) and its byte offset.
+pub fn utf8_text<'a>(bytes: &'a [u8], file: &Path) -> Result<&'a str, YamlError> {
+    std::str::from_utf8(bytes).map_err(|error| {
+        let offset = error.valid_up_to();
+        let before = String::from_utf8_lossy(&bytes[..offset]);
+        let line_start = before.rfind('\n').map_or(0, |at| at + 1);
+        let position = Position {
+            line: 1 + before.matches('\n').count() as u64,
+            column: 1 + before[line_start..].chars().count() as u64,
+        };
+        YamlError {
+            file: file.to_path_buf(),
+            position: Some(position),
+            key: String::new(),
+            message: format!("the file is not valid UTF-8 (byte offset {offset})"),
+        }
+    })
+}
+
+/// The error itself, without the wrappers that carry a snippet or an alias's second
+/// location.
+fn innermost(error: &serde_saphyr::Error) -> &serde_saphyr::Error {
+    match error.without_snippet() {
+        serde_saphyr::Error::AliasError { error, .. } => innermost(error),
+        other => other,
+    }
+}
+
+/// What a document whose aliases repeat too much is told.
+const ALIASES_EXPAND_TOO_FAR: &str =
+    "aliases (`*name`) expand to more values than a configuration can hold";
+
+/// The parser's errors that its own text words badly (option and type names, Debug
+/// output), in ours. `None` leaves the parser's text, polished by [`polish_message`].
+fn our_words(error: &serde_saphyr::Error, text: &str, at: Position) -> Option<String> {
+    use serde_saphyr::Error as E;
+    use serde_saphyr::budget::BudgetBreach as B;
+    let message = match error {
+        E::DuplicateMappingKey {
+            key: Some(name), ..
+        } => format!("duplicate key `{name}`"),
+        E::DuplicateMappingKey { key: None, .. } => "duplicate key".to_string(),
+        E::MultipleDocuments { .. } => {
+            "expected one YAML document, found more (a `---` line starts another)".into()
+        }
+        E::Budget { breach, .. } => match breach {
+            B::Documents { documents } => format!(
+                "expected one YAML document, found {documents} (a `---` line starts another)"
+            ),
+            B::Aliases { .. } => "more than 1000 aliases (`*name`) in one document".into(),
+            B::Anchors { .. } => "more than 1000 anchors (`&name`) in one document".into(),
+            B::Depth { .. } => "lists and mappings nested more than 64 deep".into(),
+            B::Events { .. }
+            | B::Nodes { .. }
+            | B::AliasAnchorRatio { .. }
+            | B::RecordedAnchorEvents { .. }
+            | B::RecordedAnchorBytes { .. } => ALIASES_EXPAND_TOO_FAR.into(),
+            B::ScalarBytes { .. } | B::InputBytes { .. } => {
+                "the document holds more than 256 MiB of text".into()
+            }
+            _ => "the document is larger than a configuration can be".into(),
+        },
+        E::AliasReplayCounterOverflow { .. }
+        | E::AliasReplayLimitExceeded { .. }
+        | E::AliasExpansionLimitExceeded { .. }
+        | E::AliasReplayStackDepthExceeded { .. } => ALIASES_EXPAND_TOO_FAR.into(),
+        E::UnknownAnchor { .. } => match word_at(text, at).filter(|w| w.starts_with('*')) {
+            Some(alias) => format!(
+                "alias `{alias}` refers to no anchor (`&{}`) written before it",
+                &alias[1..]
+            ),
+            None => "an alias refers to no anchor written before it".into(),
+        },
+        E::Eof { .. } => "the file ends in the middle of a value".into(),
+        E::InvalidUtf8Input => "the file is not valid UTF-8".into(),
+        E::InvalidScalar { ty, .. } => format!("expected {}", plain_type(ty)),
+        E::NullIntoString { .. } | E::InvalidCharNull { .. } => "a value is needed here".into(),
+        E::QuotingRequired { .. } => "this value must be quoted".into(),
+        E::InvalidBooleanStrict { .. } => "expected true or false".into(),
+        E::UnexpectedValueForUnit { .. } | E::UnexpectedValueForUnitEnumVariant { .. } => {
+            "this word takes no value: write it alone".into()
+        }
+        E::IOError { .. } => "the file could not be read".into(),
+        E::InternalSeedReusedForMapKey { .. }
+        | E::ValueRequestedBeforeKey { .. }
+        | E::InternalDepthUnderflow { .. }
+        | E::InternalRecursionStackEmpty { .. }
+        | E::RecursiveReferencesRequireWeakTypes { .. }
+        | E::CannotBorrowTransformedString { .. }
+        | E::InvalidOptions { .. } => "the YAML here cannot be read".into(),
+        _ => return None,
+    };
+    Some(message)
+}
+
+/// Where the first tab at or after `from` is. The scanner reports a tab where the
+/// value it was reading began, which may be lines before the tab.
+fn first_tab_from(text: &str, from: Position) -> Option<Position> {
+    let skip = usize::try_from(from.line).ok()?.checked_sub(1)?;
+    text.lines()
+        .enumerate()
+        .skip(skip)
+        .find_map(|(index, line)| {
+            let column = line.chars().position(|c| c == '\t')?;
+            Some(Position {
+                line: index as u64 + 1,
+                column: column as u64 + 1,
+            })
+        })
+}
+
+/// The word written at `at` (up to a space, a comma or a closing bracket).
+fn word_at(text: &str, at: Position) -> Option<&str> {
+    let line = text
+        .lines()
+        .nth(usize::try_from(at.line).ok()?.checked_sub(1)?)?;
+    let start = line
+        .char_indices()
+        .nth(usize::try_from(at.column).ok()?.checked_sub(1)?)?
+        .0;
+    let rest = &line[start..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || matches!(c, ',' | ']' | '}'))
+        .unwrap_or(rest.len());
+    Some(&rest[..end]).filter(|w| !w.is_empty())
+}
+
+/// A Rust primitive's name as a reader of the file would say it.
+fn plain_type(name: &str) -> &'static str {
+    match name {
+        "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => "a whole number, zero or more",
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" => "a whole number",
+        "f32" | "f64" => "a number",
+        "bool" => "true or false",
+        "char" => "a single character",
+        _ => "a value of another kind",
+    }
+}
+
 /// The key path as the user wrote it: `serde_saphyr::Spanned` wraps values in a
-/// struct whose field `value` would otherwise show up as a path segment.
+/// struct whose field `value` would otherwise show up as a path segment, and a key the
+/// path could not name (`?`) is left out.
 fn clean_key_path(path: &str) -> String {
     if path == "." {
         return String::new();
     }
     path.split('.')
-        .filter(|segment| *segment != "value")
+        .filter(|segment| *segment != "value" && *segment != "?")
         .collect::<Vec<_>>()
         .join(".")
 }
@@ -138,6 +306,12 @@ fn polish_message(raw: &str) -> String {
     };
     if let Some(text) = friendlier {
         return text.to_string();
+    }
+    // serde's own messages name the Rust type a number was read into.
+    if let Some((head, ty)) = message.rsplit_once(", expected ")
+        && plain_type(ty) != plain_type("")
+    {
+        return format!("{head}, expected {}", plain_type(ty));
     }
     for kind in ["unknown field `", "unknown variant `"] {
         if let Some(rest) = message.strip_prefix(kind)
@@ -296,6 +470,55 @@ mod tests {
         }
         let result = from_str::<serde_json::Value>(&bomb, Path::new("bomb.yaml"));
         assert!(result.is_err());
+    }
+
+    #[test]
+    fn parser_words_become_ours_with_the_key_named() {
+        let e = err("poll_interval: 1s\npoll_interval: 2s\n");
+        assert_eq!(
+            e.to_string(),
+            "c.yaml:2:1: poll_interval: duplicate key `poll_interval`"
+        );
+        let e = err("items:\n  - schedule: a\n    schedule: b\n");
+        assert_eq!(e.key, "items[0].schedule");
+        assert_eq!(e.message, "duplicate key `schedule`");
+        let e = err("poll_interval: 1s\n---\npoll_interval: 2s\n");
+        assert_eq!(e.position.map(|p| p.line), Some(2));
+        assert!(
+            e.message.starts_with("expected one YAML document, found 2"),
+            "{e}"
+        );
+        let e = err("poll_interval: *nowhere\n");
+        assert_eq!(
+            e.position,
+            Some(Position {
+                line: 1,
+                column: 16
+            })
+        );
+        assert!(
+            e.message
+                .starts_with("alias `*nowhere` refers to no anchor"),
+            "{e}"
+        );
+        let e = from_str::<Choice>("two: {skip: 1}\n", Path::new("c.yaml")).unwrap_err();
+        assert!(e.message.contains("takes no value"), "{e}");
+        let e = from_str::<u32>("-3\n", Path::new("c.yaml")).unwrap_err();
+        assert!(!e.message.contains("u32"), "{e}");
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_is_placed_at_its_first_bad_byte() {
+        let file = Path::new("c.yaml");
+        assert_eq!(utf8_text(b"a: \xc3\xa9\n", file), Ok("a: \u{e9}\n"));
+        let e = utf8_text(b"a: 1\nb: \xc3\xa9\xff\n", file).unwrap_err();
+        assert_eq!(e.position, Some(Position { line: 2, column: 5 }));
+        assert_eq!(
+            e.to_string(),
+            "c.yaml:2:5: the file is not valid UTF-8 (byte offset 10)"
+        );
+        let e = utf8_text(b"\x80", file).unwrap_err();
+        assert_eq!(e.position, Some(Position::DOCUMENT_START));
     }
 
     #[test]

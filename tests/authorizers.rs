@@ -740,6 +740,28 @@ fn yaml_unquoted_numbers_are_rejected_with_a_hint_to_quote_them() {
     );
 }
 
+/// Issue 15: a YAML authorizers file that is not UTF-8 names the first bad byte's
+/// line, column and offset, and none of the file's text.
+#[test]
+fn a_yaml_file_that_is_not_utf8_names_the_first_bad_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = yaml_item("A-1").into_bytes();
+    let offset = text.len();
+    text.extend_from_slice(b"- authorizer_unique_id: A-\xe92\n");
+    let path = private_file(dir.path(), "latin.yaml", &text);
+    let line = 1 + text[..offset].iter().filter(|b| **b == b'\n').count();
+    let error = load_file(&path).unwrap_err().to_string();
+    assert_eq!(
+        error,
+        format!(
+            "{}:{line}:27: the file is not valid UTF-8 (byte offset {})",
+            path.display(),
+            offset + 26
+        )
+    );
+    assert_no_personal_value(&error);
+}
+
 #[test]
 fn yaml_shape_errors_name_file_line_and_column_but_no_value() {
     let dir = tempfile::tempdir().unwrap();

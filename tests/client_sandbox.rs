@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -506,6 +507,45 @@ async fn injected_500_503_and_429_are_retried_and_retry_after_is_honoured() {
             assert!(waited >= Duration::from_millis(50), "waited {waited:?}");
         }
     }
+}
+
+/// Issue 15, defect 4: a `201` cut short used to close the chunk as unknown. The
+/// client now sends the identical bytes again, Rightfoot answers from its 24-hour cache,
+/// and the batch is made and charged once.
+#[tokio::test(start_paused = true)]
+async fn a_201_cut_short_is_retried_with_the_same_bytes_and_makes_one_batch() {
+    let sandbox = RunningSandbox::start(frozen_sandbox_config()).await;
+    let cut_one = AtomicBool::new(false);
+    let proxy = Proxy::rewriting(&sandbox.url, move |exchange| {
+        let first_201 = exchange.status == 201 && !cut_one.swap(true, Ordering::SeqCst);
+        first_201.then(|| {
+            exchange
+                .response_body
+                .slice(..exchange.response_body.len() / 2)
+        })
+    })
+    .await;
+    let client = RightfootClient::new(fast_client_config(&proxy.url, SANDBOX_KEY)).unwrap();
+
+    let authorizers = bank_authorizers("cut", 12);
+    let outcome = submit(&client, &authorizers).await;
+
+    let posts = proxy.exchanges_to("/v1/balance_requests");
+    assert_eq!(posts.len(), 2, "the cut answer and its retry");
+    assert!(
+        posts[1].same_request_as(&posts[0]),
+        "the retry sends the same bytes"
+    );
+    assert!(serde_json::from_slice::<Value>(&posts[0].response_body).is_err());
+    assert_eq!(outcome.batch_id, posts[1].response_json()["batch_id"]);
+    assert_eq!(outcome.attempts, 2);
+    assert_eq!(sandbox.handle.batches_created(), 1, "one batch");
+    assert_eq!(
+        sandbox.handle.checks_performed(),
+        12,
+        "each authorizer checked once"
+    );
+    assert_eq!(client.metrics().submission_decode_retries(), 1);
 }
 
 #[tokio::test(start_paused = true)]

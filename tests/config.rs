@@ -761,3 +761,127 @@ fn a_configuration_file_over_1_mib_is_refused() {
         stderr.len()
     );
 }
+
+/// Issue 15: the parser's own words leaked into messages (`set DuplicateKeyPolicy in
+/// Options if acceptable`, a key path of `?`, `budget breached: Documents { documents:
+/// 2 }`), and a file that is not UTF-8 got no position at all. Each bad file must exit 2
+/// with a message in our words that names the file, line and column, and carries
+/// nothing of the parser's types or Debug text.
+#[test]
+fn yaml_problems_are_told_in_our_words_with_a_position() {
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "a.csv", CSV.as_bytes(), 0o600);
+    let base = BASE.as_bytes();
+    let with_line = |n: usize, text: &[u8]| -> Vec<u8> {
+        let mut out = Vec::new();
+        for (i, line) in base.split(|b| *b == b'\n').enumerate() {
+            if i > 0 {
+                out.push(b'\n');
+            }
+            out.extend_from_slice(if i + 1 == n { text } else { line });
+        }
+        out
+    };
+    // Eleven anchors of ten aliases each, in an inline list: 10^11 values if expanded.
+    let mut bomb = String::from("    authorizers: { inline: [&a0 [x, x, x, x, x, x, x, x, x, x]");
+    for i in 1..12 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            ", &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]"
+        ));
+    }
+    bomb.push_str("] }");
+    // (name, file, `:line:column:` and what follows, a fragment of the reason)
+    let table: Vec<(&str, Vec<u8>, &str, &str)> = vec![
+        (
+            "a duplicate key",
+            with_line(3, b"  base_url: http://127.0.0.1:8"),
+            ":3:3: rightfoot.base_url: ",
+            "duplicate key `base_url`",
+        ),
+        (
+            "a duplicate top-level key",
+            [base, b"rightfoot: {}\n"].concat(),
+            ":15:1: rightfoot: ",
+            "duplicate key `rightfoot`",
+        ),
+        (
+            "two documents",
+            [base, b"---\nmonitors: []\n"].concat(),
+            ":15:1: ",
+            "expected one YAML document, found 2",
+        ),
+        (
+            "bytes that are not UTF-8, after a character of two bytes",
+            with_line(3, b"  api_key_env: RF_\xc3\xa9\xffKEY"),
+            ":3:20: ",
+            "not valid UTF-8 (byte offset 62)",
+        ),
+        (
+            "a tab for indentation",
+            with_line(3, b"\tapi_key_env: RF_KEY"),
+            ":3:1: ",
+            "a tab character",
+        ),
+        (
+            "an alias bomb",
+            with_line(11, bomb.as_bytes()),
+            ":11:",
+            "aliases",
+        ),
+        (
+            "an alias to no anchor",
+            with_line(2, b"  base_url: *nowhere"),
+            ":2:13: ",
+            "alias `*nowhere`",
+        ),
+    ];
+    let forbidden = [
+        "Options",
+        "DuplicateKeyPolicy",
+        "budget",
+        "Budget",
+        "{",
+        "Some(",
+        "None",
+        ": ?:",
+        "::",
+        "Error",
+        "Breach",
+        "Documents",
+    ];
+    let mut failures = Vec::new();
+    for (name, text, at, reason) in &table {
+        let path = write_file(dir.path(), "config.yaml", text, 0o600);
+        let out = run_binary(
+            dir.path(),
+            &["check-config", "--config", path.to_str().unwrap()],
+            &[("RF_KEY", "k")],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let prefix = format!("{}{at}", path.display());
+        let line = stderr.lines().find(|l| l.starts_with(&prefix));
+        let positioned = line.is_some_and(|l| {
+            let rest = &l[path.display().to_string().len()..];
+            let mut parts = rest.splitn(4, ':');
+            parts.next() == Some("")
+                && parts.next().is_some_and(|n| n.parse::<u64>().is_ok())
+                && parts.next().is_some_and(|n| n.parse::<u64>().is_ok())
+        });
+        let leaks: Vec<&&str> = forbidden
+            .iter()
+            .filter(|word| stderr.contains(**word))
+            .collect();
+        let good = out.status.code() == Some(2)
+            && positioned
+            && line.is_some_and(|l| l.contains(reason))
+            && leaks.is_empty();
+        if !good {
+            failures.push(format!(
+                "{name}: exit {:?}, expected a line starting {prefix:?} with a line and column, containing {reason:?}, and none of {leaks:?}; got:\n{stderr}",
+                out.status.code(),
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}

@@ -172,11 +172,13 @@ async fn a_sighup_swaps_the_http_and_webhook_tokens_and_a_callback_with_the_new_
         200,
         "the new webhook token"
     );
-    // A wrong webhook token is answered as if the endpoint did not exist (http.rs).
+    // A wrong webhook token is answered as the same request to a path that is not
+    // served (http.rs): with `http.token` set and no bearer sent, that is the bearer
+    // layer's 401.
     assert_eq!(
         listener.webhook_status(old_hook).await,
-        404,
-        "the old webhook token"
+        401,
+        "the old webhook token gets the unknown-path answer"
     );
 
     // The next run gives Rightfoot the new token in its webhook URL; the sandbox calls

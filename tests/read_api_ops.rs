@@ -516,6 +516,12 @@ async fn metrics_report_every_family_with_the_known_stores_values() {
     }
 
     assert_eq!(
+        value("balance_monitor_rightfoot_submission_decode_retries_total"),
+        "0",
+        "the counter is there before any submission"
+    );
+
+    assert_eq!(
         value(r#"balance_monitor_last_complete_run_timestamp_seconds{monitor="nightly"}"#),
         at(6, 0).timestamp().to_string(),
         "the complete run, not the later partial one"

@@ -54,7 +54,7 @@ pub use super::loaded::{LoadError, LoadedAuthorizers};
 use super::loaded::{finish, printable_name, read_private_file};
 use super::{ListBuilder, Metadata, Origin};
 use crate::private_file::input::InputFile;
-use crate::yaml::{self, Position, YamlError};
+use crate::yaml::{self, Position};
 
 /// Where a monitor's authorizers come from.
 #[derive(Debug, Clone)]
@@ -134,19 +134,14 @@ pub fn load_source(
 
 fn load_yaml_file(path: &Path) -> Result<LoadedAuthorizers, LoadError> {
     let bytes = read_private_file(path, InputFile::AUTHORIZERS_YAML)?;
-    let text = String::from_utf8(bytes).map_err(|_| YamlError {
-        file: path.to_path_buf(),
-        position: None,
-        key: String::new(),
-        message: "the file is not valid UTF-8".to_string(),
-    })?;
+    let text = yaml::utf8_text(&bytes, path)?;
     if text.trim().is_empty() {
         return Ok(LoadedAuthorizers {
             warnings: vec![format!("{}: the file holds no authorizers", path.display())],
             ..LoadedAuthorizers::default()
         });
     }
-    let document: FileDocument = yaml::from_str(&text, path)?;
+    let document: FileDocument = yaml::from_str(text, path)?;
     load_yaml_items(path, document.0)
 }
 

@@ -11,6 +11,7 @@
 //! ours (the webhook has its own token in its URL).
 
 use axum::extract::{Request, State};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -24,18 +25,24 @@ pub(crate) async fn require_token(
     request: Request,
     next: Next,
 ) -> Response {
-    let Some(expected) = state.access.keys().token else {
-        return next.run(request).await;
-    };
-    let given = request
-        .headers()
+    match refusal(&state, request.headers()) {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    }
+}
+
+/// The 401 for a request without the right bearer token, or `None` when it may pass
+/// (it carries the token, or no `http.token` is set).
+pub(crate) fn refusal(state: &HttpState, headers: &HeaderMap) -> Option<Response> {
+    let expected = state.access.keys().token?;
+    let given = headers
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(bearer_token);
     match given {
-        Some(given) if super::same_secret(given, expected.expose()) => next.run(request).await,
-        Some(_) => ApiProblem::unauthorized("Invalid token provided.").into_response(),
-        None => ApiProblem::unauthorized("No bearer token was provided.").into_response(),
+        Some(given) if super::same_secret(given, expected.expose()) => None,
+        Some(_) => Some(ApiProblem::unauthorized("Invalid token provided.").into_response()),
+        None => Some(ApiProblem::unauthorized("No bearer token was provided.").into_response()),
     }
 }
 

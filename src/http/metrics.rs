@@ -8,6 +8,7 @@
 //! | `balance_monitor_outbox_pending` | gauge | | notifications waiting for delivery (the outbox's depth) |
 //! | `balance_monitor_outbox_failed` | gauge | | notifications that failed permanently |
 //! | `balance_monitor_rightfoot_request_duration_seconds` | histogram | `endpoint`, `status` | every attempt of the Rightfoot client since the daemon started (`status="error"`: no answer) |
+//! | `balance_monitor_rightfoot_submission_decode_retries_total` | counter | | submissions sent again, byte for byte, because their `201` could not be decoded (Rightfoot answers the resend from its 24-hour cache) |
 //! | `balance_monitor_last_complete_run_timestamp_seconds` | gauge | `monitor` | when each monitor's latest `complete` run finished |
 //! | `balance_monitor_store_errors_total` | counter | | store errors that stopped a run or a judgement, or a try of the store while one waited to heal ([`StoreHealth`](crate::store::StoreHealth), counted by the daemon's pipeline) since the daemon started |
 //! | `balance_monitor_build_info` | gauge | `version` | always 1 |
@@ -26,7 +27,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::HttpState;
 use super::error::ApiProblem;
-use crate::rightfoot::metrics::{DURATION_BUCKETS, HistogramSnapshot};
+use crate::rightfoot::metrics::{DURATION_BUCKETS, HistogramSnapshot, RequestMetrics};
 use crate::store::MetricsSnapshot;
 
 /// Severities listed even when nothing fires, so that the series exist.
@@ -38,11 +39,12 @@ pub(crate) async fn metrics(State(state): State<HttpState>) -> Result<Response, 
         .metrics_snapshot()
         .await
         .map_err(|error| ApiProblem::store(&error))?;
-    let text = render(
+    let mut text = render(
         &snapshot,
         &state.rightfoot_metrics.snapshot(),
         state.store.health().errors(),
     );
+    render_rightfoot_counters(&mut text, &state.rightfoot_metrics);
     let mut response = (StatusCode::OK, text).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -225,6 +227,23 @@ pub(crate) fn render(
         "1",
     );
     out
+}
+
+/// The Rightfoot client's counters, after the rest of the exposition.
+fn render_rightfoot_counters(out: &mut String, requests: &RequestMetrics) {
+    let name = "balance_monitor_rightfoot_submission_decode_retries_total";
+    family(
+        out,
+        name,
+        "counter",
+        "Submissions sent again with the same bytes because their 201 could not be decoded.",
+    );
+    sample(
+        out,
+        name,
+        &[],
+        &requests.submission_decode_retries().to_string(),
+    );
 }
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {

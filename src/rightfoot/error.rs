@@ -61,7 +61,8 @@ pub enum ApiError {
     /// The connection failed while sending the request or reading the response.
     #[error("connection to rightfoot failed: {0}")]
     Transport(String),
-    /// A success response whose body is not what the API documents.
+    /// A success response whose body is not what the API documents. Final for a GET;
+    /// a submission is sent again within the cache window first (see `retry`).
     #[error("cannot decode the {what}: {reason}")]
     Decode { what: &'static str, reason: String },
     /// A success response larger than the client accepts for that endpoint.

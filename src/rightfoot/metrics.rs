@@ -1,5 +1,6 @@
 //! How long Rightfoot takes to answer, by endpoint and HTTP status: a histogram per
-//! series, recorded by the client around every attempt and read by `/metrics`.
+//! series, recorded by the client around every attempt and read by `/metrics`; and how
+//! many submissions were sent again because their `201` could not be decoded.
 //!
 //! [`RequestMetrics`] is cheap to clone (one `Arc`); the daemon makes one and gives it
 //! to every client it builds, so the figures survive a reload that rebuilds the client.
@@ -87,10 +88,12 @@ impl Answer {
     }
 }
 
-/// The histograms of request durations. `Default` starts empty.
+/// The histograms of request durations, and the count of submissions re-sent after an
+/// undecodable `201`. `Default` starts empty.
 #[derive(Clone, Default)]
 pub struct RequestMetrics {
     series: Arc<RwLock<SeriesMap>>,
+    submission_decode_retries: Arc<AtomicU64>,
 }
 
 /// One histogram per (endpoint, answer) seen so far.
@@ -151,6 +154,17 @@ impl RequestMetrics {
         series.count.fetch_add(1, Ordering::Relaxed);
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
         series.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    /// Counts one submission sent again because its `201` could not be decoded.
+    pub fn record_submission_decode_retry(&self) {
+        self.submission_decode_retries
+            .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Submissions sent again because their `201` could not be decoded, since start.
+    pub fn submission_decode_retries(&self) -> u64 {
+        self.submission_decode_retries.load(Ordering::Relaxed)
     }
 
     /// Every series, ordered by endpoint then answer. The counters of one series are

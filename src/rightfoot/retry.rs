@@ -18,6 +18,10 @@
 //! time and retries only while the retry would go out within
 //! [`RetryPolicy::post_retry_window`] of the *first* attempt. The first-attempt time is
 //! an input, so a run recovered after a crash passes the time it first sent the chunk.
+//! The same cache makes a submission's undecodable `201` (a body cut short, say) worth
+//! another attempt: the identical bytes get the cached answer, the same batch, and no
+//! second check. So for a submission, and only there, an [`ApiError::Decode`] is
+//! retried like a transient failure, under the same window and attempt limit.
 
 use std::future::Future;
 use std::time::{Duration, SystemTime};
@@ -123,13 +127,42 @@ pub(crate) enum Replay {
     CachedPost { first_attempt_at: DateTime<Utc> },
 }
 
+impl Replay {
+    /// Whether `error` is worth sending the request again: a transient failure, or, for
+    /// a submission, an answer that could not be decoded (the resend is answered from
+    /// Rightfoot's cache with the same batch).
+    fn may_retry(self, error: &ApiError) -> bool {
+        error.is_retryable()
+            || matches!(
+                (self, error),
+                (Replay::CachedPost { .. }, ApiError::Decode { .. })
+            )
+    }
+}
+
 /// Runs `attempt` until it succeeds, fails for good, or the policy says stop. Returns
 /// the value and the number of attempts made.
 pub(crate) async fn with_retries<T, F, Fut>(
     policy: &RetryPolicy,
     replay: Replay,
     operation: &'static str,
+    attempt: F,
+) -> Result<(T, u32), ApiError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, ApiError>>,
+{
+    with_retries_observed(policy, replay, operation, attempt, |_| {}).await
+}
+
+/// [`with_retries`], calling `on_retry` with each error that is about to be retried
+/// (once the wait is decided, before it starts), for the caller's counters.
+pub(crate) async fn with_retries_observed<T, F, Fut>(
+    policy: &RetryPolicy,
+    replay: Replay,
+    operation: &'static str,
     mut attempt: F,
+    mut on_retry: impl FnMut(&ApiError),
 ) -> Result<(T, u32), ApiError>
 where
     F: FnMut() -> Fut,
@@ -142,7 +175,7 @@ where
             Ok(value) => return Ok((value, attempts)),
             Err(error) => error,
         };
-        if !error.is_retryable() || attempts >= policy.max_attempts.max(1) {
+        if !replay.may_retry(&error) || attempts >= policy.max_attempts.max(1) {
             return Err(error);
         }
         let delay = policy.delay(attempts, &error, fastrand::f64());
@@ -168,6 +201,7 @@ where
             error = %error,
             "retrying rightfoot request"
         );
+        on_retry(&error);
         tokio::time::sleep(delay).await;
     }
 }
@@ -295,6 +329,67 @@ mod tests {
         .await
         .unwrap();
         assert_eq!((value, attempts), (3, 3));
+    }
+
+    fn undecodable() -> ApiError {
+        ApiError::Decode {
+            what: "test body",
+            reason: "truncated json at line 1 column 9".into(),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_undecodable_answer_is_retried_for_a_submission_only() {
+        let policy = RetryPolicy {
+            max_attempts: 3,
+            ..RetryPolicy::default()
+        };
+        let mut calls = 0;
+        let result: Result<((), u32), _> = with_retries(&policy, Replay::Idempotent, "get", || {
+            calls += 1;
+            async { Err(undecodable()) }
+        })
+        .await;
+        assert!(matches!(result, Err(ApiError::Decode { .. })));
+        assert_eq!(calls, 1, "a GET's undecodable answer is final");
+
+        let post = Replay::CachedPost {
+            first_attempt_at: Utc::now(),
+        };
+        let (mut calls, mut observed) = (0, 0);
+        let (value, attempts) = with_retries_observed(
+            &policy,
+            post,
+            "submit",
+            || {
+                calls += 1;
+                let outcome = if calls < 3 {
+                    Err(undecodable())
+                } else {
+                    Ok(calls)
+                };
+                async move { outcome }
+            },
+            |error| {
+                assert!(matches!(error, ApiError::Decode { .. }));
+                observed += 1;
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!((value, attempts, observed), (3, 3, 2));
+
+        let stale = Replay::CachedPost {
+            first_attempt_at: Utc::now() - chrono::Duration::hours(24),
+        };
+        let mut calls = 0;
+        let result: Result<((), u32), _> = with_retries(&policy, stale, "submit", || {
+            calls += 1;
+            async { Err(undecodable()) }
+        })
+        .await;
+        assert!(matches!(result, Err(ApiError::Decode { .. })));
+        assert_eq!(calls, 1, "outside the cache window a resend is a new batch");
     }
 
     #[tokio::test(start_paused = true)]

@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use super::client::{JSON_BODY_LIMIT, RightfootClient, decode_json};
 use super::error::ApiError;
 use super::models::{BatchCreatedWire, timestamp, value_text};
-use super::retry::{Replay, with_retries};
+use super::retry::{Replay, with_retries_observed};
 
 const WHAT: &str = "balance request response";
 
@@ -75,7 +75,9 @@ impl RightfootClient {
     ///
     /// `first_attempt_at` is when this exact body was first sent: now for a new chunk,
     /// the stored time for a chunk resubmitted after a crash. Retries (5xx, 408, 429,
-    /// timeouts, connection failures) send the same bytes and stop once a retry would
+    /// timeouts, connection failures, and a `201` whose body cannot be decoded, counted in
+    /// [`super::RequestMetrics::submission_decode_retries`]) send the same bytes, which
+    /// Rightfoot answers from its cache with the same batch, and stop once a retry would
     /// leave the policy's `post_retry_window` from that time. The first attempt is
     /// always made; resubmitting after the window is the caller's decision, and
     /// Rightfoot treats it as a new batch.
@@ -94,7 +96,7 @@ impl RightfootClient {
         let body_hash = body_sha256(&body);
         let redactor = self.redactor().with_body_strings(&body);
         let url = self.endpoint(&["v1", "balance_requests"]);
-        let (received, attempts) = with_retries(
+        let ((received, created), attempts) = with_retries_observed(
             self.retry_policy(),
             Replay::CachedPost { first_attempt_at },
             "submit balance request",
@@ -103,11 +105,22 @@ impl RightfootClient {
                     .request(Method::POST, url.clone())
                     .header(CONTENT_TYPE, "application/json")
                     .body(body.clone());
-                self.attempt_full(request, WHAT, &redactor, JSON_BODY_LIMIT)
+                let redactor = &redactor;
+                async move {
+                    let received = self
+                        .attempt_full(request, WHAT, redactor, JSON_BODY_LIMIT)
+                        .await?;
+                    let created = parse_batch_created(&received.body)?;
+                    Ok((received, created))
+                }
+            },
+            |error| {
+                if matches!(error, ApiError::Decode { .. }) {
+                    self.metrics().record_submission_decode_retry();
+                }
             },
         )
         .await?;
-        let created = parse_batch_created(&received.body)?;
         let accepted = accepted_members(&body, &created.failed);
         Ok(SubmitOutcome {
             batch_id: created.batch_id,

@@ -83,22 +83,12 @@ impl ConfigError {
 /// Loads and validates the configuration file at `path`: a regular file of at most
 /// [`CONFIG_FILE_LIMIT`] bytes of UTF-8, read without blocking on a FIFO.
 pub fn load(path: &Path, env: &Environment) -> Result<Config, ConfigError> {
-    let read_error = |source| ConfigError::Read {
+    let bytes = read_input_file(path, InputFile::CONFIG).map_err(|source| ConfigError::Read {
         file: path.to_path_buf(),
         source,
-    };
-    let bytes = read_input_file(path, InputFile::CONFIG).map_err(read_error)?;
-    let text = String::from_utf8(bytes).map_err(|_| {
-        read_error(InputFileError::Open {
-            what: InputFile::CONFIG.what,
-            path: path.to_path_buf(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "the file is not valid UTF-8",
-            ),
-        })
     })?;
-    load_str(&text, path, env)
+    let text = yaml::utf8_text(&bytes, path).map_err(|e| ConfigError::Invalid(vec![e]))?;
+    load_str(text, path, env)
 }
 
 /// Validates configuration `text` as if read from `file` (relative paths in it are
