@@ -113,12 +113,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn object(value: Value) -> Map<String, Value> {
-        match value {
-            Value::Object(map) => map,
-            _ => unreachable!(),
-        }
-    }
+    use crate::authorizers::json_object as object;
 
     #[test]
     fn each_limit_names_its_field() {

@@ -266,3 +266,12 @@ impl Authorizer {
         &self.origin
     }
 }
+
+/// A JSON object literal as the map the checks take, for the unit tests of this folder.
+#[cfg(test)]
+pub(crate) fn json_object(value: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    match value {
+        serde_json::Value::Object(map) => map,
+        _ => unreachable!("the tests give objects"),
+    }
+}

@@ -509,12 +509,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn object(value: Value) -> Map<String, Value> {
-        match value {
-            Value::Object(map) => map,
-            _ => unreachable!(),
-        }
-    }
+    use crate::authorizers::json_object as object;
 
     /// An object that breaks every rule at once reports them one by one, in the
     /// documented order, as each is fixed.

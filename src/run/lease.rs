@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::{MonitorId, RunId};
-use crate::store::{LeaseTake, RunLease, Store, StoreError};
+use crate::store::{LeaseRequest, LeaseTake, RunLease, Store, StoreError};
 
 /// How long a lease lasts without renewal: how long a monitor whose run's process died
 /// (on another host, or unseen) stays busy.
@@ -133,7 +133,9 @@ impl MonitorLease {
         let mut replacing = None;
         loop {
             match store
-                .take_run_lease(monitor, holder().to_string(), LEASE_TTL, replacing.take())
+                .take_run_lease(
+                    LeaseRequest::new(monitor, holder(), LEASE_TTL).replacing(replacing.take()),
+                )
                 .await?
             {
                 LeaseTake::Taken { .. } => return Ok(Ok(MonitorLease::start(store, monitor))),

@@ -34,6 +34,35 @@ pub struct RunLease {
     pub expires_at: DateTime<Utc>,
 }
 
+/// A request to take a monitor's lease: for `holder`, for `ttl`, granted over an
+/// unexpired lease only when that lease's holder is `replacing` (a holder the caller
+/// knows to be dead).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseRequest {
+    pub monitor: MonitorId,
+    pub holder: String,
+    pub ttl: Duration,
+    pub replacing: Option<String>,
+}
+
+impl LeaseRequest {
+    /// A request that replaces no one.
+    pub fn new(monitor: MonitorId, holder: impl Into<String>, ttl: Duration) -> LeaseRequest {
+        LeaseRequest {
+            monitor,
+            holder: holder.into(),
+            ttl,
+            replacing: None,
+        }
+    }
+
+    /// The same request, taking over from `dead` if it holds the lease.
+    pub fn replacing(mut self, dead: Option<String>) -> LeaseRequest {
+        self.replacing = dead;
+        self
+    }
+}
+
 /// What an attempt to take a lease came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LeaseTake {
@@ -45,17 +74,12 @@ pub enum LeaseTake {
 
 /// The monitors' run leases.
 pub trait RunLeases: Send + Sync {
-    /// Takes `monitor`'s lease for `holder` for `ttl`, in one transaction: granted when
-    /// the monitor has no lease, when its lease has expired, or when it is held by
-    /// `replacing` (a holder the caller knows to be dead); refused with the lease as it
-    /// stands otherwise, `holder`'s own included (a holder runs one run per monitor).
-    fn take_run_lease(
-        &self,
-        monitor: MonitorId,
-        holder: String,
-        ttl: Duration,
-        replacing: Option<String>,
-    ) -> BoxFuture<'_, Result<LeaseTake, StoreError>>;
+    /// Takes the lease `request` names, in one transaction: granted when the monitor has
+    /// no lease, when its lease has expired, or when it is held by `request.replacing`;
+    /// refused with the lease as it stands otherwise, the requester's own included (a
+    /// holder runs one run per monitor).
+    fn take_run_lease(&self, request: LeaseRequest)
+    -> BoxFuture<'_, Result<LeaseTake, StoreError>>;
 
     /// Records that `holder`'s lease of `monitor` covers `run`. `false`, writing
     /// nothing, when `holder` does not hold it.

@@ -87,7 +87,7 @@ pub use export::{
     BoxedSink, Export, ExportError, ExportQuery, ExportScope, ExportedResult, ResultSink, RowSink,
 };
 pub use health::{StoreHealth, StuckRun};
-pub use leases::{LeaseTake, RunLease, RunLeases};
+pub use leases::{LeaseRequest, LeaseTake, RunLease, RunLeases};
 pub use maintenance::Maintenance;
 pub use outbox::{AttemptOutcome, NewNotification, NotificationRecord, Outbox, QueuedNotification};
 pub use queries::{

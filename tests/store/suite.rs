@@ -953,7 +953,7 @@ pub(super) async fn a_sound_store_passes_its_checks_and_a_closed_one_takes_no_te
 pub(super) async fn a_monitor_run_lease_is_held_by_one_holder_until_it_expires_or_is_released<
     B: OpenStore,
 >() {
-    use balance_monitor::store::LeaseTake;
+    use balance_monitor::store::{LeaseRequest, LeaseTake};
     use std::time::Duration;
     let directory = tempfile::tempdir().unwrap();
     let store = B::open(directory.path());
@@ -965,7 +965,7 @@ pub(super) async fn a_monitor_run_lease_is_held_by_one_holder_until_it_expires_o
 
     assert_eq!(store.run_lease(monitor).await.unwrap(), None);
     let taken = store
-        .take_run_lease(monitor, a(), minute, None)
+        .take_run_lease(LeaseRequest::new(monitor, a(), minute))
         .await
         .unwrap();
     assert!(matches!(taken, LeaseTake::Taken { .. }), "{taken:?}");
@@ -976,7 +976,7 @@ pub(super) async fn a_monitor_run_lease_is_held_by_one_holder_until_it_expires_o
     // Refused while held, to another holder and to the holder itself, naming the run.
     for holder in [b(), a()] {
         match store
-            .take_run_lease(monitor, holder, minute, None)
+            .take_run_lease(LeaseRequest::new(monitor, holder, minute))
             .await
             .unwrap()
         {
@@ -990,7 +990,7 @@ pub(super) async fn a_monitor_run_lease_is_held_by_one_holder_until_it_expires_o
     }
     // Another monitor's lease is its own.
     let taken = store
-        .take_run_lease(other, b(), minute, None)
+        .take_run_lease(LeaseRequest::new(other, b(), minute))
         .await
         .unwrap();
     assert!(matches!(taken, LeaseTake::Taken { .. }), "{taken:?}");
@@ -1011,13 +1011,13 @@ pub(super) async fn a_monitor_run_lease_is_held_by_one_holder_until_it_expires_o
     // A holder that dies stops renewing: once expired (a lease of no time is expired at
     // once), anyone takes it, and the dead holder cannot renew it back.
     let taken = store
-        .take_run_lease(monitor, a(), Duration::ZERO, None)
+        .take_run_lease(LeaseRequest::new(monitor, a(), Duration::ZERO))
         .await
         .unwrap();
     assert!(matches!(taken, LeaseTake::Taken { .. }), "{taken:?}");
     assert_eq!(store.run_lease(monitor).await.unwrap(), None);
     let taken = store
-        .take_run_lease(monitor, b(), minute, None)
+        .take_run_lease(LeaseRequest::new(monitor, b(), minute))
         .await
         .unwrap();
     assert!(matches!(taken, LeaseTake::Taken { .. }), "{taken:?}");
@@ -1026,12 +1026,12 @@ pub(super) async fn a_monitor_run_lease_is_held_by_one_holder_until_it_expires_o
 
     // A holder known to be dead is replaced before its lease expires.
     let refused = store
-        .take_run_lease(monitor, a(), minute, Some(a()))
+        .take_run_lease(LeaseRequest::new(monitor, a(), minute).replacing(Some(a())))
         .await
         .unwrap();
     assert!(matches!(refused, LeaseTake::Held(_)), "{refused:?}");
     let taken = store
-        .take_run_lease(monitor, a(), minute, Some(b()))
+        .take_run_lease(LeaseRequest::new(monitor, a(), minute).replacing(Some(b())))
         .await
         .unwrap();
     assert!(matches!(taken, LeaseTake::Taken { .. }), "{taken:?}");

@@ -532,17 +532,12 @@ impl Maintenance for FaultyStore {
 impl RunLeases for FaultyStore {
     fn take_run_lease(
         &self,
-        monitor: MonitorId,
-        holder: String,
-        ttl: std::time::Duration,
-        replacing: Option<String>,
+        request: LeaseRequest,
     ) -> BoxFuture<'_, Result<LeaseTake, StoreError>> {
         let fault = self.fault();
         Box::pin(async move {
             fault?;
-            self.inner
-                .take_run_lease(monitor, holder, ttl, replacing)
-                .await
+            self.inner.take_run_lease(request).await
         })
     }
     fn set_run_lease_run(

@@ -14,7 +14,7 @@ use super::SqliteStore;
 use super::columns::{time, time_text};
 use super::error::OpError;
 use crate::store::types::{MonitorId, RunId};
-use crate::store::{LeaseTake, RunLease, RunLeases, StoreError};
+use crate::store::{LeaseRequest, LeaseTake, RunLease, RunLeases, StoreError};
 
 /// `now + ttl`, or the end of time if that overflows.
 fn expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
@@ -52,11 +52,14 @@ fn stored_lease(
 impl RunLeases for SqliteStore {
     fn take_run_lease(
         &self,
-        monitor: MonitorId,
-        holder: String,
-        ttl: Duration,
-        replacing: Option<String>,
+        request: LeaseRequest,
     ) -> BoxFuture<'_, Result<LeaseTake, StoreError>> {
+        let LeaseRequest {
+            monitor,
+            holder,
+            ttl,
+            replacing,
+        } = request;
         Box::pin(self.write(move |transaction| {
             let now = Utc::now();
             if let Some(lease) = stored_lease(transaction, monitor)?
