@@ -156,7 +156,7 @@ where
                     operation,
                     attempts,
                     error = %error,
-                    "not retrying: the retry would fall outside rightfoot's 24-hour body cache"
+                    "not retrying: the retry would fall outside Rightfoot's 24-hour body cache"
                 );
                 return Err(error);
             }
@@ -166,7 +166,7 @@ where
             attempt = attempts,
             delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
             error = %error,
-            "retrying rightfoot request"
+            "retrying Rightfoot request"
         );
         tokio::time::sleep(delay).await;
     }
