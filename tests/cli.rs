@@ -159,14 +159,16 @@ fn help_of(command: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-/// The options of the `Global options` section of a help text.
-fn global_section(help: &str) -> &str {
-    let start = help
-        .find("Global options:")
+/// The `Global options` section of a help text: its indented lines, up to the next
+/// heading.
+fn global_section(help: &str) -> String {
+    let (_, rest) = help
+        .split_once("Global options:\n")
         .unwrap_or_else(|| panic!("no global heading in\n{help}"));
-    let rest = &help[start..];
-    let end = rest.find("\n\n").unwrap_or(rest.len());
-    &rest[..end]
+    rest.lines()
+        .take_while(|line| line.is_empty() || line.starts_with(' '))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[test]
@@ -359,4 +361,70 @@ async fn output_into_a_closed_pipe_ends_quietly() {
             );
         }
     }
+}
+
+/// Regression: messages and log lines said "rightfoot". In every string literal of
+/// `src/`, the company is "Rightfoot"; module paths (`rightfoot::`), configuration keys
+/// (`rightfoot:`, `rightfoot.base_url`) and file names (`rightfoot-api-key`) stay.
+#[test]
+fn messages_spell_rightfoot_with_a_capital() {
+    let mut found = Vec::new();
+    let mut pending = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (number, line) in text.lines().enumerate() {
+                if line.trim_start().starts_with("//") {
+                    continue;
+                }
+                // The odd parts of a line split at quotes are inside string literals.
+                for literal in line.split('"').skip(1).step_by(2) {
+                    if lowercase_name_in(literal) {
+                        found.push(format!("{}:{}: {literal}", path.display(), number + 1));
+                    }
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "\"rightfoot\" in messages:\n{found:#?}");
+}
+
+/// Whether `literal` uses "rightfoot" as a word of prose (`by rightfoot`, `rightfoot's`),
+/// not as a key, a path or a name.
+fn lowercase_name_in(literal: &str) -> bool {
+    literal.match_indices("rightfoot").any(|(at, word)| {
+        let before = literal[..at].chars().next_back();
+        let after = literal[at + word.len()..].chars().next();
+        let starts_word = before.is_none_or(|c| c == ' ' || c == '(');
+        let ends_word = match after {
+            None => before.is_some(),
+            Some(c) => c == ' ' || c == '\'' || c == ',' || c == ')' || c == ';',
+        };
+        starts_word && ends_word
+    })
+}
+
+#[test]
+fn the_spelling_check_tells_prose_from_keys() {
+    for prose in [
+        "rejected by rightfoot",
+        "rightfoot's cache",
+        "rightfoot answered",
+    ] {
+        assert!(lowercase_name_in(prose), "{prose}");
+    }
+    for key in [
+        "rightfoot",
+        "rightfoot:\n",
+        "rightfoot.base_url",
+        "rightfoot::client",
+    ] {
+        assert!(!lowercase_name_in(key), "{key}");
+    }
+    assert!(!lowercase_name_in("rightfoot-api-key"));
 }

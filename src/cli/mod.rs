@@ -83,7 +83,7 @@ pub struct Cli {
     pub log_format: LogFormat,
 
     /// Log filter, such as `info`, `debug` or `balance_monitor=debug,warn`. Logs go to
-    /// stderr; by default `run` logs at info, every other command at warn.
+    /// stderr; by default `run` and `sandbox` log at info, every other command at warn.
     #[arg(
         long,
         global = true,
@@ -99,12 +99,12 @@ pub struct Cli {
 
 impl Cli {
     /// The log filter: `--log-level` (or `BALANCE_MONITOR_LOG`) when given, otherwise
-    /// `info` for the daemon and `warn` for the commands a person waits on, whose own
-    /// output goes to stdout.
+    /// `info` for the servers (the daemon and the sandbox, whose log is their account)
+    /// and `warn` for the commands a person waits on, whose own output goes to stdout.
     pub fn log_filter(&self) -> &str {
         match (&self.log_level, &self.command) {
             (Some(filter), _) => filter,
-            (None, Command::Run) => "info",
+            (None, Command::Run | Command::Sandbox(_)) => "info",
             (None, _) => "warn",
         }
     }
