@@ -322,7 +322,7 @@ mod tests {
         let text = render_text("A-1001", &checks(), &zones(), None);
         let expected = "\
 authorizer A-1001: 6 checks, newest first
-balances █····▁  $90.00 to $1,200.00  (oldest → newest; · no balance)
+balances █····▁  last 6 checks, oldest → newest, ▁ $90.00 … █ $1,200.00  (· no balance)
 zones: morning-ach America/New_York
 
 RUN  MONITOR      RUN TIME              UTC                     BALANCE      CHANGE  STATUS

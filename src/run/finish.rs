@@ -287,7 +287,7 @@ mod tests {
                 &unknown,
                 false,
                 RunState::Partial,
-                Some("1 chunks unknown"),
+                Some("1 chunk unknown"),
             ),
             (
                 "all rejected",
