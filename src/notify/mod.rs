@@ -107,7 +107,7 @@ impl Notifier {
             Ok(delivered) => tracing::info!(
                 route = %route.name,
                 monitor = %digest.monitor,
-                run = %digest.run.map_or_else(|| "none".to_string(), |r| r.to_string()),
+                run = digest.run.map(|r| r.0),
                 test = digest.test,
                 firing = counts.firing(),
                 resolved = counts.of(Transition::Resolved),
@@ -117,7 +117,7 @@ impl Notifier {
             Err(error) => tracing::warn!(
                 route = %route.name,
                 monitor = %digest.monitor,
-                run = %digest.run.map_or_else(|| "none".to_string(), |r| r.to_string()),
+                run = digest.run.map(|r| r.0),
                 permanent = error.is_permanent(),
                 %error,
                 "notification failed"
