@@ -13,12 +13,7 @@ const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The demo prints its own account; its log shows warnings unless asked for more.
-    let level = match (&cli.command, cli.log_level.as_str()) {
-        (cli::Command::Demo(_), "info") => "warn",
-        (_, level) => level,
-    };
-    init_logging(cli.log_format, level);
+    init_logging(cli.log_format, cli.log_filter());
     match cli::run(cli, Environment::from_process()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Config(message)) => {
@@ -34,7 +29,7 @@ fn main() -> ExitCode {
 
 fn init_logging(format: LogFormat, filter: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

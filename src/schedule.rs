@@ -28,6 +28,13 @@ impl fmt::Debug for Schedule {
     }
 }
 
+/// As logs and messages write it: `30 7 * * 1-5 in America/New_York`.
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} in {}", self.expression, self.zone.name())
+    }
+}
+
 /// Why a cron expression was refused. The message names the field and its range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid cron expression {expression:?}: {reason}")]

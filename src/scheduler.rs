@@ -336,10 +336,10 @@ impl Scheduler {
             list.sort();
         }
         info!(
-            added = ?summary.added,
-            changed = ?summary.changed,
+            added = %crate::text::names(&summary.added),
+            changed = %crate::text::names(&summary.changed),
             unchanged = summary.unchanged.len(),
-            removed = ?summary.removed,
+            removed = %crate::text::names(&summary.removed),
             "schedule applied"
         );
         Ok(summary)

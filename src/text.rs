@@ -1,6 +1,7 @@
 //! Text that leaves the daemon in errors and records: an error's chain of causes, the
-//! excerpt of a server's body (one line of it), and the [`Redactor`] that removes secrets and numbers
-//! that could be personal data from both.
+//! excerpt of a server's body (one line of it), the [`Redactor`] that removes secrets and numbers
+//! that could be personal data from both, and [`count`], a number with its noun in the
+//! right number ("1 chunk", "2 chunks") wherever a count is written for people.
 //!
 //! This module owns those three, once for the whole crate: the Rightfoot client quotes
 //! error bodies and transport errors through them, `notify` its receivers' answers and
@@ -26,6 +27,34 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     parts.join(": ")
+}
+
+/// `n` and its noun, singular for one and plural otherwise: `count(1, "chunk")` is
+/// "1 chunk", `count(2, "chunk")` "2 chunks". The plural adds an `s`; for another plural
+/// use [`count_as`]. Any integer type will do (it is compared by its text).
+pub fn count(n: impl fmt::Display, noun: &str) -> String {
+    let n = n.to_string();
+    let s = if n == "1" { "" } else { "s" };
+    format!("{n} {noun}{s}")
+}
+
+/// Names joined with `, ` for a log field or a message, or `none`.
+pub fn names<S: AsRef<str>>(names: &[S]) -> String {
+    if names.is_empty() {
+        return "none".to_string();
+    }
+    names
+        .iter()
+        .map(AsRef::as_ref)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `n` and its noun, with the plural given: `count_as(3, "batch", "batches")`.
+pub fn count_as(n: impl fmt::Display, one: &str, many: &str) -> String {
+    let n = n.to_string();
+    let noun = if n == "1" { one } else { many };
+    format!("{n} {noun}")
 }
 
 /// The text with every control character (line breaks, tabs) replaced by a space, so
@@ -213,6 +242,20 @@ fn remove_digit_runs(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_are_singular_for_one_only() {
+        for (n, text) in [
+            (0u64, "0 chunks"),
+            (1, "1 chunk"),
+            (2, "2 chunks"),
+            (21, "21 chunks"),
+        ] {
+            assert_eq!(count(n, "chunk"), text);
+        }
+        assert_eq!(count_as(1u32, "batch", "batches"), "1 batch");
+        assert_eq!(count_as(3u32, "batch", "batches"), "3 batches");
+    }
 
     #[test]
     fn secrets_and_body_values_are_redacted_but_not_the_id() {

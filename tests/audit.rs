@@ -806,7 +806,7 @@ async fn no_personal_value_leaves_for_anywhere_but_rightfoot() {
     // About 12% of ~70 requests draw an injected error: some were retried.
     let both_logs = format!("{}{log}", String::from_utf8_lossy(&first.stderr));
     assert!(
-        both_logs.contains("retrying rightfoot request"),
+        both_logs.contains("retrying Rightfoot request"),
         "the injected faults were retried"
     );
     assert!(

@@ -114,7 +114,7 @@ async fn history_shows_a_sparkline_both_zones_changes_and_every_outcome() {
     let text = stdout_of(&fixture.cli(&["history", "A-1001"]));
     let expected = "\
 authorizer A-1001: 5 checks, newest first
-balances █··▁▁  $90.00 to $1,200.00  (oldest → newest; · no balance)
+balances █··▁▁  last 5 checks, oldest → newest, ▁ $90.00 … █ $1,200.00  (· no balance)
 zones: morning-ach America/New_York, retired UTC (not in the configuration)
 
 RUN  MONITOR      RUN TIME              UTC                     BALANCE      CHANGE  STATUS
@@ -132,7 +132,10 @@ async fn history_shows_rejections_with_their_reasons_and_negative_balances() {
     let fixture = Fixture::new(None);
     seeded(&fixture).await;
     let text = stdout_of(&fixture.cli(&["history", "A-1002"]));
-    assert!(text.contains("balances █··▁  -$20.50 to $50.00"), "{text}");
+    assert!(
+        text.contains("balances █··▁  last 4 checks, oldest → newest, ▁ -$20.50 … █ $50.00"),
+        "{text}"
+    );
     assert!(
         squeezed(&text).contains("13:00 UTC -$20.50 -$70.50 ok"),
         "the change of a negative balance: {text}"

@@ -1014,7 +1014,7 @@ async fn error_bodies_that_are_not_json_still_give_status_and_excerpt() {
             "{envelope:?}"
         );
         let shown = error.to_string();
-        assert!(shown.starts_with("rightfoot answered http 502"), "{shown}");
+        assert!(shown.starts_with("Rightfoot answered http 502"), "{shown}");
         assert!(error.is_retryable());
     }
 }

@@ -621,7 +621,7 @@ async fn results_missing_at_the_deadline_are_not_retrieved_and_the_run_is_partia
         .collect();
     assert_eq!(
         reasons,
-        vec!["no result from rightfoot by the deadline (submitted_at + result_deadline)"]
+        vec!["no result from Rightfoot by the deadline (submitted_at + result_deadline)"]
     );
     let batch = &h.store.run_batches(summary.run).await.unwrap()[0];
     assert_eq!(batch.state, BatchState::Complete);
@@ -674,7 +674,7 @@ async fn a_list_checked_twice_within_24_hours_is_served_from_the_cache_and_not_c
             .reason
             .as_deref()
             .unwrap()
-            .contains("served from rightfoot's 24-hour body cache"),
+            .contains("served from Rightfoot's 24-hour body cache"),
         "{second:?}"
     );
     assert_eq!(h.served.handle.batches_created(), batches, "no new batch");
@@ -792,7 +792,7 @@ async fn a_cached_batch_this_database_has_never_seen_is_flagged_and_stored_once(
     assert_eq!(h.served.handle.checks_performed(), 30, "no new check");
     assert_eq!(
         summary.reason.as_deref(),
-        Some("served from rightfoot's 24-hour body cache: results are older than the run")
+        Some("served from Rightfoot's 24-hour body cache: results are older than the run")
     );
 }
 
@@ -954,14 +954,14 @@ async fn a_chunk_in_submitting_for_more_than_24_hours_is_unknown_and_never_resen
             .reason
             .as_deref()
             .unwrap()
-            .contains("longer ago than rightfoot's 24-hour body cache covers"),
+            .contains("longer ago than Rightfoot's 24-hour body cache covers"),
         "{:?}",
         batch.reason
     );
     assert_eq!(summary.state, RunState::Failed);
     let reason = summary.reason.as_deref().unwrap();
     assert!(
-        reason.starts_with("no result was retrieved; 10 not retrieved; 1 chunks unknown; first: chunk 0 unknown: first sent at "),
+        reason.starts_with("no result was retrieved; 10 not retrieved; 1 chunk unknown; first: chunk 0 unknown: first sent at "),
         "{reason}"
     );
     assert_eq!(summary.not_retrieved, 10, "every member is accounted for");
@@ -1228,7 +1228,7 @@ async fn api_rejections_are_recorded_with_reasons_and_counted() {
     assert_eq!(summary.rejected_by_api, 2);
     assert_eq!(summary.accepted, 10);
     assert_eq!(summary.succeeded, 10);
-    assert_eq!(summary.reason.as_deref(), Some("2 rejected by rightfoot"));
+    assert_eq!(summary.reason.as_deref(), Some("2 rejected by Rightfoot"));
     assert_eq!(h.results(summary.run), (12, 12));
     for id in ["A-0002", "A-0011"] {
         let history = h.store.authorizer_history(id, 10).await.unwrap();

@@ -25,7 +25,11 @@
 //!   panic); SMTP and webhook down for an hour of paused time, then everything
 //!   delivered once by key; a full disk (`ulimit -f`) and a read-only database: a clear
 //!   error, nothing corrupted, recovery once writable.
-//! - `cli`: `--version`, `--help`, the `sandbox` subcommand as a real process, exit codes.
+//! - `cli`: `--version`, `--help` (global options under their heading, examples, no
+//!   `--config` where none is read), the `sandbox` subcommand as a real process, exit
+//!   codes; `run-now`'s summary on stdout with only warnings on stderr, no Debug
+//!   formatting in logs at trace level, output into a closed pipe ending quietly, and
+//!   "Rightfoot" spelled with a capital in every message.
 //! - `client_sandbox`: the API client against the built-in sandbox over real HTTP: chunks
 //!   read to completion, rejected rows, paging, progressive results, retries, the page
 //!   loop guard, status codes, exact money, the body cache, CSV export, the completion

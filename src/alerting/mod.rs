@@ -428,7 +428,7 @@ fn log_judged(judged: &Judged) {
         reminders = judged.reminders,
         resolved = judged.resolved,
         firing = judged.firing,
-        routes = ?judged.queued,
+        routes = %crate::text::names(&judged.queued),
         "alert rules judged the run"
     );
     for skip in &judged.skips {

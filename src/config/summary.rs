@@ -30,7 +30,7 @@ pub fn check(config: &Config, all: bool) -> Report {
     let _ = writeln!(out, "configuration {}: valid", config.file.display());
     let _ = writeln!(
         out,
-        "rightfoot: {} (poll every {}, results awaited {} after submission, batches of up to {})",
+        "Rightfoot: {} (poll every {}, results awaited {} after submission, batches of up to {})",
         config.rightfoot.base_url,
         format_duration(config.rightfoot.poll_interval),
         format_duration(config.rightfoot.result_deadline),
@@ -199,7 +199,7 @@ pub fn describe_rule(rule: &Rule) -> String {
     };
     let mut line = format!("{what} [{}]", rule.severity.as_str());
     if rule.for_runs > 1 {
-        let _ = write!(line, ", for {} runs", rule.for_runs);
+        let _ = write!(line, ", for {}", crate::text::count(rule.for_runs, "run"));
     }
     if rule.resolve_after_runs > 1 {
         let _ = write!(

@@ -177,9 +177,9 @@ pub async fn reload(
     }
     match scheduler.apply(&monitors).await {
         Ok(summary) => tracing::info!(
-            added = ?summary.added,
-            changed = ?summary.changed,
-            removed = ?summary.removed,
+            added = %crate::text::names(&summary.added),
+            changed = %crate::text::names(&summary.changed),
+            removed = %crate::text::names(&summary.removed),
             max_in_flight_batches = live.in_flight().limit(),
             "configuration reloaded"
         ),

@@ -5,7 +5,9 @@
 //! three kinds and their spelling (`schedule`, `catch_up`, `manual`); it does not
 //! compute slots (the schedule does) or decide to catch up (the scheduler does).
 
-use chrono::{DateTime, Utc};
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, Utc};
 
 /// Why a run exists: a cron slot fired, a missed slot is caught up, or an operator
 /// asked.
@@ -49,6 +51,22 @@ impl RunTrigger {
     }
 }
 
+/// The kind and its slot, as the logs write it: `schedule 2026-12-07T12:30:00Z`,
+/// `catch_up 2026-12-07T12:30:00Z` or `manual`.
+impl fmt::Display for RunTrigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.slot() {
+            Some(slot) => write!(
+                f,
+                "{} {}",
+                self.kind_str(),
+                slot.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+            ),
+            None => f.write_str(self.kind_str()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +89,21 @@ mod tests {
         assert_eq!(RunTrigger::from_kind("manual", Some(slot)), None);
         assert_eq!(RunTrigger::from_kind("schedule", None), None);
         assert_eq!(RunTrigger::from_kind("cron", Some(slot)), None);
+    }
+
+    #[test]
+    fn displays_as_its_kind_and_slot() {
+        let slot = DateTime::parse_from_rfc3339("2026-12-07T12:30:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(
+            RunTrigger::Schedule { slot }.to_string(),
+            "schedule 2026-12-07T12:30:00Z"
+        );
+        assert_eq!(
+            RunTrigger::CatchUp { slot }.to_string(),
+            "catch_up 2026-12-07T12:30:00Z"
+        );
+        assert_eq!(RunTrigger::Manual.to_string(), "manual");
     }
 }

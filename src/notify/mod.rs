@@ -94,7 +94,7 @@ impl Notifier {
             Ok(delivered) => tracing::info!(
                 route = %route.name,
                 monitor = %digest.monitor,
-                run = ?digest.run.map(|r| r.0),
+                run = digest.run.map(|r| r.0),
                 test = digest.test,
                 firing = counts.firing(),
                 resolved = counts.of(Transition::Resolved),
@@ -104,7 +104,7 @@ impl Notifier {
             Err(error) => tracing::warn!(
                 route = %route.name,
                 monitor = %digest.monitor,
-                run = ?digest.run.map(|r| r.0),
+                run = digest.run.map(|r| r.0),
                 permanent = error.is_permanent(),
                 %error,
                 "notification failed"

@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use super::Zones;
 use super::timefmt::{change, local_minutes, table, utc_minutes};
-use crate::domain::BalanceStatus;
+use crate::domain::{BalanceStatus, Cents};
 use crate::store::{AuthorizerCheck, CheckOutcome};
 
 /// The eight heights of a sparkline, lowest first.
@@ -93,9 +93,8 @@ pub fn render_text(
     }
     let _ = writeln!(
         out,
-        "authorizer {authorizer}: {} check{}, newest first",
-        checks.len(),
-        if checks.len() == 1 { "" } else { "s" }
+        "authorizer {authorizer}: {}, newest first",
+        crate::text::count(checks.len(), "check")
     );
     let oldest_first: Vec<Option<i64>> = checks
         .iter()
@@ -103,18 +102,24 @@ pub fn render_text(
         .map(|check| check.balance.map(|cents| cents.0))
         .collect();
     let known: Vec<i64> = oldest_first.iter().flatten().copied().collect();
-    let range = match (known.iter().min(), known.iter().max()) {
+    // The range and the scale: which checks, in which order, and what the lowest and
+    // the highest block stand for.
+    let scale = match (known.iter().min(), known.iter().max()) {
+        (Some(low), Some(high)) if low == high => format!(", all {}", Cents(*low)),
         (Some(low), Some(high)) => format!(
-            "  {} to {}",
-            crate::domain::Cents(*low),
-            crate::domain::Cents(*high)
+            ", {} {} … {} {}",
+            BLOCKS[0],
+            Cents(*low),
+            BLOCKS[7],
+            Cents(*high)
         ),
         _ => String::new(),
     };
     let _ = writeln!(
         out,
-        "balances {}{range}  (oldest → newest; {NO_BALANCE} no balance)",
-        sparkline(&oldest_first)
+        "balances {}  last {}, oldest → newest{scale}  ({NO_BALANCE} no balance)",
+        sparkline(&oldest_first),
+        crate::text::count(checks.len(), "check")
     );
     let mut monitors: Vec<&str> = checks.iter().map(|c| c.monitor_name.as_str()).collect();
     monitors.sort_unstable();
@@ -317,7 +322,7 @@ mod tests {
         let text = render_text("A-1001", &checks(), &zones(), None);
         let expected = "\
 authorizer A-1001: 6 checks, newest first
-balances █····▁  $90.00 to $1,200.00  (oldest → newest; · no balance)
+balances █····▁  last 6 checks, oldest → newest, ▁ $90.00 … █ $1,200.00  (· no balance)
 zones: morning-ach America/New_York
 
 RUN  MONITOR      RUN TIME              UTC                     BALANCE      CHANGE  STATUS

@@ -178,9 +178,9 @@ pub fn render_detail(detail: &RunDetail, zones: &Zones) -> String {
     let chunks: u32 = tally.chunks.values().sum();
     let _ = writeln!(
         out,
-        "  authorizers: {} sent in {chunks} chunk{}, {} accepted by Rightfoot",
+        "  authorizers: {} sent in {}, {} accepted by Rightfoot",
         tally.members,
-        if chunks == 1 { "" } else { "s" },
+        crate::text::count(chunks, "chunk"),
         tally.accepted
     );
     if chunks > 0 {
@@ -243,11 +243,10 @@ pub fn render_detail(detail: &RunDetail, zones: &Zones) -> String {
     for undelivered in &alerts.undelivered {
         let _ = writeln!(
             out,
-            "    {} {} after {} attempt{}{}",
+            "    {} {} after {}{}",
             undelivered.route,
             undelivered.state,
-            undelivered.attempts,
-            if undelivered.attempts == 1 { "" } else { "s" },
+            crate::text::count(undelivered.attempts, "attempt"),
             undelivered
                 .last_error
                 .as_deref()

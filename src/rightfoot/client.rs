@@ -288,7 +288,7 @@ impl RightfootClient {
         tracing::debug!(
             status = status.as_u16(),
             path = response.url().path(),
-            "rightfoot answered"
+            "Rightfoot answered"
         );
         if status.is_success() {
             return Ok(response);

@@ -25,16 +25,16 @@ use crate::text::{error_chain, excerpt};
 pub enum ApiError {
     /// 400: Rightfoot rejected the request as a whole (for a submission: the whole
     /// batch, for example more than 1,000 authorizers). Never retried.
-    #[error("rightfoot rejected the request as invalid: {0}")]
+    #[error("Rightfoot rejected the request as invalid: {0}")]
     BadRequest(Box<ErrorEnvelope>),
     /// 401: the API key is missing or wrong. Never retried.
-    #[error("rightfoot rejected the api key: {0}")]
+    #[error("Rightfoot rejected the api key: {0}")]
     Unauthorized(Box<ErrorEnvelope>),
     /// 403: for example a CSV export naming a batch that is not ours. Never retried.
-    #[error("rightfoot refused access: {0}")]
+    #[error("Rightfoot refused access: {0}")]
     Forbidden(Box<ErrorEnvelope>),
     /// 404 outside the results endpoint's grace rule.
-    #[error("not found at rightfoot: {0}")]
+    #[error("not found at Rightfoot: {0}")]
     NotFound(Box<ErrorEnvelope>),
     /// 404 for a batch's results after `not_found_grace` has passed since submission.
     #[error(
@@ -46,20 +46,20 @@ pub enum ApiError {
         envelope: Box<ErrorEnvelope>,
     },
     /// Any other non-success status: 5xx, 408 and 429 are transient, the rest are not.
-    #[error("rightfoot answered {envelope}")]
+    #[error("Rightfoot answered {envelope}")]
     Status {
         envelope: Box<ErrorEnvelope>,
         /// The `Retry-After` header, as a delay from when the response arrived.
         retry_after: Option<Duration>,
     },
     /// The connect or request timeout passed.
-    #[error("request to rightfoot timed out: {0}")]
+    #[error("request to Rightfoot timed out: {0}")]
     Timeout(String),
     /// No connection could be made (refused, unreachable, DNS, TLS handshake).
-    #[error("cannot connect to rightfoot: {0}")]
+    #[error("cannot connect to Rightfoot: {0}")]
     Connect(String),
     /// The connection failed while sending the request or reading the response.
-    #[error("connection to rightfoot failed: {0}")]
+    #[error("connection to Rightfoot failed: {0}")]
     Transport(String),
     /// A success response whose body is not what the API documents. Final for a GET;
     /// a submission is sent again within the cache window first (see `retry`).
@@ -311,16 +311,16 @@ impl fmt::Display for ErrorEnvelope {
 #[derive(Debug, thiserror::Error)]
 pub enum ClientBuildError {
     #[error(
-        "rightfoot base url {0} must use https (plain http is accepted only for loopback hosts such as the sandbox)"
+        "Rightfoot base url {0} must use https (plain http is accepted only for loopback hosts such as the sandbox)"
     )]
     InsecureBaseUrl(String),
-    #[error("rightfoot base url must not carry a user name or password")]
+    #[error("Rightfoot base url must not carry a user name or password")]
     CredentialsInBaseUrl,
-    #[error("rightfoot base url {0} cannot take a path")]
+    #[error("Rightfoot base url {0} cannot take a path")]
     NotABaseUrl(String),
-    #[error("the rightfoot api key is empty")]
+    #[error("the Rightfoot api key is empty")]
     EmptyApiKey,
-    #[error("the rightfoot api key contains characters that cannot go in an http header")]
+    #[error("the Rightfoot api key contains characters that cannot go in an http header")]
     ApiKeyNotHeaderSafe,
     #[error("{0} must be greater than zero")]
     ZeroSetting(&'static str),

@@ -206,7 +206,7 @@ impl BalancePages {
                 tracing::warn!(
                     batch_id = %self.batch_id,
                     page = self.fetched,
-                    "rightfoot said has_more without a page token; treating the page as the last"
+                    "Rightfoot said has_more without a page token; treating the page as the last"
                 );
             }
             self.done = true;

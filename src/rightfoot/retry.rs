@@ -189,7 +189,7 @@ where
                     operation,
                     attempts,
                     error = %error,
-                    "not retrying: the retry would fall outside rightfoot's 24-hour body cache"
+                    "not retrying: the retry would fall outside Rightfoot's 24-hour body cache"
                 );
                 return Err(error);
             }
@@ -199,7 +199,7 @@ where
             attempt = attempts,
             delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
             error = %error,
-            "retrying rightfoot request"
+            "retrying Rightfoot request"
         );
         on_retry(&error);
         tokio::time::sleep(delay).await;

@@ -162,7 +162,7 @@ impl RunInProgress<'_> {
                 .cached_post_may_retry(first, now)
             {
                 let reason = format!(
-                    "first sent at {first}, longer ago than rightfoot's 24-hour body cache covers; not sent again, so that nobody is checked twice"
+                    "first sent at {first}, longer ago than Rightfoot's 24-hour body cache covers; not sent again, so that nobody is checked twice"
                 );
                 self.close_chunk(&batch, BatchState::Unknown, reason)
                     .await?;
@@ -181,7 +181,7 @@ impl RunInProgress<'_> {
             };
             match error {
                 ApiError::BadRequest(_) | ApiError::Unauthorized(_) | ApiError::Forbidden(_) => {
-                    let reason = format!("rightfoot refused the chunk: {error}");
+                    let reason = format!("Rightfoot refused the chunk: {error}");
                     self.close_chunk(&batch, BatchState::Failed, reason).await?;
                     return Ok(ChunkEnd::Finished);
                 }
@@ -190,7 +190,7 @@ impl RunInProgress<'_> {
                     let now = clock.now();
                     if now >= give_up_at {
                         let reason = format!(
-                            "rightfoot did not answer the submission by the deadline: {error}"
+                            "Rightfoot did not answer the submission by the deadline: {error}"
                         );
                         self.close_chunk(&batch, BatchState::Unknown, reason)
                             .await?;
@@ -212,7 +212,7 @@ impl RunInProgress<'_> {
                 }
                 error => {
                     let reason =
-                        format!("rightfoot's answer to the submission could not be used: {error}");
+                        format!("Rightfoot's answer to the submission could not be used: {error}");
                     self.close_chunk(&batch, BatchState::Unknown, reason)
                         .await?;
                     return Ok(ChunkEnd::Finished);
@@ -237,7 +237,7 @@ impl RunInProgress<'_> {
             .map(|failed| FailedAuthorizer {
                 authorizer_unique_id: failed.authorizer_unique_id.clone().unwrap_or_default(),
                 reason: if failed.error.is_empty() {
-                    "rejected by rightfoot without a reason".to_string()
+                    "rejected by Rightfoot without a reason".to_string()
                 } else {
                     failed.error.clone()
                 },

@@ -95,7 +95,7 @@ pub(crate) fn final_state(tally: &RunTally, served_from_cache: bool) -> (RunStat
         ));
     }
     if tally.api_rejected > 0 {
-        problems.push(format!("{} rejected by rightfoot", tally.api_rejected));
+        problems.push(format!("{} rejected by Rightfoot", tally.api_rejected));
     }
     if tally.not_retrieved > 0 {
         problems.push(format!("{} not retrieved", tally.not_retrieved));
@@ -103,17 +103,17 @@ pub(crate) fn final_state(tally: &RunTally, served_from_cache: bool) -> (RunStat
     for state in [BatchState::Unknown, BatchState::Failed] {
         let chunks = tally.chunks_in(state);
         if chunks > 0 {
-            problems.push(format!("{chunks} chunks {state}"));
+            problems.push(format!("{} {state}", crate::text::count(chunks, "chunk")));
         }
     }
     if served_from_cache {
         problems.push(if tally.cached > 0 {
             format!(
-                "served from rightfoot's 24-hour body cache: {} results are an earlier run's, not checked again",
+                "served from Rightfoot's 24-hour body cache: {} results are an earlier run's, not checked again",
                 tally.cached
             )
         } else {
-            "served from rightfoot's 24-hour body cache: results are older than the run".to_string()
+            "served from Rightfoot's 24-hour body cache: results are older than the run".to_string()
         });
     }
     let usable = tally.retrieved() + tally.cached;
@@ -289,7 +289,7 @@ mod tests {
                 &unknown,
                 false,
                 RunState::Partial,
-                Some("1 chunks unknown"),
+                Some("1 chunk unknown"),
             ),
             (
                 "all rejected",
@@ -311,7 +311,7 @@ mod tests {
                 true,
                 RunState::Complete,
                 Some(
-                    "served from rightfoot's 24-hour body cache: 10 results are an earlier run's, not checked again",
+                    "served from Rightfoot's 24-hour body cache: 10 results are an earlier run's, not checked again",
                 ),
             ),
         ];

@@ -486,7 +486,7 @@ async fn drive(
         tracing::info!(
             monitor = %monitor.name,
             run = run.0,
-            trigger = ?record.trigger,
+            trigger = %record.trigger,
             authorizers = plan.members() + plan.rejected.len(),
             rejected_preflight = plan.rejected.len(),
             chunks = plan.chunks.len(),

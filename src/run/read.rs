@@ -74,12 +74,12 @@ impl RunInProgress<'_> {
             run = self.run.0,
             chunk = chunk.chunk_index,
             earlier_run = owner.run.0,
-            "rightfoot answered from its 24-hour body cache with a batch an earlier run already has: no new check was made, and its results stay with that run"
+            "Rightfoot answered from its 24-hour body cache with a batch an earlier run already has: no new check was made, and its results stay with that run"
         );
         let store = &self.ctx.store;
         store.mark_run_served_from_cache(self.run).await?;
         let reason = format!(
-            "served from rightfoot's 24-hour body cache: the batch is {} of {}, which holds its results",
+            "served from Rightfoot's 24-hour body cache: the batch is {} of {}, which holds its results",
             owner.batch, owner.run
         );
         let gaps = loop {
@@ -166,7 +166,7 @@ impl RunInProgress<'_> {
             batch_id,
             %submitted_at,
             run_started_at = %self.started_at,
-            "rightfoot answered with a batch submitted before this run (its 24-hour body cache): the results are not fresh"
+            "Rightfoot answered with a batch submitted before this run (its 24-hour body cache): the results are not fresh"
         );
         self.ctx.store.mark_run_served_from_cache(self.run).await?;
         Ok(())
@@ -201,7 +201,7 @@ impl RunInProgress<'_> {
                     store
                         .mark_not_retrieved(
                             chunk.row,
-                            "no result from rightfoot, although the batch's results reached its accepted count",
+                            "no result from Rightfoot, although the batch's results reached its accepted count",
                         )
                         .await?;
                 }
@@ -226,7 +226,7 @@ impl RunInProgress<'_> {
                     continue;
                 }
                 const DEADLINE: &str =
-                    "no result from rightfoot by the deadline (submitted_at + result_deadline)";
+                    "no result from Rightfoot by the deadline (submitted_at + result_deadline)";
                 let missing = if chunk.gaps.is_some() {
                     store
                         .mark_cached_gaps_not_retrieved(chunk.row, DEADLINE)
@@ -333,7 +333,7 @@ impl RunInProgress<'_> {
                         chunk = chunk.chunk_index,
                         batch_id = %chunk.batch_id,
                         rows = stored.not_members.len(),
-                        "rightfoot returned results for authorizers that are not in the chunk; they were not stored"
+                        "Rightfoot returned results for authorizers that are not in the chunk; they were not stored"
                     );
                 }
             }

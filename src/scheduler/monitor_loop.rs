@@ -155,7 +155,7 @@ impl MonitorLoop {
             backoff = FIRST_BACKOFF;
             context = Context::Waiting;
             let Some(next) = current.first_due(&self.schedule) else {
-                info!(monitor = %self.name, schedule = ?self.schedule, "the schedule has no further slot");
+                info!(monitor = %self.name, schedule = %self.schedule, "the schedule has no further slot");
                 self.publish(MonitorStatus::Exhausted);
                 self.stop.cancelled().await;
                 return;
