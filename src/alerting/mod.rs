@@ -38,6 +38,7 @@
 pub mod outbox;
 pub mod payload;
 mod rows;
+pub mod silences;
 
 #[cfg(test)]
 mod tests;
@@ -56,8 +57,8 @@ use crate::rules::{
 };
 use crate::run::MetadataById;
 use crate::store::{
-    Judgement, MemoryRow, NewNotification, OpenAlertRow, RunCheck, RunCheckOutcome,
-    RunForJudgement, Store, StoreError,
+    HeldAlert, Judgement, MemoryRow, NewNotification, OpenAlertRow, RunCheck, RunCheckOutcome,
+    RunForJudgement, SilenceRecord, Store, StoreError,
 };
 
 pub use outbox::{DeliveryRound, Outbox};
@@ -234,6 +235,9 @@ impl Alerting {
         };
         let memory = store.balance_memory(monitor_id).await?;
         let open = store.open_alerts(monitor_id).await?;
+        let now = self.inner.clock.now();
+        let held = store.held_alerts(monitor_id).await?;
+        let silences = store.silences(Some(now)).await?;
         let routes: Vec<String> = monitor
             .routes
             .iter()
@@ -248,7 +252,9 @@ impl Alerting {
             memory,
             open,
             routes,
-            now: self.inner.clock.now(),
+            held,
+            silences,
+            now,
         };
         // Judging a large run is a burst of CPU and memory: it runs beside the runtime,
         // on the blocking pool that also loads the lists, so it neither stalls other
@@ -291,6 +297,10 @@ struct JudgementInput {
     open: Vec<OpenAlertRow>,
     /// The monitor's routes that are configured: one digest is queued for each.
     routes: Vec<String>,
+    /// Firing alerts a silence held back from every route.
+    held: Vec<HeldAlert>,
+    /// The silences in force or to come.
+    silences: Vec<SilenceRecord>,
     now: DateTime<Utc>,
 }
 
@@ -318,6 +328,8 @@ fn judge(input: JudgementInput) -> Result<JudgementOutcome, AlertingError> {
         memory,
         open,
         routes,
+        held,
+        silences,
         now,
     } = input;
     let facts: Vec<AuthorizerFacts<'_>> = checks
@@ -351,6 +363,31 @@ fn judge(input: JudgementInput) -> Result<JudgementOutcome, AlertingError> {
             run: run.record.id.0,
             source,
         })?;
+    // Silences leave alerts out of the digests (the rules know nothing of them).
+    let silenced = silences::digest_rows(
+        &monitor,
+        &evaluation.transitions,
+        held,
+        &silences,
+        now,
+        |id| {
+            let Some(fields) = metadata.get(id) else {
+                return Vec::new();
+            };
+            monitor
+                .alert_fields
+                .iter()
+                .filter_map(|field| Some((field.clone(), fields.get(field)?.to_string())))
+                .collect()
+        },
+        |id| {
+            let authorizers = &evaluation.state.authorizers;
+            let at = authorizers
+                .binary_search_by(|entry| entry.id.as_str().cmp(id))
+                .ok()?;
+            Some(authorizers[at].history.last_success?.balance)
+        },
+    );
     drop(facts);
     drop(checks);
     drop(metadata);
@@ -367,7 +404,7 @@ fn judge(input: JudgementInput) -> Result<JudgementOutcome, AlertingError> {
     // Nobody would receive a digest without a route: none is written.
     let digest = match routes.is_empty() {
         true => None,
-        false => digest(&monitor, &run, &transitions),
+        false => digest(&monitor, &run, silenced.rows),
     };
     if let Some(digest) = digest {
         let payload = payload::encode(&digest);
@@ -417,6 +454,8 @@ fn judge(input: JudgementInput) -> Result<JudgementOutcome, AlertingError> {
             memory_deletes: diff.memory_deletes,
             alerts: diff.alerts,
             notifications,
+            held: silenced.held,
+            released: silenced.released,
         },
         judged,
         unreadable,
@@ -459,30 +498,8 @@ fn run_facts(run: &RunForJudgement) -> RunFacts {
     }
 }
 
-/// The digest of a run's announced transitions, or `None` when nothing is announced.
-fn digest(
-    monitor: &Monitor,
-    run: &RunForJudgement,
-    transitions: &[rules::Transition],
-) -> Option<Digest> {
-    let rows: Vec<DigestRow> = transitions
-        .iter()
-        .filter(|t| t.notify)
-        .map(|t| DigestRow {
-            transition: match t.kind {
-                TransitionKind::Fired => DigestTransition::Fired,
-                TransitionKind::Reminder => DigestTransition::Reminder,
-                TransitionKind::Resolved => DigestTransition::Resolved,
-            },
-            severity: t.severity,
-            authorizer_id: t.authorizer_id().map(str::to_string),
-            metadata: t.fields.clone(),
-            balance_before: t.balance_before,
-            balance_after: t.balance_after,
-            rule: t.rule().rule_type.as_str().to_string(),
-            reason: t.reason.clone(),
-        })
-        .collect();
+/// The digest of a run's announced rows, or `None` when nothing is announced.
+fn digest(monitor: &Monitor, run: &RunForJudgement, rows: Vec<DigestRow>) -> Option<Digest> {
     if rows.is_empty() {
         return None;
     }

@@ -57,6 +57,7 @@ mod retention;
 mod run_metadata;
 mod runs;
 mod schedule;
+mod silences;
 mod sqlite;
 mod types;
 
@@ -90,6 +91,7 @@ pub use retention::{Pace, PruneSummary};
 pub use run_metadata::JudgementFields;
 pub use runs::RunJournal;
 pub use schedule::{ScheduleEvent, ScheduleJournal, SchedulePosition, SlotEvent, SlotOutcome};
+pub use silences::{HeldAlert, NewSilence, SilenceRecord, Silences};
 pub use sqlite::LATEST_VERSION;
 pub use types::{
     BatchRecord, BatchRef, BatchResultCounts, BatchRowId, BatchState, BatchSubmitted,
@@ -114,6 +116,7 @@ pub trait Backend:
     + Export
     + Maintenance
     + JudgementFields
+    + Silences
     + Send
     + Sync
     + 'static
@@ -132,6 +135,7 @@ impl<T> Backend for T where
         + Export
         + Maintenance
         + JudgementFields
+        + Silences
         + Send
         + Sync
         + 'static

@@ -120,18 +120,18 @@ async fn a_database_from_a_newer_release_is_refused_untouched() {
     {
         let connection = external(&path);
         connection
-            .execute_batch("CREATE TABLE future (x); PRAGMA user_version = 7;")
+            .execute_batch("CREATE TABLE future (x); PRAGMA user_version = 99;")
             .unwrap();
     }
     let error = Store::open(&path).unwrap_err();
     assert!(
-        matches!(error, StoreError::SchemaTooNew { found: 7, .. }),
+        matches!(error, StoreError::SchemaTooNew { found: 99, .. }),
         "{error}"
     );
     assert_eq!(
         error.to_string(),
         format!(
-            "database {} has schema version 7, this balance-monitor supports up to {LATEST_VERSION}; \
+            "database {} has schema version 99, this balance-monitor supports up to {LATEST_VERSION}; \
              upgrade balance-monitor or restore a backup",
             path.display()
         )

@@ -57,6 +57,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "judgement fields",
         sql: include_str!("migrations/0006_judgement_fields.sql"),
     },
+    Migration {
+        version: 7,
+        name: "silences",
+        sql: include_str!("migrations/0007_silences.sql"),
+    },
 ];
 
 /// The newest schema this build knows.
