@@ -90,6 +90,11 @@
 //! - `scheduler`: the schedule loop on paused time with a real store and a fake launcher:
 //!   daylight saving, catch-up after downtime, no overlap, several zones, restarts,
 //!   cancellation, jitter and reload.
+//! - `silences`: an authorizer's rule silenced through four scheduled runs on paused
+//!   time: every other alert notified, that one held until its silence ends and then
+//!   carried by the next digest; silences whose matchers must not match, matching
+//!   nothing; then `alerts` (table, JSON, filters, `show`), `silence add/list/expire`
+//!   and `status` (daemon up, and not running within 2 s) as the real binary.
 //! - `store`: one suite of behaviour written against the store's interface and run on
 //!   every backend (`store::on_sqlite::*`: idempotent upserts, slots, plans, cache
 //!   links, closing), and SQLite's own tests (`store::sqlite::*`: migrations, the file,
@@ -139,6 +144,7 @@ mod rightfoot_client;
 mod run;
 mod sandbox;
 mod scheduler;
+mod silences;
 mod store;
 mod support;
 mod systemd_boot;
