@@ -131,7 +131,10 @@ async fn a_silenced_rule_is_left_out_until_its_silence_ends_and_nothing_else_is(
     )
     .await
     .unwrap();
-    assert_eq!(String::from_utf8(printed).unwrap(), format!("{}\n", silence.id));
+    assert_eq!(
+        String::from_utf8(printed).unwrap(),
+        format!("{}\n", silence.id)
+    );
     assert_eq!(silence.created_by, "ops");
     assert_eq!(silence.starts_at, start());
     // Silences that must not match any alert that fires.
@@ -265,7 +268,13 @@ async fn a_silenced_rule_is_left_out_until_its_silence_ends_and_nothing_else_is(
     let closed = &firing.rows[0];
     assert_eq!(closed.authorizer_unique_id.as_deref(), Some("A-3"));
     assert_eq!(closed.first_fired_at, slots[1]);
-    assert!(store.held_alerts(store.ensure_monitor("e2e").await.unwrap()).await.unwrap().is_empty());
+    assert!(
+        store
+            .held_alerts(store.ensure_monitor("e2e").await.unwrap())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // The operator's terminal, on the same database, with the daemon's listener up.
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -301,8 +310,14 @@ async fn a_silenced_rule_is_left_out_until_its_silence_ends_and_nothing_else_is(
     assert!(alerts.status.success(), "{alerts:?}");
     let table = text(&alerts);
     assert!(table.starts_with("e2e · critical (1)\n"), "{table}");
-    assert!(table.contains("A-3") && table.contains("check_failed#1"), "{table}");
-    assert!(!table.contains("A-2"), "resolved alerts are left out: {table}");
+    assert!(
+        table.contains("A-3") && table.contains("check_failed#1"),
+        "{table}"
+    );
+    assert!(
+        !table.contains("A-2"),
+        "resolved alerts are left out: {table}"
+    );
 
     let (all, _) = cli(&["--config", "config.yaml", "alerts", "--all", "--json"]).await;
     let all: serde_json::Value = serde_json::from_slice(&all.stdout).unwrap();
@@ -330,8 +345,15 @@ async fn a_silenced_rule_is_left_out_until_its_silence_ends_and_nothing_else_is(
         ]
     );
     let (filtered, _) = cli(&[
-        "--config", "config.yaml", "alerts", "--all", "--json", "--rule", "drop_percent",
-        "--severity", "warning",
+        "--config",
+        "config.yaml",
+        "alerts",
+        "--all",
+        "--json",
+        "--rule",
+        "drop_percent",
+        "--severity",
+        "warning",
     ])
     .await;
     let filtered: serde_json::Value = serde_json::from_slice(&filtered.stdout).unwrap();
@@ -349,20 +371,39 @@ async fn a_silenced_rule_is_left_out_until_its_silence_ends_and_nothing_else_is(
     let timeline = text(&show);
     assert!(show.status.success(), "{show:?}");
     let lines: Vec<&str> = timeline.lines().collect();
-    assert!(lines[0].starts_with(&format!("alert {id}: e2e · A-3 · check_failed#1 (critical), firing")), "{timeline}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "alert {id}: e2e · A-3 · check_failed#1 (critical), firing"
+        )),
+        "{timeline}"
+    );
     let events: Vec<&str> = lines
         .iter()
         .filter_map(|line| line.split_once(" UTC)  ").map(|(_, event)| event))
         .collect();
     assert_eq!(events.len(), 3, "{timeline}");
     assert!(events[0].starts_with("fired: "), "{timeline}");
-    assert!(events[1].starts_with("fired sent to hook: delivered"), "{timeline}");
-    assert!(events[2].starts_with("reminder sent to hook: delivered"), "{timeline}");
+    assert!(
+        events[1].starts_with("fired sent to hook: delivered"),
+        "{timeline}"
+    );
+    assert!(
+        events[2].starts_with("reminder sent to hook: delivered"),
+        "{timeline}"
+    );
 
     // Silences from the command line, in real time.
     let (added, _) = cli(&[
-        "--config", "config.yaml", "silence", "add", "--authorizer", "A-3", "--for", "14d",
-        "--comment", "payment plan, acct 123456789",
+        "--config",
+        "config.yaml",
+        "silence",
+        "add",
+        "--authorizer",
+        "A-3",
+        "--for",
+        "14d",
+        "--comment",
+        "payment plan, acct 123456789",
     ])
     .await;
     assert!(added.status.success(), "{added:?}");
@@ -371,7 +412,11 @@ async fn a_silenced_rule_is_left_out_until_its_silence_ends_and_nothing_else_is(
     let (listed, _) = cli(&["--config", "config.yaml", "silence", "list", "--json"]).await;
     let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
     let listed = listed.as_array().unwrap();
-    assert_eq!(listed.len(), 1, "the paused-time silences are over: {listed:?}");
+    assert_eq!(
+        listed.len(),
+        1,
+        "the paused-time silences are over: {listed:?}"
+    );
     assert_eq!(listed[0]["created_by"], "collections");
     assert_eq!(listed[0]["comment"], "payment plan, acct [digits removed]");
     let (alerts, _) = cli(&["--config", "config.yaml", "alerts", "--json"]).await;
@@ -382,22 +427,44 @@ async fn a_silenced_rule_is_left_out_until_its_silence_ends_and_nothing_else_is(
     let (expired, _) = cli(&["--config", "config.yaml", "silence", "expire", &new_id]).await;
     assert_eq!(text(&expired), format!("silence {new_id} expired\n"));
     let (again, _) = cli(&["--config", "config.yaml", "silence", "expire", &new_id]).await;
-    assert_eq!(text(&again), format!("silence {new_id} had already ended\n"));
+    assert_eq!(
+        text(&again),
+        format!("silence {new_id} had already ended\n")
+    );
     let (unknown, _) = cli(&[
-        "--config", "config.yaml", "silence", "add", "--authorizer", "A-3", "--for", "1d",
-        "--rule", "below",
+        "--config",
+        "config.yaml",
+        "silence",
+        "add",
+        "--authorizer",
+        "A-3",
+        "--for",
+        "1d",
+        "--rule",
+        "below",
     ])
     .await;
     assert_eq!(unknown.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&unknown.stderr).contains("--rule: \"below\""), "{unknown:?}");
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("--rule: \"below\""),
+        "{unknown:?}"
+    );
 
     // `status` with the daemon up: healthy.
     let (status, _) = cli(&["--config", "config.yaml", "status"]).await;
     let report = text(&status);
     assert!(status.status.success(), "{status:?}");
-    assert!(report.starts_with(&format!("daemon:    running (/healthz at {listen} answered)")), "{report}");
+    assert!(
+        report.starts_with(&format!(
+            "daemon:    running (/healthz at {listen} answered)"
+        )),
+        "{report}"
+    );
     assert!(report.contains("  last run:  run 4 complete"), "{report}");
-    assert!(report.contains("  alerts:    1 critical firing"), "{report}");
+    assert!(
+        report.contains("  alerts:    1 critical firing"),
+        "{report}"
+    );
     assert!(report.contains("  next run:  "), "{report}");
     assert!(report.ends_with("status: healthy\n"), "{report}");
     let (json, _) = cli(&["--config", "config.yaml", "status", "--json"]).await;

@@ -250,7 +250,15 @@ mod tests {
     #[test]
     fn a_silence_never_matches_more_than_its_matchers_say() {
         // (silence monitor, silence rule, alert monitor, alert authorizer, alert rule, matches)
-        let cases: &[(Option<&str>, Option<&str>, &str, Option<&str>, &str, bool)] = &[
+        type Case<'a> = (
+            Option<&'a str>,
+            Option<&'a str>,
+            &'a str,
+            Option<&'a str>,
+            &'a str,
+            bool,
+        );
+        let cases: &[Case<'_>] = &[
             (None, None, "m", Some("A-1"), "below_payment#1", true),
             (None, None, "other", Some("A-1"), "negative_balance#1", true),
             (None, None, "m", Some("A-2"), "below_payment#1", false),
@@ -259,17 +267,57 @@ mod tests {
             (None, None, "m", None, "run_failed#1", false),
             (Some("m"), None, "m", Some("A-1"), "below_payment#1", true),
             (Some("m"), None, "m2", Some("A-1"), "below_payment#1", false),
-            (None, Some("below_payment"), "m", Some("A-1"), "below_payment#2", true),
-            (None, Some("below_payment"), "m", Some("A-1"), "balance_below#1", false),
-            (None, Some("balance_below#2"), "m", Some("A-1"), "balance_below#2", true),
-            (None, Some("balance_below#2"), "m", Some("A-1"), "balance_below#1", false),
-            (None, Some("balance"), "m", Some("A-1"), "balance_below#1", false),
+            (
+                None,
+                Some("below_payment"),
+                "m",
+                Some("A-1"),
+                "below_payment#2",
+                true,
+            ),
+            (
+                None,
+                Some("below_payment"),
+                "m",
+                Some("A-1"),
+                "balance_below#1",
+                false,
+            ),
+            (
+                None,
+                Some("balance_below#2"),
+                "m",
+                Some("A-1"),
+                "balance_below#2",
+                true,
+            ),
+            (
+                None,
+                Some("balance_below#2"),
+                "m",
+                Some("A-1"),
+                "balance_below#1",
+                false,
+            ),
+            (
+                None,
+                Some("balance"),
+                "m",
+                Some("A-1"),
+                "balance_below#1",
+                false,
+            ),
             (Some("m"), Some("stale"), "m", Some("A-1"), "stale#1", true),
             (Some("m"), Some("stale"), "m", Some("A-2"), "stale#1", false),
         ];
         for (monitor, rule, alert_monitor, authorizer, alert_rule, expected) in cases {
             assert_eq!(
-                matches(&silence(*monitor, *rule), alert_monitor, *authorizer, alert_rule),
+                matches(
+                    &silence(*monitor, *rule),
+                    alert_monitor,
+                    *authorizer,
+                    alert_rule
+                ),
                 *expected,
                 "silence {monitor:?}/{rule:?} against {alert_monitor}/{authorizer:?}/{alert_rule}"
             );
@@ -304,7 +352,10 @@ mod tests {
         assert!(!ok.comment.contains('\n'), "{}", ok.comment);
         assert!(new_silence(request(Some("balance_below#2"), 1), "ops".into(), now).is_ok());
         let unknown = new_silence(request(Some("below"), 14), "ops".into(), now).unwrap_err();
-        assert!(unknown.to_string().starts_with("--rule: \"below\""), "{unknown}");
+        assert!(
+            unknown.to_string().starts_with("--rule: \"below\""),
+            "{unknown}"
+        );
         assert_eq!(
             new_silence(request(Some("run_failed"), 14), "ops".into(), now).unwrap_err(),
             SilenceError::UnknownRule("run_failed".into())

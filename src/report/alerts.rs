@@ -123,9 +123,19 @@ pub fn select(
 ) -> Vec<ListedAlert> {
     let mut listed: Vec<ListedAlert> = alerts
         .into_iter()
-        .filter(|a| options.monitor.as_ref().is_none_or(|m| &a.monitor_name == m))
+        .filter(|a| {
+            options
+                .monitor
+                .as_ref()
+                .is_none_or(|m| &a.monitor_name == m)
+        })
         .filter(|a| options.severity.as_ref().is_none_or(|s| &a.severity == s))
-        .filter(|a| options.rule.as_ref().is_none_or(|r| rule_matches(r, &a.rule)))
+        .filter(|a| {
+            options
+                .rule
+                .as_ref()
+                .is_none_or(|r| rule_matches(r, &a.rule))
+        })
         .map(|alert| {
             let silence = match alert.state.as_str() {
                 "firing" => silenced_by(
@@ -193,7 +203,9 @@ pub fn render_list(listed: &[ListedAlert], zones: &Zones, all: bool) -> String {
                 let a = &l.alert;
                 let mut row = vec![
                     a.id.to_string(),
-                    a.authorizer_unique_id.clone().unwrap_or_else(|| "(runs)".into()),
+                    a.authorizer_unique_id
+                        .clone()
+                        .unwrap_or_else(|| "(runs)".into()),
                     a.rule.clone(),
                 ];
                 if all {
@@ -214,10 +226,25 @@ pub fn render_list(listed: &[ListedAlert], zones: &Zones, all: bool) -> String {
             .collect();
         let header: Vec<&str> = match all {
             true => vec![
-                "ID", "AUTHORIZER", "RULE", "STATE", "FIRED", "UTC", "RESOLVED", "SILENCE",
+                "ID",
+                "AUTHORIZER",
+                "RULE",
+                "STATE",
+                "FIRED",
+                "UTC",
+                "RESOLVED",
+                "SILENCE",
                 "REASON",
             ],
-            false => vec!["ID", "AUTHORIZER", "RULE", "FIRED", "UTC", "SILENCE", "REASON"],
+            false => vec![
+                "ID",
+                "AUTHORIZER",
+                "RULE",
+                "FIRED",
+                "UTC",
+                "SILENCE",
+                "REASON",
+            ],
         };
         for line in table(&header, &rows, &[0]).lines() {
             let _ = writeln!(out, "  {line}");
@@ -322,8 +349,14 @@ pub async fn show(
 }
 
 /// The notifications that carried `alert`, oldest first.
-pub fn carried(alert: &AlertRecord, notifications: Vec<NotificationRecord>) -> Vec<AlertNotification> {
-    let kind = alert.rule.split_once('#').map_or(alert.rule.as_str(), |(kind, _)| kind);
+pub fn carried(
+    alert: &AlertRecord,
+    notifications: Vec<NotificationRecord>,
+) -> Vec<AlertNotification> {
+    let kind = alert
+        .rule
+        .split_once('#')
+        .map_or(alert.rule.as_str(), |(kind, _)| kind);
     notifications
         .into_iter()
         .filter(|n| n.created_at >= alert.first_fired_at)
@@ -331,13 +364,16 @@ pub fn carried(alert: &AlertRecord, notifications: Vec<NotificationRecord>) -> V
             let digest = payload::decode(&record.payload).ok()?;
             if digest.test
                 || digest.monitor != alert.monitor_name
-                || alert.resolved_at.is_some_and(|resolved| digest.run_time > resolved)
+                || alert
+                    .resolved_at
+                    .is_some_and(|resolved| digest.run_time > resolved)
             {
                 return None;
             }
-            let row = digest.rows.iter().find(|row| {
-                row.authorizer_id == alert.authorizer_unique_id && row.rule == kind
-            })?;
+            let row = digest
+                .rows
+                .iter()
+                .find(|row| row.authorizer_id == alert.authorizer_unique_id && row.rule == kind)?;
             Some(AlertNotification {
                 transition: row.transition,
                 record,
@@ -356,7 +392,9 @@ pub fn render_detail(detail: &AlertDetail, zones: &Zones) -> String {
         "alert {}: {} · {} · {} ({}), {}",
         a.id,
         a.monitor_name,
-        a.authorizer_unique_id.as_deref().unwrap_or("the monitor's runs"),
+        a.authorizer_unique_id
+            .as_deref()
+            .unwrap_or("the monitor's runs"),
         a.rule,
         a.severity,
         a.state
@@ -418,7 +456,10 @@ pub fn render_detail(detail: &AlertDetail, zones: &Zones) -> String {
             out,
             "{}  resolved{}",
             local_and_utc_seconds(resolved, zone),
-            a.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+            a.reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
         );
     }
     out

@@ -141,11 +141,9 @@ pub async fn probe_daemon(config: &Config) -> (String, Result<(), String>) {
         if let Some(token) = &config.http.token {
             request = request.bearer_auth(token.expose());
         }
-        let response = request.send().await.map_err(|e| {
-            match e.is_connect() {
-                true => "nothing answers there".to_string(),
-                false => crate::text::error_chain(&e),
-            }
+        let response = request.send().await.map_err(|e| match e.is_connect() {
+            true => "nothing answers there".to_string(),
+            false => crate::text::error_chain(&e),
         })?;
         match response.status().is_success() {
             true => Ok(()),
@@ -195,10 +193,11 @@ pub async fn gather(
     let read = async {
         let mut last_runs = BTreeMap::new();
         for monitor in &config.monitors {
-            if let Some(id) = store.monitor_id(&monitor.name).await? {
-                if let Some(run) = store.recent_runs(Some(id), 1).await?.pop() {
-                    last_runs.insert(monitor.name.clone(), run);
-                }
+            let Some(id) = store.monitor_id(&monitor.name).await? else {
+                continue;
+            };
+            if let Some(run) = store.recent_runs(Some(id), 1).await?.pop() {
+                last_runs.insert(monitor.name.clone(), run);
             }
         }
         let firing = every_alert(&store, Some(AlertStateFilter::Firing)).await?;
@@ -233,7 +232,10 @@ pub async fn gather(
                     "the last run of {} (run {}) failed{}",
                     monitor.name,
                     run.id.0,
-                    run.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default()
+                    run.reason
+                        .as_deref()
+                        .map(|r| format!(": {r}"))
+                        .unwrap_or_default()
                 ));
             }
             LastRun {
@@ -290,10 +292,19 @@ pub async fn gather(
             ));
         }
     }
-    let oldest = undelivered.iter().map(|(n, _)| *n).min_by_key(|n| n.created_at);
+    let oldest = undelivered
+        .iter()
+        .map(|(n, _)| *n)
+        .min_by_key(|n| n.created_at);
     let outbox = OutboxStatus {
-        pending: undelivered.iter().filter(|(n, _)| n.state == "pending").count() as u64,
-        failed: undelivered.iter().filter(|(n, _)| n.state == "failed").count() as u64,
+        pending: undelivered
+            .iter()
+            .filter(|(n, _)| n.state == "pending")
+            .count() as u64,
+        failed: undelivered
+            .iter()
+            .filter(|(n, _)| n.state == "failed")
+            .count() as u64,
         oldest_undelivered_at: oldest.map(|n| n.created_at),
         oldest_undelivered_route: oldest.map(|n| n.route.clone()),
     };
@@ -360,7 +371,11 @@ pub fn render_text(status: &Status, config: &Config, now: DateTime<Utc>) -> Stri
     let mut out = String::new();
     let d = &status.daemon;
     let _ = match (d.running, d.unit_enabled) {
-        (true, _) => writeln!(out, "daemon:    running (/healthz at {} answered)", d.address),
+        (true, _) => writeln!(
+            out,
+            "daemon:    running (/healthz at {} answered)",
+            d.address
+        ),
         (false, Some(true)) => writeln!(
             out,
             "daemon:    not running ({}: {}); the systemd unit is enabled",
@@ -381,11 +396,7 @@ pub fn render_text(status: &Status, config: &Config, now: DateTime<Utc>) -> Stri
         megabytes(status.database.bytes)
     );
     let o = &status.outbox;
-    let _ = write!(
-        out,
-        "outbox:    {} waiting, {} failed",
-        o.pending, o.failed
-    );
+    let _ = write!(out, "outbox:    {} waiting, {} failed", o.pending, o.failed);
     if let (Some(at), Some(route)) = (o.oldest_undelivered_at, &o.oldest_undelivered_route) {
         let _ = write!(
             out,
@@ -419,7 +430,10 @@ pub fn render_text(status: &Status, config: &Config, now: DateTime<Utc>) -> Stri
                     run.failed,
                     run.not_retrieved,
                     run.rejected,
-                    run.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+                    run.reason
+                        .as_deref()
+                        .map(|r| format!(" ({r})"))
+                        .unwrap_or_default()
                 );
             }
         }

@@ -88,8 +88,5 @@ pub trait Silences: Send + Sync {
     ) -> BoxFuture<'_, Result<Option<SilenceRecord>, StoreError>>;
 
     /// The firing alerts of `monitor` that a silence held back, by fingerprint.
-    fn held_alerts(
-        &self,
-        monitor: MonitorId,
-    ) -> BoxFuture<'_, Result<Vec<HeldAlert>, StoreError>>;
+    fn held_alerts(&self, monitor: MonitorId) -> BoxFuture<'_, Result<Vec<HeldAlert>, StoreError>>;
 }

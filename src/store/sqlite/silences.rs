@@ -8,9 +8,9 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 use super::SqliteStore;
 use super::columns::{optional_time, time, time_text};
 use super::error::OpError;
+use crate::store::StoreError;
 use crate::store::silences::{HeldAlert, NewSilence, SilenceRecord, Silences};
 use crate::store::types::MonitorId;
-use crate::store::StoreError;
 
 const SILENCE_COLUMNS: &str = "id, authorizer_unique_id, monitor, rule, starts_at, ends_at, \
                                created_by, comment, expired_at";
@@ -66,10 +66,7 @@ impl Silences for SqliteStore {
         }))
     }
 
-    fn held_alerts(
-        &self,
-        monitor: MonitorId,
-    ) -> BoxFuture<'_, Result<Vec<HeldAlert>, StoreError>> {
+    fn held_alerts(&self, monitor: MonitorId) -> BoxFuture<'_, Result<Vec<HeldAlert>, StoreError>> {
         Box::pin(self.read(move |transaction| {
             let mut statement = transaction.prepare_cached(
                 "SELECT fingerprint, authorizer_unique_id, rule, severity, reason FROM alerts \
