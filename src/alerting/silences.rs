@@ -243,7 +243,7 @@ mod tests {
             ends_at: start + Duration::days(14),
             created_by: "ops".into(),
             comment: "payment plan".into(),
-            expired_at: None,
+            ended_early_at: None,
         }
     }
 

@@ -97,7 +97,7 @@ pub async fn expire(
     store.close().await;
     let record =
         expired?.ok_or_else(|| anyhow!("no silence {id} in {}", config.storage.path.display()))?;
-    let ended_now = record.expired_at == Some(now);
+    let ended_now = record.ended_early_at == Some(now);
     Ok((record, ended_now))
 }
 

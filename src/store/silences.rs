@@ -46,7 +46,7 @@ pub struct SilenceRecord {
     pub created_by: String,
     pub comment: String,
     /// When it was ended early, if it was.
-    pub expired_at: Option<DateTime<Utc>>,
+    pub ended_early_at: Option<DateTime<Utc>>,
 }
 
 impl SilenceRecord {

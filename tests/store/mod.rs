@@ -2,7 +2,7 @@
 //!
 //! - `suite`: the store's behaviour through its interface (runs and slots, chunks and
 //!   results, the schedule, webhooks, plans, batches shared through Rightfoot's cache,
-//!   closing). Each test is a function generic over [`OpenStore`]; [`shared_suite!`]
+//!   closing, silences and held alerts). Each test is a function generic over [`OpenStore`]; [`shared_suite!`]
 //!   turns the list into `#[tokio::test]`s for one backend.
 //! - `sqlite`: SQLite's own (the file, migrations, pragmas, the schema holding no
 //!   personal data, storage of values, locks held by another process), and [`Sqlite`],
@@ -47,6 +47,7 @@ macro_rules! shared_suite {
                 a_plan_is_written_whole_or_not_at_all_and_only_once,
                 the_first_chunk_to_record_a_rightfoot_batch_owns_its_results,
                 after_close_writes_fail_and_reopening_keeps_what_was_written,
+                silences_are_kept_ended_early_once_and_held_alerts_survive_a_reopen,
             );
         }
     };

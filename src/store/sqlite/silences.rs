@@ -13,7 +13,7 @@ use crate::store::silences::{HeldAlert, NewSilence, SilenceRecord, Silences};
 use crate::store::types::MonitorId;
 
 const SILENCE_COLUMNS: &str = "id, authorizer_unique_id, monitor, rule, starts_at, ends_at, \
-                               created_by, comment, expired_at";
+                               created_by, comment, ended_early_at";
 
 impl Silences for SqliteStore {
     fn add_silence(&self, silence: NewSilence) -> BoxFuture<'_, Result<i64, StoreError>> {
@@ -58,7 +58,7 @@ impl Silences for SqliteStore {
     ) -> BoxFuture<'_, Result<Option<SilenceRecord>, StoreError>> {
         Box::pin(self.write(move |transaction| {
             transaction.execute(
-                "UPDATE silences SET ends_at = ?2, expired_at = ?2 \
+                "UPDATE silences SET ends_at = ?2, ended_early_at = ?2 \
                  WHERE id = ?1 AND ends_at > ?2",
                 params![id, time_text(at)],
             )?;
@@ -108,7 +108,7 @@ fn silence_record(row: &Row<'_>) -> rusqlite::Result<SilenceRecord> {
         ends_at: time(row, 5)?,
         created_by: row.get(6)?,
         comment: row.get(7)?,
-        expired_at: optional_time(row, 8)?,
+        ended_early_at: optional_time(row, 8)?,
     })
 }
 

@@ -13,8 +13,8 @@ CREATE TABLE silences (
     ends_at              TEXT NOT NULL,
     created_by           TEXT NOT NULL,
     comment              TEXT NOT NULL,
-    expired_at           TEXT,
-    CHECK (ends_at > starts_at OR expired_at IS NOT NULL)
+    ended_early_at           TEXT,
+    CHECK (ends_at > starts_at OR ended_early_at IS NOT NULL)
 ) STRICT;
 
 CREATE INDEX silences_by_end ON silences (ends_at);
