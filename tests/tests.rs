@@ -95,6 +95,9 @@
 //!   carried by the next digest; silences whose matchers must not match, matching
 //!   nothing; then `alerts` (table, JSON, filters, `show`), `silence add/list/expire`
 //!   and `status` (daemon up, and not running within 2 s) as the real binary.
+//! - `status`: `balance-monitor status` exiting 1 with the reason on one line for a
+//!   failed last run and for a route whose latest notification failed, each cleared by
+//!   a later success.
 //! - `store`: one suite of behaviour written against the store's interface and run on
 //!   every backend (`store::on_sqlite::*`: idempotent upserts, slots, plans, cache
 //!   links, closing), and SQLite's own tests (`store::sqlite::*`: migrations, the file,
@@ -145,6 +148,7 @@ mod run;
 mod sandbox;
 mod scheduler;
 mod silences;
+mod status;
 mod store;
 mod support;
 mod systemd_boot;
