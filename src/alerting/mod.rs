@@ -24,6 +24,12 @@
 //! **One digest per route per run.** Every announced transition of a run goes into one
 //! digest for each of the monitor's routes; never a message per authorizer.
 //!
+//! **Silences.** A judgement reads the silences in force and the alerts they held
+//! back; `silences.rs` leaves silenced transitions out of the digests (a digest left
+//! empty is not queued), marks those alerts held in the same transaction, and carries
+//! the held ones that still fire once their silence has ended. The rules never see a
+//! silence, and the alerts' state in the store is the same with or without one.
+//!
 //! **What it does not do.** It does not decide what fires (`rules`), render or send
 //! messages (`notify`), or decide when runs happen (`scheduler`). The lender's metadata
 //! (`below_payment`'s field and the `alert_fields`) comes from the run's own plan: the
