@@ -16,6 +16,8 @@
 //!
 //! What it does not do: decide what fires (`rules`), or keep rows (`store`).
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Duration, Utc};
 
 use crate::config::Monitor;
@@ -167,11 +169,15 @@ pub(crate) fn digest_rows(
     balance: impl Fn(&str) -> Option<crate::domain::Cents>,
 ) -> Silenced {
     let mut out = Silenced::default();
-    let mut touched: Vec<String> = Vec::new();
+    let was_held: HashSet<&str> = held_before.iter().map(|h| h.fingerprint.as_str()).collect();
+    // Held alerts this run has a transition for: the transition speaks for them.
+    let mut touched: HashSet<String> = HashSet::new();
     for t in transitions {
         let rule = t.rule().to_string();
         let fingerprint = t.fingerprint.to_string();
-        touched.push(fingerprint.clone());
+        if was_held.contains(fingerprint.as_str()) {
+            touched.insert(fingerprint.clone());
+        }
         if !t.notify {
             continue;
         }
@@ -181,7 +187,9 @@ pub(crate) fn digest_rows(
             }
             continue;
         }
-        out.released.push(fingerprint);
+        if was_held.contains(fingerprint.as_str()) {
+            out.released.push(fingerprint);
+        }
         out.rows.push(DigestRow {
             transition: match t.kind {
                 TransitionKind::Fired => DigestTransition::Fired,
@@ -197,6 +205,7 @@ pub(crate) fn digest_rows(
             reason: t.reason.clone(),
         });
     }
+    drop(was_held);
     for alert in held_before {
         let authorizer = alert.authorizer_unique_id.as_deref();
         if touched.contains(&alert.fingerprint)

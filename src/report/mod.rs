@@ -10,9 +10,9 @@
 //! functions here only wire them to the store and to the output.
 //!
 //! What it does not do: write to the database, but for an operator's silences
-//! (`backup` reads it; opening the store may
-//! apply pending migrations, as the daemon would), talk to Rightfoot, or decide what an
-//! alert is.
+//! (`backup` reads it; opening the store may apply pending migrations, as the daemon
+//! would), talk to Rightfoot (`status` asks only the daemon's own `/healthz`), or decide
+//! what an alert is or what a silence matches (`alerting`).
 
 pub mod alerts;
 pub mod export_csv;
