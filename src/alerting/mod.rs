@@ -371,7 +371,7 @@ fn judge(input: JudgementInput) -> Result<JudgementOutcome, AlertingError> {
         })?;
     // Silences leave alerts out of the digests (the rules know nothing of them).
     let silenced = silences::digest_rows(
-        &monitor,
+        &monitor.name,
         &evaluation.transitions,
         held,
         &silences,

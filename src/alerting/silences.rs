@@ -20,7 +20,6 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::config::Monitor;
 use crate::notify::{DigestRow, Transition as DigestTransition};
 use crate::rules::{RuleId, RuleType, Transition, TransitionKind};
 use crate::secret::Environment;
@@ -155,12 +154,12 @@ pub(crate) struct Silenced {
     pub released: Vec<String>,
 }
 
-/// The digest rows of a judgement: every announced transition no silence in force at
-/// `now` matches, then each held alert that is still firing, no longer silenced and not
+/// The digest rows of a judgement of `monitor` (its name): every announced transition
+/// no silence in force at `now` matches, then each held alert that is still firing, no longer silenced and not
 /// in the rows already. `fields` gives an authorizer's `alert_fields`, `balance` its
 /// latest balance.
 pub(crate) fn digest_rows(
-    monitor: &Monitor,
+    monitor: &str,
     transitions: &[Transition],
     held_before: Vec<HeldAlert>,
     silences: &[SilenceRecord],
@@ -181,7 +180,7 @@ pub(crate) fn digest_rows(
         if !t.notify {
             continue;
         }
-        if silenced_by(silences, now, &monitor.name, t.authorizer_id(), &rule).is_some() {
+        if silenced_by(silences, now, monitor, t.authorizer_id(), &rule).is_some() {
             if t.kind != TransitionKind::Resolved {
                 out.held.push(fingerprint);
             }
@@ -209,7 +208,7 @@ pub(crate) fn digest_rows(
     for alert in held_before {
         let authorizer = alert.authorizer_unique_id.as_deref();
         if touched.contains(&alert.fingerprint)
-            || silenced_by(silences, now, &monitor.name, authorizer, &alert.rule).is_some()
+            || silenced_by(silences, now, monitor, authorizer, &alert.rule).is_some()
         {
             continue;
         }
@@ -385,5 +384,70 @@ mod tests {
         assert_eq!(operator(&env(&[("USER", "ops"), ("LOGNAME", "x")])), "ops");
         assert_eq!(operator(&env(&[("LOGNAME", "collections")])), "collections");
         assert_eq!(operator(&env(&[])), "unknown");
+    }
+
+    #[test]
+    fn a_silenced_transition_is_held_and_carried_once_its_silence_has_ended() {
+        use crate::config::Severity;
+        use crate::domain::{Cents, RunId};
+        use crate::rules::{Fingerprint, Subject};
+
+        let s = silence(Some("m"), Some("check_failed"));
+        let transition = |id: &str, kind| Transition {
+            kind,
+            notify: true,
+            fingerprint: Fingerprint {
+                monitor: "m".into(),
+                rule: RuleId::new(RuleType::CheckFailed, 1),
+                subject: Subject::Authorizer(id.into()),
+            },
+            run: RunId(1),
+            at: s.starts_at,
+            firing_since: s.starts_at,
+            severity: Severity::Critical,
+            reason: "check failed".into(),
+            balance_before: None,
+            balance_after: None,
+            status_code: Some(3200),
+            fields: Vec::new(),
+        };
+        let fired = [
+            transition("A-1", TransitionKind::Fired),
+            transition("A-2", TransitionKind::Fired),
+        ];
+        let during = s.starts_at + Duration::hours(1);
+        let none = |_: &str| Vec::new();
+        let no_balance = |_: &str| None;
+        let silences = [s.clone()];
+        let out = digest_rows("m", &fired, Vec::new(), &silences, during, none, no_balance);
+        let ids = |out: &Silenced| {
+            out.rows
+                .iter()
+                .map(|r| r.authorizer_id.clone().unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&out), ["A-2"]);
+        assert_eq!(out.held, ["m/check_failed#1/authorizer/A-1"]);
+        assert!(out.released.is_empty());
+
+        let held = vec![HeldAlert {
+            fingerprint: "m/check_failed#1/authorizer/A-1".into(),
+            authorizer_unique_id: Some("A-1".into()),
+            rule: "check_failed#1".into(),
+            severity: "critical".into(),
+            reason: Some("check failed".into()),
+        }];
+        // Still silenced: nothing is carried, nothing released.
+        let out = digest_rows("m", &[], held.clone(), &silences, during, none, no_balance);
+        assert!(out.rows.is_empty() && out.released.is_empty());
+        // Ended: carried as fired, with its latest balance, and released.
+        let after = s.ends_at;
+        let out = digest_rows("m", &[], held, &silences, after, none, |_| {
+            Some(Cents(-100))
+        });
+        assert_eq!(ids(&out), ["A-1"]);
+        assert_eq!(out.rows[0].transition, DigestTransition::Fired);
+        assert_eq!(out.rows[0].balance_after, Some(Cents(-100)));
+        assert_eq!(out.released, ["m/check_failed#1/authorizer/A-1"]);
     }
 }
