@@ -45,10 +45,10 @@ use crate::support::sandbox::{CsvRow, authorizers_csv};
 use crate::support::smtp::{SmtpServer, SmtpSettings};
 use crate::support::write_file;
 
-const KEY: &str = "rf_test_alerting";
+pub(crate) const KEY: &str = "rf_test_alerting";
 
 /// Sunday 2026-11-01 12:00 UTC; the first slot is Monday 11:00.
-fn start() -> DateTime<Utc> {
+pub(crate) fn start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap()
 }
 
@@ -64,7 +64,7 @@ authorizers:
 
 /// Serves the sandbox on 127.0.0.1:0, moving its frozen clock up to `clock` before
 /// each request.
-async fn serve_sandbox(clock: Clock) -> (Url, SandboxHandle) {
+pub(crate) async fn serve_sandbox(clock: Clock) -> (Url, SandboxHandle) {
     let mut config = SandboxConfig::new([Secret::new(KEY)]);
     config.clock_start = Some(start());
     config.clock_speed = 0.0;
@@ -95,9 +95,9 @@ async fn serve_sandbox(clock: Clock) -> (Url, SandboxHandle) {
 }
 
 /// One alert of a webhook payload: (transition, authorizer, rule).
-type Row = (String, String, String);
+pub(crate) type Row = (String, String, String);
 
-fn payload_rows(body: &[u8]) -> (i64, Vec<Row>) {
+pub(crate) fn payload_rows(body: &[u8]) -> (i64, Vec<Row>) {
     let payload: serde_json::Value = serde_json::from_slice(body).unwrap();
     assert_eq!(payload["version"], "1");
     assert_eq!(payload["monitor"], "e2e");
@@ -116,7 +116,7 @@ fn payload_rows(body: &[u8]) -> (i64, Vec<Row>) {
     (payload["run"]["id"].as_i64().unwrap(), rows)
 }
 
-fn rows(expected: &[(&str, &str, &str)]) -> Vec<Row> {
+pub(crate) fn rows(expected: &[(&str, &str, &str)]) -> Vec<Row> {
     expected
         .iter()
         .map(|(t, a, r)| (t.to_string(), a.to_string(), r.to_string()))

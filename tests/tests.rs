@@ -98,6 +98,14 @@
 //! - `scheduler`: the schedule loop on paused time with a real store and a fake launcher:
 //!   daylight saving, catch-up after downtime, no overlap, several zones, restarts,
 //!   cancellation, jitter and reload.
+//! - `silences`: an authorizer's rule silenced through four scheduled runs on paused
+//!   time: every other alert notified, that one held until its silence ends and then
+//!   carried by the next digest; silences whose matchers must not match, matching
+//!   nothing; then `alerts` (table, JSON, filters, `show`), `silence add/list/expire`
+//!   and `status` (daemon up, and not running within 2 s) as the real binary.
+//! - `status`: `balance-monitor status` exiting 1 with the reason on one line for a
+//!   failed last run and for a route whose latest notification failed, each cleared by
+//!   a later success.
 //! - `store`: one suite of behaviour written against the store's interface and run on
 //!   every backend (`store::on_sqlite::*`: idempotent upserts, slots, plans, cache
 //!   links, closing), and SQLite's own tests (`store::sqlite::*`: migrations, the file,
@@ -154,6 +162,8 @@ mod run;
 mod run_lease;
 mod sandbox;
 mod scheduler;
+mod silences;
+mod status;
 mod store;
 mod store_faults;
 mod support;

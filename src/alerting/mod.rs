@@ -24,6 +24,12 @@
 //! **One digest per route per run.** Every announced transition of a run goes into one
 //! digest for each of the monitor's routes; never a message per authorizer.
 //!
+//! **Silences.** A judgement reads the silences in force and the alerts they held
+//! back; `silences.rs` leaves silenced transitions out of the digests (a digest left
+//! empty is not queued), marks those alerts held in the same transaction, and carries
+//! the held ones that still fire once their silence has ended. The rules never see a
+//! silence, and the alerts' state in the store is the same with or without one.
+//!
 //! **What it does not do.** It does not decide what fires (`rules`), render or send
 //! messages (`notify`), or decide when runs happen (`scheduler`). The lender's metadata
 //! (`below_payment`'s field and the `alert_fields`) comes from the run's own plan: the
@@ -38,6 +44,7 @@
 pub mod outbox;
 pub mod payload;
 mod rows;
+pub mod silences;
 
 #[cfg(test)]
 mod tests;
@@ -56,8 +63,8 @@ use crate::rules::{
 };
 use crate::run::MetadataById;
 use crate::store::{
-    Judgement, MemoryRow, NewNotification, OpenAlertRow, RunCheck, RunCheckOutcome,
-    RunForJudgement, Store, StoreError,
+    HeldAlert, Judgement, MemoryRow, NewNotification, OpenAlertRow, RunCheck, RunCheckOutcome,
+    RunForJudgement, SilenceRecord, Store, StoreError,
 };
 
 pub use outbox::{DeliveryRound, Outbox};
@@ -232,6 +239,7 @@ impl Alerting {
             None if monitor.needs_metadata() => Arc::new(store.judgement_metadata(run_id).await?),
             None => Arc::default(),
         };
+        let now = self.inner.clock.now();
         let input = JudgementInput {
             monitor: monitor.clone(),
             run,
@@ -239,13 +247,15 @@ impl Alerting {
             metadata,
             memory: store.balance_memory(monitor_id).await?,
             open: store.open_alerts(monitor_id).await?,
+            held: store.held_alerts(monitor_id).await?,
+            silences: store.silences(Some(now)).await?,
             routes: monitor
                 .routes
                 .iter()
                 .filter(|route| config.routes.contains_key(*route))
                 .cloned()
                 .collect(),
-            now: self.inner.clock.now(),
+            now,
         };
         // Judging a large run is a burst of CPU and memory: it runs beside the runtime,
         // on the blocking pool that also loads the lists, so it neither stalls other
@@ -288,6 +298,10 @@ struct JudgementInput {
     open: Vec<OpenAlertRow>,
     /// The monitor's routes that are configured: one digest is queued for each.
     routes: Vec<String>,
+    /// Firing alerts a silence held back from every route.
+    held: Vec<HeldAlert>,
+    /// The silences in force or to come.
+    silences: Vec<SilenceRecord>,
     now: DateTime<Utc>,
 }
 
@@ -314,6 +328,8 @@ fn judge(input: JudgementInput) -> Result<JudgementOutcome, AlertingError> {
         memory,
         open,
         routes,
+        held,
+        silences,
         now,
     } = input;
     let facts: Vec<AuthorizerFacts<'_>> = checks
@@ -347,6 +363,31 @@ fn judge(input: JudgementInput) -> Result<JudgementOutcome, AlertingError> {
             run: run.record.id.0,
             source,
         })?;
+    // Silences leave alerts out of the digests (the rules know nothing of them).
+    let silenced = silences::digest_rows(
+        &monitor.name,
+        &evaluation.transitions,
+        held,
+        &silences,
+        now,
+        |id| {
+            let Some(fields) = metadata.get(id) else {
+                return Vec::new();
+            };
+            monitor
+                .alert_fields
+                .iter()
+                .filter_map(|field| Some((field.clone(), fields.get(field)?.to_string())))
+                .collect()
+        },
+        |id| {
+            let authorizers = &evaluation.state.authorizers;
+            let at = authorizers
+                .binary_search_by(|entry| entry.id.as_str().cmp(id))
+                .ok()?;
+            Some(authorizers[at].history.last_success?.balance)
+        },
+    );
     drop(facts);
     drop(checks);
     drop(metadata);
@@ -363,7 +404,7 @@ fn judge(input: JudgementInput) -> Result<JudgementOutcome, AlertingError> {
     // Nobody would receive a digest without a route: none is written.
     let digest = match routes.is_empty() {
         true => None,
-        false => digest(&monitor, &run, &transitions),
+        false => digest(&monitor, &run, silenced.rows),
     };
     if let Some(digest) = digest {
         let payload = payload::encode(&digest);
@@ -414,6 +455,8 @@ fn judge(input: JudgementInput) -> Result<JudgementOutcome, AlertingError> {
             memory_deletes: diff.memory_deletes,
             alerts: diff.alerts,
             notifications,
+            held: silenced.held,
+            released: silenced.released,
         },
         judged,
         unreadable,
@@ -455,30 +498,8 @@ fn run_facts(run: &RunForJudgement) -> RunFacts {
     }
 }
 
-/// The digest of a run's announced transitions, or `None` when nothing is announced.
-fn digest(
-    monitor: &Monitor,
-    run: &RunForJudgement,
-    transitions: &[rules::Transition],
-) -> Option<Digest> {
-    let rows: Vec<DigestRow> = transitions
-        .iter()
-        .filter(|t| t.notify)
-        .map(|t| DigestRow {
-            transition: match t.kind {
-                TransitionKind::Fired => DigestTransition::Fired,
-                TransitionKind::Reminder => DigestTransition::Reminder,
-                TransitionKind::Resolved => DigestTransition::Resolved,
-            },
-            severity: t.severity,
-            authorizer_id: t.authorizer_id().map(str::to_string),
-            metadata: t.fields.clone(),
-            balance_before: t.balance_before,
-            balance_after: t.balance_after,
-            rule: t.rule().rule_type.as_str().to_string(),
-            reason: t.reason.clone(),
-        })
-        .collect();
+/// The digest of a run's announced rows, or `None` when nothing is announced.
+fn digest(monitor: &Monitor, run: &RunForJudgement, rows: Vec<DigestRow>) -> Option<Digest> {
     if rows.is_empty() {
         return None;
     }

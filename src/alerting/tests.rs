@@ -181,6 +181,7 @@ async fn the_state_read_back_after_each_run_is_the_state_evaluate_returned() {
                     memory_deletes: diff.memory_deletes,
                     alerts: diff.alerts,
                     notifications: Vec::new(),
+                    ..Judgement::default()
                 },
             )
             .await

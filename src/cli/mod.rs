@@ -13,6 +13,7 @@
 
 mod check_config;
 mod demo;
+mod operator;
 mod output;
 mod pages;
 mod read;
@@ -29,6 +30,7 @@ use crate::secret::Environment;
 
 pub use check_config::CheckConfigArgs;
 pub use demo::DemoArgs;
+pub use operator::{AlertsArgs, AlertsCommand, SilenceAddArgs, SilenceCommand, StatusArgs};
 pub use read::{BackupArgs, ExportCsvArgs, HistoryArgs, RunsArgs, RunsCommand};
 pub use run::RunNowArgs;
 pub use sandbox::SandboxArgs;
@@ -159,6 +161,20 @@ pub enum Command {
     /// copy is mode 0600 and checked with `PRAGMA integrity_check`.
     #[command(after_help = read::BACKUP_EXAMPLES)]
     Backup(BackupArgs),
+    /// Is the daemon up, and how each monitor stands: last run, next run, firing
+    /// alerts, outbox, database size. Exits 0 when healthy, 1 when something needs
+    /// attention (a failed last run, a failing route, the daemon down while its systemd
+    /// unit is enabled), with the reason on one line.
+    #[command(after_help = operator::STATUS_EXAMPLES)]
+    Status(StatusArgs),
+    /// List the firing alerts by monitor and severity; `alerts show ID` gives one
+    /// alert's timeline.
+    #[command(after_help = operator::ALERTS_EXAMPLES)]
+    Alerts(AlertsArgs),
+    /// Silence the notifications about an authorizer for a while: `silence add`,
+    /// `silence list`, `silence expire ID`.
+    #[command(subcommand, after_help = operator::SILENCE_EXAMPLES)]
+    Silence(SilenceCommand),
     /// Send a test digest, marked [TEST], through one route now, and print the
     /// server's answer. Exits 0 when it was delivered, 1 when it was not.
     #[command(after_help = test_alert::EXAMPLES)]
@@ -228,6 +244,9 @@ pub fn run(cli: Cli, env: Environment) -> Result<(), Failure> {
         Command::Runs(args) => read::runs(path, &env, args, out),
         Command::ExportCsv(args) => read::export_csv(path, &env, args),
         Command::Backup(args) => read::backup(path, &env, args),
+        Command::Status(args) => operator::status(path, &env, args),
+        Command::Alerts(args) => operator::alerts(path, &env, args),
+        Command::Silence(command) => operator::silence(path, &env, command),
         Command::TestAlert(args) => test_alert::test_alert(path, &env, args, out),
         Command::Demo(args) => demo::demo(args, &env),
         Command::Completions { shell } => pages::completions(shell, out),

@@ -77,7 +77,7 @@ pub struct SandboxArgs {
     pub malformed_percent: u8,
 }
 
-fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {
+pub(super) fn parse_duration_arg(text: &str) -> Result<std::time::Duration, String> {
     crate::config::duration::parse_duration(text)
 }
 

@@ -82,6 +82,10 @@ pub struct Judgement {
     pub memory_deletes: Vec<String>,
     pub alerts: Vec<AlertWrite>,
     pub notifications: Vec<NewNotification>,
+    /// Open alerts (by fingerprint) a silence kept from every route: marked held.
+    pub held: Vec<String>,
+    /// Held alerts this judgement's digests carry: no longer held.
+    pub released: Vec<String>,
 }
 
 /// How one judged authorizer of a run came out, as the rules read it.

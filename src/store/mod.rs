@@ -68,6 +68,7 @@ mod retention;
 mod run_metadata;
 mod runs;
 mod schedule;
+mod silences;
 mod sqlite;
 mod types;
 
@@ -103,6 +104,7 @@ pub use retention::{Pace, PruneSummary};
 pub use run_metadata::JudgementFields;
 pub use runs::{RunJournal, RunStateChange};
 pub use schedule::{ScheduleEvent, ScheduleJournal, SchedulePosition, SlotEvent, SlotOutcome};
+pub use silences::{HeldAlert, NewSilence, SilenceRecord, Silences};
 pub use sqlite::LATEST_VERSION;
 pub use types::{
     BatchRecord, BatchRef, BatchResultCounts, BatchRowId, BatchState, BatchSubmitted,
@@ -128,6 +130,7 @@ pub trait Backend:
     + Export
     + Maintenance
     + JudgementFields
+    + Silences
     + Send
     + Sync
     + 'static

@@ -2,7 +2,7 @@
 //!
 //! - `suite`: the store's behaviour through its interface (runs and slots, chunks and
 //!   results, the schedule, webhooks, plans, batches shared through Rightfoot's cache,
-//!   closing). Each test is a function generic over [`OpenStore`]; [`shared_suite!`]
+//!   closing, silences and held alerts). Each test is a function generic over [`OpenStore`]; [`shared_suite!`]
 //!   turns the list into `#[tokio::test]`s for one backend.
 //! - `sqlite`: SQLite's own (the file, migrations, pragmas, the schema holding no
 //!   personal data, storage of values, locks held by another process), and [`Sqlite`],
@@ -51,6 +51,7 @@ macro_rules! shared_suite {
                 a_sound_store_passes_its_checks_and_a_closed_one_takes_no_test_write,
                 a_monitor_run_lease_is_held_by_one_holder_until_it_expires_or_is_released,
                 runs_of_a_monitor_are_judged_in_order,
+                silences_are_kept_ended_early_once_and_held_alerts_survive_a_reopen,
             );
         }
     };

@@ -7,9 +7,10 @@
 
 use balance_monitor::money::Cents;
 use balance_monitor::store::{
-    BatchRowId, BatchState, BatchSubmitted, FailedAuthorizer, MonitorId, NewRun, PlannedChunk,
-    ResultOutcome, ResultRow, RunCheckOutcome, RunId, RunState, RunStateChange, RunTrigger,
-    ScheduleState, Store, StoreError,
+    AlertWrite, BatchRowId, BatchState, BatchSubmitted, FailedAuthorizer, Judgement, MonitorId,
+    NewRun, NewSilence, OpenAlertRow, OpenPhase, PlannedChunk, ResultOutcome, ResultRow,
+    RunCheckOutcome, RunId, RunState, RunStateChange, RunTrigger, ScheduleState, SilenceRecord,
+    Store, StoreError,
 };
 use chrono::{DateTime, TimeZone, Utc};
 
@@ -1077,4 +1078,123 @@ pub(super) async fn runs_of_a_monitor_are_judged_in_order<B: OpenStore>() {
     );
     let next = store.next_unjudged_run(monitor).await.unwrap().unwrap();
     assert_eq!(next.record.id, newer);
+}
+
+/// A silence as the tests store it: A-1's alerts of every monitor and rule.
+fn silence(starts: DateTime<Utc>, ends: DateTime<Utc>) -> NewSilence {
+    NewSilence {
+        authorizer_unique_id: "A-1".into(),
+        monitor: None,
+        rule: Some("below_payment".into()),
+        starts_at: starts,
+        ends_at: ends,
+        created_by: "ops".into(),
+        comment: "payment plan".into(),
+    }
+}
+
+/// Judges `run` with one write: A-1's `below_payment#1` alert firing, held or released.
+async fn judge_held(store: &Store, monitor: MonitorId, run: RunId, held: bool) -> String {
+    let fingerprint = "m/below_payment#1/authorizer/A-1".to_string();
+    store
+        .set_run_state(run, RunStateChange::new(RunState::Complete, at(9, 30)))
+        .await
+        .unwrap();
+    let judgement = Judgement {
+        alerts: vec![AlertWrite::Open {
+            row: OpenAlertRow {
+                fingerprint: fingerprint.clone(),
+                authorizer_unique_id: Some("A-1".into()),
+                rule: "below_payment#1".into(),
+                severity: "warning".into(),
+                phase: OpenPhase::Firing {
+                    fired_at: at(9, 0),
+                    last_notified_at: at(9, 0),
+                },
+                hits: 1,
+                clears: 0,
+            },
+            reason: Some("balance $10.00 is below the payment of $50.00".into()),
+        }],
+        held: match held {
+            true => vec![fingerprint.clone()],
+            false => Vec::new(),
+        },
+        released: match held {
+            true => Vec::new(),
+            false => vec![fingerprint.clone()],
+        },
+        judged_at: at(9, 31),
+        ..Judgement::default()
+    };
+    assert!(
+        store
+            .commit_judgement(monitor, run, judgement)
+            .await
+            .unwrap()
+    );
+    fingerprint
+}
+
+pub(super) async fn silences_are_kept_ended_early_once_and_held_alerts_survive_a_reopen<
+    B: OpenStore,
+>() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = B::open(directory.path());
+    let short = store
+        .add_silence(silence(at(8, 0), at(10, 0)))
+        .await
+        .unwrap();
+    let long = store
+        .add_silence(silence(at(8, 0), at(12, 0)))
+        .await
+        .unwrap();
+    let listed = |silences: Vec<SilenceRecord>| silences.iter().map(|s| s.id).collect::<Vec<_>>();
+    assert_eq!(
+        listed(store.silences(Some(at(9, 0))).await.unwrap()),
+        [short, long]
+    );
+    assert_eq!(
+        listed(store.silences(Some(at(11, 0))).await.unwrap()),
+        [long]
+    );
+    let ended = store
+        .expire_silence(long, at(11, 0))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (ended.ends_at, ended.ended_early_at),
+        (at(11, 0), Some(at(11, 0)))
+    );
+    assert!(!ended.is_active(at(11, 0)));
+    // Ending it again changes nothing; an unknown id is no silence.
+    let again = store
+        .expire_silence(long, at(11, 30))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again, ended);
+    assert_eq!(store.expire_silence(999, at(11, 0)).await.unwrap(), None);
+    assert!(store.silences(Some(at(11, 0))).await.unwrap().is_empty());
+
+    // An alert a silence held is remembered as held, also after a reopen.
+    let (monitor, run, _) = run_with_chunk(&store, "m", &["A-1"], "B-1").await;
+    let fingerprint = judge_held(&store, monitor, run, true).await;
+    store.close().await;
+    drop(store);
+    let store = B::open(directory.path());
+    let held = store.held_alerts(monitor).await.unwrap();
+    assert_eq!(
+        held.iter()
+            .map(|h| h.fingerprint.as_str())
+            .collect::<Vec<_>>(),
+        [fingerprint.as_str()]
+    );
+    assert_eq!(held[0].rule, "below_payment#1");
+    assert_eq!(listed(store.silences(None).await.unwrap()), [short, long]);
+    // A later judgement whose digest carries it releases it.
+    let (_, next, _) = run_with_chunk(&store, "m", &["A-1"], "B-2").await;
+    judge_held(&store, monitor, next, false).await;
+    assert!(store.held_alerts(monitor).await.unwrap().is_empty());
 }

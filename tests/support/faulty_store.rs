@@ -579,6 +579,35 @@ impl RunLeases for FaultyStore {
         self.inner.run_lease(monitor)
     }
 }
+impl Silences for FaultyStore {
+    fn add_silence(&self, silence: NewSilence) -> BoxFuture<'_, Result<i64, StoreError>> {
+        let fault = self.fault();
+        Box::pin(async move {
+            fault?;
+            self.inner.add_silence(silence).await
+        })
+    }
+    fn silences(
+        &self,
+        at: Option<DateTime<Utc>>,
+    ) -> BoxFuture<'_, Result<Vec<SilenceRecord>, StoreError>> {
+        self.inner.silences(at)
+    }
+    fn expire_silence(
+        &self,
+        id: i64,
+        at: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<Option<SilenceRecord>, StoreError>> {
+        let fault = self.fault();
+        Box::pin(async move {
+            fault?;
+            self.inner.expire_silence(id, at).await
+        })
+    }
+    fn held_alerts(&self, monitor: MonitorId) -> BoxFuture<'_, Result<Vec<HeldAlert>, StoreError>> {
+        self.inner.held_alerts(monitor)
+    }
+}
 impl Backend for FaultyStore {}
 
 impl JudgementFields for FaultyStore {

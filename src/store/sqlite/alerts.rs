@@ -175,6 +175,7 @@ impl AlertState for SqliteStore {
                 for write in &judgement.alerts {
                     write_alert(transaction, monitor, run, write)?;
                 }
+                super::silences::write_held(transaction, &judgement.held, &judgement.released)?;
                 for notification in &judgement.notifications {
                     queue(transaction, notification)?;
                 }

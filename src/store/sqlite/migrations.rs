@@ -62,6 +62,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "run leases",
         sql: include_str!("migrations/0007_run_leases.sql"),
     },
+    Migration {
+        version: 8,
+        name: "silences",
+        sql: include_str!("migrations/0008_silences.sql"),
+    },
 ];
 
 /// The newest schema this build knows.

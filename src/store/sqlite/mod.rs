@@ -31,6 +31,7 @@ mod rows;
 mod run_metadata;
 mod runs;
 mod schedule;
+mod silences;
 mod writer;
 
 use std::fmt;
