@@ -63,6 +63,10 @@ pub enum Command {
     /// Validate the configuration and summarise it: authorizers, next fire times,
     /// rules and routes. Exits 0 when it is valid and 2 when it is not.
     CheckConfig(CheckConfigArgs),
+    /// Write a commented configuration for the built-in sandbox, an authorizer CSV
+    /// template (0600) and a secrets folder (0700) into DIR, then print the next
+    /// commands. Refuses (exit 1, nothing written) if any of the files exists.
+    Init(InitArgs),
     /// Run the daemon: schedules, runs, the HTTP listener, until SIGTERM or SIGINT.
     /// SIGHUP reloads the configuration (a bad one is refused and the old one kept).
     Run,
@@ -282,6 +286,19 @@ pub struct CheckConfigArgs {
     /// Also list every invalid authorizer, not only the first ten per monitor.
     #[arg(long)]
     pub all: bool,
+    /// Also try each outside dependency (Rightfoot with the key, each route's server,
+    /// the database), without checking anyone or sending any alert. Exits 1 when one
+    /// cannot be reached.
+    #[arg(long)]
+    pub online: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// The folder to write into (created if missing; refused if it already holds any
+    /// of the files).
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
 }
 
 /// How a command failed, which decides the exit code.
@@ -470,17 +487,29 @@ pub fn run(cli: Cli, env: Environment) -> Result<(), Failure> {
             Ok(())
         }
         Command::CheckConfig(args) => {
-            let config = config::load(&cli.config, &env)?;
-            let report = crate::config::summary::check(&config, args.all);
+            use crate::config::summary;
+            let config = config::load(&cli.config, &env)
+                .map_err(|e| Failure::Config(summary::explain_unreadable(e, DEFAULT_CONFIG)))?;
+            let report = summary::check(&config, args.all);
             print!("{}", report.text);
-            if report.ok {
-                Ok(())
-            } else {
-                Err(Failure::Config(format!(
-                    "{}: the authorizer lists above could not be loaded",
-                    cli.config.display()
-                )))
+            if let Some(message) = summary::failure(&report, &config) {
+                return Err(Failure::Config(message));
             }
+            if args.online {
+                let online = runtime()?.block_on(crate::daemon::check_online(&config));
+                print!("\n{}", online.text);
+                if !online.ok {
+                    return Err(Failure::Runtime(anyhow::anyhow!(
+                        "the dependencies marked ✗ above cannot be reached or refused access"
+                    )));
+                }
+            }
+            Ok(())
+        }
+        Command::Init(args) => {
+            let written = crate::config::init::init(&args.dir).map_err(anyhow::Error::new)?;
+            print!("{written}");
+            Ok(())
         }
     }
 }

@@ -27,7 +27,7 @@ pub fn check(config: &Config, all: bool) -> Report {
     let mut out = String::new();
     let mut ok = true;
     let now = Utc::now();
-    let _ = writeln!(out, "configuration {}: valid", config.file.display());
+    let _ = writeln!(out, "configuration {}", config.file.display());
     let _ = writeln!(
         out,
         "rightfoot: {} (poll every {}, results awaited {} after submission, batches of up to {})",
@@ -36,7 +36,19 @@ pub fn check(config: &Config, all: bool) -> Report {
         format_duration(config.rightfoot.result_deadline),
         config.rightfoot.max_batch_size
     );
-    let _ = writeln!(out, "storage: {}", config.storage.path.display());
+    match check_storage_directory(&config.storage.path) {
+        Ok(()) => {
+            let _ = writeln!(out, "storage: {}", config.storage.path.display());
+        }
+        Err(problem) => {
+            ok = false;
+            let _ = writeln!(
+                out,
+                "storage: {}: error: {problem}",
+                config.storage.path.display()
+            );
+        }
+    }
     for monitor in &config.monitors {
         let _ = writeln!(out, "\nmonitor {}", monitor.name);
         match source::load_source(&monitor.authorizers, &config.file) {
@@ -116,7 +128,75 @@ pub fn check(config: &Config, all: bool) -> Report {
             let _ = writeln!(out, "  warning: {w}");
         }
     }
+    let _ = writeln!(
+        out,
+        "\nconfiguration {}: {}",
+        config.file.display(),
+        if ok { "valid" } else { "invalid" }
+    );
     Report { text: out, ok }
+}
+
+/// The database's folder must exist and take new files (SQLite writes its journal
+/// beside the database). Checked by creating and removing a file there.
+fn check_storage_directory(database: &std::path::Path) -> Result<(), String> {
+    let folder = match database.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => std::path::Path::new("."),
+    };
+    if !folder.is_dir() {
+        return Err(format!(
+            "the folder {} does not exist (create it, owned by the service user)",
+            folder.display()
+        ));
+    }
+    let probe = folder.join(format!(".balance-monitor-check-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(error) => Err(format!(
+            "cannot create files in {}: {error}",
+            folder.display()
+        )),
+    }
+}
+
+/// Why `check-config` exits 2 after printing its report, or `None` when it exits 0.
+pub fn failure(report: &Report, config: &Config) -> Option<String> {
+    (!report.ok).then(|| {
+        format!(
+            "{}: the problems marked `error` above must be fixed",
+            config.file.display()
+        )
+    })
+}
+
+/// The message for a configuration that cannot be read, with what to try when it is
+/// the default path that is missing: `--config`, or `init` to write one.
+pub fn explain_unreadable(error: super::ConfigError, default_path: &str) -> String {
+    let mut message = error.to_string();
+    if let super::ConfigError::Read { file, source } = &error
+        && source.kind() == std::io::ErrorKind::NotFound
+    {
+        if file == std::path::Path::new(default_path) {
+            let _ = write!(
+                message,
+                "\n  hint: give the configuration with --config PATH (or BALANCE_MONITOR_CONFIG), or write a new one with `balance-monitor init DIR`"
+            );
+        } else {
+            let _ = write!(
+                message,
+                "\n  hint: write a new configuration with `balance-monitor init DIR`"
+            );
+        }
+    }
+    message
 }
 
 fn describe_authorizers(out: &mut String, loaded: &LoadedAuthorizers, all: bool) {

@@ -4,7 +4,7 @@
 //! itself belongs to the modules it wires. `live.rs` is the live configuration and
 //! reload, `pipeline.rs` the one run pipeline (run, then judgement) that scheduled
 //! runs, resumed runs and `run-now` share, `run_now.rs` the foreground run and its
-//! rendering, `signals.rs` the Unix signals. `run` loads the configuration, opens the
+//! rendering, `online.rs` the `check-config --online` checks of every outside dependency, `signals.rs` the Unix signals. `run` loads the configuration, opens the
 //! store, makes it live, resumes the runs a previous process left
 //! unfinished, binds the HTTP listener (the read API behind `http.token`, `/readyz`
 //! following the monitors through a `watch` updated on reload, `/metrics` fed by the
@@ -23,11 +23,13 @@
 //! reads the process environment only through the [`Environment`] snapshot `main` took.
 
 mod live;
+mod online;
 mod pipeline;
 mod run_now;
 mod signals;
 
 pub use live::{LiveConfig, reload};
+pub use online::{OnlineReport, check_online};
 pub use pipeline::{JudgedRun, Launcher, RunStart, resume_unfinished, run_to_judgement};
 pub use run_now::{Progress, RunNowReport, is_complete, render_alerts, render_summary, run_now};
 pub use signals::{forward_signals, shutdown_signal};

@@ -42,14 +42,23 @@ pub async fn run_now(
             config_path.display()
         )));
     };
+    let client = client_for(
+        &config.rightfoot,
+        crate::rightfoot::RequestMetrics::default(),
+    )?;
+    tokio::select! {
+        checked = client.check_access() => first_request(&config.rightfoot, checked)?,
+        () = super::shutdown_signal() => {
+            return Err(DaemonError::Runtime(anyhow::anyhow!(
+                "interrupted before anything was submitted; no run was recorded"
+            )));
+        }
+    }
     let store = open_store(&config)?;
     let clock = Clock::system();
     let ctx = RunContext::new(
         store.clone(),
-        client_for(
-            &config.rightfoot,
-            crate::rightfoot::RequestMetrics::default(),
-        )?,
+        client,
         clock.clone(),
         RunSettings::from_config(&config.rightfoot),
         config.file.clone(),
@@ -91,6 +100,29 @@ pub async fn run_now(
         )),
         other => DaemonError::Runtime(anyhow::Error::new(other)),
     })
+}
+
+/// Ends `run-now` before anything is recorded when its first request shows that the
+/// run cannot go on: no connection, no answer, or a refused key. The message names the
+/// base URL, the status and where the key comes from, never the key. Other errors
+/// (a `5xx`, a `429`) are left to the run's retries.
+fn first_request(
+    rightfoot: &config::RightfootConfig,
+    checked: Result<(), crate::rightfoot::ApiError>,
+) -> Result<(), DaemonError> {
+    let Err(error) = checked else { return Ok(()) };
+    if !crate::rightfoot::is_fatal_first_error(&error) {
+        tracing::warn!(error = %error, "Rightfoot's first answer was an error; the run retries");
+        return Ok(());
+    }
+    let status = error
+        .http_status()
+        .map_or_else(|| "no HTTP status".to_string(), |s| format!("HTTP {s}"));
+    Err(DaemonError::Runtime(anyhow::anyhow!(
+        "Rightfoot at {} cannot be used ({status}): {error}; the API key comes from {}; nothing was submitted and no run was recorded",
+        rightfoot.base_url,
+        rightfoot.api_key_source
+    )))
 }
 
 /// What `run-now` did: the run, what the rules made of it, and the delivery of the

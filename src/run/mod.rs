@@ -560,6 +560,7 @@ mod tests {
         RightfootConfig {
             base_url: url::Url::parse("https://api.rightfoot.com").unwrap(),
             api_key: Secret::new("rf_live_unit"),
+            api_key_source: "api_key_env: RIGHTFOOT_API_KEY".to_string(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             poll_interval: Duration::from_secs(45),
