@@ -1,0 +1,330 @@
+//! The first five minutes: `init`, `check-config` (offline and `--online`) and `run-now`
+//! failing fast, as a newcomer meets them, through the real binary.
+//!
+//! The sandbox runs in process on port 0; a closed port is one the system just handed
+//! out and took back. Times are bounded by what the issue promises (10 s for
+//! `check-config --online`, 30 s for `run-now`), measured on the real clock because
+//! the binary is a real process.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use balance_monitor::sandbox::{SANDBOX_DEFAULT_KEY, SandboxConfig};
+use balance_monitor::secret::Secret;
+
+use crate::support::sandbox::{CsvRow, RunningSandbox, authorizers_csv};
+use crate::support::{run_binary, vacant_loopback_addr, write_file};
+
+/// Runs the binary in `dir` with a clean environment plus `env`: (exit code, stdout,
+/// stderr, how long it took).
+async fn run(
+    dir: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Option<i32>, String, String, Duration) {
+    let mut command = tokio::process::Command::new(crate::support::binary());
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .kill_on_drop(true);
+    if let Ok(path) = std::env::var("PATH") {
+        command.env("PATH", path);
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let started = Instant::now();
+    let output = tokio::time::timeout(Duration::from_secs(90), command.output())
+        .await
+        .expect("the command ends")
+        .expect("the binary starts");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+        started.elapsed(),
+    )
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// `init` into `dir/name`, asserting it succeeded; returns the config path.
+fn init(dir: &Path, name: &str) -> std::path::PathBuf {
+    let target = dir.join(name);
+    let output = run_binary(dir, &["init", target.to_str().unwrap()], &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    target.join("config.yaml")
+}
+
+/// Points an `init` configuration at `url` instead of 127.0.0.1:8455.
+fn point_at(config: &Path, url: &str) {
+    let text = std::fs::read_to_string(config).unwrap();
+    assert!(text.contains("base_url: http://127.0.0.1:8455\n"), "{text}");
+    let text = text.replace(
+        "base_url: http://127.0.0.1:8455\n",
+        &format!("base_url: {}\n", url.trim_end_matches('/')),
+    );
+    std::fs::write(config, text).unwrap();
+}
+
+/// One made-up borrower with the two fields the `init` configuration's rules and
+/// alerts name.
+fn one_borrower() -> String {
+    let row = CsvRow::bank("A-1")
+        .meta("loan_id", "LN-1")
+        .meta("payment_amount", "100.00");
+    authorizers_csv(&[row], &["loan_id", "payment_amount"])
+}
+
+/// A sandbox that accepts the key `init` writes.
+async fn default_key_sandbox() -> RunningSandbox {
+    let mut config = SandboxConfig::new([Secret::new(SANDBOX_DEFAULT_KEY)]);
+    config.processing_time = Duration::ZERO;
+    RunningSandbox::start(config).await
+}
+
+#[test]
+fn init_writes_private_files_that_pass_check_config_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = init(dir.path(), "fresh");
+    let folder = config.parent().unwrap();
+    assert_eq!(mode(&config), 0o600);
+    assert_eq!(mode(&folder.join("authorizers.csv")), 0o600);
+    assert_eq!(mode(&folder.join("secrets")), 0o700);
+    assert_eq!(mode(&folder.join("secrets/rightfoot-api-key")), 0o600);
+    let header = std::fs::read_to_string(folder.join("authorizers.csv")).unwrap();
+    assert!(
+        header.starts_with("authorizer_unique_id,first_name,last_name,"),
+        "{header}"
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(
+        text.contains("api_key_file: secrets/rightfoot-api-key"),
+        "{text}"
+    );
+
+    let output = run_binary(
+        dir.path(),
+        &["check-config", "--config", config.to_str().unwrap()],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.trim_end().ends_with(": valid"), "{stdout}");
+
+    // A folder holding any one of the files is refused, and nothing is written.
+    let partial = dir.path().join("partial");
+    write_file(&partial, "authorizers.csv", b"mine\n", 0o600);
+    let output = run_binary(dir.path(), &["init", partial.to_str().unwrap()], &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("authorizers.csv already exists"),
+        "{stderr}"
+    );
+    let mut names: Vec<String> = std::fs::read_dir(&partial)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["authorizers.csv"]);
+    assert_eq!(
+        std::fs::read(partial.join("authorizers.csv")).unwrap(),
+        b"mine\n"
+    );
+}
+
+#[test]
+fn check_config_says_valid_only_when_it_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = init(dir.path(), "c");
+    // The authorizer file is gone: the configuration parses, the list cannot load.
+    std::fs::remove_file(config.parent().unwrap().join("authorizers.csv")).unwrap();
+    let output = run_binary(
+        dir.path(),
+        &["check-config", "--config", config.to_str().unwrap()],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    assert!(!stdout.contains(": valid"), "{stdout}");
+    assert!(stdout.contains(": invalid"), "{stdout}");
+
+    // The storage folder does not exist.
+    let config = init(dir.path(), "d");
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "path: balance-monitor.db",
+        "path: no-such-folder/balance-monitor.db",
+    );
+    std::fs::write(&config, text).unwrap();
+    let output = run_binary(
+        dir.path(),
+        &["check-config", "--config", config.to_str().unwrap()],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("no-such-folder does not exist"), "{stdout}");
+    assert!(!stdout.contains(": valid"), "{stdout}");
+}
+
+#[test]
+fn a_missing_configuration_suggests_config_and_init() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("nowhere.yaml");
+    let output = run_binary(
+        dir.path(),
+        &["check-config", "--config", missing.to_str().unwrap()],
+        &[],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("balance-monitor init"), "{stderr}");
+    if !Path::new(balance_monitor::cli::DEFAULT_CONFIG).exists() {
+        let output = run_binary(dir.path(), &["check-config"], &[]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("--config PATH"), "{stderr}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_config_online_passes_against_the_sandbox_and_fails_fast_on_a_closed_port() {
+    let sandbox = default_key_sandbox().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = init(dir.path(), "online");
+    point_at(&config, sandbox.url.as_str());
+    let args = [
+        "check-config",
+        "--online",
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    let (code, stdout, stderr, _) = run(dir.path(), &args, &[]).await;
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("✓ Rightfoot at") && stdout.contains("key accepted"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("✓ database"), "{stdout}");
+    assert!(!stdout.contains('✗'), "{stdout}");
+
+    // A wrong key: ✗ with the status and where the key comes from.
+    write_file(
+        config.parent().unwrap(),
+        "secrets/rightfoot-api-key",
+        b"rf_wrong\n",
+        0o600,
+    );
+    let (code, stdout, stderr, _) = run(dir.path(), &args, &[]).await;
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("✗ Rightfoot at")
+            && stdout.contains("HTTP 401")
+            && stdout.contains("api_key_file: secrets/rightfoot-api-key"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("rf_wrong"), "{stdout}");
+
+    let closed = vacant_loopback_addr();
+    let config = init(dir.path(), "closed");
+    point_at(&config, &format!("http://{closed}"));
+    let args = [
+        "check-config",
+        "--online",
+        "--config",
+        config.to_str().unwrap(),
+    ];
+    let (code, stdout, stderr, took) = run(dir.path(), &args, &[]).await;
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    assert!(
+        stdout.contains(&format!("✗ Rightfoot at http://{closed}/")),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_now_against_a_closed_port_or_with_a_wrong_key_ends_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = vacant_loopback_addr();
+    let config = init(dir.path(), "closed");
+    point_at(&config, &format!("http://{closed}"));
+    write_file(
+        config.parent().unwrap(),
+        "authorizers.csv",
+        one_borrower().as_bytes(),
+        0o600,
+    );
+    let args = [
+        "run-now",
+        "--config",
+        config.to_str().unwrap(),
+        "morning-ach",
+    ];
+    let (code, stdout, stderr, took) = run(dir.path(), &args, &[]).await;
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    assert!(
+        stderr.contains(&format!("Rightfoot at http://{closed}/ cannot be used")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("api_key_file: secrets/rightfoot-api-key"),
+        "{stderr}"
+    );
+
+    let sandbox = default_key_sandbox().await;
+    let config = init(dir.path(), "wrong-key");
+    point_at(&config, sandbox.url.as_str());
+    let folder = config.parent().unwrap();
+    write_file(folder, "authorizers.csv", one_borrower().as_bytes(), 0o600);
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "api_key_file: secrets/rightfoot-api-key",
+        "api_key_env: RIGHTFOOT_API_KEY",
+    );
+    std::fs::write(&config, text).unwrap();
+    let args = [
+        "run-now",
+        "--config",
+        config.to_str().unwrap(),
+        "morning-ach",
+    ];
+    let (code, stdout, stderr, took) =
+        run(dir.path(), &args, &[("RIGHTFOOT_API_KEY", "rf_wrong_key")]).await;
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    assert!(
+        stderr.contains("HTTP 401") && stderr.contains("api_key_env: RIGHTFOOT_API_KEY"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("rf_wrong_key"), "{stderr}");
+
+    // With the right key, the same configuration runs to completion.
+    let (code, stdout, stderr, _) = run(
+        dir.path(),
+        &args,
+        &[("RIGHTFOOT_API_KEY", SANDBOX_DEFAULT_KEY)],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("run 1 of morning-ach: complete"),
+        "{stdout}"
+    );
+}
