@@ -165,7 +165,8 @@ fn check_config_says_valid_only_when_it_exits_0() {
     assert!(!stdout.contains(": valid"), "{stdout}");
     assert!(stdout.contains(": invalid"), "{stdout}");
 
-    // The storage folder does not exist.
+    // The storage folder does not exist yet: said, but not an error, because
+    // check-config often runs before the folder is made.
     let config = init(dir.path(), "d");
     let text = std::fs::read_to_string(&config).unwrap().replace(
         "path: balance-monitor.db",
@@ -178,8 +179,27 @@ fn check_config_says_valid_only_when_it_exits_0() {
         &[],
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("no-such-folder does not exist yet"),
+        "{stdout}"
+    );
+    // A file where the folder should be is an error.
+    let config = init(dir.path(), "e");
+    write_file(config.parent().unwrap(), "not-a-folder", b"", 0o600);
+    let text = std::fs::read_to_string(&config).unwrap().replace(
+        "path: balance-monitor.db",
+        "path: not-a-folder/balance-monitor.db",
+    );
+    std::fs::write(&config, text).unwrap();
+    let output = run_binary(
+        dir.path(),
+        &["check-config", "--config", config.to_str().unwrap()],
+        &[],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(2), "{stdout}");
-    assert!(stdout.contains("no-such-folder does not exist"), "{stdout}");
+    assert!(stdout.contains("not-a-folder is not a folder"), "{stdout}");
     assert!(!stdout.contains(": valid"), "{stdout}");
 }
 
@@ -327,4 +347,108 @@ async fn run_now_against_a_closed_port_or_with_a_wrong_key_ends_at_once() {
         stdout.contains("run 1 of morning-ach: complete"),
         "{stdout}"
     );
+}
+
+/// The README's quick start, taken from README.md itself (the ```sh block between
+/// `<!-- quick-start:begin -->` and `<!-- quick-start:end -->`), run line by line with
+/// `sh -c` in a fresh folder holding a copy of `examples/`.
+///
+/// The one mechanical substitution: the install step (`cargo install`, above the
+/// markers) is replaced by putting this build's binary first on PATH. A line ending in
+/// `&` is started in the background and awaited until it says it is serving (read from
+/// its stderr, not slept for), and stopped at the end, as the README's `kill %1` would.
+#[test]
+fn the_readme_quick_start_runs_verbatim() {
+    use std::io::BufRead as _;
+    use std::process::{Command, Stdio};
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let begin = readme
+        .find("<!-- quick-start:begin -->")
+        .expect("README.md marks its quick start");
+    let end = readme[begin..]
+        .find("<!-- quick-start:end -->")
+        .expect("README.md ends its quick start")
+        + begin;
+    let block = &readme[begin..end];
+    let commands: Vec<&str> = block
+        .split("```sh\n")
+        .skip(1)
+        .flat_map(|fenced| fenced.split("```").next().unwrap_or("").lines())
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .collect();
+    assert!(commands.len() >= 5, "{commands:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let examples = dir.path().join("examples");
+    std::fs::create_dir(&examples).unwrap();
+    std::fs::copy(
+        root.join("examples/authorizers.csv"),
+        examples.join("authorizers.csv"),
+    )
+    .unwrap();
+    let bin_dir = crate::support::binary().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let shell = |line: &str| {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(line)
+            .current_dir(dir.path())
+            .env_clear()
+            .env("PATH", &path);
+        command
+    };
+    let mut background = Vec::new();
+    let mut last_output = String::new();
+    for line in &commands {
+        if let Some(command) = line.strip_suffix('&') {
+            let mut child = shell(&format!("exec {command}"))
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let stderr = child.stderr.take().unwrap();
+            let mut lines = std::io::BufReader::new(stderr).lines();
+            let serving = lines
+                .by_ref()
+                .map_while(Result::ok)
+                .find(|l| l.contains("serving"));
+            assert!(serving.is_some(), "{line} started serving");
+            // Keep reading, so that its later lines never meet a closed pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            background.push(child);
+            continue;
+        }
+        let output = shell(line).output().unwrap();
+        last_output = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            output.status.success(),
+            "`{line}` failed ({:?}):\n{last_output}",
+            output.status.code()
+        );
+    }
+    for mut child in background {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert!(
+        commands.iter().any(|c| c.contains("run-now")),
+        "{commands:?}"
+    );
+    assert!(last_output.contains("morning-ach"), "{last_output}");
+    let runs = shell("balance-monitor runs --config my-monitor/config.yaml")
+        .output()
+        .unwrap();
+    let runs = String::from_utf8_lossy(&runs.stdout);
+    assert!(runs.contains("complete"), "{runs}");
 }

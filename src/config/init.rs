@@ -3,7 +3,8 @@
 //! It writes into DIR a commented `config.yaml` pointing at the built-in sandbox, an
 //! authorizer CSV template holding only Rightfoot's header (mode 0600: the rows will be
 //! personal data), and a `secrets` folder (0700) with a placeholder key file (0600)
-//! holding the sandbox's key. Every secret is named as a `_file` in that folder, so the
+//! holding the sandbox's key, and a `mail` folder (0700) for alerts as `.eml` files.
+//! Every secret is named as a `_file` in that folder, so the
 //! configuration never holds one. It writes nothing when any of those paths already
 //! exists, and it never overwrites: each file is created with `create_new`.
 
@@ -20,6 +21,8 @@ pub const CONFIG_FILE: &str = "config.yaml";
 pub const AUTHORIZERS_FILE: &str = "authorizers.csv";
 pub const SECRETS_DIR: &str = "secrets";
 pub const API_KEY_FILE: &str = "secrets/rightfoot-api-key";
+/// Where the configuration's file route writes alerts as `.eml` files.
+pub const MAIL_DIR: &str = "mail";
 
 /// Why `init` wrote nothing, or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +58,13 @@ pub fn init(dir: &Path) -> Result<String, InitError> {
         .mode(0o700)
         .create(&secrets)
         .map_err(write_error(&secrets))?;
+    let mail = dir.join(MAIL_DIR);
+    if !mail.is_dir() {
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&mail)
+            .map_err(write_error(&mail))?;
+    }
     let mut header = CSV_COLUMNS.join(",");
     header.push_str(",meta_loan_id,meta_payment_amount\n");
     let files = [
@@ -93,7 +103,7 @@ fn next_steps(dir: &Path) -> String {
         dir.join(AUTHORIZERS_FILE).display()
     );
     let _ = writeln!(out, "  balance-monitor check-config --config {config}");
-    let _ = writeln!(out, "  balance-monitor sandbox &");
+    let _ = writeln!(out, "  balance-monitor sandbox --processing-time 5s &");
     let _ = writeln!(
         out,
         "  balance-monitor run-now --config {config} morning-ach"

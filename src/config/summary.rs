@@ -37,10 +37,18 @@ pub fn check(config: &Config, all: bool) -> Report {
         config.rightfoot.max_batch_size
     );
     match check_storage_directory(&config.storage.path) {
-        Ok(()) => {
+        StorageFolder::Writable => {
             let _ = writeln!(out, "storage: {}", config.storage.path.display());
         }
-        Err(problem) => {
+        StorageFolder::Missing(folder) => {
+            let _ = writeln!(
+                out,
+                "storage: {}\n  warning: the folder {} does not exist yet; create it, writable by the user the daemon runs as, before `run`",
+                config.storage.path.display(),
+                folder.display()
+            );
+        }
+        StorageFolder::Unwritable(problem) => {
             ok = false;
             let _ = writeln!(
                 out,
@@ -137,18 +145,28 @@ pub fn check(config: &Config, all: bool) -> Report {
     Report { text: out, ok }
 }
 
-/// The database's folder must exist and take new files (SQLite writes its journal
-/// beside the database). Checked by creating and removing a file there.
-fn check_storage_directory(database: &std::path::Path) -> Result<(), String> {
+/// What `check-config` finds of the database's folder.
+enum StorageFolder {
+    Writable,
+    /// Not there yet: a warning, since `check-config` often runs before the package or
+    /// the operator has created it.
+    Missing(std::path::PathBuf),
+    /// There, but this user cannot create files in it (SQLite writes its journal
+    /// beside the database): an error.
+    Unwritable(String),
+}
+
+/// Checks the database's folder by creating and removing a file there.
+fn check_storage_directory(database: &std::path::Path) -> StorageFolder {
     let folder = match database.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => std::path::Path::new("."),
     };
+    if !folder.exists() {
+        return StorageFolder::Missing(folder.to_path_buf());
+    }
     if !folder.is_dir() {
-        return Err(format!(
-            "the folder {} does not exist (create it, owned by the service user)",
-            folder.display()
-        ));
+        return StorageFolder::Unwritable(format!("{} is not a folder", folder.display()));
     }
     let probe = folder.join(format!(".balance-monitor-check-{}", std::process::id()));
     match std::fs::OpenOptions::new()
@@ -158,9 +176,9 @@ fn check_storage_directory(database: &std::path::Path) -> Result<(), String> {
     {
         Ok(_) => {
             let _ = std::fs::remove_file(&probe);
-            Ok(())
+            StorageFolder::Writable
         }
-        Err(error) => Err(format!(
+        Err(error) => StorageFolder::Unwritable(format!(
             "cannot create files in {}: {error}",
             folder.display()
         )),
