@@ -452,3 +452,65 @@ fn the_readme_quick_start_runs_verbatim() {
     let runs = String::from_utf8_lossy(&runs.stdout);
     assert!(runs.contains("complete"), "{runs}");
 }
+
+/// `run-now` and `runs show` list every authorizer without a balance: the one the
+/// pre-flight check rejected, and the failed check with its code and what it means.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_now_and_runs_show_list_the_rejected_and_failed_authorizers() {
+    let mut sandbox_config = SandboxConfig::new([Secret::new(SANDBOX_DEFAULT_KEY)]);
+    sandbox_config.processing_time = Duration::ZERO;
+    sandbox_config.scenario = balance_monitor::sandbox::Scenario::from_yaml(
+        "authorizers:\n  A-1002: [closed]\n",
+        Path::new("scenario.yaml"),
+    )
+    .unwrap();
+    let sandbox = RunningSandbox::start(sandbox_config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = init(dir.path(), "listing");
+    point_at(&config, sandbox.url.as_str());
+    // The example list: A-1004 has a four-digit ZIP code, which pre-flight rejects.
+    let examples = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/authorizers.csv"
+    ))
+    .unwrap();
+    write_file(
+        config.parent().unwrap(),
+        "authorizers.csv",
+        &examples,
+        0o600,
+    );
+    let config_arg = config.to_str().unwrap();
+    let (code, stdout, stderr, _) = run(
+        dir.path(),
+        &["run-now", "--config", config_arg, "morning-ach"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, Some(1), "partial: {stdout}{stderr}");
+    let failed = "    A-1002: failed 3200 (account closed)";
+    let rejected = "    A-1004: rejected";
+    for listing in [&stdout] {
+        assert!(
+            listing.contains("without a balance:         2"),
+            "{listing}"
+        );
+        assert!(listing.contains(failed), "{listing}");
+        assert!(listing.contains(rejected), "{listing}");
+    }
+    let (code, shown, stderr, _) = run(
+        dir.path(),
+        &["--config", config_arg, "runs", "show", "1"],
+        &[],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{shown}{stderr}");
+    assert!(shown.contains(failed), "{shown}");
+    assert!(shown.contains(rejected), "{shown}");
+    for personal in ["Ben", "Sample", "000111333", "6270,"] {
+        assert!(
+            !stdout.contains(personal) && !shown.contains(personal),
+            "{personal}"
+        );
+    }
+}

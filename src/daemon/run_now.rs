@@ -88,7 +88,16 @@ pub async fn run_now(
     cancel.cancel();
     let _ = watcher.await;
     let report = match result {
-        Ok(judged) => Ok(deliver(alerting, clock, judged).await?),
+        Ok(judged) => {
+            let run = judged.summary.run;
+            let mut report = deliver(alerting, clock, judged).await?;
+            report.unsuccessful = crate::report::checks::unsuccessful(&store, run)
+                .await
+                .unwrap_or_else(|e| {
+                    format!("  cannot list the authorizers without a balance: {e}\n")
+                });
+            Ok(report)
+        }
         Err(error) => Err(error),
     };
     stop_on_signal.abort();
@@ -133,6 +142,9 @@ pub struct RunNowReport {
     pub judged: Vec<Judged>,
     /// One delivery attempt of everything due; `None` when nothing was queued.
     pub delivery: Option<crate::alerting::DeliveryRound>,
+    /// Each authorizer of the run without a balance (rejected, failed with its code and
+    /// meaning, not retrieved), ids only; empty when there is none.
+    pub unsuccessful: String,
 }
 
 /// Makes one attempt to deliver what the judgement (of the run, and of any earlier run
@@ -169,13 +181,15 @@ async fn deliver(
         summary: run.summary,
         judged,
         delivery,
+        unsuccessful: String::new(),
     })
 }
 
-/// The alert lines `run-now` prints after the summary.
+/// What `run-now` prints after the summary: the authorizers without a balance, then
+/// the alerts and their delivery.
 pub fn render_alerts(report: &RunNowReport) -> String {
     use std::fmt::Write as _;
-    let mut out = String::new();
+    let mut out = report.unsuccessful.clone();
     for judged in &report.judged {
         let _ = writeln!(
             out,
