@@ -91,7 +91,7 @@ pub async fn run_now(
         Ok(judged) => {
             let run = judged.summary.run;
             let mut report = deliver(alerting, clock, judged).await?;
-            report.unsuccessful = crate::report::checks::unsuccessful(&store, run)
+            report.unsuccessful = crate::run::unsuccessful::unsuccessful(&store, run)
                 .await
                 .unwrap_or_else(|e| {
                     format!("  cannot list the authorizers without a balance: {e}\n")

@@ -12,7 +12,6 @@
 //! apply pending migrations, as the daemon would), talk to Rightfoot, or decide what an
 //! alert is.
 
-pub mod checks;
 pub mod export_csv;
 pub mod history;
 pub mod runs;
@@ -182,7 +181,7 @@ pub async fn run_show(config: &Config, run: RunId, out: &mut dyn Write) -> anyho
             .ok_or_else(|| anyhow!("no run {} in {}", run.0, config.storage.path.display()))?;
         let tally = store.run_tally(run).await?;
         let notifications = store.run_notifications(run).await?;
-        let unsuccessful = checks::unsuccessful(&store, run).await?;
+        let unsuccessful = crate::run::unsuccessful::unsuccessful(&store, run).await?;
         anyhow::Ok((
             runs::RunDetail {
                 record,

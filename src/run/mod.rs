@@ -81,6 +81,7 @@ mod finish;
 mod in_flight;
 pub mod plan;
 mod read;
+pub mod unsuccessful;
 
 use std::path::PathBuf;
 use std::sync::Arc;

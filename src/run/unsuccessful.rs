@@ -2,7 +2,8 @@
 //! check or by Rightfoot at submission), each failed check with its status code and
 //! what the code means, and each result not retrieved. Ids only, never personal data.
 //!
-//! `run-now` prints it under its summary and `runs show` under the run's detail.
+//! `run-now` prints it under its summary and `runs show` under the run's detail; it
+//! reads the store only, like the run's summary in `finish.rs`.
 
 use std::fmt::Write as _;
 
