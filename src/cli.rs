@@ -349,14 +349,17 @@ pub fn run(cli: Cli, env: Environment) -> Result<(), Failure> {
             } else {
                 crate::daemon::Progress::Lines
             };
-            let report = runtime()?
-                .block_on(crate::daemon::run_now(
-                    &cli.config,
-                    &env,
-                    &args.monitor,
-                    progress,
-                ))
-                .map_err(Failure::from)?;
+            let runtime = runtime()?;
+            let report = runtime.block_on(crate::daemon::run_now(
+                &cli.config,
+                &env,
+                &args.monitor,
+                progress,
+            ));
+            // The run has stopped at a durable step and the store is closed: an idle
+            // worker thread must not hold up the exit after Ctrl-C.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+            let report = report.map_err(Failure::from)?;
             print!("{}", crate::daemon::render_summary(&report.summary));
             print!("{}", crate::daemon::render_alerts(&report));
             let summary = report.summary;

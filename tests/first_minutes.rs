@@ -509,3 +509,68 @@ async fn run_now_and_runs_show_list_the_rejected_and_failed_authorizers() {
         );
     }
 }
+
+/// Ctrl-C during `run-now`, while Rightfoot is still checking: the process ends within
+/// a second, says the run resumes later, and leaves it `running` in the store, where
+/// the daemon resumes it from the batch already submitted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_run_now_within_a_second_and_leaves_the_run_resumable() {
+    use crate::support::gate::{Exchange, GatedSandbox};
+
+    let mut sandbox_config = SandboxConfig::new([Secret::new(SANDBOX_DEFAULT_KEY)]);
+    // Results take an hour: the run is still reading when the signal comes.
+    sandbox_config.processing_time = Duration::from_secs(3600);
+    let sandbox = GatedSandbox::start(sandbox_config).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = init(dir.path(), "ctrl-c");
+    point_at(&config, sandbox.url.as_str());
+    write_file(
+        config.parent().unwrap(),
+        "authorizers.csv",
+        one_borrower().as_bytes(),
+        0o600,
+    );
+    let config_arg = config.to_str().unwrap().to_string();
+    let mut child = tokio::process::Command::new(crate::support::binary())
+        .args(["run-now", "--config", &config_arg, "morning-ach"])
+        .current_dir(dir.path())
+        .env_clear()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // The probe is a results page too, for a batch that cannot exist: wait for a read
+    // of the batch the run submitted.
+    sandbox
+        .wait_for("a read of the submitted batch", |e: &Exchange| {
+            e.is_results_page()
+                && e.param("batchId").as_deref() != Some("00000000-0000-0000-0000-000000000000")
+        })
+        .await;
+    let pid = child.id().unwrap();
+    let signalled = Instant::now();
+    let status = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -s INT {pid}")])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("run-now ends after Ctrl-C")
+        .unwrap();
+    let took = signalled.elapsed();
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr)
+        .await
+        .unwrap();
+    assert!(took < Duration::from_secs(1), "took {took:?}\n{stderr}");
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("interrupted; run 1") && stderr.contains("resumes"),
+        "{stderr}"
+    );
+    let (code, listed, stderr, _) = run(dir.path(), &["--config", &config_arg, "runs"], &[]).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(listed.contains("running"), "{listed}");
+}

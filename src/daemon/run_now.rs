@@ -87,6 +87,7 @@ pub async fn run_now(
     let result = run_to_judgement(&ctx, &alerting, start, cancel.clone()).await;
     cancel.cancel();
     let _ = watcher.await;
+    tracing::debug!("run-now: progress stopped");
     let report = match result {
         Ok(judged) => {
             let run = judged.summary.run;
@@ -101,10 +102,12 @@ pub async fn run_now(
         Err(error) => Err(error),
     };
     stop_on_signal.abort();
+    tracing::debug!("run-now: closing the store");
     store.close().await;
+    tracing::debug!("run-now: store closed");
     report.map_err(|error| match error {
         RunError::Cancelled { run } => DaemonError::Runtime(anyhow::anyhow!(
-            "interrupted; run {} stopped at a durable step and resumes when the daemon next starts",
+            "interrupted; run {} stays `running` at a durable step, and the daemon (`balance-monitor run`) resumes it from the batches already submitted (Rightfoot's 24-hour cache answers a resent batch, so nothing is paid twice)",
             run.0
         )),
         other => DaemonError::Runtime(anyhow::Error::new(other)),
