@@ -189,6 +189,12 @@ pub async fn demo(options: DemoOptions, env: &Environment) -> Result<(), DaemonE
         dir.join("mail").display(),
         webhook_dir.display()
     );
+    println!(
+        "  repeat_interval 48h: an alert still firing is sent again after two days, not at every run"
+    );
+    println!(
+        "  catch_up skip: a run missed while the daemon was down is recorded as missed, not run late"
+    );
     println!();
 
     let (control, controls) = tokio::sync::mpsc::channel(4);
