@@ -189,6 +189,12 @@ pub async fn demo(options: DemoOptions, env: &Environment) -> Result<(), DaemonE
         dir.join("mail").display(),
         webhook_dir.display()
     );
+    println!(
+        "  repeat_interval 48h: an alert still firing is sent again after two days, not at every run"
+    );
+    println!(
+        "  catch_up skip: a run missed while the daemon was down is recorded as missed, not run late"
+    );
     println!();
 
     let (control, controls) = tokio::sync::mpsc::channel(4);
@@ -215,7 +221,14 @@ pub async fn demo(options: DemoOptions, env: &Environment) -> Result<(), DaemonE
     let mut last = RunId(0);
     let stop = crate::daemon::shutdown_signal();
     tokio::pin!(stop);
+    // Nothing goes unsaid for more than a few seconds: between runs, a line with the
+    // time-lapse clock and the next run.
+    let mut last_said = std::time::Instant::now();
     let all_shown = loop {
+        if last_said.elapsed() >= QUIET_LIMIT {
+            println!("{}", time_lapse_line(&clock, &schedule));
+            last_said = std::time::Instant::now();
+        }
         tokio::select! {
             // Ctrl-C: stop now, with what is delivered so far.
             _ = &mut stop => break false,
@@ -234,6 +247,7 @@ pub async fn demo(options: DemoOptions, env: &Environment) -> Result<(), DaemonE
             .map_err(|e| runtime(e.into()))?;
         for run in judged {
             print!("{}", describe_run(&store, run, ZONE).await?);
+            last_said = std::time::Instant::now();
             last = run;
             shown += 1;
         }
@@ -291,22 +305,40 @@ pub async fn demo(options: DemoOptions, env: &Environment) -> Result<(), DaemonE
     print!("{}", String::from_utf8_lossy(&out));
     println!();
     let config_arg = shell_quote(&config_path);
+    // The binary by its real path, so that each line works when pasted, on PATH or not.
+    let program = std::env::current_exe()
+        .map(|path| shell_quote(&path))
+        .unwrap_or_else(|_| "balance-monitor".to_string());
     println!("Go on with the demo's database:");
-    println!("  balance-monitor --config {config_arg} runs");
-    println!(
-        "  balance-monitor --config {config_arg} runs show {}",
-        last.0
-    );
-    println!("  balance-monitor --config {config_arg} history B-1001");
-    println!("  balance-monitor --config {config_arg} export-csv --monitor {MONITOR}");
-    println!("  balance-monitor --config {config_arg} check-config");
-    println!("  (with cargo: cargo run --release -- --config {config_arg} runs)");
+    println!("  {program} --config {config_arg} runs");
+    println!("  {program} --config {config_arg} runs show {}", last.0);
+    println!("  {program} --config {config_arg} history B-1001");
+    println!("  {program} --config {config_arg} export-csv --monitor {MONITOR}");
+    println!("  {program} --config {config_arg} check-config");
     println!("and open the emails in {}", dir.join("mail").display());
     Ok(())
 }
 
 fn runtime(error: anyhow::Error) -> DaemonError {
     DaemonError::Runtime(error)
+}
+
+/// The longest the demo goes without printing a line.
+const QUIET_LIMIT: Duration = Duration::from_secs(2);
+
+/// `  Tue 8 Dec 06:00 on the time-lapse clock (a day every 12 s); next run at Wed 9 Dec 06:30`
+fn time_lapse_line(clock: &Clock, schedule: &Schedule) -> String {
+    let now = clock.now();
+    let next = schedule
+        .upcoming(now, 1)
+        .first()
+        .map(|at| format!("; next run at {}", at.format("%a %-d %b %H:%M")))
+        .unwrap_or_default();
+    format!(
+        "  {} on the time-lapse clock (a day every {} s){next}",
+        now.with_timezone(&ZONE).format("%a %-d %b %H:%M"),
+        86_400 / SPEED
+    )
 }
 
 fn shell_quote(path: &Path) -> String {

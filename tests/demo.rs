@@ -90,6 +90,38 @@ fn the_demo_runs_the_daemon_and_shows_what_happened() {
     assert!(listed.contains("morning-ach"), "{listed}");
     assert!(listed.contains("2 sent"), "{listed}");
 
+    // Between runs, the time-lapse clock is shown, never leaving the terminal silent.
+    assert!(stdout.contains("on the time-lapse clock"), "{stdout}");
+    // Every command printed at the end runs as pasted, with the binary by its real
+    // path and nothing but PATH in the environment.
+    let commands: Vec<&str> = stdout
+        .split("Go on with the demo's database:\n")
+        .nth(1)
+        .expect("the closing commands")
+        .lines()
+        .take_while(|line| line.starts_with("  "))
+        .map(str::trim)
+        .collect();
+    assert_eq!(commands.len(), 5, "{stdout}");
+    for command in commands {
+        assert!(
+            command.starts_with(crate::support::binary().to_str().unwrap()),
+            "{command}"
+        );
+        let pasted = std::process::Command::new("sh")
+            .args(["-c", command])
+            .current_dir(scratch.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .output()
+            .unwrap();
+        assert!(
+            pasted.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&pasted.stderr)
+        );
+    }
+
     // The made-up people's personal data went to the sandbox only.
     let csv_text = std::fs::read_to_string(dir.join("authorizers.csv")).unwrap();
     let mut written = String::new();

@@ -49,6 +49,10 @@
 //! - `demo`: `balance-monitor demo` as a newcomer runs it: each run's account, alerts
 //!   to `.eml` files and a webhook receiver, a database `runs` can read, the CSV kept
 //!   private, and no personal value printed, logged, sent or stored.
+//! - `first_minutes`: `init` into an empty folder passes `check-config`; `check-config`
+//!   says "valid" only when it exits 0, checks the storage folder, and with `--online`
+//!   reaches the sandbox or fails within 10 s on a closed port; `run-now` against a closed
+//!   port or with a wrong key ends at once, naming the base URL and the key's source.
 //! - `export`: `balance-monitor export-csv`: Rightfoot's columns, quoting of commas and
 //!   quotes, runs (with cached chunks), batches, monitors and time windows, each result
 //!   once; unknown selections exit 1; `-o FILE` private, atomic and untouched on failure;
@@ -148,6 +152,7 @@ mod crash;
 mod daemon;
 mod demo;
 mod export;
+mod first_minutes;
 mod history;
 mod http;
 mod live_config;

@@ -13,6 +13,7 @@
 
 mod check_config;
 mod demo;
+mod init;
 mod operator;
 mod output;
 mod pages;
@@ -30,6 +31,7 @@ use crate::secret::Environment;
 
 pub use check_config::CheckConfigArgs;
 pub use demo::DemoArgs;
+pub use init::InitArgs;
 pub use operator::{AlertsArgs, AlertsCommand, SilenceAddArgs, SilenceCommand, StatusArgs};
 pub use read::{BackupArgs, ExportCsvArgs, HistoryArgs, RunsArgs, RunsCommand};
 pub use run::RunNowArgs;
@@ -135,6 +137,11 @@ pub enum Command {
     /// rules and routes. Exits 0 when it is valid and 2 when it is not.
     #[command(after_help = check_config::EXAMPLES)]
     CheckConfig(CheckConfigArgs),
+    /// Write a commented configuration for the built-in sandbox, an authorizer CSV
+    /// template (0600) and a secrets folder (0700) into DIR, then print the next
+    /// commands. Refuses (exit 1, nothing written) if any of the files exists.
+    #[command(after_help = init::EXAMPLES, arg(unused_config()))]
+    Init(InitArgs),
     /// Run the daemon: schedules, runs, the HTTP listener, until SIGTERM or SIGINT.
     /// SIGHUP reloads the configuration (a bad one is refused and the old one kept).
     #[command(after_help = run::RUN_EXAMPLES)]
@@ -237,6 +244,7 @@ pub fn run(cli: Cli, env: Environment) -> Result<(), Failure> {
     let out = &mut output::Output::stdout();
     let done = match cli.command {
         Command::CheckConfig(args) => check_config::check_config(path, &env, args, out),
+        Command::Init(args) => init::init(args, out),
         Command::Run => run::run(path, &env),
         Command::RunNow(args) => run::run_now(path, &env, args, out),
         Command::Sandbox(args) => sandbox::sandbox(args, &env),

@@ -49,9 +49,12 @@ pub fn run_now(
     } else {
         crate::daemon::Progress::Lines
     };
-    let report = runtime()?
-        .block_on(crate::daemon::run_now(path, env, &args.monitor, progress))
-        .map_err(Failure::from)?;
+    let runtime = runtime()?;
+    let report = runtime.block_on(crate::daemon::run_now(path, env, &args.monitor, progress));
+    // The run has stopped at a durable step and the store is closed: an idle worker
+    // thread must not hold up the exit after Ctrl-C.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+    let report = report.map_err(Failure::from)?;
     out.print(&crate::daemon::render_summary(&report.summary))?;
     out.print(&crate::daemon::render_alerts(&report))?;
     let summary = report.summary;

@@ -7,6 +7,7 @@
 //! configuration is loaded once and passed down; nothing below reads the environment.
 
 pub mod duration;
+pub mod init;
 pub mod model;
 pub mod raw;
 pub mod summary;

@@ -35,6 +35,9 @@ pub struct Config {
 pub struct RightfootConfig {
     pub base_url: Url,
     pub api_key: Secret,
+    /// Where the key comes from, for messages (`api_key_env: RIGHTFOOT_API_KEY` or
+    /// `api_key_file: PATH`); never the key itself.
+    pub api_key_source: String,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     /// How often a submitted batch is polled for results (30-60 s against Rightfoot).

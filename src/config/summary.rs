@@ -16,8 +16,23 @@ use crate::authorizers::source::{self, LoadedAuthorizers};
 
 /// The rendered report, and whether every authorizer source could be loaded.
 pub struct Report {
+    /// Everything but the verdict.
     pub text: String,
     pub ok: bool,
+}
+
+impl Report {
+    /// The last line: `configuration FILE: valid` when `ok` and nothing else failed
+    /// (`other_failure`, such as a dependency `--online` could not reach), so that
+    /// "valid" is printed only when the command exits 0.
+    pub fn verdict(&self, config: &Config, other_failure: Option<&str>) -> String {
+        let verdict = match (self.ok, other_failure) {
+            (false, _) => "invalid",
+            (true, Some(failure)) => failure,
+            (true, None) => "valid",
+        };
+        format!("\nconfiguration {}: {verdict}\n", config.file.display())
+    }
 }
 
 /// How many rejected authorizers are listed per monitor unless `all` is asked for.
@@ -27,7 +42,7 @@ pub fn check(config: &Config, all: bool) -> Report {
     let mut out = String::new();
     let mut ok = true;
     let now = Utc::now();
-    let _ = writeln!(out, "configuration {}: valid", config.file.display());
+    let _ = writeln!(out, "configuration {}", config.file.display());
     let _ = writeln!(
         out,
         "Rightfoot: {} (poll every {}, results awaited {} after submission, batches of up to {})",
@@ -36,7 +51,27 @@ pub fn check(config: &Config, all: bool) -> Report {
         format_duration(config.rightfoot.result_deadline),
         config.rightfoot.max_batch_size
     );
-    let _ = writeln!(out, "storage: {}", config.storage.path.display());
+    match check_storage_directory(&config.storage.path) {
+        StorageFolder::Writable => {
+            let _ = writeln!(out, "storage: {}", config.storage.path.display());
+        }
+        StorageFolder::Missing(folder) => {
+            let _ = writeln!(
+                out,
+                "storage: {}\n  warning: the folder {} does not exist yet; create it, writable by the user the daemon runs as, before `run`",
+                config.storage.path.display(),
+                folder.display()
+            );
+        }
+        StorageFolder::Unwritable(problem) => {
+            ok = false;
+            let _ = writeln!(
+                out,
+                "storage: {}: error: {problem}",
+                config.storage.path.display()
+            );
+        }
+    }
     for monitor in &config.monitors {
         let _ = writeln!(out, "\nmonitor {}", monitor.name);
         match source::load_source(&monitor.authorizers, &config.file) {
@@ -117,6 +152,81 @@ pub fn check(config: &Config, all: bool) -> Report {
         }
     }
     Report { text: out, ok }
+}
+
+/// What `check-config` finds of the database's folder.
+enum StorageFolder {
+    Writable,
+    /// Not there yet: a warning, since `check-config` often runs before the package or
+    /// the operator has created it.
+    Missing(std::path::PathBuf),
+    /// There, but this user cannot create files in it (SQLite writes its journal
+    /// beside the database): an error.
+    Unwritable(String),
+}
+
+/// Checks the database's folder by creating and removing a file there.
+fn check_storage_directory(database: &std::path::Path) -> StorageFolder {
+    let folder = match database.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => std::path::Path::new("."),
+    };
+    if !folder.exists() {
+        return StorageFolder::Missing(folder.to_path_buf());
+    }
+    if !folder.is_dir() {
+        return StorageFolder::Unwritable(format!("{} is not a folder", folder.display()));
+    }
+    let probe = folder.join(format!(".balance-monitor-check-{}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            StorageFolder::Writable
+        }
+        Err(error) => StorageFolder::Unwritable(format!(
+            "cannot create files in {}: {error}",
+            folder.display()
+        )),
+    }
+}
+
+/// Why `check-config` exits 2 after printing its report, or `None` when it exits 0.
+pub fn failure(report: &Report, config: &Config) -> Option<String> {
+    (!report.ok).then(|| {
+        format!(
+            "{}: the problems marked `error` above must be fixed",
+            config.file.display()
+        )
+    })
+}
+
+/// The message for a configuration that cannot be read, with what to try when it is
+/// the default path that is missing: `--config`, or `init` to write one.
+pub fn explain_unreadable(error: super::ConfigError, default_path: &str) -> String {
+    let mut message = error.to_string();
+    if let super::ConfigError::Read {
+        file,
+        source: crate::private_file::input::InputFileError::Open { source, .. },
+    } = &error
+        && source.kind() == std::io::ErrorKind::NotFound
+    {
+        if file == std::path::Path::new(default_path) {
+            let _ = write!(
+                message,
+                "\n  hint: give the configuration with --config PATH (or BALANCE_MONITOR_CONFIG), or write a new one with `balance-monitor init DIR`"
+            );
+        } else {
+            let _ = write!(
+                message,
+                "\n  hint: write a new configuration with `balance-monitor init DIR`"
+            );
+        }
+    }
+    message
 }
 
 fn describe_authorizers(out: &mut String, loaded: &LoadedAuthorizers, all: bool) {

@@ -4,7 +4,8 @@
 //! itself belongs to the modules it wires. `live.rs` is the live configuration and
 //! reload, `pipeline.rs` the one run pipeline (run, then judgement) that scheduled
 //! runs, resumed runs and `run-now` share, `run_now.rs` the foreground run and its
-//! rendering, `signals.rs` the Unix signals. `run` loads the configuration, opens the
+//! rendering, `online.rs` the `check-config --online` checks of every outside
+//! dependency, `signals.rs` the Unix signals. `run` loads the configuration, opens the
 //! store and checks it (an integrity check and a test write: a corrupt or unwritable
 //! database stops the daemon with exit 1 before any run is scheduled), makes it live, resumes the runs a previous process left
 //! unfinished, binds the HTTP listener (the read API behind `http.token`, `/readyz`
@@ -24,11 +25,13 @@
 //! reads the process environment only through the [`Environment`] snapshot `main` took.
 
 mod live;
+mod online;
 mod pipeline;
 mod run_now;
 mod signals;
 
 pub use live::{LiveConfig, reload};
+pub use online::{OnlineReport, check_online};
 pub use pipeline::{
     JudgedRun, Launcher, RunStart, STORE_RETRY, resume_unfinished, run_to_judgement,
     run_to_judgement_healing,

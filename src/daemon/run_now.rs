@@ -42,14 +42,33 @@ pub async fn run_now(
             config_path.display()
         )));
     };
+    // The database first: a corrupt or unwritable one stops the command before any
+    // request reaches Rightfoot.
     let store = open_store(&config).await?;
+    let client = match client_for(
+        &config.rightfoot,
+        crate::rightfoot::RequestMetrics::default(),
+    ) {
+        Ok(client) => client,
+        Err(error) => {
+            store.close().await;
+            return Err(error);
+        }
+    };
+    let first = tokio::select! {
+        checked = client.check_access() => first_request(&config.rightfoot, checked),
+        () = super::shutdown_signal() => Err(DaemonError::Runtime(anyhow::anyhow!(
+            "interrupted before anything was submitted; no run was recorded"
+        ))),
+    };
+    if let Err(error) = first {
+        store.close().await;
+        return Err(error);
+    }
     let clock = Clock::system();
     let ctx = RunContext::new(
         store.clone(),
-        client_for(
-            &config.rightfoot,
-            crate::rightfoot::RequestMetrics::default(),
-        )?,
+        client,
         clock.clone(),
         RunSettings::from_config(&config.rightfoot),
         config.file.clone(),
@@ -78,19 +97,54 @@ pub async fn run_now(
     let result = run_to_judgement(&ctx, &alerting, start, cancel.clone()).await;
     cancel.cancel();
     let _ = watcher.await;
+    tracing::debug!("run-now: progress stopped");
     let report = match result {
-        Ok(judged) => Ok(deliver(alerting, clock, judged).await?),
+        Ok(judged) => {
+            let run = judged.summary.run;
+            let mut report = deliver(alerting, clock, judged).await?;
+            report.unsuccessful = crate::run::unsuccessful::unsuccessful(&store, run)
+                .await
+                .unwrap_or_else(|e| {
+                    format!("  cannot list the authorizers without a balance: {e}\n")
+                });
+            Ok(report)
+        }
         Err(error) => Err(error),
     };
     stop_on_signal.abort();
+    tracing::debug!("run-now: closing the store");
     store.close().await;
+    tracing::debug!("run-now: store closed");
     report.map_err(|error| match error {
         RunError::Cancelled { run } => DaemonError::Runtime(anyhow::anyhow!(
-            "interrupted; run {} stopped at a durable step and resumes when the daemon next starts",
+            "interrupted; run {} stays `running` at a durable step, and the daemon (`balance-monitor run`) resumes it from the batches already submitted (Rightfoot's 24-hour cache answers a resent batch, so nothing is paid twice)",
             run.0
         )),
         other => DaemonError::Runtime(anyhow::Error::new(other)),
     })
+}
+
+/// Ends `run-now` before anything is recorded when its first request shows that the
+/// run cannot go on: no connection, no answer, or a refused key. The message names the
+/// base URL, the status and where the key comes from, never the key. Other errors
+/// (a `5xx`, a `429`) are left to the run's retries.
+fn first_request(
+    rightfoot: &config::RightfootConfig,
+    checked: Result<(), crate::rightfoot::ApiError>,
+) -> Result<(), DaemonError> {
+    let Err(error) = checked else { return Ok(()) };
+    if !crate::rightfoot::is_fatal_first_error(&error) {
+        tracing::warn!(error = %error, "Rightfoot's first answer was an error; the run retries");
+        return Ok(());
+    }
+    let status = error
+        .http_status()
+        .map_or_else(|| "no HTTP status".to_string(), |s| format!("HTTP {s}"));
+    Err(DaemonError::Runtime(anyhow::anyhow!(
+        "Rightfoot at {} cannot be used ({status}): {error}; the API key comes from {}; nothing was submitted and no run was recorded",
+        rightfoot.base_url,
+        rightfoot.api_key_source
+    )))
 }
 
 /// What `run-now` did: the run, what the rules made of it, and the delivery of the
@@ -101,6 +155,9 @@ pub struct RunNowReport {
     pub judged: Vec<Judged>,
     /// One delivery attempt of everything due; `None` when nothing was queued.
     pub delivery: Option<crate::alerting::DeliveryRound>,
+    /// Each authorizer of the run without a balance (rejected, failed with its code and
+    /// meaning, not retrieved), ids only; empty when there is none.
+    pub unsuccessful: String,
 }
 
 /// Makes one attempt to deliver what the judgement (of the run, and of any earlier run
@@ -137,13 +194,15 @@ async fn deliver(
         summary: run.summary,
         judged,
         delivery,
+        unsuccessful: String::new(),
     })
 }
 
-/// The alert lines `run-now` prints after the summary.
+/// What `run-now` prints after the summary: the authorizers without a balance, then
+/// the alerts and their delivery.
 pub fn render_alerts(report: &RunNowReport) -> String {
     use std::fmt::Write as _;
-    let mut out = String::new();
+    let mut out = report.unsuccessful.clone();
     for judged in &report.judged {
         let _ = writeln!(
             out,

@@ -161,6 +161,41 @@ pub(crate) async fn send(
         })?
 }
 
+/// `check-config --online`: connects to the route's SMTP server, says EHLO, upgrades to
+/// TLS as configured, logs in when credentials are set and sends NOOP, without sending
+/// any message. `Ok(None)` for a transport that has no server to reach.
+pub async fn check_route(route: &str, email: &EmailRoute) -> Result<Option<String>, SendError> {
+    let EmailTransport::Smtp {
+        host,
+        port,
+        tls,
+        credentials,
+    } = &email.transport
+    else {
+        return Ok(None);
+    };
+    let transport = smtp_transport(route, host, *port, *tls, credentials, email)?;
+    let password = credentials.as_ref().map(|(_, p)| p);
+    let checked = tokio::time::timeout(email.timeout, transport.test_connection())
+        .await
+        .map_err(|_| SendError::Timeout {
+            route: route.to_string(),
+            after: email.timeout,
+        })?;
+    match checked {
+        Ok(true) => Ok(Some(format!(
+            "{host}:{port}: connected, EHLO{}",
+            if credentials.is_some() { ", AUTH" } else { "" }
+        ))),
+        Ok(false) => Err(SendError::Smtp {
+            route: route.to_string(),
+            detail: format!("{host}:{port} did not answer NOOP"),
+            permanent: false,
+        }),
+        Err(e) => Err(smtp_error(route, &e, password)),
+    }
+}
+
 fn smtp_transport(
     route: &str,
     host: &str,

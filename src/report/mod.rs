@@ -186,15 +186,21 @@ pub async fn run_show(config: &Config, run: RunId, out: &mut dyn Write) -> anyho
             .ok_or_else(|| anyhow!("no run {} in {}", run.0, config.storage.path.display()))?;
         let tally = store.run_tally(run).await?;
         let notifications = store.run_notifications(run).await?;
-        anyhow::Ok(runs::RunDetail {
-            record,
-            tally,
-            notifications,
-        })
+        let unsuccessful = crate::run::unsuccessful::unsuccessful(&store, run).await?;
+        anyhow::Ok((
+            runs::RunDetail {
+                record,
+                tally,
+                notifications,
+            },
+            unsuccessful,
+        ))
     }
     .await;
     store.close().await;
-    let text = runs::render_detail(&detail?, &Zones::from_config(config));
+    let (detail, unsuccessful) = detail?;
+    let mut text = runs::render_detail(&detail, &Zones::from_config(config));
+    text.push_str(&unsuccessful);
     write_out(out, &text)
 }
 

@@ -11,6 +11,8 @@
 //!   of [`BalanceResult`]s, with the loop guard and the 404 grace rule
 //! - `export`: `GET /v1/balances/csv` → [`CsvExport`], a byte stream
 //! - `history`: `GET /v1/monitoring/authorizers/{id}/history` → [`HistoryPage`]
+//! - `probe`: one `GET /v1/balances` for a batch that cannot exist, to check the
+//!   connection and the key (`check-config --online`, the start of `run-now`)
 //!
 //! It does not build request bodies (`authorizers::wire` does), chunk authorizers,
 //! decide when a batch is complete, poll, or store anything: those belong to the run.
@@ -26,6 +28,7 @@ mod export;
 mod history;
 pub mod metrics;
 pub(crate) mod models;
+mod probe;
 mod results;
 pub mod retry;
 pub mod served;
@@ -39,6 +42,7 @@ pub use error::{ApiError, ClientBuildError, ErrorDetails, ErrorEnvelope, Redacto
 pub use export::{CSV_EXPORT_COLUMNS, CsvExport};
 pub use history::{HistoryEntry, HistoryPage, HistoryStatus, parse_history_page};
 pub use metrics::RequestMetrics;
+pub use probe::{PROBE_TIMEOUT, is_fatal_first_error};
 pub use results::{BalancePages, BalanceResult, BalancesPageBody, Page, parse_balances_page};
 pub use retry::RetryPolicy;
 pub use submit::{BatchCreated, FailedAuthorizer, SubmitOutcome, body_sha256, parse_batch_created};

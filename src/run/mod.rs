@@ -92,6 +92,7 @@ mod in_flight;
 mod lease;
 pub mod plan;
 mod read;
+pub mod unsuccessful;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -615,6 +616,7 @@ mod tests {
         RightfootConfig {
             base_url: url::Url::parse("https://api.rightfoot.com").unwrap(),
             api_key: Secret::new("rf_live_unit"),
+            api_key_source: "api_key_env: RIGHTFOOT_API_KEY".to_string(),
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             poll_interval: Duration::from_secs(45),

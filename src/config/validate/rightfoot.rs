@@ -47,6 +47,11 @@ impl Validator<'_> {
                 true,
             )
             .unwrap_or_else(|| Secret::new(""));
+        let api_key_source = match (&raw.api_key_file, &raw.api_key_env) {
+            (Some(file), _) => format!("api_key_file: {}", file.value),
+            (None, Some(env)) => format!("api_key_env: {}", env.value),
+            (None, None) => "no api_key_file or api_key_env".to_string(),
+        };
         let connect_timeout = self.duration_in(
             &raw.connect_timeout,
             "rightfoot.connect_timeout",
@@ -152,6 +157,7 @@ impl Validator<'_> {
         RightfootConfig {
             base_url,
             api_key,
+            api_key_source,
             connect_timeout,
             request_timeout,
             poll_interval,
