@@ -124,11 +124,15 @@ fn holder_is_dead(other: &str) -> bool {
 }
 
 impl MonitorLease {
-    /// Takes `monitor`'s lease, or says which run holds it.
+    /// Takes `monitor`'s lease, or says which run holds it. `resuming` is the run the
+    /// caller is about to drive again, if any: a lease this process holds for that run
+    /// (or for no run yet) is its own, left behind when a store error kept it from being
+    /// released, and is taken over at once rather than waited out.
     pub async fn take(
         store: &Store,
         monitor: MonitorId,
         monitor_name: &str,
+        resuming: Option<RunId>,
     ) -> Result<Result<MonitorLease, MonitorBusy>, StoreError> {
         let mut replacing = None;
         loop {
@@ -139,6 +143,14 @@ impl MonitorLease {
                 .await?
             {
                 LeaseTake::Taken { .. } => return Ok(Ok(MonitorLease::start(store, monitor))),
+                LeaseTake::Held(lease)
+                    if resuming.is_some()
+                        && lease.holder == holder()
+                        && (lease.run.is_none() || lease.run == resuming) =>
+                {
+                    tracing::info!(monitor = %monitor_name, run = lease.run.map(|run| run.0), "taking back this process's own run lease, which a store error kept from being released");
+                    replacing = Some(lease.holder);
+                }
                 LeaseTake::Held(lease) if holder_is_dead(&lease.holder) => {
                     tracing::warn!(monitor = %monitor_name, run = lease.run.map(|run| run.0), "the monitor's run lease is held by a process that is gone; taking it over");
                     replacing = Some(lease.holder);
@@ -160,11 +172,12 @@ impl MonitorLease {
         store: &Store,
         monitor: MonitorId,
         monitor_name: &str,
+        resuming: RunId,
         cancel: &CancellationToken,
     ) -> Result<Option<MonitorLease>, StoreError> {
         let mut logged = false;
         loop {
-            match MonitorLease::take(store, monitor, monitor_name).await? {
+            match MonitorLease::take(store, monitor, monitor_name, Some(resuming)).await? {
                 Ok(lease) => return Ok(Some(lease)),
                 Err(busy) if !logged => {
                     tracing::info!(monitor = %monitor_name, "{busy}: waiting for it");

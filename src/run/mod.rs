@@ -279,7 +279,7 @@ pub async fn execute(
     cancel: CancellationToken,
 ) -> Result<RunOutcome, RunError> {
     let monitor_id = ctx.store.ensure_monitor(&monitor.name).await?;
-    let lease = MonitorLease::take(&ctx.store, monitor_id, &monitor.name)
+    let lease = MonitorLease::take(&ctx.store, monitor_id, &monitor.name, None)
         .await?
         .map_err(RunError::MonitorBusy)?;
     let outcome = async {
@@ -317,9 +317,14 @@ pub async fn resume(
     if record.state.is_final() {
         return resume_leased(ctx, monitor, run, cancel).await;
     }
-    let Some(lease) =
-        MonitorLease::take_waiting(&ctx.store, record.monitor, &record.monitor_name, &cancel)
-            .await?
+    let Some(lease) = MonitorLease::take_waiting(
+        &ctx.store,
+        record.monitor,
+        &record.monitor_name,
+        run,
+        &cancel,
+    )
+    .await?
     else {
         return Err(RunError::Cancelled { run });
     };
