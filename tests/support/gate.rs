@@ -52,9 +52,18 @@ impl Exchange {
         self.method == "POST" && self.path == "/v1/balance_requests"
     }
 
-    /// `GET /v1/balances`.
+    /// `GET /v1/balances` of a real batch: not `run-now`'s access probe, which asks for
+    /// a batch that cannot exist.
     pub fn is_results_page(&self) -> bool {
-        self.method == "GET" && self.path == "/v1/balances"
+        self.method == "GET" && self.path == "/v1/balances" && !self.is_access_probe()
+    }
+
+    /// The access probe `run-now` and `check-config --online` send first: a results
+    /// page of the nil batch id, which Rightfoot answers 404 to an accepted key.
+    pub fn is_access_probe(&self) -> bool {
+        self.method == "GET"
+            && self.path == "/v1/balances"
+            && self.param("batchId").as_deref() == Some("00000000-0000-0000-0000-000000000000")
     }
 
     /// The first value of query parameter `name`.
