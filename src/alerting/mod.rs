@@ -103,6 +103,9 @@ pub struct Judged {
     pub queued: Vec<String>,
     /// One line per rule and reason that skipped authorizers.
     pub skips: Vec<String>,
+    /// The run's authorizers without a balance, as `run-now` lists them
+    /// (`run::unsuccessful::listing`), from the checks the judgement read anyway.
+    pub unsuccessful: String,
 }
 
 /// Judges runs and owns the outbox. Cheap to clone; clones share the configuration,
@@ -389,6 +392,7 @@ fn judge(input: JudgementInput) -> Result<JudgementOutcome, AlertingError> {
         },
     );
     drop(facts);
+    let unsuccessful = crate::run::unsuccessful::listing(run.record.id, &checks);
     drop(checks);
     drop(metadata);
     let rules::Evaluation {
@@ -434,6 +438,7 @@ fn judge(input: JudgementInput) -> Result<JudgementOutcome, AlertingError> {
         resolved: count(TransitionKind::Resolved),
         firing,
         queued,
+        unsuccessful,
         skips: skips
             .iter()
             .map(|skip| {

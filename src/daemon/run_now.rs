@@ -102,11 +102,16 @@ pub async fn run_now(
         Ok(judged) => {
             let run = judged.summary.run;
             let mut report = deliver(alerting, clock, judged).await?;
-            report.unsuccessful = crate::run::unsuccessful::unsuccessful(&store, run)
-                .await
-                .unwrap_or_else(|e| {
-                    format!("  cannot list the authorizers without a balance: {e}\n")
-                });
+            // The judgement read the run's checks and listed them; a run judged by
+            // another process meanwhile is listed from the store.
+            report.unsuccessful = match report.judged.iter().find(|j| j.run == run) {
+                Some(judged) => judged.unsuccessful.clone(),
+                None => crate::run::unsuccessful::unsuccessful(&store, run)
+                    .await
+                    .unwrap_or_else(|e| {
+                        format!("  cannot list the authorizers without a balance: {e}\n")
+                    }),
+            };
             Ok(report)
         }
         Err(error) => Err(error),

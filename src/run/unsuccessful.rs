@@ -8,46 +8,57 @@
 use std::fmt::Write as _;
 
 use crate::domain::{BalanceStatus, RunId};
-use crate::store::{RunCheckOutcome, Store, StoreError};
+use crate::store::{RunCheck, RunCheckOutcome, Store, StoreError};
 
 /// At most this many authorizers are listed; the rest are counted.
 pub const LISTED: usize = 50;
 
-/// The listing for `run`, or an empty string when every check succeeded.
+/// The listing for `run`, or an empty string when every check succeeded, read from the
+/// store (`runs show`).
 pub async fn unsuccessful(store: &Store, run: RunId) -> Result<String, StoreError> {
-    let checks = store.run_checks(run).await?;
-    let mut lines = Vec::new();
-    for check in &checks {
+    Ok(listing(run, &store.run_checks(run).await?))
+}
+
+/// The listing of a run's `checks` (`run-now` has them from the judgement, which read
+/// them already): the first [`LISTED`] authorizers without a balance, then how many more.
+pub fn listing(run: RunId, checks: &[RunCheck]) -> String {
+    let mut listed = Vec::new();
+    let mut total = 0_usize;
+    for check in checks {
         let id = &check.authorizer_unique_id;
-        match check.outcome {
-            RunCheckOutcome::Retrieved { status_code: 0, .. } => {}
+        let line = match check.outcome {
+            RunCheckOutcome::Retrieved { status_code: 0, .. } => continue,
             RunCheckOutcome::Retrieved { status_code, .. } => {
                 let status = BalanceStatus::from_code(status_code);
-                lines.push(format!("    {id}: failed {status_code} ({})", status.description()));
+                format!("    {id}: failed {status_code} ({})", status.description())
             }
-            RunCheckOutcome::Rejected => lines.push(format!(
+            RunCheckOutcome::Rejected => format!(
                 "    {id}: rejected (by the pre-flight check or by Rightfoot; `check-config` names the row and the reason)"
-            )),
-            RunCheckOutcome::NotRetrieved => {
-                lines.push(format!("    {id}: not retrieved (no result by the deadline, or the batch was not sent)"));
-            }
+            ),
+            RunCheckOutcome::NotRetrieved => format!(
+                "    {id}: not retrieved (no result by the deadline, or the batch was not sent)"
+            ),
+        };
+        total += 1;
+        if listed.len() < LISTED {
+            listed.push(line);
         }
     }
     let mut out = String::new();
-    if lines.is_empty() {
-        return Ok(out);
+    if total == 0 {
+        return out;
     }
-    let _ = writeln!(out, "  without a balance:         {}", lines.len());
-    for line in lines.iter().take(LISTED) {
+    let _ = writeln!(out, "  without a balance:         {total}");
+    for line in &listed {
         let _ = writeln!(out, "{line}");
     }
-    if lines.len() > LISTED {
+    if total > LISTED {
         let _ = writeln!(
             out,
             "    ... and {} more (`export-csv --run {}` has every result)",
-            lines.len() - LISTED,
+            total - LISTED,
             run.0
         );
     }
-    Ok(out)
+    out
 }
