@@ -114,7 +114,10 @@ mod tests {
         use RunState::*;
         for state in RunState::ALL.iter().copied() {
             assert_eq!(RunState::parse(state.as_str()), Some(state));
-            assert_eq!(state.is_final(), !matches!(state, Pending | Running | Interrupted));
+            assert_eq!(
+                state.is_final(),
+                !matches!(state, Pending | Running | Interrupted)
+            );
         }
         for state in BatchState::ALL.iter().copied() {
             assert_eq!(BatchState::parse(state.as_str()), Some(state));

@@ -263,7 +263,10 @@ pub(super) async fn an_interrupted_run_is_unfinished_and_resumes_to_running<B: O
             .await
             .unwrap();
         let error = store
-            .set_run_state(pending, RunStateChange::new(RunState::Interrupted, at(9, 6)))
+            .set_run_state(
+                pending,
+                RunStateChange::new(RunState::Interrupted, at(9, 6)),
+            )
             .await
             .unwrap_err();
         assert_eq!(
