@@ -511,10 +511,12 @@ async fn run_now_and_runs_show_list_the_rejected_and_failed_authorizers() {
 }
 
 /// Ctrl-C during `run-now`, while Rightfoot is still checking: the process ends within
-/// a second, says the run resumes later, and leaves it `running` in the store, where
-/// the daemon resumes it from the batch already submitted.
+/// a second, says the run is recorded `interrupted` and resumes later, and leaves it so
+/// in the store; the daemon then resumes it from the batch already submitted, to
+/// `complete`, without submitting it again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ctrl_c_stops_run_now_within_a_second_and_leaves_the_run_resumable() {
+async fn ctrl_c_stops_run_now_within_a_second_and_the_daemon_resumes_the_interrupted_run() {
+    use crate::support::daemon::{Daemon, Database, run_finished};
     use crate::support::gate::{Exchange, GatedSandbox};
 
     let mut sandbox_config = SandboxConfig::new([Secret::new(SANDBOX_DEFAULT_KEY)]);
@@ -567,10 +569,37 @@ async fn ctrl_c_stops_run_now_within_a_second_and_leaves_the_run_resumable() {
     assert!(took < Duration::from_secs(1), "took {took:?}\n{stderr}");
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("interrupted; run 1") && stderr.contains("resumes"),
+        stderr.contains(
+            "interrupted: run 1 is recorded `interrupted`; `balance-monitor run` resumes it"
+        ),
         "{stderr}"
     );
+    let database = Database::new(&config.parent().unwrap().join("balance-monitor.db"));
+    assert_eq!(database.run(1).state, "interrupted");
     let (code, listed, stderr, _) = run(dir.path(), &["--config", &config_arg, "runs"], &[]).await;
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(listed.contains("running"), "{listed}");
+    assert!(listed.contains("interrupted"), "{listed}");
+    assert_eq!(sandbox.submissions().len(), 1);
+
+    // The daemon, on the same database (and on a port of its own), resumes the run
+    // from the batch already submitted once its results are ready.
+    let text = std::fs::read_to_string(&config).unwrap();
+    let listen = crate::support::vacant_loopback_addr();
+    let text = text.replace("listen: 127.0.0.1:9187", &format!("listen: {listen}"));
+    std::fs::write(&config, text).unwrap();
+    sandbox.advance(Duration::from_secs(3600));
+    let mut daemon = Daemon::start(&config);
+    daemon
+        .wait_for("the end of the resumed run", run_finished(1))
+        .await;
+    daemon.signal("TERM");
+    let stopped = daemon.exit().await;
+    assert!(stopped.status.success(), "{:?}", stopped.status);
+    assert_eq!(database.run(1).state, "complete");
+    assert_eq!(database.runs().len(), 1, "no second run was created");
+    assert_eq!(
+        sandbox.submissions().len(),
+        1,
+        "one chunk, submitted once: the resumed run read the batch run-now submitted"
+    );
 }

@@ -15,10 +15,10 @@ use tokio_util::sync::CancellationToken;
 use crate::alerting::{Alerting, Judged, Outbox};
 use crate::clock::Clock;
 use crate::config;
-use crate::domain::{RunState, RunTrigger};
+use crate::domain::{RunId, RunState, RunTrigger};
 use crate::run::{RunContext, RunError, RunSettings, RunSummary};
 use crate::secret::Environment;
-use crate::store::Store;
+use crate::store::{RunStateChange, Store};
 
 use super::pipeline::{JudgedRun, RunStart, run_to_judgement};
 use super::{DaemonError, client_for, open_store};
@@ -98,6 +98,12 @@ pub async fn run_now(
     cancel.cancel();
     let _ = watcher.await;
     tracing::debug!("run-now: progress stopped");
+    if let Err(RunError::Cancelled { run }) = result {
+        let error = record_interrupted(&store, run, &clock).await;
+        stop_on_signal.abort();
+        store.close().await;
+        return Err(error);
+    }
     let report = match result {
         Ok(judged) => {
             let run = judged.summary.run;
@@ -120,12 +126,38 @@ pub async fn run_now(
     tracing::debug!("run-now: closing the store");
     store.close().await;
     tracing::debug!("run-now: store closed");
-    report.map_err(|error| match error {
-        RunError::Cancelled { run } => DaemonError::Runtime(anyhow::anyhow!(
-            "interrupted; run {} stays `running` at a durable step, and the daemon (`balance-monitor run`) resumes it from the batches already submitted (Rightfoot's 24-hour cache answers a resent batch, so nothing is paid twice)",
+    report.map_err(|error| DaemonError::Runtime(anyhow::Error::new(error)))
+}
+
+/// Records a run that Ctrl-C stopped, its chunks at durable steps, as `interrupted`,
+/// and returns the error that says so. A run stopped before it was planned stays
+/// `pending`: nothing was submitted, and the daemon starts it as it would any other.
+async fn record_interrupted(store: &Store, run: RunId, clock: &Clock) -> DaemonError {
+    let recorded = async {
+        let state = match store.run(run).await? {
+            Some(record) => record.state,
+            None => return Err(RunError::NotFound { run }),
+        };
+        if state == RunState::Running {
+            let change = RunStateChange::new(RunState::Interrupted, clock.now());
+            store.set_run_state(run, change).await?;
+            return Ok(RunState::Interrupted);
+        }
+        Ok(state)
+    };
+    DaemonError::Runtime(match recorded.await {
+        Ok(RunState::Interrupted) => anyhow::anyhow!(
+            "interrupted: run {} is recorded `interrupted`; `balance-monitor run` resumes it from the batches already submitted (Rightfoot's 24-hour cache means nothing is paid twice)",
             run.0
-        )),
-        other => DaemonError::Runtime(anyhow::Error::new(other)),
+        ),
+        Ok(state) => anyhow::anyhow!(
+            "interrupted: run {} is recorded `{state}`, nothing submitted yet; `balance-monitor run` starts it",
+            run.0
+        ),
+        Err(error) => anyhow::anyhow!(
+            "interrupted: run {} stays unfinished at a durable step and `balance-monitor run` resumes it, but recording it `interrupted` failed: {error}",
+            run.0
+        ),
     })
 }
 

@@ -46,12 +46,16 @@ macro_rules! text_enum {
 }
 
 text_enum!(
-    /// Where a run is in its life. `complete`, `partial` and `failed` are final.
+    /// Where a run is in its life. `complete`, `partial` and `failed` are final;
+    /// `interrupted` is not: the daemon resumes such a run, which goes back to `running`.
     RunState {
         /// Created, nothing sent yet.
         Pending => "pending",
         /// Submitting chunks or reading results.
         Running => "running",
+        /// Stopped by the operator (Ctrl-C on `run-now`) with its chunks at durable
+        /// steps; the daemon resumes it from the batches already submitted.
+        Interrupted => "interrupted",
         /// Every authorizer has a result.
         Complete => "complete",
         /// Finished, with some authorizers not retrieved or rejected.
@@ -110,7 +114,10 @@ mod tests {
         use RunState::*;
         for state in RunState::ALL.iter().copied() {
             assert_eq!(RunState::parse(state.as_str()), Some(state));
-            assert_eq!(state.is_final(), !matches!(state, Pending | Running));
+            assert_eq!(
+                state.is_final(),
+                !matches!(state, Pending | Running | Interrupted)
+            );
         }
         for state in BatchState::ALL.iter().copied() {
             assert_eq!(BatchState::parse(state.as_str()), Some(state));

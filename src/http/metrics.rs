@@ -2,7 +2,7 @@
 //!
 //! | family | type | labels | from |
 //! |---|---|---|---|
-//! | `balance_monitor_runs` | gauge | `monitor`, `state` | runs stored, by state (`pending`, `running`, `complete`, `partial`, `failed`) |
+//! | `balance_monitor_runs` | gauge | `monitor`, `state` | runs stored, by state (`pending`, `running`, `interrupted`, `complete`, `partial`, `failed`) |
 //! | `balance_monitor_last_run_results` | gauge | `monitor`, `outcome`, `code` | results of each monitor's latest finished run, by outcome and Rightfoot status code (`code="none"` for `not_retrieved` and `rejected`) |
 //! | `balance_monitor_alerts_firing` | gauge | `severity` | firing alerts (`info`, `warning` and `critical` always present) |
 //! | `balance_monitor_outbox_pending` | gauge | | notifications waiting for delivery (the outbox's depth) |

@@ -8,8 +8,8 @@
 //! by severity (and how many a silence holds back), and the outbox's backlog; then the
 //! database's size.
 //!
-//! **Healthy or not.** Something needs attention when a monitor's last run failed, when
-//! a route's latest finished notification failed (a later delivery through the route
+//! **Healthy or not.** Something needs attention when a monitor's last run failed or
+//! is `interrupted` with no daemon up to resume it, when a route's latest finished notification failed (a later delivery through the route
 //! clears it), or when the daemon is down while systemd has the unit enabled (asked of
 //! `systemctl is-enabled balance-monitor` only where `systemctl` exists). A daemon that
 //! is down where no unit is enabled, or where there is no systemd, is reported but is
@@ -236,6 +236,12 @@ pub async fn gather(
                         .as_deref()
                         .map(|r| format!(": {r}"))
                         .unwrap_or_default()
+                ));
+            }
+            if run.state == RunState::Interrupted && !daemon.running {
+                attention.push(format!(
+                    "the last run of {} (run {}) is interrupted; start the daemon (`balance-monitor run`) to resume it",
+                    monitor.name, run.id.0
                 ));
             }
             LastRun {

@@ -505,6 +505,12 @@ async fn drive(
             .await?
             .ok_or(RunError::NotFound { run })?;
     } else {
+        if record.state == RunState::Interrupted {
+            // Stopped by the operator; back to running from the batches it submitted.
+            ctx.store
+                .set_run_state(run, RunStateChange::new(RunState::Running, ctx.clock.now()))
+                .await?;
+        }
         tracing::info!(monitor = %record.monitor_name, run = run.0, "run resumed");
         metadata = stored_metadata(ctx, monitor, run).await?;
     }

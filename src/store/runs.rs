@@ -57,8 +57,10 @@ pub trait RunJournal: Send + Sync {
     /// Moves a run to `change.state` at time `change.at`, keeping `change.reason` if one
     /// is given.
     ///
-    /// Allowed: `pending → running`, and `pending` or `running` → a final state. Setting
-    /// the state a run already has changes nothing. Entering `running` records
+    /// Allowed: `pending → running`, `running → interrupted` (the operator stopped it
+    /// at durable steps), `interrupted → running` (resumed), and `pending`, `running` or
+    /// `interrupted` → a final state. Setting the state a run already has changes
+    /// nothing. Entering `running` records
     /// `started_at`; entering a final state records `finished_at`.
     fn set_run_state(
         &self,
@@ -98,7 +100,7 @@ pub trait RunJournal: Send + Sync {
     /// One run, if it exists.
     fn run(&self, run: RunId) -> BoxFuture<'_, Result<Option<RunRecord>, StoreError>>;
 
-    /// Runs still `pending` or `running`, oldest first, with their chunks: what a restart
+    /// Runs still `pending`, `running` or `interrupted`, oldest first, with their chunks: what a restart
     /// after a crash must resume or close.
     fn unfinished_runs(&self) -> BoxFuture<'_, Result<Vec<UnfinishedRun>, StoreError>>;
 }

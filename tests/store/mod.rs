@@ -35,6 +35,7 @@ macro_rules! shared_suite {
             shared_suite!(@tests $backend;
                 a_slot_runs_at_most_once_per_monitor,
                 run_states_only_move_forward,
+                an_interrupted_run_is_unfinished_and_resumes_to_running,
                 reading_the_same_page_twice_stores_one_row_per_authorizer,
                 not_retrieved_fills_only_the_gaps_and_a_late_result_replaces_it,
                 refused_authorizers_get_a_rejected_result_with_the_reason,

@@ -243,6 +243,82 @@ pub(super) async fn run_states_only_move_forward<B: OpenStore>() {
     assert!(store.run(RunId(run.0 + 100)).await.unwrap().is_none());
 }
 
+/// A run that Ctrl-C stopped on `run-now` is recorded `interrupted`: not finished, listed
+/// for the daemon to resume, and back to `running` when it does.
+pub(super) async fn an_interrupted_run_is_unfinished_and_resumes_to_running<B: OpenStore>() {
+    let directory = tempfile::tempdir().unwrap();
+    let run = {
+        let store = B::open(directory.path());
+        let (monitor, run, _) = run_with_chunk(&store, "payroll", &["a1", "a2"], "B-1").await;
+        store
+            .set_run_state(run, RunStateChange::new(RunState::Interrupted, at(9, 5)))
+            .await
+            .unwrap();
+        // Only a run that has started can be interrupted.
+        let pending = store
+            .create_run(NewRun {
+                monitor,
+                trigger: RunTrigger::Manual,
+            })
+            .await
+            .unwrap();
+        let error = store
+            .set_run_state(
+                pending,
+                RunStateChange::new(RunState::Interrupted, at(9, 6)),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            format!("run {} is pending and cannot become interrupted", pending.0)
+        );
+        store
+            .set_run_state(pending, RunStateChange::new(RunState::Failed, at(9, 7)))
+            .await
+            .unwrap();
+        store.close().await;
+        run
+    };
+
+    let store = B::open(directory.path());
+    let record = store.run(run).await.unwrap().unwrap();
+    assert_eq!(
+        (record.state, record.started_at, record.finished_at),
+        (RunState::Interrupted, Some(at(9, 0)), None)
+    );
+    let unfinished = store.unfinished_runs().await.unwrap();
+    let listed: Vec<(RunId, RunState, usize)> = unfinished
+        .iter()
+        .map(|u| (u.run.id, u.run.state, u.batches.len()))
+        .collect();
+    assert_eq!(listed, vec![(run, RunState::Interrupted, 1)]);
+
+    store
+        .set_run_state(run, RunStateChange::new(RunState::Running, at(11, 0)))
+        .await
+        .unwrap();
+    let record = store.run(run).await.unwrap().unwrap();
+    assert_eq!(
+        (record.state, record.started_at),
+        (RunState::Running, Some(at(9, 0))),
+        "resuming keeps the run's first start"
+    );
+    store
+        .set_run_state(run, RunStateChange::new(RunState::Complete, at(11, 30)))
+        .await
+        .unwrap();
+    assert!(store.unfinished_runs().await.unwrap().is_empty());
+    let error = store
+        .set_run_state(run, RunStateChange::new(RunState::Interrupted, at(12, 0)))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!("run {} is complete and cannot become interrupted", run.0)
+    );
+}
+
 // --- Chunks and results --------------------------------------------------------------
 
 pub(super) async fn reading_the_same_page_twice_stores_one_row_per_authorizer<B: OpenStore>() {

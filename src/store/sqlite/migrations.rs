@@ -3,7 +3,10 @@
 //! The schema version is SQLite's `PRAGMA user_version`: 0 for a new file, N once
 //! migration N has run. Each migration runs in its own `BEGIN IMMEDIATE` transaction
 //! together with the version bump and a foreign-key check, so a failure leaves the file
-//! at the previous version, untouched. A file whose version is newer than
+//! at the previous version, untouched. Migrations run with foreign-key enforcement off,
+//! as SQLite's table-rebuild procedure requires (dropping a referenced table would
+//! otherwise cascade or fail); the check before each commit stands in for it, and
+//! enforcement is back on when [`migrate`] returns, whatever the outcome. A file whose version is newer than
 //! [`LATEST_VERSION`] is refused before anything is written to it.
 //!
 //! Rules for new migrations: add `migrations/NNNN_name.sql` and one line to
@@ -67,6 +70,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "silences",
         sql: include_str!("migrations/0008_silences.sql"),
     },
+    Migration {
+        version: 9,
+        name: "interrupted runs",
+        sql: include_str!("migrations/0009_interrupted_runs.sql"),
+    },
 ];
 
 /// The newest schema this build knows.
@@ -103,7 +111,26 @@ pub(crate) fn migrate(path: &Path, connection: &mut Connection) -> Result<Vec<i6
     apply(path, connection, MIGRATIONS)
 }
 
+/// Runs `migrations` with foreign-key enforcement off (the pragma is a no-op inside a
+/// transaction, so it is set around them), and turns it back on afterwards.
 fn apply(
+    path: &Path,
+    connection: &mut Connection,
+    migrations: &[Migration],
+) -> Result<Vec<i64>, StoreError> {
+    connection
+        .pragma_update(None, "foreign_keys", false)
+        .map_err(|error| classify(path, error))?;
+    let applied = apply_each(path, connection, migrations);
+    let restored = connection
+        .pragma_update(None, "foreign_keys", true)
+        .map_err(|error| classify(path, error));
+    let applied = applied?;
+    restored?;
+    Ok(applied)
+}
+
+fn apply_each(
     path: &Path,
     connection: &mut Connection,
     migrations: &[Migration],

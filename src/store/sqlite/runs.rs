@@ -93,9 +93,15 @@ impl RunJournal for SqliteStore {
                 if current == state {
                     return Ok(());
                 }
+                // States move forward, but for a resumed interrupted run, which goes
+                // back to running.
                 let allowed = match (current, state) {
                     (RunState::Pending, RunState::Running) => true,
-                    (RunState::Pending | RunState::Running, to) => to.is_final(),
+                    (RunState::Running, RunState::Interrupted) => true,
+                    (RunState::Interrupted, RunState::Running) => true,
+                    (RunState::Pending | RunState::Running | RunState::Interrupted, to) => {
+                        to.is_final()
+                    }
                     _ => false,
                 };
                 if !allowed {
@@ -314,7 +320,7 @@ impl RunJournal for SqliteStore {
             self.read(|transaction| {
                 let sql = format!(
                     "SELECT {RUN_COLUMNS} FROM runs r JOIN monitors m ON m.id = r.monitor_id \
-                     WHERE r.state IN ('pending', 'running') ORDER BY r.id"
+                     WHERE r.state IN ('pending', 'running', 'interrupted') ORDER BY r.id"
                 );
                 let runs = transaction
                     .prepare(&sql)?
