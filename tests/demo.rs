@@ -184,6 +184,24 @@ fn the_demo_runs_the_daemon_and_shows_what_happened() {
     assert!(listed.contains("morning-ach"), "{listed}");
     assert!(listed.contains("2 sent"), "{listed}");
 
+    // The run's times come from one clock, the time-lapse one: made, started and
+    // finished on the morning of its slot.
+    let shown = run_binary(
+        scratch.path(),
+        &["--config", config.to_str().unwrap(), "runs", "show", "1"],
+        &[],
+    );
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    let day = |label: &str| -> String {
+        let line = shown
+            .lines()
+            .find_map(|line| line.trim().strip_prefix(label))
+            .unwrap_or_else(|| panic!("no {label} in\n{shown}"));
+        line.split_whitespace().next().unwrap().to_string()
+    };
+    assert_eq!(day("created:"), day("started:"), "{shown}");
+    assert_eq!(day("created:"), day("finished:"), "{shown}");
+
     // Between runs, the time-lapse clock is shown, never leaving the terminal silent.
     assert!(stdout.contains("on the time-lapse clock"), "{stdout}");
     // Every command printed at the end runs as pasted, with the binary by its real
