@@ -27,6 +27,7 @@ async fn cached_run(
     let started = march(day, 13);
     let run = store
         .create_run(NewRun {
+            created_at: chrono::Utc::now(),
             monitor,
             trigger: RunTrigger::Schedule { slot: started },
         })

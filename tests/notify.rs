@@ -389,7 +389,7 @@ async fn smtp_server_that_never_greets_is_a_transient_timeout() {
 }
 
 #[tokio::test]
-async fn file_transport_writes_one_parseable_eml_per_key() {
+async fn file_transport_writes_one_8bit_eml_per_run_and_route_and_never_overwrites() {
     let dir = tempfile::tempdir().unwrap();
     let route = email_route(
         EmailTransport::File {
@@ -399,31 +399,48 @@ async fn file_transport_writes_one_parseable_eml_per_key() {
         Duration::from_secs(10),
     );
     let notifier = notifier();
-    let first = notifier
-        .send(&route, &digest(), "run-42.collections-email")
-        .await
-        .unwrap();
+    let first = notifier.send(&route, &digest(), "bm-first").await.unwrap();
     // A retry of the same notification replaces the file rather than adding one.
-    let again = notifier
-        .send(&route, &digest(), "run-42.collections-email")
-        .await
-        .unwrap();
+    let again = notifier.send(&route, &digest(), "bm-first").await.unwrap();
     assert_eq!(first, again);
     let Delivered::File { path, message_id } = &first else {
         panic!("{first:?}")
     };
-    assert_eq!(path, &dir.path().join("run-42.collections-email.eml"));
-    let names: Vec<String> = std::fs::read_dir(dir.path())
+    let run = digest().run.expect("the digest of a run").0;
+    assert_eq!(
+        path,
+        &dir.path().join(format!("{run}-collections-email.eml"))
+    );
+    let raw = std::fs::read(path).unwrap();
+    let text = String::from_utf8(raw.clone()).expect("UTF-8 as written");
+    assert!(text.contains("Content-Transfer-Encoding: 8bit"), "{text}");
+    assert!(!text.contains("quoted-printable"), "{text}");
+    let parsed_id = check_digest_email(&raw);
+    assert_eq!(message_id.trim_matches(['<', '>']), parsed_id);
+
+    // Another notification for the same run and route is kept beside the first.
+    let second = notifier.send(&route, &digest(), "bm-second").await.unwrap();
+    let Delivered::File { path: second, .. } = &second else {
+        panic!("{second:?}")
+    };
+    assert_eq!(
+        second,
+        &dir.path().join(format!("{run}-collections-email-2.eml"))
+    );
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
+    names.sort();
     assert_eq!(
         names,
-        ["run-42.collections-email.eml"],
+        [
+            format!("{run}-collections-email-2.eml"),
+            format!("{run}-collections-email.eml")
+        ],
         "no temporary file is left"
     );
-    let parsed_id = check_digest_email(&std::fs::read(path).unwrap());
-    assert_eq!(message_id.trim_matches(['<', '>']), parsed_id);
+    assert_eq!(std::fs::read(path).unwrap(), raw, "the first is untouched");
 }
 
 #[tokio::test]

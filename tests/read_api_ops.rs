@@ -107,6 +107,7 @@ async fn known_store(api: &Api) -> Known {
     let pending = api
         .store
         .create_run(NewRun {
+            created_at: chrono::Utc::now(),
             monitor,
             trigger: RunTrigger::Manual,
         })

@@ -98,6 +98,7 @@ async fn cached_now(store: &Store, batch_id: &str) -> RunId {
     let monitor = store.ensure_monitor("morning-ach").await.unwrap();
     let run = store
         .create_run(NewRun {
+            created_at: chrono::Utc::now(),
             monitor,
             trigger: RunTrigger::Manual,
         })
@@ -188,6 +189,7 @@ async fn pruning_removes_old_history_and_keeps_firing_alerts_undelivered_notific
         let monitor = store.ensure_monitor("retired").await.unwrap();
         let run = store
             .create_run(NewRun {
+                created_at: chrono::Utc::now(),
                 monitor,
                 trigger: RunTrigger::Schedule { slot: in_2020(9) },
             })
@@ -345,6 +347,7 @@ async fn a_cache_owner_goes_once_the_run_that_links_to_it_has_gone() {
         let monitor = store.ensure_monitor("morning-ach").await.unwrap();
         let run = store
             .create_run(NewRun {
+                created_at: chrono::Utc::now(),
                 monitor,
                 trigger: RunTrigger::Schedule { slot: in_2020(2) },
             })
@@ -422,6 +425,7 @@ async fn a_run_in_flight_writes_while_pruning_is_under_way() {
         let monitor = store.ensure_monitor("morning-ach").await.unwrap();
         let run = store
             .create_run(NewRun {
+                created_at: chrono::Utc::now(),
                 monitor,
                 trigger: RunTrigger::Manual,
             })

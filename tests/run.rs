@@ -330,6 +330,7 @@ impl Harness {
         let run = self
             .store
             .create_run(NewRun {
+                created_at: chrono::Utc::now(),
                 monitor: monitor_id,
                 trigger: RunTrigger::Manual,
             })

@@ -139,6 +139,7 @@ impl RunLauncher for FakeLauncher {
             } else {
                 let created = store
                     .create_run(NewRun {
+                        created_at: chrono::Utc::now(),
                         monitor: request.monitor_id,
                         trigger: request.trigger,
                     })
@@ -278,6 +279,7 @@ impl Harness {
         settle(
             "create_run",
             self.store.create_run(NewRun {
+                created_at: chrono::Utc::now(),
                 monitor: id,
                 trigger,
             }),
@@ -1052,6 +1054,7 @@ async fn the_position_and_the_missed_slots_are_written_together_and_only_forward
     assert!(!position.last_slot_accounted_for);
     store
         .create_run(NewRun {
+            created_at: chrono::Utc::now(),
             monitor,
             trigger: RunTrigger::Schedule { slot: at(9) },
         })

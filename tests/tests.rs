@@ -46,9 +46,10 @@
 //!   (before the batch id is stored, mid-read, at the deadline) and restarted on the
 //!   same database, stopped with SIGTERM mid-run, reloaded with SIGHUP (a bad
 //!   configuration kept out, a good one applied); `run-now`'s summary and exit codes.
-//! - `demo`: `balance-monitor demo` as a newcomer runs it: each run's account, alerts
-//!   to `.eml` files and a webhook receiver, a database `runs` can read, the CSV kept
-//!   private, and no personal value printed, logged, sent or stored.
+//! - `demo`: `balance-monitor demo` as a newcomer runs it: under 60 s and never 3 s
+//!   silent, each run's account, alerts as 8bit `.eml` files and pretty-printed webhook
+//!   payloads named `<run-id>-<route>`, a database `runs` can read with one clock's
+//!   times, the CSV kept private, and no personal value printed, logged, sent or stored.
 //! - `first_minutes`: `init` into an empty folder passes `check-config`; `check-config`
 //!   says "valid" only when it exits 0, checks the storage folder, and with `--online`
 //!   reaches the sandbox or fails within 10 s on a closed port; `run-now` against a closed
@@ -66,7 +67,8 @@
 //!   alerts show (its own plan's, also when a crash left it unjudged).
 //! - `notify`: digests delivered to real receivers on loopback: an SMTP server with AUTH
 //!   (subject, both bodies, escaping, the CSV of every row, recipients, Message-ID on
-//!   retries, 5xx/4xx answers, a server that never greets), `.eml` files, a `sendmail`
+//!   retries, 5xx/4xx answers, a server that never greets), 8bit `.eml` files named
+//!   `<run-id>-<route>` that never overwrite another notification, a `sendmail`
 //!   command, and a webhook receiver that checks the HMAC signature and records
 //!   idempotency keys (2xx, 4xx, 408, 429, 5xx, a hang, a refused connection).
 //! - `retention`: `Store::prune`: old runs, results, delivered notifications and dormant

@@ -130,6 +130,7 @@ async fn the_state_read_back_after_each_run_is_the_state_evaluate_returned() {
     for (n, run_checks) in script().into_iter().enumerate() {
         let run = store
             .create_run(NewRun {
+                created_at: chrono::Utc::now(),
                 monitor,
                 trigger: RunTrigger::Manual,
             })

@@ -13,10 +13,14 @@
 //!   PLAIN or LOGIN from the configured `Secret`.
 //! - `sendmail`: the local MTA's command, as `sendmail -i -f <from> -- <to>...`; the
 //!   child is killed if the send is abandoned.
-//! - `file`: writes `<key>.eml` into a directory (for demos and inspection). The file
-//!   name comes from the idempotency key, so a retry overwrites instead of adding a
-//!   copy; it is written to a temporary name and renamed, so a reader never sees half
-//!   a message.
+//! - `file`: writes `<run-id>-<route>.eml` (`test-<route>.eml` for a test alert) into a
+//!   directory, for demos and inspection. Its bodies are 8bit UTF-8, readable as they
+//!   are, where SMTP and sendmail keep lettre's choice (quoted-printable or base64 for
+//!   non-ASCII text), since a relay without `8BITMIME` cannot carry 8bit. A retry of
+//!   one notification (the same `Message-ID`) replaces its file; another notification
+//!   for the same run and route gets the next free name, `-2`, `-3`, and never
+//!   overwrites. The message is written to a temporary name and then linked or renamed
+//!   into place, so a reader never sees half a message.
 //!
 //! Every send, whatever the transport, runs inside `tokio::time::timeout` with the
 //! route's timeout: lettre's own timeout covers only the TCP connect, and a server
@@ -28,25 +32,33 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use lettre::message::header::ContentType;
-use lettre::message::{Attachment, MultiPart};
+use lettre::message::header::{ContentTransferEncoding, ContentType};
+use lettre::message::{Attachment, Body, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
 use lettre::{AsyncSendmailTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use sha2::{Digest as _, Sha256};
 
 use crate::config::{EmailRoute, EmailTransport, SmtpTls};
+use crate::domain::RunId;
 use crate::notify::email_body::render;
 use crate::notify::{Delivered, Notification, SendError, redactor};
 use crate::secret::Secret;
 use crate::text::error_chain;
 
-/// The MIME message for `digest`, showing at most `max_rows` rows in its bodies.
+/// The MIME message for `digest`, showing at most `max_rows` rows in its bodies: 8bit
+/// UTF-8 bodies for the file transport, lettre's choice of encoding for the others.
 pub fn build_message(
     email: &EmailRoute,
     notification: Notification<'_>,
 ) -> Result<Message, SendError> {
     let content = render(notification.digest, notification.max_rows);
+    let eight_bit = matches!(email.transport, EmailTransport::File { .. });
+    let body = |text: &str| encoded_body(text, eight_bit);
+    let csv_body = match std::str::from_utf8(&content.csv) {
+        Ok(text) => body(text),
+        Err(_) => Body::new(content.csv.clone()),
+    };
     let domain = email.from.email.domain();
     let mut builder = Message::builder()
         .from(email.from.clone())
@@ -62,18 +74,32 @@ pub fn build_message(
     builder
         .multipart(
             MultiPart::mixed()
-                .multipart(MultiPart::alternative_plain_html(
-                    content.text.clone(),
-                    content.html.clone(),
-                ))
-                .singlepart(
-                    Attachment::new(content.csv_name.clone()).body(content.csv.clone(), csv_type),
-                ),
+                .multipart(
+                    MultiPart::alternative()
+                        .singlepart(SinglePart::plain(body(&content.text)))
+                        .singlepart(SinglePart::html(body(&content.html))),
+                )
+                .singlepart(Attachment::new(content.csv_name.clone()).body(csv_body, csv_type)),
         )
         .map_err(|e| SendError::Build {
             route: notification.route.to_string(),
             detail: e.to_string(),
         })
+}
+
+/// `text` as a body: 8bit UTF-8 when asked and allowed (no line over RFC 5322's 998
+/// bytes, no NUL or bare CR), else lettre's choice of 7bit, quoted-printable or base64.
+/// lettre's own 8bit check refuses lines over 76 characters, which the digest's tables
+/// exceed, so the line ending conversion is done here.
+fn encoded_body(text: &str, eight_bit: bool) -> Body {
+    let fits = !text.contains(['\0', '\r']) && text.lines().all(|line| line.len() <= 998);
+    match eight_bit && fits {
+        true => Body::dangerous_pre_encoded(
+            text.replace('\n', "\r\n").into_bytes(),
+            ContentTransferEncoding::EightBit,
+        ),
+        false => Body::new(text.to_string()),
+    }
 }
 
 /// `<bm.<32 hex of SHA-256(key)>@<from domain>>`: the same for every retry of one
@@ -99,6 +125,7 @@ pub(crate) async fn send(
     let Notification {
         route,
         idempotency_key,
+        digest,
         ..
     } = notification;
     let message_id = message_id(idempotency_key, email.from.email.domain());
@@ -142,7 +169,8 @@ pub(crate) async fn send(
                 })
             }
             EmailTransport::File { directory } => {
-                let path = write_eml(directory, idempotency_key, &message.formatted())
+                let stem = eml_file_stem(digest.run, route);
+                let path = write_eml(directory, &stem, &message_id, &message.formatted())
                     .await
                     .map_err(|(path, source)| SendError::File {
                         route: route.to_string(),
@@ -242,48 +270,77 @@ fn smtp_error(
     }
 }
 
-/// The `.eml` file name for a key: the key itself when it is made of letters, digits,
-/// `-`, `_` and `.` (and not too long), otherwise a readable prefix plus a hash.
-pub fn eml_file_name(idempotency_key: &str) -> String {
-    let safe = !idempotency_key.is_empty()
-        && idempotency_key.len() <= 100
-        && !idempotency_key.starts_with(['.', '-'])
-        && idempotency_key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if safe {
-        return format!("{idempotency_key}.eml");
-    }
-    let prefix: String = idempotency_key
+/// The `.eml` file name's stem: `<run-id>-<route>`, or `test-<route>` for a digest of
+/// no run, with whatever is not a letter, digit, `-`, `_` or `.` left out of the route.
+pub fn eml_file_stem(run: Option<RunId>, route: &str) -> String {
+    let route: String = route
         .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
-        .take(60)
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .take(100)
         .collect();
-    let prefix = prefix.trim_start_matches('-');
-    let prefix = if prefix.is_empty() {
-        "notification"
-    } else {
-        prefix
-    };
-    let hash = hex::encode(Sha256::digest(idempotency_key.as_bytes()));
-    format!("{prefix}-{}.eml", &hash[..16])
+    match run {
+        Some(run) => format!("{}-{route}", run.0),
+        None => format!("test-{route}"),
+    }
 }
 
+/// The most notifications one run and route can leave as files (`-2` to `-999`).
+const MAX_COPIES: u32 = 999;
+
+/// Writes the message as `<stem>.eml`, replacing the file only when it holds the same
+/// message (a retry, recognised by its `Message-ID`), and otherwise taking the first
+/// free name of `<stem>-2.eml`, `<stem>-3.eml`, ...: a hard link from the temporary
+/// file, which fails rather than replacing a file another writer just made.
 async fn write_eml(
     directory: &Path,
-    idempotency_key: &str,
+    stem: &str,
+    message_id: &str,
     bytes: &[u8],
 ) -> Result<PathBuf, (PathBuf, std::io::Error)> {
-    let name = eml_file_name(idempotency_key);
-    let path = directory.join(&name);
-    let temporary = directory.join(format!(".{name}.tmp"));
+    let temporary = directory.join(format!(".{stem}.{}.tmp", std::process::id()));
     tokio::fs::write(&temporary, bytes)
         .await
         .map_err(|e| (temporary.clone(), e))?;
-    tokio::fs::rename(&temporary, &path)
-        .await
-        .map_err(|e| (path.clone(), e))?;
-    Ok(path)
+    let header = format!("Message-ID: {message_id}");
+    for copy in 1..=MAX_COPIES {
+        let path = match copy {
+            1 => directory.join(format!("{stem}.eml")),
+            n => directory.join(format!("{stem}-{n}.eml")),
+        };
+        match tokio::fs::read(&path).await {
+            Ok(existing) if holds(&existing, header.as_bytes()) => {
+                tokio::fs::rename(&temporary, &path)
+                    .await
+                    .map_err(|e| (path.clone(), e))?;
+                return Ok(path);
+            }
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err((path, e)),
+        }
+        match tokio::fs::hard_link(&temporary, &path).await {
+            Ok(()) => {
+                let _ = tokio::fs::remove_file(&temporary).await;
+                return Ok(path);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                let _ = tokio::fs::remove_file(&temporary).await;
+                return Err((path, e));
+            }
+        }
+    }
+    let _ = tokio::fs::remove_file(&temporary).await;
+    Err((
+        directory.join(format!("{stem}-{MAX_COPIES}.eml")),
+        std::io::Error::other(format!("{MAX_COPIES} files for one run and route already")),
+    ))
+}
+
+fn holds(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
 }
 
 #[cfg(test)]
@@ -394,18 +451,39 @@ mod tests {
     }
 
     #[test]
-    fn eml_file_names_are_safe_and_distinct() {
-        assert_eq!(eml_file_name("run-42.mail"), "run-42.mail.eml");
-        let odd = eml_file_name("run 42/../mail");
-        assert!(
-            odd.starts_with("run42mail-") && odd.ends_with(".eml"),
-            "{odd}"
-        );
-        assert!(!odd.contains('/'));
-        assert_ne!(eml_file_name("a/b"), eml_file_name("a b"));
-        assert!(eml_file_name("..").starts_with("notification-"));
-        assert!(eml_file_name("-rf").starts_with("rf-"));
-        assert!(eml_file_name(&"x".repeat(500)).len() < 100);
+    fn eml_file_stems_name_the_run_and_the_route_safely() {
+        assert_eq!(eml_file_stem(Some(RunId(42)), "mail"), "42-mail");
+        assert_eq!(eml_file_stem(None, "mail"), "test-mail");
+        assert_eq!(eml_file_stem(Some(RunId(7)), "a/../b c"), "7-a..bc");
+    }
+
+    #[test]
+    fn file_transport_bodies_are_8bit_and_smtp_bodies_are_not() {
+        let mut d = digest(vec![row(
+            Transition::Fired,
+            Severity::Critical,
+            Some("A-1"),
+            "negative_balance",
+        )]);
+        d.monitor = "matin-café".to_string();
+        let now = Utc.with_ymd_and_hms(2025, 3, 14, 10, 31, 0).unwrap();
+        let file = build_message(&file_route(), notification(&d, now))
+            .unwrap()
+            .formatted();
+        let text = String::from_utf8(file).unwrap();
+        assert!(text.contains("Content-Transfer-Encoding: 8bit"), "{text}");
+        assert!(!text.contains("quoted-printable"), "{text}");
+        assert!(text.contains("matin-café"), "{text}");
+        let smtp = route(EmailTransport::Smtp {
+            host: "127.0.0.1".into(),
+            port: 25,
+            tls: SmtpTls::None,
+            credentials: None,
+        });
+        let sent = build_message(&smtp, notification(&d, now))
+            .unwrap()
+            .formatted();
+        assert!(sent.is_ascii());
     }
 
     #[test]

@@ -240,13 +240,15 @@ fn html_table(headers: &[String], rows: &[Vec<String>]) -> String {
             escape_html(header)
         ));
     }
-    out.push_str("</tr></thead><tbody>");
+    // A line a row: the message's bodies are 8bit where they can be, and a line of
+    // 8bit text may hold at most 998 bytes.
+    out.push_str("</tr></thead>\n<tbody>\n");
     for row in rows {
         out.push_str("<tr>");
         for cell in row {
             out.push_str(&format!("<td>{}</td>", escape_html(cell)));
         }
-        out.push_str("</tr>");
+        out.push_str("</tr>\n");
     }
     out.push_str("</tbody></table>\n");
     out

@@ -286,6 +286,7 @@ pub async fn execute(
         let run = ctx
             .store
             .create_run(NewRun {
+                created_at: ctx.clock.now(),
                 monitor: monitor_id,
                 trigger,
             })

@@ -47,6 +47,10 @@ impl RunTrigger {
 pub struct NewRun {
     pub monitor: MonitorId,
     pub trigger: RunTrigger,
+    /// When the run was made, on the caller's clock (the run's [`crate::clock::Clock`]),
+    /// so that it agrees with `started_at` and `finished_at` under a time-lapse or test
+    /// clock.
+    pub created_at: DateTime<Utc>,
 }
 
 /// One run as stored.

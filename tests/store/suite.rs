@@ -67,6 +67,7 @@ pub(super) async fn run_with_chunk(
     let monitor = store.ensure_monitor(monitor).await.unwrap();
     let run = store
         .create_run(NewRun {
+            created_at: chrono::Utc::now(),
             monitor,
             trigger: RunTrigger::Manual,
         })
@@ -98,6 +99,7 @@ async fn manual_run(store: &Store, monitor: &str) -> RunId {
     let monitor = store.ensure_monitor(monitor).await.unwrap();
     store
         .create_run(NewRun {
+            created_at: chrono::Utc::now(),
             monitor,
             trigger: RunTrigger::Manual,
         })
@@ -116,6 +118,7 @@ pub(super) async fn a_slot_runs_at_most_once_per_monitor<B: OpenStore>() {
 
     let first = store
         .create_run(NewRun {
+            created_at: chrono::Utc::now(),
             monitor: payroll,
             trigger: RunTrigger::Schedule { slot },
         })
@@ -131,6 +134,7 @@ pub(super) async fn a_slot_runs_at_most_once_per_monitor<B: OpenStore>() {
         .unwrap();
     let error = store
         .create_run(NewRun {
+            created_at: chrono::Utc::now(),
             monitor: payroll,
             trigger: RunTrigger::CatchUp { slot },
         })
@@ -154,6 +158,7 @@ pub(super) async fn a_slot_runs_at_most_once_per_monitor<B: OpenStore>() {
     // Another monitor, another slot, and manual runs are all free to run.
     let other_monitor = store
         .create_run(NewRun {
+            created_at: chrono::Utc::now(),
             monitor: rent,
             trigger: RunTrigger::Schedule { slot },
         })
@@ -161,6 +166,7 @@ pub(super) async fn a_slot_runs_at_most_once_per_monitor<B: OpenStore>() {
         .unwrap();
     let next_slot = store
         .create_run(NewRun {
+            created_at: chrono::Utc::now(),
             monitor: payroll,
             trigger: RunTrigger::Schedule { slot: at(10, 0) },
         })
@@ -168,6 +174,7 @@ pub(super) async fn a_slot_runs_at_most_once_per_monitor<B: OpenStore>() {
         .unwrap();
     let manual_1 = store
         .create_run(NewRun {
+            created_at: chrono::Utc::now(),
             monitor: payroll,
             trigger: RunTrigger::Manual,
         })
@@ -175,6 +182,7 @@ pub(super) async fn a_slot_runs_at_most_once_per_monitor<B: OpenStore>() {
         .unwrap();
     let manual_2 = store
         .create_run(NewRun {
+            created_at: chrono::Utc::now(),
             monitor: payroll,
             trigger: RunTrigger::Manual,
         })
@@ -190,6 +198,7 @@ pub(super) async fn a_slot_runs_at_most_once_per_monitor<B: OpenStore>() {
 
     let missing = store
         .create_run(NewRun {
+            created_at: chrono::Utc::now(),
             monitor: MonitorId(999),
             trigger: RunTrigger::Manual,
         })
@@ -204,6 +213,7 @@ pub(super) async fn run_states_only_move_forward<B: OpenStore>() {
     let monitor = store.ensure_monitor("payroll").await.unwrap();
     let run = store
         .create_run(NewRun {
+            created_at: chrono::Utc::now(),
             monitor,
             trigger: RunTrigger::Manual,
         })
@@ -430,6 +440,7 @@ pub(super) async fn refused_authorizers_get_a_rejected_result_with_the_reason<B:
     let monitor = store.ensure_monitor("payroll").await.unwrap();
     let run = store
         .create_run(NewRun {
+            created_at: chrono::Utc::now(),
             monitor,
             trigger: RunTrigger::Manual,
         })
@@ -486,6 +497,7 @@ pub(super) async fn a_chunk_is_begun_once_per_body_and_an_authorizer_is_in_one_c
     let monitor = store.ensure_monitor("payroll").await.unwrap();
     let run = store
         .create_run(NewRun {
+            created_at: chrono::Utc::now(),
             monitor,
             trigger: RunTrigger::Manual,
         })
@@ -604,6 +616,7 @@ pub(super) async fn unfinished_runs_list_what_a_restart_must_resume<B: OpenStore
         let monitor = store.ensure_monitor("rent").await.unwrap();
         let pending = store
             .create_run(NewRun {
+                created_at: chrono::Utc::now(),
                 monitor,
                 trigger: RunTrigger::Schedule { slot: at(12, 0) },
             })
@@ -649,6 +662,7 @@ pub(super) async fn batch_states_need_a_batch_id_and_complete_is_final<B: OpenSt
     let monitor = store.ensure_monitor("payroll").await.unwrap();
     let run = store
         .create_run(NewRun {
+            created_at: chrono::Utc::now(),
             monitor,
             trigger: RunTrigger::Manual,
         })
@@ -699,6 +713,7 @@ pub(super) async fn the_schedule_position_only_moves_forward<B: OpenStore>() {
     assert_eq!(store.schedule_state(monitor).await.unwrap(), None);
     let run = store
         .create_run(NewRun {
+            created_at: chrono::Utc::now(),
             monitor,
             trigger: RunTrigger::Schedule { slot: at(9, 0) },
         })

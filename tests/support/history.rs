@@ -77,6 +77,7 @@ pub async fn seed_run_finished_at(
     let monitor = store.ensure_monitor(monitor).await.unwrap();
     let run = store
         .create_run(NewRun {
+            created_at: chrono::Utc::now(),
             monitor,
             trigger: RunTrigger::Schedule { slot: started },
         })

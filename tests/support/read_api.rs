@@ -148,6 +148,7 @@ pub async fn finished_run(
     let monitor = store.ensure_monitor(monitor).await.unwrap();
     let run = store
         .create_run(NewRun {
+            created_at: chrono::Utc::now(),
             monitor,
             trigger: RunTrigger::Manual,
         })

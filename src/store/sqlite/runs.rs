@@ -55,7 +55,7 @@ impl RunJournal for SqliteStore {
                         run.monitor.0,
                         slot_text,
                         run.trigger.kind_str(),
-                        time_text(Utc::now())
+                        time_text(run.created_at)
                     ],
                 );
                 match (inserted, run.trigger.slot()) {

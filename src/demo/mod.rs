@@ -7,7 +7,8 @@
 //! on a weekday schedule at 06:30 New York time, before the ACH cut-off, on a
 //! time-lapse clock ([`Clock::accelerated`]): a day every few seconds. Alerts go to
 //! `.eml` files (the email route's file transport) and to a webhook receiver in this
-//! process, which saves each payload as a JSON file.
+//! process, which saves each payload pretty-printed as `<run-id>-<route>.json`, as the
+//! file transport names its `.eml` files `<run-id>-<route>.eml`.
 //!
 //! While the daemon works, the demo reads the database and prints a short account of
 //! each run: its counts and the alerts that fired, reminded or resolved. At the end it
@@ -37,6 +38,10 @@ use crate::sandbox::{Sandbox, SandboxConfig, Scenario};
 use crate::schedule::Schedule;
 use crate::secret::{Environment, Secret};
 use crate::store::Store;
+
+mod receiver;
+
+use receiver::{WEBHOOK_ROUTE, start_receiver};
 
 /// The demo's clock runs this many times faster than real time: a day in 12 seconds.
 pub const SPEED: u32 = 7200;
@@ -115,7 +120,7 @@ routes:
       directory: mail
       from: \"balance-monitor <alerts@lender.example>\"
       to: [\"collections@lender.example\"]
-  los-webhook:
+  {WEBHOOK_ROUTE}:
     webhook:
       url: {webhook}
 monitors:
@@ -130,7 +135,7 @@ monitors:
       - drop_percent: {{ percent: 40 }}
       - check_failed: {{ codes: any, consecutive: 1, severity: critical }}
       - run_failed: {{}}
-    routes: [collections-email, los-webhook]
+    routes: [collections-email, {WEBHOOK_ROUTE}]
     repeat_interval: 48h
     send_resolved: true
     alert_fields: [loan_id, payment_amount]
@@ -433,44 +438,6 @@ async fn start_sandbox(start: DateTime<Utc>) -> Result<String, DaemonError> {
         }
     });
     Ok(format!("http://{address}"))
-}
-
-/// A webhook receiver on loopback that saves each payload as `NNN-<key>.json`.
-async fn start_receiver(dir: PathBuf, received: Arc<AtomicUsize>) -> Result<String, DaemonError> {
-    use axum::http::{HeaderMap, StatusCode};
-    let handler = move |headers: HeaderMap, body: axum::body::Bytes| {
-        let dir = dir.clone();
-        let received = received.clone();
-        async move {
-            let n = received.fetch_add(1, Ordering::Relaxed) + 1;
-            let key = headers
-                .get("idempotency-key")
-                .and_then(|v| v.to_str().ok())
-                .filter(|k| k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
-                .unwrap_or("no-key")
-                .to_string();
-            let path = dir.join(format!("{n:03}-{key}.json"));
-            match tokio::fs::write(&path, &body).await {
-                Ok(()) => StatusCode::OK,
-                Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            }
-        }
-    };
-    let app = axum::Router::new().route("/hooks/balance-alerts", axum::routing::post(handler));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .context("cannot listen on 127.0.0.1 for the webhook receiver")
-        .map_err(DaemonError::Runtime)?;
-    let address = listener
-        .local_addr()
-        .context("the receiver has no address")
-        .map_err(DaemonError::Runtime)?;
-    tokio::spawn(async move {
-        if let Err(error) = axum::serve(listener, app).await {
-            tracing::error!(%error, "the demo webhook receiver stopped");
-        }
-    });
-    Ok(format!("http://{address}/hooks/balance-alerts"))
 }
 
 /// One run's account: when, how it ended, its counts, and the alerts it announced.
