@@ -269,6 +269,7 @@ pub(super) async fn an_interrupted_run_is_unfinished_and_resumes_to_running<B: O
             .create_run(NewRun {
                 monitor,
                 trigger: RunTrigger::Manual,
+                created_at: chrono::Utc::now(),
             })
             .await
             .unwrap();
