@@ -32,7 +32,7 @@ use crate::alerting::{Alerting, AlertingError, Judged};
 use crate::backoff::{Backoff, Jitter};
 use crate::config::Monitor;
 use crate::domain::{RunId, RunTrigger};
-use crate::run::{self, MonitorBusy, RunContext, RunError, RunOutcome, RunSummary};
+use crate::run::{self, MetadataById, MonitorBusy, RunContext, RunError, RunOutcome, RunSummary};
 use crate::scheduler::{LaunchRequest, RunLauncher, Scheduler};
 use crate::store::{SlotEvent, Store, StoreError};
 use crate::systemd::Notifier;
@@ -76,12 +76,9 @@ pub async fn run_to_judgement(
     start: RunStart<'_>,
     cancel: CancellationToken,
 ) -> Result<JudgedRun, RunError> {
-    let outcome = run_to_end(ctx, start, cancel).await?;
-    let judged = judge(alerting, &outcome).await;
-    Ok(JudgedRun {
-        summary: outcome.summary,
-        judged,
-    })
+    let RunOutcome { summary, metadata } = run_to_end(ctx, start, cancel).await?;
+    let judged = judge(alerting, &summary, Some(metadata)).await;
+    Ok(JudgedRun { summary, judged })
 }
 
 /// The run part of [`run_to_judgement`]: the store's check, then the run.
@@ -98,12 +95,18 @@ async fn run_to_end(
 }
 
 /// The judgement part of [`run_to_judgement`]: each unjudged run of the monitor, this
-/// one last.
-async fn judge(alerting: &Alerting, outcome: &RunOutcome) -> Vec<Result<Judged, AlertingError>> {
+/// one last. The run's metadata is handed over, not shared, so the judgement frees it
+/// as soon as the rules are done; without it (a retry), the judgement reads the copy the
+/// plan stored.
+async fn judge(
+    alerting: &Alerting,
+    summary: &RunSummary,
+    metadata: Option<Arc<MetadataById>>,
+) -> Vec<Result<Judged, AlertingError>> {
     alerting
         .judge_pending_with(
-            &outcome.summary.monitor,
-            Some((outcome.summary.run, Arc::clone(&outcome.metadata))),
+            &summary.monitor,
+            metadata.map(|metadata| (summary.run, metadata)),
         )
         .await
 }
@@ -148,7 +151,7 @@ pub async fn run_to_judgement_healing(
     };
     let mut start = start;
     let mut retry = 0u32;
-    let outcome = loop {
+    let mut outcome = loop {
         let error = match run_to_end(ctx, start, cancel.clone()).await {
             Ok(outcome) => break outcome,
             // A retried new run whose slot was taken by its own first attempt.
@@ -202,7 +205,8 @@ pub async fn run_to_judgement_healing(
         tracing::info!(monitor = %monitor_name, run = run.map(|run| run.0), "the store takes writes again; resuming the run");
     };
     health.run_resumed(monitor_name);
-    let mut judged = judge(alerting, &outcome).await;
+    let metadata = std::mem::take(&mut outcome.metadata);
+    let mut judged = judge(alerting, &outcome.summary, Some(metadata)).await;
     // Judgements committed stay committed; only those a store error stopped are retried.
     let mut kept: Vec<Result<Judged, AlertingError>> = Vec::new();
     while let Some(error) = judged.iter().find_map(|one| match one {
@@ -222,7 +226,7 @@ pub async fn run_to_judgement_healing(
                 run: outcome.summary.run,
             });
         }
-        judged = judge(alerting, &outcome).await;
+        judged = judge(alerting, &outcome.summary, None).await;
     }
     health.run_resumed(monitor_name);
     kept.extend(judged);
