@@ -3,6 +3,9 @@
 //! tracked files differ from it, or `unknown` when the sources are not a git checkout
 //! of this crate (a crate tarball, or git missing).
 //!
+//! It also lists PostgreSQL's migrations (`src/store/postgres/migrations/NNNN_name.sql`)
+//! into `$OUT_DIR/postgres_migrations.rs`, so that adding a migration is adding its file.
+//!
 //! It reruns only when the checked-out commit or the sources can have changed: git's
 //! HEAD, the branch it points to, packed refs and the index, and the crate's own
 //! sources. Plain `std::process::Command`, no build dependency.
@@ -17,6 +20,35 @@ fn main() {
     }
     let revision = git_revision(&manifest_dir).unwrap_or_else(|| "unknown".to_string());
     println!("cargo:rustc-env=BALANCE_MONITOR_GIT_REVISION={revision}");
+    list_postgres_migrations(&manifest_dir);
+}
+
+/// Writes the PostgreSQL migrations as a Rust slice of `(version, name, sql)`, in
+/// version order. The store checks the numbers (no gap, no repeat) in a unit test.
+fn list_postgres_migrations(manifest_dir: &Path) {
+    let folder = manifest_dir.join("src/store/postgres/migrations");
+    println!("cargo:rerun-if-changed={}", folder.display());
+    let mut found: Vec<(u32, String, PathBuf)> = std::fs::read_dir(&folder)
+        .expect("src/store/postgres/migrations is readable")
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            let file = path.file_name()?.to_str()?.to_string();
+            let stem = file.strip_suffix(".sql")?;
+            let (number, name) = stem.split_once('_')?;
+            Some((number.parse().ok()?, name.replace('_', " "), path))
+        })
+        .collect();
+    found.sort();
+    let mut text = String::from("&[\n");
+    for (version, name, path) in found {
+        text.push_str(&format!(
+            "    ({version}, {name:?}, include_str!({:?})),\n",
+            path.display().to_string()
+        ));
+    }
+    text.push_str("]\n");
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap()).join("postgres_migrations.rs");
+    std::fs::write(out, text).expect("OUT_DIR is writable");
 }
 
 /// The revision, or `None` when `dir` is not the top of a git work tree.

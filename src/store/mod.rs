@@ -26,11 +26,12 @@
 //! inherent method that adapts it (`stream_results`, `prune_before`,
 //! `backup_with_progress`) and runs what every backend shares.
 //!
-//! SQLite is the one backend today (`sqlite/`: connection, writer thread, reader pool,
-//! migrations, and one file per area implementing its trait); it is opened with
-//! [`Store::open`]. A second backend adds its folder, implements the traits, and gets a
-//! constructor here; the shared test suite (`tests/store/`) takes its store from a
-//! factory, so it runs on every backend. No rusqlite type and no SQL leave `sqlite/`.
+//! Two backends implement them: SQLite (`sqlite/`: connection, writer thread, reader
+//! pool, migrations, and one file per area implementing its trait), opened with
+//! [`Store::open`], and PostgreSQL (`postgres/`: a pool, migrations under an advisory
+//! lock, the same one file per area), opened with [`Store::open_postgres`]. The shared
+//! test suite (`tests/store/`) takes its store from a factory, so it runs on both. No
+//! driver type and no SQL leave their folder.
 //!
 //! Beside the backend, every clone of a `Store` shares one [`StoreHealth`]
 //! (`health.rs`): the store errors its users counted and the runs waiting for the store
@@ -61,6 +62,7 @@ mod health;
 mod leases;
 mod maintenance;
 mod outbox;
+mod postgres;
 mod queries;
 mod reports;
 mod results;
@@ -91,6 +93,7 @@ pub use health::{StoreHealth, StuckRun};
 pub use leases::{LeaseRequest, LeaseTake, RunLease, RunLeases};
 pub use maintenance::Maintenance;
 pub use outbox::{AttemptOutcome, NewNotification, NotificationRecord, Outbox, QueuedNotification};
+pub use postgres::PostgresOptions;
 pub use queries::{
     AlertRecord, AlertStateFilter, BatchResultRow, BatchResultsPage, HistoryPage, HistoryRow,
     LastRunResults, MetricsSnapshot, Paged, ReadQueries,
@@ -210,6 +213,16 @@ impl Store {
     /// [`Store::open`] with explicit options.
     pub fn open_with(path: impl AsRef<Path>, options: &StoreOptions) -> Result<Store, StoreError> {
         let backend = sqlite::SqliteStore::open_with(path.as_ref(), options)?;
+        Ok(Store::from_backend(Arc::new(backend)))
+    }
+
+    /// Connects to the PostgreSQL database `url` names
+    /// (`postgres://user:password@host:5432/db?sslmode=verify-full`), migrates it to
+    /// [`LATEST_VERSION`] under an advisory lock (or refuses a newer schema), and keeps
+    /// a pool of `options.pool_size` connections. The URL's password appears in no
+    /// error and no `Debug` output.
+    pub async fn open_postgres(url: &str, options: &PostgresOptions) -> Result<Store, StoreError> {
+        let backend = postgres::PostgresStore::open(url, options).await?;
         Ok(Store::from_backend(Arc::new(backend)))
     }
 }

@@ -1,0 +1,400 @@
+//! Alert state on PostgreSQL ([`AlertState`]): `balance_memory`, the open `alerts` rows,
+//! a run's checks as the rules see them, the unjudged runs (`runs.alerts_evaluated_at`),
+//! and the judgement's commit in one transaction.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use deadpool_postgres::Transaction;
+use futures_util::future::BoxFuture;
+use tokio_postgres::Row;
+
+use super::PostgresStore;
+use super::error::OpError;
+use super::outbox::queue;
+use super::rows::{RUN_COLUMNS, run_record};
+use super::silences::write_held;
+use super::sql::{self, cents, count};
+use crate::domain::Cents;
+use crate::store::types::{MonitorId, RunId};
+use crate::store::{
+    AlertState, AlertWrite, Judgement, MemoryRow, OpenAlertRow, OpenPhase, RunCheck,
+    RunCheckOutcome, RunForJudgement, StoreError,
+};
+
+impl AlertState for PostgresStore {
+    fn balance_memory(
+        &self,
+        monitor: MonitorId,
+    ) -> BoxFuture<'_, Result<Vec<MemoryRow>, StoreError>> {
+        Box::pin(self.read(move |tx| {
+            Box::pin(async move {
+                sql::all(
+                    tx,
+                    "SELECT authorizer_unique_id, first_checked_at, last_success_at, \
+                            last_success_cents, peaks \
+                     FROM balance_memory WHERE monitor_id = $1 ORDER BY authorizer_unique_id",
+                    &[&monitor.0],
+                )
+                .await?
+                .iter()
+                .map(memory_row)
+                .collect()
+            })
+        }))
+    }
+
+    fn open_alerts(
+        &self,
+        monitor: MonitorId,
+    ) -> BoxFuture<'_, Result<Vec<OpenAlertRow>, StoreError>> {
+        Box::pin(self.read(move |tx| {
+            Box::pin(async move {
+                sql::all(
+                    tx,
+                    "SELECT fingerprint, authorizer_unique_id, rule, severity, state, \
+                            consecutive_failures, consecutive_passes, first_fired_at, \
+                            last_notified_at \
+                     FROM alerts WHERE monitor_id = $1 AND state <> 'resolved' \
+                     ORDER BY authorizer_unique_id NULLS FIRST, rule",
+                    &[&monitor.0],
+                )
+                .await?
+                .iter()
+                .map(open_alert_row)
+                .collect()
+            })
+        }))
+    }
+
+    fn next_unjudged_run(
+        &self,
+        monitor: MonitorId,
+    ) -> BoxFuture<'_, Result<Option<RunForJudgement>, StoreError>> {
+        Box::pin(self.read(move |tx| {
+            Box::pin(async move {
+                let sql = format!(
+                    "SELECT {RUN_COLUMNS} FROM runs r JOIN monitors m ON m.id = r.monitor_id \
+                     WHERE r.monitor_id = $1 AND r.alerts_evaluated_at IS NULL \
+                     ORDER BY r.id LIMIT 1"
+                );
+                // The oldest unjudged run, finished or not: a run still going holds back
+                // every later one, so a monitor's runs are judged in order.
+                let Some(record) = sql::opt(tx, &sql, &[&monitor.0])
+                    .await?
+                    .as_ref()
+                    .map(run_record)
+                    .transpose()?
+                    .filter(|record| record.state.is_final())
+                else {
+                    return Ok(None);
+                };
+                let counts = sql::one(
+                    tx,
+                    "SELECT (SELECT count(*) FROM batches WHERE run_id = $1), \
+                            (SELECT count(rightfoot_batch_id) FROM batches WHERE run_id = $1), \
+                            (SELECT count(*) FROM preflight_rejections WHERE run_id = $1)",
+                    &[&record.id.0],
+                )
+                .await?;
+                Ok(Some(RunForJudgement {
+                    slot: record.trigger.slot(),
+                    record,
+                    chunks: count(&counts, 0)?,
+                    chunks_submitted: count(&counts, 1)?,
+                    preflight_rejections: count(&counts, 2)?,
+                }))
+            })
+        }))
+    }
+
+    fn run_checks(&self, run: RunId) -> BoxFuture<'_, Result<Vec<RunCheck>, StoreError>> {
+        Box::pin(self.read(move |tx| {
+            Box::pin(async move {
+                sql::all(
+                    tx,
+                    "SELECT m.authorizer_unique_id, \
+                            coalesce(own.outcome, inherited.outcome), \
+                            CASE WHEN own.outcome IS NOT NULL THEN own.balance_cents \
+                                 ELSE inherited.balance_cents END, \
+                            CASE WHEN own.outcome IS NOT NULL THEN own.balance_status_code \
+                                 ELSE inherited.balance_status_code END \
+                     FROM batch_members m \
+                     JOIN batches b ON b.id = m.batch_id \
+                     LEFT JOIN results own \
+                       ON own.run_id = m.run_id AND own.authorizer_unique_id = m.authorizer_unique_id \
+                     LEFT JOIN batches owner ON owner.id = b.cached_from \
+                     LEFT JOIN results inherited \
+                       ON inherited.run_id = owner.run_id \
+                      AND inherited.authorizer_unique_id = m.authorizer_unique_id \
+                     WHERE m.run_id = $1 \
+                     UNION ALL \
+                     SELECT DISTINCT p.authorizer_unique_id, 'rejected', NULL::BIGINT, NULL::BIGINT \
+                     FROM preflight_rejections p \
+                     WHERE p.run_id = $1 AND p.authorizer_unique_id <> '' \
+                       AND NOT EXISTS (SELECT 1 FROM batch_members m \
+                                       WHERE m.run_id = $1 \
+                                         AND m.authorizer_unique_id = p.authorizer_unique_id) \
+                     ORDER BY 1",
+                    &[&run.0],
+                )
+                .await?
+                .iter()
+                .map(|row| {
+                    let outcome: Option<&str> = row.try_get(1)?;
+                    let outcome = match outcome {
+                        Some("retrieved") => RunCheckOutcome::Retrieved {
+                            status_code: row.try_get(3)?,
+                            balance: cents(row, 2)?,
+                        },
+                        Some("rejected") => RunCheckOutcome::Rejected,
+                        _ => RunCheckOutcome::NotRetrieved,
+                    };
+                    Ok(RunCheck {
+                        authorizer_unique_id: row.try_get(0)?,
+                        outcome,
+                    })
+                })
+                .collect()
+            })
+        }))
+    }
+
+    fn commit_judgement(
+        &self,
+        monitor: MonitorId,
+        run: RunId,
+        judgement: Judgement,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(self.write(move |tx| {
+            Box::pin(async move {
+                let marked = sql::exec(
+                    tx,
+                    "UPDATE runs SET alerts_evaluated_at = $2 \
+                     WHERE id = $1 AND alerts_evaluated_at IS NULL \
+                       AND state IN ('complete', 'partial', 'failed')",
+                    &[&run.0, &judgement.judged_at],
+                )
+                .await?;
+                if marked == 0 {
+                    return Ok(false);
+                }
+                write_memory(tx, monitor, &judgement).await?;
+                for write in &judgement.alerts {
+                    write_alert(tx, monitor, run, write).await?;
+                }
+                write_held(tx, &judgement.held, &judgement.released).await?;
+                for notification in &judgement.notifications {
+                    queue(tx, notification).await?;
+                }
+                Ok(true)
+            })
+        }))
+    }
+
+    fn judged_runs_after(
+        &self,
+        monitor: MonitorId,
+        after: RunId,
+    ) -> BoxFuture<'_, Result<Vec<RunId>, StoreError>> {
+        Box::pin(self.read(move |tx| {
+            Box::pin(async move {
+                sql::all(
+                    tx,
+                    "SELECT id FROM runs WHERE monitor_id = $1 AND id > $2 \
+                       AND alerts_evaluated_at IS NOT NULL ORDER BY id",
+                    &[&monitor.0, &after.0],
+                )
+                .await?
+                .iter()
+                .map(|row| Ok(RunId(row.try_get(0)?)))
+                .collect()
+            })
+        }))
+    }
+}
+
+fn memory_row(row: &Row) -> Result<MemoryRow, OpError> {
+    let last_success = match (row.try_get::<_, Option<DateTime<Utc>>>(2)?, cents(row, 3)?) {
+        (Some(at), Some(cents)) => Some((at, cents)),
+        _ => None,
+    };
+    let peaks = parse_peaks(row.try_get(4)?).map_err(OpError::unexpected)?;
+    Ok(MemoryRow {
+        authorizer_unique_id: row.try_get(0)?,
+        first_checked_at: row.try_get(1)?,
+        last_success,
+        peaks,
+    })
+}
+
+fn parse_peaks(text: &str) -> Result<Vec<(DateTime<Utc>, Cents)>, String> {
+    let raw: Vec<(String, i64)> = serde_json::from_str(text).map_err(|e| format!("peaks: {e}"))?;
+    raw.into_iter()
+        .map(|(at, cents)| {
+            DateTime::parse_from_rfc3339(&at)
+                .map(|at| (at.with_timezone(&Utc), Cents(cents)))
+                .map_err(|e| format!("peaks: {e}"))
+        })
+        .collect()
+}
+
+/// The peaks as SQLite keeps them: `[["2024-08-09T18:10:44.000000Z", cents], ...]`.
+fn peaks_text(peaks: &[(DateTime<Utc>, Cents)]) -> String {
+    let raw: Vec<(String, i64)> = peaks
+        .iter()
+        .map(|(at, cents)| (at.to_rfc3339_opts(SecondsFormat::Micros, true), cents.0))
+        .collect();
+    serde_json::to_string(&raw).unwrap_or_else(|_| "[]".to_string())
+}
+
+fn open_alert_row(row: &Row) -> Result<OpenAlertRow, OpError> {
+    let state: &str = row.try_get(4)?;
+    let phase = match (state, row.try_get::<_, Option<DateTime<Utc>>>(7)?) {
+        ("firing", Some(fired_at)) => OpenPhase::Firing {
+            fired_at,
+            last_notified_at: row
+                .try_get::<_, Option<DateTime<Utc>>>(8)?
+                .unwrap_or(fired_at),
+        },
+        _ => OpenPhase::Pending,
+    };
+    Ok(OpenAlertRow {
+        fingerprint: row.try_get(0)?,
+        authorizer_unique_id: row.try_get(1)?,
+        rule: row.try_get(2)?,
+        severity: row.try_get(3)?,
+        phase,
+        hits: count(row, 5)?,
+        clears: count(row, 6)?,
+    })
+}
+
+async fn write_memory(
+    tx: &Transaction<'_>,
+    monitor: MonitorId,
+    judgement: &Judgement,
+) -> Result<(), OpError> {
+    for row in &judgement.memory_upserts {
+        sql::exec(
+            tx,
+            "INSERT INTO balance_memory (monitor_id, authorizer_unique_id, first_checked_at, \
+                 last_success_at, last_success_cents, peaks) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (monitor_id, authorizer_unique_id) DO UPDATE SET \
+                 first_checked_at = excluded.first_checked_at, \
+                 last_success_at = excluded.last_success_at, \
+                 last_success_cents = excluded.last_success_cents, \
+                 peaks = excluded.peaks",
+            &[
+                &monitor.0,
+                &row.authorizer_unique_id,
+                &row.first_checked_at,
+                &row.last_success.map(|(at, _)| at),
+                &row.last_success.map(|(_, cents)| cents.0),
+                &peaks_text(&row.peaks),
+            ],
+        )
+        .await?;
+    }
+    if !judgement.memory_deletes.is_empty() {
+        sql::exec(
+            tx,
+            "DELETE FROM balance_memory WHERE monitor_id = $1 \
+             AND authorizer_unique_id = ANY($2::TEXT[])",
+            &[&monitor.0, &judgement.memory_deletes],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn write_alert(
+    tx: &Transaction<'_>,
+    monitor: MonitorId,
+    run: RunId,
+    write: &AlertWrite,
+) -> Result<(), OpError> {
+    match write {
+        AlertWrite::Open { row, reason } => {
+            let (state, fired_at, notified_at) = match row.phase {
+                OpenPhase::Pending => ("pending", None, None),
+                OpenPhase::Firing {
+                    fired_at,
+                    last_notified_at,
+                } => ("firing", Some(fired_at), Some(last_notified_at)),
+            };
+            let hits = i64::from(row.hits);
+            let clears = i64::from(row.clears);
+            let updated = sql::exec(
+                tx,
+                "UPDATE alerts SET state = $2, severity = $3, consecutive_failures = $4, \
+                     consecutive_passes = $5, first_fired_at = $6, last_fired_at = $6, \
+                     last_notified_at = $7, last_run_id = $8, reason = coalesce($9, reason) \
+                 WHERE fingerprint = $1 AND state <> 'resolved'",
+                &[
+                    &row.fingerprint,
+                    &state,
+                    &row.severity,
+                    &hits,
+                    &clears,
+                    &fired_at,
+                    &notified_at,
+                    &run.0,
+                    reason,
+                ],
+            )
+            .await?;
+            if updated == 0 {
+                sql::exec(
+                    tx,
+                    "INSERT INTO alerts (fingerprint, state, severity, consecutive_failures, \
+                         consecutive_passes, first_fired_at, last_fired_at, last_notified_at, \
+                         last_run_id, reason, monitor_id, authorizer_unique_id, rule) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11, $12)",
+                    &[
+                        &row.fingerprint,
+                        &state,
+                        &row.severity,
+                        &hits,
+                        &clears,
+                        &fired_at,
+                        &notified_at,
+                        &run.0,
+                        reason,
+                        &monitor.0,
+                        &row.authorizer_unique_id,
+                        &row.rule,
+                    ],
+                )
+                .await?;
+            }
+        }
+        AlertWrite::Resolve {
+            fingerprint,
+            at,
+            reason,
+        } => {
+            sql::exec(
+                tx,
+                "UPDATE alerts SET state = 'resolved', resolved_at = $2, last_run_id = $3, \
+                     reason = $4, consecutive_failures = 0 \
+                 WHERE fingerprint = $1 AND state = 'firing'",
+                &[fingerprint, at, &run.0, reason],
+            )
+            .await?;
+            // A pending alert "resolved" (its rule or authorizer went) never fired.
+            delete_pending(tx, fingerprint).await?;
+        }
+        AlertWrite::DropPending { fingerprint } => delete_pending(tx, fingerprint).await?,
+    }
+    Ok(())
+}
+
+async fn delete_pending(tx: &Transaction<'_>, fingerprint: &String) -> Result<(), OpError> {
+    sql::exec(
+        tx,
+        "DELETE FROM alerts WHERE fingerprint = $1 AND state = 'pending'",
+        &[fingerprint],
+    )
+    .await?;
+    Ok(())
+}
