@@ -4,13 +4,18 @@
 //!   results, the schedule, webhooks, plans, batches shared through Rightfoot's cache,
 //!   closing, silences and held alerts). Each test is a function generic over [`OpenStore`]; [`shared_suite!`]
 //!   turns the list into `#[tokio::test]`s for one backend.
+//! - `postgres`: PostgreSQL's own (migrations under a lock, a newer schema refused, a
+//!   bad URL, a wrong password, a server that is down), and [`Postgres`], its factory
+//!   for the suite: a fresh database per test directory on the server that
+//!   `BALANCE_MONITOR_TEST_POSTGRES_URL` names (`scripts/test` starts one).
 //! - `sqlite`: SQLite's own (the file, migrations, pragmas, the schema holding no
 //!   personal data, storage of values, locks held by another process), and [`Sqlite`],
 //!   its factory for the suite.
 //!
-//! A second backend adds a module with its factory and its own tests, and one line
-//! `shared_suite!(on_postgres, ...)` below.
+//! A backend adds a module with its factory and its own tests, and one line
+//! `shared_suite!(on_<backend>, ...)` below.
 
+mod postgres;
 mod sqlite;
 mod suite;
 
@@ -18,13 +23,14 @@ use std::path::Path;
 
 use balance_monitor::store::Store;
 
+pub use postgres::Postgres;
 pub use sqlite::Sqlite;
 
 /// Where the shared suite gets its stores: a backend opens a store for `directory` (a
 /// fresh temporary directory per test), and opening the same directory again reopens
 /// the same store, with everything written before it.
 pub trait OpenStore {
-    fn open(directory: &Path) -> Store;
+    fn open(directory: &Path) -> impl std::future::Future<Output = Store>;
 }
 
 /// Instantiates every test of `suite.rs` for one backend, as `store::<module>::<test>`.
@@ -67,3 +73,4 @@ macro_rules! shared_suite {
 }
 
 shared_suite!(on_sqlite, crate::store::Sqlite);
+shared_suite!(on_postgres, crate::store::Postgres);

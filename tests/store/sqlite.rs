@@ -25,7 +25,7 @@ const PATIENCE: Duration = Duration::from_secs(20);
 pub struct Sqlite;
 
 impl OpenStore for Sqlite {
-    fn open(directory: &Path) -> Store {
+    async fn open(directory: &Path) -> Store {
         Store::open(database_in(directory)).unwrap()
     }
 }

@@ -111,7 +111,7 @@ async fn manual_run(store: &Store, monitor: &str) -> RunId {
 
 pub(super) async fn a_slot_runs_at_most_once_per_monitor<B: OpenStore>() {
     let directory = tempfile::tempdir().unwrap();
-    let store = B::open(directory.path());
+    let store = B::open(directory.path()).await;
     let payroll = store.ensure_monitor("payroll").await.unwrap();
     let rent = store.ensure_monitor("rent").await.unwrap();
     let slot = at(9, 0);
@@ -209,7 +209,7 @@ pub(super) async fn a_slot_runs_at_most_once_per_monitor<B: OpenStore>() {
 
 pub(super) async fn run_states_only_move_forward<B: OpenStore>() {
     let directory = tempfile::tempdir().unwrap();
-    let store = B::open(directory.path());
+    let store = B::open(directory.path()).await;
     let monitor = store.ensure_monitor("payroll").await.unwrap();
     let run = store
         .create_run(NewRun {
@@ -258,7 +258,7 @@ pub(super) async fn run_states_only_move_forward<B: OpenStore>() {
 pub(super) async fn an_interrupted_run_is_unfinished_and_resumes_to_running<B: OpenStore>() {
     let directory = tempfile::tempdir().unwrap();
     let run = {
-        let store = B::open(directory.path());
+        let store = B::open(directory.path()).await;
         let (monitor, run, _) = run_with_chunk(&store, "payroll", &["a1", "a2"], "B-1").await;
         store
             .set_run_state(run, RunStateChange::new(RunState::Interrupted, at(9, 5)))
@@ -292,7 +292,7 @@ pub(super) async fn an_interrupted_run_is_unfinished_and_resumes_to_running<B: O
         run
     };
 
-    let store = B::open(directory.path());
+    let store = B::open(directory.path()).await;
     let record = store.run(run).await.unwrap().unwrap();
     assert_eq!(
         (record.state, record.started_at, record.finished_at),
@@ -334,7 +334,7 @@ pub(super) async fn an_interrupted_run_is_unfinished_and_resumes_to_running<B: O
 
 pub(super) async fn reading_the_same_page_twice_stores_one_row_per_authorizer<B: OpenStore>() {
     let directory = tempfile::tempdir().unwrap();
-    let store = B::open(directory.path());
+    let store = B::open(directory.path()).await;
     let (_, run, batch) = run_with_chunk(&store, "payroll", &["a1", "a2", "a3"], "B-1").await;
     let page = [
         result("a1", Some(-8368), 0),
@@ -390,7 +390,7 @@ pub(super) async fn not_retrieved_fills_only_the_gaps_and_a_late_result_replaces
     B: OpenStore,
 >() {
     let directory = tempfile::tempdir().unwrap();
-    let store = B::open(directory.path());
+    let store = B::open(directory.path()).await;
     let (_, run, batch) = run_with_chunk(&store, "payroll", &["a1", "a2", "a3"], "B-1").await;
     store
         .upsert_results(run, batch, &[result("a1", Some(100), 0)])
@@ -437,7 +437,7 @@ pub(super) async fn not_retrieved_fills_only_the_gaps_and_a_late_result_replaces
 
 pub(super) async fn refused_authorizers_get_a_rejected_result_with_the_reason<B: OpenStore>() {
     let directory = tempfile::tempdir().unwrap();
-    let store = B::open(directory.path());
+    let store = B::open(directory.path()).await;
     let monitor = store.ensure_monitor("payroll").await.unwrap();
     let run = store
         .create_run(NewRun {
@@ -494,7 +494,7 @@ pub(super) async fn a_chunk_is_begun_once_per_body_and_an_authorizer_is_in_one_c
     B: OpenStore,
 >() {
     let directory = tempfile::tempdir().unwrap();
-    let store = B::open(directory.path());
+    let store = B::open(directory.path()).await;
     let monitor = store.ensure_monitor("payroll").await.unwrap();
     let run = store
         .create_run(NewRun {
@@ -564,7 +564,7 @@ pub(super) async fn a_chunk_is_begun_once_per_body_and_an_authorizer_is_in_one_c
 
 pub(super) async fn a_batch_id_seen_in_an_earlier_run_is_reported<B: OpenStore>() {
     let directory = tempfile::tempdir().unwrap();
-    let store = B::open(directory.path());
+    let store = B::open(directory.path()).await;
     let (_, morning, _) = run_with_chunk(&store, "payroll", &["a1"], "cached-batch").await;
     let (_, noon, _) = run_with_chunk(&store, "payroll", &["a1"], "cached-batch").await;
     let (_, fresh, _) = run_with_chunk(&store, "rent", &["a1"], "fresh-batch").await;
@@ -590,7 +590,7 @@ pub(super) async fn a_batch_id_seen_in_an_earlier_run_is_reported<B: OpenStore>(
 pub(super) async fn unfinished_runs_list_what_a_restart_must_resume<B: OpenStore>() {
     let directory = tempfile::tempdir().unwrap();
     let (running, pending) = {
-        let store = B::open(directory.path());
+        let store = B::open(directory.path()).await;
         let (_, running, batch) = run_with_chunk(&store, "payroll", &["a1", "a2"], "B-1").await;
         store
             .set_batch_state(batch, BatchState::Reading, None)
@@ -627,7 +627,7 @@ pub(super) async fn unfinished_runs_list_what_a_restart_must_resume<B: OpenStore
         (running, pending)
     };
 
-    let store = B::open(directory.path());
+    let store = B::open(directory.path()).await;
     let unfinished = store.unfinished_runs().await.unwrap();
     let ids: Vec<RunId> = unfinished.iter().map(|u| u.run.id).collect();
     assert_eq!(ids, vec![running, pending]);
@@ -659,7 +659,7 @@ pub(super) async fn unfinished_runs_list_what_a_restart_must_resume<B: OpenStore
 
 pub(super) async fn batch_states_need_a_batch_id_and_complete_is_final<B: OpenStore>() {
     let directory = tempfile::tempdir().unwrap();
-    let store = B::open(directory.path());
+    let store = B::open(directory.path()).await;
     let monitor = store.ensure_monitor("payroll").await.unwrap();
     let run = store
         .create_run(NewRun {
@@ -709,7 +709,7 @@ pub(super) async fn batch_states_need_a_batch_id_and_complete_is_final<B: OpenSt
 
 pub(super) async fn the_schedule_position_only_moves_forward<B: OpenStore>() {
     let directory = tempfile::tempdir().unwrap();
-    let store = B::open(directory.path());
+    let store = B::open(directory.path()).await;
     let monitor = store.ensure_monitor("payroll").await.unwrap();
     assert_eq!(store.schedule_state(monitor).await.unwrap(), None);
     let run = store
@@ -741,7 +741,7 @@ pub(super) async fn the_schedule_position_only_moves_forward<B: OpenStore>() {
 
 pub(super) async fn a_redelivered_webhook_is_recognised<B: OpenStore>() {
     let directory = tempfile::tempdir().unwrap();
-    let store = B::open(directory.path());
+    let store = B::open(directory.path()).await;
     let uuid = "0b7e6c1e-6f2d-4a51-9d1e-6b8f4f2a9c10";
     assert!(
         store
@@ -768,7 +768,7 @@ pub(super) async fn a_redelivered_webhook_is_recognised<B: OpenStore>() {
 pub(super) async fn a_plan_is_written_whole_or_not_at_all_and_only_once<B: OpenStore>() {
     use balance_monitor::store::{PreflightRejection, RunPlan};
     let directory = tempfile::tempdir().unwrap();
-    let store = B::open(directory.path());
+    let store = B::open(directory.path()).await;
     let run = manual_run(&store, "payroll").await;
 
     // An authorizer in two chunks: refused, and nothing of the plan is kept.
@@ -835,7 +835,7 @@ pub(super) async fn a_plan_is_written_whole_or_not_at_all_and_only_once<B: OpenS
 
 pub(super) async fn the_first_chunk_to_record_a_rightfoot_batch_owns_its_results<B: OpenStore>() {
     let directory = tempfile::tempdir().unwrap();
-    let store = B::open(directory.path());
+    let store = B::open(directory.path()).await;
     let earlier = manual_run(&store, "payroll").await;
     let later = manual_run(&store, "payroll").await;
     let mut chunk = Vec::new();
@@ -959,7 +959,7 @@ pub(super) async fn the_first_chunk_to_record_a_rightfoot_batch_owns_its_results
 pub(super) async fn judgement_fields_are_kept_whole_until_forgotten<B: OpenStore>() {
     use balance_monitor::authorizers::metadata::{Metadata, MetadataById};
     let directory = tempfile::tempdir().unwrap();
-    let store = B::open(directory.path());
+    let store = B::open(directory.path()).await;
     let (_, run, _) = run_with_chunk(&store, "fields", &["A-1"], "rf-fields").await;
     // More than one part's worth, with some authorizers that keep nothing.
     let lists: Vec<(String, Metadata)> = (0..2_345)
@@ -1007,14 +1007,14 @@ pub(super) async fn judgement_fields_are_kept_whole_until_forgotten<B: OpenStore
 
 pub(super) async fn after_close_writes_fail_and_reopening_keeps_what_was_written<B: OpenStore>() {
     let directory = tempfile::tempdir().unwrap();
-    let store = B::open(directory.path());
+    let store = B::open(directory.path()).await;
     let kept = store.ensure_monitor("kept").await.unwrap();
     store.close().await;
     let error = store.ensure_monitor("late").await.unwrap_err();
     assert!(matches!(error, StoreError::Closed { .. }), "{error}");
     assert!(error.to_string().contains("the store is closed"), "{error}");
     drop(store);
-    let reopened = B::open(directory.path());
+    let reopened = B::open(directory.path()).await;
     assert_eq!(reopened.monitor_id("kept").await.unwrap(), Some(kept));
     assert_eq!(reopened.monitor_id("late").await.unwrap(), None);
 }
@@ -1025,7 +1025,7 @@ pub(super) async fn a_sound_store_passes_its_checks_and_a_closed_one_takes_no_te
     B: OpenStore,
 >() {
     let directory = tempfile::tempdir().unwrap();
-    let store = B::open(directory.path());
+    let store = B::open(directory.path()).await;
     store.ensure_monitor("daily").await.unwrap();
     store.quick_check().await.unwrap();
     store.check_writable().await.unwrap();
@@ -1049,7 +1049,7 @@ pub(super) async fn a_monitor_run_lease_is_held_by_one_holder_until_it_expires_o
     use balance_monitor::store::{LeaseRequest, LeaseTake};
     use std::time::Duration;
     let directory = tempfile::tempdir().unwrap();
-    let store = B::open(directory.path());
+    let store = B::open(directory.path()).await;
     let monitor = store.ensure_monitor("payroll").await.unwrap();
     let other = store.ensure_monitor("rent").await.unwrap();
     let minute = Duration::from_secs(60);
@@ -1135,7 +1135,7 @@ pub(super) async fn a_monitor_run_lease_is_held_by_one_holder_until_it_expires_o
 /// a newer finished one, so runs of a monitor were judged out of order.
 pub(super) async fn runs_of_a_monitor_are_judged_in_order<B: OpenStore>() {
     let directory = tempfile::tempdir().unwrap();
-    let store = B::open(directory.path());
+    let store = B::open(directory.path()).await;
     let older = manual_run(&store, "payroll").await;
     let newer = manual_run(&store, "payroll").await;
     let monitor = store.monitor_id("payroll").await.unwrap().unwrap();
@@ -1232,7 +1232,7 @@ pub(super) async fn silences_are_kept_ended_early_once_and_held_alerts_survive_a
     B: OpenStore,
 >() {
     let directory = tempfile::tempdir().unwrap();
-    let store = B::open(directory.path());
+    let store = B::open(directory.path()).await;
     let short = store
         .add_silence(silence(at(8, 0), at(10, 0)))
         .await
@@ -1275,7 +1275,7 @@ pub(super) async fn silences_are_kept_ended_early_once_and_held_alerts_survive_a
     let fingerprint = judge_held(&store, monitor, run, true).await;
     store.close().await;
     drop(store);
-    let store = B::open(directory.path());
+    let store = B::open(directory.path()).await;
     let held = store.held_alerts(monitor).await.unwrap();
     assert_eq!(
         held.iter()

@@ -112,7 +112,9 @@ impl PostgresStore {
             closed: AtomicBool::new(false),
         };
         let mut client = store.client().await.map_err(|error| match error {
-            StoreError::Io { path, source } => StoreError::Open { path, source },
+            StoreError::Io { path, source } | StoreError::Sqlite { path, source } => {
+                StoreError::Open { path, source }
+            }
             other => other,
         })?;
         migrations::migrate(&mut client, &store.location).await?;

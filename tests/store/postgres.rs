@@ -1,0 +1,198 @@
+//! What only the PostgreSQL backend can show: two stores opening one empty database
+//! together migrate it once, a schema from a newer release is refused, and a bad URL,
+//! a wrong password and a server that is down each fail with a message that names the
+//! database and never the password.
+//!
+//! The server is the one `BALANCE_MONITOR_TEST_POSTGRES_URL` names (`scripts/test`
+//! starts a throwaway cluster and sets it); each test directory gets a database of its
+//! own, created on first use, so the suite's tests never see each other's rows. A
+//! second, plain tokio-postgres connection plays the operator with `psql`.
+
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+
+use balance_monitor::store::{LATEST_VERSION, PostgresOptions, Store, StoreError};
+
+use super::OpenStore;
+
+/// The PostgreSQL backend for the shared suite: a database per test directory.
+pub struct Postgres;
+
+impl OpenStore for Postgres {
+    async fn open(directory: &Path) -> Store {
+        let url = database_for(directory).await;
+        Store::open_postgres(&url, &PostgresOptions { pool_size: 4 })
+            .await
+            .unwrap()
+    }
+}
+
+/// The server's URL, or a failure that says how to get one.
+pub fn server_url() -> String {
+    std::env::var("BALANCE_MONITOR_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "BALANCE_MONITOR_TEST_POSTGRES_URL is not set: run the tests with scripts/test, \
+             which starts a throwaway PostgreSQL, or set it to postgres://USER:PASSWORD@HOST:PORT/DB \
+             of a server where databases may be created"
+        )
+    })
+}
+
+/// The URL of the database named `name` on the test server.
+pub fn url_of(name: &str) -> String {
+    let mut url = url::Url::parse(&server_url()).expect("a URL");
+    url.set_path(&format!("/{name}"));
+    url.to_string()
+}
+
+/// A connection to the server's own database, for the operator's statements.
+pub async fn admin(database: Option<&str>) -> tokio_postgres::Client {
+    let url = database.map_or_else(server_url, url_of);
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .expect("the test server accepts connections");
+    tokio::spawn(connection);
+    client
+}
+
+/// Creates (once) the database for a test directory and returns its URL.
+pub async fn database_for(directory: &Path) -> String {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    directory.hash(&mut hasher);
+    std::process::id().hash(&mut hasher);
+    let name = format!("bm_test_{:016x}", hasher.finish());
+    create_database(&name).await;
+    url_of(&name)
+}
+
+/// Creates the database `name` unless it exists.
+pub async fn create_database(name: &str) {
+    let client = admin(None).await;
+    let exists: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
+            &[&name],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    if !exists {
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn two_stores_opening_an_empty_database_together_migrate_it_once() {
+    let directory = tempfile::tempdir().unwrap();
+    let url = database_for(directory.path()).await;
+    let options = PostgresOptions { pool_size: 2 };
+    let (first, second) = tokio::join!(
+        Store::open_postgres(&url, &options),
+        Store::open_postgres(&url, &options)
+    );
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(first.schema_version().await.unwrap(), LATEST_VERSION);
+    assert_eq!(second.schema_version().await.unwrap(), LATEST_VERSION);
+    let name = url::Url::parse(&url).unwrap().path()[1..].to_string();
+    let applied: i64 = admin(Some(&name))
+        .await
+        .query_one("SELECT count(*) FROM schema_migrations", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(applied, 1, "one migration, applied once");
+    assert!(
+        first
+            .description()
+            .starts_with("PostgreSQL database postgres://"),
+        "{}",
+        first.description()
+    );
+    assert!(!first.description().contains(&password()), "no password");
+}
+
+#[tokio::test]
+async fn a_schema_newer_than_the_binary_is_refused_naming_both_versions() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = Postgres::open(directory.path()).await;
+    store.close().await;
+    let url = database_for(directory.path()).await;
+    let name = url::Url::parse(&url).unwrap().path()[1..].to_string();
+    let future = LATEST_VERSION + 1;
+    admin(Some(&name))
+        .await
+        .execute(
+            "INSERT INTO schema_migrations (version, name) VALUES ($1, 'from the future')",
+            &[&future],
+        )
+        .await
+        .unwrap();
+    let error = Store::open_postgres(&url, &PostgresOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::SchemaTooNew { .. }), "{error}");
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!("has schema version {future}"))
+            && message.contains(&format!("supports up to {LATEST_VERSION}")),
+        "{message}"
+    );
+    assert!(!message.contains(&password()), "{message}");
+}
+
+#[tokio::test]
+async fn a_wrong_password_a_server_that_is_down_and_a_bad_url_are_named_without_the_password() {
+    let mut wrong = url::Url::parse(&server_url()).unwrap();
+    wrong.set_password(Some("not-the-password")).unwrap();
+    let error = Store::open_postgres(wrong.as_str(), &PostgresOptions::default())
+        .await
+        .unwrap_err();
+    let message = balance_monitor::text::error_chain(&error);
+    assert!(
+        message.contains("password authentication failed"),
+        "{message}"
+    );
+    assert!(!message.contains("not-the-password"), "{message}");
+
+    // A port nothing listens on: the server is down.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let mut down = url::Url::parse(&server_url()).unwrap();
+    down.set_port(Some(port)).unwrap();
+    let error = Store::open_postgres(down.as_str(), &PostgresOptions::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Open { .. }), "{error}");
+    let message = balance_monitor::text::error_chain(&error);
+    assert!(
+        message.contains(&format!(
+            "cannot open database postgres://postgres@127.0.0.1:{port}/postgres"
+        )),
+        "{message}"
+    );
+    assert!(!message.contains(&password()), "{message}");
+
+    let bad = server_url().replace("postgres://", "postgress://");
+    let error = Store::open_postgres(&bad, &PostgresOptions::default())
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("postgres:// or postgresql://"),
+        "{message}"
+    );
+    assert!(!message.contains(&password()), "{message}");
+}
+
+/// The test server's password, to check that no message quotes it.
+fn password() -> String {
+    url::Url::parse(&server_url())
+        .unwrap()
+        .password()
+        .unwrap_or("no password set")
+        .to_string()
+}
