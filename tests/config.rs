@@ -165,6 +165,30 @@ fn cases() -> Vec<Case> {
             reason: "missing unit",
         },
         Case {
+            name: "an SQLite path beside a PostgreSQL database",
+            edit: Append("storage:\n  path: state.db\n  postgres:\n    url_env: RF_KEY\n"),
+            at: ":18:5: storage.postgres",
+            reason: "storage.path and storage.postgres exclude each other",
+        },
+        Case {
+            name: "a PostgreSQL URL that is not one, named by the key that holds it",
+            edit: Append("storage:\n  postgres:\n    url_env: RF_KEY\n"),
+            at: ":17:14: storage.postgres.url_env",
+            reason: "the URL it holds is refused: not a PostgreSQL connection URL",
+        },
+        Case {
+            name: "a PostgreSQL URL written in the configuration",
+            edit: Append("storage:\n  postgres:\n    url: postgres://bm:pw@db/balance\n"),
+            at: ":17:10: storage.postgres.url",
+            reason: "a secret may not be written in the configuration",
+        },
+        Case {
+            name: "a PostgreSQL pool of no connections",
+            edit: Append("storage:\n  postgres:\n    url_env: RF_KEY\n    pool_size: 0\n"),
+            at: ":18:16: storage.postgres.pool_size",
+            reason: "out of range (1 to 100)",
+        },
+        Case {
             name: "batch size above 1000",
             edit: Line(2, "  max_batch_size: 1500"),
             at: ":2:19: rightfoot.max_batch_size",

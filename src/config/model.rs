@@ -16,6 +16,7 @@ pub use crate::authorizers::source::{AuthorizerSource, InlineAuthorizer};
 use crate::domain::Cents;
 use crate::schedule::Schedule;
 use crate::secret::Secret;
+use crate::store::{PostgresOptions, Store, StoreError};
 
 /// The whole configuration, ready to use.
 #[derive(Debug, Clone)]
@@ -62,9 +63,48 @@ pub struct CompletionWebhook {
 
 #[derive(Debug, Clone)]
 pub struct StorageConfig {
+    /// The SQLite file; unused when `postgres` is set.
     pub path: PathBuf,
     /// Runs and results older than this are pruned; `None` keeps history forever.
     pub retention: Option<Duration>,
+    /// `storage.postgres`: the store is this PostgreSQL database, not the file.
+    pub postgres: Option<PostgresConfig>,
+}
+
+/// `storage.postgres`, validated.
+#[derive(Debug, Clone)]
+pub struct PostgresConfig {
+    /// The connection URL, which may hold the password.
+    pub url: Secret,
+    /// `postgres://user@host:port/db`: the URL without its password, for messages.
+    pub location: String,
+    pub pool_size: usize,
+    /// The leadership lease of an active/standby pair.
+    pub lease: Duration,
+}
+
+impl StorageConfig {
+    /// The store, for messages: the SQLite file's path or the PostgreSQL location.
+    pub fn describe(&self) -> String {
+        match &self.postgres {
+            Some(postgres) => postgres.location.clone(),
+            None => self.path.display().to_string(),
+        }
+    }
+
+    /// Opens the configured store: connects to PostgreSQL and migrates it, or opens (and
+    /// creates) the SQLite file. The SQLite open blocks briefly (file I/O).
+    pub async fn open_store(&self) -> Result<Store, StoreError> {
+        match &self.postgres {
+            Some(postgres) => {
+                let options = PostgresOptions {
+                    pool_size: postgres.pool_size,
+                };
+                Store::open_postgres(postgres.url.expose(), &options).await
+            }
+            None => Store::open(&self.path),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -68,6 +68,19 @@ pub struct RawCompletionWebhook {
 pub struct RawStorage {
     pub path: Option<Text>,
     pub retention: Option<Text>,
+    pub postgres: Option<Spanned<RawPostgres>>,
+}
+
+/// `storage.postgres`: the database server instead of an SQLite file.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawPostgres {
+    /// Refused: the URL may hold a password.
+    pub url: Option<Spanned<IgnoredAny>>,
+    pub url_file: Option<Text>,
+    pub url_env: Option<Text>,
+    pub pool_size: Option<Spanned<u64>>,
+    pub lease: Option<Text>,
 }
 
 #[derive(Debug, Deserialize, Default)]

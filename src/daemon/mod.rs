@@ -97,9 +97,12 @@ pub fn client_for(
 /// integrity check (`Maintenance::quick_check`), then the schema version and a test
 /// write (`Maintenance::check_writable`).
 async fn open_store(config: &Config) -> Result<Store, DaemonError> {
-    let path = &config.storage.path;
-    let store = Store::open(path)
-        .with_context(|| format!("cannot open the database {}", path.display()))
+    let described = config.storage.describe();
+    let store = config
+        .storage
+        .open_store()
+        .await
+        .with_context(|| format!("cannot open the database {described}"))
         .map_err(DaemonError::Runtime)?;
     let checked = async {
         store.quick_check().await?;
@@ -109,8 +112,7 @@ async fn open_store(config: &Config) -> Result<Store, DaemonError> {
         store.close().await;
         return Err(DaemonError::Runtime(anyhow::Error::new(error).context(
             format!(
-                "the database {} failed its start-up check; nothing was scheduled or sent",
-                path.display()
+                "the database {described} failed its start-up check; nothing was scheduled or sent"
             ),
         )));
     }

@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use crate::config::{Config, RouteTarget, WebhookRoute};
 use crate::rightfoot::RequestMetrics;
-use crate::store::Store;
 
 use super::client_for;
 
@@ -77,8 +76,8 @@ pub async fn check_online(config: &Config) -> OnlineReport {
             }
         }
     }
-    let database = format!("database {}", config.storage.path.display());
-    match Store::open(&config.storage.path) {
+    let database = format!("database {}", config.storage.describe());
+    match config.storage.open_store().await {
         Ok(store) => {
             store.close().await;
             report.line(&database, Ok("opened for writing".to_string()));

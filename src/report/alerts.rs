@@ -88,7 +88,7 @@ pub async fn alerts(
     now: DateTime<Utc>,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let store = open_store(config)?;
+    let store = open_store(config).await?;
     let read = async {
         let state = (!options.all).then_some(AlertStateFilter::Firing);
         let alerts = every_alert(&store, state).await?;
@@ -320,7 +320,7 @@ pub async fn show(
     now: DateTime<Utc>,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let store = open_store(config)?;
+    let store = open_store(config).await?;
     let read = async {
         let page = store.alerts_page(None, id.checked_add(1), 1).await?;
         let alert = page

@@ -76,9 +76,18 @@ impl Zones {
     }
 }
 
-/// Opens the configured database for reading. Unlike the daemon, refuses to create it.
-fn open_store(config: &Config) -> anyhow::Result<Store> {
+/// Opens the configured database for reading. Unlike the daemon, refuses to create an
+/// SQLite file.
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
     let path = &config.storage.path;
+    if config.storage.postgres.is_some() {
+        let described = config.storage.describe();
+        return config
+            .storage
+            .open_store()
+            .await
+            .with_context(|| format!("cannot open the database {described}"));
+    }
     if !path.exists() {
         return Err(anyhow!(
             "database {} does not exist (storage.path in {}); has the daemon run yet?",
@@ -124,7 +133,7 @@ pub async fn history(
     options: &HistoryOptions,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let store = open_store(config)?;
+    let store = open_store(config).await?;
     let checks = store
         .authorizer_checks(HistoryQuery {
             authorizer_unique_id: options.authorizer_id.clone(),
@@ -156,7 +165,7 @@ pub async fn runs(
     limit: u32,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let store = open_store(config)?;
+    let store = open_store(config).await?;
     let zones = Zones::from_config(config);
     let listed = async {
         let monitor = match monitor {
@@ -178,7 +187,7 @@ pub async fn runs(
 
 /// `balance-monitor runs show RUN_ID`.
 pub async fn run_show(config: &Config, run: RunId, out: &mut dyn Write) -> anyhow::Result<()> {
-    let store = open_store(config)?;
+    let store = open_store(config).await?;
     let detail = async {
         let record = store
             .run(run)
@@ -221,7 +230,7 @@ pub async fn export_csv(
     until: Option<DateTime<Utc>>,
     output: ExportOutput,
 ) -> anyhow::Result<u64> {
-    let store = open_store(config)?;
+    let store = open_store(config).await?;
     let exported = async {
         let scope = match selection {
             ExportSelection::All => ExportScope::All,
@@ -255,7 +264,7 @@ pub async fn backup(
     options: BackupOptions,
     progress: impl FnMut(BackupProgress) + Send + 'static,
 ) -> anyhow::Result<(PathBuf, u64)> {
-    let store = open_store(config)?;
+    let store = open_store(config).await?;
     let copied = store
         .backup_with_progress(destination, options, progress)
         .await;

@@ -34,7 +34,7 @@ pub async fn add(
         return Err(not_configured(config, monitor));
     }
     let silence = new_silence(request, created_by, now)?;
-    let store = open_store(config)?;
+    let store = open_store(config).await?;
     let added = async {
         let id = store.add_silence(silence).await?;
         let record = store
@@ -72,7 +72,7 @@ pub async fn list(
     json: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let store = open_store(config)?;
+    let store = open_store(config).await?;
     let silences = store.silences(Some(now)).await;
     store.close().await;
     let silences = silences?;
@@ -92,7 +92,7 @@ pub async fn expire(
 ) -> anyhow::Result<(SilenceRecord, bool)> {
     // As the store keeps it, so that the answer can be compared.
     let now = now.trunc_subsecs(6);
-    let store = open_store(config)?;
+    let store = open_store(config).await?;
     let expired = store.expire_silence(id, now).await;
     store.close().await;
     let record =

@@ -189,7 +189,7 @@ pub async fn gather(
         error: answer.err(),
         unit_enabled: unit,
     };
-    let store = open_store(config)?;
+    let store = open_store(config).await?;
     let read = async {
         let mut last_runs = BTreeMap::new();
         for monitor in &config.monitors {

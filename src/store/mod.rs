@@ -186,6 +186,13 @@ impl std::ops::Deref for Store {
     }
 }
 
+/// Checks a PostgreSQL connection URL without connecting: its location
+/// (`postgres://user@host:port/db`, no password) or why it is refused (never quoting
+/// the URL).
+pub fn postgres_location(url: &str) -> Result<String, String> {
+    postgres::location(url)
+}
+
 impl Store {
     /// A handle on `backend`.
     pub fn from_backend(backend: Arc<dyn Backend>) -> Store {

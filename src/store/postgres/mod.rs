@@ -67,6 +67,11 @@ impl Default for PostgresOptions {
     }
 }
 
+/// Parses `url` as [`PostgresStore::open`] does: its location, or why it is refused.
+pub(super) fn location(url: &str) -> Result<String, String> {
+    Target::parse(url).map(|target| target.location())
+}
+
 /// The PostgreSQL database behind a [`Store`](super::Store).
 pub(super) struct PostgresStore {
     /// `postgres://user@host:port/db`: no password.
