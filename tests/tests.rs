@@ -65,6 +65,10 @@
 //! - `live_config`: what a reload reaches (the HTTP and webhook tokens at once, one
 //!   in-flight bound measured on the sandbox's own counter) and whose metadata a run's
 //!   alerts show (its own plan's, also when a crash left it unjudged).
+//! - `migrate`: `balance-monitor migrate --from PATH.db`: the demo's database copied
+//!   into a fresh PostgreSQL database and verified per table, refused a second time
+//!   without `--force`, then `history`, `runs` and `export-csv` byte-identical on both
+//!   stores; a PostgreSQL server that is down is exit 1 naming it, never its password.
 //! - `notify`: digests delivered to real receivers on loopback: an SMTP server with AUTH
 //!   (subject, both bodies, escaping, the CSV of every row, recipients, Message-ID on
 //!   retries, 5xx/4xx answers, a server that never greets), 8bit `.eml` files named
@@ -113,9 +117,13 @@
 //!   failed last run and for a route whose latest notification failed, each cleared by
 //!   a later success.
 //! - `store`: one suite of behaviour written against the store's interface and run on
-//!   every backend (`store::on_sqlite::*`: idempotent upserts, slots, plans, cache
-//!   links, closing), and SQLite's own tests (`store::sqlite::*`: migrations, the file,
-//!   a schema without personal data, readers not blocked by another process's lock).
+//!   every backend (`store::on_sqlite::*` and `store::on_postgres::*`: idempotent
+//!   upserts, slots, plans, cache links, closing), SQLite's own tests
+//!   (`store::sqlite::*`: migrations, the file, a schema without personal data, readers
+//!   not blocked by another process's lock) and PostgreSQL's (`store::postgres::*`: one
+//!   migration under the lock, a newer schema refused, a wrong password, a server down
+//!   and a bad URL named without the password). PostgreSQL is the server
+//!   `BALANCE_MONITOR_TEST_POSTGRES_URL` names (`scripts/test` starts one).
 //! - `store_faults`: a store that stops taking writes mid-run (a backend failing every
 //!   write as a full disk does), at a submission or at the judgement, is waited out by
 //!   the daemon, which resumes the run and judges every borrower without a restart
@@ -158,6 +166,7 @@ mod first_minutes;
 mod history;
 mod http;
 mod live_config;
+mod migrate;
 mod notify;
 mod outbox;
 mod packaging;

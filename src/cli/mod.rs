@@ -14,6 +14,7 @@
 mod check_config;
 mod demo;
 mod init;
+mod migrate;
 mod operator;
 mod output;
 mod pages;
@@ -32,6 +33,7 @@ use crate::secret::Environment;
 pub use check_config::CheckConfigArgs;
 pub use demo::DemoArgs;
 pub use init::InitArgs;
+pub use migrate::MigrateArgs;
 pub use operator::{AlertsArgs, AlertsCommand, SilenceAddArgs, SilenceCommand, StatusArgs};
 pub use read::{BackupArgs, ExportCsvArgs, HistoryArgs, RunsArgs, RunsCommand};
 pub use run::RunNowArgs;
@@ -168,6 +170,11 @@ pub enum Command {
     /// copy is mode 0600 and checked with `PRAGMA integrity_check`.
     #[command(after_help = read::BACKUP_EXAMPLES)]
     Backup(BackupArgs),
+    /// Copy an SQLite database into the PostgreSQL database `storage.postgres` names,
+    /// then verify each table's row count and checksum on both sides. Refuses a
+    /// database that already holds rows unless --force is given.
+    #[command(after_help = migrate::EXAMPLES)]
+    Migrate(MigrateArgs),
     /// Is the daemon up, and how each monitor stands: last run, next run, firing
     /// alerts, outbox, database size. Exits 0 when healthy, 1 when something needs
     /// attention (a failed last run, a failing route, the daemon down while its systemd
@@ -252,6 +259,7 @@ pub fn run(cli: Cli, env: Environment) -> Result<(), Failure> {
         Command::Runs(args) => read::runs(path, &env, args, out),
         Command::ExportCsv(args) => read::export_csv(path, &env, args),
         Command::Backup(args) => read::backup(path, &env, args),
+        Command::Migrate(args) => migrate::migrate(path, &env, args, out),
         Command::Status(args) => operator::status(path, &env, args),
         Command::Alerts(args) => operator::alerts(path, &env, args),
         Command::Silence(command) => operator::silence(path, &env, command),

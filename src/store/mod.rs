@@ -93,7 +93,7 @@ pub use health::{StoreHealth, StuckRun};
 pub use leases::{LeaseRequest, LeaseTake, RunLease, RunLeases};
 pub use maintenance::Maintenance;
 pub use outbox::{AttemptOutcome, NewNotification, NotificationRecord, Outbox, QueuedNotification};
-pub use postgres::PostgresOptions;
+pub use postgres::{PostgresOptions, TableCopy};
 pub use queries::{
     AlertRecord, AlertStateFilter, BatchResultRow, BatchResultsPage, HistoryPage, HistoryRow,
     LastRunResults, MetricsSnapshot, Paged, ReadQueries,
@@ -191,6 +191,30 @@ impl std::ops::Deref for Store {
 /// the URL).
 pub fn postgres_location(url: &str) -> Result<String, String> {
     postgres::location(url)
+}
+
+/// Copies the SQLite database at `source` into the empty PostgreSQL database `url`
+/// names, and verifies each table's row count and checksum (`balance-monitor migrate`).
+/// The SQLite file is first brought to the current schema, as the daemon would; a
+/// target holding any row is refused unless `force` is given, which replaces it all.
+pub async fn migrate_sqlite_to_postgres(
+    source: &Path,
+    url: &str,
+    options: &PostgresOptions,
+    force: bool,
+) -> Result<Vec<TableCopy>, StoreError> {
+    if !source.is_file() {
+        return Err(StoreError::InvalidInput {
+            what: "migrate",
+            message: format!("{} is not an SQLite database file", source.display()),
+        });
+    }
+    let sqlite = Store::open(source)?;
+    sqlite.close().await;
+    let target = postgres::PostgresStore::open(url, options).await?;
+    let copied = postgres::import(&target, source, force).await;
+    target.close().await;
+    copied
 }
 
 impl Store {

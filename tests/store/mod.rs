@@ -15,7 +15,7 @@
 //! A backend adds a module with its factory and its own tests, and one line
 //! `shared_suite!(on_<backend>, ...)` below.
 
-mod postgres;
+pub(crate) mod postgres;
 mod sqlite;
 mod suite;
 

@@ -19,6 +19,7 @@ mod batches;
 mod connect;
 mod error;
 mod export;
+mod import;
 mod leases;
 mod migrations;
 mod outbox;
@@ -42,6 +43,8 @@ use deadpool_postgres::{Object, Pool, PoolError, Transaction};
 use futures_util::future::BoxFuture;
 use tokio_postgres::IsolationLevel;
 
+pub use import::TableCopy;
+pub(super) use import::import;
 pub use migrations::LATEST_VERSION;
 
 use super::{

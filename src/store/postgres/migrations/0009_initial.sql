@@ -187,7 +187,7 @@ CREATE TABLE schedule_state (
 );
 
 CREATE TABLE webhook_events (
-    event_uuid         TEXT PRIMARY KEY,
+    event_uuid         TEXT COLLATE "C" PRIMARY KEY,
     received_at        TIMESTAMPTZ NOT NULL,
     rightfoot_batch_id TEXT
 );
