@@ -114,9 +114,11 @@ pub struct OutboxStatus {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct DatabaseStatus {
+    /// The SQLite file, or the PostgreSQL database (`postgres://user@host:port/db`).
     pub path: String,
-    /// The file and its write-ahead log.
-    pub bytes: u64,
+    /// The file and its write-ahead log; `None` for PostgreSQL, whose server keeps the
+    /// files.
+    pub bytes: Option<u64>,
 }
 
 /// Asks the daemon's `/healthz`, within [`PROBE_TIMEOUT`] in all.
@@ -319,8 +321,12 @@ pub async fn gather(
     let mut wal = path.clone().into_os_string();
     wal.push("-wal");
     let database = DatabaseStatus {
-        path: path.display().to_string(),
-        bytes: size(path) + size(std::path::Path::new(&wal)),
+        path: config.storage.describe(),
+        bytes: config
+            .storage
+            .postgres
+            .is_none()
+            .then(|| size(path) + size(std::path::Path::new(&wal))),
     };
     Ok(Status {
         daemon,
@@ -395,12 +401,19 @@ pub fn render_text(status: &Status, config: &Config, now: DateTime<Utc>) -> Stri
             d.error.as_deref().unwrap_or("no answer")
         ),
     };
-    let _ = writeln!(
-        out,
-        "database:  {} ({})",
-        status.database.path,
-        megabytes(status.database.bytes)
-    );
+    match status.database.bytes {
+        Some(bytes) => {
+            let _ = writeln!(
+                out,
+                "database:  {} ({})",
+                status.database.path,
+                megabytes(bytes)
+            );
+        }
+        None => {
+            let _ = writeln!(out, "database:  {}", status.database.path);
+        }
+    }
     let o = &status.outbox;
     let _ = write!(out, "outbox:    {} waiting, {} failed", o.pending, o.failed);
     if let (Some(at), Some(route)) = (o.oldest_undelivered_at, &o.oldest_undelivered_route) {

@@ -72,6 +72,13 @@ impl Validator<'_> {
             Some(size) => size.value,
             None => DEFAULT_POOL_SIZE,
         };
+        if let Some(text) = &postgres.lease {
+            self.warn(
+                Some(crate::yaml::Position::of(text)),
+                "storage.postgres.lease",
+                "the active/standby leadership this lease is for is not built yet: run one daemon per database",
+            );
+        }
         let lease = self.duration_in(
             &postgres.lease,
             "storage.postgres.lease",
