@@ -16,6 +16,33 @@ use super::outbox::NewNotification;
 use super::types::{MonitorId, RunId, RunRecord};
 use crate::domain::Cents;
 
+/// The peaks of a balance memory as stored (both backends keep the same text):
+/// `[["2024-08-09T18:10:44.000000Z", cents], ...]`.
+pub(super) fn peaks_text(peaks: &[(DateTime<Utc>, Cents)]) -> String {
+    let raw: Vec<(String, i64)> = peaks
+        .iter()
+        .map(|(at, cents)| {
+            (
+                at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                cents.0,
+            )
+        })
+        .collect();
+    serde_json::to_string(&raw).unwrap_or_else(|_| "[]".to_string())
+}
+
+/// [`peaks_text`] read back.
+pub(super) fn parse_peaks(text: &str) -> Result<Vec<(DateTime<Utc>, Cents)>, String> {
+    let raw: Vec<(String, i64)> = serde_json::from_str(text).map_err(|e| format!("peaks: {e}"))?;
+    raw.into_iter()
+        .map(|(at, cents)| {
+            DateTime::parse_from_rfc3339(&at)
+                .map(|at| (at.with_timezone(&Utc), Cents(cents)))
+                .map_err(|e| format!("peaks: {e}"))
+        })
+        .collect()
+}
+
 /// One authorizer's balance memory (`balance_memory`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemoryRow {

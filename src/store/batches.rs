@@ -18,6 +18,72 @@ use super::types::{
     RunId,
 };
 
+/// Whether chunk `batch` may move from `from` to `to` (`has_batch_id`: Rightfoot's
+/// batch id is recorded): `Ok(false)` when it is already there, `Ok(true)` for an
+/// allowed move, the refusal otherwise. Every backend's `set_batch_state` asks this.
+pub(super) fn batch_transition(
+    batch: BatchRowId,
+    from: BatchState,
+    to: BatchState,
+    has_batch_id: bool,
+) -> Result<bool, StoreError> {
+    if from == to {
+        return Ok(false);
+    }
+    let refuse = |message: String| {
+        Err(StoreError::InvalidInput {
+            what: "batch state",
+            message,
+        })
+    };
+    if from == BatchState::Complete {
+        return refuse(format!("{batch} is complete and cannot become {to}"));
+    }
+    match to {
+        BatchState::Submitting | BatchState::Submitted => {
+            refuse(format!("{batch} cannot be set back to {to}"))
+        }
+        BatchState::Reading | BatchState::Complete if !has_batch_id => {
+            refuse(format!("{batch} has no Rightfoot batch id yet"))
+        }
+        _ => Ok(true),
+    }
+}
+
+/// A planned chunk's body hash as stored (lowercase hex), or the refusal of a chunk
+/// with no member. Every backend's `begin_batch` and `start_run` ask this.
+pub(super) fn chunk_sha(
+    run: RunId,
+    chunk_index: impl std::fmt::Display,
+    chunk: &PlannedChunk,
+) -> Result<String, StoreError> {
+    if chunk.members.is_empty() {
+        return Err(StoreError::InvalidInput {
+            what: "chunk members",
+            message: format!("{run} chunk {chunk_index} has no authorizers"),
+        });
+    }
+    Ok(hex::encode(chunk.body_sha256))
+}
+
+/// A chunk begun again: the same body is the same row, another body is refused.
+pub(super) fn same_chunk_body(
+    run: RunId,
+    chunk_index: u32,
+    stored: String,
+    given: &str,
+) -> Result<(), StoreError> {
+    if stored == given {
+        return Ok(());
+    }
+    Err(StoreError::ChunkBodyChanged {
+        run,
+        chunk_index,
+        stored,
+        given: given.to_string(),
+    })
+}
+
 /// The run journal's chunks.
 pub trait BatchJournal: Send + Sync {
     /// Records `chunk` as chunk `chunk_index` of `run`, in state `submitting`, before it

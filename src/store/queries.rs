@@ -50,6 +50,38 @@ pub struct HistoryRow {
     pub reason: Option<String>,
 }
 
+/// The first `limit` of `rows` (which holds up to one more), and whether there were
+/// more.
+pub(super) fn paged<T>(mut rows: Vec<T>, limit: u32) -> Paged<T> {
+    let has_more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    Paged { rows, has_more }
+}
+
+/// One page of a Rightfoot batch from the rows of each chunk that recorded its id,
+/// each read from the cursor with up to `limit + 1` rows, chunks in id order: merged by
+/// authorizer id, the first chunk (the owner) winning a tie. If any chunk was cut
+/// short, the merged list holds at least `limit + 1` distinct ids, so `has_more` is
+/// exact.
+pub(super) fn merged_batch_page(
+    chunks: impl IntoIterator<Item = BatchResultRow>,
+    limit: u32,
+) -> BatchResultsPage {
+    let mut merged: std::collections::BTreeMap<String, BatchResultRow> = Default::default();
+    for row in chunks {
+        merged
+            .entry(row.authorizer_unique_id.clone())
+            .or_insert(row);
+    }
+    let rows: Vec<BatchResultRow> = merged.into_values().take(limit as usize + 1).collect();
+    let Paged { rows, has_more } = paged(rows, limit);
+    BatchResultsPage {
+        total_processed: 0,
+        rows,
+        has_more,
+    }
+}
+
 /// One page of an authorizer's history, newest run first.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HistoryPage {

@@ -15,7 +15,56 @@ use futures_util::future::BoxFuture;
 
 use super::error::StoreError;
 use super::types::RunId;
-use crate::authorizers::metadata::MetadataById;
+use crate::authorizers::metadata::{Metadata, MetadataById};
+
+/// Authorizers per stored part of a run's judgement fields.
+const PART_SIZE: usize = 1000;
+
+/// The fields named by `keep` of every authorizer in `metadata`, as the JSON texts both
+/// backends store: parts of [`PART_SIZE`] authorizers in id order, each an array of
+/// `[authorizer_unique_id, [[key, value], ...]]`, so a large list is a few rows.
+/// Authorizers with none of those fields are left out.
+pub(super) fn judgement_parts(metadata: &MetadataById, keep: &[String]) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut part: Vec<(&str, Vec<(&str, &str)>)> = Vec::with_capacity(PART_SIZE);
+    let mut flush = |part: &mut Vec<(&str, Vec<(&str, &str)>)>| {
+        // Strings always serialize; an empty array stands in for the impossible
+        // failure, and reads back as no fields.
+        parts.push(serde_json::to_string(&*part).unwrap_or_else(|_| "[]".to_string()));
+        part.clear();
+    };
+    for (id, fields) in metadata.iter() {
+        let kept: Vec<(&str, &str)> = fields
+            .iter()
+            .filter(|(key, _)| keep.iter().any(|wanted| wanted == key))
+            .collect();
+        if kept.is_empty() {
+            continue;
+        }
+        part.push((id, kept));
+        if part.len() == PART_SIZE {
+            flush(&mut part);
+        }
+    }
+    if !part.is_empty() {
+        flush(&mut part);
+    }
+    parts
+}
+
+/// The stored parts read back, in part order.
+pub(super) fn parse_judgement_parts<'a>(texts: impl IntoIterator<Item = &'a str>) -> MetadataById {
+    let mut kept: Vec<(String, Metadata)> = Vec::new();
+    for text in texts {
+        let part: Vec<(String, Vec<(String, String)>)> =
+            serde_json::from_str(text).unwrap_or_default();
+        kept.extend(
+            part.into_iter()
+                .map(|(id, pairs)| (id, Metadata::from_pairs(pairs))),
+        );
+    }
+    kept.iter().map(|(id, fields)| (id, fields)).collect()
+}
 
 pub trait JudgementFields: Send + Sync {
     /// Keeps the fields named by `keep` of every authorizer in `metadata` for the

@@ -44,6 +44,39 @@ impl RunStateChange {
     }
 }
 
+/// Whether `run` may move from `from` to `to`: `Ok(false)` when it is already there
+/// (nothing to write), `Ok(true)` for an allowed move, the refusal otherwise. States
+/// move forward, but for a resumed interrupted run, which goes back to running. Every
+/// backend's `set_run_state` asks this.
+pub(super) fn run_transition(run: RunId, from: RunState, to: RunState) -> Result<bool, StoreError> {
+    if from == to {
+        return Ok(false);
+    }
+    let allowed = match (from, to) {
+        (RunState::Pending, RunState::Running) => true,
+        (RunState::Running, RunState::Interrupted) => true,
+        (RunState::Interrupted, RunState::Running) => true,
+        (RunState::Pending | RunState::Running | RunState::Interrupted, to) => to.is_final(),
+        _ => false,
+    };
+    if allowed {
+        Ok(true)
+    } else {
+        Err(StoreError::InvalidRunTransition { run, from, to })
+    }
+}
+
+/// A monitor's name as stored, or the refusal of an empty one.
+pub(super) fn monitor_name(name: &str) -> Result<String, StoreError> {
+    if name.trim().is_empty() {
+        return Err(StoreError::InvalidInput {
+            what: "monitor name",
+            message: "must not be empty".to_string(),
+        });
+    }
+    Ok(name.to_string())
+}
+
 /// The run journal's monitors and runs.
 pub trait RunJournal: Send + Sync {
     /// The id of the monitor called `name`, created if it is new.

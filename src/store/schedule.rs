@@ -99,6 +99,24 @@ pub struct SchedulePosition {
     pub last_slot_accounted_for: bool,
 }
 
+/// Refuses an event whose range is out of order or holds no slot. Every backend's
+/// `advance_schedule` asks this before writing anything.
+pub(super) fn check_events(events: &[SlotEvent]) -> Result<(), StoreError> {
+    match events
+        .iter()
+        .find(|event| event.first_slot > event.last_slot || event.slot_count == 0)
+    {
+        Some(event) => Err(StoreError::InvalidInput {
+            what: "schedule event",
+            message: format!(
+                "slots {} to {} counted {}: the range must be ordered and hold at least one slot",
+                event.first_slot, event.last_slot, event.slot_count
+            ),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The run journal's schedule position and events.
 pub trait ScheduleJournal: Send + Sync {
     /// Where `monitor`'s schedule stands, if it has ever fired.

@@ -2,7 +2,7 @@
 //! a run's checks as the rules see them, the unjudged runs (`runs.alerts_evaluated_at`),
 //! and the judgement's commit in one transaction.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use futures_util::future::BoxFuture;
 use tokio_postgres::Row;
@@ -13,7 +13,7 @@ use super::outbox::queue;
 use super::rows::{RUN_COLUMNS, run_record};
 use super::silences::write_held;
 use super::sql::{self, cents, count};
-use crate::domain::Cents;
+use crate::store::alerts::{parse_peaks, peaks_text};
 use crate::store::types::{MonitorId, RunId};
 use crate::store::{
     AlertState, AlertWrite, Judgement, MemoryRow, OpenAlertRow, OpenPhase, RunCheck,
@@ -224,26 +224,6 @@ fn memory_row(row: &Row) -> Result<MemoryRow, OpError> {
         last_success,
         peaks,
     })
-}
-
-fn parse_peaks(text: &str) -> Result<Vec<(DateTime<Utc>, Cents)>, String> {
-    let raw: Vec<(String, i64)> = serde_json::from_str(text).map_err(|e| format!("peaks: {e}"))?;
-    raw.into_iter()
-        .map(|(at, cents)| {
-            DateTime::parse_from_rfc3339(&at)
-                .map(|at| (at.with_timezone(&Utc), Cents(cents)))
-                .map_err(|e| format!("peaks: {e}"))
-        })
-        .collect()
-}
-
-/// The peaks as SQLite keeps them: `[["2024-08-09T18:10:44.000000Z", cents], ...]`.
-fn peaks_text(peaks: &[(DateTime<Utc>, Cents)]) -> String {
-    let raw: Vec<(String, i64)> = peaks
-        .iter()
-        .map(|(at, cents)| (at.to_rfc3339_opts(SecondsFormat::Micros, true), cents.0))
-        .collect();
-    serde_json::to_string(&raw).unwrap_or_else(|_| "[]".to_string())
 }
 
 fn open_alert_row(row: &Row) -> Result<OpenAlertRow, OpError> {

@@ -12,6 +12,7 @@ use super::PostgresStore;
 use super::error::OpError;
 use super::rows::{CACHED_GAP, batch_row, batches_of_run, insert_chunk, run_state};
 use super::sql::{self, count, text_enum};
+use crate::store::batches::{batch_transition, chunk_sha};
 use crate::store::types::{
     BatchRecord, BatchRef, BatchResultCounts, BatchRowId, BatchState, BatchSubmitted, PlannedChunk,
     ResultOutcome, RunId,
@@ -27,17 +28,8 @@ impl BatchJournal for PostgresStore {
         chunk: PlannedChunk,
     ) -> BoxFuture<'_, Result<BatchRowId, StoreError>> {
         Box::pin(async move {
-            let PlannedChunk {
-                body_sha256,
-                members,
-            } = chunk;
-            if members.is_empty() {
-                return Err(StoreError::InvalidInput {
-                    what: "chunk members",
-                    message: format!("{run} chunk {chunk_index} has no authorizers"),
-                });
-            }
-            let sha = hex::encode(body_sha256);
+            let sha = chunk_sha(run, chunk_index, &chunk)?;
+            let members = chunk.members;
             self.write(move |tx| {
                 Box::pin(async move {
                     let state = run_state(tx, run).await?;
@@ -95,27 +87,8 @@ impl BatchJournal for PostgresStore {
         Box::pin(self.write(move |tx| {
             Box::pin(async move {
                 let (_, current, rightfoot_id) = batch_row(tx, batch).await?;
-                if current == state {
+                if !batch_transition(batch, current, state, rightfoot_id.is_some())? {
                     return Ok(());
-                }
-                let refuse = |message: String| {
-                    Err(StoreError::InvalidInput {
-                        what: "batch state",
-                        message,
-                    }
-                    .into())
-                };
-                if current == BatchState::Complete {
-                    return refuse(format!("{batch} is complete and cannot become {state}"));
-                }
-                match state {
-                    BatchState::Submitting | BatchState::Submitted => {
-                        return refuse(format!("{batch} cannot be set back to {state}"));
-                    }
-                    BatchState::Reading | BatchState::Complete if rightfoot_id.is_none() => {
-                        return refuse(format!("{batch} has no Rightfoot batch id yet"));
-                    }
-                    _ => {}
                 }
                 let finished = matches!(state, BatchState::Complete | BatchState::Failed);
                 sql::exec(

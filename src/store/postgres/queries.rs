@@ -13,6 +13,7 @@ use super::PostgresStore;
 use super::error::OpError;
 use super::rows::{RUN_COLUMNS, run_records};
 use super::sql::{self, cents, count, text_enum};
+use crate::store::queries::{merged_batch_page, paged};
 use crate::store::types::{ResultOutcome, RunId, RunRecord, RunState};
 use crate::store::{
     AlertRecord, AlertStateFilter, BatchResultRow, BatchResultsPage, HistoryPage, HistoryRow,
@@ -326,7 +327,7 @@ async fn batch_rows(
     let wanted = limit as usize + 1;
     // An id is never empty (a CHECK on batch_members), so "" starts at the first.
     let after = after.unwrap_or("");
-    let mut merged: BTreeMap<String, BatchResultRow> = BTreeMap::new();
+    let mut found = Vec::new();
     for chunk in chunks {
         let (batch, run): (i64, i64) = (chunk.try_get(0)?, chunk.try_get(1)?);
         for row in sql::all(
@@ -342,31 +343,15 @@ async fn batch_rows(
         )
         .await?
         {
-            let row = BatchResultRow {
+            found.push(BatchResultRow {
                 authorizer_unique_id: row.try_get(0)?,
                 balance: cents(&row, 1)?,
                 balance_status_code: row.try_get(2)?,
                 retrieved_at: row.try_get(3)?,
-            };
-            merged
-                .entry(row.authorizer_unique_id.clone())
-                .or_insert(row);
+            });
         }
     }
-    let mut rows: Vec<BatchResultRow> = merged.into_values().take(wanted).collect();
-    let has_more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    Ok(Some(BatchResultsPage {
-        total_processed: 0,
-        rows,
-        has_more,
-    }))
-}
-
-fn paged<T>(mut rows: Vec<T>, limit: u32) -> Paged<T> {
-    let has_more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    Paged { rows, has_more }
+    Ok(Some(merged_batch_page(found, limit)))
 }
 
 fn history_row(row: &Row) -> Result<HistoryRow, OpError> {

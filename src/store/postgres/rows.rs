@@ -10,6 +10,7 @@ use tokio_postgres::Row;
 use super::error::OpError;
 use super::sql::{self, count, text_enum};
 use crate::store::StoreError;
+use crate::store::batches::same_chunk_body;
 use crate::store::types::{
     BatchRecord, BatchRef, BatchRowId, BatchState, MonitorId, RunId, RunRecord, RunState,
     RunTrigger,
@@ -85,17 +86,8 @@ pub(super) async fn insert_chunk(
     )
     .await?
     {
-        let stored: String = existing.try_get(1)?;
-        if stored == sha {
-            return Ok(BatchRowId(existing.try_get(0)?));
-        }
-        return Err(StoreError::ChunkBodyChanged {
-            run,
-            chunk_index,
-            stored,
-            given: sha.to_string(),
-        }
-        .into());
+        same_chunk_body(run, chunk_index, existing.try_get(1)?, sha)?;
+        return Ok(BatchRowId(existing.try_get(0)?));
     }
     if state.is_final() {
         return Err(StoreError::RunFinished { run, state }.into());

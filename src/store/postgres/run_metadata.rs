@@ -1,25 +1,19 @@
-//! The judgement fields on PostgreSQL ([`JudgementFields`]): a run's kept fields in parts
-//! of [`PART_SIZE`] authorizers in id order, each part one row of `judgement_fields`
-//! holding a JSON array of `[authorizer_unique_id, [[key, value], ...]]`, as on SQLite.
+//! The judgement fields on PostgreSQL ([`JudgementFields`]): a run's kept fields in
+//! parts (`store::run_metadata::judgement_parts`), each part one row of
+//! `judgement_fields`, written in one statement.
 
 use std::sync::Arc;
 
+use deadpool_postgres::Transaction;
 use futures_util::future::BoxFuture;
 
 use super::PostgresStore;
+use super::error::OpError;
 use super::sql;
-use crate::authorizers::metadata::{Metadata, MetadataById};
+use crate::authorizers::metadata::MetadataById;
+use crate::store::run_metadata::{judgement_parts, parse_judgement_parts};
 use crate::store::types::RunId;
 use crate::store::{JudgementFields, StoreError};
-
-/// Authorizers per row of `judgement_fields`.
-const PART_SIZE: usize = 1000;
-
-/// One part as its JSON text. Strings always serialize; an empty array stands in for
-/// the impossible failure, and reads back as no fields.
-fn part_text(part: &[(&str, Vec<(&str, &str)>)]) -> String {
-    serde_json::to_string(part).unwrap_or_else(|_| "[]".to_string())
-}
 
 impl JudgementFields for PostgresStore {
     fn write_judgement_metadata(
@@ -28,36 +22,11 @@ impl JudgementFields for PostgresStore {
         metadata: Arc<MetadataById>,
         keep: Vec<String>,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
-        // The parts are made before the transaction: the metadata is borrowed, and the
-        // transaction's future must own what it holds.
-        let mut parts: Vec<String> = Vec::new();
-        let mut part: Vec<(&str, Vec<(&str, &str)>)> = Vec::with_capacity(PART_SIZE);
-        for (id, fields) in metadata.iter() {
-            let kept: Vec<(&str, &str)> = fields
-                .iter()
-                .filter(|(key, _)| keep.iter().any(|wanted| wanted == key))
-                .collect();
-            if kept.is_empty() {
-                continue;
-            }
-            part.push((id, kept));
-            if part.len() == PART_SIZE {
-                parts.push(part_text(&part));
-                part.clear();
-            }
-        }
-        if !part.is_empty() {
-            parts.push(part_text(&part));
-        }
-        drop(part);
+        // Made before the transaction, whose future must own what it holds.
+        let parts = judgement_parts(&metadata, &keep);
         Box::pin(self.write(move |tx| {
             Box::pin(async move {
-                sql::exec(
-                    tx,
-                    "DELETE FROM judgement_fields WHERE run_id = $1",
-                    &[&run.0],
-                )
-                .await?;
+                forget(tx, run).await?;
                 sql::exec(
                     tx,
                     "INSERT INTO judgement_fields (run_id, part, fields) \
@@ -80,32 +49,26 @@ impl JudgementFields for PostgresStore {
                     &[&run.0],
                 )
                 .await?;
-                let mut kept: Vec<(String, Metadata)> = Vec::new();
-                for row in rows {
-                    let text: &str = row.try_get(0)?;
-                    let part: Vec<(String, Vec<(String, String)>)> =
-                        serde_json::from_str(text).unwrap_or_default();
-                    kept.extend(
-                        part.into_iter()
-                            .map(|(id, pairs)| (id, Metadata::from_pairs(pairs))),
-                    );
-                }
-                Ok(kept.iter().map(|(id, fields)| (id, fields)).collect())
+                let texts = rows
+                    .iter()
+                    .map(|row| row.try_get::<_, &str>(0))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(parse_judgement_parts(texts))
             })
         }))
     }
 
     fn forget_judgement_metadata(&self, run: RunId) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(self.write(move |tx| {
-            Box::pin(async move {
-                sql::exec(
-                    tx,
-                    "DELETE FROM judgement_fields WHERE run_id = $1",
-                    &[&run.0],
-                )
-                .await?;
-                Ok(())
-            })
-        }))
+        Box::pin(self.write(move |tx| Box::pin(forget(tx, run))))
     }
+}
+
+async fn forget(tx: &Transaction<'_>, run: RunId) -> Result<(), OpError> {
+    sql::exec(
+        tx,
+        "DELETE FROM judgement_fields WHERE run_id = $1",
+        &[&run.0],
+    )
+    .await?;
+    Ok(())
 }

@@ -9,6 +9,7 @@ use super::PostgresStore;
 use super::error::OpError;
 use super::rows::{RUN_COLUMNS, batches_of_run, insert_chunk, run_record, run_records, run_state};
 use super::sql::{self, count, text_enum};
+use crate::store::runs::{monitor_name as stored_monitor_name, run_transition};
 use crate::store::types::{
     BatchRowId, BatchState, MonitorId, NewRun, PreflightRejection, RunId, RunPlan, RunRecord,
     RunState, RunTally, UnfinishedRun,
@@ -18,13 +19,7 @@ use crate::store::{RunJournal, RunStateChange, StoreError};
 impl RunJournal for PostgresStore {
     fn ensure_monitor<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<MonitorId, StoreError>> {
         Box::pin(async move {
-            if name.trim().is_empty() {
-                return Err(StoreError::InvalidInput {
-                    what: "monitor name",
-                    message: "must not be empty".to_string(),
-                });
-            }
-            let name = name.to_string();
+            let name = stored_monitor_name(name)?;
             self.write(move |tx| {
                 Box::pin(async move {
                     sql::exec(
@@ -92,25 +87,8 @@ impl RunJournal for PostgresStore {
         Box::pin(self.write(move |tx| {
             Box::pin(async move {
                 let current = run_state(tx, run).await?;
-                if current == state {
+                if !run_transition(run, current, state)? {
                     return Ok(());
-                }
-                let allowed = match (current, state) {
-                    (RunState::Pending, RunState::Running) => true,
-                    (RunState::Running, RunState::Interrupted) => true,
-                    (RunState::Interrupted, RunState::Running) => true,
-                    (RunState::Pending | RunState::Running | RunState::Interrupted, to) => {
-                        to.is_final()
-                    }
-                    _ => false,
-                };
-                if !allowed {
-                    return Err(StoreError::InvalidRunTransition {
-                        run,
-                        from: current,
-                        to: state,
-                    }
-                    .into());
                 }
                 let (started_at, finished_at) = if state.is_final() {
                     (None, Some(at))

@@ -9,6 +9,7 @@ use futures_util::future::BoxFuture;
 use super::PostgresStore;
 use super::error::OpError;
 use super::sql::{self, text_enum};
+use crate::store::schedule::check_events;
 use crate::store::types::{MonitorId, RunId, ScheduleState};
 use crate::store::{
     ScheduleEvent, ScheduleJournal, SchedulePosition, SlotEvent, SlotOutcome, StoreError,
@@ -57,17 +58,7 @@ impl ScheduleJournal for PostgresStore {
         events: Vec<SlotEvent>,
     ) -> BoxFuture<'_, Result<bool, StoreError>> {
         Box::pin(async move {
-            for event in &events {
-                if event.first_slot > event.last_slot || event.slot_count == 0 {
-                    return Err(StoreError::InvalidInput {
-                        what: "schedule event",
-                        message: format!(
-                            "slots {} to {} counted {}: the range must be ordered and hold at least one slot",
-                            event.first_slot, event.last_slot, event.slot_count
-                        ),
-                    });
-                }
-            }
+            check_events(&events)?;
             self.write(move |tx| {
                 Box::pin(async move {
                     let stored = sql::opt(

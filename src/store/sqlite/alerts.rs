@@ -2,7 +2,6 @@
 //! a run's checks as the rules see them, the unjudged runs (`runs.alerts_evaluated_at`),
 //! and the judgement's commit in one transaction.
 
-use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use rusqlite::{OptionalExtension, Row, ToSql, Transaction, params};
 
@@ -11,7 +10,7 @@ use super::columns::{count, optional_cents, optional_time, time, time_text};
 use super::error::OpError;
 use super::outbox::queue;
 use super::rows::{RUN_COLUMNS, run_record};
-use crate::domain::Cents;
+use crate::store::alerts::{parse_peaks, peaks_text};
 use crate::store::types::{MonitorId, RunId};
 use crate::store::{
     AlertState, AlertWrite, Judgement, MemoryRow, OpenAlertRow, OpenPhase, RunCheck,
@@ -221,25 +220,6 @@ fn memory_row(row: &Row<'_>) -> rusqlite::Result<MemoryRow> {
         last_success,
         peaks,
     })
-}
-
-fn parse_peaks(text: &str) -> Result<Vec<(DateTime<Utc>, Cents)>, String> {
-    let raw: Vec<(String, i64)> = serde_json::from_str(text).map_err(|e| format!("peaks: {e}"))?;
-    raw.into_iter()
-        .map(|(at, cents)| {
-            DateTime::parse_from_rfc3339(&at)
-                .map(|at| (at.with_timezone(&Utc), Cents(cents)))
-                .map_err(|e| format!("peaks: {e}"))
-        })
-        .collect()
-}
-
-fn peaks_text(peaks: &[(DateTime<Utc>, Cents)]) -> String {
-    let raw: Vec<(String, i64)> = peaks
-        .iter()
-        .map(|(at, cents)| (time_text(*at), cents.0))
-        .collect();
-    serde_json::to_string(&raw).unwrap_or_else(|_| "[]".to_string())
 }
 
 fn open_alert_row(row: &Row<'_>) -> rusqlite::Result<OpenAlertRow> {

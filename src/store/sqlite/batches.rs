@@ -12,6 +12,7 @@ use super::SqliteStore;
 use super::columns::{count, text_enum, time, time_text};
 use super::error::OpError;
 use super::rows::{CACHED_GAP, batch_row, batches_of_run, insert_chunk, run_state};
+use crate::store::batches::{batch_transition, chunk_sha};
 use crate::store::types::{
     BatchRecord, BatchRef, BatchResultCounts, BatchRowId, BatchState, BatchSubmitted, PlannedChunk,
     ResultOutcome, RunId,
@@ -27,17 +28,8 @@ impl BatchJournal for SqliteStore {
         chunk: PlannedChunk,
     ) -> BoxFuture<'_, Result<BatchRowId, StoreError>> {
         Box::pin(async move {
-            let PlannedChunk {
-                body_sha256,
-                members,
-            } = chunk;
-            if members.is_empty() {
-                return Err(StoreError::InvalidInput {
-                    what: "chunk members",
-                    message: format!("{run} chunk {chunk_index} has no authorizers"),
-                });
-            }
-            let sha = hex::encode(body_sha256);
+            let sha = chunk_sha(run, chunk_index, &chunk)?;
+            let members = chunk.members;
             self.write(move |transaction| {
                 let state = run_state(transaction, run)?;
                 insert_chunk(transaction, run, state, chunk_index, &sha, members)
@@ -173,27 +165,8 @@ impl BatchJournal for SqliteStore {
         Box::pin(async move {
             self.write(move |transaction| {
                 let (_, current, rightfoot_id) = batch_row(transaction, batch)?;
-                if current == state {
+                if !batch_transition(batch, current, state, rightfoot_id.is_some())? {
                     return Ok(());
-                }
-                let refuse = |message: String| {
-                    Err(StoreError::InvalidInput {
-                        what: "batch state",
-                        message,
-                    }
-                    .into())
-                };
-                if current == BatchState::Complete {
-                    return refuse(format!("{batch} is complete and cannot become {state}"));
-                }
-                match state {
-                    BatchState::Submitting | BatchState::Submitted => {
-                        return refuse(format!("{batch} cannot be set back to {state}"));
-                    }
-                    BatchState::Reading | BatchState::Complete if rightfoot_id.is_none() => {
-                        return refuse(format!("{batch} has no Rightfoot batch id yet"));
-                    }
-                    _ => {}
                 }
                 let now = time_text(Utc::now());
                 let finished =

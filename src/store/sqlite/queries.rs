@@ -12,6 +12,7 @@ use rusqlite::{Row, params};
 use super::SqliteStore;
 use super::columns::{optional_cents, optional_time, text_enum, time};
 use super::rows::{RUN_COLUMNS, run_record};
+use crate::store::queries::{merged_batch_page, paged};
 use crate::store::types::{ResultOutcome, RunId, RunRecord, RunState};
 use crate::store::{
     AlertRecord, AlertStateFilter, BatchResultRow, BatchResultsPage, HistoryPage, HistoryRow,
@@ -335,7 +336,7 @@ fn batch_rows(
     let mut statement = transaction.prepare_cached(CHUNK_RESULTS_SQL)?;
     // An id is never empty (a CHECK on batch_members), so "" starts at the first.
     let after = after.unwrap_or("");
-    let mut merged: BTreeMap<String, BatchResultRow> = BTreeMap::new();
+    let mut found = Vec::new();
     for (chunk, run) in chunks {
         let rows = statement.query_map(params![chunk, run, after, wanted as i64], |row| {
             Ok(BatchResultRow {
@@ -346,28 +347,10 @@ fn batch_rows(
             })
         })?;
         for row in rows {
-            let row = row?;
-            merged
-                .entry(row.authorizer_unique_id.clone())
-                .or_insert(row);
+            found.push(row?);
         }
     }
-    // Each chunk gave up to `wanted` rows from `after`; if any was cut short, the
-    // merged list holds at least `wanted` distinct ids, so `has_more` is exact.
-    let mut rows: Vec<BatchResultRow> = merged.into_values().take(wanted).collect();
-    let has_more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    Ok(Some(BatchResultsPage {
-        total_processed: 0,
-        rows,
-        has_more,
-    }))
-}
-
-fn paged<T>(mut rows: Vec<T>, limit: u32) -> Paged<T> {
-    let has_more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    Paged { rows, has_more }
+    Ok(Some(merged_batch_page(found, limit)))
 }
 
 fn history_row(row: &Row<'_>) -> rusqlite::Result<HistoryRow> {

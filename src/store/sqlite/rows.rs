@@ -11,6 +11,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 use super::columns::{count, optional_time, text_enum, time, time_text};
 use super::error::{OpError, is_unique_violation};
 use crate::store::StoreError;
+use crate::store::batches::same_chunk_body;
 use crate::store::types::{
     BatchRecord, BatchRef, BatchRowId, BatchState, MonitorId, RunId, RunRecord, RunState,
     RunTrigger,
@@ -94,16 +95,8 @@ pub(super) fn insert_chunk(
         )
         .optional()?;
     if let Some((id, stored)) = existing {
-        if stored == sha {
-            return Ok(BatchRowId(id));
-        }
-        return Err(StoreError::ChunkBodyChanged {
-            run,
-            chunk_index,
-            stored,
-            given: sha.to_string(),
-        }
-        .into());
+        same_chunk_body(run, chunk_index, stored, sha)?;
+        return Ok(BatchRowId(id));
     }
     if state.is_final() {
         return Err(StoreError::RunFinished { run, state }.into());

@@ -10,6 +10,7 @@ use super::SqliteStore;
 use super::columns::{count, text_enum, time_text};
 use super::error::{OpError, is_unique_violation};
 use super::rows::{RUN_COLUMNS, batches_of_run, insert_chunk, run_record, run_state};
+use crate::store::runs::{monitor_name as stored_monitor_name, run_transition};
 use crate::store::types::{
     BatchRowId, BatchState, MonitorId, NewRun, PreflightRejection, RunId, RunPlan, RunRecord,
     RunState, RunTally, UnfinishedRun,
@@ -19,13 +20,7 @@ use crate::store::{RunJournal, RunStateChange, StoreError};
 impl RunJournal for SqliteStore {
     fn ensure_monitor<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<MonitorId, StoreError>> {
         Box::pin(async move {
-            if name.trim().is_empty() {
-                return Err(StoreError::InvalidInput {
-                    what: "monitor name",
-                    message: "must not be empty".to_string(),
-                });
-            }
-            let name = name.to_string();
+            let name = stored_monitor_name(name)?;
             self.write(move |transaction| {
                 transaction.execute(
                     "INSERT INTO monitors (name, created_at) VALUES (?1, ?2) \
@@ -90,27 +85,8 @@ impl RunJournal for SqliteStore {
             let RunStateChange { state, at, reason } = change;
             self.write(move |transaction| {
                 let current = run_state(transaction, run)?;
-                if current == state {
+                if !run_transition(run, current, state)? {
                     return Ok(());
-                }
-                // States move forward, but for a resumed interrupted run, which goes
-                // back to running.
-                let allowed = match (current, state) {
-                    (RunState::Pending, RunState::Running) => true,
-                    (RunState::Running, RunState::Interrupted) => true,
-                    (RunState::Interrupted, RunState::Running) => true,
-                    (RunState::Pending | RunState::Running | RunState::Interrupted, to) => {
-                        to.is_final()
-                    }
-                    _ => false,
-                };
-                if !allowed {
-                    return Err(StoreError::InvalidRunTransition {
-                        run,
-                        from: current,
-                        to: state,
-                    }
-                    .into());
                 }
                 let at = time_text(at);
                 let (started_at, finished_at) = if state.is_final() {

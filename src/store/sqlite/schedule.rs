@@ -9,6 +9,7 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use super::SqliteStore;
 use super::columns::{text_enum, time, time_text};
 use super::error::OpError;
+use crate::store::schedule::check_events;
 use crate::store::types::{MonitorId, RunId, ScheduleState};
 use crate::store::{
     ScheduleEvent, ScheduleJournal, SchedulePosition, SlotEvent, SlotOutcome, StoreError,
@@ -60,17 +61,7 @@ impl ScheduleJournal for SqliteStore {
         events: Vec<SlotEvent>,
     ) -> BoxFuture<'_, Result<bool, StoreError>> {
         Box::pin(async move {
-            for event in &events {
-                if event.first_slot > event.last_slot || event.slot_count == 0 {
-                    return Err(StoreError::InvalidInput {
-                        what: "schedule event",
-                        message: format!(
-                            "slots {} to {} counted {}: the range must be ordered and hold at least one slot",
-                            event.first_slot, event.last_slot, event.slot_count
-                        ),
-                    });
-                }
-            }
+            check_events(&events)?;
             self.write(move |transaction| {
                 let to_text = time_text(to);
                 let stored: Option<String> = transaction
