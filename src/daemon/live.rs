@@ -157,8 +157,10 @@ pub async fn reload(
         }
     };
     let current = live.config();
-    if new.storage.path != current.storage.path {
-        tracing::warn!("storage.path changed: the new database is used only after a restart");
+    if new.storage.describe() != current.storage.describe() {
+        tracing::warn!(
+            "storage.path or storage.postgres changed: the new database is used only after a restart"
+        );
     }
     if new.storage.retention != current.storage.retention {
         tracing::warn!("storage.retention changed: the new retention is used only after a restart");
