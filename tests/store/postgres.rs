@@ -196,3 +196,108 @@ fn password() -> String {
         .unwrap_or("no password set")
         .to_string()
 }
+
+/// TLS through rustls: the test server is given a self-signed certificate (by a reload,
+/// taken back at the end); `sslmode=require` then encrypts (the server's own view,
+/// `pg_stat_ssl`, says so), and `verify-full` refuses the unknown issuer, naming the
+/// database and not the password.
+#[tokio::test]
+async fn require_encrypts_through_rustls_and_verify_full_refuses_an_unknown_certificate() {
+    use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+
+    let admin_client = admin(None).await;
+    let data: String = admin_client
+        .query_one("SELECT current_setting('data_directory')", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let owner = std::fs::metadata(&data)
+        .expect("the test server's data directory is on this machine")
+        .uid();
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(folder.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (cert, key) = (
+        folder.path().join("cert.pem"),
+        folder.path().join("key.pem"),
+    );
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl makes a test certificate");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    for file in [&cert, &key] {
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::os::unix::fs::chown(file, Some(owner), None).unwrap();
+    }
+    // ALTER SYSTEM may not share a transaction: one statement at a time.
+    for statement in [
+        format!("ALTER SYSTEM SET ssl_cert_file = '{}'", cert.display()),
+        format!("ALTER SYSTEM SET ssl_key_file = '{}'", key.display()),
+        "ALTER SYSTEM SET ssl = on".to_string(),
+        "SELECT pg_reload_conf()".to_string(),
+    ] {
+        admin_client.batch_execute(&statement).await.unwrap();
+    }
+
+    let directory = tempfile::tempdir().unwrap();
+    let url = database_for(directory.path()).await;
+    let name = url::Url::parse(&url).unwrap().path()[1..].to_string();
+    let with = |mode: &str| format!("{url}?sslmode={mode}");
+    // The postmaster applies the reload on its own time: new connections see it soon.
+    let mut opened = None;
+    for _ in 0..100 {
+        match Store::open_postgres(&with("require"), &PostgresOptions { pool_size: 1 }).await {
+            Ok(store) => {
+                opened = Some(store);
+                break;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+        }
+    }
+    let store = opened.expect("sslmode=require connects once the server offers TLS");
+    let encrypted: i64 = admin_client
+        .query_one(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a ON a.pid = s.pid \
+             WHERE a.datname = $1 AND a.application_name = 'balance-monitor' AND s.ssl",
+            &[&name],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(encrypted, 1, "the pool's one connection is encrypted");
+    store.close().await;
+
+    let error = Store::open_postgres(&with("verify-full"), &PostgresOptions::default())
+        .await
+        .unwrap_err();
+    let message = balance_monitor::text::error_chain(&error);
+    for statement in [
+        "ALTER SYSTEM RESET ssl",
+        "ALTER SYSTEM RESET ssl_cert_file",
+        "ALTER SYSTEM RESET ssl_key_file",
+        "SELECT pg_reload_conf()",
+    ] {
+        admin_client.batch_execute(statement).await.unwrap();
+    }
+    assert!(
+        message.contains("cannot open database postgres://"),
+        "{message}"
+    );
+    assert!(message.to_lowercase().contains("certificate"), "{message}");
+    assert!(!message.contains(&password()), "{message}");
+}
