@@ -65,10 +65,6 @@
 //! - `live_config`: what a reload reaches (the HTTP and webhook tokens at once, one
 //!   in-flight bound measured on the sandbox's own counter) and whose metadata a run's
 //!   alerts show (its own plan's, also when a crash left it unjudged).
-//! - `migrate`: `balance-monitor migrate --from PATH.db`: the demo's database copied
-//!   into a fresh PostgreSQL database and verified per table, refused a second time
-//!   without `--force`, then `history`, `runs` and `export-csv` byte-identical on both
-//!   stores; a PostgreSQL server that is down is exit 1 naming it, never its password.
 //! - `notify`: digests delivered to real receivers on loopback: an SMTP server with AUTH
 //!   (subject, both bodies, escaping, the CSV of every row, recipients, Message-ID on
 //!   retries, 5xx/4xx answers, a server that never greets), 8bit `.eml` files named
@@ -87,6 +83,11 @@
 //!   `run-now` in three processes neither repeats nor loses an alert; `test-alert`.
 //! - `packaging`: `--version` with the git revision, shell completions and man pages
 //!   generated from the CLI, and the systemd unit checked against `config.example.yaml`.
+//! - `postgres`: the real binary on PostgreSQL: `run-now` against the sandbox stores
+//!   its run there (and no SQLite file); `migrate --from PATH.db` copies the demo's
+//!   database into a fresh PostgreSQL database, verified per table, refused a second
+//!   time without `--force`, then `history`, `runs` and `export-csv` print the same bytes
+//!   from both stores; a server that is down is exit 1 naming it, never its password.
 //! - `read_api`: the local read API's Rightfoot-shaped routes over real HTTP against a
 //!   real store: history, balances and the CSV export checked against the OpenAPI
 //!   schemas, exact cents, a keyset walk that returns every row once while runs are
@@ -166,10 +167,10 @@ mod first_minutes;
 mod history;
 mod http;
 mod live_config;
-mod migrate;
 mod notify;
 mod outbox;
 mod packaging;
+mod postgres;
 mod read_api;
 mod read_api_ops;
 mod retention;

@@ -1,8 +1,9 @@
-//! `balance-monitor migrate --from PATH.db` with the real binary: the demo's SQLite
-//! database copied into a fresh PostgreSQL database and verified table by table; a
-//! second copy refused without `--force`; then `history` and `export-csv` print the same
-//! bytes from both; and a read-side command against a PostgreSQL server that is down
-//! exits 1 naming the database, never its password.
+//! The real binary with its store on PostgreSQL: `run-now` against the sandbox stores
+//! its run in the database (and creates no SQLite file); `migrate --from PATH.db` copies
+//! the demo's SQLite database into a fresh PostgreSQL database, verified table by
+//! table, and refuses a second copy without `--force`; then `history`, `runs` and
+//! `export-csv` print the same bytes from both; and a read-side command against a server
+//! that is down exits 1 naming the database, never its password.
 
 use std::path::Path;
 
@@ -203,4 +204,99 @@ fn password() -> String {
         .password()
         .unwrap_or("no password set")
         .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_now_stores_its_run_in_postgresql() {
+    use balance_monitor::sandbox::{SANDBOX_DEFAULT_KEY, SandboxConfig};
+    use balance_monitor::secret::Secret;
+
+    use crate::support::sandbox::{CsvRow, RunningSandbox, authorizers_csv};
+
+    let mut sandbox_config = SandboxConfig::new([Secret::new(SANDBOX_DEFAULT_KEY)]);
+    sandbox_config.processing_time = std::time::Duration::ZERO;
+    let sandbox = RunningSandbox::start(sandbox_config).await;
+    let scratch = tempfile::tempdir().unwrap();
+    let folder = scratch.path().join("pg");
+    let made = run_binary(scratch.path(), &["init", folder.to_str().unwrap()], &[]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let config = folder.join("config.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let sqlite = "storage:\n  # The SQLite database; its folder must exist and be writable.\n  path: balance-monitor.db\n";
+    assert!(
+        text.contains(sqlite) && text.contains("base_url: http://127.0.0.1:8455\n"),
+        "{text}"
+    );
+    let text = text
+        .replace(
+            sqlite,
+            "storage:\n  postgres:\n    url_env: BM_TEST_DATABASE_URL\n",
+        )
+        .replace(
+            "base_url: http://127.0.0.1:8455\n",
+            &format!("base_url: {}\n", sandbox.url.as_str().trim_end_matches('/')),
+        );
+    std::fs::write(&config, text).unwrap();
+    let row = CsvRow::bank("A-1")
+        .meta("loan_id", "LN-1")
+        .meta("payment_amount", "100.00");
+    std::fs::write(
+        folder.join("authorizers.csv"),
+        authorizers_csv(&[row], &["loan_id", "payment_amount"]),
+    )
+    .unwrap();
+    let name = format!("bm_run_now_{}", std::process::id());
+    create_database(&name).await;
+    let url = url_of(&name);
+    let (dir, config_text) = (
+        scratch.path().to_path_buf(),
+        config.to_str().unwrap().to_string(),
+    );
+    let ran = tokio::task::spawn_blocking(move || {
+        let env = [("BM_TEST_DATABASE_URL", url.as_str())];
+        let run_now = run_binary(
+            &dir,
+            &["run-now", "--config", &config_text, "morning-ach"],
+            &env,
+        );
+        let runs = run_binary(&dir, &["--config", &config_text, "runs"], &env);
+        (run_now, runs)
+    })
+    .await
+    .unwrap();
+    let (run_now, runs) = ran;
+    let printed = String::from_utf8_lossy(&run_now.stdout);
+    assert_eq!(
+        run_now.status.code(),
+        Some(0),
+        "{printed}{}",
+        String::from_utf8_lossy(&run_now.stderr)
+    );
+    assert!(
+        printed.contains("run 1 of morning-ach: complete"),
+        "{printed}"
+    );
+    let listed = String::from_utf8_lossy(&runs.stdout);
+    assert!(
+        runs.status.success() && listed.contains("morning-ach"),
+        "{listed}"
+    );
+    assert!(
+        !folder.join("balance-monitor.db").exists(),
+        "no SQLite file"
+    );
+    let stored: i64 = crate::store::postgres::admin(Some(&name))
+        .await
+        .query_one(
+            "SELECT count(*) FROM results WHERE outcome = 'retrieved'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 1, "the borrower's balance is in PostgreSQL");
 }
