@@ -5,7 +5,8 @@
 //!   closing, silences and held alerts). Each test is a function generic over [`OpenStore`]; [`shared_suite!`]
 //!   turns the list into `#[tokio::test]`s for one backend.
 //! - `postgres`: PostgreSQL's own (migrations under a lock, a newer schema refused, a
-//!   bad URL, a wrong password, a server that is down), and [`Postgres`], its factory
+//!   bad URL, a wrong password, a server that is down, TLS, connections ended by the
+//!   server), and [`Postgres`], its factory
 //!   for the suite: a fresh database per test directory on the server that
 //!   `BALANCE_MONITOR_TEST_POSTGRES_URL` names (`scripts/test` starts one).
 //! - `sqlite`: SQLite's own (the file, migrations, pragmas, the schema holding no

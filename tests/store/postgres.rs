@@ -1,7 +1,9 @@
 //! What only the PostgreSQL backend can show: two stores opening one empty database
-//! together migrate it once, a schema from a newer release is refused, and a bad URL,
-//! a wrong password and a server that is down each fail with a message that names the
-//! database and never the password.
+//! together migrate it once, a schema from a newer release is refused, a bad URL, a
+//! wrong password and a server that is down each fail with a message that names the
+//! database and never the password, TLS through rustls (`require` encrypts,
+//! `verify-full` refuses an unknown issuer), and connections the server ends lose
+//! nothing.
 //!
 //! The server is the one `BALANCE_MONITOR_TEST_POSTGRES_URL` names (`scripts/test`
 //! starts a throwaway cluster and sets it); each test directory gets a database of its
@@ -300,4 +302,40 @@ async fn require_encrypts_through_rustls_and_verify_full_refuses_an_unknown_cert
     );
     assert!(message.to_lowercase().contains("certificate"), "{message}");
     assert!(!message.contains(&password()), "{message}");
+}
+
+/// The server ending the store's connections (`pg_terminate_backend`, as an operator
+/// or a failover does) loses nothing stored: a write caught by it fails as an
+/// environmental error the daemon waits out, and the next one goes through on a new
+/// connection.
+#[tokio::test]
+async fn connections_ended_by_the_server_lose_nothing_and_the_next_write_reconnects() {
+    let directory = tempfile::tempdir().unwrap();
+    let store = Postgres::open(directory.path()).await;
+    let kept = store.ensure_monitor("kept").await.unwrap();
+    let url = database_for(directory.path()).await;
+    let name = url::Url::parse(&url).unwrap().path()[1..].to_string();
+    let ended: i64 = admin(None)
+        .await
+        .query_one(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND application_name = 'balance-monitor') AS ended",
+            &[&name],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(ended >= 1, "the store held a connection");
+    let mut written = None;
+    for _ in 0..3 {
+        match store.ensure_monitor("after").await {
+            Ok(id) => {
+                written = Some(id);
+                break;
+            }
+            Err(error) => assert!(error.is_environmental(), "{error}"),
+        }
+    }
+    assert!(written.is_some(), "a new connection takes the write");
+    assert_eq!(store.monitor_id("kept").await.unwrap(), Some(kept));
 }
