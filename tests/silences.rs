@@ -135,8 +135,8 @@ async fn a_silenced_rule_is_left_out_until_its_silence_ends_and_nothing_else_is(
         String::from_utf8(printed).unwrap(),
         format!("{}\n", silence.id)
     );
-    assert_eq!(silence.created_by, "ops");
-    assert_eq!(silence.starts_at, start());
+    assert_eq!(silence.silence.created_by, "ops");
+    assert_eq!(silence.silence.starts_at, start());
     // Silences that must not match any alert that fires.
     for (authorizer, monitor, rule) in [
         ("A-1", None, Some("balance_below")),

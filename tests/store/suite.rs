@@ -1256,7 +1256,7 @@ pub(super) async fn silences_are_kept_ended_early_once_and_held_alerts_survive_a
         .unwrap()
         .unwrap();
     assert_eq!(
-        (ended.ends_at, ended.ended_early_at),
+        (ended.silence.ends_at, ended.ended_early_at),
         (at(11, 0), Some(at(11, 0)))
     );
     assert!(!ended.is_active(at(11, 0)));
