@@ -49,6 +49,7 @@ pub mod silences;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -56,7 +57,7 @@ use tokio::sync::{Mutex, Notify, watch};
 
 use crate::clock::Clock;
 use crate::config::{Config, Monitor, Route};
-use crate::domain::{RunId, RunState};
+use crate::domain::{Cents, RunId, RunState};
 use crate::notify::{Delivered, Digest, DigestRow, Notifier, Transition as DigestTransition};
 use crate::rules::{
     self, AuthorizerFacts, Check, MonitorRules, RunFacts, TransitionKind, evaluate,
@@ -308,6 +309,13 @@ struct JudgementInput {
     now: DateTime<Utc>,
 }
 
+/// What a digest row needs of an authorizer whose alert a silence held: its
+/// `alert_fields` and its latest balance.
+struct HeldAuthorizer {
+    fields: Vec<(String, String)>,
+    balance: Option<Cents>,
+}
+
 /// What [`judge`] decided: the writes to commit and what to report of them.
 struct JudgementOutcome {
     judgement: Judgement,
@@ -366,31 +374,28 @@ fn judge(input: JudgementInput) -> Result<JudgementOutcome, AlertingError> {
             run: run.record.id.0,
             source,
         })?;
-    // Silences leave alerts out of the digests (the rules know nothing of them).
-    let silenced = silences::digest_rows(
-        &monitor.name,
-        &evaluation.transitions,
-        held,
-        &silences,
-        now,
-        |id| {
-            let Some(fields) = metadata.get(id) else {
-                return Vec::new();
+    // The few held alerts' fields and latest balances, taken now: the digest rows are
+    // built after the run-sized structures are gone.
+    let held_authorizers: HashMap<String, HeldAuthorizer> = held
+        .iter()
+        .filter_map(|alert| alert.authorizer_unique_id.as_deref())
+        .map(|id| {
+            let fields = match metadata.get(id) {
+                Some(fields) => monitor
+                    .alert_fields
+                    .iter()
+                    .filter_map(|field| Some((field.clone(), fields.get(field)?.to_string())))
+                    .collect(),
+                None => Vec::new(),
             };
-            monitor
-                .alert_fields
-                .iter()
-                .filter_map(|field| Some((field.clone(), fields.get(field)?.to_string())))
-                .collect()
-        },
-        |id| {
             let authorizers = &evaluation.state.authorizers;
-            let at = authorizers
+            let balance = authorizers
                 .binary_search_by(|entry| entry.id.as_str().cmp(id))
-                .ok()?;
-            Some(authorizers[at].history.last_success?.balance)
-        },
-    );
+                .ok()
+                .and_then(|at| Some(authorizers[at].history.last_success?.balance));
+            (id.to_string(), HeldAuthorizer { fields, balance })
+        })
+        .collect();
     drop(facts);
     let unsuccessful = crate::run::unsuccessful::listing(run.record.id, &checks);
     drop(checks);
@@ -403,6 +408,22 @@ fn judge(input: JudgementInput) -> Result<JudgementOutcome, AlertingError> {
     let firing = state.firing_count();
     let diff = rows::diff(&monitor.name, &before, state, &transitions);
     drop(before);
+    // Silences leave alerts out of the digests (the rules know nothing of them).
+    let silenced = silences::digest_rows(
+        &monitor.name,
+        &transitions,
+        held,
+        &silences,
+        now,
+        |id| {
+            held_authorizers
+                .get(id)
+                .map(|held| held.fields.clone())
+                .unwrap_or_default()
+        },
+        |id| held_authorizers.get(id)?.balance,
+    );
+    drop(held_authorizers);
 
     let mut notifications = Vec::new();
     // Nobody would receive a digest without a route: none is written.
