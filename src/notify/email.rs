@@ -373,6 +373,7 @@ mod tests {
             digest,
             idempotency_key: "run-42/mail",
             now,
+            links: crate::notify::Links::default(),
         }
     }
 

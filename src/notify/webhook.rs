@@ -237,6 +237,7 @@ pub(crate) async fn send(
         digest,
         idempotency_key,
         now,
+        ..
     } = notification;
     let body = payload_bytes(digest, max_rows);
     let key = HeaderValue::from_str(idempotency_key).map_err(|_| SendError::Build {

@@ -1,0 +1,155 @@
+//! What the Slack, Teams and PagerDuty routes share: one JSON POST with its answer read
+//! and scrubbed, and the pace each destination is sent at.
+//!
+//! [`post_json`] makes one request, bounded by a timeout, and returns the status, the
+//! first bytes of the body (scrubbed of the route's secret, for messages) and the
+//! server's `Retry-After`. It never names the URL: a Slack or Teams URL is a bearer
+//! secret, so a transport error is shown without it.
+//!
+//! [`Pacer`] spaces the requests to one destination: each call to [`Pacer::wait`]
+//! takes the next free slot (`interval` after the previous one) and sleeps until it, on
+//! tokio's clock, so paused-time tests see the pace exactly. A server's `Retry-After`
+//! pushes the destination's next slot back ([`Pacer::hold`]). Destinations are known
+//! by a digest of their URL or key, so the pacer holds no secret.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use sha2::{Digest as _, Sha256};
+use tokio::time::Instant;
+
+use crate::notify::{SendError, ServerAnswer};
+use crate::text::{Redactor, error_chain, excerpt};
+
+/// How much of an answer's body is read.
+const ANSWER_READ_LIMIT: usize = 4096;
+/// How many characters of it a message keeps.
+const ANSWER_EXCERPT_CHARS: usize = 300;
+
+/// One answer from a destination.
+#[derive(Debug, Clone)]
+pub(crate) struct Answer {
+    pub answer: ServerAnswer,
+    /// The body as read (at most 4 KiB), scrubbed, for the service's own error words.
+    pub body: String,
+    pub retry_after: Option<Duration>,
+}
+
+/// One POST of `body` as JSON to `url`, bounded by `timeout`. `service` names the kind
+/// of route in errors (`slack`); `redactor` scrubs what the server sends back.
+pub(crate) async fn post_json(
+    http: &reqwest::Client,
+    url: url::Url,
+    body: Bytes,
+    timeout: Duration,
+    route: &str,
+    service: &'static str,
+    redactor: &Redactor,
+    now: DateTime<Utc>,
+) -> Result<Answer, SendError> {
+    let request = http
+        .post(url)
+        .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+        .body(body);
+    let attempt = async {
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| SendError::ServiceTransport {
+                route: route.to_string(),
+                service,
+                detail: redactor.scrub(&error_chain(&e.without_url())),
+            })?;
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| crate::rightfoot::retry::parse_retry_after(v, SystemTime::from(now)));
+        let mut bytes: Vec<u8> = Vec::new();
+        while bytes.len() < ANSWER_READ_LIMIT {
+            match response.chunk().await {
+                Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        bytes.truncate(ANSWER_READ_LIMIT);
+        let body = redactor.scrub(&String::from_utf8_lossy(&bytes));
+        Ok::<_, SendError>(Answer {
+            answer: ServerAnswer {
+                status,
+                excerpt: excerpt(&bytes, redactor, ANSWER_EXCERPT_CHARS),
+            },
+            body,
+            retry_after,
+        })
+    };
+    tokio::time::timeout(timeout, attempt)
+        .await
+        .map_err(|_| SendError::Timeout {
+            route: route.to_string(),
+            after: timeout,
+        })?
+}
+
+/// The next free slot of each destination, shared by every clone of the notifier.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Pacer {
+    next: Arc<Mutex<HashMap<[u8; 32], Instant>>>,
+}
+
+impl Pacer {
+    /// Waits for `destination`'s next slot, and books the one `interval` after it.
+    pub async fn wait(&self, destination: &str, interval: Duration) {
+        let slot = {
+            // Held only to read and book a slot, never across an await.
+            let mut next = self.next.lock().expect("the pacer's lock is never poisoned");
+            let now = Instant::now();
+            let key = Self::key(destination);
+            let slot = next.get(&key).copied().unwrap_or(now).max(now);
+            next.insert(key, slot + interval);
+            if next.len() > 1024 {
+                next.retain(|_, at| *at > now);
+            }
+            slot
+        };
+        tokio::time::sleep_until(slot).await;
+    }
+
+    /// Keeps `destination` free of requests for `wait` from now (a `Retry-After`).
+    pub fn hold(&self, destination: &str, wait: Duration) {
+        let mut next = self.next.lock().expect("the pacer's lock is never poisoned");
+        let until = Instant::now() + wait;
+        let entry = next.entry(Self::key(destination)).or_insert(until);
+        *entry = (*entry).max(until);
+    }
+
+    fn key(destination: &str) -> [u8; 32] {
+        Sha256::digest(destination.as_bytes()).into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn slots_are_spaced_per_destination_and_a_hold_pushes_them_back() {
+        let pacer = Pacer::default();
+        let start = Instant::now();
+        let second = Duration::from_secs(1);
+        pacer.wait("a", second).await;
+        assert_eq!(Instant::now() - start, Duration::ZERO);
+        pacer.wait("b", second).await;
+        assert_eq!(Instant::now() - start, Duration::ZERO, "another destination");
+        pacer.wait("a", second).await;
+        assert_eq!(Instant::now() - start, second);
+        pacer.hold("a", Duration::from_secs(5));
+        pacer.wait("a", second).await;
+        assert_eq!(Instant::now() - start, Duration::from_secs(6));
+    }
+}
