@@ -105,8 +105,10 @@ fn digest() -> Digest {
             .with_ymd_and_hms(2025, 3, 14, 10, 30, 0)
             .unwrap(),
         zone: chrono_tz::America::New_York,
+        firing: Digest::firing_from_rows(&rows),
         rows,
         test: false,
+        fields: Vec::new(),
     }
 }
 

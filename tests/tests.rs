@@ -153,6 +153,7 @@ mod config;
 mod crash;
 mod daemon;
 mod demo;
+mod digest_render;
 mod export;
 mod first_minutes;
 mod history;

@@ -541,9 +541,9 @@ pub(crate) fn field_labels(monitor: &Monitor) -> Vec<FieldLabel> {
         .map(|(field, label)| FieldLabel {
             field: field.clone(),
             label: label.clone(),
-            money: monitor.rules.iter().any(|rule| {
-                matches!(&rule.kind, RuleKind::BelowPayment { field: f, .. } if f == field)
-            }),
+            money: monitor.rules.iter().any(
+                |rule| matches!(&rule.kind, RuleKind::BelowPayment { field: f, .. } if f == field),
+            ),
         })
         .collect()
 }
@@ -552,4 +552,3 @@ pub(crate) fn field_labels(monitor: &Monitor) -> Vec<FieldLabel> {
 pub fn idempotency_key() -> String {
     format!("bm-{}", uuid::Uuid::new_v4().simple())
 }
-

@@ -260,6 +260,9 @@ mod tests {
             }]
         );
         assert!(digest.fields.is_empty());
-        assert_eq!(digest.counts().summary(), "1 new, 1 still firing (1 reminded now), 0 resolved");
+        assert_eq!(
+            digest.counts().summary(),
+            "1 new, 1 still firing (1 reminded now), 0 resolved"
+        );
     }
 }

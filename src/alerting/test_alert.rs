@@ -15,7 +15,10 @@ use crate::notify::{Delivered, Digest, DigestRow, Notifier, Transition};
 /// outbox (the answer is printed, not retried). It shows every part of a real digest:
 /// a firing and a resolved row, balances, a labelled money field, and a reason; with
 /// `public_url`, its links.
-pub async fn send_test(route: &Route, public_url: Option<&Url>) -> Result<Delivered, TestAlertError> {
+pub async fn send_test(
+    route: &Route,
+    public_url: Option<&Url>,
+) -> Result<Delivered, TestAlertError> {
     let clock = Clock::system();
     let notifier = Notifier::new(clock.clone()).map_err(TestAlertError::Notifier)?;
     let digest = test_digest(clock.now());
@@ -47,23 +50,23 @@ pub fn test_digest(now: DateTime<Utc>) -> Digest {
         reason: reason.to_string(),
     };
     let rows = vec![
-            row(
-                Transition::Fired,
-                Severity::Critical,
-                123_456,
-                -8_368,
-                "negative_balance",
-                "a test from balance-monitor: no authorizer is affected",
-            ),
-            row(
-                Transition::Resolved,
-                Severity::Warning,
-                9_000,
-                123_456,
-                "balance_below",
-                "a test from balance-monitor: no authorizer is affected",
-            ),
-        ];
+        row(
+            Transition::Fired,
+            Severity::Critical,
+            123_456,
+            -8_368,
+            "negative_balance",
+            "a test from balance-monitor: no authorizer is affected",
+        ),
+        row(
+            Transition::Resolved,
+            Severity::Warning,
+            9_000,
+            123_456,
+            "balance_below",
+            "a test from balance-monitor: no authorizer is affected",
+        ),
+    ];
     Digest {
         monitor: "test-alert".to_string(),
         run: None,

@@ -81,10 +81,7 @@ pub async fn check_online(config: &Config) -> OnlineReport {
                     Ok(url) => check_webhook(&origin(&url)).await,
                     Err(_) => Err("the webhook URL does not parse".to_string()),
                 };
-                report.line(
-                    &format!("route {name} ({})", route.target.kind()),
-                    checked,
-                );
+                report.line(&format!("route {name} ({})", route.target.kind()), checked);
             }
             RouteTarget::PagerDuty(pagerduty) => {
                 let checked = check_webhook(&origin(&pagerduty.events_url)).await;

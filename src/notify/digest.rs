@@ -349,18 +349,19 @@ impl Digest {
     /// severe first, then by name; each with its firing count and worst severity.
     pub fn rule_groups(&self) -> Vec<FiringGroup> {
         let mut groups: Vec<FiringGroup> = Vec::new();
-        let mut add = |rule: &str, severity: Severity, count: usize| {
-            match groups.iter_mut().find(|g| g.rule == rule) {
-                Some(group) => {
-                    group.count += count;
-                    group.severity = group.severity.max(severity);
-                }
-                None => groups.push(FiringGroup {
-                    rule: rule.to_string(),
-                    severity,
-                    count,
-                }),
+        let mut add = |rule: &str, severity: Severity, count: usize| match groups
+            .iter_mut()
+            .find(|g| g.rule == rule)
+        {
+            Some(group) => {
+                group.count += count;
+                group.severity = group.severity.max(severity);
             }
+            None => groups.push(FiringGroup {
+                rule: rule.to_string(),
+                severity,
+                count,
+            }),
         };
         let counted = match self.firing.is_empty() {
             true => Digest::firing_from_rows(&self.rows),
@@ -462,6 +463,12 @@ impl Digest {
     }
 }
 
+/// `… and 6 more alerts`: the words every message uses for rows it leaves out.
+pub fn more_text(omitted: usize) -> String {
+    let noun = if omitted == 1 { "alert" } else { "alerts" };
+    format!("… and {omitted} more {noun}")
+}
+
 /// `2025-03-14 06:30 EDT (2025-03-14 10:30 UTC)`: a time in `zone`, with UTC beside it.
 pub fn time_text(time: DateTime<Utc>, zone: Tz) -> String {
     format!(
@@ -533,16 +540,102 @@ pub(crate) mod tests {
         let mut d = digest(rows);
         assert_eq!(
             d.subject(),
-            "[balance-monitor] morning-ach: 3 firing, 1 resolved"
+            "1 critical, 2 warning, 1 resolved: morning-ach [balance-monitor]"
         );
         d.test = true;
         assert_eq!(
             d.subject(),
-            "[TEST] [balance-monitor] morning-ach: 3 firing, 1 resolved"
+            "[TEST] 1 critical, 2 warning, 1 resolved: morning-ach [balance-monitor]"
         );
         d.test = false;
         d.rows.retain(|r| r.transition != Resolved);
-        assert_eq!(d.subject(), "[balance-monitor] morning-ach: 3 firing");
+        assert_eq!(
+            d.subject(),
+            "1 critical, 2 warning: morning-ach [balance-monitor]"
+        );
+        d.rows = vec![row(Resolved, Severity::Info, Some("A-4"), "stale")];
+        assert_eq!(d.subject(), "1 resolved: morning-ach [balance-monitor]");
+    }
+
+    #[test]
+    fn still_firing_counts_every_alert_firing_before_not_only_reminders() {
+        use Transition::*;
+        let mut d = digest(vec![
+            row(Fired, Severity::Critical, Some("A-1"), "negative_balance"),
+            row(Fired, Severity::Critical, Some("A-2"), "negative_balance"),
+            row(Fired, Severity::Warning, Some("A-3"), "balance_below"),
+            row(Reminder, Severity::Warning, Some("A-4"), "balance_below"),
+            row(Reminder, Severity::Warning, Some("A-5"), "balance_below"),
+            row(Resolved, Severity::Info, Some("A-6"), "stale"),
+        ]);
+        // Firing after the run: the 3 new, the 2 reminded and 10 more not yet due.
+        d.firing = vec![
+            FiringGroup {
+                rule: "negative_balance".into(),
+                severity: Severity::Critical,
+                count: 6,
+            },
+            FiringGroup {
+                rule: "balance_below".into(),
+                severity: Severity::Warning,
+                count: 9,
+            },
+        ];
+        let counts = d.counts();
+        assert_eq!(
+            counts.summary(),
+            "3 new, 12 still firing (2 reminded now), 1 resolved"
+        );
+        assert_eq!(counts.headline(), "6 critical, 9 warning, 1 resolved");
+        let groups: Vec<(String, usize)> = d
+            .rule_groups()
+            .into_iter()
+            .map(|g| (g.rule, g.count))
+            .collect();
+        assert_eq!(
+            groups,
+            [
+                ("negative_balance".to_string(), 6),
+                ("balance_below".to_string(), 9),
+                ("stale".to_string(), 0)
+            ]
+        );
+        // Without the judgement's counts, the rows are what is known.
+        d.firing.clear();
+        assert_eq!(
+            d.counts().summary(),
+            "3 new, 2 still firing (2 reminded now), 1 resolved"
+        );
+    }
+
+    #[test]
+    fn money_fields_take_the_one_money_format() {
+        let mut r = row(
+            Transition::Fired,
+            Severity::Critical,
+            Some("A"),
+            "below_payment",
+        );
+        r.metadata = vec![
+            ("payment_amount".into(), "1275.5".into()),
+            ("loan_id".into(), "275.00".into()),
+        ];
+        let money = FieldLabel {
+            field: "payment_amount".into(),
+            label: "Payment".into(),
+            money: true,
+        };
+        assert_eq!(r.field_text(&money).unwrap(), "$1,275.50");
+        assert_eq!(
+            r.field_text(&FieldLabel::plain("loan_id")).unwrap(),
+            "275.00"
+        );
+        r.metadata[0].1 = "n/a".into();
+        assert_eq!(
+            r.field_text(&money).unwrap(),
+            "n/a",
+            "text that is not money stays text"
+        );
     }
 
     #[test]

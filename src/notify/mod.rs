@@ -4,7 +4,8 @@
 //! - `digest`: the input, [`Digest`] and [`DigestRow`]: what changed in a run, already
 //!   reduced to what may be shown (authorizer ids, the monitor's `alert_fields`,
 //!   balances, rule and reason); ordering, counts, `max_rows` and formatting.
-//! - `email_body`: subject, plain-text and HTML bodies, and the CSV attachment.
+//! - `email_body`: subject, plain-text body and the CSV attachment; `email_html`: the
+//!   HTML body, one narrow column with a dark mode.
 //! - `email`: the MIME message and the `smtp`, `sendmail` and `file` transports.
 //! - `webhook`: the versioned JSON payload (its schema is documented there), the
 //!   `Balance-Monitor-Signature` HMAC, and the POST.
@@ -26,6 +27,7 @@
 pub mod digest;
 pub mod email;
 pub mod email_body;
+pub mod email_html;
 pub mod pagerduty;
 mod post;
 pub mod slack;
@@ -292,7 +294,10 @@ impl fmt::Display for Delivered {
                 answer,
             } => match requests {
                 1 => write!(f, "{service} answered {answer}"),
-                n => write!(f, "{service} accepted {n} requests; the last answered {answer}"),
+                n => write!(
+                    f,
+                    "{service} accepted {n} requests; the last answered {answer}"
+                ),
             },
         }
     }

@@ -96,9 +96,17 @@ impl Event {
 
     /// What identifies this event among a notification's, for [`Progress`].
     fn fingerprint(&self) -> [u8; 32] {
-        let content = self.content.as_ref().map(Value::to_string).unwrap_or_default();
-        Sha256::digest(format!("{}\0{}\0{content}", self.dedup_key, self.action.as_str()))
-            .into()
+        let content = self
+            .content
+            .as_ref()
+            .map(Value::to_string)
+            .unwrap_or_default();
+        Sha256::digest(format!(
+            "{}\0{}\0{content}",
+            self.dedup_key,
+            self.action.as_str()
+        ))
+        .into()
     }
 }
 
@@ -108,7 +116,10 @@ pub fn dedup_key(parts: &[&str]) -> String {
     if key.chars().count() <= MAX_DEDUP_KEY {
         return key;
     }
-    format!("balance-monitor:{}", hex::encode(Sha256::digest(key.as_bytes())))
+    format!(
+        "balance-monitor:{}",
+        hex::encode(Sha256::digest(key.as_bytes()))
+    )
 }
 
 /// The events for `digest`, in the order they are sent.
@@ -379,7 +390,10 @@ impl Sender<'_> {
         let mut sent = 0;
         let mut last: Option<ServerAnswer> = None;
         for event in events(route, notification.digest, notification.links) {
-            if self.progress.is_accepted(notification.idempotency_key, &event) {
+            if self
+                .progress
+                .is_accepted(notification.idempotency_key, &event)
+            {
                 continue;
             }
             self.pacer.wait(key, interval).await;
@@ -475,16 +489,29 @@ mod tests {
             row(Resolved, Severity::Warning, Some("A-3"), "stale"),
         ]);
         d.firing = vec![
-            FiringGroup { rule: "negative_balance".into(), severity: Severity::Critical, count: 4 },
-            FiringGroup { rule: "balance_below".into(), severity: Severity::Warning, count: 7 },
+            FiringGroup {
+                rule: "negative_balance".into(),
+                severity: Severity::Critical,
+                count: 4,
+            },
+            FiringGroup {
+                rule: "balance_below".into(),
+                severity: Severity::Warning,
+                count: 7,
+            },
         ];
         let events = events(&route(false), &d, Links::default());
-        let summary: Vec<(&str, Action)> =
-            events.iter().map(|e| (e.dedup_key.as_str(), e.action)).collect();
+        let summary: Vec<(&str, Action)> = events
+            .iter()
+            .map(|e| (e.dedup_key.as_str(), e.action))
+            .collect();
         assert_eq!(
             summary,
             [
-                ("balance-monitor:morning-ach:negative_balance", Action::Trigger),
+                (
+                    "balance-monitor:morning-ach:negative_balance",
+                    Action::Trigger
+                ),
                 ("balance-monitor:morning-ach:balance_below", Action::Trigger),
                 ("balance-monitor:morning-ach:stale", Action::Resolve),
             ]
@@ -528,7 +555,10 @@ mod tests {
         assert!(key.len() <= MAX_DEDUP_KEY);
         assert_eq!(key, dedup_key(&["m", "r", &long]), "stable");
         assert!(!key.contains("xxx"));
-        assert_eq!(cut(&"y".repeat(2000), MAX_SUMMARY).chars().count(), MAX_SUMMARY);
+        assert_eq!(
+            cut(&"y".repeat(2000), MAX_SUMMARY).chars().count(),
+            MAX_SUMMARY
+        );
     }
 
     #[test]

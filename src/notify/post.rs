@@ -107,7 +107,10 @@ impl Pacer {
     pub async fn wait(&self, destination: &str, interval: Duration) {
         let slot = {
             // Held only to read and book a slot, never across an await.
-            let mut next = self.next.lock().expect("the pacer's lock is never poisoned");
+            let mut next = self
+                .next
+                .lock()
+                .expect("the pacer's lock is never poisoned");
             let now = Instant::now();
             let key = Self::key(destination);
             let slot = next.get(&key).copied().unwrap_or(now).max(now);
@@ -122,7 +125,10 @@ impl Pacer {
 
     /// Keeps `destination` free of requests for `wait` from now (a `Retry-After`).
     pub fn hold(&self, destination: &str, wait: Duration) {
-        let mut next = self.next.lock().expect("the pacer's lock is never poisoned");
+        let mut next = self
+            .next
+            .lock()
+            .expect("the pacer's lock is never poisoned");
         let until = Instant::now() + wait;
         let entry = next.entry(Self::key(destination)).or_insert(until);
         *entry = (*entry).max(until);
@@ -145,7 +151,11 @@ mod tests {
         pacer.wait("a", second).await;
         assert_eq!(Instant::now() - start, Duration::ZERO);
         pacer.wait("b", second).await;
-        assert_eq!(Instant::now() - start, Duration::ZERO, "another destination");
+        assert_eq!(
+            Instant::now() - start,
+            Duration::ZERO,
+            "another destination"
+        );
         pacer.wait("a", second).await;
         assert_eq!(Instant::now() - start, second);
         pacer.hold("a", Duration::from_secs(5));

@@ -92,7 +92,10 @@ pub fn message(digest: &Digest, max_rows: usize, links: Links<'_>) -> Bytes {
         let mut text = heading.clone();
         let mut shown = 0;
         for row in &part.rows {
-            let line = cut(&row_line(row, &columns, links), MAX_SECTION_TEXT - heading.len() - 1);
+            let line = cut(
+                &row_line(row, &columns, links),
+                MAX_SECTION_TEXT - heading.len() - 1,
+            );
             let fits_block = text.len() + 1 + line.len() <= MAX_SECTION_TEXT;
             let fits_body = bytes + text.len() + line.len() + 2 * BLOCK_OVERHEAD <= MAX_BODY_BYTES;
             if full || !fits_body {
@@ -122,8 +125,8 @@ pub fn message(digest: &Digest, max_rows: usize, links: Links<'_>) -> Bytes {
     }
     if omitted > 0 {
         let mut more = format!(
-            "… and {} more, not listed here: run `balance-monitor alerts` on the monitoring host",
-            crate::text::count(omitted, "alert")
+            "{}, not listed here: run `balance-monitor alerts` on the monitoring host",
+            crate::notify::digest::more_text(omitted)
         );
         if let Some(home) = links.home() {
             more.push_str(&format!(" or open <{home}|the dashboard>"));
@@ -143,7 +146,11 @@ fn section(text: &str) -> Value {
 
 /// One alert on one line: marker, severity, the authorizer (linked to its page when
 /// there is one), the rule, the balances, the labelled fields, and why.
-fn row_line(row: &DigestRow, columns: &[crate::notify::digest::FieldLabel], links: Links<'_>) -> String {
+fn row_line(
+    row: &DigestRow,
+    columns: &[crate::notify::digest::FieldLabel],
+    links: Links<'_>,
+) -> String {
     let marker = match (row.transition, row.severity) {
         (Transition::Resolved, _) => ":white_check_mark:",
         (_, Severity::Critical) => ":red_circle:",
@@ -166,7 +173,10 @@ fn row_line(row: &DigestRow, columns: &[crate::notify::digest::FieldLabel], link
             line.push_str(&format!(" · {}: {}", escape(&column.label), escape(&value)));
         }
     }
-    line.push_str(&format!(" — {}", escape(&crate::text::one_line(&row.reason))));
+    line.push_str(&format!(
+        " — {}",
+        escape(&crate::text::one_line(&row.reason))
+    ));
     line
 }
 
@@ -228,8 +238,8 @@ pub(crate) async fn send(
         pacer.hold(destination, wait);
     }
     let word = answer.body.trim();
-    let permanent = PERMANENT_ERRORS.contains(&word)
-        || !webhook::is_transient_status(answer.answer.status);
+    let permanent =
+        PERMANENT_ERRORS.contains(&word) || !webhook::is_transient_status(answer.answer.status);
     Err(SendError::ServiceStatus {
         route: route.to_string(),
         service: "slack",
@@ -273,9 +283,11 @@ mod tests {
                 lines += text.lines().filter(|l| l.contains("A-")).count();
             }
         }
-        let more = blocks.last().unwrap()["elements"][0]["text"].as_str().unwrap();
+        let more = blocks.last().unwrap()["elements"][0]["text"]
+            .as_str()
+            .unwrap();
         assert!(
-            more.contains(&format!("and {} more", crate::text::count(5000 - lines, "alert"))),
+            more.contains(&crate::notify::digest::more_text(5000 - lines)),
             "{more}"
         );
         assert!(more.contains("balance-monitor alerts"));
@@ -284,7 +296,12 @@ mod tests {
 
     #[test]
     fn outside_text_is_escaped_and_links_follow_the_public_url() {
-        let mut r = row(Transition::Fired, Severity::Critical, Some("A<1>"), "negative_balance");
+        let mut r = row(
+            Transition::Fired,
+            Severity::Critical,
+            Some("A<1>"),
+            "negative_balance",
+        );
         r.reason = "<!channel> & more".into();
         let d = digest(vec![r]);
         let base: url::Url = "https://monitor.example/bm/".parse().unwrap();
@@ -298,6 +315,9 @@ mod tests {
             text.contains("<https://monitor.example/bm/authorizers/A%3C1%3E|A&lt;1&gt;>"),
             "{text}"
         );
-        assert!(text.contains("<https://monitor.example/bm/runs/42|run 42>"), "{text}");
+        assert!(
+            text.contains("<https://monitor.example/bm/runs/42|run 42>"),
+            "{text}"
+        );
     }
 }

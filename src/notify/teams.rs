@@ -112,8 +112,8 @@ pub fn card(digest: &Digest, max_rows: usize, links: Links<'_>) -> Value {
     }
     if omitted > 0 {
         let mut more = format!(
-            "… and {} more, not listed here: run `balance-monitor alerts` on the monitoring host",
-            crate::text::count(omitted, "alert")
+            "{}, not listed here: run `balance-monitor alerts` on the monitoring host",
+            crate::notify::digest::more_text(omitted)
         );
         if let Some(home) = links.home() {
             more.push_str(&format!(" or open [the dashboard]({home})"));
@@ -209,7 +209,10 @@ fn color(severity: Severity) -> &'static str {
 fn markdown_text(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in crate::text::one_line(text).chars() {
-        if matches!(c, '\\' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '`' | '<' | '>') {
+        if matches!(
+            c,
+            '\\' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '`' | '<' | '>'
+        ) {
             out.push('\\');
         }
         out.push(c);
@@ -295,7 +298,7 @@ mod tests {
         assert!(rows > 10, "{rows}");
         let more = body.last().unwrap()["text"].as_str().unwrap();
         assert!(
-            more.contains(&format!("and {} more", crate::text::count(5000 - rows, "alert"))),
+            more.contains(&crate::notify::digest::more_text(5000 - rows)),
             "{more}"
         );
     }

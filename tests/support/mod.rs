@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod chromium_shot;
 pub mod daemon;
 pub mod faulty_store;
 pub mod gate;

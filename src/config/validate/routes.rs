@@ -136,7 +136,10 @@ impl Validator<'_> {
             Duration::from_secs(300),
         );
         let url = url?;
-        let source = raw.webhook_url_file.as_ref().or(raw.webhook_url_env.as_ref());
+        let source = raw
+            .webhook_url_file
+            .as_ref()
+            .or(raw.webhook_url_env.as_ref());
         let suffix = if raw.webhook_url_file.is_some() {
             "_file"
         } else {
