@@ -166,6 +166,7 @@ mod read_api;
 mod read_api_ops;
 mod retention;
 mod rightfoot_client;
+mod routes;
 mod run;
 mod run_lease;
 mod sandbox;

@@ -13,6 +13,7 @@ pub mod proxy;
 pub mod read_api;
 pub mod receiver;
 pub mod sandbox;
+pub mod services;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};
