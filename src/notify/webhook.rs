@@ -16,7 +16,7 @@
 //!   },
 //!   "test": false,
 //!   "counts": {
-//!     "firing": 3, "new": 2, "still_firing": 1, "resolved": 1,
+//!     "firing": 3, "new": 2, "still_firing": 1, "reminded": 1, "resolved": 1,
 //!     "firing_by_severity": { "critical": 1, "warning": 2, "info": 0 }
 //!   },
 //!   "alerts": [
@@ -43,7 +43,10 @@
 //!   the monitor's zone `run.timezone` (an IANA name).
 //! - `test`: `true` for `balance-monitor test-alert`; its alerts are examples.
 //! - `counts`: over every alert of the digest, including those `omitted`. `firing` is
-//!   `new + still_firing`; `firing_by_severity` counts the firing ones.
+//!   `new + still_firing`: every alert firing after the run. `still_firing` counts
+//!   every alert that was firing before the run and still is, `reminded` those of
+//!   them whose reminder is in `alerts` now; `firing_by_severity` counts the firing
+//!   ones. (Before `reminded` was added, `still_firing` counted only the reminders.)
 //! - `alerts`: in display order (new, then still firing, then resolved; most severe
 //!   first), at most the route's `max_rows`. `transition` is `fired`, `reminder` or
 //!   `resolved`; `severity` is `critical`, `warning` or `info`; `authorizer_id` is
@@ -123,6 +126,7 @@ pub struct CountsWire {
     pub firing: usize,
     pub new: usize,
     pub still_firing: usize,
+    pub reminded: usize,
     pub resolved: usize,
     pub firing_by_severity: SeverityCounts,
 }
@@ -191,7 +195,8 @@ pub fn payload(digest: &Digest, max_rows: usize) -> Payload<'_> {
         counts: CountsWire {
             firing: counts.firing(),
             new: counts.of(Transition::Fired),
-            still_firing: counts.of(Transition::Reminder),
+            still_firing: counts.still_firing(),
+            reminded: counts.of(Transition::Reminder),
             resolved: counts.of(Transition::Resolved),
             firing_by_severity: SeverityCounts {
                 critical: by_severity(Severity::Critical),
@@ -351,7 +356,7 @@ mod tests {
         assert_eq!(
             json["counts"],
             serde_json::json!({
-                "firing": 3, "new": 2, "still_firing": 1, "resolved": 1,
+                "firing": 3, "new": 2, "still_firing": 1, "reminded": 1, "resolved": 1,
                 "firing_by_severity": { "critical": 2, "warning": 1, "info": 0 }
             })
         );
