@@ -589,6 +589,9 @@ fn example_config_is_valid_with_its_secrets() {
             ("RIGHTFOOT_WEBHOOK_TOKEN", "t"),
             ("BALANCE_MONITOR_HTTP_TOKEN", "t"),
             ("LOS_WEBHOOK_SECRET", "s"),
+            ("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/x"),
+            ("TEAMS_WORKFLOW_URL", "https://prod.example.logic.azure.com/workflows/x"),
+            ("PAGERDUTY_ROUTING_KEY", "0123456789abcdef0123456789abcdef"),
         ],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
