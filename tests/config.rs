@@ -324,7 +324,10 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "a slack webhook url written in the file",
-            edit: Line(6, "    slack: { webhook_url: \"https://hooks.slack.com/services/T/B/x\" }"),
+            edit: Line(
+                6,
+                "    slack: { webhook_url: \"https://hooks.slack.com/services/T/B/x\" }",
+            ),
             at: ":6:27: routes.ops.slack.webhook_url",
             reason: "use webhook_url_file",
         },
@@ -348,19 +351,28 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "an unknown pagerduty severity",
-            edit: Line(6, "    pagerduty: { routing_key_env: RF_KEY, severity: { critical: urgent } }"),
+            edit: Line(
+                6,
+                "    pagerduty: { routing_key_env: RF_KEY, severity: { critical: urgent } }",
+            ),
             at: ":6:65: routes.ops.pagerduty.severity.critical",
             reason: "critical, error, warning",
         },
         Case {
             name: "a pagerduty rate of zero",
-            edit: Line(6, "    pagerduty: { routing_key_env: RF_KEY, rate_per_minute: 0 }"),
+            edit: Line(
+                6,
+                "    pagerduty: { routing_key_env: RF_KEY, rate_per_minute: 0 }",
+            ),
             at: ":6:60: routes.ops.pagerduty.rate_per_minute",
             reason: "out of range",
         },
         Case {
             name: "two kinds in one route",
-            edit: Line(6, "    pagerduty: { routing_key_env: RF_KEY }\n    slack: { webhook_url_env: RF_KEY }"),
+            edit: Line(
+                6,
+                "    pagerduty: { routing_key_env: RF_KEY }\n    slack: { webhook_url_env: RF_KEY }",
+            ),
             at: ":6:5: routes.ops",
             reason: "exactly one of email, webhook, slack, teams or pagerduty",
         },
@@ -589,8 +601,14 @@ fn example_config_is_valid_with_its_secrets() {
             ("RIGHTFOOT_WEBHOOK_TOKEN", "t"),
             ("BALANCE_MONITOR_HTTP_TOKEN", "t"),
             ("LOS_WEBHOOK_SECRET", "s"),
-            ("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T0/B0/x"),
-            ("TEAMS_WORKFLOW_URL", "https://prod.example.logic.azure.com/workflows/x"),
+            (
+                "SLACK_WEBHOOK_URL",
+                "https://hooks.slack.com/services/T0/B0/x",
+            ),
+            (
+                "TEAMS_WORKFLOW_URL",
+                "https://prod.example.logic.azure.com/workflows/x",
+            ),
             ("PAGERDUTY_ROUTING_KEY", "0123456789abcdef0123456789abcdef"),
         ],
     );

@@ -42,7 +42,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::config::PagerDutyRoute;
 use crate::notify::digest::{Digest, DigestRow, Transition};
-use crate::notify::post::{Pacer, post_json};
+use crate::notify::post::{Pacer, Post, post_json};
 use crate::notify::{Delivered, Links, Notification, SendError, ServerAnswer, redactor};
 
 /// PagerDuty's limits.
@@ -178,12 +178,14 @@ fn grouped(route: &PagerDutyRoute, digest: &Digest, links: Links<'_>) -> Vec<Eve
                 route,
                 digest,
                 links,
-                key,
-                summary,
-                group.severity,
-                &group.rule,
-                group.count,
-                &firing,
+                Paged {
+                    dedup_key: key,
+                    summary,
+                    severity: group.severity,
+                    rule: &group.rule,
+                    count: group.count,
+                    rows: &firing,
+                },
             ))
         })
         .collect()
@@ -210,18 +212,20 @@ fn per_alert(route: &PagerDutyRoute, digest: &Digest, links: Links<'_>) -> Vec<E
                     route,
                     digest,
                     links,
-                    key,
-                    format!(
-                        "{}: {} {}: {}",
-                        digest.monitor,
-                        row.subject_text(),
-                        row.rule,
-                        crate::text::one_line(&row.reason)
-                    ),
-                    row.severity,
-                    &row.rule,
-                    1,
-                    &[row],
+                    Paged {
+                        dedup_key: key,
+                        summary: format!(
+                            "{}: {} {}: {}",
+                            digest.monitor,
+                            row.subject_text(),
+                            row.rule,
+                            crate::text::one_line(&row.reason)
+                        ),
+                        severity: row.severity,
+                        rule: &row.rule,
+                        count: 1,
+                        rows: std::slice::from_ref(row),
+                    },
                 ),
             }
         })
@@ -243,12 +247,14 @@ fn per_alert(route: &PagerDutyRoute, digest: &Digest, links: Links<'_>) -> Vec<E
             route,
             digest,
             links,
-            key,
-            summary,
-            worst,
-            MORE_KEY,
-            firing.len(),
-            &firing,
+            Paged {
+                dedup_key: key,
+                summary,
+                severity: worst,
+                rule: MORE_KEY,
+                count: firing.len(),
+                rows: &firing,
+            },
         ));
     } else if !rest.is_empty() || digest.counts().firing() == 0 {
         events.push(Event {
@@ -260,18 +266,27 @@ fn per_alert(route: &PagerDutyRoute, digest: &Digest, links: Links<'_>) -> Vec<E
     events
 }
 
-#[allow(clippy::too_many_arguments)]
-fn trigger(
-    route: &PagerDutyRoute,
-    digest: &Digest,
-    links: Links<'_>,
+/// What one trigger is about: a rule's group, one alert, or the rest of a run.
+struct Paged<'a> {
     dedup_key: String,
     summary: String,
     severity: crate::config::Severity,
-    rule: &str,
+    rule: &'a str,
+    /// Firing alerts it stands for.
     count: usize,
-    rows: &[&DigestRow],
-) -> Event {
+    /// The rows to show first in `custom_details.top`.
+    rows: &'a [&'a DigestRow],
+}
+
+fn trigger(route: &PagerDutyRoute, digest: &Digest, links: Links<'_>, paged: Paged<'_>) -> Event {
+    let Paged {
+        dedup_key,
+        summary,
+        severity,
+        rule,
+        count,
+        rows,
+    } = paged;
     let test = if digest.test { "[TEST] " } else { "" };
     let columns = digest.columns();
     let top: Vec<Value> = rows
@@ -401,11 +416,13 @@ impl Sender<'_> {
                 self.http,
                 route.events_url.clone(),
                 event.body(key),
-                route.timeout,
-                name,
-                "pagerduty",
-                &scrub,
-                notification.now,
+                Post {
+                    route: name,
+                    service: "pagerduty",
+                    timeout: route.timeout,
+                    redactor: &scrub,
+                    now: notification.now,
+                },
             )
             .await?;
             let status = answer.answer.status;

@@ -39,18 +39,30 @@ pub(crate) struct Answer {
     pub retry_after: Option<Duration>,
 }
 
-/// One POST of `body` as JSON to `url`, bounded by `timeout`. `service` names the kind
-/// of route in errors (`slack`); `redactor` scrubs what the server sends back.
+/// Who is posting, for one request: the route and its kind (for errors), the bound,
+/// the redactor of what the server sends back, and the notifier's time.
+pub(crate) struct Post<'a> {
+    pub route: &'a str,
+    pub service: &'static str,
+    pub timeout: Duration,
+    pub redactor: &'a Redactor,
+    pub now: DateTime<Utc>,
+}
+
+/// One POST of `body` as JSON to `url`, bounded by `post.timeout`.
 pub(crate) async fn post_json(
     http: &reqwest::Client,
     url: url::Url,
     body: Bytes,
-    timeout: Duration,
-    route: &str,
-    service: &'static str,
-    redactor: &Redactor,
-    now: DateTime<Utc>,
+    post: Post<'_>,
 ) -> Result<Answer, SendError> {
+    let Post {
+        route,
+        service,
+        timeout,
+        redactor,
+        now,
+    } = post;
     let request = http
         .post(url)
         .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))

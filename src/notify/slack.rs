@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 use crate::config::{ChatRoute, Severity};
 use crate::notify::digest::{Digest, DigestRow, Transition};
-use crate::notify::post::{Pacer, post_json};
+use crate::notify::post::{Pacer, Post, post_json};
 use crate::notify::{Delivered, Links, Notification, SendError, redactor, webhook};
 
 /// Slack's limits.
@@ -220,11 +220,13 @@ pub(crate) async fn send(
         http,
         url,
         body,
-        chat.timeout,
-        route,
-        "slack",
-        &scrub,
-        notification.now,
+        Post {
+            route,
+            service: "slack",
+            timeout: chat.timeout,
+            redactor: &scrub,
+            now: notification.now,
+        },
     )
     .await?;
     if (200..300).contains(&answer.answer.status) {

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use crate::config::{ChatRoute, Severity};
 use crate::notify::digest::{Digest, DigestRow, FieldLabel, Transition};
-use crate::notify::post::{Pacer, post_json};
+use crate::notify::post::{Pacer, Post, post_json};
 use crate::notify::{Delivered, Links, Notification, SendError, redactor, webhook};
 
 /// The Adaptive Card version the card declares.
@@ -250,11 +250,13 @@ pub(crate) async fn send(
         http,
         url,
         body,
-        chat.timeout,
-        route,
-        "teams",
-        &scrub,
-        notification.now,
+        Post {
+            route,
+            service: "teams",
+            timeout: chat.timeout,
+            redactor: &scrub,
+            now: notification.now,
+        },
     )
     .await?;
     if (200..300).contains(&answer.answer.status) {
