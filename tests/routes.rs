@@ -151,14 +151,7 @@ async fn five_thousand_alerts_make_one_message_one_card_two_pages_and_resolve_un
         ],
     )
     .await;
-    let firing: Vec<(String, Seen)> = five_thousand(false);
-    let entries: Vec<(&str, Seen)> = firing
-        .iter()
-        .map(|(id, seen)| (id.as_str(), *seen))
-        .collect();
-    seed_run(&library.store, MONITOR, march(10, 9), "b-1", &entries).await;
-    let round = library.judge_and_deliver().await;
-    assert_eq!((round.delivered, round.failed), (4, 0), "{round:?}");
+    library.run_the_five_thousand(10, false).await;
 
     // Slack: one message, within every limit, "and N more" for the rest.
     let messages = slack.requests();
@@ -223,14 +216,7 @@ async fn five_thousand_alerts_make_one_message_one_card_two_pages_and_resolve_un
     );
 
     // They all recover: resolves follow, under the same keys.
-    let recovered = five_thousand(true);
-    let entries: Vec<(&str, Seen)> = recovered
-        .iter()
-        .map(|(id, seen)| (id.as_str(), *seen))
-        .collect();
-    seed_run(&library.store, MONITOR, march(11, 9), "b-2", &entries).await;
-    let round = library.judge_and_deliver().await;
-    assert_eq!((round.delivered, round.failed), (4, 0), "{round:?}");
+    library.run_the_five_thousand(11, true).await;
     let incidents = grouped.incidents();
     assert_eq!(incidents.len(), 2, "no new key");
     assert!(
@@ -465,6 +451,24 @@ async fn pagerduty_answers_400_with_its_message_and_429_is_retried_without_repea
 }
 
 impl Library {
+    /// A run on March `day` of the 5,000 ([`five_thousand`]), judged, and its four
+    /// digests delivered.
+    async fn run_the_five_thousand(&self, day: u32, recovered: bool) {
+        let all = five_thousand(recovered);
+        let entries: Vec<(&str, Seen)> =
+            all.iter().map(|(id, seen)| (id.as_str(), *seen)).collect();
+        seed_run(
+            &self.store,
+            MONITOR,
+            march(day, 9),
+            &format!("b-{day}"),
+            &entries,
+        )
+        .await;
+        let round = self.judge_and_deliver().await;
+        assert_eq!((round.delivered, round.failed), (4, 0), "{round:?}");
+    }
+
     fn route(&self, name: &str) -> Route {
         self.config.routes[name].clone()
     }

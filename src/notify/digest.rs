@@ -469,6 +469,20 @@ pub fn more_text(omitted: usize) -> String {
     format!("… and {omitted} more {noun}")
 }
 
+/// "… and 6 more alerts, not listed here: run `balance-monitor alerts` on the
+/// monitoring host", with " or open " and `dashboard` (a link, in the message's own
+/// markup) when there is one: where a chat message sends its reader for the rest.
+pub fn more_elsewhere(omitted: usize, dashboard: Option<String>) -> String {
+    let mut more = format!(
+        "{}, not listed here: run `balance-monitor alerts` on the monitoring host",
+        more_text(omitted)
+    );
+    if let Some(link) = dashboard {
+        more.push_str(&format!(" or open {link}"));
+    }
+    more
+}
+
 /// `2025-03-14 06:30 EDT (2025-03-14 10:30 UTC)`: a time in `zone`, with UTC beside it.
 pub fn time_text(time: DateTime<Utc>, zone: Tz) -> String {
     format!(

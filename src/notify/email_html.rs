@@ -9,7 +9,7 @@
 //! Everything from outside is escaped. Every line stays under 998 bytes, since the
 //! message is sent 8bit where it can be. No script, no image, no remote resource.
 
-use super::email_body::{Layout, TEST_BANNER, capitalized, fields_text, transition_word};
+use super::email_layout::{Layout, TEST_BANNER, capitalized, fields_text, transition_word};
 use crate::config::Severity;
 use crate::notify::digest::DigestRow;
 

@@ -28,6 +28,7 @@ pub mod digest;
 pub mod email;
 pub mod email_body;
 pub mod email_html;
+mod email_layout;
 pub mod pagerduty;
 mod post;
 pub mod slack;
@@ -122,10 +123,28 @@ impl Notifier {
             RouteTarget::Email(email) => email::send(email, notification).await,
             RouteTarget::Webhook(hook) => webhook::send(&self.http, hook, notification).await,
             RouteTarget::Slack(chat) => {
-                slack::send(&self.http, &self.pacer, chat, notification).await
+                let permanent = slack::is_permanent;
+                post::post_to_chat(
+                    &self.http,
+                    &self.pacer,
+                    chat,
+                    &notification,
+                    "slack",
+                    permanent,
+                )
+                .await
             }
             RouteTarget::Teams(chat) => {
-                teams::send(&self.http, &self.pacer, chat, notification).await
+                let permanent = teams::is_permanent;
+                post::post_to_chat(
+                    &self.http,
+                    &self.pacer,
+                    chat,
+                    &notification,
+                    "teams",
+                    permanent,
+                )
+                .await
             }
             RouteTarget::PagerDuty(pagerduty) => {
                 let sender = pagerduty::Sender {

@@ -235,9 +235,9 @@ fn per_alert(route: &PagerDutyRoute, digest: &Digest, links: Links<'_>) -> Vec<E
         .copied()
         .filter(|r| r.transition != Transition::Resolved)
         .collect();
-    let key = dedup_key(&[&digest.monitor, MORE_KEY]);
+    let more_key = dedup_key(&[&digest.monitor, MORE_KEY]);
     if let Some(worst) = firing.iter().map(|r| r.severity).max() {
-        let summary = format!(
+        let more_summary = format!(
             "{}: {} more firing beyond the {} paged one by one",
             digest.monitor,
             crate::text::count(firing.len(), "alert"),
@@ -248,8 +248,8 @@ fn per_alert(route: &PagerDutyRoute, digest: &Digest, links: Links<'_>) -> Vec<E
             digest,
             links,
             Paged {
-                dedup_key: key,
-                summary,
+                dedup_key: more_key,
+                summary: more_summary,
                 severity: worst,
                 rule: MORE_KEY,
                 count: firing.len(),
@@ -258,7 +258,7 @@ fn per_alert(route: &PagerDutyRoute, digest: &Digest, links: Links<'_>) -> Vec<E
         ));
     } else if !rest.is_empty() || digest.counts().firing() == 0 {
         events.push(Event {
-            dedup_key: key,
+            dedup_key: more_key,
             action: Action::Resolve,
             content: None,
         });

@@ -22,7 +22,8 @@ use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use sha2::{Digest as _, Sha256};
 use tokio::time::Instant;
 
-use crate::notify::{SendError, ServerAnswer};
+use crate::config::ChatRoute;
+use crate::notify::{Delivered, Notification, SendError, ServerAnswer, redactor};
 use crate::text::{Redactor, error_chain, excerpt};
 
 /// How much of an answer's body is read.
@@ -77,19 +78,8 @@ pub(crate) async fn post_json(
                 detail: redactor.scrub(&error_chain(&e.without_url())),
             })?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| crate::rightfoot::retry::parse_retry_after(v, SystemTime::from(now)));
-        let mut bytes: Vec<u8> = Vec::new();
-        while bytes.len() < ANSWER_READ_LIMIT {
-            match response.chunk().await {
-                Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
-                Ok(None) | Err(_) => break,
-            }
-        }
-        bytes.truncate(ANSWER_READ_LIMIT);
+        let retry_after = retry_after(&response, now);
+        let bytes = read_start(&mut response, ANSWER_READ_LIMIT).await;
         let body = redactor.scrub(&String::from_utf8_lossy(&bytes));
         Ok::<_, SendError>(Answer {
             answer: ServerAnswer {
@@ -107,6 +97,87 @@ pub(crate) async fn post_json(
             after: timeout,
         })?
 }
+
+/// The server's `Retry-After`, read at `now`, when it sent one.
+pub(crate) fn retry_after(response: &reqwest::Response, now: DateTime<Utc>) -> Option<Duration> {
+    let value = response.headers().get(RETRY_AFTER)?.to_str().ok()?;
+    crate::rightfoot::retry::parse_retry_after(value, SystemTime::from(now))
+}
+
+/// At most `limit` bytes of the answer's body; a body that fails half-way keeps what
+/// was read.
+pub(crate) async fn read_start(response: &mut reqwest::Response, limit: usize) -> Vec<u8> {
+    let mut bytes: Vec<u8> = Vec::new();
+    while bytes.len() < limit {
+        match response.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            Ok(None) | Err(_) => break,
+        }
+    }
+    bytes.truncate(limit);
+    bytes
+}
+
+/// One paced POST of `body` to a Slack or Teams route's webhook, whose URL is its
+/// secret: `2xx` is delivered; otherwise a `Retry-After` holds the webhook back, and
+/// `permanent` judges the answer.
+pub(crate) async fn post_to_chat(
+    http: &reqwest::Client,
+    pacer: &Pacer,
+    chat: &ChatRoute,
+    notification: &Notification<'_>,
+    service: &'static str,
+    permanent: impl Fn(&Answer) -> bool,
+) -> Result<Delivered, SendError> {
+    let route = notification.route;
+    let body = match service {
+        "slack" => super::slack::message(
+            notification.digest,
+            notification.max_rows,
+            notification.links,
+        ),
+        _ => super::teams::message(
+            notification.digest,
+            notification.max_rows,
+            notification.links,
+        ),
+    };
+    let url = url::Url::parse(chat.webhook_url.expose().trim()).map_err(|_| SendError::Build {
+        route: route.to_string(),
+        detail: "the webhook URL does not parse".to_string(),
+    })?;
+    let destination = chat.webhook_url.expose().trim();
+    pacer.wait(destination, CHAT_PACE).await;
+    let scrub = redactor(Some(&chat.webhook_url));
+    let post = Post {
+        route,
+        service,
+        timeout: chat.timeout,
+        redactor: &scrub,
+        now: notification.now,
+    };
+    let answer = post_json(http, url, body, post).await?;
+    if (200..300).contains(&answer.answer.status) {
+        return Ok(Delivered::Service {
+            service,
+            requests: 1,
+            answer: answer.answer,
+        });
+    }
+    if let Some(wait) = answer.retry_after {
+        pacer.hold(destination, wait);
+    }
+    Err(SendError::ServiceStatus {
+        route: route.to_string(),
+        service,
+        permanent: permanent(&answer),
+        answer: answer.answer,
+        retry_after: answer.retry_after,
+    })
+}
+
+/// At most one message a second per Slack or Teams webhook.
+pub const CHAT_PACE: Duration = Duration::from_secs(1);
 
 /// The next free slot of each destination, shared by every clone of the notifier.
 #[derive(Clone, Debug, Default)]

@@ -18,15 +18,13 @@
 //! permanent; other statuses follow the webhook rules (408, 429, 5xx transient). The
 //! webhook URL is a secret: it is scrubbed from every answer and never named.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::config::{ChatRoute, Severity};
+use crate::config::Severity;
 use crate::notify::digest::{Digest, DigestRow, Transition};
-use crate::notify::post::{Pacer, Post, post_json};
-use crate::notify::{Delivered, Links, Notification, SendError, redactor, webhook};
+use crate::notify::post::Answer;
+use crate::notify::{Links, webhook};
 
 /// Slack's limits.
 pub const MAX_BLOCKS: usize = 50;
@@ -34,8 +32,6 @@ pub const MAX_SECTION_TEXT: usize = 3000;
 pub const MAX_HEADER_TEXT: usize = 150;
 /// The body is kept under this many bytes.
 pub const MAX_BODY_BYTES: usize = 40_000;
-/// At most one message a second per webhook.
-pub const PACE: Duration = Duration::from_secs(1);
 
 /// Slack's answers that no retry can change.
 pub const PERMANENT_ERRORS: [&str; 9] = [
@@ -124,13 +120,8 @@ pub fn message(digest: &Digest, max_rows: usize, links: Links<'_>) -> Bytes {
         }
     }
     if omitted > 0 {
-        let mut more = format!(
-            "{}, not listed here: run `balance-monitor alerts` on the monitoring host",
-            crate::notify::digest::more_text(omitted)
-        );
-        if let Some(home) = links.home() {
-            more.push_str(&format!(" or open <{home}|the dashboard>"));
-        }
+        let dashboard = links.home().map(|home| format!("<{home}|the dashboard>"));
+        let more = crate::notify::digest::more_elsewhere(omitted, dashboard);
         blocks.push(json!({
             "type": "context",
             "elements": [{ "type": "mrkdwn", "text": more }],
@@ -199,65 +190,11 @@ fn cut(text: &str, max: usize) -> String {
     format!("{}…", &text[..end])
 }
 
-/// One POST of the digest's message to the route's webhook, paced.
-pub(crate) async fn send(
-    http: &reqwest::Client,
-    pacer: &Pacer,
-    chat: &ChatRoute,
-    notification: Notification<'_>,
-) -> Result<Delivered, SendError> {
-    let route = notification.route;
-    let body = message(
-        notification.digest,
-        notification.max_rows,
-        notification.links,
-    );
-    let url = parse_url(chat, route)?;
-    let destination = chat.webhook_url.expose().trim();
-    pacer.wait(destination, PACE).await;
-    let scrub = redactor(Some(&chat.webhook_url));
-    let answer = post_json(
-        http,
-        url,
-        body,
-        Post {
-            route,
-            service: "slack",
-            timeout: chat.timeout,
-            redactor: &scrub,
-            now: notification.now,
-        },
-    )
-    .await?;
-    if (200..300).contains(&answer.answer.status) {
-        return Ok(Delivered::Service {
-            service: "slack",
-            requests: 1,
-            answer: answer.answer,
-        });
-    }
-    if let Some(wait) = answer.retry_after {
-        pacer.hold(destination, wait);
-    }
-    let word = answer.body.trim();
-    let permanent =
-        PERMANENT_ERRORS.contains(&word) || !webhook::is_transient_status(answer.answer.status);
-    Err(SendError::ServiceStatus {
-        route: route.to_string(),
-        service: "slack",
-        answer: answer.answer,
-        retry_after: answer.retry_after,
-        permanent,
-    })
-}
-
-/// The route's URL, parsed from its secret. Validation already checked it; a failure
-/// here names neither the URL nor its text.
-pub(crate) fn parse_url(chat: &ChatRoute, route: &str) -> Result<url::Url, SendError> {
-    url::Url::parse(chat.webhook_url.expose().trim()).map_err(|_| SendError::Build {
-        route: route.to_string(),
-        detail: "the webhook URL does not parse".to_string(),
-    })
+/// Whether an answer other than `2xx` rules out another attempt: Slack's refusals in [`PERMANENT_ERRORS`] whatever the status, and any status
+/// other than 408, 429 and 5xx.
+pub(crate) fn is_permanent(answer: &Answer) -> bool {
+    PERMANENT_ERRORS.contains(&answer.body.trim())
+        || !webhook::is_transient_status(answer.answer.status)
 }
 
 #[cfg(test)]

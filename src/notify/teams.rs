@@ -13,22 +13,18 @@
 //! delivered; 408, 429 and 5xx are transient, any other status permanent. The URL is a
 //! secret: scrubbed from every answer, never named.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::config::{ChatRoute, Severity};
+use crate::config::Severity;
 use crate::notify::digest::{Digest, DigestRow, FieldLabel, Transition};
-use crate::notify::post::{Pacer, Post, post_json};
-use crate::notify::{Delivered, Links, Notification, SendError, redactor, webhook};
+use crate::notify::post::Answer;
+use crate::notify::{Links, webhook};
 
 /// The Adaptive Card version the card declares.
 pub const CARD_VERSION: &str = "1.5";
 /// The body is kept under this many bytes (Teams refuses 28 KB and more).
 pub const MAX_BODY_BYTES: usize = 28_000;
-/// At most one card a second per webhook.
-pub const PACE: Duration = Duration::from_secs(1);
 /// A cell shows at most this many characters.
 const MAX_CELL_CHARS: usize = 120;
 
@@ -111,13 +107,8 @@ pub fn card(digest: &Digest, max_rows: usize, links: Links<'_>) -> Value {
         body.push(table(&section.rows, &columns, links));
     }
     if omitted > 0 {
-        let mut more = format!(
-            "{}, not listed here: run `balance-monitor alerts` on the monitoring host",
-            crate::notify::digest::more_text(omitted)
-        );
-        if let Some(home) = links.home() {
-            more.push_str(&format!(" or open [the dashboard]({home})"));
-        }
+        let dashboard = links.home().map(|home| format!("[the dashboard]({home})"));
+        let more = crate::notify::digest::more_elsewhere(omitted, dashboard);
         body.push(json!({ "type": "TextBlock", "text": more, "wrap": true }));
     }
     let mut card = json!({
@@ -229,53 +220,10 @@ fn cut(text: &str) -> String {
     short
 }
 
-/// One POST of the digest's card to the route's webhook, paced.
-pub(crate) async fn send(
-    http: &reqwest::Client,
-    pacer: &Pacer,
-    chat: &ChatRoute,
-    notification: Notification<'_>,
-) -> Result<Delivered, SendError> {
-    let route = notification.route;
-    let body = message(
-        notification.digest,
-        notification.max_rows,
-        notification.links,
-    );
-    let url = crate::notify::slack::parse_url(chat, route)?;
-    let destination = chat.webhook_url.expose().trim();
-    pacer.wait(destination, PACE).await;
-    let scrub = redactor(Some(&chat.webhook_url));
-    let answer = post_json(
-        http,
-        url,
-        body,
-        Post {
-            route,
-            service: "teams",
-            timeout: chat.timeout,
-            redactor: &scrub,
-            now: notification.now,
-        },
-    )
-    .await?;
-    if (200..300).contains(&answer.answer.status) {
-        return Ok(Delivered::Service {
-            service: "teams",
-            requests: 1,
-            answer: answer.answer,
-        });
-    }
-    if let Some(wait) = answer.retry_after {
-        pacer.hold(destination, wait);
-    }
-    Err(SendError::ServiceStatus {
-        route: route.to_string(),
-        service: "teams",
-        permanent: !webhook::is_transient_status(answer.answer.status),
-        answer: answer.answer,
-        retry_after: answer.retry_after,
-    })
+/// Whether an answer other than `2xx` rules out another attempt: any status
+/// other than 408, 429 and 5xx.
+pub(crate) fn is_permanent(answer: &Answer) -> bool {
+    !webhook::is_transient_status(answer.answer.status)
 }
 
 #[cfg(test)]

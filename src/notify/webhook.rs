@@ -74,12 +74,12 @@
 //! permanent, redirects included (they are not followed). The answer is kept as the
 //! status and the first bytes of the body, with the secret scrubbed from it.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::SecondsFormat;
 use hmac::{Hmac, Mac};
-use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::Serialize;
 use sha2::Sha256;
 
@@ -267,11 +267,7 @@ pub(crate) async fn send(
                 detail: redactor(secret).scrub(&error_chain(&e.without_url())),
             })?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| crate::rightfoot::retry::parse_retry_after(v, SystemTime::from(now)));
+        let retry_after = super::post::retry_after(&response, now);
         let excerpt = read_excerpt(&mut response, secret).await;
         Ok::<_, SendError>((ServerAnswer { status, excerpt }, retry_after))
     };
@@ -295,13 +291,7 @@ pub(crate) async fn send(
 /// The first bytes of the answer's body as one line of text, the secret scrubbed. A
 /// body that fails half-way keeps what was read.
 async fn read_excerpt(response: &mut reqwest::Response, secret: Option<&Secret>) -> Option<String> {
-    let mut bytes: Vec<u8> = Vec::new();
-    while bytes.len() < ANSWER_READ_LIMIT {
-        match response.chunk().await {
-            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
-            Ok(None) | Err(_) => break,
-        }
-    }
+    let bytes = super::post::read_start(response, ANSWER_READ_LIMIT).await;
     excerpt(&bytes, &redactor(secret), ANSWER_EXCERPT_CHARS)
 }
 

@@ -13,7 +13,7 @@ use super::validator::{MAX_NAME_CHARS, SecretKeys, Validator, is_identifier};
 use crate::config::model::{
     ChatRoute, PagerDutyRoute, PagerDutySeverity, Route, RouteTarget, WebhookRoute,
 };
-use crate::config::raw::{RawChatWebhook, RawPagerDuty, RawRoute, RawWebhook};
+use crate::config::raw::{RawChatWebhook, RawPagerDuty, RawRoute, RawWebhook, Text};
 use crate::net;
 use crate::yaml::Position;
 
@@ -128,13 +128,7 @@ impl Validator<'_> {
             Some(anchor),
             true,
         );
-        let timeout = self.duration_in(
-            &raw.timeout,
-            &format!("{key}.timeout"),
-            Duration::from_secs(10),
-            Duration::from_secs(1),
-            Duration::from_secs(300),
-        );
+        let timeout = self.route_timeout(&raw.timeout, key);
         let url = url?;
         let source = raw
             .webhook_url_file
@@ -207,13 +201,7 @@ impl Validator<'_> {
             1,
             60_000,
         ) as u32;
-        let timeout = self.duration_in(
-            &raw.timeout,
-            &format!("{key}.timeout"),
-            Duration::from_secs(10),
-            Duration::from_secs(1),
-            Duration::from_secs(300),
-        );
+        let timeout = self.route_timeout(&raw.timeout, key);
         Some(PagerDutyRoute {
             routing_key: routing_key?,
             events_url: events_url?,
@@ -223,6 +211,17 @@ impl Validator<'_> {
             rate_per_minute,
             timeout,
         })
+    }
+
+    /// A route's `timeout`: 10 s unless set, from 1 s to 5 min.
+    fn route_timeout(&mut self, raw: &Option<Text>, key: &str) -> Duration {
+        self.duration_in(
+            raw,
+            &format!("{key}.timeout"),
+            Duration::from_secs(10),
+            Duration::from_secs(1),
+            Duration::from_secs(300),
+        )
     }
 
     pub(super) fn webhook(&mut self, raw: &RawWebhook, key: &str) -> Option<WebhookRoute> {
@@ -238,13 +237,7 @@ impl Validator<'_> {
             None,
             false,
         );
-        let timeout = self.duration_in(
-            &raw.timeout,
-            &format!("{key}.timeout"),
-            Duration::from_secs(10),
-            Duration::from_secs(1),
-            Duration::from_secs(300),
-        );
+        let timeout = self.route_timeout(&raw.timeout, key);
         Some(WebhookRoute {
             url: url?,
             secret,
