@@ -124,24 +124,28 @@ impl Notifier {
             RouteTarget::Webhook(hook) => webhook::send(&self.http, hook, notification).await,
             RouteTarget::Slack(chat) => {
                 let permanent = slack::is_permanent;
+                let body = slack::message(digest, route.max_rows, notification.links);
                 post::post_to_chat(
                     &self.http,
                     &self.pacer,
                     chat,
                     &notification,
                     "slack",
+                    body,
                     permanent,
                 )
                 .await
             }
             RouteTarget::Teams(chat) => {
                 let permanent = teams::is_permanent;
+                let body = teams::message(digest, route.max_rows, notification.links);
                 post::post_to_chat(
                     &self.http,
                     &self.pacer,
                     chat,
                     &notification,
                     "teams",
+                    body,
                     permanent,
                 )
                 .await

@@ -118,30 +118,19 @@ pub(crate) async fn read_start(response: &mut reqwest::Response, limit: usize) -
     bytes
 }
 
-/// One paced POST of `body` to a Slack or Teams route's webhook, whose URL is its
-/// secret: `2xx` is delivered; otherwise a `Retry-After` holds the webhook back, and
-/// `permanent` judges the answer.
+/// One paced POST of `body` (a Slack message, a Teams card) to a chat route's webhook,
+/// whose URL is its secret: `2xx` is delivered; otherwise a `Retry-After` holds the
+/// webhook back, and `permanent` judges the answer.
 pub(crate) async fn post_to_chat(
     http: &reqwest::Client,
     pacer: &Pacer,
     chat: &ChatRoute,
     notification: &Notification<'_>,
     service: &'static str,
+    body: Bytes,
     permanent: impl Fn(&Answer) -> bool,
 ) -> Result<Delivered, SendError> {
     let route = notification.route;
-    let body = match service {
-        "slack" => super::slack::message(
-            notification.digest,
-            notification.max_rows,
-            notification.links,
-        ),
-        _ => super::teams::message(
-            notification.digest,
-            notification.max_rows,
-            notification.links,
-        ),
-    };
     let url = url::Url::parse(chat.webhook_url.expose().trim()).map_err(|_| SendError::Build {
         route: route.to_string(),
         detail: "the webhook URL does not parse".to_string(),
