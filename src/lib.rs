@@ -20,7 +20,7 @@
 //!   Rightfoot's shapes from the store, runs and alerts, `/healthz`, `/readyz`,
 //!   `/metrics`, and Rightfoot's completion webhook.
 //! - [`notify`]: one digest per route per run, rendered and delivered by email (SMTP,
-//!   sendmail, `.eml` files) or a signed webhook.
+//!   sendmail, `.eml` files), a signed webhook, Slack, Microsoft Teams or PagerDuty.
 //! - [`rules`]: detection as a pure function: a run's results and the previous alert
 //!   state in, the new state and the alert transitions (fired, reminder, resolved) out.
 //! - [`alerting`]: the two joined to the runs: each finished run judged once, its

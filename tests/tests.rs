@@ -54,6 +54,11 @@
 //!   says "valid" only when it exits 0, checks the storage folder, and with `--online`
 //!   reaches the sandbox or fails within 10 s on a closed port; `run-now` against a closed
 //!   port or with a wrong key ends at once, naming the base URL and the key's source.
+//! - `digest_render`: the HTML part of a digest like the demo's, rendered by headless
+//!   Chromium light and dark, on a phone's width and a desktop's: the subject's order,
+//!   one money format, links to the run and each borrower with `http.public_url` (and
+//!   none without), dark mode applied, no sideways scrolling; screenshots kept in
+//!   `target/tmp/digest-screenshots/`.
 //! - `export`: `balance-monitor export-csv`: Rightfoot's columns, quoting of commas and
 //!   quotes, runs (with cached chunks), batches, monitors and time windows, each result
 //!   once; unknown selections exit 1; `-o FILE` private, atomic and untouched on failure;
@@ -92,6 +97,13 @@
 //!   `/metrics` with exact values for a known store, the configuration refusing an open
 //!   listener without a token, and the real daemon serving it all behind its token.
 //! - `rightfoot_client`: the API client against scripted local HTTP servers.
+//! - `routes`: Slack, Teams and PagerDuty against receivers playing each service: 5,000
+//!   alerts under two rules as one message within Slack's limits, one card under
+//!   28 KB, two grouped pages (or 100 per-alert events and one for the rest, paced), and
+//!   their resolves under the same keys; a 429's `Retry-After`, `invalid_payload` and
+//!   PagerDuty's 400 as failures; `test-alert` for each kind; the daemon killed during
+//!   PagerDuty delivery (no incident opened twice, none lost); no personal value in
+//!   any of the three payloads.
 //! - `run`: one run of a monitor against the sandbox on paused time: a complete run,
 //!   rejections, the result deadline, Rightfoot's 24-hour cache, bounded concurrency,
 //!   crash recovery from each durable step, and cancellation.
@@ -132,7 +144,8 @@
 //!   entry in ARCHITECTURE.md for every top-level module.
 //! - `support`: shared helpers (temporary directories, running the binary, a sandbox on
 //!   port 0 with authorizers to send it, a recording proxy, the OpenAPI request contract,
-//!   an SMTP server and a webhook receiver on port 0,
+//!   an SMTP server and a webhook receiver on port 0, Slack, Teams and PagerDuty
+//!   stand-ins, headless Chromium for screenshots,
 //!   the daemon as a child process with its JSON log and database, a sandbox behind a
 //!   gate that can hold an answer, a database with seeded history and the read-side
 //!   commands run against it).
@@ -153,6 +166,7 @@ mod config;
 mod crash;
 mod daemon;
 mod demo;
+mod digest_render;
 mod export;
 mod first_minutes;
 mod history;
@@ -165,6 +179,7 @@ mod read_api;
 mod read_api_ops;
 mod retention;
 mod rightfoot_client;
+mod routes;
 mod run;
 mod run_lease;
 mod sandbox;

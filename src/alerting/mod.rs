@@ -45,6 +45,7 @@ pub mod outbox;
 pub mod payload;
 mod rows;
 pub mod silences;
+mod test_alert;
 
 #[cfg(test)]
 mod tests;
@@ -56,9 +57,10 @@ use chrono::{DateTime, SubsecRound, Utc};
 use tokio::sync::{Mutex, Notify, watch};
 
 use crate::clock::Clock;
-use crate::config::{Config, Monitor, Route};
+use crate::config::{Config, Monitor, RuleKind};
 use crate::domain::{Cents, RunId, RunState};
-use crate::notify::{Delivered, Digest, DigestRow, Notifier, Transition as DigestTransition};
+use crate::notify::digest::{FieldLabel, FiringGroup};
+use crate::notify::{Digest, DigestRow};
 use crate::rules::{
     self, AuthorizerFacts, Check, MonitorRules, RunFacts, TransitionKind, evaluate,
 };
@@ -69,6 +71,7 @@ use crate::store::{
 };
 
 pub use outbox::{DeliveryRound, Outbox};
+pub use test_alert::{TestAlertError, send_test, test_digest};
 
 /// Why a run could not be judged. The run stays unjudged and is tried again after the
 /// next run of its monitor, or at the next start.
@@ -406,6 +409,7 @@ fn judge(input: JudgementInput) -> Result<JudgementOutcome, AlertingError> {
         skips,
     } = evaluation;
     let firing = state.firing_count();
+    let firing_groups = silences::firing_groups(&monitor.name, &state, &silences, now);
     let diff = rows::diff(&monitor.name, &before, state, &transitions);
     drop(before);
     // Silences leave alerts out of the digests (the rules know nothing of them).
@@ -429,7 +433,7 @@ fn judge(input: JudgementInput) -> Result<JudgementOutcome, AlertingError> {
     // Nobody would receive a digest without a route: none is written.
     let digest = match routes.is_empty() {
         true => None,
-        false => digest(&monitor, &run, silenced.rows),
+        false => digest(&monitor, &run, silenced.rows, firing_groups),
     };
     if let Some(digest) = digest {
         let payload = payload::encode(&digest);
@@ -525,7 +529,12 @@ fn run_facts(run: &RunForJudgement) -> RunFacts {
 }
 
 /// The digest of a run's announced rows, or `None` when nothing is announced.
-fn digest(monitor: &Monitor, run: &RunForJudgement, rows: Vec<DigestRow>) -> Option<Digest> {
+fn digest(
+    monitor: &Monitor,
+    run: &RunForJudgement,
+    rows: Vec<DigestRow>,
+    firing: Vec<FiringGroup>,
+) -> Option<Digest> {
     if rows.is_empty() {
         return None;
     }
@@ -538,71 +547,29 @@ fn digest(monitor: &Monitor, run: &RunForJudgement, rows: Vec<DigestRow>) -> Opt
         zone: monitor.schedule.zone(),
         rows,
         test: false,
+        firing,
+        fields: field_labels(monitor),
     })
+}
+
+/// How the monitor's `alert_fields` are shown: each under its label, a
+/// `below_payment` rule's field as money.
+pub(crate) fn field_labels(monitor: &Monitor) -> Vec<FieldLabel> {
+    monitor
+        .alert_fields
+        .iter()
+        .zip(&monitor.alert_labels)
+        .map(|(field, label)| FieldLabel {
+            field: field.clone(),
+            label: label.clone(),
+            money: monitor.rules.iter().any(
+                |rule| matches!(&rule.kind, RuleKind::BelowPayment { field: f, .. } if f == field),
+            ),
+        })
+        .collect()
 }
 
 /// A fresh idempotency key: random, so keys never repeat across databases.
 pub fn idempotency_key() -> String {
     format!("bm-{}", uuid::Uuid::new_v4().simple())
-}
-
-/// `test-alert`: one test digest, marked as such, sent through `route` now, without the
-/// outbox (the answer is printed, not retried). It shows every part of a real digest:
-/// a firing and a resolved row, balances, and a reason.
-pub async fn send_test(route: &Route) -> Result<Delivered, TestAlertError> {
-    let clock = Clock::system();
-    let notifier = Notifier::new(clock.clone()).map_err(TestAlertError::Notifier)?;
-    let digest = test_digest(clock.now());
-    notifier
-        .send(route, &digest, &idempotency_key())
-        .await
-        .map_err(TestAlertError::Send)
-}
-
-/// Why `test-alert` failed.
-#[derive(Debug, thiserror::Error)]
-pub enum TestAlertError {
-    #[error(transparent)]
-    Notifier(crate::notify::NotifierError),
-    #[error(transparent)]
-    Send(crate::notify::SendError),
-}
-
-/// The digest `test-alert` sends.
-pub fn test_digest(now: DateTime<Utc>) -> Digest {
-    let row = |transition, severity, before, after, rule: &str, reason: &str| DigestRow {
-        transition,
-        severity,
-        authorizer_id: Some("TEST-0001".to_string()),
-        metadata: Vec::new(),
-        balance_before: Some(crate::domain::Cents(before)),
-        balance_after: Some(crate::domain::Cents(after)),
-        rule: rule.to_string(),
-        reason: reason.to_string(),
-    };
-    Digest {
-        monitor: "test-alert".to_string(),
-        run: None,
-        run_time: now,
-        zone: chrono_tz::UTC,
-        rows: vec![
-            row(
-                DigestTransition::Fired,
-                crate::config::Severity::Critical,
-                123_456,
-                -8_368,
-                "negative_balance",
-                "a test from balance-monitor: no authorizer is affected",
-            ),
-            row(
-                DigestTransition::Resolved,
-                crate::config::Severity::Warning,
-                9_000,
-                123_456,
-                "balance_below",
-                "a test from balance-monitor: no authorizer is affected",
-            ),
-        ],
-        test: true,
-    }
 }

@@ -20,8 +20,9 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::notify::digest::FiringGroup;
 use crate::notify::{DigestRow, Transition as DigestTransition};
-use crate::rules::{RuleId, RuleType, Transition, TransitionKind};
+use crate::rules::{RuleId, RuleType, RulesState, Transition, TransitionKind};
 use crate::secret::Environment;
 use crate::store::{HeldAlert, NewSilence, SilenceRecord};
 use crate::text::Redactor;
@@ -236,6 +237,46 @@ pub(crate) fn digest_rows(
         out.released.push(alert.fingerprint);
     }
     out
+}
+
+/// The alerts firing after a run that the routes are told of (every firing alert no
+/// silence in force at `now` holds), counted by rule kind and severity: the digest's
+/// "still firing" counts and PagerDuty's groups.
+pub(crate) fn firing_groups(
+    monitor: &str,
+    state: &RulesState,
+    silences: &[SilenceRecord],
+    now: DateTime<Utc>,
+) -> Vec<FiringGroup> {
+    let mut groups: Vec<FiringGroup> = Vec::new();
+    let subjects = state
+        .authorizers
+        .iter()
+        .flat_map(|entry| entry.alerts.iter().map(|a| (Some(entry.id.as_str()), a)))
+        .chain(state.run_alerts.iter().map(|a| (None, a)));
+    for (authorizer, alert) in subjects {
+        if !alert.phase.is_firing() {
+            continue;
+        }
+        if !silences.is_empty()
+            && silenced_by(silences, now, monitor, authorizer, &alert.rule.to_string()).is_some()
+        {
+            continue;
+        }
+        let rule = alert.rule.rule_type.as_str();
+        match groups
+            .iter_mut()
+            .find(|g| g.rule == rule && g.severity == alert.severity)
+        {
+            Some(group) => group.count += 1,
+            None => groups.push(FiringGroup {
+                rule: rule.to_string(),
+                severity: alert.severity,
+                count: 1,
+            }),
+        }
+    }
+    groups
 }
 
 #[cfg(test)]

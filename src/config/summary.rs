@@ -121,6 +121,16 @@ pub fn check(config: &Config, all: bool) -> Report {
                 Some(RouteTarget::Webhook(w)) => {
                     format!("{name} (webhook {})", w.url.host_str().unwrap_or(""))
                 }
+                Some(RouteTarget::PagerDuty(p)) => format!(
+                    "{name} (pagerduty {}, {})",
+                    p.events_url.host_str().unwrap_or(""),
+                    if p.per_authorizer {
+                        "one event per alert"
+                    } else {
+                        "one event per rule"
+                    }
+                ),
+                Some(target) => format!("{name} ({})", target.kind()),
                 None => name.clone(),
             })
             .collect();

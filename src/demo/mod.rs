@@ -138,7 +138,7 @@ monitors:
     routes: [collections-email, {WEBHOOK_ROUTE}]
     repeat_interval: 48h
     send_resolved: true
-    alert_fields: [loan_id, payment_amount]
+    alert_fields: [{{ field: loan_id, label: Loan }}, {{ field: payment_amount, label: Payment }}]
 "
     )
 }

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod chromium_shot;
 pub mod daemon;
 pub mod faulty_store;
 pub mod gate;
@@ -12,6 +13,7 @@ pub mod proxy;
 pub mod read_api;
 pub mod receiver;
 pub mod sandbox;
+pub mod services;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};
