@@ -49,6 +49,7 @@ mod error;
 mod health;
 mod history;
 mod metrics;
+pub mod pages;
 mod params;
 mod runs;
 mod wire;
@@ -94,16 +95,38 @@ pub struct HttpState {
     /// When the daemon started. `/readyz` holds the schedule to account only for slots
     /// after it: older ones are the scheduler's catch-up business at start.
     pub started_at: DateTime<Utc>,
+    /// The dashboard's sessions, shared by every clone.
+    pub sessions: pages::Sessions,
+    /// Wakes the outbox after "retry now" (the daemon's `Alerting::wake_outbox`); none
+    /// in tools and tests, where the outbox finds the row on its next round.
+    pub wake_outbox: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
-/// The secrets a request is checked against.
-#[derive(Clone, Debug, Default)]
+/// The secrets a request is checked against, and how the dashboard's session cookie
+/// is made.
+#[derive(Clone, Debug)]
 pub struct AccessKeys {
     /// `http.token`: when set, every route but `/healthz` and the completion webhook
     /// needs it as a bearer token.
     pub token: Option<Secret>,
     /// The completion webhook's path and token, when it is configured.
     pub completion_webhook: Option<(String, Secret)>,
+    /// How long a dashboard session lasts (`http.session_ttl`).
+    pub session_ttl: std::time::Duration,
+    /// Whether the session cookie is `Secure`: whenever the listener is not on loopback.
+    pub cookie_secure: bool,
+}
+
+impl Default for AccessKeys {
+    /// No token, no webhook, 12-hour sessions, cookies for loopback.
+    fn default() -> AccessKeys {
+        AccessKeys {
+            token: None,
+            completion_webhook: None,
+            session_ttl: crate::config::DEFAULT_SESSION_TTL,
+            cookie_secure: false,
+        }
+    }
 }
 
 impl AccessKeys {
@@ -111,6 +134,8 @@ impl AccessKeys {
     pub fn of(config: &Config) -> AccessKeys {
         AccessKeys {
             token: config.http.token.clone(),
+            session_ttl: config.http.session_ttl,
+            cookie_secure: !config.http.listen.ip().is_loopback(),
             completion_webhook: config
                 .rightfoot
                 .completion_webhook
@@ -153,6 +178,8 @@ impl HttpState {
             access: Access::Fixed(AccessKeys::default()),
             monitors,
             rightfoot_metrics: RequestMetrics::default(),
+            sessions: pages::Sessions::default(),
+            wake_outbox: None,
         }
     }
 
@@ -190,6 +217,7 @@ pub fn router(state: HttpState) -> Router {
         .layer(from_fn_with_state(state.clone(), auth::require_token));
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(pages::router(state.clone()))
         .merge(api)
         // Outside the bearer token's layer: the webhook's path is the configuration's
         // of the moment, so it is matched on each request rather than routed once.

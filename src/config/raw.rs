@@ -77,6 +77,7 @@ pub struct RawHttp {
     pub token: Option<Spanned<IgnoredAny>>,
     pub token_file: Option<Text>,
     pub token_env: Option<Text>,
+    pub session_ttl: Option<Text>,
 }
 
 /// Settings every monitor inherits unless it sets its own.

@@ -1,10 +1,12 @@
-//! The `http` section: the daemon's listen address and its bearer token, which a
-//! non-loopback address requires (history holds what the lender knows about borrowers).
+//! The `http` section: the daemon's listen address, its bearer token, which a
+//! non-loopback address requires (history holds what the lender knows about borrowers),
+//! and how long a dashboard session lasts (`session_ttl`, one minute to 30 days).
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
 
 use super::validator::{SecretKeys, Validator};
-use crate::config::model::HttpConfig;
+use crate::config::model::{DEFAULT_SESSION_TTL, HttpConfig};
 use crate::config::raw::RawHttp;
 use crate::yaml::Position;
 
@@ -49,6 +51,17 @@ impl Validator<'_> {
                 ),
             );
         }
-        HttpConfig { listen, token }
+        let session_ttl = self.duration_in(
+            &raw.session_ttl,
+            "http.session_ttl",
+            DEFAULT_SESSION_TTL,
+            Duration::from_secs(60),
+            Duration::from_secs(30 * 24 * 3600),
+        );
+        HttpConfig {
+            listen,
+            token,
+            session_ttl,
+        }
     }
 }
