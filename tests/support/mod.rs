@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod daemon;
+pub mod dashboard;
 pub mod faulty_store;
 pub mod gate;
 pub mod history;

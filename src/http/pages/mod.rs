@@ -50,7 +50,7 @@ use layout::{Layout, LoginPage};
 /// The pages' Content-Security-Policy: nothing but this origin's stylesheet and
 /// forms, no script, no framing.
 pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; style-src 'self'; \
-     img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; \
+     img-src 'self' data:; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; \
      script-src 'none'";
 
 /// The dashboard's routes, for [`super::router`].
