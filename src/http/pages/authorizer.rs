@@ -172,6 +172,7 @@ fn balance_chart(
     }
     chart::render(&Chart {
         label: format!("Balance of authorizer {id} over time"),
+        size: chart::Size::Wide,
         series: by_monitor
             .into_iter()
             .map(|(monitor, points)| Series {

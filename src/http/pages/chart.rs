@@ -15,9 +15,22 @@ use plotters::prelude::*;
 
 use super::format::escape;
 
-/// The drawing's size in SVG units; the stylesheet scales it to the page's width.
-const WIDTH: u32 = 720;
-const HEIGHT: u32 = 240;
+/// A chart's size in SVG units; the stylesheet scales it to the page's width, so a
+/// small chart (a card on the overview) has larger text for its width.
+#[derive(Clone, Copy, Debug)]
+pub enum Size {
+    Wide,
+    Small,
+}
+
+impl Size {
+    fn pixels(self) -> (u32, u32) {
+        match self {
+            Size::Wide => (640, 240),
+            Size::Small => (400, 170),
+        }
+    }
+}
 
 /// The placeholder colours, in series order; `style.css` gives each its real colour.
 const SERIES_COLOURS: [RGBColor; 3] = [
@@ -61,6 +74,7 @@ pub struct Mark {
 pub struct Chart<'a> {
     /// What the chart shows, for its `aria-label`.
     pub label: String,
+    pub size: Size,
     pub series: Vec<Series>,
     pub threshold: Option<Threshold>,
     pub marks: Vec<Mark>,
@@ -90,11 +104,11 @@ pub fn render(chart: &Chart<'_>) -> Option<String> {
     let mut svg = String::new();
     let mut overlay = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (WIDTH, HEIGHT)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, chart.size.pixels()).into_drawing_area();
         let mut built = ChartBuilder::on(&root)
             .margin(12)
-            .x_label_area_size(26)
-            .y_label_area_size(84)
+            .x_label_area_size(24)
+            .y_label_area_size(78)
             .build_cartesian_2d(x0..x1, y0..y1)
             .ok()?;
         let label_style = ("sans-serif", 12).into_font().color(&AXIS_COLOUR);
@@ -184,6 +198,7 @@ mod tests {
     fn chart(series: Vec<Series>) -> Option<String> {
         render(&Chart {
             label: "balances <&>".into(),
+            size: Size::Wide,
             series,
             threshold: Some(Threshold {
                 value: 5000,

@@ -42,48 +42,65 @@ pub struct RunFigures {
     pub id: i64,
     pub when: When,
     pub state: Badge,
-    pub checked: u32,
-    pub unsuccessful: u32,
+    /// Authorizers checked and those without a balance (the monitor's page only: the
+    /// overview does not count every run's results).
+    pub counts: Option<(u32, u32)>,
     pub at_risk: u64,
 }
 
-/// The latest `limit` runs of `monitor` with their at-risk counts, oldest first.
+/// The latest `limit` runs of `monitor` with their at-risk counts, oldest first, and
+/// with `with_counts` their results counted.
 async fn run_figures(
     store: &Store,
     monitor: &str,
     zone: Tz,
     limit: u32,
+    with_counts: bool,
 ) -> Result<Vec<RunFigures>, StoreError> {
     let Some(id) = store.monitor_id(monitor).await? else {
         return Ok(Vec::new());
     };
-    let mut runs: Vec<RunOverview> = store.recent_runs(Some(id), limit).await?;
+    let mut runs: Vec<(RunRecord, Option<(u32, u32)>)> = match with_counts {
+        true => store
+            .recent_runs(Some(id), limit)
+            .await?
+            .into_iter()
+            .map(|RunOverview { run, counts: c, .. }| {
+                let unsuccessful = c.failed + c.not_retrieved + c.rejected + c.preflight_rejected;
+                (run, Some((c.succeeded + unsuccessful, unsuccessful)))
+            })
+            .collect(),
+        false => store
+            .runs_page(Some(monitor.to_string()), None, limit)
+            .await?
+            .rows
+            .into_iter()
+            .map(|run| (run, None))
+            .collect(),
+    };
     runs.reverse();
-    let instants = runs.iter().map(|r| run_instant(&r.run)).collect();
+    let instants = runs.iter().map(|(run, _)| run_instant(run)).collect();
     let at_risk = store.at_risk_counts(id, instants).await?;
     Ok(runs
         .iter()
         .zip(at_risk)
-        .map(|(overview, at_risk)| {
-            let c = &overview.counts;
-            RunFigures {
-                id: overview.run.id.0,
-                when: When::new(run_instant(&overview.run), zone),
-                state: format::run_state(overview.run.state.as_str()),
-                checked: c.succeeded
-                    + c.failed
-                    + c.not_retrieved
-                    + c.rejected
-                    + c.preflight_rejected,
-                unsuccessful: c.failed + c.not_retrieved + c.rejected + c.preflight_rejected,
-                at_risk,
-            }
+        .map(|((run, counts), at_risk)| RunFigures {
+            id: run.id.0,
+            when: When::new(run_instant(run), zone),
+            state: format::run_state(run.state.as_str()),
+            counts: *counts,
+            at_risk,
         })
         .collect())
 }
 
 /// The chart of `figures`: at-risk counts, and with `all` the unsuccessful ones too.
 fn figures_chart(monitor: &str, figures: &[RunFigures], zone: Tz, all: bool) -> Option<String> {
+    let size = if all {
+        chart::Size::Wide
+    } else {
+        chart::Size::Small
+    };
     let point = |f: &RunFigures, value: u64, what: &str| Point {
         at: DateTime::parse_from_rfc3339(&f.when.iso)
             .map(|t| t.with_timezone(&Utc))
@@ -103,17 +120,21 @@ fn figures_chart(monitor: &str, figures: &[RunFigures], zone: Tz, all: bool) -> 
             name: "without a balance".into(),
             points: figures
                 .iter()
-                .map(|f| point(f, u64::from(f.unsuccessful), "without a balance"))
+                .map(|f| {
+                    let unsuccessful = f.counts.map_or(0, |(_, unsuccessful)| unsuccessful);
+                    point(f, u64::from(unsuccessful), "without a balance")
+                })
                 .collect(),
         });
     }
     chart::render(&Chart {
         label: format!("Authorizers at risk per run of {monitor}"),
+        size,
         series,
         threshold: None,
         marks: Vec::new(),
         format_value: &|v| v.to_string(),
-        format_time: &|t| t.with_timezone(&zone).format("%b %d %H:%M").to_string(),
+        format_time: &|t| t.with_timezone(&zone).format("%b %d").to_string(),
     })
 }
 
@@ -139,11 +160,19 @@ pub struct MonitorCard {
 pub struct FiguresTable<'a> {
     pub zone: &'a str,
     pub figures: &'a [RunFigures],
+    pub with_counts: bool,
 }
 
 impl FiguresTable<'_> {
     fn html(zone: &str, figures: &[RunFigures]) -> String {
-        FiguresTable { zone, figures }.render().unwrap_or_default()
+        let with_counts = figures.iter().any(|f| f.counts.is_some());
+        FiguresTable {
+            zone,
+            figures,
+            with_counts,
+        }
+        .render()
+        .unwrap_or_default()
     }
 }
 
@@ -214,7 +243,7 @@ async fn overview_cards(
                 when: When::new(started, zone),
             }
         });
-        let figures = run_figures(store, &monitor.name, zone, OVERVIEW_CHART_RUNS).await?;
+        let figures = run_figures(store, &monitor.name, zone, OVERVIEW_CHART_RUNS, false).await?;
         let backlog = backlog
             .iter()
             .find(|b| b.monitor.as_deref() == Some(monitor.name.as_str()));
@@ -298,7 +327,7 @@ pub async fn monitor(
     }
     let zone = watched.map_or(chrono_tz::UTC, |m| m.schedule.zone());
     let read = async {
-        let figures = run_figures(store, &name, zone, CHART_RUNS).await?;
+        let figures = run_figures(store, &name, zone, CHART_RUNS, true).await?;
         let page = store
             .runs_page(
                 Some(name.clone()),

@@ -21,7 +21,7 @@ use crate::store::{
     StoreError,
 };
 
-/// The most authorizers without a balance listed on the page.
+/// The most authorizers without a balance, and alerts, listed on the page.
 const MOST_LISTED: usize = 500;
 
 pub struct BatchRow {
@@ -84,6 +84,7 @@ pub struct RunPage {
     pub unsuccessful: Vec<Unsuccessful>,
     pub unsuccessful_more: usize,
     pub alerts: Vec<AlertRow>,
+    pub alerts_more: usize,
     pub notifications: RunNotifications,
 }
 
@@ -216,7 +217,12 @@ async fn read(
         batches,
         unsuccessful,
         unsuccessful_more,
-        alerts: alerts.iter().map(|a| AlertRow::of(a, zone)).collect(),
+        alerts_more: alerts.len().saturating_sub(MOST_LISTED),
+        alerts: alerts
+            .iter()
+            .take(MOST_LISTED)
+            .map(|a| AlertRow::of(a, zone))
+            .collect(),
         notifications,
         layout,
     })

@@ -2,9 +2,7 @@
 //!
 //! Counts go through the partial indexes on firing alerts and pending notifications;
 //! a run's alerts through `alerts_by_last_run`; the at-risk counts read a monitor's
-//! alerts that overlap the instants once, and count in memory.
-
-use std::collections::HashSet;
+//! alerts that overlap the instants once, sorted by authorizer, and count in memory.
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
@@ -73,11 +71,15 @@ impl Dashboard for SqliteStore {
             else {
                 return Ok(Vec::new());
             };
+            // Stored times are fixed-width RFC 3339 in UTC, so their text sorts as they
+            // do: the episodes are compared as text, sorted by authorizer, and each
+            // instant counts the authorizers with at least one episode spanning it.
             let mut statement = transaction.prepare_cached(
                 "SELECT authorizer_unique_id, first_fired_at, resolved_at FROM alerts \
                  WHERE monitor_id = ?1 AND authorizer_unique_id IS NOT NULL \
                      AND state <> 'pending' AND first_fired_at <= ?2 \
-                     AND (resolved_at IS NULL OR resolved_at > ?3)",
+                     AND (resolved_at IS NULL OR resolved_at > ?3) \
+                 ORDER BY authorizer_unique_id",
             )?;
             let episodes = statement
                 .query_map(
@@ -85,8 +87,8 @@ impl Dashboard for SqliteStore {
                     |row| {
                         Ok((
                             row.get::<_, String>(0)?,
-                            time(row, 1)?,
-                            optional_time(row, 2)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, Option<String>>(2)?,
                         ))
                     },
                 )?
@@ -94,14 +96,18 @@ impl Dashboard for SqliteStore {
             let counts = instants
                 .iter()
                 .map(|instant| {
-                    let at_risk: HashSet<&str> = episodes
-                        .iter()
-                        .filter(|(_, fired, resolved)| {
-                            fired <= instant && resolved.is_none_or(|resolved| resolved > *instant)
-                        })
-                        .map(|(authorizer, _, _)| authorizer.as_str())
-                        .collect();
-                    at_risk.len() as u64
+                    let instant = time_text(*instant);
+                    let mut counted: Option<&str> = None;
+                    let mut at_risk = 0u64;
+                    for (authorizer, fired, resolved) in &episodes {
+                        let spans = *fired <= instant
+                            && resolved.as_ref().is_none_or(|resolved| *resolved > instant);
+                        if spans && counted != Some(authorizer.as_str()) {
+                            counted = Some(authorizer.as_str());
+                            at_risk += 1;
+                        }
+                    }
+                    at_risk
                 })
                 .collect();
             Ok(counts)
