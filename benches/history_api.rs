@@ -39,7 +39,7 @@
 mod support;
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -51,13 +51,11 @@ use balance_monitor::money::Cents;
 use balance_monitor::rightfoot::BalanceStatus;
 use balance_monitor::secret::Secret;
 use balance_monitor::store::Store;
-use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
-use rusqlite::{Connection, params};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use support::history_data::{
-    self, CHUNK, NOT_RETRIEVED, REJECTED, Seeded, authorizer_id, batch_id, seeded, slot,
+    self, CHUNK, NOT_RETRIEVED, REJECTED, Seeded, authorizer_id, batch_id, mix, seeded,
 };
 use support::{ThreadCpu, machine_summary};
 

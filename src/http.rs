@@ -1,11 +1,12 @@
-//! The daemon's local HTTP listener: the read API, health, metrics, and Rightfoot's
-//! completion webhook.
+//! The daemon's local HTTP listener: the read API, health, metrics, Rightfoot's
+//! completion webhook, and the web dashboard (`pages`).
 //!
 //! `serve(listener, state, shutdown)` takes its listener and shutdown signal as
 //! parameters, so tests bind port 0 and stop it when they like. This module owns the
 //! routes, their parameters, authentication and the shapes of the answers. It decides
-//! nothing about runs and writes nothing but the webhook's `event_uuid`: every answer is
-//! read from the store (or, for `/metrics`, from the client's request recorder).
+//! nothing about runs and writes nothing but the webhook's `event_uuid` and, from the
+//! dashboard's forms, a silence or a notification's next attempt: every answer is read
+//! from the store (or, for `/metrics`, from the client's request recorder).
 //!
 //! | route | answers | module |
 //! |---|---|---|
@@ -17,6 +18,7 @@
 //! | `GET /v1/balances/csv?batch_ids=` | Rightfoot's CSV export, streamed | `balances` |
 //! | `GET /v1/runs`, `GET /v1/runs/{id}` | runs, one run with its counts and chunks | `runs` |
 //! | `GET /v1/alerts?state=` | the `alerts` table | `runs` |
+//! | `/`, `/monitors/..`, `/runs/..`, `/authorizers/..`, `/alerts`, `/outbox`, `/login` | the dashboard's pages, behind a session | `pages` |
 //!
 //! The Rightfoot-shaped routes answer exactly as Rightfoot's read endpoints do, errors
 //! included (the `ApiErrorResponse` envelope, `error`), so code written against
