@@ -29,16 +29,7 @@ struct Answer {
 }
 
 async fn get(dashboard: &Dashboard, path: &str, cookie: Option<&str>) -> Answer {
-    let mut request = client().get(format!("{}{path}", dashboard.base));
-    if let Some(cookie) = cookie {
-        request = request.header(COOKIE, cookie);
-    }
-    let response = request.send().await.unwrap();
-    Answer {
-        status: response.status(),
-        headers: response.headers().clone(),
-        body: response.text().await.unwrap(),
-    }
+    send(client().get(format!("{}{path}", dashboard.base)), cookie).await
 }
 
 async fn post(
@@ -50,10 +41,14 @@ async fn post(
     let body = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(form)
         .finish();
-    let mut request = client()
+    let request = client()
         .post(format!("{}{path}", dashboard.base))
         .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(body);
+    send(request, cookie).await
+}
+
+async fn send(mut request: reqwest::RequestBuilder, cookie: Option<&str>) -> Answer {
     if let Some(cookie) = cookie {
         request = request.header(COOKIE, cookie);
     }

@@ -12,6 +12,7 @@ use futures_util::future::BoxFuture;
 
 use super::error::StoreError;
 use super::queries::{AlertRecord, AlertStateFilter, Paged};
+use super::reports::AuthorizerCheck;
 use super::types::{MonitorId, RunId};
 
 /// How many alerts of one monitor and severity are firing.
@@ -77,6 +78,19 @@ pub trait Dashboard: Send + Sync {
     /// The alerts whose latest judgement was `run`'s (fired, kept firing or resolved by
     /// it), by id.
     fn run_alerts(&self, run: RunId) -> BoxFuture<'_, Result<Vec<AlertRecord>, StoreError>>;
+
+    /// `authorizer`'s checks from runs since `since`, newest first, at most `limit`, each
+    /// with the balance it changed from (the latest one before it, also from before
+    /// `since`), as [`Reports::authorizer_checks`](super::Reports::authorizer_checks)
+    /// answers, for a page's chart of years of daily checks: the previous balances
+    /// come from one ordered pass, not a lookup per check. `None` when the store has
+    /// never seen the authorizer.
+    fn authorizer_timeline(
+        &self,
+        authorizer: String,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Option<Vec<AuthorizerCheck>>, StoreError>>;
 
     /// `authorizer`'s alerts, newest first, at most `limit`.
     fn authorizer_alerts<'a>(

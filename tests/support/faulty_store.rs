@@ -625,6 +625,14 @@ impl Dashboard for FaultyStore {
     fn run_alerts(&self, run: RunId) -> BoxFuture<'_, Result<Vec<AlertRecord>, StoreError>> {
         self.inner.run_alerts(run)
     }
+    fn authorizer_timeline(
+        &self,
+        authorizer: String,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Option<Vec<AuthorizerCheck>>, StoreError>> {
+        self.inner.authorizer_timeline(authorizer, since, limit)
+    }
     fn authorizer_alerts<'a>(
         &'a self,
         authorizer: &'a str,

@@ -22,7 +22,7 @@ use super::session::Visitor;
 use super::store_failed;
 use crate::domain::{BalanceStatus, Cents};
 use crate::http::HttpState;
-use crate::store::{AuthorizerCheck, CheckOutcome, HistoryQuery};
+use crate::store::{AuthorizerCheck, CheckOutcome};
 
 /// How far back the chart and the table go, and how many checks at most.
 const HISTORY_DAYS: i64 = 2 * 366;
@@ -58,13 +58,12 @@ pub async fn authorizer(
 ) -> Response {
     let layout = Layout::new(format!("Authorizer {id}"), "", &visitor);
     let now = state.clock.now();
-    let query = HistoryQuery {
-        authorizer_unique_id: id.clone(),
-        since: Some(now - TimeDelta::days(HISTORY_DAYS)),
-        limit: MOST_CHECKS,
-    };
+    let since = now - TimeDelta::days(HISTORY_DAYS);
     let read = async {
-        let checks = state.store.authorizer_checks(query).await?;
+        let checks = state
+            .store
+            .authorizer_timeline(id.clone(), since, MOST_CHECKS)
+            .await?;
         let alerts = state.store.authorizer_alerts(&id, MOST_ALERTS).await?;
         Ok::<_, crate::store::StoreError>((checks, alerts))
     };

@@ -9,6 +9,9 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::domain::{BalanceStatus, Cents};
+/// `text` safe in HTML text and quoted attribute values: the one escaper the emails'
+/// HTML bodies use too.
+pub use crate::notify::email_body::escape_html as escape;
 
 /// A time as a page shows it.
 #[derive(Clone, Debug)]
@@ -87,22 +90,6 @@ impl Badge {
             escape(&self.word)
         )
     }
-}
-
-/// `text` safe in HTML text and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// A run's state as a badge.

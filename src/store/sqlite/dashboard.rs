@@ -11,9 +11,26 @@ use rusqlite::params;
 use super::SqliteStore;
 use super::columns::{count, optional_time, time, time_text};
 use super::queries::{alert_record, paged};
+use super::reports::{authorizer_check, authorizer_known};
 use crate::store::dashboard::{AlertFilter, Dashboard, FiringCount, OutboxBacklog, UndeliveredRow};
 use crate::store::types::{MonitorId, RunId};
-use crate::store::{AlertRecord, AlertStateFilter, Paged, StoreError};
+use crate::store::{AlertRecord, AlertStateFilter, AuthorizerCheck, Paged, StoreError};
+
+/// An authorizer's checks, oldest first, without the balance each changed from: its
+/// results and its pre-flight rejections (one line per run), with the run's monitor
+/// and time.
+const TIMELINE_SQL: &str = "
+SELECT c.run_id, m.name, coalesce(u.started_at, u.created_at) AS run_time, c.outcome,
+       c.balance_cents, c.balance_status_code, c.retrieved_at, c.reason, NULL
+FROM (
+    SELECT r.run_id, r.outcome, r.balance_cents, r.balance_status_code, r.retrieved_at,
+           r.reason
+    FROM results r WHERE r.authorizer_unique_id = ?1
+    UNION ALL
+    SELECT p.run_id, 'preflight_rejected', NULL, NULL, NULL, min(p.reason)
+    FROM preflight_rejections p WHERE p.authorizer_unique_id = ?1 GROUP BY p.run_id
+) c JOIN runs u ON u.id = c.run_id JOIN monitors m ON m.id = u.monitor_id
+ORDER BY run_time, c.run_id";
 
 /// The columns [`alert_record`] reads, from `alerts a JOIN monitors m`.
 const ALERT_COLUMNS: &str = "a.id, a.fingerprint, m.name, a.authorizer_unique_id, a.rule, \
@@ -124,6 +141,46 @@ impl Dashboard for SqliteStore {
                 .query_map(params![run.0], alert_record)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
+        }))
+    }
+
+    fn authorizer_timeline(
+        &self,
+        authorizer: String,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Option<Vec<AuthorizerCheck>>, StoreError>> {
+        Box::pin(self.read(move |transaction| {
+            let mut checks = transaction
+                .prepare_cached(TIMELINE_SQL)?
+                .query_map(params![authorizer], authorizer_check)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            if checks.is_empty() && !authorizer_known(transaction, &authorizer)? {
+                return Ok(None);
+            }
+            // Oldest first: each check changed from the latest balance of an earlier
+            // run (two lines of one run, a result and a rejection, see neither).
+            let mut latest = None;
+            let mut start = 0;
+            while start < checks.len() {
+                let key = (checks[start].run_time, checks[start].run);
+                let end = start
+                    + checks[start..]
+                        .iter()
+                        .take_while(|c| (c.run_time, c.run) == key)
+                        .count();
+                let mut newest = latest;
+                for check in &mut checks[start..end] {
+                    check.previous_balance = latest;
+                    newest = check.balance.or(newest);
+                }
+                latest = newest;
+                start = end;
+            }
+            checks.retain(|check| check.run_time >= since);
+            checks.reverse();
+            checks.truncate(limit as usize);
+            Ok(Some(checks))
         }))
     }
 
