@@ -18,7 +18,7 @@
 //! - [`store`]: SQLite: migrations, one writer thread, read connections.
 //! - [`http`]: the daemon's listener: history, balances and the CSV export in
 //!   Rightfoot's shapes from the store, runs and alerts, `/healthz`, `/readyz`,
-//!   `/metrics`, and Rightfoot's completion webhook.
+//!   `/metrics`, Rightfoot's completion webhook, and the web dashboard (`http::pages`).
 //! - [`notify`]: one digest per route per run, rendered and delivered by email (SMTP,
 //!   sendmail, `.eml` files), a signed webhook, Slack, Microsoft Teams or PagerDuty.
 //! - [`rules`]: detection as a pure function: a run's results and the previous alert

@@ -413,6 +413,12 @@ fn cases() -> Vec<Case> {
             reason: "not a loopback address",
         },
         Case {
+            name: "a dashboard session shorter than a minute",
+            edit: Append("http:\n  session_ttl: 30s\n"),
+            at: ":16:16: http.session_ttl",
+            reason: "30s is out of range (1m to 30d)",
+        },
+        Case {
             name: "personal data as an alert field",
             edit: Line(14, "    alert_fields: [ssn]"),
             at: ":14:20: monitors[0].alert_fields[0]",

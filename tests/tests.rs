@@ -46,6 +46,16 @@
 //!   (before the batch id is stored, mid-read, at the deadline) and restarted on the
 //!   same database, stopped with SIGTERM mid-run, reloaded with SIGHUP (a bad
 //!   configuration kept out, a good one applied); `run-now`'s summary and exit codes.
+//! - `dashboard`: the web dashboard over HTTP on a copy of a real demo week: every page
+//!   sends a browser without a session to `/login`, a wrong token waits a second, the
+//!   session cookie's attributes, log out, a POST without the CSRF token refused, the
+//!   CSP and other headers, no script, no inline style, no personal value on any page,
+//!   the first load under 150 KB gzipped, the stylesheet cached for a year, the alerts
+//!   filters in the URL and a silence set from a row.
+//! - `dashboard_browser`: the same pages in headless Chromium through chromedriver
+//!   (fantoccini): login, overview → monitor → run → authorizer by their links, the
+//!   charts' series and hover titles, an alerts filter, "retry now", and a console
+//!   without errors or CSP violations.
 //! - `demo`: `balance-monitor demo` as a newcomer runs it: under 60 s and never 3 s
 //!   silent, each run's account, alerts as 8bit `.eml` files and pretty-printed webhook
 //!   payloads named `<run-id>-<route>`, a database `runs` can read with one clock's
@@ -165,6 +175,8 @@ mod completion_webhook;
 mod config;
 mod crash;
 mod daemon;
+mod dashboard;
+mod dashboard_browser;
 mod demo;
 mod digest_render;
 mod export;

@@ -76,7 +76,13 @@ pub struct HttpConfig {
     /// digests link each row to `<public_url>authorizers/<id>` and the digest to
     /// `<public_url>runs/<run>`. Always ends with `/`.
     pub public_url: Option<Url>,
+    /// How long a dashboard session lasts after `/login` (`http.session_ttl`, 12 h by
+    /// default).
+    pub session_ttl: Duration,
 }
+
+/// How long a dashboard session lasts unless `http.session_ttl` says otherwise.
+pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 
 /// What to do about slots that passed while the daemon was down. Written `skip` or
 /// `run_once`.

@@ -79,6 +79,7 @@ pub struct RawHttp {
     pub token_env: Option<Text>,
     /// Where people reach this daemon's pages; digests link to them.
     pub public_url: Option<Text>,
+    pub session_ttl: Option<Text>,
 }
 
 /// Settings every monitor inherits unless it sets its own.

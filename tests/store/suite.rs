@@ -1290,3 +1290,215 @@ pub(super) async fn silences_are_kept_ended_early_once_and_held_alerts_survive_a
     judge_held(&store, monitor, next, false).await;
     assert!(store.held_alerts(monitor).await.unwrap().is_empty());
 }
+
+/// A firing alert of `rule` about `authorizer`, fired at `fired_at`.
+fn firing(authorizer: &str, rule: &str, severity: &str, fired_at: DateTime<Utc>) -> AlertWrite {
+    AlertWrite::Open {
+        row: OpenAlertRow {
+            fingerprint: format!("m/{rule}/authorizer/{authorizer}"),
+            authorizer_unique_id: Some(authorizer.into()),
+            rule: rule.into(),
+            severity: severity.into(),
+            phase: OpenPhase::Firing {
+                fired_at,
+                last_notified_at: fired_at,
+            },
+            hits: 1,
+            clears: 0,
+        },
+        reason: Some(format!("{rule} holds")),
+    }
+}
+
+/// Judges `run` (finished first) with `alerts`.
+async fn judge_with(store: &Store, monitor: MonitorId, run: RunId, alerts: Vec<AlertWrite>) {
+    store
+        .set_run_state(run, RunStateChange::new(RunState::Complete, at(12, 0)))
+        .await
+        .unwrap();
+    let judgement = Judgement {
+        alerts,
+        judged_at: at(12, 1),
+        ..Judgement::default()
+    };
+    assert!(
+        store
+            .commit_judgement(monitor, run, judgement)
+            .await
+            .unwrap()
+    );
+}
+
+/// The dashboard's reads: alerts by severity, authorizers at risk at past instants,
+/// a run's and an authorizer's alerts, filtered pages, the outbox backlog and "retry
+/// now".
+pub(super) async fn the_dashboard_reads_alerts_at_risk_and_the_outbox_and_retries<B: OpenStore>() {
+    use balance_monitor::store::{AlertFilter, AlertStateFilter, AttemptOutcome, NewNotification};
+
+    let directory = tempfile::tempdir().unwrap();
+    let store = B::open(directory.path());
+    let first = manual_run(&store, "m").await;
+    let second = manual_run(&store, "m").await;
+    let monitor = store.monitor_id("m").await.unwrap().unwrap();
+    judge_with(
+        &store,
+        monitor,
+        first,
+        vec![
+            firing("A-1", "below_payment#1", "warning", at(9, 0)),
+            firing("A-2", "check_failed#1", "critical", at(9, 0)),
+        ],
+    )
+    .await;
+    judge_with(
+        &store,
+        monitor,
+        second,
+        vec![
+            firing("A-1", "below_payment#1", "warning", at(9, 0)),
+            AlertWrite::Resolve {
+                fingerprint: "m/check_failed#1/authorizer/A-2".into(),
+                at: at(10, 0),
+                reason: "the check succeeded".into(),
+            },
+        ],
+    )
+    .await;
+
+    let counts = store.firing_alert_counts().await.unwrap();
+    assert_eq!(counts.len(), 1, "{counts:?}");
+    assert_eq!(
+        (
+            counts[0].monitor_name.as_str(),
+            counts[0].severity.as_str(),
+            counts[0].count
+        ),
+        ("m", "warning", 1)
+    );
+    let instants = vec![at(8, 0), at(9, 0), at(9, 30), at(10, 0), at(11, 0)];
+    assert_eq!(
+        store.at_risk_counts(monitor, instants).await.unwrap(),
+        vec![0, 2, 2, 1, 1]
+    );
+    assert!(
+        store
+            .at_risk_counts(monitor, Vec::new())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let of_run = |alerts: Vec<balance_monitor::store::AlertRecord>| {
+        alerts.into_iter().map(|a| a.rule).collect::<Vec<_>>()
+    };
+    assert!(store.run_alerts(first).await.unwrap().is_empty());
+    assert_eq!(
+        of_run(store.run_alerts(second).await.unwrap()),
+        vec!["below_payment#1", "check_failed#1"]
+    );
+    let a2 = store.authorizer_alerts("A-2", 10).await.unwrap();
+    assert_eq!(a2.len(), 1);
+    assert_eq!(a2[0].state, "resolved");
+    assert!(store.authorizer_alerts("A-3", 10).await.unwrap().is_empty());
+
+    let filtered = |filter: AlertFilter| {
+        let store = store.clone();
+        async move { of_run(store.alerts_filtered(filter, None, 10).await.unwrap().rows) }
+    };
+    let critical = AlertFilter {
+        severity: Some("critical".into()),
+        ..AlertFilter::default()
+    };
+    assert_eq!(filtered(critical).await, vec!["check_failed#1"]);
+    let kind = AlertFilter {
+        rule: Some("below_payment".into()),
+        ..AlertFilter::default()
+    };
+    assert_eq!(filtered(kind).await, vec!["below_payment#1"]);
+    let prefix = AlertFilter {
+        rule: Some("below_pay".into()),
+        ..AlertFilter::default()
+    };
+    assert!(
+        filtered(prefix).await.is_empty(),
+        "a rule matches whole, or by its kind"
+    );
+    let firing_now = AlertFilter {
+        state: Some(AlertStateFilter::Firing),
+        monitor: Some("m".into()),
+        ..AlertFilter::default()
+    };
+    assert_eq!(filtered(firing_now).await, vec!["below_payment#1"]);
+    let other = AlertFilter {
+        monitor: Some("other".into()),
+        ..AlertFilter::default()
+    };
+    assert!(filtered(other).await.is_empty());
+    let page = store
+        .alerts_filtered(AlertFilter::default(), None, 1)
+        .await
+        .unwrap();
+    assert!(page.has_more);
+    let rest = store
+        .alerts_filtered(AlertFilter::default(), Some(page.rows[0].id), 1)
+        .await
+        .unwrap();
+    assert!(!rest.has_more && rest.rows[0].id < page.rows[0].id);
+
+    let queue = |key: &str, monitor: Option<&str>| NewNotification {
+        route: "ops".into(),
+        idempotency_key: key.into(),
+        payload: "{}".into(),
+        monitor: monitor.map(str::to_string),
+        created_at: at(11, 0),
+    };
+    let failed = store
+        .queue_notification(queue("k1", Some("m")))
+        .await
+        .unwrap();
+    let test = store.queue_notification(queue("k2", None)).await.unwrap();
+    let delivered = store
+        .queue_notification(queue("k3", Some("m")))
+        .await
+        .unwrap();
+    store
+        .record_attempt(
+            failed,
+            at(11, 1),
+            AttemptOutcome::Failed {
+                error: "550 no".into(),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .record_attempt(delivered, at(11, 1), AttemptOutcome::Delivered)
+        .await
+        .unwrap();
+    let backlog = store.outbox_backlog().await.unwrap();
+    let backlog: Vec<_> = backlog
+        .iter()
+        .map(|b| (b.monitor.as_deref(), b.pending, b.failed))
+        .collect();
+    assert_eq!(backlog, vec![(None, 1, 0), (Some("m"), 0, 1)]);
+    let undelivered = store.undelivered(10).await.unwrap();
+    assert_eq!(
+        undelivered.iter().map(|n| n.id).collect::<Vec<_>>(),
+        vec![failed, test]
+    );
+    assert_eq!(undelivered[0].state, "failed");
+    assert_eq!(undelivered[0].last_error.as_deref(), Some("550 no"));
+    assert_eq!(undelivered[0].attempts, 1);
+
+    assert!(store.retry_notification(failed, at(12, 0)).await.unwrap());
+    assert!(
+        !store
+            .retry_notification(delivered, at(12, 0))
+            .await
+            .unwrap()
+    );
+    assert!(!store.retry_notification(9_999, at(12, 0)).await.unwrap());
+    let due = store.due_notifications(at(12, 0), 10).await.unwrap();
+    assert!(due.iter().any(|n| n.id == failed), "{due:?}");
+    assert_eq!(store.undelivered(10).await.unwrap()[0].state, "pending");
+}

@@ -608,6 +608,61 @@ impl Silences for FaultyStore {
         self.inner.held_alerts(monitor)
     }
 }
+impl Dashboard for FaultyStore {
+    fn firing_alert_counts(&self) -> BoxFuture<'_, Result<Vec<FiringCount>, StoreError>> {
+        self.inner.firing_alert_counts()
+    }
+    fn outbox_backlog(&self) -> BoxFuture<'_, Result<Vec<OutboxBacklog>, StoreError>> {
+        self.inner.outbox_backlog()
+    }
+    fn at_risk_counts(
+        &self,
+        monitor: MonitorId,
+        instants: Vec<DateTime<Utc>>,
+    ) -> BoxFuture<'_, Result<Vec<u64>, StoreError>> {
+        self.inner.at_risk_counts(monitor, instants)
+    }
+    fn run_alerts(&self, run: RunId) -> BoxFuture<'_, Result<Vec<AlertRecord>, StoreError>> {
+        self.inner.run_alerts(run)
+    }
+    fn authorizer_timeline(
+        &self,
+        authorizer: String,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Option<Vec<AuthorizerCheck>>, StoreError>> {
+        self.inner.authorizer_timeline(authorizer, since, limit)
+    }
+    fn authorizer_alerts<'a>(
+        &'a self,
+        authorizer: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<AlertRecord>, StoreError>> {
+        self.inner.authorizer_alerts(authorizer, limit)
+    }
+    fn alerts_filtered(
+        &self,
+        filter: AlertFilter,
+        before: Option<i64>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Paged<AlertRecord>, StoreError>> {
+        self.inner.alerts_filtered(filter, before, limit)
+    }
+    fn undelivered(&self, limit: u32) -> BoxFuture<'_, Result<Vec<UndeliveredRow>, StoreError>> {
+        self.inner.undelivered(limit)
+    }
+    fn retry_notification(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        let fault = self.fault();
+        Box::pin(async move {
+            fault?;
+            self.inner.retry_notification(id, now).await
+        })
+    }
+}
 impl Backend for FaultyStore {}
 
 impl JudgementFields for FaultyStore {

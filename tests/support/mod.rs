@@ -3,6 +3,7 @@
 
 pub mod chromium_shot;
 pub mod daemon;
+pub mod dashboard;
 pub mod faulty_store;
 pub mod gate;
 pub mod history;

@@ -1,11 +1,13 @@
-//! The `http` section: the daemon's listen address and its bearer token, which a
+//! The `http` section: the daemon's listen address, its bearer token, which a
 //! non-loopback address requires (history holds what the lender knows about borrowers),
-//! and the public URL digests link to.
+//! how long a dashboard session lasts (`session_ttl`, one minute to 30 days), and the
+//! public URL digests link to.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
 
 use super::validator::{SecretKeys, Validator};
-use crate::config::model::HttpConfig;
+use crate::config::model::{DEFAULT_SESSION_TTL, HttpConfig};
 use crate::config::raw::RawHttp;
 use crate::yaml::Position;
 
@@ -80,9 +82,17 @@ impl Validator<'_> {
                 })
                 .ok()
         });
+        let session_ttl = self.duration_in(
+            &raw.session_ttl,
+            "http.session_ttl",
+            DEFAULT_SESSION_TTL,
+            Duration::from_secs(60),
+            Duration::from_secs(30 * 24 * 3600),
+        );
         HttpConfig {
             listen,
             token,
+            session_ttl,
             public_url,
         }
     }

@@ -364,7 +364,7 @@ fn batch_rows(
     }))
 }
 
-fn paged<T>(mut rows: Vec<T>, limit: u32) -> Paged<T> {
+pub(super) fn paged<T>(mut rows: Vec<T>, limit: u32) -> Paged<T> {
     let has_more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     Paged { rows, has_more }
@@ -382,7 +382,7 @@ fn history_row(row: &Row<'_>) -> rusqlite::Result<HistoryRow> {
     })
 }
 
-fn alert_record(row: &Row<'_>) -> rusqlite::Result<AlertRecord> {
+pub(super) fn alert_record(row: &Row<'_>) -> rusqlite::Result<AlertRecord> {
     let count = |index: usize| -> rusqlite::Result<u32> {
         let value: i64 = row.get(index)?;
         u32::try_from(value).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(index, value))
