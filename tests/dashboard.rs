@@ -373,7 +373,10 @@ async fn the_alerts_filters_live_in_the_url_and_a_silence_is_listed() {
     let silences = dashboard.store.silences(None).await.unwrap();
     assert_eq!(silences.len(), 1);
     assert_eq!(silences[0].silence.authorizer_unique_id, "B-1002");
-    assert_eq!(silences[0].silence.rule.as_deref(), Some("negative_balance#1"));
+    assert_eq!(
+        silences[0].silence.rule.as_deref(),
+        Some("negative_balance#1")
+    );
     let listed = get(&dashboard, back, Some(&cookie)).await.body;
     assert!(listed.contains("promised to pay Friday"), "{listed}");
 

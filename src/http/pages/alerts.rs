@@ -166,8 +166,16 @@ pub async fn alerts(
         .map(|s| SilenceLine {
             id: s.id,
             authorizer: s.silence.authorizer_unique_id.clone(),
-            monitor: s.silence.monitor.clone().unwrap_or_else(|| "every monitor".into()),
-            rule: s.silence.rule.clone().unwrap_or_else(|| "every rule".into()),
+            monitor: s
+                .silence
+                .monitor
+                .clone()
+                .unwrap_or_else(|| "every monitor".into()),
+            rule: s
+                .silence
+                .rule
+                .clone()
+                .unwrap_or_else(|| "every rule".into()),
             ends: When::new(
                 s.silence.ends_at,
                 s.silence.monitor.as_deref().map_or(chrono_tz::UTC, zone_of),
