@@ -4,13 +4,14 @@
 //! This file holds [`Cli`], the [`Command`] list, [`Failure`] and the dispatch; one
 //! file per command family holds that family's options, examples and glue:
 //! `check_config.rs`, `run.rs` (`run`, `run-now`), `read.rs` (`history`, `runs`,
-//! `export-csv`, `backup`), `sandbox.rs`, `demo.rs`, `test_alert.rs` and `pages.rs`
+//! `export-csv`, `backup`), `calendar.rs`, `sandbox.rs`, `demo.rs`, `test_alert.rs` and `pages.rs`
 //! (`completions`, `manpage`). Every command writes for people through
 //! `output::Output`, on which a closed pipe (`| head -1`) ends the output quietly.
 //!
 //! `main.rs` owns the process: it parses, sets up logging, calls [`run`] and maps a
 //! [`Failure`] to an exit code. Nothing here calls `process::exit`.
 
+mod calendar;
 mod check_config;
 mod demo;
 mod init;
@@ -29,6 +30,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::config::ConfigError;
 use crate::secret::Environment;
 
+pub use calendar::CalendarArgs;
 pub use check_config::CheckConfigArgs;
 pub use demo::DemoArgs;
 pub use init::InitArgs;
@@ -192,6 +194,11 @@ pub enum Command {
     /// and a webhook receiver. It writes its own configuration.
     #[command(after_help = demo::EXAMPLES, arg(unused_config()))]
     Demo(DemoArgs),
+    /// Print the weekdays of a year on which FedACH does not settle (the Federal
+    /// Reserve holidays, with a Sunday holiday observed on the Monday after), one per
+    /// line as `YYYY-MM-DD name`.
+    #[command(after_help = calendar::EXAMPLES, arg(unused_config()))]
+    Calendar(CalendarArgs),
     /// Print a shell completion script, for example to
     /// /usr/share/bash-completion/completions/balance-monitor.
     #[command(after_help = pages::COMPLETIONS_EXAMPLES, arg(unused_config()))]
@@ -257,6 +264,7 @@ pub fn run(cli: Cli, env: Environment) -> Result<(), Failure> {
         Command::Silence(command) => operator::silence(path, &env, command),
         Command::TestAlert(args) => test_alert::test_alert(path, &env, args, out),
         Command::Demo(args) => demo::demo(args, &env),
+        Command::Calendar(args) => calendar::calendar(args, out),
         Command::Completions { shell } => pages::completions(shell, out),
         Command::Manpage { dir } => pages::manpage(dir.as_deref(), out),
     };
