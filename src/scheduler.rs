@@ -490,6 +490,7 @@ mod tests {
             repeat_interval: Duration::ZERO,
             send_resolved: false,
             alert_fields: Vec::new(),
+            debits: None,
         };
         launcher
             .launch(LaunchRequest {

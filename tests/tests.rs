@@ -46,6 +46,8 @@
 //!   (before the batch id is stored, mid-read, at the deadline) and restarted on the
 //!   same database, stopped with SIGTERM mid-run, reloaded with SIGHUP (a bad
 //!   configuration kept out, a good one applied); `run-now`'s summary and exit codes.
+//! - `debits`: the payment calendar (issue 17): the `debits` section of a monitor,
+//!   accepted and shown by `check-config`, and each bad value refused with its position.
 //! - `demo`: `balance-monitor demo` as a newcomer runs it: under 60 s and never 3 s
 //!   silent, each run's account, alerts as 8bit `.eml` files and pretty-printed webhook
 //!   payloads named `<run-id>-<route>`, a database `runs` can read with one clock's
@@ -152,6 +154,7 @@ mod completion_webhook;
 mod config;
 mod crash;
 mod daemon;
+mod debits;
 mod demo;
 mod export;
 mod first_minutes;
