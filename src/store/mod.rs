@@ -19,6 +19,7 @@
 //! | `export.rs` | [`Export`] | streaming results out |
 //! | `maintenance.rs` | [`Maintenance`] | schema version, integrity check, test write, close, backup, retention steps |
 //! | `run_metadata.rs` | [`JudgementFields`] | a run's judgement fields, plan to judgement |
+//! | `debits.rs` | [`DebitLedger`] | each run's debit decisions, the lender's ACH returns |
 //!
 //! The methods return boxed futures so the traits are object-safe, and `Store` derefs
 //! to `dyn Backend`: callers write `store.run(id).await` whatever the backend. Where an
@@ -55,6 +56,7 @@
 mod alerts;
 mod backup;
 mod batches;
+mod debits;
 mod error;
 mod export;
 mod health;
@@ -83,6 +85,7 @@ pub use alerts::{
 };
 pub use backup::{BackupError, BackupOptions, BackupProgress, BackupSummary, ProgressFn};
 pub use batches::BatchJournal;
+pub use debits::{DebitLedger, DecisionRow, NewReturn, ReturnConflict, ReturnImport};
 pub use error::{DriverError, StoreError};
 pub use export::{
     BoxedSink, Export, ExportError, ExportQuery, ExportScope, ExportedResult, ResultSink, RowSink,
@@ -131,6 +134,7 @@ pub trait Backend:
     + Maintenance
     + JudgementFields
     + Silences
+    + DebitLedger
     + Send
     + Sync
     + 'static

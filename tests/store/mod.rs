@@ -53,6 +53,7 @@ macro_rules! shared_suite {
                 a_monitor_run_lease_is_held_by_one_holder_until_it_expires_or_is_released,
                 runs_of_a_monitor_are_judged_in_order,
                 silences_are_kept_ended_early_once_and_held_alerts_survive_a_reopen,
+                debit_decisions_and_returns_count_in_a_row,
             );
         }
     };

@@ -636,3 +636,38 @@ impl JudgementFields for FaultyStore {
         })
     }
 }
+
+impl DebitLedger for FaultyStore {
+    fn record_decisions(
+        &self,
+        run: RunId,
+        decisions: Vec<DecisionRow>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        let fault = self.fault();
+        Box::pin(async move {
+            fault?;
+            self.inner.record_decisions(run, decisions).await
+        })
+    }
+    fn run_decisions(&self, run: RunId) -> BoxFuture<'_, Result<Vec<DecisionRow>, StoreError>> {
+        self.inner.run_decisions(run)
+    }
+    fn import_returns(
+        &self,
+        returns: Vec<NewReturn>,
+        imported_at: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<ReturnImport, StoreError>> {
+        let fault = self.fault();
+        Box::pin(async move {
+            fault?;
+            self.inner.import_returns(returns, imported_at).await
+        })
+    }
+    fn returns_in_a_row(
+        &self,
+        authorizers: Vec<String>,
+        settled_before: chrono::NaiveDate,
+    ) -> BoxFuture<'_, Result<BTreeMap<String, u32>, StoreError>> {
+        self.inner.returns_in_a_row(authorizers, settled_before)
+    }
+}

@@ -17,6 +17,7 @@ mod backup;
 mod batches;
 mod columns;
 mod connection;
+mod debits;
 mod error;
 mod export;
 mod leases;
