@@ -47,7 +47,8 @@
 //!   same database, stopped with SIGTERM mid-run, reloaded with SIGHUP (a bad
 //!   configuration kept out, a good one applied); `run-now`'s summary and exit codes.
 //! - `debits`: the payment calendar (issue 17): the `debits` section of a monitor,
-//!   accepted and shown by `check-config`, and each bad value refused with its position.
+//!   accepted and shown by `check-config`, and each bad value refused with its position;
+//!   `returns import` refusing bad rows by line and column, and idempotent.
 //! - `demo`: `balance-monitor demo` as a newcomer runs it: under 60 s and never 3 s
 //!   silent, each run's account, alerts as 8bit `.eml` files and pretty-printed webhook
 //!   payloads named `<run-id>-<route>`, a database `runs` can read with one clock's

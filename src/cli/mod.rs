@@ -4,7 +4,7 @@
 //! This file holds [`Cli`], the [`Command`] list, [`Failure`] and the dispatch; one
 //! file per command family holds that family's options, examples and glue:
 //! `check_config.rs`, `run.rs` (`run`, `run-now`), `read.rs` (`history`, `runs`,
-//! `export-csv`, `backup`), `calendar.rs`, `sandbox.rs`, `demo.rs`, `test_alert.rs` and `pages.rs`
+//! `export-csv`, `backup`), `calendar.rs`, `returns.rs` (`returns import`), `sandbox.rs`, `demo.rs`, `test_alert.rs` and `pages.rs`
 //! (`completions`, `manpage`). Every command writes for people through
 //! `output::Output`, on which a closed pipe (`| head -1`) ends the output quietly.
 //!
@@ -19,6 +19,7 @@ mod operator;
 mod output;
 mod pages;
 mod read;
+mod returns;
 mod run;
 mod sandbox;
 mod test_alert;
@@ -36,6 +37,7 @@ pub use demo::DemoArgs;
 pub use init::InitArgs;
 pub use operator::{AlertsArgs, AlertsCommand, SilenceAddArgs, SilenceCommand, StatusArgs};
 pub use read::{BackupArgs, ExportCsvArgs, HistoryArgs, RunsArgs, RunsCommand};
+pub use returns::ReturnsCommand;
 pub use run::RunNowArgs;
 pub use sandbox::SandboxArgs;
 pub use test_alert::TestAlertArgs;
@@ -194,6 +196,11 @@ pub enum Command {
     /// and a webhook receiver. It writes its own configuration.
     #[command(after_help = demo::EXAMPLES, arg(unused_config()))]
     Demo(DemoArgs),
+    /// The lender's ACH returns: `returns import FILE` stores a return file
+    /// (`debit_id,return_code,return_date`); two returns in a row hold a borrower's
+    /// next debit.
+    #[command(subcommand, after_help = returns::EXAMPLES)]
+    Returns(ReturnsCommand),
     /// Print the weekdays of a year on which FedACH does not settle (the Federal
     /// Reserve holidays, with a Sunday holiday observed on the Monday after), one per
     /// line as `YYYY-MM-DD name`.
@@ -265,6 +272,7 @@ pub fn run(cli: Cli, env: Environment) -> Result<(), Failure> {
         Command::TestAlert(args) => test_alert::test_alert(path, &env, args, out),
         Command::Demo(args) => demo::demo(args, &env),
         Command::Calendar(args) => calendar::calendar(args, out),
+        Command::Returns(command) => returns::returns(path, &env, command, out),
         Command::Completions { shell } => pages::completions(shell, out),
         Command::Manpage { dir } => pages::manpage(dir.as_deref(), out),
     };

@@ -59,7 +59,9 @@ pub enum DebitsError {
     NotUtf8 { file: PathBuf, offset: usize },
     #[error("debits file {} has no `{column}` column; its header must name authorizer_unique_id,debit_id,debit_date,amount", file.display())]
     MissingColumn { file: PathBuf, column: &'static str },
-    #[error("debits file {} line {line}: {message}", file.display())]
+    #[error("returns file {} has no `{column}` column; its header must name debit_id,return_code,return_date", file.display())]
+    MissingReturnColumn { file: PathBuf, column: &'static str },
+    #[error("file {} line {line}: {message}", file.display())]
     Csv {
         file: PathBuf,
         line: u64,

@@ -8,18 +8,20 @@
 //! - `plan.rs`: [`DueWindow`] and [`due_debits`]: the debits settling within
 //!   `due_within` business days of the run's local date, and the authorizers to check.
 //! - `decide.rs`: [`decide`], the pure decision with its reason.
+//! - `returns.rs`: the lender's ACH return file (`debit_id,return_code,return_date`).
 //!
-//! The files are layered: `debit` first, then `csv`, `from_metadata`, `plan` and
-//! `decide`, none of which uses another. Debits hold no personal data (ids, dates,
+//! The files are layered: `debit` first, then `csv`, `from_metadata`, `plan`,
+//! `decide` and `returns`, none of which uses another. Debits hold no personal data (ids, dates,
 //! amounts), so nothing here needs the authorizers' personal fields: the list is asked
-//! only for ids, metadata and places. This module reads the debits file and nothing
-//! else; it does not talk to Rightfoot or the store.
+//! only for ids, metadata and places. This module reads the debits file and the return
+//! file and nothing else; it does not talk to Rightfoot or the store.
 
 mod csv;
 mod debit;
 mod decide;
 mod from_metadata;
 mod plan;
+mod returns;
 
 use std::collections::HashSet;
 
@@ -33,6 +35,10 @@ pub use decide::{
     decide,
 };
 pub use plan::{DueDebit, DueWindow, authorizers_to_check, due_debits};
+pub use returns::{
+    INSUFFICIENT_FUNDS_CODES, LoadedReturns, RETURN_COLUMNS, ReturnRow, is_return_code,
+    parse_returns, read_returns_file,
+};
 
 /// Loads a monitor's debits from `source`, against the monitor's valid `authorizers`:
 /// a debit for an authorizer not on the list is refused.

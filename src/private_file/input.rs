@@ -68,6 +68,12 @@ impl InputFile {
         limit: DEBITS_CSV_LIMIT,
         private: None,
     };
+    /// The lender's ACH return file: debit ids, codes and dates, no personal data.
+    pub const RETURNS_CSV: InputFile = InputFile {
+        what: "returns file",
+        limit: DEBITS_CSV_LIMIT,
+        private: None,
+    };
     /// A secret file outside systemd's credentials directory, which must be private.
     pub const SECRET: InputFile = InputFile {
         what: "secret file",

@@ -1,4 +1,6 @@
 //! The payment calendar (issue 17): a monitor's `debits` section, validated with
-//! file:line:column errors and shown by `check-config` (`config`).
+//! file:line:column errors and shown by `check-config` (`config`), and the lender's ACH
+//! return file imported into the store (`returns`).
 
 mod config;
+mod returns;
