@@ -48,7 +48,9 @@
 //!   configuration kept out, a good one applied); `run-now`'s summary and exit codes.
 //! - `debits`: the payment calendar (issue 17): the `debits` section of a monitor,
 //!   accepted and shown by `check-config`, and each bad value refused with its position;
-//!   `returns import` refusing bad rows by line and column, and idempotent.
+//!   `returns import` refusing bad rows by line and column, and idempotent; a run
+//!   against scripted balances checking only the authorizers with a debit due and
+//!   storing each decision with its reason.
 //! - `demo`: `balance-monitor demo` as a newcomer runs it: under 60 s and never 3 s
 //!   silent, each run's account, alerts as 8bit `.eml` files and pretty-printed webhook
 //!   payloads named `<run-id>-<route>`, a database `runs` can read with one clock's
