@@ -4,7 +4,7 @@
 //! This file holds [`Cli`], the [`Command`] list, [`Failure`] and the dispatch; one
 //! file per command family holds that family's options, examples and glue:
 //! `check_config.rs`, `run.rs` (`run`, `run-now`), `read.rs` (`history`, `runs`,
-//! `export-csv`, `backup`), `calendar.rs`, `returns.rs` (`returns import`), `sandbox.rs`, `demo.rs`, `test_alert.rs` and `pages.rs`
+//! `export-csv`, `backup`), `calendar.rs`, `debits.rs`, `returns.rs` (`returns import`), `sandbox.rs`, `demo.rs`, `test_alert.rs` and `pages.rs`
 //! (`completions`, `manpage`). Every command writes for people through
 //! `output::Output`, on which a closed pipe (`| head -1`) ends the output quietly.
 //!
@@ -13,6 +13,7 @@
 
 mod calendar;
 mod check_config;
+mod debits;
 mod demo;
 mod init;
 mod operator;
@@ -33,6 +34,7 @@ use crate::secret::Environment;
 
 pub use calendar::CalendarArgs;
 pub use check_config::CheckConfigArgs;
+pub use debits::DebitsArgs;
 pub use demo::DemoArgs;
 pub use init::InitArgs;
 pub use operator::{AlertsArgs, AlertsCommand, SilenceAddArgs, SilenceCommand, StatusArgs};
@@ -196,6 +198,10 @@ pub enum Command {
     /// and a webhook receiver. It writes its own configuration.
     #[command(after_help = demo::EXAMPLES, arg(unused_config()))]
     Demo(DemoArgs),
+    /// Each debit's latest decision (send, hold or unknown, with its reason), as a
+    /// table, CSV (`--decision send --format csv` is the send file) or JSON.
+    #[command(after_help = debits::EXAMPLES)]
+    Debits(DebitsArgs),
     /// The lender's ACH returns: `returns import FILE` stores a return file
     /// (`debit_id,return_code,return_date`); two returns in a row hold a borrower's
     /// next debit.
@@ -272,6 +278,7 @@ pub fn run(cli: Cli, env: Environment) -> Result<(), Failure> {
         Command::TestAlert(args) => test_alert::test_alert(path, &env, args, out),
         Command::Demo(args) => demo::demo(args, &env),
         Command::Calendar(args) => calendar::calendar(args, out),
+        Command::Debits(args) => debits::debits(path, &env, args),
         Command::Returns(command) => returns::returns(path, &env, command, out),
         Command::Completions { shell } => pages::completions(shell, out),
         Command::Manpage { dir } => pages::manpage(dir.as_deref(), out),

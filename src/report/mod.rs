@@ -1,7 +1,8 @@
 //! The read-side commands an operator types at a terminal: `history`, `runs`,
 //! `runs show`, `export-csv`, `backup`, `status`, `alerts` and `alerts show`; the
-//! operator's silences (`silence add`, `list`, `expire`, in `silences.rs`); and the
-//! lender's ACH returns (`returns import`, in `returns.rs`).
+//! operator's silences (`silence add`, `list`, `expire`, in `silences.rs`); the
+//! lender's ACH returns (`returns import`, in `returns.rs`); and each debit's latest
+//! decision (`debits`, in `debits.rs`).
 //!
 //! `cli.rs` parses the arguments and loads the configuration; this module opens the
 //! store the configuration names, asks it typed questions, and renders the answers:
@@ -17,6 +18,7 @@
 //! what an alert is or what a silence matches (`alerting`).
 
 pub mod alerts;
+pub mod debits;
 pub mod export_csv;
 pub mod history;
 pub mod returns;

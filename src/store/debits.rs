@@ -58,6 +58,23 @@ pub struct ReturnImport {
     pub conflicts: Vec<ReturnConflict>,
 }
 
+/// Which stored decisions to list.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DecisionQuery {
+    /// Only debits settling on this date.
+    pub settles_on: Option<NaiveDate>,
+    /// Only this monitor's.
+    pub monitor: Option<String>,
+}
+
+/// A debit's latest decision, with its monitor and run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredDecision {
+    pub monitor: String,
+    pub run: RunId,
+    pub decision: DecisionRow,
+}
+
 /// Decisions and returns.
 pub trait DebitLedger: Send + Sync {
     /// Stores `run`'s decisions in one transaction; a debit decided again in the same
@@ -70,6 +87,13 @@ pub trait DebitLedger: Send + Sync {
 
     /// `run`'s decisions, by authorizer id then debit id.
     fn run_decisions(&self, run: RunId) -> BoxFuture<'_, Result<Vec<DecisionRow>, StoreError>>;
+
+    /// Each debit's latest decision (of its monitor's latest run that decided it), by
+    /// monitor, settlement date, authorizer id and debit id.
+    fn latest_decisions(
+        &self,
+        query: DecisionQuery,
+    ) -> BoxFuture<'_, Result<Vec<StoredDecision>, StoreError>>;
 
     /// Stores the returns not stored yet, in one transaction; a debit already returned
     /// keeps its stored return. Importing the same rows twice changes nothing.

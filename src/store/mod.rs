@@ -85,7 +85,10 @@ pub use alerts::{
 };
 pub use backup::{BackupError, BackupOptions, BackupProgress, BackupSummary, ProgressFn};
 pub use batches::BatchJournal;
-pub use debits::{DebitLedger, DecisionRow, NewReturn, ReturnConflict, ReturnImport};
+pub use debits::{
+    DebitLedger, DecisionQuery, DecisionRow, NewReturn, ReturnConflict, ReturnImport,
+    StoredDecision,
+};
 pub use error::{DriverError, StoreError};
 pub use export::{
     BoxedSink, Export, ExportError, ExportQuery, ExportScope, ExportedResult, ResultSink, RowSink,

@@ -16,7 +16,7 @@ use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::support::sandbox::{CsvRow, RunningSandbox, authorizers_csv, frozen_sandbox_config};
-use crate::support::write_file;
+use crate::support::{run_binary, write_file};
 
 const SCENARIO: &str = "authorizers:
   A-1: [250.00]
@@ -151,4 +151,57 @@ async fn a_debits_run_checks_only_the_due_authorizers_and_stores_each_decision()
         ]
     );
     store.close().await;
+
+    // `balance-monitor debits` reads the same decisions back.
+    let config = "rightfoot:\n  base_url: http://127.0.0.1:9\n  api_key_env: RF_KEY\nstorage:\n  path: state.db\nmonitors:\n  - name: ach-precheck\n    schedule: \"0 7 * * 1-5\"\n    authorizers: { csv: borrowers.csv }\n";
+    write_file(directory.path(), "config.yaml", config.as_bytes(), 0o600);
+    let debits = |args: &[&str]| {
+        let mut all = vec!["--config", "config.yaml", "debits"];
+        all.extend_from_slice(args);
+        let out = run_binary(directory.path(), &all, &[("RF_KEY", "k")]);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let checked_at = |id: &str| {
+        let line = debits(&["--format", "csv"]);
+        line.lines()
+            .find(|l| l.starts_with(id))
+            .and_then(|l| l.split(',').nth(5).map(str::to_string))
+            .unwrap()
+    };
+    assert_eq!(
+        debits(&["--decision", "send", "--format", "csv"]),
+        format!(
+            "debit_id,authorizer_unique_id,debit_date,amount,balance,checked_at,decision,reason\n\
+             D-1,A-1,2026-12-25,180.00,250.00,{},send,balance 250.00 >= 180.00 + 25.00\n",
+            checked_at("D-1")
+        )
+    );
+    let held = debits(&[
+        "--date",
+        "2026-12-24",
+        "--decision",
+        "hold,unknown",
+        "--format",
+        "json",
+    ]);
+    let held: serde_json::Value = serde_json::from_str(&held).unwrap();
+    assert_eq!(held.as_array().unwrap().len(), 1, "{held}");
+    assert_eq!(held[0]["debit_id"], "D-2");
+    assert_eq!(held[0]["amount"], "180.00");
+    assert_eq!(held[0]["balance"], "120.00");
+    assert_eq!(held[0]["reason"], "balance 120.00 < 180.00 + 25.00");
+    let table = debits(&["--date", "2026-12-28"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 3, "{table}");
+    assert!(lines[0].starts_with("monitor"), "{table}");
+    assert!(
+        lines[1].contains("Mon 2026-12-28") && lines[1].contains("D-1"),
+        "{table}"
+    );
+    assert!(
+        lines[2].contains("unknown") && lines[2].contains("institution not supported (code 3300)"),
+        "{table}"
+    );
+    assert_eq!(debits(&["--monitor", "nobody"]), "no decisions\n");
 }

@@ -1341,6 +1341,33 @@ pub(super) async fn debit_decisions_and_returns_count_in_a_row<B: OpenStore>() {
     let mut expected = decisions;
     expected[3] = recheck;
     assert_eq!(store.run_decisions(run).await.unwrap(), expected);
+    // A later run of the monitor decides a-4 again: it is the latest decision.
+    let (_, later, _) = run_with_chunk(&store, "ach", &["A"], "batch-2").await;
+    let final_a4 = row("a-4", "A", 22, Decision::Send);
+    store
+        .record_decisions(later, vec![final_a4.clone()])
+        .await
+        .unwrap();
+    let latest = store
+        .latest_decisions(balance_monitor::store::DecisionQuery {
+            settles_on: Some(day(22)),
+            monitor: Some("ach".to_string()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(latest.len(), 1);
+    assert_eq!((latest[0].run, &latest[0].decision), (later, &final_a4));
+    let every = store.latest_decisions(Default::default()).await.unwrap();
+    let order: Vec<&str> = every.iter().map(|d| d.decision.debit_id.as_str()).collect();
+    assert_eq!(order, ["a-1", "a-2", "b-1", "a-3", "b-2", "a-4"]);
+    let none = store
+        .latest_decisions(balance_monitor::store::DecisionQuery {
+            settles_on: None,
+            monitor: Some("other".to_string()),
+        })
+        .await
+        .unwrap();
+    assert!(none.is_empty());
 
     let returns = |rows: &[(&str, &str, u32)]| -> Vec<NewReturn> {
         rows.iter()

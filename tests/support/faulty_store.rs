@@ -652,6 +652,12 @@ impl DebitLedger for FaultyStore {
     fn run_decisions(&self, run: RunId) -> BoxFuture<'_, Result<Vec<DecisionRow>, StoreError>> {
         self.inner.run_decisions(run)
     }
+    fn latest_decisions(
+        &self,
+        query: DecisionQuery,
+    ) -> BoxFuture<'_, Result<Vec<StoredDecision>, StoreError>> {
+        self.inner.latest_decisions(query)
+    }
     fn import_returns(
         &self,
         returns: Vec<NewReturn>,

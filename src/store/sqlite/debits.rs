@@ -12,7 +12,10 @@ use super::SqliteStore;
 use super::columns::{optional_cents, optional_time, text_enum, time_text};
 use crate::domain::{Cents, Decision};
 use crate::store::StoreError;
-use crate::store::debits::{DebitLedger, DecisionRow, NewReturn, ReturnConflict, ReturnImport};
+use crate::store::debits::{
+    DebitLedger, DecisionQuery, DecisionRow, NewReturn, ReturnConflict, ReturnImport,
+    StoredDecision,
+};
 use crate::store::types::RunId;
 
 const DATE: &str = "%Y-%m-%d";
@@ -80,6 +83,40 @@ impl DebitLedger for SqliteStore {
             )?;
             let rows = statement
                 .query_map(params![run.0], decision_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        }))
+    }
+
+    fn latest_decisions(
+        &self,
+        query: DecisionQuery,
+    ) -> BoxFuture<'_, Result<Vec<StoredDecision>, StoreError>> {
+        Box::pin(self.read(move |transaction| {
+            let mut statement = transaction.prepare_cached(
+                "SELECT d.debit_id, d.authorizer_unique_id, d.debit_date, d.settles_on, \
+                     d.amount_cents, d.decision, d.reason, d.balance_cents, d.checked_at, \
+                     m.name, d.run_id \
+                 FROM debit_decisions d JOIN runs r ON r.id = d.run_id \
+                     JOIN monitors m ON m.id = r.monitor_id \
+                 WHERE (?1 IS NULL OR d.settles_on = ?1) AND (?2 IS NULL OR m.name = ?2) \
+                   AND d.run_id = (SELECT max(l.run_id) FROM debit_decisions l \
+                                   JOIN runs lr ON lr.id = l.run_id \
+                                   WHERE l.debit_id = d.debit_id \
+                                     AND lr.monitor_id = r.monitor_id) \
+                 ORDER BY m.name, d.settles_on, d.authorizer_unique_id, d.debit_id",
+            )?;
+            let rows = statement
+                .query_map(
+                    params![query.settles_on.map(date_text), query.monitor],
+                    |row| {
+                        Ok(StoredDecision {
+                            decision: decision_row(row)?,
+                            monitor: row.get(9)?,
+                            run: RunId(row.get(10)?),
+                        })
+                    },
+                )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
         }))
