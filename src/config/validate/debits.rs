@@ -29,7 +29,7 @@ impl Validator<'_> {
         let d = &raw.value;
         let source = match (&d.csv, &d.from_metadata) {
             (Some(csv), None) => Some(DebitSource::Csv(self.path(&csv.value))),
-            (None, Some(from)) => self.from_metadata(from, &format!("{key}.from_metadata")),
+            (None, Some(from)) => self.debits_from_metadata(from, &format!("{key}.from_metadata")),
             (None, None) => {
                 self.at(
                     raw,
@@ -104,7 +104,11 @@ impl Validator<'_> {
         })
     }
 
-    fn from_metadata(&mut self, raw: &Spanned<RawFromMetadata>, key: &str) -> Option<DebitSource> {
+    fn debits_from_metadata(
+        &mut self,
+        raw: &Spanned<RawFromMetadata>,
+        key: &str,
+    ) -> Option<DebitSource> {
         let date = self.metadata_key(&raw.value.date, &format!("{key}.date"));
         let amount = self.metadata_key(&raw.value.amount, &format!("{key}.amount"));
         if let (Some(date), Some(amount)) = (&date, &amount)
