@@ -10,7 +10,9 @@
 
 use std::path::Path;
 
-use super::debit::{Debit, DebitsError, LoadedDebits, RefusedRow, parse_amount, parse_date};
+use super::debit::{
+    Debit, DebitsError, LoadedDebits, RefusedRow, csv_columns, next_row, parse_amount, parse_date,
+};
 use crate::private_file::input::{InputFile, read_input_file};
 
 /// The columns a debits file must have, in the order the documentation writes them.
@@ -32,42 +34,14 @@ pub fn parse(
     file: &Path,
     is_known: &dyn Fn(&str) -> bool,
 ) -> Result<LoadedDebits, DebitsError> {
-    if let Err(e) = std::str::from_utf8(bytes) {
-        return Err(DebitsError::NotUtf8 {
-            file: file.to_path_buf(),
-            offset: e.valid_up_to(),
-        });
-    }
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(bytes);
-    let csv_error = |e: csv::Error| DebitsError::Csv {
-        file: file.to_path_buf(),
-        line: e.position().map_or(1, csv::Position::line),
-        message: e.to_string(),
-    };
-    let header = reader.headers().map_err(csv_error)?.clone();
-    let mut at = [0usize; 4];
-    for (slot, column) in at.iter_mut().zip(COLUMNS) {
-        *slot = header
-            .iter()
-            .position(|h| h.trim() == column)
-            .ok_or_else(|| DebitsError::MissingColumn {
-                file: file.to_path_buf(),
-                column,
-            })?;
-    }
+    let missing = |file, column| DebitsError::MissingColumn { file, column };
+    let (mut reader, at) = csv_columns(bytes, file, COLUMNS, missing)?;
     let [id_at, debit_at, date_at, amount_at] = at;
     let mut loaded = LoadedDebits::default();
     // Each debit's line, beside it, for the duplicate check.
     let mut lines: Vec<u64> = Vec::new();
     let mut record = csv::StringRecord::new();
-    while reader.read_record(&mut record).map_err(csv_error)? {
-        let line = record.position().map_or(0, csv::Position::line);
-        if record.iter().all(|field| field.trim().is_empty()) {
-            continue;
-        }
+    while let Some(line) = next_row(&mut reader, &mut record, file)? {
         let place = || format!("{}:{line}", file.display());
         let mut refuse = |column: &str, reason: String| {
             loaded.refused.push(RefusedRow {

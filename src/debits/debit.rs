@@ -4,7 +4,7 @@
 //!
 //! The files of `debits` all build on this one; it builds on none of them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
@@ -67,6 +67,57 @@ pub enum DebitsError {
         line: u64,
         message: String,
     },
+}
+
+/// A CSV file's reader and where each of `columns` is in its header: the text must be
+/// UTF-8, and a missing column is `missing(file, column)`.
+pub(super) fn csv_columns<'a, const N: usize>(
+    bytes: &'a [u8],
+    file: &Path,
+    columns: [&'static str; N],
+    missing: fn(PathBuf, &'static str) -> DebitsError,
+) -> Result<(csv::Reader<&'a [u8]>, [usize; N]), DebitsError> {
+    if let Err(e) = std::str::from_utf8(bytes) {
+        return Err(DebitsError::NotUtf8 {
+            file: file.to_path_buf(),
+            offset: e.valid_up_to(),
+        });
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(bytes);
+    let header = reader.headers().map_err(|e| csv_error(e, file))?.clone();
+    let mut at = [0usize; N];
+    for (slot, column) in at.iter_mut().zip(columns) {
+        *slot = header
+            .iter()
+            .position(|h| h.trim() == column)
+            .ok_or_else(|| missing(file.to_path_buf(), column))?;
+    }
+    Ok((reader, at))
+}
+
+/// Reads the next row that is not blank into `record`, and returns its line.
+pub(super) fn next_row(
+    reader: &mut csv::Reader<&[u8]>,
+    record: &mut csv::StringRecord,
+    file: &Path,
+) -> Result<Option<u64>, DebitsError> {
+    while reader.read_record(record).map_err(|e| csv_error(e, file))? {
+        if !record.iter().all(|field| field.trim().is_empty()) {
+            return Ok(Some(record.position().map_or(0, csv::Position::line)));
+        }
+    }
+    Ok(None)
+}
+
+fn csv_error(e: csv::Error, file: &Path) -> DebitsError {
+    DebitsError::Csv {
+        file: file.to_path_buf(),
+        line: e.position().map_or(1, csv::Position::line),
+        message: e.to_string(),
+    }
 }
 
 /// `YYYY-MM-DD`, the one date format of the debits.

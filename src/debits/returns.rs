@@ -11,7 +11,7 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 
-use super::debit::{DebitsError, RefusedRow, parse_date};
+use super::debit::{DebitsError, RefusedRow, csv_columns, next_row, parse_date};
 use crate::private_file::input::{InputFile, read_input_file};
 
 /// The columns a return file must have.
@@ -53,41 +53,13 @@ pub fn is_return_code(code: &str) -> bool {
 
 /// Parses the bytes of a return file read from `file`.
 pub fn parse_returns(bytes: &[u8], file: &Path) -> Result<LoadedReturns, DebitsError> {
-    if let Err(e) = std::str::from_utf8(bytes) {
-        return Err(DebitsError::NotUtf8 {
-            file: file.to_path_buf(),
-            offset: e.valid_up_to(),
-        });
-    }
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(bytes);
-    let csv_error = |e: csv::Error| DebitsError::Csv {
-        file: file.to_path_buf(),
-        line: e.position().map_or(1, csv::Position::line),
-        message: e.to_string(),
-    };
-    let header = reader.headers().map_err(csv_error)?.clone();
-    let mut at = [0usize; 3];
-    for (slot, column) in at.iter_mut().zip(RETURN_COLUMNS) {
-        *slot = header
-            .iter()
-            .position(|h| h.trim() == column)
-            .ok_or_else(|| DebitsError::MissingReturnColumn {
-                file: file.to_path_buf(),
-                column,
-            })?;
-    }
+    let missing = |file, column| DebitsError::MissingReturnColumn { file, column };
+    let (mut reader, at) = csv_columns(bytes, file, RETURN_COLUMNS, missing)?;
     let [debit_at, code_at, date_at] = at;
     let mut loaded = LoadedReturns::default();
     let mut first_line: HashMap<String, u64> = HashMap::new();
     let mut record = csv::StringRecord::new();
-    while reader.read_record(&mut record).map_err(csv_error)? {
-        let line = record.position().map_or(0, csv::Position::line);
-        if record.iter().all(|field| field.trim().is_empty()) {
-            continue;
-        }
+    while let Some(line) = next_row(&mut reader, &mut record, file)? {
         let field = |index: usize| record.get(index).unwrap_or("").trim();
         let mut refuse = |column: &str, reason: String| {
             loaded.refused.push(RefusedRow {
