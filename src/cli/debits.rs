@@ -1,9 +1,10 @@
-//! `balance-monitor debits`: each debit's latest decision, handed to `report::debits`.
+//! `balance-monitor debits`: each debit's latest decision, and `debits report`: how the
+//! decisions held up against the returns; both handed to `report::debits`.
 
 use std::path::Path;
 
 use chrono::NaiveDate;
-use clap::{Args, ValueEnum};
+use clap::{Args, Subcommand, ValueEnum};
 
 use super::{Failure, runtime};
 use crate::config;
@@ -16,10 +17,14 @@ pub const EXAMPLES: &str = "\
 Examples:
   balance-monitor debits --date 2026-12-08
   balance-monitor debits --date 2026-12-08 --decision send --format csv > send.csv
-  balance-monitor debits --monitor ach-precheck --decision hold,unknown --format json";
+  balance-monitor debits --monitor ach-precheck --decision hold,unknown --format json
+  balance-monitor debits report --from 2026-11-01 --to 2026-11-30";
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct DebitsArgs {
+    #[command(subcommand)]
+    pub report: Option<DebitsCommand>,
     /// Only debits settling on this date (YYYY-MM-DD).
     #[arg(long, value_parser = parse_date_arg)]
     pub date: Option<NaiveDate>,
@@ -32,6 +37,24 @@ pub struct DebitsArgs {
     /// How to print: an aligned table, CSV (the send file), or JSON.
     #[arg(long, value_enum, default_value_t = FormatArg::Table)]
     pub format: FormatArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DebitsCommand {
+    /// How the decisions held up: the debits settling from --from through --to sent,
+    /// held and unknown, and those sent then returned for insufficient funds (R01, R09)
+    /// or otherwise.
+    Report {
+        /// The first settlement date (YYYY-MM-DD).
+        #[arg(long, value_parser = parse_date_arg)]
+        from: NaiveDate,
+        /// The last settlement date (YYYY-MM-DD).
+        #[arg(long, value_parser = parse_date_arg)]
+        to: NaiveDate,
+        /// Only this monitor's debits.
+        #[arg(long)]
+        monitor: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -53,6 +76,16 @@ fn parse_decision_arg(text: &str) -> Result<Decision, String> {
 /// `debits`.
 pub(super) fn debits(path: &Path, env: &Environment, args: DebitsArgs) -> Result<(), Failure> {
     let config = config::load(path, env)?;
+    if let Some(DebitsCommand::Report { from, to, monitor }) = args.report {
+        runtime()?.block_on(crate::report::debits::report(
+            &config,
+            from,
+            to,
+            monitor,
+            &mut std::io::stdout(),
+        ))?;
+        return Ok(());
+    }
     let format = match args.format {
         FormatArg::Table => DebitsFormat::Table,
         FormatArg::Csv => DebitsFormat::Csv,

@@ -159,3 +159,71 @@ impl<'a> From<&'a StoredDecision> for JsonDecision<'a> {
         }
     }
 }
+
+/// `debits report`: how the decisions about the debits settling from `from` through
+/// `through` held up, written to `out`.
+pub async fn report(
+    config: &Config,
+    from: chrono::NaiveDate,
+    through: chrono::NaiveDate,
+    monitor: Option<String>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let store = open_store(config)?;
+    let tally = store.decision_tally(from, through, monitor).await;
+    store.close().await;
+    write_out(out, &render_tally(from, through, &tally?))
+}
+
+/// The report's lines.
+pub fn render_tally(
+    from: chrono::NaiveDate,
+    through: chrono::NaiveDate,
+    tally: &crate::store::DecisionTally,
+) -> String {
+    let share = |n: u64| match tally.send {
+        0 => String::new(),
+        sent => {
+            let tenths = n * 1000 / sent;
+            format!(" ({}.{}% of those sent)", tenths / 10, tenths % 10)
+        }
+    };
+    format!(
+        "debits settling {from} through {through}: {} sent, {} held, {} unknown\n\
+         sent, then returned for insufficient funds (R01, R09): {}{}\n\
+         sent, then returned otherwise: {}{}\n",
+        tally.send,
+        tally.hold,
+        tally.unknown,
+        tally.sent_returned_for_funds,
+        share(tally.sent_returned_for_funds),
+        tally.sent_returned_otherwise,
+        share(tally.sent_returned_otherwise),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::DecisionTally;
+
+    #[test]
+    fn the_report_counts_and_shares_without_floats() {
+        let day = |d| chrono::NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+        let tally = DecisionTally {
+            send: 3,
+            hold: 1,
+            unknown: 2,
+            sent_returned_for_funds: 1,
+            sent_returned_otherwise: 0,
+        };
+        assert_eq!(
+            render_tally(day(1), day(31), &tally),
+            "debits settling 2026-12-01 through 2026-12-31: 3 sent, 1 held, 2 unknown\n\
+             sent, then returned for insufficient funds (R01, R09): 1 (33.3% of those sent)\n\
+             sent, then returned otherwise: 0 (0.0% of those sent)\n"
+        );
+        let none = render_tally(day(1), day(2), &DecisionTally::default());
+        assert!(none.contains("(R01, R09): 0\n"), "{none}");
+    }
+}

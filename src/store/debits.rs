@@ -75,6 +75,18 @@ pub struct StoredDecision {
     pub decision: DecisionRow,
 }
 
+/// How the decisions about the debits settling in a range held up.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DecisionTally {
+    pub send: u64,
+    pub hold: u64,
+    pub unknown: u64,
+    /// Sent, then returned for insufficient or uncollected funds (R01, R09).
+    pub sent_returned_for_funds: u64,
+    /// Sent, then returned with another code.
+    pub sent_returned_otherwise: u64,
+}
+
 /// Decisions and returns.
 pub trait DebitLedger: Send + Sync {
     /// Stores `run`'s decisions in one transaction; a debit decided again in the same
@@ -94,6 +106,15 @@ pub trait DebitLedger: Send + Sync {
         &self,
         query: DecisionQuery,
     ) -> BoxFuture<'_, Result<Vec<StoredDecision>, StoreError>>;
+
+    /// The latest decisions about the debits settling from `from` through `through`
+    /// (of `monitor`, or of every monitor), counted with the returns of those sent.
+    fn decision_tally(
+        &self,
+        from: NaiveDate,
+        through: NaiveDate,
+        monitor: Option<String>,
+    ) -> BoxFuture<'_, Result<DecisionTally, StoreError>>;
 
     /// Stores the returns not stored yet, in one transaction; a debit already returned
     /// keeps its stored return. Importing the same rows twice changes nothing.

@@ -86,8 +86,8 @@ pub use alerts::{
 pub use backup::{BackupError, BackupOptions, BackupProgress, BackupSummary, ProgressFn};
 pub use batches::BatchJournal;
 pub use debits::{
-    DebitLedger, DecisionQuery, DecisionRow, NewReturn, ReturnConflict, ReturnImport,
-    StoredDecision,
+    DebitLedger, DecisionQuery, DecisionRow, DecisionTally, NewReturn, ReturnConflict,
+    ReturnImport, StoredDecision,
 };
 pub use error::{DriverError, StoreError};
 pub use export::{

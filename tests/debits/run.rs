@@ -204,4 +204,30 @@ async fn a_debits_run_checks_only_the_due_authorizers_and_stores_each_decision()
         "{table}"
     );
     assert_eq!(debits(&["--monitor", "nobody"]), "no decisions\n");
+
+    // D-1 was sent and came back R01: `debits report` counts it against the decision.
+    write_file(
+        directory.path(),
+        "returns.csv",
+        b"debit_id,return_code,return_date\nD-1,R01,2026-12-30\n",
+        0o644,
+    );
+    let imported = run_binary(
+        directory.path(),
+        &[
+            "--config",
+            "config.yaml",
+            "returns",
+            "import",
+            "returns.csv",
+        ],
+        &[("RF_KEY", "k")],
+    );
+    assert!(imported.status.success(), "{imported:?}");
+    assert_eq!(
+        debits(&["report", "--from", "2026-12-23", "--to", "2026-12-28"]),
+        "debits settling 2026-12-23 through 2026-12-28: 1 sent, 2 held, 1 unknown\n\
+         sent, then returned for insufficient funds (R01, R09): 1 (100.0% of those sent)\n\
+         sent, then returned otherwise: 0 (0.0% of those sent)\n"
+    );
 }

@@ -1404,6 +1404,27 @@ pub(super) async fn debit_decisions_and_returns_count_in_a_row<B: OpenStore>() {
         counts.into_iter().collect::<Vec<_>>(),
         [("A".to_string(), 2), ("B".to_string(), 1)]
     );
+    // Of the latest decisions settling 1-22 December: a-1, a-2, a-4 (sent in the later
+    // run), b-1, b-2 sent; a-3 held. a-1 and b-2 came back R01, a-2 R09.
+    let tally = store.decision_tally(day(1), day(22), None).await.unwrap();
+    assert_eq!(
+        tally,
+        balance_monitor::store::DecisionTally {
+            send: 5,
+            hold: 1,
+            unknown: 0,
+            sent_returned_for_funds: 3,
+            sent_returned_otherwise: 0,
+        }
+    );
+    let first_week = store
+        .decision_tally(day(1), day(7), Some("ach".to_string()))
+        .await
+        .unwrap();
+    assert_eq!(
+        (first_week.send, first_week.sent_returned_for_funds),
+        (1, 1)
+    );
     // Before the 8th, only a-1 has settled for A, and nothing for B.
     let counts = store.returns_in_a_row(ids, day(8)).await.unwrap();
     assert_eq!(

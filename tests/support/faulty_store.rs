@@ -658,6 +658,14 @@ impl DebitLedger for FaultyStore {
     ) -> BoxFuture<'_, Result<Vec<StoredDecision>, StoreError>> {
         self.inner.latest_decisions(query)
     }
+    fn decision_tally(
+        &self,
+        from: chrono::NaiveDate,
+        through: chrono::NaiveDate,
+        monitor: Option<String>,
+    ) -> BoxFuture<'_, Result<DecisionTally, StoreError>> {
+        self.inner.decision_tally(from, through, monitor)
+    }
     fn import_returns(
         &self,
         returns: Vec<NewReturn>,

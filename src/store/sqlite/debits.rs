@@ -13,8 +13,8 @@ use super::columns::{optional_cents, optional_time, text_enum, time_text};
 use crate::domain::{Cents, Decision};
 use crate::store::StoreError;
 use crate::store::debits::{
-    DebitLedger, DecisionQuery, DecisionRow, NewReturn, ReturnConflict, ReturnImport,
-    StoredDecision,
+    DebitLedger, DecisionQuery, DecisionRow, DecisionTally, NewReturn, ReturnConflict,
+    ReturnImport, StoredDecision,
 };
 use crate::store::types::RunId;
 
@@ -119,6 +119,46 @@ impl DebitLedger for SqliteStore {
                 )?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
+        }))
+    }
+
+    fn decision_tally(
+        &self,
+        from: NaiveDate,
+        through: NaiveDate,
+        monitor: Option<String>,
+    ) -> BoxFuture<'_, Result<DecisionTally, StoreError>> {
+        Box::pin(self.read(move |transaction| {
+            let mut statement = transaction.prepare_cached(
+                "SELECT d.decision, r.return_code \
+                 FROM debit_decisions d JOIN runs ru ON ru.id = d.run_id \
+                     JOIN monitors m ON m.id = ru.monitor_id \
+                     LEFT JOIN debit_returns r ON r.debit_id = d.debit_id \
+                 WHERE d.settles_on >= ?1 AND d.settles_on <= ?2 \
+                   AND (?3 IS NULL OR m.name = ?3) \
+                   AND d.run_id = (SELECT max(l.run_id) FROM debit_decisions l \
+                                   JOIN runs lr ON lr.id = l.run_id \
+                                   WHERE l.debit_id = d.debit_id \
+                                     AND lr.monitor_id = ru.monitor_id)",
+            )?;
+            let mut rows =
+                statement.query(params![date_text(from), date_text(through), monitor])?;
+            let mut tally = DecisionTally::default();
+            while let Some(row) = rows.next()? {
+                let decision = text_enum(row, 0, Decision::parse)?;
+                let code: Option<String> = row.get(1)?;
+                match decision {
+                    Decision::Send => tally.send += 1,
+                    Decision::Hold => tally.hold += 1,
+                    Decision::Unknown => tally.unknown += 1,
+                }
+                match (decision, code.as_deref()) {
+                    (Decision::Send, Some("R01" | "R09")) => tally.sent_returned_for_funds += 1,
+                    (Decision::Send, Some(_)) => tally.sent_returned_otherwise += 1,
+                    _ => {}
+                }
+            }
+            Ok(tally)
         }))
     }
 
