@@ -47,6 +47,20 @@ fn check_config(dir: &std::path::Path, text: &str) -> std::process::Output {
 fn the_issues_debits_section_is_valid_and_shown_by_check_config() {
     let dir = tempfile::tempdir().unwrap();
     write_file(dir.path(), "borrowers.csv", CSV.as_bytes(), 0o600);
+    // No debits file yet: check-config says so and exits 2, as a run would fail.
+    let missing = check_config(dir.path(), BASE);
+    assert_eq!(missing.status.code(), Some(2));
+    let stdout = String::from_utf8_lossy(&missing.stdout);
+    assert!(
+        stdout.contains("monitor ach-precheck debits: error: cannot read debits file"),
+        "{stdout}"
+    );
+    write_file(
+        dir.path(),
+        "debits.csv",
+        b"authorizer_unique_id,debit_id,debit_date,amount\nA-1,D-1,2026-12-08,180.00\nA-2,D-2,2026-12-08,10.00\nA-1,D-3,2026-12-09,-1\n",
+        0o644,
+    );
     let out = check_config(dir.path(), BASE);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -61,6 +75,15 @@ fn the_issues_debits_section_is_valid_and_shown_by_check_config() {
             .to_string(),
         "    extra holidays: 2026-12-24".to_string(),
         "    recheck: \"30 12 * * 1-5\" over hold, unknown".to_string(),
+        "monitor ach-precheck debits: 1 read, 2 refused".to_string(),
+        format!(
+            "  refused: {}:3: column authorizer_unique_id: unknown authorizer id \"A-2\": not on the monitor's list",
+            debits_csv.display()
+        ),
+        format!(
+            "  refused: {}:4: column amount: negative amount -1.00: a debit takes money, so its amount is above 0.00",
+            debits_csv.display()
+        ),
     ] {
         assert!(stdout.lines().any(|l| l == line), "{line:?} in:\n{stdout}");
     }
@@ -215,6 +238,12 @@ fn bad_debits_settings_exit_2_naming_file_line_column_and_key() {
 fn an_extra_holiday_the_fed_already_closes_is_a_warning() {
     let dir = tempfile::tempdir().unwrap();
     write_file(dir.path(), "borrowers.csv", CSV.as_bytes(), 0o600);
+    write_file(
+        dir.path(),
+        "debits.csv",
+        b"authorizer_unique_id,debit_id,debit_date,amount\n",
+        0o644,
+    );
     let out = check_config(
         dir.path(),
         &with_line(15, "      extra_holidays: [2026-12-25]"),
