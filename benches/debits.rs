@@ -14,6 +14,8 @@
 //!    - *plan*: the due window and the due debits, and the authorizers to check;
 //!    - *decide*: one `decide` per due debit against its authorizer's evidence.
 //!
+//!    - *reference*: the file read and its lines counted, the floor of any reading.
+//!
 //!    Every round's counts are checked against what the setup implies.
 
 #![forbid(unsafe_code)]
@@ -112,7 +114,15 @@ fn main() -> anyhow::Result<()> {
         machine_summary()
     );
     let (mut reads, mut plans, mut decides, mut totals) = (vec![], vec![], vec![], vec![]);
+    let mut references = vec![];
     for _ in 0..iterations {
+        let started = Instant::now();
+        let lines = std::fs::read(&path)?
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count();
+        references.push(started.elapsed().as_secs_f64());
+        ensure!(lines == DEBITS + 1);
         let started = Instant::now();
         let bytes = std::fs::read(&path)?;
         let loaded = parse_csv(&bytes, &path, &|id| known.contains(id))?;
@@ -152,7 +162,7 @@ fn main() -> anyhow::Result<()> {
         ("total", &totals),
     ] {
         let (min, median) = min_median(values);
-        println!("  {name:<7} min {min:.3} s  median {median:.3} s");
+        println!("  {name:<9} min {min:.3} s  median {median:.3} s");
     }
     Ok(())
 }
