@@ -109,9 +109,14 @@ fn main() -> anyhow::Result<()> {
         margin: Cents(2_500),
         fresh_for: Duration::from_secs(24 * 3600),
     };
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!(
-        "debits: {DEBITS} debits, {iterations} rounds on {}",
-        machine_summary()
+        "debits: {DEBITS} debits, {iterations} rounds on {}; load average {}",
+        machine_summary(),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     let (mut reads, mut plans, mut decides, mut totals) = (vec![], vec![], vec![], vec![]);
     let mut references = vec![];
@@ -159,6 +164,7 @@ fn main() -> anyhow::Result<()> {
         ("read", &reads),
         ("plan", &plans),
         ("decide", &decides),
+        ("reference", &references),
         ("total", &totals),
     ] {
         let (min, median) = min_median(values);
