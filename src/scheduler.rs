@@ -491,6 +491,7 @@ mod tests {
             send_resolved: false,
             alert_fields: Vec::new(),
             alert_labels: Vec::new(),
+            debits: None,
         };
         launcher
             .launch(LaunchRequest {

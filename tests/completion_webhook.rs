@@ -216,6 +216,7 @@ fn monitor(list: PathBuf) -> Monitor {
         send_resolved: false,
         alert_fields: Vec::new(),
         alert_labels: Vec::new(),
+        debits: None,
     }
 }
 

@@ -250,6 +250,7 @@ fn monitor(name: &str, list: &Path) -> Monitor {
         send_resolved: false,
         alert_fields: Vec::new(),
         alert_labels: Vec::new(),
+        debits: None,
     }
 }
 

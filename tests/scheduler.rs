@@ -61,6 +61,7 @@ fn monitor(name: &str, cron: &str, zone: Tz, catch_up: CatchUp, grace: Duration)
         send_resolved: true,
         alert_fields: Vec::new(),
         alert_labels: Vec::new(),
+        debits: None,
     }
 }
 

@@ -56,6 +56,11 @@
 //!   (fantoccini): login, overview → monitor → run → authorizer by their links, the
 //!   charts' series and hover titles, an alerts filter, "retry now", and a console
 //!   without errors or CSP violations.
+//! - `debits`: the payment calendar (issue 17): the `debits` section of a monitor,
+//!   accepted and shown by `check-config`, and each bad value refused with its position;
+//!   `returns import` refusing bad rows by line and column, and idempotent; a run
+//!   against scripted balances checking only the authorizers with a debit due and
+//!   storing each decision with its reason.
 //! - `demo`: `balance-monitor demo` as a newcomer runs it: under 60 s and never 3 s
 //!   silent, each run's account, alerts as 8bit `.eml` files and pretty-printed webhook
 //!   payloads named `<run-id>-<route>`, a database `runs` can read with one clock's
@@ -177,6 +182,7 @@ mod crash;
 mod daemon;
 mod dashboard;
 mod dashboard_browser;
+mod debits;
 mod demo;
 mod digest_render;
 mod export;

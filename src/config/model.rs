@@ -13,7 +13,7 @@ use std::time::Duration;
 use url::Url;
 
 pub use crate::authorizers::source::{AuthorizerSource, InlineAuthorizer};
-use crate::domain::Cents;
+use crate::domain::{BusinessCalendar, Cents, Decision};
 use crate::schedule::Schedule;
 use crate::secret::Secret;
 
@@ -122,6 +122,44 @@ pub struct Monitor {
     /// The label each of `alert_fields` is shown under (the field name when none was
     /// given), in `alert_fields` order.
     pub alert_labels: Vec<String>,
+    /// The debit schedule: when present, a run checks only the authorizers with a
+    /// debit due soon, and decides each debit.
+    pub debits: Option<Debits>,
+}
+
+/// A monitor's `debits:` section, validated.
+#[derive(Debug, Clone)]
+pub struct Debits {
+    pub source: DebitSource,
+    /// Business days ahead, counted from a run's local date, whose debits are checked.
+    pub due_within: u32,
+    /// The lender's ACH submission cut-off, in the monitor's zone.
+    pub cutoff: chrono::NaiveTime,
+    /// A balance must cover the amount plus this to be sent.
+    pub margin: Cents,
+    /// An older balance is not evidence.
+    pub fresh_for: Duration,
+    /// The FedACH calendar with the lender's `extra_holidays`.
+    pub calendar: BusinessCalendar,
+    pub recheck: Option<Recheck>,
+}
+
+/// Where a monitor's debits come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DebitSource {
+    /// `authorizer_unique_id,debit_id,debit_date,amount`, re-read at each run.
+    Csv(PathBuf),
+    /// One debit per authorizer from its metadata: the keys (without `meta_`) of the
+    /// date and the amount.
+    FromMetadata { date: String, amount: String },
+}
+
+/// The recheck phase: its own schedule (in the monitor's zone), over the debits whose
+/// current decision is in `only`.
+#[derive(Debug, Clone)]
+pub struct Recheck {
+    pub schedule: Schedule,
+    pub only: Vec<Decision>,
 }
 
 impl Monitor {

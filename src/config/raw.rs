@@ -17,6 +17,7 @@ use serde::de::IgnoredAny;
 use serde_saphyr::Spanned;
 
 use super::model::{CatchUp, PagerDutySeverity, Severity, SmtpTls};
+use crate::domain::Decision;
 
 pub type Text = Spanned<String>;
 
@@ -114,6 +115,37 @@ pub struct RawMonitor {
     pub repeat_interval: Option<Text>,
     pub send_resolved: Option<bool>,
     pub alert_fields: Option<Vec<Spanned<RawAlertField>>>,
+    pub debits: Option<Spanned<RawDebits>>,
+}
+
+/// A monitor's debit schedule: exactly one of `csv` or `from_metadata`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDebits {
+    pub csv: Option<Text>,
+    pub from_metadata: Option<Spanned<RawFromMetadata>>,
+    pub due_within: Option<Spanned<u64>>,
+    pub cutoff: Option<Text>,
+    pub margin: Option<Text>,
+    pub fresh_for: Option<Text>,
+    pub extra_holidays: Option<Vec<Text>>,
+    pub recheck: Option<Spanned<RawRecheck>>,
+}
+
+/// One debit per authorizer, from two of the authorizer file's metadata columns.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFromMetadata {
+    pub date: Text,
+    pub amount: Text,
+}
+
+/// The second, smaller phase before the cut-off.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecheck {
+    pub schedule: Text,
+    pub only: Option<Vec<Decision>>,
 }
 
 /// Exactly one of the three sources.

@@ -21,6 +21,7 @@
 //! | `run_metadata.rs` | [`JudgementFields`] | a run's judgement fields, plan to judgement |
 //! | `silences.rs` | [`Silences`] | an operator's silences, and the alerts they held |
 //! | `dashboard.rs` | [`Dashboard`] | the web pages' counts and filtered pages, "retry now" |
+//! | `debits.rs` | [`DebitLedger`] | each run's debit decisions, the lender's ACH returns |
 //!
 //! The methods return boxed futures so the traits are object-safe, and `Store` derefs
 //! to `dyn Backend`: callers write `store.run(id).await` whatever the backend. Where an
@@ -58,6 +59,7 @@ mod alerts;
 mod backup;
 mod batches;
 mod dashboard;
+mod debits;
 mod error;
 mod export;
 mod health;
@@ -87,6 +89,10 @@ pub use alerts::{
 pub use backup::{BackupError, BackupOptions, BackupProgress, BackupSummary, ProgressFn};
 pub use batches::BatchJournal;
 pub use dashboard::{AlertFilter, Dashboard, FiringCount, OutboxBacklog, UndeliveredRow};
+pub use debits::{
+    DebitLedger, DecisionQuery, DecisionRow, DecisionTally, NewReturn, ReturnConflict,
+    ReturnImport, StoredDecision,
+};
 pub use error::{DriverError, StoreError};
 pub use export::{
     BoxedSink, Export, ExportError, ExportQuery, ExportScope, ExportedResult, ResultSink, RowSink,
@@ -136,6 +142,7 @@ pub trait Backend:
     + JudgementFields
     + Silences
     + Dashboard
+    + DebitLedger
     + Send
     + Sync
     + 'static

@@ -54,6 +54,7 @@ macro_rules! shared_suite {
                 runs_of_a_monitor_are_judged_in_order,
                 the_dashboard_reads_alerts_at_risk_and_the_outbox_and_retries,
                 silences_are_kept_ended_early_once_and_held_alerts_survive_a_reopen,
+                debit_decisions_and_returns_count_in_a_row,
             );
         }
     };

@@ -1502,3 +1502,145 @@ pub(super) async fn the_dashboard_reads_alerts_at_risk_and_the_outbox_and_retrie
     assert!(due.iter().any(|n| n.id == failed), "{due:?}");
     assert_eq!(store.undelivered(10).await.unwrap()[0].state, "pending");
 }
+
+/// The payment calendar's ledger (0010): a run's decisions come back as stored, a
+/// recheck in the same run replaces a debit's row; returns import once (a second import
+/// of the same rows changes nothing, a different code for a stored return is a conflict
+/// and leaves it); returns count in a row from the newest sent debit settled before the
+/// given date, a held debit in between neither counting nor breaking the row.
+pub(super) async fn debit_decisions_and_returns_count_in_a_row<B: OpenStore>() {
+    use balance_monitor::domain::Decision;
+    use balance_monitor::store::{DecisionRow, NewReturn, ReturnImport};
+    use chrono::NaiveDate;
+
+    let directory = tempfile::tempdir().unwrap();
+    let store = B::open(directory.path());
+    let (_, run, _) = run_with_chunk(&store, "ach", &["A", "B"], "batch-1").await;
+    let day = |d: u32| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+    let row = |debit: &str, authorizer: &str, d: u32, decision: Decision| DecisionRow {
+        debit_id: debit.to_string(),
+        authorizer_unique_id: authorizer.to_string(),
+        debit_date: day(d),
+        settles_on: day(d),
+        amount: Cents(18_000),
+        decision,
+        reason: format!("{decision} on {d}"),
+        balance: Some(Cents(50_000)),
+        checked_at: Some(at(9, 5)),
+    };
+    let decisions = vec![
+        row("a-1", "A", 1, Decision::Send),
+        row("a-2", "A", 8, Decision::Send),
+        row("a-3", "A", 15, Decision::Hold),
+        row("a-4", "A", 22, Decision::Send),
+        row("b-1", "B", 8, Decision::Send),
+        row("b-2", "B", 15, Decision::Send),
+    ];
+    store
+        .record_decisions(run, decisions.clone())
+        .await
+        .unwrap();
+    let recheck = DecisionRow {
+        reason: "rechecked".to_string(),
+        balance: None,
+        checked_at: None,
+        ..row("a-4", "A", 22, Decision::Unknown)
+    };
+    store
+        .record_decisions(run, vec![recheck.clone()])
+        .await
+        .unwrap();
+    let mut expected = decisions;
+    expected[3] = recheck;
+    assert_eq!(store.run_decisions(run).await.unwrap(), expected);
+    // A later run of the monitor decides a-4 again: it is the latest decision.
+    let (_, later, _) = run_with_chunk(&store, "ach", &["A"], "batch-2").await;
+    let final_a4 = row("a-4", "A", 22, Decision::Send);
+    store
+        .record_decisions(later, vec![final_a4.clone()])
+        .await
+        .unwrap();
+    let latest = store
+        .latest_decisions(balance_monitor::store::DecisionQuery {
+            settles_on: Some(day(22)),
+            monitor: Some("ach".to_string()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(latest.len(), 1);
+    assert_eq!((latest[0].run, &latest[0].decision), (later, &final_a4));
+    let every = store.latest_decisions(Default::default()).await.unwrap();
+    let order: Vec<&str> = every.iter().map(|d| d.decision.debit_id.as_str()).collect();
+    assert_eq!(order, ["a-1", "a-2", "b-1", "a-3", "b-2", "a-4"]);
+    let none = store
+        .latest_decisions(balance_monitor::store::DecisionQuery {
+            settles_on: None,
+            monitor: Some("other".to_string()),
+        })
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+
+    let returns = |rows: &[(&str, &str, u32)]| -> Vec<NewReturn> {
+        rows.iter()
+            .map(|(debit, code, d)| NewReturn {
+                debit_id: debit.to_string(),
+                return_code: code.to_string(),
+                return_date: day(*d),
+            })
+            .collect()
+    };
+    let file = returns(&[("a-1", "R01", 4), ("a-2", "R09", 11), ("b-2", "R01", 18)]);
+    assert_eq!(
+        store.import_returns(file.clone(), at(12, 0)).await.unwrap(),
+        ReturnImport {
+            added: 3,
+            unchanged: 0,
+            conflicts: vec![]
+        }
+    );
+    let again = store.import_returns(file, at(13, 0)).await.unwrap();
+    assert_eq!((again.added, again.unchanged), (0, 3));
+    let conflicting = store
+        .import_returns(returns(&[("a-1", "R02", 4)]), at(13, 0))
+        .await
+        .unwrap();
+    assert_eq!(conflicting.conflicts.len(), 1);
+    assert_eq!(conflicting.conflicts[0].stored_code, "R01");
+
+    let ids = vec!["A".to_string(), "B".to_string(), "C".to_string()];
+    // Before the 22nd: a-2 and a-1 returned in a row (a-3 was held); b-2 returned,
+    // b-1 was not.
+    let counts = store.returns_in_a_row(ids.clone(), day(22)).await.unwrap();
+    assert_eq!(
+        counts.into_iter().collect::<Vec<_>>(),
+        [("A".to_string(), 2), ("B".to_string(), 1)]
+    );
+    // Of the latest decisions settling 1-22 December: a-1, a-2, a-4 (sent in the later
+    // run), b-1, b-2 sent; a-3 held. a-1 and b-2 came back R01, a-2 R09.
+    let tally = store.decision_tally(day(1), day(22), None).await.unwrap();
+    assert_eq!(
+        tally,
+        balance_monitor::store::DecisionTally {
+            send: 5,
+            hold: 1,
+            unknown: 0,
+            sent_returned_for_funds: 3,
+            sent_returned_otherwise: 0,
+        }
+    );
+    let first_week = store
+        .decision_tally(day(1), day(7), Some("ach".to_string()))
+        .await
+        .unwrap();
+    assert_eq!(
+        (first_week.send, first_week.sent_returned_for_funds),
+        (1, 1)
+    );
+    // Before the 8th, only a-1 has settled for A, and nothing for B.
+    let counts = store.returns_in_a_row(ids, day(8)).await.unwrap();
+    assert_eq!(
+        counts.into_iter().collect::<Vec<_>>(),
+        [("A".to_string(), 1)]
+    );
+}

@@ -691,3 +691,52 @@ impl JudgementFields for FaultyStore {
         })
     }
 }
+
+impl DebitLedger for FaultyStore {
+    fn record_decisions(
+        &self,
+        run: RunId,
+        decisions: Vec<DecisionRow>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        let fault = self.fault();
+        Box::pin(async move {
+            fault?;
+            self.inner.record_decisions(run, decisions).await
+        })
+    }
+    fn run_decisions(&self, run: RunId) -> BoxFuture<'_, Result<Vec<DecisionRow>, StoreError>> {
+        self.inner.run_decisions(run)
+    }
+    fn latest_decisions(
+        &self,
+        query: DecisionQuery,
+    ) -> BoxFuture<'_, Result<Vec<StoredDecision>, StoreError>> {
+        self.inner.latest_decisions(query)
+    }
+    fn decision_tally(
+        &self,
+        from: chrono::NaiveDate,
+        through: chrono::NaiveDate,
+        monitor: Option<String>,
+    ) -> BoxFuture<'_, Result<DecisionTally, StoreError>> {
+        self.inner.decision_tally(from, through, monitor)
+    }
+    fn import_returns(
+        &self,
+        returns: Vec<NewReturn>,
+        imported_at: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<ReturnImport, StoreError>> {
+        let fault = self.fault();
+        Box::pin(async move {
+            fault?;
+            self.inner.import_returns(returns, imported_at).await
+        })
+    }
+    fn returns_in_a_row(
+        &self,
+        authorizers: Vec<String>,
+        settled_before: chrono::NaiveDate,
+    ) -> BoxFuture<'_, Result<BTreeMap<String, u32>, StoreError>> {
+        self.inner.returns_in_a_row(authorizers, settled_before)
+    }
+}

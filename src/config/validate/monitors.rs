@@ -1,6 +1,7 @@
 //! The `defaults` and `monitors` sections: each monitor's schedule and zone, catch-up
 //! and grace, jitter, where its authorizers are, its rules (see `rules.rs`), its routes
-//! (which must exist) and the metadata fields its alerts may show (never personal data).
+//! (which must exist), the metadata fields its alerts may show (never personal data) and
+//! its debit schedule (see `debits.rs`).
 //!
 //! A monitor's own setting wins over `defaults`. An inline authorizer list makes the
 //! configuration file itself a personal-data file, so it must pass the same permission
@@ -272,6 +273,10 @@ impl Validator<'_> {
                 Some(f) => self.alert_fields(f, &format!("{key}.alert_fields")),
                 None => defaults.alert_fields.clone(),
             };
+            let debits = m
+                .debits
+                .as_ref()
+                .and_then(|d| self.debits(d, &format!("{key}.debits"), zone));
             if let (Some(schedule), Some(authorizers)) = (schedule, authorizers) {
                 monitors.push(Monitor {
                     name,
@@ -286,6 +291,7 @@ impl Validator<'_> {
                     send_resolved: m.send_resolved.unwrap_or(defaults.send_resolved),
                     alert_fields: alert_fields.iter().map(|(f, _)| f.clone()).collect(),
                     alert_labels: alert_fields.into_iter().map(|(_, l)| l).collect(),
+                    debits,
                 });
             }
         }

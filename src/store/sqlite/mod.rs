@@ -18,6 +18,7 @@ mod batches;
 mod columns;
 mod connection;
 mod dashboard;
+mod debits;
 mod error;
 mod export;
 mod leases;
