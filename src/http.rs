@@ -1,11 +1,12 @@
-//! The daemon's local HTTP listener: the read API, health, metrics, and Rightfoot's
-//! completion webhook.
+//! The daemon's local HTTP listener: the read API, health, metrics, Rightfoot's
+//! completion webhook, and the web dashboard (`pages`).
 //!
 //! `serve(listener, state, shutdown)` takes its listener and shutdown signal as
 //! parameters, so tests bind port 0 and stop it when they like. This module owns the
 //! routes, their parameters, authentication and the shapes of the answers. It decides
-//! nothing about runs and writes nothing but the webhook's `event_uuid`: every answer is
-//! read from the store (or, for `/metrics`, from the client's request recorder).
+//! nothing about runs and writes nothing but the webhook's `event_uuid` and, from the
+//! dashboard's forms, a silence or a notification's next attempt: every answer is read
+//! from the store (or, for `/metrics`, from the client's request recorder).
 //!
 //! | route | answers | module |
 //! |---|---|---|
@@ -17,6 +18,7 @@
 //! | `GET /v1/balances/csv?batch_ids=` | Rightfoot's CSV export, streamed | `balances` |
 //! | `GET /v1/runs`, `GET /v1/runs/{id}` | runs, one run with its counts and chunks | `runs` |
 //! | `GET /v1/alerts?state=` | the `alerts` table | `runs` |
+//! | `/`, `/monitors/..`, `/runs/..`, `/authorizers/..`, `/alerts`, `/outbox`, `/login` | the dashboard's pages, behind a session | `pages` |
 //!
 //! The Rightfoot-shaped routes answer exactly as Rightfoot's read endpoints do, errors
 //! included (the `ApiErrorResponse` envelope, `error`), so code written against
@@ -49,6 +51,7 @@ mod error;
 mod health;
 mod history;
 mod metrics;
+pub mod pages;
 mod params;
 mod runs;
 mod wire;
@@ -94,16 +97,38 @@ pub struct HttpState {
     /// When the daemon started. `/readyz` holds the schedule to account only for slots
     /// after it: older ones are the scheduler's catch-up business at start.
     pub started_at: DateTime<Utc>,
+    /// The dashboard's sessions, shared by every clone.
+    pub sessions: pages::Sessions,
+    /// Wakes the outbox after "retry now" (the daemon's `Alerting::wake_outbox`); none
+    /// in tools and tests, where the outbox finds the row on its next round.
+    pub wake_outbox: Option<Arc<dyn Fn() + Send + Sync>>,
 }
 
-/// The secrets a request is checked against.
-#[derive(Clone, Debug, Default)]
+/// The secrets a request is checked against, and how the dashboard's session cookie
+/// is made.
+#[derive(Clone, Debug)]
 pub struct AccessKeys {
     /// `http.token`: when set, every route but `/healthz` and the completion webhook
     /// needs it as a bearer token.
     pub token: Option<Secret>,
     /// The completion webhook's path and token, when it is configured.
     pub completion_webhook: Option<(String, Secret)>,
+    /// How long a dashboard session lasts (`http.session_ttl`).
+    pub session_ttl: std::time::Duration,
+    /// Whether the session cookie is `Secure`: whenever the listener is not on loopback.
+    pub cookie_secure: bool,
+}
+
+impl Default for AccessKeys {
+    /// No token, no webhook, 12-hour sessions, cookies for loopback.
+    fn default() -> AccessKeys {
+        AccessKeys {
+            token: None,
+            completion_webhook: None,
+            session_ttl: crate::config::DEFAULT_SESSION_TTL,
+            cookie_secure: false,
+        }
+    }
 }
 
 impl AccessKeys {
@@ -111,6 +136,8 @@ impl AccessKeys {
     pub fn of(config: &Config) -> AccessKeys {
         AccessKeys {
             token: config.http.token.clone(),
+            session_ttl: config.http.session_ttl,
+            cookie_secure: !config.http.listen.ip().is_loopback(),
             completion_webhook: config
                 .rightfoot
                 .completion_webhook
@@ -153,6 +180,8 @@ impl HttpState {
             access: Access::Fixed(AccessKeys::default()),
             monitors,
             rightfoot_metrics: RequestMetrics::default(),
+            sessions: pages::Sessions::default(),
+            wake_outbox: None,
         }
     }
 
@@ -190,6 +219,7 @@ pub fn router(state: HttpState) -> Router {
         .layer(from_fn_with_state(state.clone(), auth::require_token));
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(pages::router(state.clone()))
         .merge(api)
         // Outside the bearer token's layer: the webhook's path is the configuration's
         // of the moment, so it is matched on each request rather than routed once.

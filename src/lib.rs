@@ -8,6 +8,9 @@
 //! - [`net`]: the one rule for URLs the daemon sends to, and the one loopback check.
 //! - [`authorizers`]: the monitored borrowers, loaded from YAML or Rightfoot-format CSV;
 //!   their personal data can reach the Rightfoot request body and nothing else.
+//! - [`debits`]: a monitor's debit schedule (a file, or two metadata fields), which
+//!   debits are due within a run's business-day window, and the pure send/hold/unknown
+//!   decision about each.
 //! - [`schedule`]: cron + IANA time zone → fire times.
 //! - [`scheduler`]: one loop per monitor: waits for its slots, catches up after
 //!   downtime, never overlaps or repeats a slot, and hands each slot to a run launcher.
@@ -18,9 +21,9 @@
 //! - [`store`]: SQLite: migrations, one writer thread, read connections.
 //! - [`http`]: the daemon's listener: history, balances and the CSV export in
 //!   Rightfoot's shapes from the store, runs and alerts, `/healthz`, `/readyz`,
-//!   `/metrics`, and Rightfoot's completion webhook.
+//!   `/metrics`, Rightfoot's completion webhook, and the web dashboard (`http::pages`).
 //! - [`notify`]: one digest per route per run, rendered and delivered by email (SMTP,
-//!   sendmail, `.eml` files) or a signed webhook.
+//!   sendmail, `.eml` files), a signed webhook, Slack, Microsoft Teams or PagerDuty.
 //! - [`rules`]: detection as a pure function: a run's results and the previous alert
 //!   state in, the new state and the alert transitions (fired, reminder, resolved) out.
 //! - [`alerting`]: the two joined to the runs: each finished run judged once, its
@@ -31,7 +34,8 @@
 //! - [`retention`]: the daemon's hourly pruning of history older than `storage.retention`.
 //! - [`private_file`]: files of mode 0600 written under a temporary name and renamed.
 //! - [`domain`]: the shared vocabulary, depending on nothing else in the crate: ids, run
-//!   states and triggers, balance status codes and money ([`domain::Cents`]).
+//!   states and triggers, balance status codes, money ([`domain::Cents`]), the FedACH
+//!   calendar and the debit decisions.
 //! - [`secret`]: the value type that keeps secrets redacted.
 //! - [`backoff`] and [`text`]: leaf helpers every layer may use: capped exponential
 //!   backoff with jitter; error chains, body excerpts and the redactor.
@@ -52,6 +56,7 @@ pub mod clock;
 pub mod completions;
 pub mod config;
 pub mod daemon;
+pub mod debits;
 pub mod demo;
 pub mod domain;
 pub mod http;

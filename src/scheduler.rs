@@ -490,6 +490,8 @@ mod tests {
             repeat_interval: Duration::ZERO,
             send_resolved: false,
             alert_fields: Vec::new(),
+            alert_labels: Vec::new(),
+            debits: None,
         };
         launcher
             .launch(LaunchRequest {

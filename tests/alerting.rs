@@ -312,7 +312,11 @@ monitors:
     assert_eq!(overdraft["balance_before"], "500.00");
     assert_eq!(overdraft["balance_after_cents"], -2050);
     assert_eq!(overdraft["metadata"]["loan_id"], "L-200");
-    assert_eq!(third["counts"]["firing"], 3);
+    // Firing after the run: A-2's three new alerts and A-3's, still firing from run 2.
+    assert_eq!(third["counts"]["firing"], 4);
+    assert_eq!(third["counts"]["new"], 3);
+    assert_eq!(third["counts"]["still_firing"], 1);
+    assert_eq!(third["counts"]["reminded"], 0);
     assert_eq!(third["counts"]["resolved"], 2);
     assert_eq!(third["run"]["time"], "2026-11-06T11:00:00Z");
 
@@ -332,10 +336,10 @@ monitors:
     assert_eq!(
         subjects,
         [
-            "[balance-monitor] e2e: 1 firing",
-            "[balance-monitor] e2e: 2 firing",
-            "[balance-monitor] e2e: 3 firing, 2 resolved",
-            "[balance-monitor] e2e: 1 firing, 3 resolved",
+            "1 warning: e2e [balance-monitor]",
+            "1 critical, 2 warning: e2e [balance-monitor]",
+            "2 critical, 2 warning, 2 resolved: e2e [balance-monitor]",
+            "1 critical, 3 resolved: e2e [balance-monitor]",
         ]
     );
 

@@ -428,3 +428,36 @@ fn the_spelling_check_tells_prose_from_keys() {
     }
     assert!(!lowercase_name_in("rightfoot-api-key"));
 }
+
+/// `balance-monitor calendar --year 2027`: the weekdays FedACH does not settle, with
+/// Independence Day observed on Monday 5 July and no closure for the Saturday
+/// Christmas; a year out of range is a usage error.
+#[test]
+fn calendar_prints_the_closed_weekdays_of_a_year() {
+    let out = Command::new(binary())
+        .args(["calendar", "--year", "2027"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "2027-01-01 New Year's Day",
+            "2027-01-18 Birthday of Martin Luther King, Jr.",
+            "2027-02-15 Washington's Birthday",
+            "2027-05-31 Memorial Day",
+            "2027-07-05 Independence Day (observed)",
+            "2027-09-06 Labor Day",
+            "2027-10-11 Columbus Day",
+            "2027-11-11 Veterans Day",
+            "2027-11-25 Thanksgiving Day",
+        ]
+    );
+    let bad = Command::new(binary())
+        .args(["calendar", "--year", "twenty"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}

@@ -347,6 +347,72 @@ fn cases() -> Vec<Case> {
             reason: "must not carry a user name or password",
         },
         Case {
+            name: "a slack webhook url written in the file",
+            edit: Line(
+                6,
+                "    slack: { webhook_url: \"https://hooks.slack.com/services/T/B/x\" }",
+            ),
+            at: ":6:27: routes.ops.slack.webhook_url",
+            reason: "use webhook_url_file",
+        },
+        Case {
+            name: "a teams route without its url",
+            edit: Line(6, "    teams: { timeout: 5s }"),
+            at: ":6:5: routes.ops.teams.webhook_url",
+            reason: "missing webhook_url: set webhook_url_file or webhook_url_env",
+        },
+        Case {
+            name: "a slack url from the environment that is not a url",
+            edit: Line(6, "    slack: { webhook_url_env: RF_KEY }"),
+            at: ":6:31: routes.ops.slack.webhook_url_env",
+            reason: "the webhook URL it holds is not a URL",
+        },
+        Case {
+            name: "a pagerduty routing key written in the file",
+            edit: Line(6, "    pagerduty: { routing_key: abc }"),
+            at: ":6:31: routes.ops.pagerduty.routing_key",
+            reason: "use routing_key_file",
+        },
+        Case {
+            name: "an unknown pagerduty severity",
+            edit: Line(
+                6,
+                "    pagerduty: { routing_key_env: RF_KEY, severity: { critical: urgent } }",
+            ),
+            at: ":6:65: routes.ops.pagerduty.severity.critical",
+            reason: "critical, error, warning",
+        },
+        Case {
+            name: "a pagerduty rate of zero",
+            edit: Line(
+                6,
+                "    pagerduty: { routing_key_env: RF_KEY, rate_per_minute: 0 }",
+            ),
+            at: ":6:60: routes.ops.pagerduty.rate_per_minute",
+            reason: "out of range",
+        },
+        Case {
+            name: "two kinds in one route",
+            edit: Line(
+                6,
+                "    pagerduty: { routing_key_env: RF_KEY }\n    slack: { webhook_url_env: RF_KEY }",
+            ),
+            at: ":6:5: routes.ops",
+            reason: "exactly one of email, webhook, slack, teams or pagerduty",
+        },
+        Case {
+            name: "an empty alert field label",
+            edit: Line(14, "    alert_fields: [{ field: loan_id, label: \"\" }]"),
+            at: ":14:20: monitors[0].alert_fields[0].label",
+            reason: "a label is 1 to 64 characters",
+        },
+        Case {
+            name: "a public url with a query",
+            edit: Append("http:\n  public_url: \"https://monitor.example/?x=1\"\n"),
+            at: ":16:15: http.public_url",
+            reason: "may not hold a query",
+        },
+        Case {
             name: "literal smtp password",
             edit: Line(
                 6,
@@ -369,6 +435,12 @@ fn cases() -> Vec<Case> {
             edit: Append("http:\n  listen: 0.0.0.0:9187\n"),
             at: ":16:11: http.listen",
             reason: "not a loopback address",
+        },
+        Case {
+            name: "a dashboard session shorter than a minute",
+            edit: Append("http:\n  session_ttl: 30s\n"),
+            at: ":16:16: http.session_ttl",
+            reason: "30s is out of range (1m to 30d)",
         },
         Case {
             name: "personal data as an alert field",
@@ -559,6 +631,15 @@ fn example_config_is_valid_with_its_secrets() {
             ("RIGHTFOOT_WEBHOOK_TOKEN", "t"),
             ("BALANCE_MONITOR_HTTP_TOKEN", "t"),
             ("LOS_WEBHOOK_SECRET", "s"),
+            (
+                "SLACK_WEBHOOK_URL",
+                "https://hooks.slack.com/services/T0/B0/x",
+            ),
+            (
+                "TEAMS_WORKFLOW_URL",
+                "https://prod.example.logic.azure.com/workflows/x",
+            ),
+            ("PAGERDUTY_ROUTING_KEY", "0123456789abcdef0123456789abcdef"),
         ],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -151,11 +151,11 @@ fn the_demo_runs_the_daemon_and_shows_what_happened() {
     assert_eq!(
         subjects,
         [
-            "[balance-monitor] morning-ach: 3 firing",
-            "[balance-monitor] morning-ach: 2 firing",
-            "[balance-monitor] morning-ach: 6 firing, 2 resolved",
-            "[balance-monitor] morning-ach: 1 firing, 2 resolved",
-            "[balance-monitor] morning-ach: 2 firing, 4 resolved",
+            "2 critical, 1 warning: morning-ach [balance-monitor]",
+            "3 critical, 2 warning: morning-ach [balance-monitor]",
+            "5 critical, 3 warning, 2 resolved: morning-ach [balance-monitor]",
+            "5 critical, 1 warning, 2 resolved: morning-ach [balance-monitor]",
+            "2 critical, 4 resolved: morning-ach [balance-monitor]",
         ]
     );
     let first = std::fs::read_to_string(dir.join("mail").join(&mails[0])).unwrap();

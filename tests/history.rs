@@ -325,3 +325,40 @@ async fn history_reads_beside_an_open_store() {
     assert!(text.contains("retired"), "{text}");
     daemon.close().await;
 }
+
+/// The dashboard's timeline of an authorizer (one ordered pass) answers as `history`'s
+/// query does, previous balances, rejections and windows included.
+#[tokio::test]
+async fn the_dashboard_timeline_agrees_with_the_history_query() {
+    use balance_monitor::store::HistoryQuery;
+
+    let fixture = Fixture::new(None);
+    seeded(&fixture).await;
+    let store = fixture.open();
+    let windows = [(march(1, 0), 100), (march(12, 0), 100), (march(10, 0), 2)];
+    for authorizer in ["A-1001", "A-1002"] {
+        for (since, limit) in windows {
+            let history = store
+                .authorizer_checks(HistoryQuery {
+                    authorizer_unique_id: authorizer.to_string(),
+                    since: Some(since),
+                    limit,
+                })
+                .await
+                .unwrap();
+            let timeline = store
+                .authorizer_timeline(authorizer.to_string(), since, limit)
+                .await
+                .unwrap();
+            assert_eq!(
+                timeline, history,
+                "{authorizer} since {since} limit {limit}"
+            );
+            assert!(!timeline.unwrap().is_empty());
+        }
+    }
+    let unknown = store
+        .authorizer_timeline("A-9".into(), march(1, 0), 10)
+        .await;
+    assert_eq!(unknown.unwrap(), None);
+}

@@ -105,8 +105,10 @@ fn digest() -> Digest {
             .with_ymd_and_hms(2025, 3, 14, 10, 30, 0)
             .unwrap(),
         zone: chrono_tz::America::New_York,
+        firing: Digest::firing_from_rows(&rows),
         rows,
         test: false,
+        fields: Vec::new(),
     }
 }
 
@@ -179,7 +181,7 @@ fn check_digest_email(raw: &[u8]) -> String {
         .expect("a parseable message");
     assert_eq!(
         message.subject(),
-        Some("[balance-monitor] morning-ach: 6 firing, 1 resolved")
+        Some("2 critical, 4 warning, 1 resolved: morning-ach [balance-monitor]")
     );
     let from = message.from().unwrap().first().unwrap();
     assert_eq!(from.address(), Some("alerts@lender.example"));
@@ -193,24 +195,21 @@ fn check_digest_email(raw: &[u8]) -> String {
 
     let text = message.body_text(0).unwrap();
     assert!(
-        text.contains("Run time: 2025-03-14 06:30 EDT (2025-03-14 10:30 UTC)"),
+        text.contains("Time: 2025-03-14 06:30 EDT (2025-03-14 10:30 UTC)"),
         "{text}"
     );
     assert!(
-        text.contains("Firing: 6 (5 new, 1 still firing). Resolved: 1."),
+        text.contains("5 new, 1 still firing (1 reminded now), 1 resolved"),
         "{text}"
     );
-    assert!(
-        text.contains("critical    2             0         0"),
-        "{text}"
-    );
+    assert!(text.contains("== CRITICAL (2) =="), "{text}");
     // max_rows 3: the run-level alert and A-1001 (critical), then A-1002.
     assert!(text.contains("(the run)"), "{text}");
     assert!(text.contains("$1,234.56 → -$83.68"), "{text}");
     assert!(text.contains("A-1002"), "{text}");
     assert!(!text.contains("A-1003"), "{text}");
-    assert!(text.contains("… and 2 more"), "{text}");
-    assert!(text.contains("Still firing (1)"), "{text}");
+    assert!(text.contains("… and 4 more alerts"), "{text}");
+    assert!(text.contains("== WARNING (4) =="), "{text}");
     assert!(text.contains("<b>L&7</b>"), "{text}");
 
     let html = message.body_html(0).unwrap();
@@ -221,7 +220,7 @@ fn check_digest_email(raw: &[u8]) -> String {
         "{html}"
     );
     assert!(html.contains("$1,234.56 → -$83.68"), "{html}");
-    assert!(html.contains("… and 2 more"), "{html}");
+    assert!(html.contains("… and 4 more alerts"), "{html}");
 
     let attachment = message.attachment(0).expect("a CSV attachment");
     assert_eq!(
@@ -763,7 +762,7 @@ async fn test_digests_are_marked_on_every_route() {
     let message = MessageParser::default().parse(&raw).unwrap();
     assert_eq!(
         message.subject(),
-        Some("[TEST] [balance-monitor] morning-ach: 6 firing, 1 resolved")
+        Some("[TEST] 2 critical, 4 warning, 1 resolved: morning-ach [balance-monitor]")
     );
     assert!(message.body_text(0).unwrap().starts_with("[TEST] "));
     assert!(

@@ -637,7 +637,7 @@ async fn an_smtp_outage_delays_the_digest_and_every_copy_has_one_message_id() {
         );
         assert_eq!(
             message.subject(),
-            Some("[balance-monitor] morning-ach: 2 firing")
+            Some("2 warning: morning-ach [balance-monitor]")
         );
     }
     let text = |data: &[u8]| {

@@ -262,6 +262,7 @@ fn monitor(name: &str, cron: &str, grace_minutes: u64) -> WatchedMonitor {
         schedule: Schedule::parse(cron, chrono_tz::UTC).unwrap(),
         grace: Duration::from_secs(grace_minutes * 60),
         jitter: Duration::ZERO,
+        balance_below: None,
     }
 }
 

@@ -249,6 +249,8 @@ fn monitor(name: &str, list: &Path) -> Monitor {
         repeat_interval: Duration::from_secs(86_400),
         send_resolved: false,
         alert_fields: Vec::new(),
+        alert_labels: Vec::new(),
+        debits: None,
     }
 }
 

@@ -60,6 +60,8 @@ fn monitor(name: &str, cron: &str, zone: Tz, catch_up: CatchUp, grace: Duration)
         repeat_interval: Duration::from_secs(86_400),
         send_resolved: true,
         alert_fields: Vec::new(),
+        alert_labels: Vec::new(),
+        debits: None,
     }
 }
 

@@ -135,8 +135,8 @@ async fn a_silenced_rule_is_left_out_until_its_silence_ends_and_nothing_else_is(
         String::from_utf8(printed).unwrap(),
         format!("{}\n", silence.id)
     );
-    assert_eq!(silence.created_by, "ops");
-    assert_eq!(silence.starts_at, start());
+    assert_eq!(silence.silence.created_by, "ops");
+    assert_eq!(silence.silence.starts_at, start());
     // Silences that must not match any alert that fires.
     for (authorizer, monitor, rule) in [
         ("A-1", None, Some("balance_below")),
@@ -252,6 +252,22 @@ async fn a_silenced_rule_is_left_out_until_its_silence_ends_and_nothing_else_is(
         ]),
     ];
     assert_eq!(digests.len(), expected.len(), "{digests:?}");
+    // The alert the silence held comes back with its alert_fields and its latest balance.
+    let third: serde_json::Value = serde_json::from_slice(&receiver.requests()[2].body).unwrap();
+    let carried = third["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|alert| alert["authorizer_id"] == "A-3")
+        .expect("the third digest carries A-3's held alert");
+    assert_eq!(carried["metadata"]["loan_id"], "L-300", "{carried}");
+    assert!(
+        carried["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("(held by a silence that has ended)"),
+        "{carried}"
+    );
     for (n, (got, want)) in digests.iter().zip(&expected).enumerate() {
         assert_eq!(got, &sorted(want.clone()), "digest {}", n + 1);
     }

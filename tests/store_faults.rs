@@ -310,6 +310,8 @@ monitors:
             monitors: watched,
             rightfoot_metrics: RequestMetrics::default(),
             started_at: clock.now(),
+            sessions: Default::default(),
+            wake_outbox: None,
         },
         cancel.clone().cancelled_owned(),
     ));

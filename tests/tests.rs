@@ -46,6 +46,21 @@
 //!   (before the batch id is stored, mid-read, at the deadline) and restarted on the
 //!   same database, stopped with SIGTERM mid-run, reloaded with SIGHUP (a bad
 //!   configuration kept out, a good one applied); `run-now`'s summary and exit codes.
+//! - `dashboard`: the web dashboard over HTTP on a copy of a real demo week: every page
+//!   sends a browser without a session to `/login`, a wrong token waits a second, the
+//!   session cookie's attributes, log out, a POST without the CSRF token refused, the
+//!   CSP and other headers, no script, no inline style, no personal value on any page,
+//!   the first load under 150 KB gzipped, the stylesheet cached for a year, the alerts
+//!   filters in the URL and a silence set from a row.
+//! - `dashboard_browser`: the same pages in headless Chromium through chromedriver
+//!   (fantoccini): login, overview → monitor → run → authorizer by their links, the
+//!   charts' series and hover titles, an alerts filter, "retry now", and a console
+//!   without errors or CSP violations.
+//! - `debits`: the payment calendar (issue 17): the `debits` section of a monitor,
+//!   accepted and shown by `check-config`, and each bad value refused with its position;
+//!   `returns import` refusing bad rows by line and column, and idempotent; a run
+//!   against scripted balances checking only the authorizers with a debit due and
+//!   storing each decision with its reason.
 //! - `demo`: `balance-monitor demo` as a newcomer runs it: under 60 s and never 3 s
 //!   silent, each run's account, alerts as 8bit `.eml` files and pretty-printed webhook
 //!   payloads named `<run-id>-<route>`, a database `runs` can read with one clock's
@@ -54,6 +69,11 @@
 //!   says "valid" only when it exits 0, checks the storage folder, and with `--online`
 //!   reaches the sandbox or fails within 10 s on a closed port; `run-now` against a closed
 //!   port or with a wrong key ends at once, naming the base URL and the key's source.
+//! - `digest_render`: the HTML part of a digest like the demo's, rendered by headless
+//!   Chromium light and dark, on a phone's width and a desktop's: the subject's order,
+//!   one money format, links to the run and each borrower with `http.public_url` (and
+//!   none without), dark mode applied, no sideways scrolling; screenshots kept in
+//!   `target/tmp/digest-screenshots/`.
 //! - `export`: `balance-monitor export-csv`: Rightfoot's columns, quoting of commas and
 //!   quotes, runs (with cached chunks), batches, monitors and time windows, each result
 //!   once; unknown selections exit 1; `-o FILE` private, atomic and untouched on failure;
@@ -97,6 +117,13 @@
 //!   `/metrics` with exact values for a known store, the configuration refusing an open
 //!   listener without a token, and the real daemon serving it all behind its token.
 //! - `rightfoot_client`: the API client against scripted local HTTP servers.
+//! - `routes`: Slack, Teams and PagerDuty against receivers playing each service: 5,000
+//!   alerts under two rules as one message within Slack's limits, one card under
+//!   28 KB, two grouped pages (or 100 per-alert events and one for the rest, paced), and
+//!   their resolves under the same keys; a 429's `Retry-After`, `invalid_payload` and
+//!   PagerDuty's 400 as failures; `test-alert` for each kind; the daemon killed during
+//!   PagerDuty delivery (no incident opened twice, none lost); no personal value in
+//!   any of the three payloads.
 //! - `run`: one run of a monitor against the sandbox on paused time: a complete run,
 //!   rejections, the result deadline, Rightfoot's 24-hour cache, bounded concurrency,
 //!   crash recovery from each durable step, and cancellation.
@@ -141,7 +168,8 @@
 //!   entry in ARCHITECTURE.md for every top-level module.
 //! - `support`: shared helpers (temporary directories, running the binary, a sandbox on
 //!   port 0 with authorizers to send it, a recording proxy, the OpenAPI request contract,
-//!   an SMTP server and a webhook receiver on port 0,
+//!   an SMTP server and a webhook receiver on port 0, Slack, Teams and PagerDuty
+//!   stand-ins, headless Chromium for screenshots,
 //!   the daemon as a child process with its JSON log and database, a sandbox behind a
 //!   gate that can hold an answer, a database with seeded history and the read-side
 //!   commands run against it).
@@ -161,7 +189,11 @@ mod completion_webhook;
 mod config;
 mod crash;
 mod daemon;
+mod dashboard;
+mod dashboard_browser;
+mod debits;
 mod demo;
+mod digest_render;
 mod export;
 mod first_minutes;
 mod history;
@@ -175,6 +207,7 @@ mod read_api;
 mod read_api_ops;
 mod retention;
 mod rightfoot_client;
+mod routes;
 mod run;
 mod run_lease;
 mod sandbox;

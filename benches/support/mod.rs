@@ -13,6 +13,8 @@
 //! does not time anything itself or know what a benchmark measures.
 #![allow(dead_code)] // Each benchmark uses a different part of it.
 
+pub mod history_data;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::time::Duration;

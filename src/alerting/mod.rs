@@ -45,19 +45,22 @@ pub mod outbox;
 pub mod payload;
 mod rows;
 pub mod silences;
+mod test_alert;
 
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use tokio::sync::{Mutex, Notify, watch};
 
 use crate::clock::Clock;
-use crate::config::{Config, Monitor, Route};
-use crate::domain::{RunId, RunState};
-use crate::notify::{Delivered, Digest, DigestRow, Notifier, Transition as DigestTransition};
+use crate::config::{Config, Monitor, RuleKind};
+use crate::domain::{Cents, RunId, RunState};
+use crate::notify::digest::{FieldLabel, FiringGroup};
+use crate::notify::{Digest, DigestRow};
 use crate::rules::{
     self, AuthorizerFacts, Check, MonitorRules, RunFacts, TransitionKind, evaluate,
 };
@@ -68,6 +71,7 @@ use crate::store::{
 };
 
 pub use outbox::{DeliveryRound, Outbox};
+pub use test_alert::{TestAlertError, send_test, test_digest};
 
 /// Why a run could not be judged. The run stays unjudged and is tried again after the
 /// next run of its monitor, or at the next start.
@@ -308,6 +312,13 @@ struct JudgementInput {
     now: DateTime<Utc>,
 }
 
+/// What a digest row needs of an authorizer whose alert a silence held: its
+/// `alert_fields` and its latest balance.
+struct HeldAuthorizer {
+    fields: Vec<(String, String)>,
+    balance: Option<Cents>,
+}
+
 /// What [`judge`] decided: the writes to commit and what to report of them.
 struct JudgementOutcome {
     judgement: Judgement,
@@ -366,31 +377,28 @@ fn judge(input: JudgementInput) -> Result<JudgementOutcome, AlertingError> {
             run: run.record.id.0,
             source,
         })?;
-    // Silences leave alerts out of the digests (the rules know nothing of them).
-    let silenced = silences::digest_rows(
-        &monitor.name,
-        &evaluation.transitions,
-        held,
-        &silences,
-        now,
-        |id| {
-            let Some(fields) = metadata.get(id) else {
-                return Vec::new();
+    // The few held alerts' fields and latest balances, taken now: the digest rows are
+    // built after the run-sized structures are gone.
+    let held_authorizers: HashMap<String, HeldAuthorizer> = held
+        .iter()
+        .filter_map(|alert| alert.authorizer_unique_id.as_deref())
+        .map(|id| {
+            let fields = match metadata.get(id) {
+                Some(fields) => monitor
+                    .alert_fields
+                    .iter()
+                    .filter_map(|field| Some((field.clone(), fields.get(field)?.to_string())))
+                    .collect(),
+                None => Vec::new(),
             };
-            monitor
-                .alert_fields
-                .iter()
-                .filter_map(|field| Some((field.clone(), fields.get(field)?.to_string())))
-                .collect()
-        },
-        |id| {
             let authorizers = &evaluation.state.authorizers;
-            let at = authorizers
+            let balance = authorizers
                 .binary_search_by(|entry| entry.id.as_str().cmp(id))
-                .ok()?;
-            Some(authorizers[at].history.last_success?.balance)
-        },
-    );
+                .ok()
+                .and_then(|at| Some(authorizers[at].history.last_success?.balance));
+            (id.to_string(), HeldAuthorizer { fields, balance })
+        })
+        .collect();
     drop(facts);
     let unsuccessful = crate::run::unsuccessful::listing(run.record.id, &checks);
     drop(checks);
@@ -401,14 +409,31 @@ fn judge(input: JudgementInput) -> Result<JudgementOutcome, AlertingError> {
         skips,
     } = evaluation;
     let firing = state.firing_count();
+    let firing_groups = silences::firing_groups(&monitor.name, &state, &silences, now);
     let diff = rows::diff(&monitor.name, &before, state, &transitions);
     drop(before);
+    // Silences leave alerts out of the digests (the rules know nothing of them).
+    let silenced = silences::digest_rows(
+        &monitor.name,
+        &transitions,
+        held,
+        &silences,
+        now,
+        |id| {
+            held_authorizers
+                .get(id)
+                .map(|held| held.fields.clone())
+                .unwrap_or_default()
+        },
+        |id| held_authorizers.get(id)?.balance,
+    );
+    drop(held_authorizers);
 
     let mut notifications = Vec::new();
     // Nobody would receive a digest without a route: none is written.
     let digest = match routes.is_empty() {
         true => None,
-        false => digest(&monitor, &run, silenced.rows),
+        false => digest(&monitor, &run, silenced.rows, firing_groups),
     };
     if let Some(digest) = digest {
         let payload = payload::encode(&digest);
@@ -504,7 +529,12 @@ fn run_facts(run: &RunForJudgement) -> RunFacts {
 }
 
 /// The digest of a run's announced rows, or `None` when nothing is announced.
-fn digest(monitor: &Monitor, run: &RunForJudgement, rows: Vec<DigestRow>) -> Option<Digest> {
+fn digest(
+    monitor: &Monitor,
+    run: &RunForJudgement,
+    rows: Vec<DigestRow>,
+    firing: Vec<FiringGroup>,
+) -> Option<Digest> {
     if rows.is_empty() {
         return None;
     }
@@ -517,71 +547,29 @@ fn digest(monitor: &Monitor, run: &RunForJudgement, rows: Vec<DigestRow>) -> Opt
         zone: monitor.schedule.zone(),
         rows,
         test: false,
+        firing,
+        fields: field_labels(monitor),
     })
+}
+
+/// How the monitor's `alert_fields` are shown: each under its label, a
+/// `below_payment` rule's field as money.
+pub(crate) fn field_labels(monitor: &Monitor) -> Vec<FieldLabel> {
+    monitor
+        .alert_fields
+        .iter()
+        .zip(&monitor.alert_labels)
+        .map(|(field, label)| FieldLabel {
+            field: field.clone(),
+            label: label.clone(),
+            money: monitor.rules.iter().any(
+                |rule| matches!(&rule.kind, RuleKind::BelowPayment { field: f, .. } if f == field),
+            ),
+        })
+        .collect()
 }
 
 /// A fresh idempotency key: random, so keys never repeat across databases.
 pub fn idempotency_key() -> String {
     format!("bm-{}", uuid::Uuid::new_v4().simple())
-}
-
-/// `test-alert`: one test digest, marked as such, sent through `route` now, without the
-/// outbox (the answer is printed, not retried). It shows every part of a real digest:
-/// a firing and a resolved row, balances, and a reason.
-pub async fn send_test(route: &Route) -> Result<Delivered, TestAlertError> {
-    let clock = Clock::system();
-    let notifier = Notifier::new(clock.clone()).map_err(TestAlertError::Notifier)?;
-    let digest = test_digest(clock.now());
-    notifier
-        .send(route, &digest, &idempotency_key())
-        .await
-        .map_err(TestAlertError::Send)
-}
-
-/// Why `test-alert` failed.
-#[derive(Debug, thiserror::Error)]
-pub enum TestAlertError {
-    #[error(transparent)]
-    Notifier(crate::notify::NotifierError),
-    #[error(transparent)]
-    Send(crate::notify::SendError),
-}
-
-/// The digest `test-alert` sends.
-pub fn test_digest(now: DateTime<Utc>) -> Digest {
-    let row = |transition, severity, before, after, rule: &str, reason: &str| DigestRow {
-        transition,
-        severity,
-        authorizer_id: Some("TEST-0001".to_string()),
-        metadata: Vec::new(),
-        balance_before: Some(crate::domain::Cents(before)),
-        balance_after: Some(crate::domain::Cents(after)),
-        rule: rule.to_string(),
-        reason: reason.to_string(),
-    };
-    Digest {
-        monitor: "test-alert".to_string(),
-        run: None,
-        run_time: now,
-        zone: chrono_tz::UTC,
-        rows: vec![
-            row(
-                DigestTransition::Fired,
-                crate::config::Severity::Critical,
-                123_456,
-                -8_368,
-                "negative_balance",
-                "a test from balance-monitor: no authorizer is affected",
-            ),
-            row(
-                DigestTransition::Resolved,
-                crate::config::Severity::Warning,
-                9_000,
-                123_456,
-                "balance_below",
-                "a test from balance-monitor: no authorizer is affected",
-            ),
-        ],
-        test: true,
-    }
 }

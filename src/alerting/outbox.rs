@@ -141,7 +141,12 @@ impl Outbox {
         };
         let error = match self
             .notifier
-            .send(route, &digest, &row.idempotency_key)
+            .send_linked(
+                route,
+                &digest,
+                &row.idempotency_key,
+                config.http.public_url.as_ref(),
+            )
             .await
         {
             Ok(_) => return AttemptOutcome::Delivered,

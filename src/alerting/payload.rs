@@ -11,12 +11,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Cents, RunId};
+use crate::notify::digest::{FieldLabel, FiringGroup};
 use crate::notify::{Digest, DigestRow, Transition};
 
 use super::rows::severity_from_text;
 
-/// The payload's format; a payload of another version is refused, not guessed at.
-const VERSION: u32 = 1;
+/// The payload's format. Version 2 added the firing counts and the field labels; a
+/// version 1 payload (queued by an earlier release) is read with the counts its rows
+/// show and plain field names. Any other version is refused, not guessed at.
+const VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -28,6 +31,26 @@ struct Payload {
     zone: String,
     test: bool,
     rows: Vec<Row>,
+    #[serde(default)]
+    firing: Vec<Firing>,
+    #[serde(default)]
+    fields: Vec<Field>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Firing {
+    rule: String,
+    severity: String,
+    count: usize,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Field {
+    field: String,
+    label: String,
+    money: bool,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -66,6 +89,24 @@ pub fn encode(digest: &Digest) -> String {
                 reason: row.reason.clone(),
             })
             .collect(),
+        firing: digest
+            .firing
+            .iter()
+            .map(|group| Firing {
+                rule: group.rule.clone(),
+                severity: group.severity.as_str().to_string(),
+                count: group.count,
+            })
+            .collect(),
+        fields: digest
+            .fields
+            .iter()
+            .map(|field| Field {
+                field: field.field.clone(),
+                label: field.label.clone(),
+                money: field.money,
+            })
+            .collect(),
     };
     serde_json::to_string(&payload).expect("a payload of strings and numbers serializes")
 }
@@ -74,9 +115,9 @@ pub fn encode(digest: &Digest) -> String {
 pub fn decode(text: &str) -> Result<Digest, String> {
     let payload: Payload =
         serde_json::from_str(text).map_err(|e| format!("unreadable payload: {e}"))?;
-    if payload.version != VERSION {
+    if !(1..=VERSION).contains(&payload.version) {
         return Err(format!(
-            "payload version {} is not {VERSION}",
+            "payload version {} is not one of 1 to {VERSION}",
             payload.version
         ));
     }
@@ -106,6 +147,21 @@ pub fn decode(text: &str) -> Result<Digest, String> {
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
+    let firing = match payload.version {
+        1 => Digest::firing_from_rows(&rows),
+        _ => payload
+            .firing
+            .into_iter()
+            .map(|group| {
+                Ok(FiringGroup {
+                    severity: severity_from_text(&group.severity)
+                        .ok_or_else(|| format!("unknown severity {:?}", group.severity))?,
+                    rule: group.rule,
+                    count: group.count,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?,
+    };
     Ok(Digest {
         monitor: payload.monitor,
         run: payload.run_id.map(RunId),
@@ -113,6 +169,16 @@ pub fn decode(text: &str) -> Result<Digest, String> {
         zone,
         rows,
         test: payload.test,
+        firing,
+        fields: payload
+            .fields
+            .into_iter()
+            .map(|field| FieldLabel {
+                field: field.field,
+                label: field.label,
+                money: field.money,
+            })
+            .collect(),
     })
 }
 
@@ -153,6 +219,16 @@ mod tests {
                 },
             ],
             test: false,
+            firing: vec![FiringGroup {
+                rule: "negative_balance".into(),
+                severity: Severity::Critical,
+                count: 3,
+            }],
+            fields: vec![FieldLabel {
+                field: "payment_amount".into(),
+                label: "Payment".into(),
+                money: true,
+            }],
         };
         let text = encode(&digest);
         assert!(text.contains("\"run_id\":42"), "{text}");
@@ -162,7 +238,31 @@ mod tests {
     #[test]
     fn a_foreign_payload_is_refused_with_a_reason() {
         assert!(decode("{").unwrap_err().contains("unreadable payload"));
-        let other = r#"{"version":2,"run_id":null,"monitor":"m","run_time":"2026-11-02T11:30:00Z","zone":"UTC","test":true,"rows":[]}"#;
-        assert_eq!(decode(other).unwrap_err(), "payload version 2 is not 1");
+        let other = r#"{"version":3,"run_id":null,"monitor":"m","run_time":"2026-11-02T11:30:00Z","zone":"UTC","test":true,"rows":[]}"#;
+        assert_eq!(
+            decode(other).unwrap_err(),
+            "payload version 3 is not one of 1 to 2"
+        );
+    }
+
+    #[test]
+    fn a_version_1_payload_reads_with_the_counts_its_rows_show() {
+        let v1 = r#"{"version":1,"run_id":7,"monitor":"m","run_time":"2026-11-02T11:30:00Z","zone":"UTC","test":false,"rows":[
+            {"transition":"fired","severity":"critical","authorizer_id":"A-1","metadata":[["loan_id","L-1"]],"balance_before_cents":null,"balance_after_cents":-5,"rule":"negative_balance","reason":"r"},
+            {"transition":"reminder","severity":"critical","authorizer_id":"A-2","metadata":[],"balance_before_cents":null,"balance_after_cents":-9,"rule":"negative_balance","reason":"r"}]}"#;
+        let digest = decode(v1).unwrap();
+        assert_eq!(
+            digest.firing,
+            vec![FiringGroup {
+                rule: "negative_balance".into(),
+                severity: Severity::Critical,
+                count: 2
+            }]
+        );
+        assert!(digest.fields.is_empty());
+        assert_eq!(
+            digest.counts().summary(),
+            "1 new, 1 still firing (1 reminded now), 0 resolved"
+        );
     }
 }

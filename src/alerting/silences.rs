@@ -20,8 +20,9 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::notify::digest::FiringGroup;
 use crate::notify::{DigestRow, Transition as DigestTransition};
-use crate::rules::{RuleId, RuleType, Transition, TransitionKind};
+use crate::rules::{RuleId, RuleType, RulesState, Transition, TransitionKind};
 use crate::secret::Environment;
 use crate::store::{HeldAlert, NewSilence, SilenceRecord};
 use crate::text::Redactor;
@@ -43,14 +44,18 @@ pub fn matches(
     authorizer: Option<&str>,
     rule: &str,
 ) -> bool {
-    let rule_matches = match &silence.rule {
+    let rule_matches = match &silence.silence.rule {
         None => true,
         Some(wanted) => {
             wanted == rule || rule.split_once('#').is_some_and(|(kind, _)| kind == wanted)
         }
     };
-    authorizer == Some(silence.authorizer_unique_id.as_str())
-        && silence.monitor.as_deref().is_none_or(|m| m == monitor)
+    authorizer == Some(silence.silence.authorizer_unique_id.as_str())
+        && silence
+            .silence
+            .monitor
+            .as_deref()
+            .is_none_or(|m| m == monitor)
         && rule_matches
 }
 
@@ -65,7 +70,7 @@ pub fn silenced_by<'a>(
     silences
         .iter()
         .filter(|s| s.is_active(at) && matches(s, monitor, authorizer, rule))
-        .max_by_key(|s| s.ends_at)
+        .max_by_key(|s| s.silence.ends_at)
 }
 
 /// Why a silence was refused.
@@ -234,6 +239,46 @@ pub(crate) fn digest_rows(
     out
 }
 
+/// The alerts firing after a run that the routes are told of (every firing alert no
+/// silence in force at `now` holds), counted by rule kind and severity: the digest's
+/// "still firing" counts and PagerDuty's groups.
+pub(crate) fn firing_groups(
+    monitor: &str,
+    state: &RulesState,
+    silences: &[SilenceRecord],
+    now: DateTime<Utc>,
+) -> Vec<FiringGroup> {
+    let mut groups: Vec<FiringGroup> = Vec::new();
+    let subjects = state
+        .authorizers
+        .iter()
+        .flat_map(|entry| entry.alerts.iter().map(|a| (Some(entry.id.as_str()), a)))
+        .chain(state.run_alerts.iter().map(|a| (None, a)));
+    for (authorizer, alert) in subjects {
+        if !alert.phase.is_firing() {
+            continue;
+        }
+        if !silences.is_empty()
+            && silenced_by(silences, now, monitor, authorizer, &alert.rule.to_string()).is_some()
+        {
+            continue;
+        }
+        let rule = alert.rule.rule_type.as_str();
+        match groups
+            .iter_mut()
+            .find(|g| g.rule == rule && g.severity == alert.severity)
+        {
+            Some(group) => group.count += 1,
+            None => groups.push(FiringGroup {
+                rule: rule.to_string(),
+                severity: alert.severity,
+                count: 1,
+            }),
+        }
+    }
+    groups
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
@@ -244,13 +289,15 @@ mod tests {
         let start = Utc.with_ymd_and_hms(2026, 11, 2, 0, 0, 0).unwrap();
         SilenceRecord {
             id: 1,
-            authorizer_unique_id: "A-1".into(),
-            monitor: monitor.map(str::to_string),
-            rule: rule.map(str::to_string),
-            starts_at: start,
-            ends_at: start + Duration::days(14),
-            created_by: "ops".into(),
-            comment: "payment plan".into(),
+            silence: NewSilence {
+                authorizer_unique_id: "A-1".into(),
+                monitor: monitor.map(str::to_string),
+                rule: rule.map(str::to_string),
+                starts_at: start,
+                ends_at: start + Duration::days(14),
+                created_by: "ops".into(),
+                comment: "payment plan".into(),
+            },
             ended_early_at: None,
         }
     }
@@ -335,13 +382,13 @@ mod tests {
     #[test]
     fn a_silence_is_in_force_from_its_start_to_its_end() {
         let s = silence(None, None);
-        assert!(!s.is_active(s.starts_at - Duration::seconds(1)));
-        assert!(s.is_active(s.starts_at));
-        assert!(s.is_active(s.ends_at - Duration::seconds(1)));
-        assert!(!s.is_active(s.ends_at));
+        assert!(!s.is_active(s.silence.starts_at - Duration::seconds(1)));
+        assert!(s.is_active(s.silence.starts_at));
+        assert!(s.is_active(s.silence.ends_at - Duration::seconds(1)));
+        assert!(!s.is_active(s.silence.ends_at));
         let silences = [s.clone()];
-        assert!(silenced_by(&silences, s.ends_at, "m", Some("A-1"), "stale#1").is_none());
-        assert!(silenced_by(&silences, s.starts_at, "m", Some("A-1"), "stale#1").is_some());
+        assert!(silenced_by(&silences, s.silence.ends_at, "m", Some("A-1"), "stale#1").is_none());
+        assert!(silenced_by(&silences, s.silence.starts_at, "m", Some("A-1"), "stale#1").is_some());
     }
 
     #[test]
@@ -402,8 +449,8 @@ mod tests {
                 subject: Subject::Authorizer(id.into()),
             },
             run: RunId(1),
-            at: s.starts_at,
-            firing_since: s.starts_at,
+            at: s.silence.starts_at,
+            firing_since: s.silence.starts_at,
             severity: Severity::Critical,
             reason: "check failed".into(),
             balance_before: None,
@@ -415,7 +462,7 @@ mod tests {
             transition("A-1", TransitionKind::Fired),
             transition("A-2", TransitionKind::Fired),
         ];
-        let during = s.starts_at + Duration::hours(1);
+        let during = s.silence.starts_at + Duration::hours(1);
         let none = |_: &str| Vec::new();
         let no_balance = |_: &str| None;
         let silences = [s.clone()];
@@ -441,7 +488,7 @@ mod tests {
         let out = digest_rows("m", &[], held.clone(), &silences, during, none, no_balance);
         assert!(out.rows.is_empty() && out.released.is_empty());
         // Ended: carried as fired, with its latest balance, and released.
-        let after = s.ends_at;
+        let after = s.silence.ends_at;
         let out = digest_rows("m", &[], held, &silences, after, none, |_| {
             Some(Cents(-100))
         });

@@ -1,7 +1,9 @@
 //! `balance-monitor check-config`: validate the configuration and print its summary.
 //!
 //! The validation and the summary's text belong to `config`; this file prints the
-//! summary and turns an invalid configuration into exit 2.
+//! summary, then each monitor's debits as a run would read them (rows refused with
+//! their place and column), and turns an invalid configuration, or a debits file that
+//! cannot be read, into exit 2.
 
 use std::path::Path;
 
@@ -40,8 +42,11 @@ pub fn check_config(
     use crate::config::summary;
     let config = config::load(path, env)
         .map_err(|e| Failure::Config(summary::explain_unreadable(e, super::DEFAULT_CONFIG)))?;
-    let report = summary::check(&config, args.all);
+    let mut report = summary::check(&config, args.all);
     out.print(&report.text)?;
+    let (debits_text, debits_ok) = debits_files(&config, args.all);
+    out.print(&debits_text)?;
+    report.ok &= debits_ok;
     if let Some(message) = summary::failure(&report, &config) {
         out.print(&report.verdict(&config, None))?;
         return Err(Failure::Config(message));
@@ -58,4 +63,56 @@ pub fn check_config(
     }
     out.print(&report.verdict(&config, None))?;
     Ok(())
+}
+
+/// How many refused debit rows are listed per monitor unless `--all` is given.
+const REFUSED_SHOWN: usize = 10;
+
+/// For each monitor with `debits`: the debits as a run would read them now, with the
+/// rows refused and where; `false` when a debits file cannot be read at all.
+fn debits_files(config: &config::Config, all: bool) -> (String, bool) {
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    let mut ok = true;
+    for monitor in &config.monitors {
+        let Some(debits) = &monitor.debits else {
+            continue;
+        };
+        let Ok(loaded) =
+            crate::authorizers::source::load_source(&monitor.authorizers, &config.file)
+        else {
+            continue; // The summary has said why the list cannot be loaded.
+        };
+        match crate::debits::load(&debits.source, &loaded.valid) {
+            Ok(read) => {
+                let _ = writeln!(
+                    text,
+                    "\nmonitor {} debits: {} read, {} refused",
+                    monitor.name,
+                    read.debits.len(),
+                    read.refused.len()
+                );
+                let shown = if all {
+                    read.refused.len()
+                } else {
+                    REFUSED_SHOWN
+                };
+                for refused in read.refused.iter().take(shown) {
+                    let _ = writeln!(text, "  refused: {refused}");
+                }
+                if read.refused.len() > shown {
+                    let _ = writeln!(
+                        text,
+                        "  and {} more (--all lists every one)",
+                        read.refused.len() - shown
+                    );
+                }
+            }
+            Err(error) => {
+                ok = false;
+                let _ = writeln!(text, "\nmonitor {} debits: error: {error}", monitor.name);
+            }
+        }
+    }
+    (text, ok)
 }

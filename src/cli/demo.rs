@@ -11,7 +11,8 @@ pub const EXAMPLES: &str = "\
 Examples:
   balance-monitor demo
   balance-monitor demo --dir ./demo --runs 10
-  balance-monitor demo --forever                 # until Ctrl-C";
+  balance-monitor demo --forever                 # until Ctrl-C
+  balance-monitor demo --serve                   # then keep the dashboard up";
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -25,6 +26,10 @@ pub struct DemoArgs {
     /// Go on until Ctrl-C.
     #[arg(long)]
     pub forever: bool,
+    /// After the last run, keep the dashboard up (on the database the runs left) until
+    /// Ctrl-C.
+    #[arg(long)]
+    pub serve: bool,
 }
 
 pub fn demo(args: DemoArgs, env: &Environment) -> Result<(), Failure> {
@@ -32,6 +37,7 @@ pub fn demo(args: DemoArgs, env: &Environment) -> Result<(), Failure> {
         dir: args.dir,
         runs: args.runs,
         forever: args.forever,
+        serve: args.serve,
     };
     runtime()?
         .block_on(crate::demo::demo(options, env))

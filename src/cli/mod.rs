@@ -4,14 +4,16 @@
 //! This file holds [`Cli`], the [`Command`] list, [`Failure`] and the dispatch; one
 //! file per command family holds that family's options, examples and glue:
 //! `check_config.rs`, `run.rs` (`run`, `run-now`), `read.rs` (`history`, `runs`,
-//! `export-csv`, `backup`), `sandbox.rs`, `demo.rs`, `test_alert.rs` and `pages.rs`
+//! `export-csv`, `backup`), `calendar.rs`, `debits.rs`, `returns.rs` (`returns import`), `sandbox.rs`, `demo.rs`, `test_alert.rs` and `pages.rs`
 //! (`completions`, `manpage`). Every command writes for people through
 //! `output::Output`, on which a closed pipe (`| head -1`) ends the output quietly.
 //!
 //! `main.rs` owns the process: it parses, sets up logging, calls [`run`] and maps a
 //! [`Failure`] to an exit code. Nothing here calls `process::exit`.
 
+mod calendar;
 mod check_config;
+mod debits;
 mod demo;
 mod init;
 mod migrate;
@@ -19,6 +21,7 @@ mod operator;
 mod output;
 mod pages;
 mod read;
+mod returns;
 mod run;
 mod sandbox;
 mod test_alert;
@@ -30,12 +33,15 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::config::ConfigError;
 use crate::secret::Environment;
 
+pub use calendar::CalendarArgs;
 pub use check_config::CheckConfigArgs;
+pub use debits::DebitsArgs;
 pub use demo::DemoArgs;
 pub use init::InitArgs;
 pub use migrate::MigrateArgs;
 pub use operator::{AlertsArgs, AlertsCommand, SilenceAddArgs, SilenceCommand, StatusArgs};
 pub use read::{BackupArgs, ExportCsvArgs, HistoryArgs, RunsArgs, RunsCommand};
+pub use returns::ReturnsCommand;
 pub use run::RunNowArgs;
 pub use sandbox::SandboxArgs;
 pub use test_alert::TestAlertArgs;
@@ -199,6 +205,20 @@ pub enum Command {
     /// and a webhook receiver. It writes its own configuration.
     #[command(after_help = demo::EXAMPLES, arg(unused_config()))]
     Demo(DemoArgs),
+    /// Each debit's latest decision (send, hold or unknown, with its reason), as a
+    /// table, CSV (`--decision send --format csv` is the send file) or JSON.
+    #[command(after_help = debits::EXAMPLES)]
+    Debits(DebitsArgs),
+    /// The lender's ACH returns: `returns import FILE` stores a return file
+    /// (`debit_id,return_code,return_date`); two returns in a row hold a borrower's
+    /// next debit.
+    #[command(subcommand, after_help = returns::EXAMPLES)]
+    Returns(ReturnsCommand),
+    /// Print the weekdays of a year on which FedACH does not settle (the Federal
+    /// Reserve holidays, with a Sunday holiday observed on the Monday after), one per
+    /// line as `YYYY-MM-DD name`.
+    #[command(after_help = calendar::EXAMPLES, arg(unused_config()))]
+    Calendar(CalendarArgs),
     /// Print a shell completion script, for example to
     /// /usr/share/bash-completion/completions/balance-monitor.
     #[command(after_help = pages::COMPLETIONS_EXAMPLES, arg(unused_config()))]
@@ -265,6 +285,9 @@ pub fn run(cli: Cli, env: Environment) -> Result<(), Failure> {
         Command::Silence(command) => operator::silence(path, &env, command),
         Command::TestAlert(args) => test_alert::test_alert(path, &env, args, out),
         Command::Demo(args) => demo::demo(args, &env),
+        Command::Calendar(args) => calendar::calendar(args, out),
+        Command::Debits(args) => debits::debits(path, &env, args),
+        Command::Returns(command) => returns::returns(path, &env, command, out),
         Command::Completions { shell } => pages::completions(shell, out),
         Command::Manpage { dir } => pages::manpage(dir.as_deref(), out),
     };

@@ -43,7 +43,10 @@ pub fn test_alert(
             args.route
         )));
     };
-    match runtime()?.block_on(crate::alerting::send_test(route)) {
+    match runtime()?.block_on(crate::alerting::send_test(
+        route,
+        config.http.public_url.as_ref(),
+    )) {
         Ok(delivered) => out.print(&format!(
             "test notification sent through {}: {delivered}\n",
             route.name

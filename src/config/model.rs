@@ -13,7 +13,7 @@ use std::time::Duration;
 use url::Url;
 
 pub use crate::authorizers::source::{AuthorizerSource, InlineAuthorizer};
-use crate::domain::Cents;
+use crate::domain::{BusinessCalendar, Cents, Decision};
 use crate::schedule::Schedule;
 use crate::secret::Secret;
 use crate::store::{PostgresOptions, Store, StoreError};
@@ -112,7 +112,17 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     /// Required for a non-loopback `listen`; then every endpoint but `/healthz` needs it.
     pub token: Option<Secret>,
+    /// Where people reach this daemon's pages (`https://monitor.lender.example/`):
+    /// digests link each row to `<public_url>authorizers/<id>` and the digest to
+    /// `<public_url>runs/<run>`. Always ends with `/`.
+    pub public_url: Option<Url>,
+    /// How long a dashboard session lasts after `/login` (`http.session_ttl`, 12 h by
+    /// default).
+    pub session_ttl: Duration,
 }
+
+/// How long a dashboard session lasts unless `http.session_ttl` says otherwise.
+pub const DEFAULT_SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 
 /// What to do about slots that passed while the daemon was down. Written `skip` or
 /// `run_once`.
@@ -149,6 +159,47 @@ pub struct Monitor {
     pub send_resolved: bool,
     /// Metadata keys that may appear in alerts beside the authorizer id.
     pub alert_fields: Vec<String>,
+    /// The label each of `alert_fields` is shown under (the field name when none was
+    /// given), in `alert_fields` order.
+    pub alert_labels: Vec<String>,
+    /// The debit schedule: when present, a run checks only the authorizers with a
+    /// debit due soon, and decides each debit.
+    pub debits: Option<Debits>,
+}
+
+/// A monitor's `debits:` section, validated.
+#[derive(Debug, Clone)]
+pub struct Debits {
+    pub source: DebitSource,
+    /// Business days ahead, counted from a run's local date, whose debits are checked.
+    pub due_within: u32,
+    /// The lender's ACH submission cut-off, in the monitor's zone.
+    pub cutoff: chrono::NaiveTime,
+    /// A balance must cover the amount plus this to be sent.
+    pub margin: Cents,
+    /// An older balance is not evidence.
+    pub fresh_for: Duration,
+    /// The FedACH calendar with the lender's `extra_holidays`.
+    pub calendar: BusinessCalendar,
+    pub recheck: Option<Recheck>,
+}
+
+/// Where a monitor's debits come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DebitSource {
+    /// `authorizer_unique_id,debit_id,debit_date,amount`, re-read at each run.
+    Csv(PathBuf),
+    /// One debit per authorizer from its metadata: the keys (without `meta_`) of the
+    /// date and the amount.
+    FromMetadata { date: String, amount: String },
+}
+
+/// The recheck phase: its own schedule (in the monitor's zone), over the debits whose
+/// current decision is in `only`.
+#[derive(Debug, Clone)]
+pub struct Recheck {
+    pub schedule: Schedule,
+    pub only: Vec<Decision>,
 }
 
 impl Monitor {
@@ -264,6 +315,82 @@ impl Route {
 pub enum RouteTarget {
     Email(EmailRoute),
     Webhook(WebhookRoute),
+    Slack(ChatRoute),
+    Teams(ChatRoute),
+    PagerDuty(PagerDutyRoute),
+}
+
+impl RouteTarget {
+    /// `email`, `webhook`, `slack`, `teams` or `pagerduty`: the key that configures it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RouteTarget::Email(_) => "email",
+            RouteTarget::Webhook(_) => "webhook",
+            RouteTarget::Slack(_) => "slack",
+            RouteTarget::Teams(_) => "teams",
+            RouteTarget::PagerDuty(_) => "pagerduty",
+        }
+    }
+}
+
+/// A Slack incoming webhook or a Teams Workflows webhook. The URL is a bearer secret:
+/// it is kept as a [`Secret`] and parsed when a message is sent.
+#[derive(Debug, Clone)]
+pub struct ChatRoute {
+    pub webhook_url: Secret,
+    pub timeout: Duration,
+}
+
+/// PagerDuty's Events API v2.
+#[derive(Debug, Clone)]
+pub struct PagerDutyRoute {
+    pub routing_key: Secret,
+    pub events_url: Url,
+    /// Our severity → PagerDuty's, indexed critical, warning, info.
+    pub severity: [PagerDutySeverity; 3],
+    /// One event per alert instead of one per (monitor, rule).
+    pub per_authorizer: bool,
+    /// With `per_authorizer`: the alerts of a run beyond this go as one group event.
+    pub max_events_per_run: usize,
+    /// Events are paced at most this many a minute per routing key.
+    pub rate_per_minute: u32,
+    /// Bounds each event's request.
+    pub timeout: Duration,
+}
+
+impl PagerDutyRoute {
+    /// PagerDuty's default events endpoint.
+    pub const DEFAULT_EVENTS_URL: &'static str = "https://events.pagerduty.com/v2/enqueue";
+
+    /// The PagerDuty severity for one of ours.
+    pub fn severity_for(&self, severity: Severity) -> PagerDutySeverity {
+        match severity {
+            Severity::Critical => self.severity[0],
+            Severity::Warning => self.severity[1],
+            Severity::Info => self.severity[2],
+        }
+    }
+}
+
+/// PagerDuty's severities, written `critical`, `error`, `warning` or `info`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PagerDutySeverity {
+    Critical,
+    Error,
+    Warning,
+    Info,
+}
+
+impl PagerDutySeverity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PagerDutySeverity::Critical => "critical",
+            PagerDutySeverity::Error => "error",
+            PagerDutySeverity::Warning => "warning",
+            PagerDutySeverity::Info => "info",
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -16,7 +16,8 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_saphyr::Spanned;
 
-use super::model::{CatchUp, Severity, SmtpTls};
+use super::model::{CatchUp, PagerDutySeverity, Severity, SmtpTls};
+use crate::domain::Decision;
 
 pub type Text = Spanned<String>;
 
@@ -90,6 +91,9 @@ pub struct RawHttp {
     pub token: Option<Spanned<IgnoredAny>>,
     pub token_file: Option<Text>,
     pub token_env: Option<Text>,
+    /// Where people reach this daemon's pages; digests link to them.
+    pub public_url: Option<Text>,
+    pub session_ttl: Option<Text>,
 }
 
 /// Settings every monitor inherits unless it sets its own.
@@ -101,7 +105,7 @@ pub struct RawDefaults {
     pub routes: Option<Vec<Text>>,
     pub repeat_interval: Option<Text>,
     pub send_resolved: Option<bool>,
-    pub alert_fields: Option<Vec<Text>>,
+    pub alert_fields: Option<Vec<Spanned<RawAlertField>>>,
     // What its schedule inherits.
     pub timezone: Option<Text>,
     pub catch_up: Option<CatchUp>,
@@ -123,7 +127,38 @@ pub struct RawMonitor {
     pub routes: Option<Vec<Text>>,
     pub repeat_interval: Option<Text>,
     pub send_resolved: Option<bool>,
-    pub alert_fields: Option<Vec<Text>>,
+    pub alert_fields: Option<Vec<Spanned<RawAlertField>>>,
+    pub debits: Option<Spanned<RawDebits>>,
+}
+
+/// A monitor's debit schedule: exactly one of `csv` or `from_metadata`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDebits {
+    pub csv: Option<Text>,
+    pub from_metadata: Option<Spanned<RawFromMetadata>>,
+    pub due_within: Option<Spanned<u64>>,
+    pub cutoff: Option<Text>,
+    pub margin: Option<Text>,
+    pub fresh_for: Option<Text>,
+    pub extra_holidays: Option<Vec<Text>>,
+    pub recheck: Option<Spanned<RawRecheck>>,
+}
+
+/// One debit per authorizer, from two of the authorizer file's metadata columns.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFromMetadata {
+    pub date: Text,
+    pub amount: Text,
+}
+
+/// The second, smaller phase before the cut-off.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRecheck {
+    pub schedule: Text,
+    pub only: Option<Vec<Decision>>,
 }
 
 /// Exactly one of the three sources.
@@ -135,12 +170,32 @@ pub struct RawAuthorizers {
     pub inline: Option<Vec<Spanned<serde_json::Value>>>,
 }
 
-/// A named alert destination: exactly one of `email` or `webhook`.
+/// An entry of `alert_fields`: a field name, or `{ field: payment_amount, label:
+/// Payment }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawAlertField {
+    Name(String),
+    Labelled(RawLabelledField),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLabelledField {
+    pub field: String,
+    pub label: Option<String>,
+}
+
+/// A named alert destination: exactly one of `email`, `webhook`, `slack`, `teams` or
+/// `pagerduty`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
     pub email: Option<RawEmail>,
     pub webhook: Option<RawWebhook>,
+    pub slack: Option<RawChatWebhook>,
+    pub teams: Option<RawChatWebhook>,
+    pub pagerduty: Option<RawPagerDuty>,
     pub max_rows: Option<Spanned<u64>>,
     pub give_up_after: Option<Text>,
 }
@@ -192,6 +247,41 @@ pub struct RawWebhook {
     pub secret_file: Option<Text>,
     pub secret_env: Option<Text>,
     pub timeout: Option<Text>,
+}
+
+/// A Slack incoming webhook or a Teams Workflows webhook: the URL is a bearer secret,
+/// so only `webhook_url_file` or `webhook_url_env` is accepted.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChatWebhook {
+    pub webhook_url: Option<Spanned<IgnoredAny>>,
+    pub webhook_url_file: Option<Text>,
+    pub webhook_url_env: Option<Text>,
+    pub timeout: Option<Text>,
+}
+
+/// PagerDuty's Events API v2.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPagerDuty {
+    pub routing_key: Option<Spanned<IgnoredAny>>,
+    pub routing_key_file: Option<Text>,
+    pub routing_key_env: Option<Text>,
+    pub events_url: Option<Text>,
+    pub severity: Option<RawPagerDutySeverity>,
+    pub per_authorizer: Option<bool>,
+    pub max_events_per_run: Option<Spanned<u64>>,
+    pub rate_per_minute: Option<Spanned<u64>>,
+    pub timeout: Option<Text>,
+}
+
+/// Which PagerDuty severity each of ours maps to.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawPagerDutySeverity {
+    pub critical: Option<PagerDutySeverity>,
+    pub warning: Option<PagerDutySeverity>,
+    pub info: Option<PagerDutySeverity>,
 }
 
 /// A rule, written as a one-key map: `- balance_below: { amount: 150.00 }`.

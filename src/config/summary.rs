@@ -103,6 +103,9 @@ pub fn check(config: &Config, all: bool) -> Report {
                 fire.with_timezone(&Utc).format("%Y-%m-%d %H:%M:%S")
             );
         }
+        if let Some(debits) = &monitor.debits {
+            describe_debits(&mut out, debits);
+        }
         if monitor.rules.is_empty() {
             let _ = writeln!(out, "  rules: none");
         } else {
@@ -121,6 +124,16 @@ pub fn check(config: &Config, all: bool) -> Report {
                 Some(RouteTarget::Webhook(w)) => {
                     format!("{name} (webhook {})", w.url.host_str().unwrap_or(""))
                 }
+                Some(RouteTarget::PagerDuty(p)) => format!(
+                    "{name} (pagerduty {}, {})",
+                    p.events_url.host_str().unwrap_or(""),
+                    if p.per_authorizer {
+                        "one event per alert"
+                    } else {
+                        "one event per rule"
+                    }
+                ),
+                Some(target) => format!("{name} ({})", target.kind()),
                 None => name.clone(),
             })
             .collect();
@@ -152,6 +165,41 @@ pub fn check(config: &Config, all: bool) -> Report {
         }
     }
     Report { text: out, ok }
+}
+
+/// The `debits` section: where the debits come from, the window, the cut-off, the
+/// margin, freshness, extra holidays and the recheck phase.
+fn describe_debits(out: &mut String, debits: &Debits) {
+    let source = match &debits.source {
+        DebitSource::Csv(path) => format!("csv {}", path.display()),
+        DebitSource::FromMetadata { date, amount } => {
+            format!("from metadata (date {date}, amount {amount})")
+        }
+    };
+    let _ = writeln!(out, "  debits: {source}");
+    let _ = writeln!(
+        out,
+        "    due within {} business day{}, cut-off {}, margin {}, balances fresh for {}",
+        debits.due_within,
+        if debits.due_within == 1 { "" } else { "s" },
+        debits.cutoff.format("%H:%M"),
+        debits.margin,
+        format_duration(debits.fresh_for)
+    );
+    let extra = debits.calendar.extra_holidays();
+    if !extra.is_empty() {
+        let dates: Vec<String> = extra.iter().map(ToString::to_string).collect();
+        let _ = writeln!(out, "    extra holidays: {}", dates.join(", "));
+    }
+    if let Some(recheck) = &debits.recheck {
+        let only: Vec<&str> = recheck.only.iter().map(|d| d.as_str()).collect();
+        let _ = writeln!(
+            out,
+            "    recheck: {:?} over {}",
+            recheck.schedule.expression(),
+            only.join(", ")
+        );
+    }
 }
 
 /// What `check-config` finds of the database's folder.

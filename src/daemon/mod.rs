@@ -207,6 +207,11 @@ pub async fn serve(
         monitors: live.monitors(),
         rightfoot_metrics,
         started_at: clock.now(),
+        sessions: Default::default(),
+        wake_outbox: Some({
+            let alerting = alerting.clone();
+            Arc::new(move || alerting.wake_outbox())
+        }),
     };
     tracker.spawn(crate::http::serve(
         listener,

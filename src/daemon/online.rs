@@ -16,7 +16,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::config::{Config, RouteTarget, WebhookRoute};
+use crate::config::{Config, RouteTarget};
 use crate::rightfoot::RequestMetrics;
 
 use super::client_for;
@@ -71,8 +71,20 @@ pub async fn check_online(config: &Config) -> OnlineReport {
                 }
             }
             RouteTarget::Webhook(webhook) => {
-                let checked = check_webhook(webhook).await;
+                let checked = check_webhook(&webhook.url).await;
                 report.line(&format!("route {name} (webhook)"), checked);
+            }
+            RouteTarget::Slack(chat) | RouteTarget::Teams(chat) => {
+                // The URL is a secret: only its origin is probed, and named.
+                let checked = match url::Url::parse(chat.webhook_url.expose().trim()) {
+                    Ok(url) => check_webhook(&origin(&url)).await,
+                    Err(_) => Err("the webhook URL does not parse".to_string()),
+                };
+                report.line(&format!("route {name} ({})", route.target.kind()), checked);
+            }
+            RouteTarget::PagerDuty(pagerduty) => {
+                let checked = check_webhook(&origin(&pagerduty.events_url)).await;
+                report.line(&format!("route {name} (pagerduty)"), checked);
             }
         }
     }
@@ -103,8 +115,7 @@ impl OnlineReport {
 
 /// A TCP connection to the webhook's host and port; for `https`, a TLS handshake too,
 /// made by a `HEAD` request whose answer is not judged. Nothing is posted.
-async fn check_webhook(webhook: &WebhookRoute) -> Result<String, String> {
-    let url = &webhook.url;
+async fn check_webhook(url: &url::Url) -> Result<String, String> {
     let host = url.host_str().unwrap_or_default();
     let port = url.port_or_known_default().unwrap_or(443);
     let address = format!("{host}:{port}");
@@ -136,4 +147,13 @@ async fn check_webhook(webhook: &WebhookRoute) -> Result<String, String> {
             crate::text::error_chain(&error)
         )),
     }
+}
+
+/// `scheme://host:port/` of a URL: what may be named and probed of a secret one.
+fn origin(url: &url::Url) -> url::Url {
+    let mut origin = url.clone();
+    origin.set_path("/");
+    origin.set_query(None);
+    origin.set_fragment(None);
+    origin
 }

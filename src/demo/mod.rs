@@ -14,7 +14,9 @@
 //! each run: its counts and the alerts that fired, reminded or resolved. At the end it
 //! prints one authorizer's history and the commands to explore further against the
 //! same database. It stops after `--runs` runs, or goes on until Ctrl-C with
-//! `--forever`.
+//! `--forever`. The daemon's dashboard is on a free loopback port, whose URL the demo
+//! prints first; with `--serve` the dashboard stays up after the last run (the daemon
+//! stopped, the database as the week left it) until Ctrl-C.
 //!
 //! The demo changes nothing outside its folder and talks to nothing but loopback.
 
@@ -61,6 +63,8 @@ pub struct DemoOptions {
     pub runs: u32,
     /// Go on until Ctrl-C instead.
     pub forever: bool,
+    /// Keep the dashboard up after the last run, until Ctrl-C.
+    pub serve: bool,
 }
 
 /// The scenario: each authorizer's balance, check after check (the last repeats).
@@ -96,7 +100,7 @@ fn authorizers_csv() -> String {
     text
 }
 
-fn config_yaml(sandbox: &str, webhook: &str) -> String {
+fn config_yaml(sandbox: &str, webhook: &str, listen: std::net::SocketAddr) -> String {
     format!(
         "\
 # Written by `balance-monitor demo`. Explore the demo's database with, for example:
@@ -109,7 +113,7 @@ rightfoot:
 storage:
   path: demo.db
 http:
-  listen: 127.0.0.1:0
+  listen: {listen}               # the dashboard
 defaults:
   timezone: America/New_York
   catch_up: skip
@@ -138,7 +142,7 @@ monitors:
     routes: [collections-email, {WEBHOOK_ROUTE}]
     repeat_interval: 48h
     send_resolved: true
-    alert_fields: [loan_id, payment_amount]
+    alert_fields: [{{ field: loan_id, label: Loan }}, {{ field: payment_amount, label: Payment }}]
 "
     )
 }
@@ -175,9 +179,15 @@ pub async fn demo(options: DemoOptions, env: &Environment) -> Result<(), DaemonE
     write("authorizers.csv", &authorizers_csv())?;
     write("rightfoot-api-key", crate::sandbox::SANDBOX_DEFAULT_KEY)?;
     let config_path = dir.join("config.yaml");
-    write("config.yaml", &config_yaml(&sandbox_url, &webhook_url))?;
+    let listen = free_loopback_port()?;
+    write(
+        "config.yaml",
+        &config_yaml(&sandbox_url, &webhook_url, listen),
+    )?;
+    let dashboard = format!("http://{listen}/");
 
     println!("balance-monitor demo");
+    println!("  dashboard:   {dashboard} (open it in a browser while the demo runs)");
     println!("  folder:      {}", dir.display());
     println!("  config:      {}", config_path.display());
     println!(
@@ -321,7 +331,50 @@ pub async fn demo(options: DemoOptions, env: &Environment) -> Result<(), DaemonE
     println!("  {program} --config {config_arg} export-csv --monitor {MONITOR}");
     println!("  {program} --config {config_arg} check-config");
     println!("and open the emails in {}", dir.join("mail").display());
+    if options.serve {
+        println!();
+        println!("The dashboard stays up at {dashboard} until Ctrl-C.");
+        serve_dashboard(listen, &dir.join("demo.db"), &config, &clock).await?;
+    }
     Ok(())
+}
+
+/// A loopback address with a port the system just handed out, for the dashboard.
+fn free_loopback_port() -> Result<std::net::SocketAddr, DaemonError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .context("cannot find a free port on 127.0.0.1 for the dashboard")
+        .map_err(DaemonError::Runtime)
+}
+
+/// `--serve`: the dashboard alone on the demo's database, until Ctrl-C. Its clock goes
+/// on at real speed from where the time-lapse stopped.
+async fn serve_dashboard(
+    listen: std::net::SocketAddr,
+    database: &Path,
+    config: &crate::config::Config,
+    clock: &Clock,
+) -> Result<(), DaemonError> {
+    let store = Store::open(database)
+        .context("cannot open the demo database")
+        .map_err(DaemonError::Runtime)?;
+    let mut state = crate::http::HttpState::new(
+        store.clone(),
+        crate::completions::Completions::default(),
+        Clock::following_tokio(clock.now()),
+    );
+    let (_monitors, watched) =
+        tokio::sync::watch::channel(crate::http::WatchedMonitor::list(&config.monitors));
+    state.monitors = watched;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen} for the dashboard"))
+        .map_err(DaemonError::Runtime)?;
+    let served = crate::http::serve(listener, state, crate::daemon::shutdown_signal()).await;
+    store.close().await;
+    served
+        .context("the dashboard stopped")
+        .map_err(DaemonError::Runtime)
 }
 
 fn runtime(error: anyhow::Error) -> DaemonError {

@@ -7,6 +7,9 @@
 //! - [`balance_status`]: [`BalanceStatus`], Rightfoot's open set of status codes, and
 //!   [`CsvStatus`], the export's seven names.
 //! - [`money`]: [`Cents`], money as an exact integer count of cents.
+//! - [`calendar`]: [`BusinessCalendar`], the FedACH settlement calendar: business days,
+//!   the date a debit settles on, N business days ahead.
+//! - [`decision`]: [`Decision`], send, hold or unknown for a debit that is due.
 //!
 //! Invariant: `domain` depends on nothing else in the crate (it names no other module;
 //! a test below checks), so any module may use it without making a cycle. It does no I/O, holds no
@@ -16,12 +19,16 @@
 //! to people belongs to the module that does so.
 
 pub mod balance_status;
+pub mod calendar;
+pub mod decision;
 pub mod ids;
 pub mod money;
 pub mod run_state;
 pub mod trigger;
 
 pub use balance_status::{BalanceStatus, CsvStatus, UnknownCsvStatus};
+pub use calendar::{BusinessCalendar, Closure, FedHoliday};
+pub use decision::Decision;
 pub use ids::{BatchRowId, MonitorId, RunId};
 pub use money::{Cents, MoneyError};
 pub use run_state::{BatchState, ResultOutcome, RunState};
@@ -37,6 +44,9 @@ mod tests {
         let files = [
             ("mod.rs", mod_rs),
             ("balance_status.rs", include_str!("balance_status.rs")),
+            ("calendar.rs", include_str!("calendar.rs")),
+            ("calendar/tests.rs", include_str!("calendar/tests.rs")),
+            ("decision.rs", include_str!("decision.rs")),
             ("ids.rs", include_str!("ids.rs")),
             ("money.rs", include_str!("money.rs")),
             ("run_state.rs", include_str!("run_state.rs")),

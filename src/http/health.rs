@@ -48,6 +48,9 @@ pub struct WatchedMonitor {
     pub grace: Duration,
     /// The random delay the scheduler adds before a launch.
     pub jitter: Duration,
+    /// The highest `balance_below` amount of its rules, drawn as the threshold line on
+    /// the dashboard's balance charts.
+    pub balance_below: Option<crate::domain::Cents>,
 }
 
 impl WatchedMonitor {
@@ -61,6 +64,14 @@ impl WatchedMonitor {
                     schedule: monitor.schedule.clone(),
                     grace: monitor.grace,
                     jitter: monitor.jitter,
+                    balance_below: monitor
+                        .rules
+                        .iter()
+                        .filter_map(|rule| match rule.kind {
+                            crate::config::RuleKind::BalanceBelow { amount } => Some(amount),
+                            _ => None,
+                        })
+                        .max(),
                 })
                 .collect(),
         )
@@ -195,6 +206,7 @@ mod tests {
             schedule: Schedule::parse("0 * * * *", chrono_tz::UTC).unwrap(),
             grace: Duration::from_secs(grace_minutes * 60),
             jitter: Duration::ZERO,
+            balance_below: None,
         }
     }
 

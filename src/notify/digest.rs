@@ -14,6 +14,15 @@
 //! rule. A route's `max_rows` is one budget spent across the sections in that order, so
 //! a large digest keeps the newest and most severe rows and says "and N more" for the
 //! rest.
+//!
+//! Counts say what they count: "3 new, 12 still firing (2 reminded now), 4 resolved".
+//! "Still firing" is every alert that was firing before the run and still is, whether or
+//! not its reminder is due; the digest carries those as counts by rule and severity
+//! ([`FiringGroup`]), not as rows. A digest is one struct of named parts, so a new part
+//! (another section, a calendar) is a new field beside these, not a new message.
+//!
+//! One money format everywhere: `$1,234.56` / `-$83.68` ([`Cents`]'s `Display`), for
+//! balances and for the `alert_fields` that hold money (a `below_payment` rule's field).
 
 use std::cmp::Reverse;
 
@@ -38,6 +47,44 @@ pub struct Digest {
     pub rows: Vec<DigestRow>,
     /// A test notification (`test-alert`): marked `[TEST]` everywhere it is shown.
     pub test: bool,
+    /// Every alert firing after the run that this digest's routes are told about
+    /// (silenced ones left out), counted by rule and severity: the new ones, the
+    /// reminded ones and the ones still firing without a reminder.
+    pub firing: Vec<FiringGroup>,
+    /// How the monitor's `alert_fields` are shown, in display order.
+    pub fields: Vec<FieldLabel>,
+}
+
+/// How many alerts of one rule and severity are firing after the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FiringGroup {
+    /// The rule's configuration name, `negative_balance`, as [`DigestRow::rule`].
+    pub rule: String,
+    pub severity: Severity,
+    pub count: usize,
+}
+
+/// One of the monitor's `alert_fields`, as a message shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldLabel {
+    /// The metadata key, `payment_amount`.
+    pub field: String,
+    /// What a reader sees, `Payment` (the key when no label was configured).
+    pub label: String,
+    /// Whether the value is an amount of money (a `below_payment` rule's field), shown
+    /// as `$275.00` like every other amount.
+    pub money: bool,
+}
+
+impl FieldLabel {
+    /// A field shown under its own name, as text.
+    pub fn plain(field: &str) -> FieldLabel {
+        FieldLabel {
+            field: field.to_string(),
+            label: field.to_string(),
+            money: false,
+        }
+    }
 }
 
 /// What happened to an alert in this run.
@@ -123,6 +170,18 @@ impl DigestRow {
         self.authorizer_id.as_deref().unwrap_or("(the run)")
     }
 
+    /// The value of `field` as a message shows it: money in the one money format
+    /// (`275.00` becomes `$275.00`), anything else as it is; `None` when absent.
+    pub fn field_text(&self, field: &FieldLabel) -> Option<String> {
+        let value = self.metadata_value(&field.field)?;
+        if field.money
+            && let Ok(amount) = Cents::parse(value)
+        {
+            return Some(amount.to_string());
+        }
+        Some(value.to_string())
+    }
+
     /// The metadata value for `key`, if the row has one.
     pub fn metadata_value(&self, key: &str) -> Option<&str> {
         self.metadata
@@ -155,12 +214,16 @@ pub fn money_text(amount: Option<Cents>) -> String {
     amount.map_or_else(|| "—".to_string(), |c| c.to_string())
 }
 
-/// How many rows the digest has, by transition and severity. Counts always cover every
-/// row, including those cut from a message by `max_rows`.
+/// How many rows the digest has, by transition and severity, and how many alerts are
+/// firing after the run. Counts always cover every row, including those cut from a
+/// message by `max_rows`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counts {
     /// `[transition][severity]`, in [`Transition::ALL`] and [`SEVERITIES`] order.
     cells: [[usize; 3]; 3],
+    /// Alerts firing after the run, by severity (never fewer than the rows fired and
+    /// reminded).
+    firing: [usize; 3],
 }
 
 impl Counts {
@@ -174,19 +237,54 @@ impl Counts {
         self.cells[transition.index()][severity_index(severity)]
     }
 
-    /// Alerts firing after this run: newly fired plus reminders.
+    /// Alerts firing after this run: the new ones and every one still firing.
     pub fn firing(&self) -> usize {
-        self.of(Transition::Fired) + self.of(Transition::Reminder)
+        self.firing.iter().sum()
     }
 
     /// Firing alerts of this severity.
     pub fn firing_with(&self, severity: Severity) -> usize {
-        self.cell(Transition::Fired, severity) + self.cell(Transition::Reminder, severity)
+        self.firing[severity_index(severity)]
+    }
+
+    /// Alerts that were firing before this run and still are, reminded now or not.
+    pub fn still_firing(&self) -> usize {
+        self.firing() - self.of(Transition::Fired)
     }
 
     /// Every row.
     pub fn total(&self) -> usize {
-        self.firing() + self.of(Transition::Resolved)
+        self.cells.iter().flatten().sum()
+    }
+
+    /// `3 new, 12 still firing (2 reminded now), 4 resolved`: what each number counts.
+    pub fn summary(&self) -> String {
+        let reminded = self.of(Transition::Reminder);
+        let reminded = match reminded {
+            0 => String::new(),
+            n => format!(" ({n} reminded now)"),
+        };
+        format!(
+            "{} new, {} still firing{reminded}, {} resolved",
+            self.of(Transition::Fired),
+            self.still_firing(),
+            self.of(Transition::Resolved)
+        )
+    }
+
+    /// `3 critical, 2 warning, 2 resolved`: the firing alerts by severity, worst first,
+    /// then the resolved ones; a part that is zero is left out.
+    pub fn headline(&self) -> String {
+        let mut parts: Vec<String> = SEVERITIES
+            .iter()
+            .filter(|&&s| self.firing_with(s) > 0)
+            .map(|&s| format!("{} {}", self.firing_with(s), s.as_str()))
+            .collect();
+        let resolved = self.of(Transition::Resolved);
+        if resolved > 0 || parts.is_empty() {
+            parts.push(format!("{resolved} resolved"));
+        }
+        parts.join(", ")
     }
 }
 
@@ -209,13 +307,74 @@ impl Section<'_> {
 }
 
 impl Digest {
-    /// The counts by transition and severity, over every row.
+    /// The counts by transition and severity over every row, and the firing alerts.
     pub fn counts(&self) -> Counts {
         let mut counts = Counts::default();
         for row in &self.rows {
             counts.cells[row.transition.index()][severity_index(row.severity)] += 1;
         }
+        for group in &self.firing {
+            counts.firing[severity_index(group.severity)] += group.count;
+        }
+        for severity in SEVERITIES {
+            let i = severity_index(severity);
+            let announced = counts.cells[0][i] + counts.cells[1][i];
+            counts.firing[i] = counts.firing[i].max(announced);
+        }
         counts
+    }
+
+    /// The firing groups the rows themselves show (fired and reminded, by rule and
+    /// severity): for a digest made without the judgement's counts (a test, or one
+    /// queued by an earlier version).
+    pub fn firing_from_rows(rows: &[DigestRow]) -> Vec<FiringGroup> {
+        let mut groups: Vec<FiringGroup> = Vec::new();
+        for row in rows.iter().filter(|r| r.transition != Transition::Resolved) {
+            match groups
+                .iter_mut()
+                .find(|g| g.rule == row.rule && g.severity == row.severity)
+            {
+                Some(group) => group.count += 1,
+                None => groups.push(FiringGroup {
+                    rule: row.rule.clone(),
+                    severity: row.severity,
+                    count: 1,
+                }),
+            }
+        }
+        groups
+    }
+
+    /// The rules this digest speaks of (firing after the run, or with a row), most
+    /// severe first, then by name; each with its firing count and worst severity.
+    pub fn rule_groups(&self) -> Vec<FiringGroup> {
+        let mut groups: Vec<FiringGroup> = Vec::new();
+        let mut add = |rule: &str, severity: Severity, count: usize| match groups
+            .iter_mut()
+            .find(|g| g.rule == rule)
+        {
+            Some(group) => {
+                group.count += count;
+                group.severity = group.severity.max(severity);
+            }
+            None => groups.push(FiringGroup {
+                rule: rule.to_string(),
+                severity,
+                count,
+            }),
+        };
+        let counted = match self.firing.is_empty() {
+            true => Digest::firing_from_rows(&self.rows),
+            false => self.firing.clone(),
+        };
+        for group in &counted {
+            add(&group.rule, group.severity, group.count);
+        }
+        for row in &self.rows {
+            add(&row.rule, row.severity, 0);
+        }
+        groups.sort_by(|a, b| (Reverse(a.severity), &a.rule).cmp(&(Reverse(b.severity), &b.rule)));
+        groups
     }
 
     /// Every row in display order: by section, then most severe first, run-level alerts
@@ -263,6 +422,19 @@ impl Digest {
         keys
     }
 
+    /// The columns a message shows beside the authorizer: the configured
+    /// [`Digest::fields`] in their order, then any other key a row holds, as text
+    /// under its own name.
+    pub fn columns(&self) -> Vec<FieldLabel> {
+        let mut columns = self.fields.clone();
+        for key in self.metadata_keys() {
+            if !columns.iter().any(|c| c.field == key) {
+                columns.push(FieldLabel::plain(key));
+            }
+        }
+        columns
+    }
+
     /// `run 42`, or `no run` for a test digest without one.
     pub fn run_text(&self) -> String {
         match self.run {
@@ -276,25 +448,39 @@ impl Digest {
         time_text(self.run_time, self.zone)
     }
 
-    /// The email subject: `[balance-monitor] <monitor>: 3 firing, 1 resolved`, with a
-    /// leading `[TEST]` for a test digest.
+    /// The email subject, worst news first: `3 critical, 2 warning, 2 resolved:
+    /// morning-ach [balance-monitor]`, with a leading `[TEST]` for a test digest.
     ///
     /// It names neither the run nor a time, so the same situation always reads the
     /// same and mail clients can thread a monitor's digests.
     pub fn subject(&self) -> String {
-        let counts = self.counts();
         let test = if self.test { "[TEST] " } else { "" };
-        let mut subject = format!(
-            "{test}[balance-monitor] {}: {} firing",
-            self.monitor,
-            counts.firing()
-        );
-        let resolved = counts.of(Transition::Resolved);
-        if resolved > 0 {
-            subject.push_str(&format!(", {resolved} resolved"));
-        }
-        subject
+        format!(
+            "{test}{}: {} [balance-monitor]",
+            self.counts().headline(),
+            self.monitor
+        )
     }
+}
+
+/// `… and 6 more alerts`: the words every message uses for rows it leaves out.
+pub fn more_text(omitted: usize) -> String {
+    let noun = if omitted == 1 { "alert" } else { "alerts" };
+    format!("… and {omitted} more {noun}")
+}
+
+/// "… and 6 more alerts, not listed here: run `balance-monitor alerts` on the
+/// monitoring host", with " or open " and `dashboard` (a link, in the message's own
+/// markup) when there is one: where a chat message sends its reader for the rest.
+pub fn more_elsewhere(omitted: usize, dashboard: Option<String>) -> String {
+    let mut more = format!(
+        "{}, not listed here: run `balance-monitor alerts` on the monitoring host",
+        more_text(omitted)
+    );
+    if let Some(link) = dashboard {
+        more.push_str(&format!(" or open {link}"));
+    }
+    more
 }
 
 /// `2025-03-14 06:30 EDT (2025-03-14 10:30 UTC)`: a time in `zone`, with UTC beside it.
@@ -351,6 +537,8 @@ pub(crate) mod tests {
             zone: chrono_tz::America::New_York,
             rows,
             test: false,
+            firing: Vec::new(),
+            fields: Vec::new(),
         }
     }
 
@@ -366,16 +554,102 @@ pub(crate) mod tests {
         let mut d = digest(rows);
         assert_eq!(
             d.subject(),
-            "[balance-monitor] morning-ach: 3 firing, 1 resolved"
+            "1 critical, 2 warning, 1 resolved: morning-ach [balance-monitor]"
         );
         d.test = true;
         assert_eq!(
             d.subject(),
-            "[TEST] [balance-monitor] morning-ach: 3 firing, 1 resolved"
+            "[TEST] 1 critical, 2 warning, 1 resolved: morning-ach [balance-monitor]"
         );
         d.test = false;
         d.rows.retain(|r| r.transition != Resolved);
-        assert_eq!(d.subject(), "[balance-monitor] morning-ach: 3 firing");
+        assert_eq!(
+            d.subject(),
+            "1 critical, 2 warning: morning-ach [balance-monitor]"
+        );
+        d.rows = vec![row(Resolved, Severity::Info, Some("A-4"), "stale")];
+        assert_eq!(d.subject(), "1 resolved: morning-ach [balance-monitor]");
+    }
+
+    #[test]
+    fn still_firing_counts_every_alert_firing_before_not_only_reminders() {
+        use Transition::*;
+        let mut d = digest(vec![
+            row(Fired, Severity::Critical, Some("A-1"), "negative_balance"),
+            row(Fired, Severity::Critical, Some("A-2"), "negative_balance"),
+            row(Fired, Severity::Warning, Some("A-3"), "balance_below"),
+            row(Reminder, Severity::Warning, Some("A-4"), "balance_below"),
+            row(Reminder, Severity::Warning, Some("A-5"), "balance_below"),
+            row(Resolved, Severity::Info, Some("A-6"), "stale"),
+        ]);
+        // Firing after the run: the 3 new, the 2 reminded and 10 more not yet due.
+        d.firing = vec![
+            FiringGroup {
+                rule: "negative_balance".into(),
+                severity: Severity::Critical,
+                count: 6,
+            },
+            FiringGroup {
+                rule: "balance_below".into(),
+                severity: Severity::Warning,
+                count: 9,
+            },
+        ];
+        let counts = d.counts();
+        assert_eq!(
+            counts.summary(),
+            "3 new, 12 still firing (2 reminded now), 1 resolved"
+        );
+        assert_eq!(counts.headline(), "6 critical, 9 warning, 1 resolved");
+        let groups: Vec<(String, usize)> = d
+            .rule_groups()
+            .into_iter()
+            .map(|g| (g.rule, g.count))
+            .collect();
+        assert_eq!(
+            groups,
+            [
+                ("negative_balance".to_string(), 6),
+                ("balance_below".to_string(), 9),
+                ("stale".to_string(), 0)
+            ]
+        );
+        // Without the judgement's counts, the rows are what is known.
+        d.firing.clear();
+        assert_eq!(
+            d.counts().summary(),
+            "3 new, 2 still firing (2 reminded now), 1 resolved"
+        );
+    }
+
+    #[test]
+    fn money_fields_take_the_one_money_format() {
+        let mut r = row(
+            Transition::Fired,
+            Severity::Critical,
+            Some("A"),
+            "below_payment",
+        );
+        r.metadata = vec![
+            ("payment_amount".into(), "1275.5".into()),
+            ("loan_id".into(), "275.00".into()),
+        ];
+        let money = FieldLabel {
+            field: "payment_amount".into(),
+            label: "Payment".into(),
+            money: true,
+        };
+        assert_eq!(r.field_text(&money).unwrap(), "$1,275.50");
+        assert_eq!(
+            r.field_text(&FieldLabel::plain("loan_id")).unwrap(),
+            "275.00"
+        );
+        r.metadata[0].1 = "n/a".into();
+        assert_eq!(
+            r.field_text(&money).unwrap(),
+            "n/a",
+            "text that is not money stays text"
+        );
     }
 
     #[test]

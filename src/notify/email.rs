@@ -52,7 +52,11 @@ pub fn build_message(
     email: &EmailRoute,
     notification: Notification<'_>,
 ) -> Result<Message, SendError> {
-    let content = render(notification.digest, notification.max_rows);
+    let content = render(
+        notification.digest,
+        notification.max_rows,
+        notification.links,
+    );
     let eight_bit = matches!(email.transport, EmailTransport::File { .. });
     let body = |text: &str| encoded_body(text, eight_bit);
     let csv_body = match std::str::from_utf8(&content.csv) {
@@ -373,6 +377,7 @@ mod tests {
             digest,
             idempotency_key: "run-42/mail",
             now,
+            links: crate::notify::Links::default(),
         }
     }
 
@@ -399,7 +404,7 @@ mod tests {
         let parsed = MessageParser::default().parse(&bytes).unwrap();
         assert_eq!(
             parsed.subject(),
-            Some("[balance-monitor] morning-ach: 1 firing, 1 resolved")
+            Some("1 critical, 1 resolved: morning-ach [balance-monitor]")
         );
         let id = message_id("run-42/mail", "lender.example");
         assert_eq!(parsed.message_id(), Some(id.trim_matches(['<', '>'])));
@@ -417,7 +422,12 @@ mod tests {
                 .unwrap()
                 .contains("negative_balance for A-1")
         );
-        assert!(parsed.body_html(0).unwrap().contains("<td>A-1</td>"));
+        assert!(
+            parsed
+                .body_html(0)
+                .unwrap()
+                .contains("<strong>A-1</strong>")
+        );
         let attachment = parsed.attachment(0).unwrap();
         assert_eq!(
             attachment.attachment_name(),

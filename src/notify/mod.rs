@@ -1,13 +1,17 @@
-//! Notifications: the digest of one run for one route, and its delivery by email or
-//! webhook.
+//! Notifications: the digest of one run for one route, and its delivery by email,
+//! webhook, Slack, Microsoft Teams or PagerDuty.
 //!
 //! - `digest`: the input, [`Digest`] and [`DigestRow`]: what changed in a run, already
 //!   reduced to what may be shown (authorizer ids, the monitor's `alert_fields`,
 //!   balances, rule and reason); ordering, counts, `max_rows` and formatting.
-//! - `email_body`: subject, plain-text and HTML bodies, and the CSV attachment.
+//! - `email_body`: subject, plain-text body and the CSV attachment; `email_html`: the
+//!   HTML body, one narrow column with a dark mode.
 //! - `email`: the MIME message and the `smtp`, `sendmail` and `file` transports.
 //! - `webhook`: the versioned JSON payload (its schema is documented there), the
 //!   `Balance-Monitor-Signature` HMAC, and the POST.
+//! - `slack`: one Block Kit message within Slack's limits; `teams`: one Adaptive Card
+//!   under 28 KB; `pagerduty`: Events API v2, grouped per rule or per alert, paced.
+//! - `post`: the JSON POST and the per-destination pace those three share.
 //!
 //! [`Notifier::send`] is the entry point: one attempt to deliver one digest to one
 //! route, bounded by the route's timeout, answering [`Delivered`] or a [`SendError`]
@@ -23,6 +27,12 @@
 pub mod digest;
 pub mod email;
 pub mod email_body;
+pub mod email_html;
+mod email_layout;
+pub mod pagerduty;
+mod post;
+pub mod slack;
+pub mod teams;
 pub mod webhook;
 
 use std::fmt;
@@ -34,17 +44,23 @@ use chrono::{DateTime, Utc};
 pub use digest::{Counts, Digest, DigestRow, Transition};
 pub use email_body::EmailContent;
 
+use url::Url;
+
 use crate::clock::Clock;
 use crate::config::{Route, RouteTarget};
+use crate::domain::RunId;
 use crate::secret::Secret;
 use crate::text::{Redactor, error_chain};
 
 /// Delivers digests. Holds the one HTTP client webhooks share; email transports are
 /// built per send from the route, so a reloaded configuration takes effect at once.
+/// Clones share the pace of each destination and PagerDuty's progress.
 #[derive(Debug, Clone)]
 pub struct Notifier {
     http: reqwest::Client,
     clock: Clock,
+    pacer: post::Pacer,
+    progress: pagerduty::Progress,
 }
 
 /// Why the notifier could not be built.
@@ -67,7 +83,12 @@ impl Notifier {
             .pool_idle_timeout(webhook::POOL_IDLE_TIMEOUT)
             .build()
             .map_err(|e| NotifierError::Http(error_chain(&e)))?;
-        Ok(Notifier { http, clock })
+        Ok(Notifier {
+            http,
+            clock,
+            pacer: post::Pacer::default(),
+            progress: pagerduty::Progress::default(),
+        })
     }
 
     /// One attempt to deliver `digest` to `route`. `idempotency_key` identifies the
@@ -78,16 +99,65 @@ impl Notifier {
         digest: &Digest,
         idempotency_key: &str,
     ) -> Result<Delivered, SendError> {
+        self.send_linked(route, digest, idempotency_key, None).await
+    }
+
+    /// [`Notifier::send`], linking to the daemon's pages under `public_url` (the
+    /// configuration's `http.public_url`) when there is one.
+    pub async fn send_linked(
+        &self,
+        route: &Route,
+        digest: &Digest,
+        idempotency_key: &str,
+        public_url: Option<&Url>,
+    ) -> Result<Delivered, SendError> {
         let notification = Notification {
             route: &route.name,
             max_rows: route.max_rows,
             digest,
             idempotency_key,
             now: self.clock.now(),
+            links: Links { public_url },
         };
         let result = match &route.target {
             RouteTarget::Email(email) => email::send(email, notification).await,
             RouteTarget::Webhook(hook) => webhook::send(&self.http, hook, notification).await,
+            RouteTarget::Slack(chat) => {
+                let permanent = slack::is_permanent;
+                let body = slack::message(digest, route.max_rows, notification.links);
+                post::post_to_chat(
+                    &self.http,
+                    &self.pacer,
+                    chat,
+                    &notification,
+                    "slack",
+                    body,
+                    permanent,
+                )
+                .await
+            }
+            RouteTarget::Teams(chat) => {
+                let permanent = teams::is_permanent;
+                let body = teams::message(digest, route.max_rows, notification.links);
+                post::post_to_chat(
+                    &self.http,
+                    &self.pacer,
+                    chat,
+                    &notification,
+                    "teams",
+                    body,
+                    permanent,
+                )
+                .await
+            }
+            RouteTarget::PagerDuty(pagerduty) => {
+                let sender = pagerduty::Sender {
+                    http: &self.http,
+                    pacer: &self.pacer,
+                    progress: &self.progress,
+                };
+                sender.send(pagerduty, notification).await
+            }
         };
         let counts = digest.counts();
         match &result {
@@ -152,6 +222,41 @@ pub struct Notification<'a> {
     pub idempotency_key: &'a str,
     /// When it is sent, on the notifier's clock.
     pub now: DateTime<Utc>,
+    /// Where the daemon's pages are, for links.
+    pub links: Links<'a>,
+}
+
+/// Links to the daemon's pages under `http.public_url`: none without one.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Links<'a> {
+    pub public_url: Option<&'a Url>,
+}
+
+impl Links<'_> {
+    /// `<public_url>runs/<id>`: the run's page.
+    pub fn run(&self, run: Option<RunId>) -> Option<Url> {
+        self.page(&["runs", &run?.0.to_string()])
+    }
+
+    /// `<public_url>authorizers/<id>`: the borrower's page, the id percent-encoded.
+    pub fn authorizer(&self, id: Option<&str>) -> Option<Url> {
+        self.page(&["authorizers", id?])
+    }
+
+    /// The dashboard's front page.
+    pub fn home(&self) -> Option<Url> {
+        self.public_url.cloned()
+    }
+
+    fn page(&self, segments: &[&str]) -> Option<Url> {
+        let mut url = self.public_url?.clone();
+        {
+            let mut path = url.path_segments_mut().ok()?;
+            path.pop_if_empty();
+            path.extend(segments);
+        }
+        Some(url)
+    }
 }
 
 /// A notification that reached its destination.
@@ -173,6 +278,14 @@ pub enum Delivered {
     File { message_id: String, path: PathBuf },
     /// The webhook answered 2xx.
     Webhook { answer: ServerAnswer },
+    /// Slack, Teams or PagerDuty took the message (PagerDuty: every event of it).
+    Service {
+        service: &'static str,
+        /// Requests the service accepted in this attempt.
+        requests: usize,
+        /// Its last answer.
+        answer: ServerAnswer,
+    },
 }
 
 /// One line for `test-alert` and the log: what the destination said.
@@ -198,6 +311,17 @@ impl fmt::Display for Delivered {
                 write!(f, "wrote {message_id} to {}", path.display())
             }
             Delivered::Webhook { answer } => write!(f, "webhook answered {answer}"),
+            Delivered::Service {
+                service,
+                requests,
+                answer,
+            } => match requests {
+                1 => write!(f, "{service} answered {answer}"),
+                n => write!(
+                    f,
+                    "{service} accepted {n} requests; the last answered {answer}"
+                ),
+            },
         }
     }
 }
@@ -242,6 +366,25 @@ pub enum SendError {
     /// Transient.
     #[error("route {route}: webhook request failed: {detail}")]
     WebhookTransport { route: String, detail: String },
+    /// Slack, Teams or PagerDuty refused the message; `permanent` says whether the
+    /// service's answer rules out another attempt (Slack's `invalid_payload`,
+    /// PagerDuty's 400).
+    #[error("route {route}: {service} answered {answer}")]
+    ServiceStatus {
+        route: String,
+        service: &'static str,
+        answer: ServerAnswer,
+        retry_after: Option<Duration>,
+        permanent: bool,
+    },
+    /// Slack, Teams or PagerDuty could not be reached. Transient. The URL is never
+    /// named: a chat webhook's URL is a secret.
+    #[error("route {route}: {service} request failed: {detail}")]
+    ServiceTransport {
+        route: String,
+        service: &'static str,
+        detail: String,
+    },
 }
 
 impl SendError {
@@ -252,7 +395,9 @@ impl SendError {
             SendError::Build { .. } => true,
             SendError::Smtp { permanent, .. } => *permanent,
             SendError::WebhookStatus { answer, .. } => !webhook::is_transient_status(answer.status),
-            SendError::Timeout { .. }
+            SendError::ServiceStatus { permanent, .. } => *permanent,
+            SendError::ServiceTransport { .. }
+            | SendError::Timeout { .. }
             | SendError::Sendmail { .. }
             | SendError::File { .. }
             | SendError::WebhookTransport { .. } => false,
@@ -268,14 +413,17 @@ impl SendError {
             | SendError::Sendmail { route, .. }
             | SendError::File { route, .. }
             | SendError::WebhookStatus { route, .. }
-            | SendError::WebhookTransport { route, .. } => route,
+            | SendError::WebhookTransport { route, .. }
+            | SendError::ServiceStatus { route, .. }
+            | SendError::ServiceTransport { route, .. } => route,
         }
     }
 
     /// How long the server asked the sender to wait, when it did (`Retry-After`).
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            SendError::WebhookStatus { retry_after, .. } => *retry_after,
+            SendError::WebhookStatus { retry_after, .. }
+            | SendError::ServiceStatus { retry_after, .. } => *retry_after,
             _ => None,
         }
     }

@@ -16,7 +16,7 @@
 //!   },
 //!   "test": false,
 //!   "counts": {
-//!     "firing": 3, "new": 2, "still_firing": 1, "resolved": 1,
+//!     "firing": 3, "new": 2, "still_firing": 1, "reminded": 1, "resolved": 1,
 //!     "firing_by_severity": { "critical": 1, "warning": 2, "info": 0 }
 //!   },
 //!   "alerts": [
@@ -43,7 +43,10 @@
 //!   the monitor's zone `run.timezone` (an IANA name).
 //! - `test`: `true` for `balance-monitor test-alert`; its alerts are examples.
 //! - `counts`: over every alert of the digest, including those `omitted`. `firing` is
-//!   `new + still_firing`; `firing_by_severity` counts the firing ones.
+//!   `new + still_firing`: every alert firing after the run. `still_firing` counts
+//!   every alert that was firing before the run and still is, `reminded` those of
+//!   them whose reminder is in `alerts` now; `firing_by_severity` counts the firing
+//!   ones. (Before `reminded` was added, `still_firing` counted only the reminders.)
 //! - `alerts`: in display order (new, then still firing, then resolved; most severe
 //!   first), at most the route's `max_rows`. `transition` is `fired`, `reminder` or
 //!   `resolved`; `severity` is `critical`, `warning` or `info`; `authorizer_id` is
@@ -71,12 +74,12 @@
 //! permanent, redirects included (they are not followed). The answer is kept as the
 //! status and the first bytes of the body, with the secret scrubbed from it.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::SecondsFormat;
 use hmac::{Hmac, Mac};
-use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderValue};
 use serde::Serialize;
 use sha2::Sha256;
 
@@ -123,6 +126,7 @@ pub struct CountsWire {
     pub firing: usize,
     pub new: usize,
     pub still_firing: usize,
+    pub reminded: usize,
     pub resolved: usize,
     pub firing_by_severity: SeverityCounts,
 }
@@ -191,7 +195,8 @@ pub fn payload(digest: &Digest, max_rows: usize) -> Payload<'_> {
         counts: CountsWire {
             firing: counts.firing(),
             new: counts.of(Transition::Fired),
-            still_firing: counts.of(Transition::Reminder),
+            still_firing: counts.still_firing(),
+            reminded: counts.of(Transition::Reminder),
             resolved: counts.of(Transition::Resolved),
             firing_by_severity: SeverityCounts {
                 critical: by_severity(Severity::Critical),
@@ -237,6 +242,7 @@ pub(crate) async fn send(
         digest,
         idempotency_key,
         now,
+        ..
     } = notification;
     let body = payload_bytes(digest, max_rows);
     let key = HeaderValue::from_str(idempotency_key).map_err(|_| SendError::Build {
@@ -261,11 +267,7 @@ pub(crate) async fn send(
                 detail: redactor(secret).scrub(&error_chain(&e.without_url())),
             })?;
         let status = response.status().as_u16();
-        let retry_after = response
-            .headers()
-            .get(RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| crate::rightfoot::retry::parse_retry_after(v, SystemTime::from(now)));
+        let retry_after = super::post::retry_after(&response, now);
         let excerpt = read_excerpt(&mut response, secret).await;
         Ok::<_, SendError>((ServerAnswer { status, excerpt }, retry_after))
     };
@@ -289,13 +291,7 @@ pub(crate) async fn send(
 /// The first bytes of the answer's body as one line of text, the secret scrubbed. A
 /// body that fails half-way keeps what was read.
 async fn read_excerpt(response: &mut reqwest::Response, secret: Option<&Secret>) -> Option<String> {
-    let mut bytes: Vec<u8> = Vec::new();
-    while bytes.len() < ANSWER_READ_LIMIT {
-        match response.chunk().await {
-            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
-            Ok(None) | Err(_) => break,
-        }
-    }
+    let bytes = super::post::read_start(response, ANSWER_READ_LIMIT).await;
     excerpt(&bytes, &redactor(secret), ANSWER_EXCERPT_CHARS)
 }
 
@@ -350,7 +346,7 @@ mod tests {
         assert_eq!(
             json["counts"],
             serde_json::json!({
-                "firing": 3, "new": 2, "still_firing": 1, "resolved": 1,
+                "firing": 3, "new": 2, "still_firing": 1, "reminded": 1, "resolved": 1,
                 "firing_by_severity": { "critical": 2, "warning": 1, "info": 0 }
             })
         );

@@ -31,6 +31,10 @@ pub const AUTHORIZERS_CSV_LIMIT: u64 = 512 << 20;
 /// CSV's; a longer list belongs in a CSV file.
 pub const AUTHORIZERS_YAML_LIMIT: u64 = 32 << 20;
 
+/// The most a debits CSV file may hold: 256 MiB, room for a few million rows of
+/// `authorizer_unique_id,debit_id,debit_date,amount`.
+pub const DEBITS_CSV_LIMIT: u64 = 256 << 20;
+
 /// What kind of file is read, its limit, and whether it must be private.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InputFile {
@@ -57,6 +61,18 @@ impl InputFile {
         what: "authorizers file",
         limit: AUTHORIZERS_YAML_LIMIT,
         private: Some(Holds::PersonalData),
+    };
+    /// A debit schedule: ids, dates and amounts, no personal data, so any mode will do.
+    pub const DEBITS_CSV: InputFile = InputFile {
+        what: "debits file",
+        limit: DEBITS_CSV_LIMIT,
+        private: None,
+    };
+    /// The lender's ACH return file: debit ids, codes and dates, no personal data.
+    pub const RETURNS_CSV: InputFile = InputFile {
+        what: "returns file",
+        limit: DEBITS_CSV_LIMIT,
+        private: None,
     };
     /// A secret file outside systemd's credentials directory, which must be private.
     pub const SECRET: InputFile = InputFile {

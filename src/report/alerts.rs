@@ -217,7 +217,7 @@ pub fn render_list(listed: &[ListedAlert], zones: &Zones, all: bool) -> String {
                     row.push(a.resolved_at.map_or_else(String::new, utc_minutes));
                 }
                 row.push(match &l.silenced_by {
-                    Some(s) => format!("silenced until {}", utc_minutes(s.ends_at)),
+                    Some(s) => format!("silenced until {}", utc_minutes(s.silence.ends_at)),
                     None => String::new(),
                 });
                 row.push(a.reason.clone().unwrap_or_default());
@@ -290,7 +290,7 @@ pub fn render_json(listed: &[ListedAlert]) -> String {
                 reason: a.reason.as_deref(),
                 silenced: l.silenced_by.is_some(),
                 silence_id: l.silenced_by.as_ref().map(|s| s.id),
-                silenced_until: l.silenced_by.as_ref().map(|s| s.ends_at),
+                silenced_until: l.silenced_by.as_ref().map(|s| s.silence.ends_at),
             }
         })
         .collect();
@@ -404,11 +404,11 @@ pub fn render_detail(detail: &AlertDetail, zones: &Zones) -> String {
             out,
             "silenced by silence {} until {} (set by {}{})",
             s.id,
-            utc_minutes(s.ends_at),
-            s.created_by,
-            match s.comment.is_empty() {
+            utc_minutes(s.silence.ends_at),
+            s.silence.created_by,
+            match s.silence.comment.is_empty() {
                 true => String::new(),
-                false => format!(": {}", s.comment),
+                false => format!(": {}", s.silence.comment),
             }
         );
     }

@@ -1,6 +1,8 @@
 //! The read-side commands an operator types at a terminal: `history`, `runs`,
-//! `runs show`, `export-csv`, `backup`, `status`, `alerts` and `alerts show`; and the
-//! operator's silences (`silence add`, `list`, `expire`, in `silences.rs`).
+//! `runs show`, `export-csv`, `backup`, `status`, `alerts` and `alerts show`; the
+//! operator's silences (`silence add`, `list`, `expire`, in `silences.rs`); the
+//! lender's ACH returns (`returns import`, in `returns.rs`); and each debit's latest
+//! decision (`debits`, in `debits.rs`).
 //!
 //! `cli.rs` parses the arguments and loads the configuration; this module opens the
 //! store the configuration names, asks it typed questions, and renders the answers:
@@ -9,14 +11,17 @@
 //! (`history.rs`, `runs.rs`), so that it is tested without a database; the command
 //! functions here only wire them to the store and to the output.
 //!
-//! What it does not do: write to the database, but for an operator's silences
+//! What it does not do: write to the database, but for an operator's silences and the
+//! lender's returns
 //! (`backup` reads it; opening the store may apply pending migrations, as the daemon
 //! would), talk to Rightfoot (`status` asks only the daemon's own `/healthz`), or decide
 //! what an alert is or what a silence matches (`alerting`).
 
 pub mod alerts;
+pub mod debits;
 pub mod export_csv;
 pub mod history;
+pub mod returns;
 pub mod runs;
 pub mod silences;
 pub mod status;

@@ -106,18 +106,20 @@ pub fn describe(silence: &SilenceRecord) -> String {
     format!(
         "silence {}: authorizer {}, {}, {}, from {} until {}, set by {}",
         silence.id,
-        silence.authorizer_unique_id,
+        silence.silence.authorizer_unique_id,
         silence
+            .silence
             .monitor
             .as_deref()
             .map_or_else(|| "every monitor".to_string(), |m| format!("monitor {m}")),
         silence
+            .silence
             .rule
             .as_deref()
             .map_or_else(|| "every rule".to_string(), |r| format!("rule {r}")),
-        utc_minutes(silence.starts_at),
-        utc_minutes(silence.ends_at),
-        silence.created_by,
+        utc_minutes(silence.silence.starts_at),
+        utc_minutes(silence.silence.ends_at),
+        silence.silence.created_by,
     )
 }
 
@@ -131,17 +133,17 @@ pub fn render_list(silences: &[SilenceRecord], now: DateTime<Utc>) -> String {
         .map(|s| {
             vec![
                 s.id.to_string(),
-                s.authorizer_unique_id.clone(),
-                s.monitor.clone().unwrap_or_else(|| "*".to_string()),
-                s.rule.clone().unwrap_or_else(|| "*".to_string()),
+                s.silence.authorizer_unique_id.clone(),
+                s.silence.monitor.clone().unwrap_or_else(|| "*".to_string()),
+                s.silence.rule.clone().unwrap_or_else(|| "*".to_string()),
                 match s.is_active(now) {
                     true => "active".to_string(),
                     false => "pending".to_string(),
                 },
-                utc_minutes(s.starts_at),
-                utc_minutes(s.ends_at),
-                s.created_by.clone(),
-                s.comment.clone(),
+                utc_minutes(s.silence.starts_at),
+                utc_minutes(s.silence.ends_at),
+                s.silence.created_by.clone(),
+                s.silence.comment.clone(),
             ]
         })
         .collect();
@@ -180,13 +182,13 @@ pub fn render_json(silences: &[SilenceRecord]) -> String {
         .iter()
         .map(|s| SilenceJson {
             id: s.id,
-            authorizer_id: &s.authorizer_unique_id,
-            monitor: s.monitor.as_deref(),
-            rule: s.rule.as_deref(),
-            starts_at: s.starts_at,
-            ends_at: s.ends_at,
-            created_by: &s.created_by,
-            comment: &s.comment,
+            authorizer_id: &s.silence.authorizer_unique_id,
+            monitor: s.silence.monitor.as_deref(),
+            rule: s.silence.rule.as_deref(),
+            starts_at: s.silence.starts_at,
+            ends_at: s.silence.ends_at,
+            created_by: &s.silence.created_by,
+            comment: &s.silence.comment,
         })
         .collect();
     let mut text = serde_json::to_string_pretty(&rows).expect("strings and times serialize");

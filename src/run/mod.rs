@@ -87,6 +87,7 @@
 //! [`RightfootClient`] does). Log lines carry counts and ids, never personal data.
 
 mod chunk;
+mod debits;
 mod finish;
 mod in_flight;
 mod lease;
@@ -439,6 +440,7 @@ async fn drive(
     let webhook_url = ctx.settings.webhook_url.as_ref().map(Secret::expose);
     // Chunks planned in this call, by index; the others' bodies are rebuilt.
     let mut planned: Vec<Option<Chunk>> = Vec::new();
+    let mut due_list = None;
     let metadata;
     if record.state == RunState::Pending {
         if cancel.is_cancelled() {
@@ -460,6 +462,19 @@ async fn drive(
             }
         };
         let mut loaded = loaded;
+        if let Some(debits) = &monitor.debits {
+            let date = debits::run_date(monitor, record.trigger, record.created_at);
+            match debits::narrow(monitor, debits, date, loaded).await {
+                Ok((narrowed, list)) => {
+                    tracing::info!(monitor = %monitor.name, run = run.0, "{}", list.summary());
+                    (loaded, due_list) = (narrowed, Some(list));
+                }
+                Err(reason) => {
+                    tracing::warn!(monitor = %monitor.name, run = run.0, reason = %reason, "run failed");
+                    return fail_unsent(ctx, run, reason).await.map(failed_early);
+                }
+            }
+        }
         metadata = match monitor.needs_metadata() {
             false => Arc::default(),
             true => {
@@ -532,6 +547,17 @@ async fn drive(
         return Err(RunError::Cancelled { run });
     }
     let summary = finish::finish(&ctx.store, run, ctx.clock.now()).await?;
+    match (monitor.and_then(|m| m.debits.as_ref()), &due_list) {
+        (Some(debits), Some(list)) => {
+            let [send, hold, unknown] =
+                debits::decide_and_record(&ctx.store, debits, run, list).await?;
+            tracing::info!(monitor = %record.monitor_name, run = run.0, send, hold, unknown, "debits due by {} decided", list.window.through);
+        }
+        (Some(_), None) => {
+            tracing::warn!(monitor = %record.monitor_name, run = run.0, "a resumed run's debits are not decided");
+        }
+        _ => {}
+    }
     Ok(RunOutcome { summary, metadata })
 }
 

@@ -19,6 +19,9 @@
 //! | `export.rs` | [`Export`] | streaming results out |
 //! | `maintenance.rs` | [`Maintenance`] | schema version, integrity check, test write, close, backup, retention steps |
 //! | `run_metadata.rs` | [`JudgementFields`] | a run's judgement fields, plan to judgement |
+//! | `silences.rs` | [`Silences`] | an operator's silences, and the alerts they held |
+//! | `dashboard.rs` | [`Dashboard`] | the web pages' counts and filtered pages, "retry now" |
+//! | `debits.rs` | [`DebitLedger`] | each run's debit decisions, the lender's ACH returns |
 //!
 //! The methods return boxed futures so the traits are object-safe, and `Store` derefs
 //! to `dyn Backend`: callers write `store.run(id).await` whatever the backend. Where an
@@ -56,6 +59,8 @@
 mod alerts;
 mod backup;
 mod batches;
+mod dashboard;
+mod debits;
 mod error;
 mod export;
 mod health;
@@ -85,6 +90,11 @@ pub use alerts::{
 };
 pub use backup::{BackupError, BackupOptions, BackupProgress, BackupSummary, ProgressFn};
 pub use batches::BatchJournal;
+pub use dashboard::{AlertFilter, Dashboard, FiringCount, OutboxBacklog, UndeliveredRow};
+pub use debits::{
+    DebitLedger, DecisionQuery, DecisionRow, DecisionTally, NewReturn, ReturnConflict,
+    ReturnImport, StoredDecision,
+};
 pub use error::{DriverError, StoreError};
 pub use export::{
     BoxedSink, Export, ExportError, ExportQuery, ExportScope, ExportedResult, ResultSink, RowSink,
@@ -134,6 +144,8 @@ pub trait Backend:
     + Maintenance
     + JudgementFields
     + Silences
+    + Dashboard
+    + DebitLedger
     + Send
     + Sync
     + 'static

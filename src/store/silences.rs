@@ -37,14 +37,8 @@ pub struct NewSilence {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SilenceRecord {
     pub id: i64,
-    pub authorizer_unique_id: String,
-    pub monitor: Option<String>,
-    pub rule: Option<String>,
-    pub starts_at: DateTime<Utc>,
-    /// When it ends: as set, or earlier when it was expired.
-    pub ends_at: DateTime<Utc>,
-    pub created_by: String,
-    pub comment: String,
+    /// As set; its `ends_at` is moved earlier when it is expired early.
+    pub silence: NewSilence,
     /// When it was ended early, if it was.
     pub ended_early_at: Option<DateTime<Utc>>,
 }
@@ -52,7 +46,7 @@ pub struct SilenceRecord {
 impl SilenceRecord {
     /// Whether it is in force at `at`.
     pub fn is_active(&self, at: DateTime<Utc>) -> bool {
-        self.starts_at <= at && at < self.ends_at
+        self.silence.starts_at <= at && at < self.silence.ends_at
     }
 }
 

@@ -93,6 +93,9 @@ pub struct BatchRecord {
     /// Rightfoot answered this one from its 24-hour body cache: that chunk holds the
     /// results, this one holds none of its own.
     pub cached_from: Option<BatchRef>,
+    /// When the chunk reached its end (`complete`, `unknown` or `failed`): its results
+    /// read, or the run stopped waiting for them.
+    pub finished_at: Option<DateTime<Utc>>,
 }
 
 /// A chunk and the run it belongs to.

@@ -1256,7 +1256,7 @@ pub(super) async fn silences_are_kept_ended_early_once_and_held_alerts_survive_a
         .unwrap()
         .unwrap();
     assert_eq!(
-        (ended.ends_at, ended.ended_early_at),
+        (ended.silence.ends_at, ended.ended_early_at),
         (at(11, 0), Some(at(11, 0)))
     );
     assert!(!ended.is_active(at(11, 0)));
@@ -1289,4 +1289,358 @@ pub(super) async fn silences_are_kept_ended_early_once_and_held_alerts_survive_a
     let (_, next, _) = run_with_chunk(&store, "m", &["A-1"], "B-2").await;
     judge_held(&store, monitor, next, false).await;
     assert!(store.held_alerts(monitor).await.unwrap().is_empty());
+}
+
+/// A firing alert of `rule` about `authorizer`, fired at `fired_at`.
+fn firing(authorizer: &str, rule: &str, severity: &str, fired_at: DateTime<Utc>) -> AlertWrite {
+    AlertWrite::Open {
+        row: OpenAlertRow {
+            fingerprint: format!("m/{rule}/authorizer/{authorizer}"),
+            authorizer_unique_id: Some(authorizer.into()),
+            rule: rule.into(),
+            severity: severity.into(),
+            phase: OpenPhase::Firing {
+                fired_at,
+                last_notified_at: fired_at,
+            },
+            hits: 1,
+            clears: 0,
+        },
+        reason: Some(format!("{rule} holds")),
+    }
+}
+
+/// Judges `run` (finished first) with `alerts`.
+async fn judge_with(store: &Store, monitor: MonitorId, run: RunId, alerts: Vec<AlertWrite>) {
+    store
+        .set_run_state(run, RunStateChange::new(RunState::Complete, at(12, 0)))
+        .await
+        .unwrap();
+    let judgement = Judgement {
+        alerts,
+        judged_at: at(12, 1),
+        ..Judgement::default()
+    };
+    assert!(
+        store
+            .commit_judgement(monitor, run, judgement)
+            .await
+            .unwrap()
+    );
+}
+
+/// The dashboard's reads: alerts by severity, authorizers at risk at past instants,
+/// a run's and an authorizer's alerts, filtered pages, the outbox backlog and "retry
+/// now".
+pub(super) async fn the_dashboard_reads_alerts_at_risk_and_the_outbox_and_retries<B: OpenStore>() {
+    use balance_monitor::store::{AlertFilter, AlertStateFilter, AttemptOutcome, NewNotification};
+
+    let directory = tempfile::tempdir().unwrap();
+    let store = B::open(directory.path()).await;
+    let first = manual_run(&store, "m").await;
+    let second = manual_run(&store, "m").await;
+    let monitor = store.monitor_id("m").await.unwrap().unwrap();
+    judge_with(
+        &store,
+        monitor,
+        first,
+        vec![
+            firing("A-1", "below_payment#1", "warning", at(9, 0)),
+            firing("A-2", "check_failed#1", "critical", at(9, 0)),
+        ],
+    )
+    .await;
+    judge_with(
+        &store,
+        monitor,
+        second,
+        vec![
+            firing("A-1", "below_payment#1", "warning", at(9, 0)),
+            AlertWrite::Resolve {
+                fingerprint: "m/check_failed#1/authorizer/A-2".into(),
+                at: at(10, 0),
+                reason: "the check succeeded".into(),
+            },
+        ],
+    )
+    .await;
+
+    let counts = store.firing_alert_counts().await.unwrap();
+    assert_eq!(counts.len(), 1, "{counts:?}");
+    assert_eq!(
+        (
+            counts[0].monitor_name.as_str(),
+            counts[0].severity.as_str(),
+            counts[0].count
+        ),
+        ("m", "warning", 1)
+    );
+    let instants = vec![at(8, 0), at(9, 0), at(9, 30), at(10, 0), at(11, 0)];
+    assert_eq!(
+        store.at_risk_counts(monitor, instants).await.unwrap(),
+        vec![0, 2, 2, 1, 1]
+    );
+    assert!(
+        store
+            .at_risk_counts(monitor, Vec::new())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let of_run = |alerts: Vec<balance_monitor::store::AlertRecord>| {
+        alerts.into_iter().map(|a| a.rule).collect::<Vec<_>>()
+    };
+    assert!(store.run_alerts(first).await.unwrap().is_empty());
+    assert_eq!(
+        of_run(store.run_alerts(second).await.unwrap()),
+        vec!["below_payment#1", "check_failed#1"]
+    );
+    let a2 = store.authorizer_alerts("A-2", 10).await.unwrap();
+    assert_eq!(a2.len(), 1);
+    assert_eq!(a2[0].state, "resolved");
+    assert!(store.authorizer_alerts("A-3", 10).await.unwrap().is_empty());
+
+    let filtered = |filter: AlertFilter| {
+        let store = store.clone();
+        async move { of_run(store.alerts_filtered(filter, None, 10).await.unwrap().rows) }
+    };
+    let critical = AlertFilter {
+        severity: Some("critical".into()),
+        ..AlertFilter::default()
+    };
+    assert_eq!(filtered(critical).await, vec!["check_failed#1"]);
+    let kind = AlertFilter {
+        rule: Some("below_payment".into()),
+        ..AlertFilter::default()
+    };
+    assert_eq!(filtered(kind).await, vec!["below_payment#1"]);
+    let prefix = AlertFilter {
+        rule: Some("below_pay".into()),
+        ..AlertFilter::default()
+    };
+    assert!(
+        filtered(prefix).await.is_empty(),
+        "a rule matches whole, or by its kind"
+    );
+    let firing_now = AlertFilter {
+        state: Some(AlertStateFilter::Firing),
+        monitor: Some("m".into()),
+        ..AlertFilter::default()
+    };
+    assert_eq!(filtered(firing_now).await, vec!["below_payment#1"]);
+    let other = AlertFilter {
+        monitor: Some("other".into()),
+        ..AlertFilter::default()
+    };
+    assert!(filtered(other).await.is_empty());
+    let page = store
+        .alerts_filtered(AlertFilter::default(), None, 1)
+        .await
+        .unwrap();
+    assert!(page.has_more);
+    let rest = store
+        .alerts_filtered(AlertFilter::default(), Some(page.rows[0].id), 1)
+        .await
+        .unwrap();
+    assert!(!rest.has_more && rest.rows[0].id < page.rows[0].id);
+
+    let queue = |key: &str, monitor: Option<&str>| NewNotification {
+        route: "ops".into(),
+        idempotency_key: key.into(),
+        payload: "{}".into(),
+        monitor: monitor.map(str::to_string),
+        created_at: at(11, 0),
+    };
+    let failed = store
+        .queue_notification(queue("k1", Some("m")))
+        .await
+        .unwrap();
+    let test = store.queue_notification(queue("k2", None)).await.unwrap();
+    let delivered = store
+        .queue_notification(queue("k3", Some("m")))
+        .await
+        .unwrap();
+    store
+        .record_attempt(
+            failed,
+            at(11, 1),
+            AttemptOutcome::Failed {
+                error: "550 no".into(),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .record_attempt(delivered, at(11, 1), AttemptOutcome::Delivered)
+        .await
+        .unwrap();
+    let backlog = store.outbox_backlog().await.unwrap();
+    let backlog: Vec<_> = backlog
+        .iter()
+        .map(|b| (b.monitor.as_deref(), b.pending, b.failed))
+        .collect();
+    assert_eq!(backlog, vec![(None, 1, 0), (Some("m"), 0, 1)]);
+    let undelivered = store.undelivered(10).await.unwrap();
+    assert_eq!(
+        undelivered.iter().map(|n| n.id).collect::<Vec<_>>(),
+        vec![failed, test]
+    );
+    assert_eq!(undelivered[0].state, "failed");
+    assert_eq!(undelivered[0].last_error.as_deref(), Some("550 no"));
+    assert_eq!(undelivered[0].attempts, 1);
+
+    assert!(store.retry_notification(failed, at(12, 0)).await.unwrap());
+    assert!(
+        !store
+            .retry_notification(delivered, at(12, 0))
+            .await
+            .unwrap()
+    );
+    assert!(!store.retry_notification(9_999, at(12, 0)).await.unwrap());
+    let due = store.due_notifications(at(12, 0), 10).await.unwrap();
+    assert!(due.iter().any(|n| n.id == failed), "{due:?}");
+    assert_eq!(store.undelivered(10).await.unwrap()[0].state, "pending");
+}
+
+/// The payment calendar's ledger (0010): a run's decisions come back as stored, a
+/// recheck in the same run replaces a debit's row; returns import once (a second import
+/// of the same rows changes nothing, a different code for a stored return is a conflict
+/// and leaves it); returns count in a row from the newest sent debit settled before the
+/// given date, a held debit in between neither counting nor breaking the row.
+pub(super) async fn debit_decisions_and_returns_count_in_a_row<B: OpenStore>() {
+    use balance_monitor::domain::Decision;
+    use balance_monitor::store::{DecisionRow, NewReturn, ReturnImport};
+    use chrono::NaiveDate;
+
+    let directory = tempfile::tempdir().unwrap();
+    let store = B::open(directory.path()).await;
+    let (_, run, _) = run_with_chunk(&store, "ach", &["A", "B"], "batch-1").await;
+    let day = |d: u32| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+    let row = |debit: &str, authorizer: &str, d: u32, decision: Decision| DecisionRow {
+        debit_id: debit.to_string(),
+        authorizer_unique_id: authorizer.to_string(),
+        debit_date: day(d),
+        settles_on: day(d),
+        amount: Cents(18_000),
+        decision,
+        reason: format!("{decision} on {d}"),
+        balance: Some(Cents(50_000)),
+        checked_at: Some(at(9, 5)),
+    };
+    let decisions = vec![
+        row("a-1", "A", 1, Decision::Send),
+        row("a-2", "A", 8, Decision::Send),
+        row("a-3", "A", 15, Decision::Hold),
+        row("a-4", "A", 22, Decision::Send),
+        row("b-1", "B", 8, Decision::Send),
+        row("b-2", "B", 15, Decision::Send),
+    ];
+    store
+        .record_decisions(run, decisions.clone())
+        .await
+        .unwrap();
+    let recheck = DecisionRow {
+        reason: "rechecked".to_string(),
+        balance: None,
+        checked_at: None,
+        ..row("a-4", "A", 22, Decision::Unknown)
+    };
+    store
+        .record_decisions(run, vec![recheck.clone()])
+        .await
+        .unwrap();
+    let mut expected = decisions;
+    expected[3] = recheck;
+    assert_eq!(store.run_decisions(run).await.unwrap(), expected);
+    // A later run of the monitor decides a-4 again: it is the latest decision.
+    let (_, later, _) = run_with_chunk(&store, "ach", &["A"], "batch-2").await;
+    let final_a4 = row("a-4", "A", 22, Decision::Send);
+    store
+        .record_decisions(later, vec![final_a4.clone()])
+        .await
+        .unwrap();
+    let latest = store
+        .latest_decisions(balance_monitor::store::DecisionQuery {
+            settles_on: Some(day(22)),
+            monitor: Some("ach".to_string()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(latest.len(), 1);
+    assert_eq!((latest[0].run, &latest[0].decision), (later, &final_a4));
+    let every = store.latest_decisions(Default::default()).await.unwrap();
+    let order: Vec<&str> = every.iter().map(|d| d.decision.debit_id.as_str()).collect();
+    assert_eq!(order, ["a-1", "a-2", "b-1", "a-3", "b-2", "a-4"]);
+    let none = store
+        .latest_decisions(balance_monitor::store::DecisionQuery {
+            settles_on: None,
+            monitor: Some("other".to_string()),
+        })
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+
+    let returns = |rows: &[(&str, &str, u32)]| -> Vec<NewReturn> {
+        rows.iter()
+            .map(|(debit, code, d)| NewReturn {
+                debit_id: debit.to_string(),
+                return_code: code.to_string(),
+                return_date: day(*d),
+            })
+            .collect()
+    };
+    let file = returns(&[("a-1", "R01", 4), ("a-2", "R09", 11), ("b-2", "R01", 18)]);
+    assert_eq!(
+        store.import_returns(file.clone(), at(12, 0)).await.unwrap(),
+        ReturnImport {
+            added: 3,
+            unchanged: 0,
+            conflicts: vec![]
+        }
+    );
+    let again = store.import_returns(file, at(13, 0)).await.unwrap();
+    assert_eq!((again.added, again.unchanged), (0, 3));
+    let conflicting = store
+        .import_returns(returns(&[("a-1", "R02", 4)]), at(13, 0))
+        .await
+        .unwrap();
+    assert_eq!(conflicting.conflicts.len(), 1);
+    assert_eq!(conflicting.conflicts[0].stored_code, "R01");
+
+    let ids = vec!["A".to_string(), "B".to_string(), "C".to_string()];
+    // Before the 22nd: a-2 and a-1 returned in a row (a-3 was held); b-2 returned,
+    // b-1 was not.
+    let counts = store.returns_in_a_row(ids.clone(), day(22)).await.unwrap();
+    assert_eq!(
+        counts.into_iter().collect::<Vec<_>>(),
+        [("A".to_string(), 2), ("B".to_string(), 1)]
+    );
+    // Of the latest decisions settling 1-22 December: a-1, a-2, a-4 (sent in the later
+    // run), b-1, b-2 sent; a-3 held. a-1 and b-2 came back R01, a-2 R09.
+    let tally = store.decision_tally(day(1), day(22), None).await.unwrap();
+    assert_eq!(
+        tally,
+        balance_monitor::store::DecisionTally {
+            send: 5,
+            hold: 1,
+            unknown: 0,
+            sent_returned_for_funds: 3,
+            sent_returned_otherwise: 0,
+        }
+    );
+    let first_week = store
+        .decision_tally(day(1), day(7), Some("ach".to_string()))
+        .await
+        .unwrap();
+    assert_eq!(
+        (first_week.send, first_week.sent_returned_for_funds),
+        (1, 1)
+    );
+    // Before the 8th, only a-1 has settled for A, and nothing for B.
+    let counts = store.returns_in_a_row(ids, day(8)).await.unwrap();
+    assert_eq!(
+        counts.into_iter().collect::<Vec<_>>(),
+        [("A".to_string(), 1)]
+    );
 }

@@ -608,6 +608,61 @@ impl Silences for FaultyStore {
         self.inner.held_alerts(monitor)
     }
 }
+impl Dashboard for FaultyStore {
+    fn firing_alert_counts(&self) -> BoxFuture<'_, Result<Vec<FiringCount>, StoreError>> {
+        self.inner.firing_alert_counts()
+    }
+    fn outbox_backlog(&self) -> BoxFuture<'_, Result<Vec<OutboxBacklog>, StoreError>> {
+        self.inner.outbox_backlog()
+    }
+    fn at_risk_counts(
+        &self,
+        monitor: MonitorId,
+        instants: Vec<DateTime<Utc>>,
+    ) -> BoxFuture<'_, Result<Vec<u64>, StoreError>> {
+        self.inner.at_risk_counts(monitor, instants)
+    }
+    fn run_alerts(&self, run: RunId) -> BoxFuture<'_, Result<Vec<AlertRecord>, StoreError>> {
+        self.inner.run_alerts(run)
+    }
+    fn authorizer_timeline(
+        &self,
+        authorizer: String,
+        since: DateTime<Utc>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Option<Vec<AuthorizerCheck>>, StoreError>> {
+        self.inner.authorizer_timeline(authorizer, since, limit)
+    }
+    fn authorizer_alerts<'a>(
+        &'a self,
+        authorizer: &'a str,
+        limit: u32,
+    ) -> BoxFuture<'a, Result<Vec<AlertRecord>, StoreError>> {
+        self.inner.authorizer_alerts(authorizer, limit)
+    }
+    fn alerts_filtered(
+        &self,
+        filter: AlertFilter,
+        before: Option<i64>,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Paged<AlertRecord>, StoreError>> {
+        self.inner.alerts_filtered(filter, before, limit)
+    }
+    fn undelivered(&self, limit: u32) -> BoxFuture<'_, Result<Vec<UndeliveredRow>, StoreError>> {
+        self.inner.undelivered(limit)
+    }
+    fn retry_notification(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        let fault = self.fault();
+        Box::pin(async move {
+            fault?;
+            self.inner.retry_notification(id, now).await
+        })
+    }
+}
 impl Backend for FaultyStore {}
 
 impl JudgementFields for FaultyStore {
@@ -634,5 +689,54 @@ impl JudgementFields for FaultyStore {
             fault?;
             self.inner.forget_judgement_metadata(run).await
         })
+    }
+}
+
+impl DebitLedger for FaultyStore {
+    fn record_decisions(
+        &self,
+        run: RunId,
+        decisions: Vec<DecisionRow>,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        let fault = self.fault();
+        Box::pin(async move {
+            fault?;
+            self.inner.record_decisions(run, decisions).await
+        })
+    }
+    fn run_decisions(&self, run: RunId) -> BoxFuture<'_, Result<Vec<DecisionRow>, StoreError>> {
+        self.inner.run_decisions(run)
+    }
+    fn latest_decisions(
+        &self,
+        query: DecisionQuery,
+    ) -> BoxFuture<'_, Result<Vec<StoredDecision>, StoreError>> {
+        self.inner.latest_decisions(query)
+    }
+    fn decision_tally(
+        &self,
+        from: chrono::NaiveDate,
+        through: chrono::NaiveDate,
+        monitor: Option<String>,
+    ) -> BoxFuture<'_, Result<DecisionTally, StoreError>> {
+        self.inner.decision_tally(from, through, monitor)
+    }
+    fn import_returns(
+        &self,
+        returns: Vec<NewReturn>,
+        imported_at: DateTime<Utc>,
+    ) -> BoxFuture<'_, Result<ReturnImport, StoreError>> {
+        let fault = self.fault();
+        Box::pin(async move {
+            fault?;
+            self.inner.import_returns(returns, imported_at).await
+        })
+    }
+    fn returns_in_a_row(
+        &self,
+        authorizers: Vec<String>,
+        settled_before: chrono::NaiveDate,
+    ) -> BoxFuture<'_, Result<BTreeMap<String, u32>, StoreError>> {
+        self.inner.returns_in_a_row(authorizers, settled_before)
     }
 }

@@ -1,7 +1,9 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod chromium_shot;
 pub mod daemon;
+pub mod dashboard;
 pub mod faulty_store;
 pub mod gate;
 pub mod history;
@@ -12,6 +14,7 @@ pub mod proxy;
 pub mod read_api;
 pub mod receiver;
 pub mod sandbox;
+pub mod services;
 pub mod smtp;
 
 use std::path::{Path, PathBuf};

@@ -1,10 +1,13 @@
-//! The `http` section: the daemon's listen address and its bearer token, which a
-//! non-loopback address requires (history holds what the lender knows about borrowers).
+//! The `http` section: the daemon's listen address, its bearer token, which a
+//! non-loopback address requires (history holds what the lender knows about borrowers),
+//! how long a dashboard session lasts (`session_ttl`, one minute to 30 days), and the
+//! public URL digests link to.
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::time::Duration;
 
 use super::validator::{SecretKeys, Validator};
-use crate::config::model::HttpConfig;
+use crate::config::model::{DEFAULT_SESSION_TTL, HttpConfig};
 use crate::config::raw::RawHttp;
 use crate::yaml::Position;
 
@@ -49,6 +52,48 @@ impl Validator<'_> {
                 ),
             );
         }
-        HttpConfig { listen, token }
+        let public_url = raw.public_url.as_ref().and_then(|text| {
+            let refusal = match url::Url::parse(&text.value) {
+                Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+                    Err("must be an http or https URL".to_string())
+                }
+                Ok(url) if !url.username().is_empty() || url.password().is_some() => {
+                    Err("may not hold a user name or password".to_string())
+                }
+                Ok(url) if url.query().is_some() || url.fragment().is_some() => {
+                    Err("may not hold a query or a fragment".to_string())
+                }
+                Ok(mut url) => {
+                    if !url.path().ends_with('/') {
+                        let path = format!("{}/", url.path());
+                        url.set_path(&path);
+                    }
+                    Ok(url)
+                }
+                Err(e) => Err(format!("is not a URL: {e}")),
+            };
+            refusal
+                .map_err(|reason| {
+                    self.at(
+                        text,
+                        "http.public_url",
+                        format!("{:?} {reason}", text.value),
+                    )
+                })
+                .ok()
+        });
+        let session_ttl = self.duration_in(
+            &raw.session_ttl,
+            "http.session_ttl",
+            DEFAULT_SESSION_TTL,
+            Duration::from_secs(60),
+            Duration::from_secs(30 * 24 * 3600),
+        );
+        HttpConfig {
+            listen,
+            token,
+            session_ttl,
+            public_url,
+        }
     }
 }

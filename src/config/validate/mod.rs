@@ -8,9 +8,10 @@
 //!
 //! This file owns the entry points and the order of the sections. Each section has its
 //! own file (`rightfoot.rs`, `storage.rs`, `http.rs`, `routes.rs`, `email.rs`,
-//! `monitors.rs`, `rules.rs`), and what they share (the problem collector and the
+//! `monitors.rs`, `rules.rs`, `debits.rs`), and what they share (the problem collector and the
 //! checks of single values) is in `validator.rs`, which depends on none of them.
 
+mod debits;
 mod email;
 mod http;
 mod monitors;

@@ -1,6 +1,7 @@
 //! The `defaults` and `monitors` sections: each monitor's schedule and zone, catch-up
 //! and grace, jitter, where its authorizers are, its rules (see `rules.rs`), its routes
-//! (which must exist) and the metadata fields its alerts may show (never personal data).
+//! (which must exist), the metadata fields its alerts may show (never personal data) and
+//! its debit schedule (see `debits.rs`).
 //!
 //! A monitor's own setting wins over `defaults`. An inline authorizer list makes the
 //! configuration file itself a personal-data file, so it must pass the same permission
@@ -15,7 +16,7 @@ use super::validator::{MAX_NAME_CHARS, Validator, is_identifier};
 use crate::authorizers::{fields, permissions};
 use crate::config::duration::format_duration;
 use crate::config::model::{AuthorizerSource, CatchUp, InlineAuthorizer, Monitor, Route, Rule};
-use crate::config::raw::{RawAuthorizers, RawDefaults, RawMonitor, Text};
+use crate::config::raw::{RawAlertField, RawAuthorizers, RawDefaults, RawMonitor, Text};
 use crate::schedule::{Schedule, parse_zone};
 use crate::yaml::Position;
 
@@ -47,7 +48,8 @@ pub(super) struct Defaults {
     routes: Vec<String>,
     repeat_interval: Duration,
     send_resolved: bool,
-    alert_fields: Vec<String>,
+    /// `(field, label)` pairs.
+    alert_fields: Vec<(String, String)>,
 }
 
 impl Validator<'_> {
@@ -129,10 +131,22 @@ impl Validator<'_> {
         out
     }
 
-    fn alert_fields(&mut self, fields: &[Text], key: &str) -> Vec<String> {
+    /// `alert_fields`: each a field name, or `{ field, label }`; the label is the field
+    /// name when none is given. Returns `(field, label)` pairs.
+    fn alert_fields(
+        &mut self,
+        fields: &[Spanned<RawAlertField>],
+        key: &str,
+    ) -> Vec<(String, String)> {
         let mut out = Vec::new();
         for (i, f) in fields.iter().enumerate() {
-            let name = f.value.strip_prefix("meta_").unwrap_or(&f.value);
+            let (field, label) = match &f.value {
+                RawAlertField::Name(name) => (name.as_str(), None),
+                RawAlertField::Labelled(labelled) => {
+                    (labelled.field.as_str(), labelled.label.as_deref())
+                }
+            };
+            let name = field.strip_prefix("meta_").unwrap_or(field);
             if is_personal_field(name) {
                 self.at(
                     f,
@@ -145,8 +159,21 @@ impl Validator<'_> {
                     format!("{key}[{i}]"),
                     format!("a metadata field name may use letters, digits, '-', '_' and '.' only, at most {MAX_NAME_CHARS} of them"),
                 );
+            } else if let Some(label) = label
+                && (label.trim().is_empty()
+                    || label.chars().count() > 64
+                    || label.chars().any(char::is_control))
+            {
+                self.at(
+                    f,
+                    format!("{key}[{i}].label"),
+                    "a label is 1 to 64 characters on one line",
+                );
             } else {
-                out.push(name.to_string());
+                out.push((
+                    name.to_string(),
+                    label.map_or_else(|| name.to_string(), |l| l.trim().to_string()),
+                ));
             }
         }
         out
@@ -246,6 +273,10 @@ impl Validator<'_> {
                 Some(f) => self.alert_fields(f, &format!("{key}.alert_fields")),
                 None => defaults.alert_fields.clone(),
             };
+            let debits = m
+                .debits
+                .as_ref()
+                .and_then(|d| self.debits(d, &format!("{key}.debits"), zone));
             if let (Some(schedule), Some(authorizers)) = (schedule, authorizers) {
                 monitors.push(Monitor {
                     name,
@@ -258,7 +289,9 @@ impl Validator<'_> {
                     routes: route_names,
                     repeat_interval,
                     send_resolved: m.send_resolved.unwrap_or(defaults.send_resolved),
-                    alert_fields,
+                    alert_fields: alert_fields.iter().map(|(f, _)| f.clone()).collect(),
+                    alert_labels: alert_fields.into_iter().map(|(_, l)| l).collect(),
+                    debits,
                 });
             }
         }

@@ -1,14 +1,21 @@
-//! The `routes` section: named alert destinations, each an email (see `email.rs`) or a
-//! signed webhook, with its digest size and how long delivery is retried.
+//! The `routes` section: named alert destinations, each an email (see `email.rs`), a
+//! signed webhook, a Slack or Teams webhook (whose URL is a secret) or PagerDuty, with
+//! its digest size and how long delivery is retried.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_saphyr::Spanned;
 
+use url::Url;
+
 use super::validator::{MAX_NAME_CHARS, SecretKeys, Validator, is_identifier};
-use crate::config::model::{Route, RouteTarget, WebhookRoute};
-use crate::config::raw::{RawRoute, RawWebhook};
+use crate::config::model::{
+    ChatRoute, PagerDutyRoute, PagerDutySeverity, Route, RouteTarget, WebhookRoute,
+};
+use crate::config::raw::{RawChatWebhook, RawPagerDuty, RawRoute, RawWebhook, Text};
+use crate::net;
+use crate::yaml::Position;
 
 impl Validator<'_> {
     pub(super) fn routes(
@@ -35,23 +42,29 @@ impl Validator<'_> {
                 Duration::from_secs(60),
                 Duration::from_secs(30 * 24 * 3600),
             );
-            let target = match (&route.email, &route.webhook) {
-                (Some(email), None) => self
-                    .email(email, &format!("{key}.email"))
-                    .map(RouteTarget::Email),
-                (None, Some(hook)) => self
-                    .webhook(hook, &format!("{key}.webhook"))
-                    .map(RouteTarget::Webhook),
-                (Some(_), Some(_)) => {
+            let kinds = [
+                route.email.is_some(),
+                route.webhook.is_some(),
+                route.slack.is_some(),
+                route.teams.is_some(),
+                route.pagerduty.is_some(),
+            ];
+            let target = match kinds.iter().filter(|k| **k).count() {
+                0 => {
                     self.at(
                         spanned,
                         &key,
-                        "a route is either email or webhook, not both",
+                        "a route needs one of: email, webhook, slack, teams, pagerduty",
                     );
                     None
                 }
-                (None, None) => {
-                    self.at(spanned, &key, "a route needs an email or a webhook section");
+                1 => self.route_target(route, &key, Position::of(spanned)),
+                _ => {
+                    self.at(
+                        spanned,
+                        &key,
+                        "a route is exactly one of email, webhook, slack, teams or pagerduty",
+                    );
                     None
                 }
             };
@@ -70,6 +83,147 @@ impl Validator<'_> {
         routes
     }
 
+    fn route_target(
+        &mut self,
+        route: &RawRoute,
+        key: &str,
+        anchor: Position,
+    ) -> Option<RouteTarget> {
+        if let Some(email) = &route.email {
+            return self
+                .email(email, &format!("{key}.email"))
+                .map(RouteTarget::Email);
+        }
+        if let Some(hook) = &route.webhook {
+            return self
+                .webhook(hook, &format!("{key}.webhook"))
+                .map(RouteTarget::Webhook);
+        }
+        if let Some(slack) = &route.slack {
+            return self
+                .chat(slack, &format!("{key}.slack"), anchor)
+                .map(RouteTarget::Slack);
+        }
+        if let Some(teams) = &route.teams {
+            return self
+                .chat(teams, &format!("{key}.teams"), anchor)
+                .map(RouteTarget::Teams);
+        }
+        let pagerduty = route.pagerduty.as_ref()?;
+        self.pagerduty(pagerduty, &format!("{key}.pagerduty"), anchor)
+            .map(RouteTarget::PagerDuty)
+    }
+
+    /// A Slack or Teams webhook: its URL is a secret, read from a file or the
+    /// environment, and must pass the one URL rule. A message about it never repeats it.
+    fn chat(&mut self, raw: &RawChatWebhook, key: &str, anchor: Position) -> Option<ChatRoute> {
+        let url = self.secret(
+            key,
+            "webhook_url",
+            SecretKeys {
+                literal: &raw.webhook_url,
+                file: &raw.webhook_url_file,
+                env: &raw.webhook_url_env,
+            },
+            Some(anchor),
+            true,
+        );
+        let timeout = self.route_timeout(&raw.timeout, key);
+        let url = url?;
+        let source = raw
+            .webhook_url_file
+            .as_ref()
+            .or(raw.webhook_url_env.as_ref());
+        let suffix = if raw.webhook_url_file.is_some() {
+            "_file"
+        } else {
+            "_env"
+        };
+        let refusal = match Url::parse(url.expose().trim()) {
+            Ok(parsed) => net::check_service_url(&parsed).err().map(|r| r.to_string()),
+            Err(e) => Some(format!("is not a URL ({e})")),
+        };
+        if let Some(refusal) = refusal {
+            let message = format!("the webhook URL it holds {refusal}");
+            match source {
+                Some(text) => self.at(text, format!("{key}.webhook_url{suffix}"), message),
+                None => self.problem(Some(anchor), key, message),
+            }
+            return None;
+        }
+        Some(ChatRoute {
+            webhook_url: url,
+            timeout,
+        })
+    }
+
+    fn pagerduty(
+        &mut self,
+        raw: &RawPagerDuty,
+        key: &str,
+        anchor: Position,
+    ) -> Option<PagerDutyRoute> {
+        let routing_key = self.secret(
+            key,
+            "routing_key",
+            SecretKeys {
+                literal: &raw.routing_key,
+                file: &raw.routing_key_file,
+                env: &raw.routing_key_env,
+            },
+            Some(anchor),
+            true,
+        );
+        let events_url = match &raw.events_url {
+            Some(text) => self.url(text, &format!("{key}.events_url"), "events_url"),
+            None => Some(
+                Url::parse(PagerDutyRoute::DEFAULT_EVENTS_URL).expect("the default URL parses"),
+            ),
+        };
+        let mapped = raw.severity.as_ref();
+        let pick = |chosen: Option<PagerDutySeverity>, default| chosen.unwrap_or(default);
+        let severity = [
+            pick(mapped.and_then(|m| m.critical), PagerDutySeverity::Critical),
+            pick(mapped.and_then(|m| m.warning), PagerDutySeverity::Warning),
+            pick(mapped.and_then(|m| m.info), PagerDutySeverity::Info),
+        ];
+        let max_events_per_run = self.count(
+            &raw.max_events_per_run,
+            &format!("{key}.max_events_per_run"),
+            100,
+            1,
+            10_000,
+        ) as usize;
+        let rate_per_minute = self.count(
+            &raw.rate_per_minute,
+            &format!("{key}.rate_per_minute"),
+            120,
+            1,
+            60_000,
+        ) as u32;
+        let timeout = self.route_timeout(&raw.timeout, key);
+        Some(PagerDutyRoute {
+            routing_key: routing_key?,
+            events_url: events_url?,
+            severity,
+            per_authorizer: raw.per_authorizer.unwrap_or(false),
+            max_events_per_run,
+            rate_per_minute,
+            timeout,
+        })
+    }
+
+    /// A route's `timeout`: 10 s unless set, from 1 s to 5 min.
+    fn route_timeout(&mut self, raw: &Option<Text>, key: &str) -> Duration {
+        self.duration_in(
+            raw,
+            &format!("{key}.timeout"),
+            Duration::from_secs(10),
+            Duration::from_secs(1),
+            Duration::from_secs(300),
+        )
+    }
+
     pub(super) fn webhook(&mut self, raw: &RawWebhook, key: &str) -> Option<WebhookRoute> {
         let url = self.url(&raw.url, &format!("{key}.url"), "url");
         let secret = self.secret(
@@ -83,13 +237,7 @@ impl Validator<'_> {
             None,
             false,
         );
-        let timeout = self.duration_in(
-            &raw.timeout,
-            &format!("{key}.timeout"),
-            Duration::from_secs(10),
-            Duration::from_secs(1),
-            Duration::from_secs(300),
-        );
+        let timeout = self.route_timeout(&raw.timeout, key);
         Some(WebhookRoute {
             url: url?,
             secret,

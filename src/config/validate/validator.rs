@@ -3,7 +3,7 @@
 //! money, percents, secrets, service URLs, names) that more than one section uses.
 //!
 //! The section files (`rightfoot.rs`, `storage.rs`, `http.rs`, `routes.rs`,
-//! `email.rs`, `monitors.rs`, `rules.rs`) depend on this file and never on each other.
+//! `email.rs`, `monitors.rs`, `rules.rs`, `debits.rs`) depend on this file and never on each other.
 
 use std::path::PathBuf;
 use std::time::Duration;

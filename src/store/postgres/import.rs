@@ -28,10 +28,11 @@ use crate::store::StoreError;
 enum Kind {
     Plain,
     Time,
+    Date,
     Flag,
 }
 
-use Kind::{Flag, Plain, Time};
+use Kind::{Date, Flag, Plain, Time};
 
 /// One table: its name, its columns (the first may be read from another SQLite
 /// expression), and the order both sides are read in.
@@ -285,6 +286,36 @@ const TABLES: &[Table] = &[
         order: "id",
         identity: Some("id"),
     },
+    Table {
+        name: "debit_decisions",
+        columns: &[
+            ("run_id", Plain),
+            ("debit_id", Plain),
+            ("authorizer_unique_id", Plain),
+            ("debit_date", Date),
+            ("settles_on", Date),
+            ("amount_cents", Plain),
+            ("decision", Plain),
+            ("reason", Plain),
+            ("balance_cents", Plain),
+            ("checked_at", Time),
+        ],
+        first_from: None,
+        order: "run_id, debit_id",
+        identity: None,
+    },
+    Table {
+        name: "debit_returns",
+        columns: &[
+            ("debit_id", Plain),
+            ("return_code", Plain),
+            ("return_date", Date),
+            ("imported_at", Time),
+        ],
+        first_from: None,
+        order: "debit_id",
+        identity: None,
+    },
 ];
 
 /// One table as copied and verified.
@@ -516,6 +547,7 @@ async fn read_back(
             Time => {
                 format!("to_char({name} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
             }
+            Date => format!("to_char({name}, 'YYYY-MM-DD')"),
             Flag => format!("{name}::INT"),
         })
         .collect();

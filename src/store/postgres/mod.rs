@@ -17,6 +17,8 @@
 mod alerts;
 mod batches;
 mod connect;
+mod dashboard;
+mod debits;
 mod error;
 mod export;
 mod import;

@@ -366,7 +366,7 @@ fn history_row(row: &Row) -> Result<HistoryRow, OpError> {
     })
 }
 
-fn alert_record(row: &Row) -> Result<AlertRecord, OpError> {
+pub(super) fn alert_record(row: &Row) -> Result<AlertRecord, OpError> {
     Ok(AlertRecord {
         id: row.try_get(0)?,
         fingerprint: row.try_get(1)?,

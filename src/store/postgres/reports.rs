@@ -168,7 +168,7 @@ WHERE $2::TIMESTAMPTZ IS NULL OR t.run_time >= $2
 ORDER BY t.run_time DESC, t.run_id DESC
 LIMIT $3";
 
-fn authorizer_check(row: &Row) -> Result<AuthorizerCheck, OpError> {
+pub(super) fn authorizer_check(row: &Row) -> Result<AuthorizerCheck, OpError> {
     let outcome: &str = row.try_get(3)?;
     Ok(AuthorizerCheck {
         run: RunId(row.try_get(0)?),
@@ -185,7 +185,10 @@ fn authorizer_check(row: &Row) -> Result<AuthorizerCheck, OpError> {
 }
 
 /// Whether any run ever included the authorizer.
-async fn authorizer_known(tx: &Transaction<'_>, authorizer: &str) -> Result<bool, OpError> {
+pub(super) async fn authorizer_known(
+    tx: &Transaction<'_>,
+    authorizer: &str,
+) -> Result<bool, OpError> {
     Ok(sql::one(
         tx,
         "SELECT EXISTS (SELECT 1 FROM results WHERE authorizer_unique_id = $1) \

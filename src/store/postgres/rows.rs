@@ -168,7 +168,7 @@ pub(super) async fn batches_of_run(
              b.submitted_at, b.accepted_count, b.deadline, b.reason, \
              (SELECT count(*) FROM batch_members m WHERE m.batch_id = b.id), \
              (SELECT count(*) FROM results r WHERE r.batch_id = b.id), \
-             b.first_attempt_at, c.id, c.run_id \
+             b.first_attempt_at, c.id, c.run_id, b.finished_at \
          FROM batches b LEFT JOIN batches c ON c.id = b.cached_from \
          WHERE b.run_id = $1 ORDER BY b.chunk_index",
         &[&run.0],
@@ -210,5 +210,6 @@ fn batch_record(row: &Row) -> Result<BatchRecord, OpError> {
             }),
             _ => None,
         },
+        finished_at: row.try_get(15)?,
     })
 }

@@ -112,13 +112,15 @@ impl Silences for PostgresStore {
 fn silence_record(row: &Row) -> Result<SilenceRecord, OpError> {
     Ok(SilenceRecord {
         id: row.try_get(0)?,
-        authorizer_unique_id: row.try_get(1)?,
-        monitor: row.try_get(2)?,
-        rule: row.try_get(3)?,
-        starts_at: row.try_get(4)?,
-        ends_at: row.try_get(5)?,
-        created_by: row.try_get(6)?,
-        comment: row.try_get(7)?,
+        silence: NewSilence {
+            authorizer_unique_id: row.try_get(1)?,
+            monitor: row.try_get(2)?,
+            rule: row.try_get(3)?,
+            starts_at: row.try_get(4)?,
+            ends_at: row.try_get(5)?,
+            created_by: row.try_get(6)?,
+            comment: row.try_get(7)?,
+        },
         ended_early_at: row.try_get(8)?,
     })
 }

@@ -75,6 +75,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "interrupted runs",
         sql: include_str!("migrations/0009_interrupted_runs.sql"),
     },
+    Migration {
+        version: 10,
+        name: "debits",
+        sql: include_str!("migrations/0010_debits.sql"),
+    },
 ];
 
 /// The newest schema this build knows.

@@ -17,6 +17,8 @@ mod backup;
 mod batches;
 mod columns;
 mod connection;
+mod dashboard;
+mod debits;
 mod error;
 mod export;
 mod leases;

@@ -365,7 +365,7 @@ fn history_row(row: &Row<'_>) -> rusqlite::Result<HistoryRow> {
     })
 }
 
-fn alert_record(row: &Row<'_>) -> rusqlite::Result<AlertRecord> {
+pub(super) fn alert_record(row: &Row<'_>) -> rusqlite::Result<AlertRecord> {
     let count = |index: usize| -> rusqlite::Result<u32> {
         let value: i64 = row.get(index)?;
         u32::try_from(value).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(index, value))

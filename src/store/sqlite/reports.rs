@@ -171,7 +171,7 @@ WHERE ?2 IS NULL OR t.run_time >= ?2
 ORDER BY t.run_time DESC, t.run_id DESC
 LIMIT ?3";
 
-fn authorizer_check(row: &Row<'_>) -> rusqlite::Result<AuthorizerCheck> {
+pub(super) fn authorizer_check(row: &Row<'_>) -> rusqlite::Result<AuthorizerCheck> {
     let outcome: String = row.get(3)?;
     Ok(AuthorizerCheck {
         run: RunId(row.get(0)?),
@@ -194,7 +194,10 @@ fn authorizer_check(row: &Row<'_>) -> rusqlite::Result<AuthorizerCheck> {
 
 /// Whether any run ever included the authorizer. The indexed table first: the member
 /// list has no index by authorizer alone, and is scanned only for an unknown id.
-fn authorizer_known(transaction: &Transaction<'_>, authorizer: &str) -> Result<bool, OpError> {
+pub(super) fn authorizer_known(
+    transaction: &Transaction<'_>,
+    authorizer: &str,
+) -> Result<bool, OpError> {
     Ok(transaction.query_row(
         "SELECT EXISTS (SELECT 1 FROM results WHERE authorizer_unique_id = ?1) \
              OR EXISTS (SELECT 1 FROM preflight_rejections WHERE authorizer_unique_id = ?1) \

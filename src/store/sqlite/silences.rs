@@ -101,13 +101,15 @@ fn silence(transaction: &Transaction<'_>, id: i64) -> Result<Option<SilenceRecor
 fn silence_record(row: &Row<'_>) -> rusqlite::Result<SilenceRecord> {
     Ok(SilenceRecord {
         id: row.get(0)?,
-        authorizer_unique_id: row.get(1)?,
-        monitor: row.get(2)?,
-        rule: row.get(3)?,
-        starts_at: time(row, 4)?,
-        ends_at: time(row, 5)?,
-        created_by: row.get(6)?,
-        comment: row.get(7)?,
+        silence: NewSilence {
+            authorizer_unique_id: row.get(1)?,
+            monitor: row.get(2)?,
+            rule: row.get(3)?,
+            starts_at: time(row, 4)?,
+            ends_at: time(row, 5)?,
+            created_by: row.get(6)?,
+            comment: row.get(7)?,
+        },
         ended_early_at: optional_time(row, 8)?,
     })
 }

@@ -1,0 +1,229 @@
+//! `balance-monitor debits`: each debit's latest decision, as a table, as CSV (with
+//! `--decision send`, the send file an ACH origination system can take) or as JSON.
+//!
+//! The rows come from the store (`DebitLedger::latest_decisions`); rendering is pure
+//! functions of them. Nothing here is personal data: ids, dates, amounts, balances and
+//! reasons written from figures.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use super::timefmt::{table, utc_minutes};
+use super::{open_store, write_out};
+use crate::config::Config;
+use crate::domain::Decision;
+use crate::store::{DecisionQuery, StoredDecision};
+
+/// How `debits` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DebitsFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+/// The CSV columns, in order.
+pub const CSV_COLUMNS: [&str; 8] = [
+    "debit_id",
+    "authorizer_unique_id",
+    "debit_date",
+    "amount",
+    "balance",
+    "checked_at",
+    "decision",
+    "reason",
+];
+
+/// `debits`: the latest decisions matching `query` and `decisions` (every kind when
+/// empty), written to `out` in `format`.
+pub async fn debits(
+    config: &Config,
+    query: DecisionQuery,
+    decisions: &[Decision],
+    format: DebitsFormat,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let rows = store.latest_decisions(query).await;
+    store.close().await;
+    let rows: Vec<StoredDecision> = rows?
+        .into_iter()
+        .filter(|row| decisions.is_empty() || decisions.contains(&row.decision.decision))
+        .collect();
+    write_out(out, &render(&rows, format)?)
+}
+
+/// The rows in `format`.
+pub fn render(rows: &[StoredDecision], format: DebitsFormat) -> anyhow::Result<String> {
+    Ok(match format {
+        DebitsFormat::Table => render_table(rows),
+        DebitsFormat::Csv => render_csv(rows)?,
+        DebitsFormat::Json => {
+            let items: Vec<JsonDecision<'_>> = rows.iter().map(JsonDecision::from).collect();
+            format!("{}\n", serde_json::to_string_pretty(&items)?)
+        }
+    })
+}
+
+fn money(cents: Option<crate::domain::Cents>) -> String {
+    cents.map(|c| c.to_decimal_string()).unwrap_or_default()
+}
+
+fn render_table(rows: &[StoredDecision]) -> String {
+    if rows.is_empty() {
+        return "no decisions\n".to_string();
+    }
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            let d = &row.decision;
+            vec![
+                row.monitor.clone(),
+                d.settles_on.format("%a %Y-%m-%d").to_string(),
+                d.debit_id.clone(),
+                d.authorizer_unique_id.clone(),
+                d.amount.to_decimal_string(),
+                money(d.balance),
+                d.decision.to_string(),
+                d.reason.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "monitor",
+            "settles",
+            "debit",
+            "authorizer",
+            "amount",
+            "balance",
+            "decision",
+            "reason",
+        ],
+        &cells,
+        &[4, 5],
+    )
+}
+
+fn render_csv(rows: &[StoredDecision]) -> anyhow::Result<String> {
+    let mut writer = csv::WriterBuilder::new().from_writer(Vec::new());
+    writer.write_record(CSV_COLUMNS)?;
+    for row in rows {
+        let d = &row.decision;
+        writer.write_record([
+            d.debit_id.as_str(),
+            d.authorizer_unique_id.as_str(),
+            &d.debit_date.to_string(),
+            &d.amount.to_decimal_string(),
+            &money(d.balance),
+            &d.checked_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            d.decision.as_str(),
+            d.reason.as_str(),
+        ])?;
+    }
+    Ok(String::from_utf8(writer.into_inner()?)?)
+}
+
+/// One decision as `--format json` writes it; money as exact decimal text.
+#[derive(Serialize)]
+struct JsonDecision<'a> {
+    monitor: &'a str,
+    run_id: i64,
+    debit_id: &'a str,
+    authorizer_unique_id: &'a str,
+    debit_date: String,
+    settles_on: String,
+    amount: String,
+    balance: Option<String>,
+    checked_at: Option<String>,
+    decision: &'static str,
+    reason: &'a str,
+}
+
+impl<'a> From<&'a StoredDecision> for JsonDecision<'a> {
+    fn from(row: &'a StoredDecision) -> JsonDecision<'a> {
+        let d = &row.decision;
+        JsonDecision {
+            monitor: &row.monitor,
+            run_id: row.run.0,
+            debit_id: &d.debit_id,
+            authorizer_unique_id: &d.authorizer_unique_id,
+            debit_date: d.debit_date.to_string(),
+            settles_on: d.settles_on.to_string(),
+            amount: d.amount.to_decimal_string(),
+            balance: d.balance.map(|b| b.to_decimal_string()),
+            checked_at: d.checked_at.map(utc_minutes),
+            decision: d.decision.as_str(),
+            reason: &d.reason,
+        }
+    }
+}
+
+/// `debits report`: how the decisions about the debits settling from `from` through
+/// `through` held up, written to `out`.
+pub async fn report(
+    config: &Config,
+    from: chrono::NaiveDate,
+    through: chrono::NaiveDate,
+    monitor: Option<String>,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let store = open_store(config).await?;
+    let tally = store.decision_tally(from, through, monitor).await;
+    store.close().await;
+    write_out(out, &render_tally(from, through, &tally?))
+}
+
+/// The report's lines.
+pub fn render_tally(
+    from: chrono::NaiveDate,
+    through: chrono::NaiveDate,
+    tally: &crate::store::DecisionTally,
+) -> String {
+    let share = |n: u64| match tally.send {
+        0 => String::new(),
+        sent => {
+            let tenths = n * 1000 / sent;
+            format!(" ({}.{}% of those sent)", tenths / 10, tenths % 10)
+        }
+    };
+    format!(
+        "debits settling {from} through {through}: {} sent, {} held, {} unknown\n\
+         sent, then returned for insufficient funds (R01, R09): {}{}\n\
+         sent, then returned otherwise: {}{}\n",
+        tally.send,
+        tally.hold,
+        tally.unknown,
+        tally.sent_returned_for_funds,
+        share(tally.sent_returned_for_funds),
+        tally.sent_returned_otherwise,
+        share(tally.sent_returned_otherwise),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::DecisionTally;
+
+    #[test]
+    fn the_report_counts_and_shares_without_floats() {
+        let day = |d| chrono::NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+        let tally = DecisionTally {
+            send: 3,
+            hold: 1,
+            unknown: 2,
+            sent_returned_for_funds: 1,
+            sent_returned_otherwise: 0,
+        };
+        assert_eq!(
+            render_tally(day(1), day(31), &tally),
+            "debits settling 2026-12-01 through 2026-12-31: 3 sent, 1 held, 2 unknown\n\
+             sent, then returned for insufficient funds (R01, R09): 1 (33.3% of those sent)\n\
+             sent, then returned otherwise: 0 (0.0% of those sent)\n"
+        );
+        let none = render_tally(day(1), day(2), &DecisionTally::default());
+        assert!(none.contains("(R01, R09): 0\n"), "{none}");
+    }
+}
