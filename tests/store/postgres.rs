@@ -2,8 +2,8 @@
 //! together migrate it once, a schema from a newer release is refused, a bad URL, a
 //! wrong password and a server that is down each fail with a message that names the
 //! database and never the password, TLS through rustls (`require` encrypts,
-//! `verify-full` refuses an unknown issuer), and connections the server ends lose
-//! nothing.
+//! `verify-full` refuses an unknown issuer), connections the server ends lose
+//! nothing, and `migrate --from` carries the debit decisions and returns over.
 //!
 //! The server is the one `BALANCE_MONITOR_TEST_POSTGRES_URL` names (`scripts/test`
 //! starts a throwaway cluster and sets it); each test directory gets a database of its
@@ -345,4 +345,107 @@ async fn connections_ended_by_the_server_lose_nothing_and_the_next_write_reconne
     }
     assert!(written.is_some(), "a new connection takes the write");
     assert_eq!(store.monitor_id("kept").await.unwrap(), Some(kept));
+}
+
+/// Regression: `migrate --from` listed the tables of migration 0009 only, so an SQLite
+/// database with debit decisions and returns (0010) lost them on the way.
+#[tokio::test]
+async fn migrate_from_sqlite_copies_debit_decisions_and_returns_verified() {
+    use balance_monitor::domain::Decision;
+    use balance_monitor::money::Cents;
+    use balance_monitor::store::{
+        DecisionQuery, DecisionRow, NewReturn, migrate_sqlite_to_postgres,
+    };
+    use chrono::{NaiveDate, TimeZone, Utc};
+
+    let directory = tempfile::tempdir().unwrap();
+    let source = directory.path().join("source.db");
+    let sqlite = Store::open(&source).unwrap();
+    let (_, run, _) = super::suite::run_with_chunk(&sqlite, "ach", &["A"], "batch-1").await;
+    let day = |d: u32| NaiveDate::from_ymd_opt(2026, 12, d).unwrap();
+    let decisions = vec![
+        DecisionRow {
+            debit_id: "a-1".to_string(),
+            authorizer_unique_id: "A".to_string(),
+            debit_date: day(1),
+            settles_on: day(2),
+            amount: Cents(18_000),
+            decision: Decision::Send,
+            reason: "balance 500.00 covers 180.00".to_string(),
+            balance: Some(Cents(50_000)),
+            checked_at: Some(Utc.with_ymd_and_hms(2026, 12, 1, 9, 5, 0).unwrap()),
+        },
+        DecisionRow {
+            debit_id: "a-2".to_string(),
+            authorizer_unique_id: "A".to_string(),
+            debit_date: day(8),
+            settles_on: day(9),
+            amount: Cents(18_000),
+            decision: Decision::Unknown,
+            reason: "not checked".to_string(),
+            balance: None,
+            checked_at: None,
+        },
+    ];
+    sqlite
+        .record_decisions(run, decisions.clone())
+        .await
+        .unwrap();
+    let returns = vec![NewReturn {
+        debit_id: "a-1".to_string(),
+        return_code: "R01".to_string(),
+        return_date: day(4),
+    }];
+    sqlite
+        .import_returns(
+            returns.clone(),
+            Utc.with_ymd_and_hms(2026, 12, 5, 8, 0, 0).unwrap(),
+        )
+        .await
+        .unwrap();
+    let latest = sqlite
+        .latest_decisions(DecisionQuery::default())
+        .await
+        .unwrap();
+    let tally = sqlite.decision_tally(day(1), day(31), None).await.unwrap();
+    sqlite.close().await;
+
+    let url = database_for(directory.path()).await;
+    let options = PostgresOptions { pool_size: 2 };
+    let copied = migrate_sqlite_to_postgres(&source, &url, &options, false)
+        .await
+        .unwrap();
+    let rows = |table: &str| {
+        copied
+            .iter()
+            .find(|copy| copy.table == table)
+            .unwrap_or_else(|| panic!("{table} was not copied"))
+            .rows
+    };
+    assert_eq!((rows("debit_decisions"), rows("debit_returns")), (2, 1));
+
+    let postgres = Store::open_postgres(&url, &options).await.unwrap();
+    assert_eq!(postgres.run_decisions(run).await.unwrap(), decisions);
+    assert_eq!(
+        postgres
+            .latest_decisions(DecisionQuery::default())
+            .await
+            .unwrap(),
+        latest
+    );
+    assert_eq!(
+        postgres
+            .decision_tally(day(1), day(31), None)
+            .await
+            .unwrap(),
+        tally
+    );
+    assert_eq!(tally.sent_returned_for_funds, 1);
+    // The return is there: importing it again changes nothing.
+    let again = postgres
+        .import_returns(returns, Utc.with_ymd_and_hms(2026, 12, 6, 8, 0, 0).unwrap())
+        .await
+        .unwrap();
+    assert_eq!((again.added, again.unchanged), (0, 1));
+    postgres.close().await;
 }
