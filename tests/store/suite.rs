@@ -694,10 +694,19 @@ pub(super) async fn batch_states_need_a_batch_id_and_complete_is_final<B: OpenSt
         .mark_batch_submitted(batch, submitted("B-1", 1, &[]))
         .await
         .unwrap();
+    let finished_at = |store: Store| async move {
+        let batches = store.run_batches(run).await.unwrap();
+        (batches[0].state, batches[0].finished_at)
+    };
+    let (state, in_flight) = finished_at(store.clone()).await;
+    assert_eq!((state, in_flight), (BatchState::Submitted, None));
     store
         .set_batch_state(batch, BatchState::Complete, None)
         .await
         .unwrap();
+    let (state, finished) = finished_at(store.clone()).await;
+    assert_eq!(state, BatchState::Complete);
+    assert!(finished.is_some(), "a complete chunk has finished_at");
     let back = store
         .set_batch_state(batch, BatchState::Failed, None)
         .await
