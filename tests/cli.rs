@@ -318,14 +318,15 @@ fn into_closed_pipe(dir: &Path, args: &[&str], lines: usize) -> (Option<i32>, St
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    if lines > 0 {
-        let mut reader = BufReader::new(stdout);
-        let mut line = String::new();
-        for _ in 0..lines {
-            line.clear();
-            assert!(reader.read_line(&mut line).unwrap() > 0, "{args:?} printed");
-        }
+    let mut reader = BufReader::new(stdout);
+    let mut line = String::new();
+    for _ in 0..lines {
+        line.clear();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "{args:?} printed");
     }
+    // Closed before waiting: an output larger than the pipe's buffer (the bash
+    // completions) would otherwise block the child on a reader nobody reads.
+    drop(reader);
     let mut stderr = String::new();
     child
         .stderr
