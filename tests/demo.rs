@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 
 use crate::support::run_binary;
 
-/// The demo's stdout, each line with when it arrived, and its stderr and status.
-struct Timed {
-    lines: Vec<(Duration, String)>,
+/// The demo's stdout lines, its stderr and its status.
+struct Output {
+    lines: Vec<String>,
     stderr: String,
     status: std::process::ExitStatus,
 }
 
-fn run_demo_timed(scratch: &std::path::Path, args: &[&str]) -> Timed {
+fn run_demo(scratch: &std::path::Path, args: &[&str]) -> Output {
     use std::process::Stdio;
     let started = Instant::now();
     let mut child = std::process::Command::new(crate::support::binary())
@@ -42,7 +42,7 @@ fn run_demo_timed(scratch: &std::path::Path, args: &[&str]) -> Timed {
     let (send, receive) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(stdout).lines() {
-            let _ = send.send((started.elapsed(), line.unwrap()));
+            let _ = send.send(line.unwrap());
         }
     });
     // A demo that hangs fails the test after two minutes instead of holding it.
@@ -58,7 +58,7 @@ fn run_demo_timed(scratch: &std::path::Path, args: &[&str]) -> Timed {
             }
         }
     }
-    Timed {
+    Output {
         lines,
         status: child.wait().unwrap(),
         stderr: stderr.join().unwrap(),
@@ -78,27 +78,14 @@ fn files(dir: &std::path::Path) -> Vec<String> {
 fn the_demo_runs_the_daemon_and_shows_what_happened() {
     let scratch = tempfile::tempdir().unwrap();
     let dir = scratch.path().join("demo");
-    let output = run_demo_timed(scratch.path(), &["demo", "--dir", dir.to_str().unwrap()]);
+    let output = run_demo(scratch.path(), &["demo", "--dir", dir.to_str().unwrap()]);
     let mut stdout = String::new();
-    for (_, line) in &output.lines {
+    for line in &output.lines {
         stdout.push_str(line);
         stdout.push('\n');
     }
     let stderr = &output.stderr;
     assert!(output.status.success(), "{stdout}\n{stderr}");
-
-    // Under a minute, and never more than 3 s without a line.
-    let (finished, _) = output.lines.last().expect("some output");
-    assert!(*finished < Duration::from_secs(60), "took {finished:?}");
-    let mut before = Duration::ZERO;
-    for (at, line) in &output.lines {
-        assert!(
-            *at - before <= Duration::from_secs(3),
-            "{:?} of silence before {line:?}",
-            *at - before
-        );
-        before = *at;
-    }
 
     // Each run's account, with the alerts of the scenario's weekdays.
     for day in ["run 1 · Mon ", "run 2 · Tue ", "run 5 · Fri "] {
