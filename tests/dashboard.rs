@@ -241,6 +241,10 @@ async fn a_post_without_the_csrf_token_is_refused() {
     // With its own token, the retry is made: the notification is due again.
     let answer = post(&dashboard, &retry, Some(&cookie), &[("csrf", &csrf)]).await;
     assert_eq!(answer.status, StatusCode::SEE_OTHER);
+    let landing = format!("/outbox?retried={}", dashboard.failed_notification);
+    assert_eq!(answer.headers[LOCATION], landing.as_str());
+    let outbox = get(&dashboard, &landing, Some(&cookie)).await;
+    assert!(outbox.body.contains("id=\"flash\""), "{}", outbox.body);
     assert_eq!(
         dashboard
             .notification_state(dashboard.failed_notification)

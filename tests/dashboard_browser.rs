@@ -283,7 +283,23 @@ async fn a_collections_lead_clicks_through_the_dashboard_in_chromium() {
         .click()
         .await
         .unwrap();
-    assert_eq!(path_of(client).await, "/outbox");
+    // The retry lands on the outbox with a status line; waiting for it waits for the POST.
+    let flash = client
+        .wait()
+        .for_element(Locator::Css("#flash"))
+        .await
+        .unwrap();
+    assert!(
+        flash
+            .text()
+            .await
+            .unwrap()
+            .contains(&dashboard.failed_notification.to_string())
+    );
+    assert_eq!(
+        path_of(client).await,
+        format!("/outbox?retried={}", dashboard.failed_notification)
+    );
     console_is_clean(client, "/outbox after retry").await;
     assert_eq!(
         dashboard

@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::Extension;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Form, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 
@@ -33,12 +33,21 @@ pub struct NotificationLine {
 pub struct OutboxPage {
     pub layout: Layout,
     pub notifications: Vec<NotificationLine>,
+    /// The notification a "retry now" just made due, shown as a status line.
+    pub retried: Option<i64>,
+}
+
+/// `/outbox?retried={id}`: where a retry lands, so the operator sees it was taken.
+#[derive(serde::Deserialize)]
+pub struct OutboxQuery {
+    retried: Option<i64>,
 }
 
 /// `GET /outbox`.
 pub async fn outbox(
     State(state): State<HttpState>,
     Extension(visitor): Extension<Visitor>,
+    Query(query): Query<OutboxQuery>,
 ) -> Response {
     let layout = Layout::new("Outbox", "outbox", &visitor);
     let rows = match state.store.undelivered(MOST_LISTED).await {
@@ -72,6 +81,7 @@ pub async fn outbox(
         &OutboxPage {
             layout,
             notifications,
+            retried: query.retried,
         },
     )
 }
@@ -92,7 +102,7 @@ pub async fn retry(
             if let Some(wake) = &state.wake_outbox {
                 wake();
             }
-            Redirect::to("/outbox").into_response()
+            Redirect::to(&format!("/outbox?retried={id}")).into_response()
         }
         Ok(false) => layout::not_found(
             Layout::new("Outbox", "outbox", &visitor),
