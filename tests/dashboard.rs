@@ -6,10 +6,13 @@
 
 use std::time::{Duration, Instant};
 
+use balance_monitor::debits::DECISION_COLUMNS;
+use balance_monitor::domain::Decision;
+use balance_monitor::store::DecisionRow;
 use reqwest::StatusCode;
 use reqwest::header::{
-    ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_SECURITY_POLICY, CONTENT_TYPE,
-    COOKIE, LOCATION, REFERRER_POLICY, SET_COOKIE,
+    ACCEPT_ENCODING, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_ENCODING, CONTENT_SECURITY_POLICY,
+    CONTENT_TYPE, COOKIE, LOCATION, REFERRER_POLICY, SET_COOKIE,
 };
 
 use crate::support::dashboard::{AUTHORIZERS, Dashboard, MONITOR, TOKEN, csrf_of, personal_values};
@@ -78,7 +81,7 @@ async fn log_in(dashboard: &Dashboard) -> String {
 }
 
 /// Every page of the demo week: the overview, the monitor, each run, each authorizer,
-/// the alerts (also filtered) and the outbox.
+/// the alerts (also filtered), the outbox and the debits (also filtered).
 async fn every_page(dashboard: &Dashboard) -> Vec<String> {
     let mut pages = vec![
         "/".to_string(),
@@ -91,6 +94,12 @@ async fn every_page(dashboard: &Dashboard) -> Vec<String> {
     assert_eq!(runs.len(), 4, "the demo week has four runs");
     pages.extend(runs.iter().map(|id| format!("/runs/{id}")));
     pages.extend(AUTHORIZERS.iter().map(|id| format!("/authorizers/{id}")));
+    let date = dashboard.settles_on;
+    pages.extend([
+        "/debits".to_string(),
+        format!("/debits?date={date}"),
+        format!("/debits?date={date}&monitor={MONITOR}&decision=hold"),
+    ]);
     pages
 }
 
@@ -390,4 +399,173 @@ async fn the_alerts_filters_live_in_the_url_and_a_silence_is_listed() {
     away.push(("back", "https://elsewhere.example/"));
     let answer = post(&dashboard, "/alerts/silence", Some(&cookie), &away).await;
     assert_eq!(answer.headers[LOCATION], "/alerts");
+}
+
+/// The rank of a decision on the debits page: holds first, then unknowns, then sends.
+fn rank(decision: Decision) -> u8 {
+    match decision {
+        Decision::Hold => 0,
+        Decision::Unknown => 1,
+        Decision::Send => 2,
+    }
+}
+
+#[tokio::test]
+async fn the_debits_page_lists_holds_first_and_its_csv_holds_every_decision() {
+    let dashboard = Dashboard::start(true).await;
+    let cookie = log_in(&dashboard).await;
+    let date = dashboard.settles_on;
+    let decided = &dashboard.decisions;
+    let count = |d: Decision| decided.iter().filter(|row| row.decision == d).count();
+    assert!(
+        count(Decision::Send) > 0 && count(Decision::Hold) > 0,
+        "the demo week gives sends and holds: {decided:#?}"
+    );
+
+    // The page: every debit, holds first, and the tally by decision.
+    let page = get(&dashboard, &format!("/debits?date={date}"), Some(&cookie)).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let table = page.body.split(r#"<table id="debits">"#).nth(1).unwrap();
+    let mut listed: Vec<(usize, &DecisionRow)> = decided
+        .iter()
+        .map(|row| {
+            let cell = format!("<td>{}</td>", row.debit_id);
+            (table.find(&cell).expect(&row.debit_id), row)
+        })
+        .collect();
+    listed.sort_by_key(|(at, _)| *at);
+    let ranks: Vec<u8> = listed.iter().map(|(_, row)| rank(row.decision)).collect();
+    assert!(ranks.is_sorted(), "holds, unknowns, then sends: {ranks:?}");
+    let tally = page.body.split(r#"<table id="tally">"#).nth(1).unwrap();
+    for decision in Decision::ALL {
+        let row = tally
+            .split("<tr>")
+            .find(|row| row.contains(&format!("</span> {decision}</span>")))
+            .unwrap_or_else(|| panic!("no tally row for {decision}"));
+        assert!(
+            row.contains(&format!(r#"<td class="num">{}</td>"#, count(decision))),
+            "{decision}: {row}"
+        );
+    }
+    assert!(
+        page.body.contains(&format!(
+            r#"href="/debits.csv?date={date}&#38;monitor=&#38;decision=""#
+        )),
+        "{}",
+        page.body
+    );
+
+    // The CSV: every decision, exact, as an attachment named after the date.
+    let csv = get(
+        &dashboard,
+        &format!("/debits.csv?date={date}"),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(csv.status, StatusCode::OK, "{}", csv.body);
+    assert_eq!(csv.headers[CONTENT_TYPE], "text/csv; charset=utf-8");
+    assert_eq!(
+        csv.headers[CONTENT_DISPOSITION],
+        format!("attachment; filename=\"debits-{date}.csv\"").as_str()
+    );
+    let mut reader = csv::Reader::from_reader(csv.body.as_bytes());
+    let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+    assert_eq!(header, DECISION_COLUMNS);
+    let mut from_csv: Vec<(String, String, String, String)> = reader
+        .records()
+        .map(|record| {
+            let record = record.unwrap();
+            let field = |name: &str| {
+                record[DECISION_COLUMNS.iter().position(|c| *c == name).unwrap()].to_string()
+            };
+            (
+                field("debit_id"),
+                field("decision"),
+                field("amount"),
+                field("balance"),
+            )
+        })
+        .collect();
+    from_csv.sort();
+    let mut expected: Vec<(String, String, String, String)> = decided
+        .iter()
+        .map(|row| {
+            (
+                row.debit_id.clone(),
+                row.decision.to_string(),
+                row.amount.to_decimal_string(),
+                row.balance
+                    .map(|b| b.to_decimal_string())
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(from_csv, expected);
+    for value in personal_values() {
+        assert!(!csv.body.contains(value.as_str()), "the CSV shows {value}");
+    }
+
+    // Filtered to the holds, and named so.
+    let holds = get(
+        &dashboard,
+        &format!("/debits.csv?date={date}&decision=hold"),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(
+        holds.headers[CONTENT_DISPOSITION],
+        format!("attachment; filename=\"debits-{date}-hold.csv\"").as_str()
+    );
+    assert_eq!(holds.body.lines().count(), 1 + count(Decision::Hold));
+    assert!(
+        holds
+            .body
+            .lines()
+            .skip(1)
+            .all(|line| line.contains(",hold,"))
+    );
+
+    // A held authorizer's page marks the debit on its chart and lists it.
+    let held = decided
+        .iter()
+        .find(|row| row.decision == Decision::Hold)
+        .unwrap();
+    let page = get(
+        &dashboard,
+        &format!("/authorizers/{}", held.authorizer_unique_id),
+        Some(&cookie),
+    )
+    .await;
+    assert!(page.body.contains(r#"<line class="mark""#), "{}", page.body);
+    assert!(
+        page.body.contains(&format!(
+            "<title>debit {} of $120.00 USD settling",
+            held.debit_id
+        )),
+        "{}",
+        page.body
+    );
+    let debits = page.body.split(r#"<table id="debits">"#).nth(1).unwrap();
+    assert!(debits.contains(&format!("<td>{}</td>", held.debit_id)));
+
+    // A date that is not one is named; the CSV needs a session like every page.
+    let bad = get(&dashboard, "/debits?date=2026-13-01", Some(&cookie)).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body
+            .contains("date &#34;2026-13-01&#34; is not a date written YYYY-MM-DD"),
+        "{}",
+        bad.body
+    );
+    let bad = get(
+        &dashboard,
+        &format!("/debits.csv?date={date}&decision=maybe"),
+        Some(&cookie),
+    )
+    .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    let anonymous = get(&dashboard, &format!("/debits.csv?date={date}"), None).await;
+    assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+    assert_eq!(anonymous.headers[LOCATION], "/login");
 }

@@ -2,8 +2,9 @@
 //! (fantoccini), on a copy of a real demo week served with a token. It logs in, follows
 //! links from the overview to a monitor, a run and an authorizer, checks each chart's
 //! series and hover titles, changes an alerts filter (the URL and the rows change),
-//! retries a failed notification from the outbox, and after every page reads the
-//! browser's console: no error and no Content-Security-Policy violation.
+//! retries a failed notification from the outbox, downloads a date's debits as CSV
+//! through the page's link, and after every page reads the browser's console: no error
+//! and no Content-Security-Policy violation.
 //!
 //! It needs `BALANCE_MONITOR_TEST_CHROMIUM` and `BALANCE_MONITOR_TEST_CHROMEDRIVER`,
 //! which `scripts/test` sets (installing Debian's chromium and chromium-driver where
@@ -55,6 +56,8 @@ fn required(variable: &str) -> String {
 /// chromedriver on a free port, and a headless Chromium session with a fresh profile.
 struct Browser {
     client: Client,
+    /// Where the browser saves downloads, without asking.
+    downloads: tempfile::TempDir,
     _driver: tokio::process::Child,
     _profile: tempfile::TempDir,
 }
@@ -86,6 +89,7 @@ async fn start_browser() -> Browser {
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
     let profile = tempfile::tempdir().unwrap();
+    let downloads = tempfile::tempdir().unwrap();
     let capabilities = json!({
         "goog:chromeOptions": {
             "binary": chromium,
@@ -95,6 +99,10 @@ async fn start_browser() -> Browser {
                 "--disable-sync", "--no-first-run", "--window-size=1280,1000",
                 format!("--user-data-dir={}", profile.path().display()),
             ],
+            "prefs": {
+                "download.default_directory": downloads.path(),
+                "download.prompt_for_download": false,
+            },
         },
         "goog:loggingPrefs": { "browser": "ALL" },
     });
@@ -106,9 +114,52 @@ async fn start_browser() -> Browser {
         .expect("a Chromium session through chromedriver");
     Browser {
         client,
+        downloads,
         _driver: driver,
         _profile: profile,
     }
+}
+
+/// Clicks the element `css` finds and returns once the browser has left the page:
+/// the old page's root element has gone stale. chromedriver's click does not always
+/// wait for the navigation it starts, so reading the URL at once could race it.
+async fn navigate_by_click(client: &Client, css: &str) {
+    let old_root = client.find(Locator::Css("html")).await.unwrap();
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+    let left = tokio::time::timeout(Duration::from_secs(60), async {
+        while old_root.tag_name().await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert!(left.is_ok(), "clicking {css} did not leave the page");
+    // The new page has loaded once its root can be found.
+    client
+        .wait()
+        .for_element(Locator::Css("body"))
+        .await
+        .unwrap();
+}
+
+/// The text of the download `path` once the browser has finished it (Chromium writes
+/// `<name>.crdownload` and renames it when complete), within a minute.
+async fn downloaded(path: &std::path::Path) -> String {
+    let finished = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if let Ok(text) = tokio::fs::read_to_string(path).await {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    finished.unwrap_or_else(|_| panic!("the browser did not save {}", path.display()))
 }
 
 /// Fails on any console error or CSP violation since the last call.
@@ -178,47 +229,21 @@ async fn a_collections_lead_clicks_through_the_dashboard_in_chromium() {
         .send_keys(TOKEN)
         .await
         .unwrap();
-    client
-        .find(Locator::Css("form.login button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    navigate_by_click(client, "form.login button[type=submit]").await;
     assert_eq!(path_of(client).await, "/");
     console_is_clean(client, "/").await;
     charts_are_drawn(client, "/", 1).await;
 
     // Overview → monitor → run → authorizer, by their links.
-    client
-        .find(Locator::Css("section.card h2 a"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    navigate_by_click(client, "section.card h2 a").await;
     assert_eq!(path_of(client).await, format!("/monitors/{MONITOR}"));
     console_is_clean(client, "monitor").await;
     charts_are_drawn(client, "monitor", 2).await;
-    client
-        .find(Locator::Css("#runs tbody a"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    navigate_by_click(client, "#runs tbody a").await;
     let run_page = path_of(client).await;
     assert!(run_page.starts_with("/runs/"), "{run_page}");
     console_is_clean(client, &run_page).await;
-    client
-        .find(Locator::Css(
-            r#"#unsuccessful a[href="/authorizers/B-1003"]"#,
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    navigate_by_click(client, r#"#unsuccessful a[href="/authorizers/B-1003"]"#).await;
     assert_eq!(path_of(client).await, "/authorizers/B-1003");
     console_is_clean(client, "authorizer").await;
     charts_are_drawn(client, "authorizer", 1).await;
@@ -243,13 +268,7 @@ async fn a_collections_lead_clicks_through_the_dashboard_in_chromium() {
         .select_by_value("critical")
         .await
         .unwrap();
-    client
-        .find(Locator::Css("form.filters button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    navigate_by_click(client, "form.filters button[type=submit]").await;
     let filtered_path = path_of(client).await;
     assert!(
         filtered_path.contains("severity=critical"),
@@ -276,13 +295,7 @@ async fn a_collections_lead_clicks_through_the_dashboard_in_chromium() {
         r#"form[action="/outbox/{}/retry"] button"#,
         dashboard.failed_notification
     );
-    client
-        .find(Locator::Css(&retry))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    navigate_by_click(client, &retry).await;
     // The retry lands on the outbox with a status line; waiting for it waits for the POST.
     let flash = client
         .wait()
@@ -307,6 +320,43 @@ async fn a_collections_lead_clicks_through_the_dashboard_in_chromium() {
             .await,
         "pending"
     );
+
+    // A date's debits, holds first, and their CSV through the page's link.
+    let date = dashboard.settles_on;
+    navigate_by_click(client, r#"nav a[href="/debits"]"#).await;
+    assert_eq!(path_of(client).await, "/debits");
+    console_is_clean(client, "/debits").await;
+    client
+        .goto(&format!("{base}/debits?date={date}"))
+        .await
+        .unwrap();
+    console_is_clean(client, "/debits of the date").await;
+    let rows = client
+        .find_all(Locator::Css("#debits tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), dashboard.decisions.len());
+    let first = rows[0].text().await.unwrap();
+    assert!(first.starts_with("✋ hold"), "holds come first: {first}");
+    client
+        .find(Locator::Css("a#csv"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let csv = downloaded(&browser.downloads.path().join(format!("debits-{date}.csv"))).await;
+    assert_eq!(csv.lines().count(), 1 + dashboard.decisions.len(), "{csv}");
+    for row in &dashboard.decisions {
+        let line = format!(
+            "{},{},{},{}",
+            row.debit_id,
+            row.authorizer_unique_id,
+            row.debit_date,
+            row.amount.to_decimal_string()
+        );
+        assert!(csv.contains(&line), "{line} is missing from\n{csv}");
+    }
 
     browser.client.close().await.unwrap();
 }

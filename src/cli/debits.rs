@@ -94,6 +94,7 @@ pub(super) fn debits(path: &Path, env: &Environment, args: DebitsArgs) -> Result
     let query = DecisionQuery {
         settles_on: args.date,
         monitor: args.monitor,
+        authorizer: None,
     };
     runtime()?.block_on(crate::report::debits::debits(
         &config,

@@ -9,12 +9,14 @@
 //!   `due_within` business days of the run's local date, and the authorizers to check.
 //! - `decide.rs`: [`decide`], the pure decision with its reason.
 //! - `returns.rs`: the lender's ACH return file (`debit_id,return_code,return_date`).
+//! - `send_file.rs`: the stored decisions as CSV, for the command and the dashboard.
 //!
 //! The files are layered: `debit` first, then `csv`, `from_metadata`, `plan`,
-//! `decide` and `returns`, none of which uses another. Debits hold no personal data (ids, dates,
+//! `decide`, `returns` and `send_file`, none of which uses another. Debits hold no personal data (ids, dates,
 //! amounts), so nothing here needs the authorizers' personal fields: the list is asked
 //! only for ids, metadata and places. This module reads the debits file and the return
-//! file and nothing else; it does not talk to Rightfoot or the store.
+//! file and nothing else; it does not talk to Rightfoot or the store (`send_file` only
+//! formats the store's decision rows).
 
 mod csv;
 mod debit;
@@ -22,6 +24,7 @@ mod decide;
 mod from_metadata;
 mod plan;
 mod returns;
+mod send_file;
 
 use std::collections::HashSet;
 
@@ -39,6 +42,7 @@ pub use returns::{
     INSUFFICIENT_FUNDS_CODES, LoadedReturns, RETURN_COLUMNS, ReturnRow, is_return_code,
     parse_returns, read_returns_file,
 };
+pub use send_file::{DECISION_COLUMNS, decisions_csv};
 
 /// Loads a monitor's debits from `source`, against the monitor's valid `authorizers`:
 /// a debit for an authorizer not on the list is refused.

@@ -23,18 +23,6 @@ pub enum DebitsFormat {
     Json,
 }
 
-/// The CSV columns, in order.
-pub const CSV_COLUMNS: [&str; 8] = [
-    "debit_id",
-    "authorizer_unique_id",
-    "debit_date",
-    "amount",
-    "balance",
-    "checked_at",
-    "decision",
-    "reason",
-];
-
 /// `debits`: the latest decisions matching `query` and `decisions` (every kind when
 /// empty), written to `out` in `format`.
 pub async fn debits(
@@ -58,7 +46,7 @@ pub async fn debits(
 pub fn render(rows: &[StoredDecision], format: DebitsFormat) -> anyhow::Result<String> {
     Ok(match format {
         DebitsFormat::Table => render_table(rows),
-        DebitsFormat::Csv => render_csv(rows)?,
+        DebitsFormat::Csv => crate::debits::decisions_csv(rows)?,
         DebitsFormat::Json => {
             let items: Vec<JsonDecision<'_>> = rows.iter().map(JsonDecision::from).collect();
             format!("{}\n", serde_json::to_string_pretty(&items)?)
@@ -104,25 +92,6 @@ fn render_table(rows: &[StoredDecision]) -> String {
         &cells,
         &[4, 5],
     )
-}
-
-fn render_csv(rows: &[StoredDecision]) -> anyhow::Result<String> {
-    let mut writer = csv::WriterBuilder::new().from_writer(Vec::new());
-    writer.write_record(CSV_COLUMNS)?;
-    for row in rows {
-        let d = &row.decision;
-        writer.write_record([
-            d.debit_id.as_str(),
-            d.authorizer_unique_id.as_str(),
-            &d.debit_date.to_string(),
-            &d.amount.to_decimal_string(),
-            &money(d.balance),
-            &d.checked_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
-            d.decision.as_str(),
-            d.reason.as_str(),
-        ])?;
-    }
-    Ok(String::from_utf8(writer.into_inner()?)?)
 }
 
 /// One decision as `--format json` writes it; money as exact decimal text.

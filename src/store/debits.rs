@@ -65,6 +65,8 @@ pub struct DecisionQuery {
     pub settles_on: Option<NaiveDate>,
     /// Only this monitor's.
     pub monitor: Option<String>,
+    /// Only this authorizer's.
+    pub authorizer: Option<String>,
 }
 
 /// A debit's latest decision, with its monitor and run.

@@ -1573,6 +1573,7 @@ pub(super) async fn debit_decisions_and_returns_count_in_a_row<B: OpenStore>() {
         .latest_decisions(balance_monitor::store::DecisionQuery {
             settles_on: Some(day(22)),
             monitor: Some("ach".to_string()),
+            authorizer: None,
         })
         .await
         .unwrap();
@@ -1585,10 +1586,21 @@ pub(super) async fn debit_decisions_and_returns_count_in_a_row<B: OpenStore>() {
         .latest_decisions(balance_monitor::store::DecisionQuery {
             settles_on: None,
             monitor: Some("other".to_string()),
+            authorizer: None,
         })
         .await
         .unwrap();
     assert!(none.is_empty());
+    let of_b = store
+        .latest_decisions(balance_monitor::store::DecisionQuery {
+            authorizer: Some("B".to_string()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let order: Vec<&str> = of_b.iter().map(|d| d.decision.debit_id.as_str()).collect();
+    assert_eq!(order, ["b-1", "b-2"]);
+    assert!(of_b.iter().all(|d| d.decision.authorizer_unique_id == "B"));
 
     let returns = |rows: &[(&str, &str, u32)]| -> Vec<NewReturn> {
         rows.iter()

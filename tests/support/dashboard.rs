@@ -4,8 +4,9 @@
 //! [`demo_week`] runs the real `balance-monitor demo` (the daemon against the built-in
 //! sandbox, with its scripted drop, overdraft, closed account and recovery) for a few
 //! runs into a folder every test shares read-only. [`Dashboard::start`] copies that
-//! database, queues one notification that failed for good, and serves the copy with
-//! `http::serve` on port 0, with or without `http.token`.
+//! database, queues one notification that failed for good, decides one debit per
+//! authorizer from its latest check (with the daemon's own `debits::decide`), and
+//! serves the copy with `http::serve` on port 0, with or without `http.token`.
 
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
@@ -13,12 +14,15 @@ use std::time::Duration;
 
 use balance_monitor::clock::Clock;
 use balance_monitor::completions::Completions;
+use balance_monitor::debits::{DecisionRules, Evidence, Observation, Outcome, decide};
 use balance_monitor::domain::Cents;
 use balance_monitor::http::{HttpState, WatchedMonitor, serve};
 use balance_monitor::schedule::Schedule;
 use balance_monitor::secret::Secret;
-use balance_monitor::store::{AttemptOutcome, NewNotification, Store};
-use chrono::Utc;
+use balance_monitor::store::{
+    AttemptOutcome, CheckOutcome, DecisionRow, NewNotification, RunId, Store,
+};
+use chrono::{DateTime, Days, NaiveDate, TimeDelta, Utc};
 
 use super::run_binary;
 
@@ -75,6 +79,10 @@ pub struct Dashboard {
     pub store: Store,
     /// A notification that failed for good, for "retry now".
     pub failed_notification: i64,
+    /// The date the fixture's debits settle on: the day after the last run.
+    pub settles_on: NaiveDate,
+    /// The decisions the fixture stored, by authorizer.
+    pub decisions: Vec<DecisionRow>,
     _dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -102,6 +110,7 @@ impl Dashboard {
         }
         let store = Store::open(dir.path().join("demo.db")).unwrap();
         let failed_notification = failed_notification(&store).await;
+        let (settles_on, decisions) = decide_debits(&store).await;
         let mut state = HttpState::new(store.clone(), Completions::default(), Clock::system());
         state.set_token(with_token.then(|| Secret::new(TOKEN)));
         let (_, monitors) = tokio::sync::watch::channel(Arc::new(vec![WatchedMonitor {
@@ -122,6 +131,8 @@ impl Dashboard {
             base,
             store,
             failed_notification,
+            settles_on,
+            decisions,
             _dir: dir,
             stop: Some(stop),
         }
@@ -138,6 +149,74 @@ impl Dashboard {
         let all = self.store.notifications().await.unwrap();
         all.into_iter().find(|n| n.id == id).unwrap().state
     }
+}
+
+/// Decides a $120.00 debit per authorizer, settling the day after the last run, from
+/// each authorizer's latest check with a $25.00 margin, and stores the decisions as
+/// the last run's. The demo's week gives send, hold and unknown.
+async fn decide_debits(store: &Store) -> (NaiveDate, Vec<DecisionRow>) {
+    let since = DateTime::<Utc>::MIN_UTC;
+    let mut last_run = None;
+    let mut rows = Vec::new();
+    let mut timelines = Vec::new();
+    for id in AUTHORIZERS {
+        let checks = store
+            .authorizer_timeline(id.to_string(), since, 100)
+            .await
+            .unwrap()
+            .expect("every demo authorizer was checked");
+        last_run = last_run.max(checks.first().map(|c| (c.run, c.run_time)));
+        timelines.push((id, checks));
+    }
+    let (run, run_time): (RunId, DateTime<Utc>) = last_run.unwrap();
+    let settles_on = run_time
+        .with_timezone(&chrono_tz::America::New_York)
+        .date_naive()
+        .checked_add_days(Days::new(1))
+        .unwrap();
+    let rules = DecisionRules {
+        margin: Cents(2_500),
+        fresh_for: Duration::from_secs(24 * 3600),
+    };
+    for (id, checks) in timelines {
+        let latest = checks.first().map(|c| Observation {
+            outcome: match (c.outcome, c.balance, c.balance_status_code) {
+                (CheckOutcome::Retrieved, Some(balance), Some(0) | None) => {
+                    Outcome::Balance(balance)
+                }
+                (CheckOutcome::Retrieved, None, Some(0) | None) => Outcome::NoBalance,
+                (CheckOutcome::Retrieved, _, Some(code)) => {
+                    Outcome::Failed(balance_monitor::rightfoot::BalanceStatus::from_code(code))
+                }
+                (CheckOutcome::NotRetrieved, _, _) => Outcome::NotRetrieved,
+                _ => Outcome::Rejected,
+            },
+            at: c.run_time,
+        });
+        let evidence = Evidence {
+            now: run_time + TimeDelta::hours(1),
+            latest,
+            last_balance: checks
+                .iter()
+                .find_map(|c| c.balance.map(|b| (b, c.run_time))),
+            returns_in_a_row: 0,
+        };
+        let amount = Cents(12_000);
+        let verdict = decide(amount, rules, &evidence);
+        rows.push(DecisionRow {
+            debit_id: format!("D-{id}"),
+            authorizer_unique_id: id.to_string(),
+            debit_date: settles_on,
+            settles_on,
+            amount,
+            decision: verdict.decision,
+            reason: verdict.reason,
+            balance: verdict.balance,
+            checked_at: verdict.checked_at,
+        });
+    }
+    store.record_decisions(run, rows.clone()).await.unwrap();
+    (settles_on, rows)
 }
 
 /// Queues a notification on the demo's email route and records it failed for good.

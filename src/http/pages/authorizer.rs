@@ -1,6 +1,7 @@
 //! One authorizer (`/authorizers/{id}`): the balance over time as a chart (one line
-//! per monitor, the monitor's `balance_below` amount as the threshold line), the table
-//! of checks with their codes and meanings, and the authorizer's alerts.
+//! per monitor, the monitor's `balance_below` amount as the threshold line, each debit
+//! marked on the date it settles), the table of its debits with their latest decisions,
+//! the table of checks with their codes and meanings, and the authorizer's alerts.
 //!
 //! The page knows the authorizer by its id only: the store has nothing else.
 
@@ -11,23 +12,36 @@ use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::TimeDelta;
+use chrono::{TimeDelta, Utc};
 use chrono_tz::Tz;
 
-use super::chart::{self, Chart, Point, Series, Threshold};
-use super::format::{self, When};
+use super::chart::{self, Chart, Mark, Point, Series, Threshold};
+use super::format::{self, Badge, When};
 use super::layout::{self, Layout};
 use super::run::AlertRow;
 use super::session::Visitor;
 use super::store_failed;
 use crate::domain::{BalanceStatus, Cents};
 use crate::http::HttpState;
-use crate::store::{AuthorizerCheck, CheckOutcome};
+use crate::store::{AuthorizerCheck, CheckOutcome, DecisionQuery, StoredDecision};
 
 /// How far back the chart and the table go, and how many checks at most.
 const HISTORY_DAYS: i64 = 2 * 366;
 const MOST_CHECKS: u32 = 1000;
 const MOST_ALERTS: u32 = 200;
+/// How many of its debits, the latest settling first.
+const MOST_DEBITS: usize = 100;
+
+pub struct DebitRow {
+    pub settles_on: String,
+    pub debit_id: String,
+    pub amount: String,
+    pub balance: String,
+    pub decision: Badge,
+    pub reason: String,
+    pub monitor: String,
+    pub run: i64,
+}
 
 pub struct CheckRow {
     pub when: When,
@@ -47,6 +61,7 @@ pub struct AuthorizerPage {
     pub chart: Option<String>,
     pub threshold: Option<String>,
     pub checks: Vec<CheckRow>,
+    pub debits: Vec<DebitRow>,
     pub alerts: Vec<AlertRow>,
 }
 
@@ -65,11 +80,20 @@ pub async fn authorizer(
             .authorizer_timeline(id.clone(), since, MOST_CHECKS)
             .await?;
         let alerts = state.store.authorizer_alerts(&id, MOST_ALERTS).await?;
-        Ok::<_, crate::store::StoreError>((checks, alerts))
+        let mut debits = state
+            .store
+            .latest_decisions(DecisionQuery {
+                authorizer: Some(id.clone()),
+                ..DecisionQuery::default()
+            })
+            .await?;
+        debits.sort_by(|a, b| b.decision.settles_on.cmp(&a.decision.settles_on));
+        debits.truncate(MOST_DEBITS);
+        Ok::<_, crate::store::StoreError>((checks, alerts, debits))
     };
-    let (checks, alerts) = match read.await {
-        Ok((Some(checks), alerts)) => (checks, alerts),
-        Ok((None, _)) => return layout::not_found(layout, &format!("authorizer {id:?}")),
+    let (checks, alerts, debits) = match read.await {
+        Ok((Some(checks), alerts, debits)) => (checks, alerts, debits),
+        Ok((None, _, _)) => return layout::not_found(layout, &format!("authorizer {id:?}")),
         Err(error) => return store_failed(layout, &error),
     };
     let monitors = state.monitors.borrow().clone();
@@ -89,13 +113,14 @@ pub async fn authorizer(
         .filter_map(|m| m.balance_below)
         .max();
     let page = AuthorizerPage {
-        chart: balance_chart(&id, &checks, threshold, zone),
+        chart: balance_chart(&id, &checks, threshold, &debits, zone),
         threshold: threshold.map(|t| format::money(Some(t))),
         zone: zone.name().to_string(),
         checks: checks
             .iter()
             .map(|c| check_row(c, zone_of(&c.monitor_name)))
             .collect(),
+        debits: debits.iter().map(debit_row).collect(),
         alerts: alerts
             .iter()
             .map(|a| AlertRow::of(a, zone_of(&a.monitor_name)))
@@ -139,13 +164,51 @@ fn check_row(check: &AuthorizerCheck, zone: Tz) -> CheckRow {
     }
 }
 
-/// One line per monitor of the balances retrieved, oldest first.
+fn debit_row(stored: &StoredDecision) -> DebitRow {
+    let d = &stored.decision;
+    DebitRow {
+        settles_on: d.settles_on.format("%a %Y-%m-%d").to_string(),
+        debit_id: d.debit_id.clone(),
+        amount: format::money(Some(d.amount)),
+        balance: format::money(d.balance),
+        decision: format::decision(d.decision),
+        reason: d.reason.clone(),
+        monitor: stored.monitor.clone(),
+        run: stored.run.0,
+    }
+}
+
+/// One line per monitor of the balances retrieved, oldest first, and a mark at noon
+/// (in `zone`) of each debit's settlement date.
 fn balance_chart(
     id: &str,
     checks: &[AuthorizerCheck],
     threshold: Option<Cents>,
+    debits: &[StoredDecision],
     zone: Tz,
 ) -> Option<String> {
+    let marks = debits
+        .iter()
+        .filter_map(|stored| {
+            let d = &stored.decision;
+            let noon = d.settles_on.and_hms_opt(12, 0, 0)?;
+            let at = noon
+                .and_local_timezone(zone)
+                .earliest()?
+                .with_timezone(&Utc);
+            Some(Mark {
+                at,
+                title: format!(
+                    "debit {} of {} settling {}: {} ({})",
+                    d.debit_id,
+                    format::money(Some(d.amount)),
+                    d.settles_on.format("%a %Y-%m-%d"),
+                    d.decision,
+                    d.reason
+                ),
+            })
+        })
+        .collect();
     let mut by_monitor: BTreeMap<&str, Vec<Point>> = BTreeMap::new();
     for check in checks.iter().rev() {
         let Some(balance) = check.balance else {
@@ -183,7 +246,7 @@ fn balance_chart(
             value: value.0,
             title: format!("balance_below threshold {}", format::money(Some(value))),
         }),
-        marks: Vec::new(),
+        marks,
         format_value: &|cents| Cents(cents).to_string(),
         format_time: &|t| t.with_timezone(&zone).format("%Y-%m-%d").to_string(),
     })

@@ -87,8 +87,16 @@ pub struct Chart<'a> {
 /// The chart as an `<svg>` element, or `None` when there is nothing to draw.
 pub fn render(chart: &Chart<'_>) -> Option<String> {
     let points = || chart.series.iter().flat_map(|s| s.points.iter());
-    let first = points().map(|p| p.at.timestamp()).min()?;
-    let last = points().map(|p| p.at.timestamp()).max()?;
+    // The time axis spans the points and the marks: a debit due after the last check
+    // is drawn, not cut off.
+    let times = || {
+        points()
+            .map(|p| p.at.timestamp())
+            .chain(chart.marks.iter().map(|m| m.at.timestamp()))
+    };
+    points().next()?;
+    let first = times().min()?;
+    let last = times().max()?;
     let values = points()
         .map(|p| p.value)
         .chain(chart.threshold.as_ref().map(|t| t.value));
@@ -244,6 +252,53 @@ mod tests {
             "the CSP forbids inline styles: {svg}"
         );
         assert!(svg.trim_end().ends_with("</svg>"));
+    }
+
+    /// The number after `attribute="` at its first place after `after`.
+    fn number_after(svg: &str, after: &str, attribute: &str) -> f64 {
+        let from = svg.find(after).unwrap();
+        let rest = &svg[from..];
+        let start = rest.find(&format!("{attribute}=\"")).unwrap() + attribute.len() + 2;
+        let end = start + rest[start..].find('"').unwrap();
+        rest[start..end].parse().unwrap()
+    }
+
+    #[test]
+    fn a_mark_after_the_last_point_widens_the_time_axis() {
+        let points = (1..=2)
+            .map(|day| Point {
+                at: at(day),
+                value: 1000,
+                title: format!("day {day}"),
+            })
+            .collect();
+        let svg = render(&Chart {
+            label: "balances".into(),
+            size: Size::Wide,
+            series: vec![Series {
+                name: "balance".into(),
+                points,
+            }],
+            threshold: None,
+            marks: vec![Mark {
+                at: at(5),
+                title: "debit due on the 5th".into(),
+            }],
+            format_value: &|v| format!("{v}c"),
+            format_time: &|t| t.format("%b %d").to_string(),
+        })
+        .unwrap();
+        let first = number_after(&svg, r#"<circle class="point s0""#, "cx");
+        let second = number_after(&svg, "<title>day 1</title>", "cx");
+        let mark = number_after(&svg, r#"<line class="mark""#, "x1");
+        let width = f64::from(Size::Wide.pixels().0);
+        assert!(first < second && second < mark, "{first} {second} {mark}");
+        // Four days of axis: the points take the first quarter, the mark its end.
+        assert!(
+            mark - first > 3.0 * (second - first) - 2.0,
+            "{first} {second} {mark}"
+        );
+        assert!(mark <= width, "{mark} beyond {width}");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use crate::domain::{BalanceStatus, Cents};
+use crate::domain::{BalanceStatus, Cents, Decision};
 /// `text` safe in HTML text and quoted attribute values: the one escaper the emails'
 /// HTML bodies use too.
 pub use crate::notify::email_html::escape_html as escape;
@@ -135,6 +135,20 @@ pub fn alert_state(state: &str) -> Badge {
     Badge {
         symbol,
         word: state.to_string(),
+        tone,
+    }
+}
+
+/// A debit's decision as a badge.
+pub fn decision(decision: Decision) -> Badge {
+    let (symbol, tone) = match decision {
+        Decision::Send => ("✓", "good"),
+        Decision::Hold => ("✋", "bad"),
+        Decision::Unknown => ("?", "warn"),
+    };
+    Badge {
+        symbol,
+        word: decision.as_str().to_string(),
         tone,
     }
 }

@@ -13,7 +13,7 @@ use super::session::Visitor;
 /// The frame's settings; every page template has one as `layout`.
 pub struct Layout {
     pub title: String,
-    /// Which navigation entry is current: `overview`, `alerts`, `outbox` or ``.
+    /// Which navigation entry is current: `overview`, `debits`, `alerts`, `outbox` or ``.
     pub section: &'static str,
     pub stylesheet: &'static str,
     /// The CSRF token of this visitor's forms.

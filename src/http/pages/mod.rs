@@ -8,6 +8,7 @@
 //! | `GET /authorizers/{id}` | an authorizer's balance chart, checks and alerts | `authorizer` |
 //! | `GET /alerts`, `POST /alerts/silence` | alerts filtered by URL, silencing one, the active silences | `alerts` |
 //! | `GET /outbox`, `POST /outbox/{id}/retry` | notifications not delivered, and "retry now" | `outbox` |
+//! | `GET /debits`, `GET /debits.csv` | the send/hold/unknown list of a settlement date, and its CSV | `debits` |
 //! | `GET`/`POST /login`, `POST /logout` | the session (see `session`) | `session` |
 //! | `GET /assets/style.<hash>.css` | the one stylesheet, cached for a year | `assets` |
 //!
@@ -23,6 +24,7 @@ mod alerts;
 mod assets;
 mod authorizer;
 mod chart;
+mod debits;
 mod format;
 mod layout;
 mod monitors;
@@ -64,6 +66,8 @@ pub fn router(state: HttpState) -> Router<HttpState> {
         .route("/alerts/silence", post(alerts::silence))
         .route("/outbox", get(outbox::outbox))
         .route("/outbox/{id}/retry", post(outbox::retry))
+        .route("/debits", get(debits::debits))
+        .route("/debits.csv", get(debits::debits_csv))
         .route("/logout", post(logout))
         .layer(from_fn_with_state(state, session::require_session));
     Router::new()

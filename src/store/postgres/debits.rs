@@ -115,20 +115,25 @@ impl DebitLedger for PostgresStore {
                      FROM debit_decisions d JOIN runs ru ON ru.id = d.run_id \
                          JOIN monitors m ON m.id = ru.monitor_id \
                      WHERE ($1::DATE IS NULL OR d.settles_on = $1) \
-                       AND ($2::TEXT IS NULL OR m.name = $2) AND {LATEST} \
+                       AND ($2::TEXT IS NULL OR m.name = $2) \
+                       AND ($3::TEXT IS NULL OR d.authorizer_unique_id = $3) AND {LATEST} \
                      ORDER BY m.name, d.settles_on, d.authorizer_unique_id, d.debit_id"
                 );
-                sql::all(tx, &sql, &[&query.settles_on, &query.monitor])
-                    .await?
-                    .iter()
-                    .map(|row| {
-                        Ok(StoredDecision {
-                            decision: decision_row(row)?,
-                            monitor: row.try_get(9)?,
-                            run: RunId(row.try_get(10)?),
-                        })
+                sql::all(
+                    tx,
+                    &sql,
+                    &[&query.settles_on, &query.monitor, &query.authorizer],
+                )
+                .await?
+                .iter()
+                .map(|row| {
+                    Ok(StoredDecision {
+                        decision: decision_row(row)?,
+                        monitor: row.try_get(9)?,
+                        run: RunId(row.try_get(10)?),
                     })
-                    .collect()
+                })
+                .collect()
             })
         }))
     }

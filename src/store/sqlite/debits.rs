@@ -93,22 +93,32 @@ impl DebitLedger for SqliteStore {
         query: DecisionQuery,
     ) -> BoxFuture<'_, Result<Vec<StoredDecision>, StoreError>> {
         Box::pin(self.read(move |transaction| {
-            let mut statement = transaction.prepare_cached(
+            // One authorizer's decisions are found through its index; a test of `?3` for
+            // NULL inside an OR would keep the planner from it.
+            let authorizer = match query.authorizer {
+                Some(_) => "d.authorizer_unique_id = ?3",
+                None => "?3 IS NULL",
+            };
+            let mut statement = transaction.prepare_cached(&format!(
                 "SELECT d.debit_id, d.authorizer_unique_id, d.debit_date, d.settles_on, \
                      d.amount_cents, d.decision, d.reason, d.balance_cents, d.checked_at, \
                      m.name, d.run_id \
                  FROM debit_decisions d JOIN runs r ON r.id = d.run_id \
                      JOIN monitors m ON m.id = r.monitor_id \
                  WHERE (?1 IS NULL OR d.settles_on = ?1) AND (?2 IS NULL OR m.name = ?2) \
-                   AND d.run_id = (SELECT max(l.run_id) FROM debit_decisions l \
+                   AND {authorizer} AND d.run_id = (SELECT max(l.run_id) FROM debit_decisions l \
                                    JOIN runs lr ON lr.id = l.run_id \
                                    WHERE l.debit_id = d.debit_id \
                                      AND lr.monitor_id = r.monitor_id) \
-                 ORDER BY m.name, d.settles_on, d.authorizer_unique_id, d.debit_id",
-            )?;
+                 ORDER BY m.name, d.settles_on, d.authorizer_unique_id, d.debit_id"
+            ))?;
             let rows = statement
                 .query_map(
-                    params![query.settles_on.map(date_text), query.monitor],
+                    params![
+                        query.settles_on.map(date_text),
+                        query.monitor,
+                        query.authorizer
+                    ],
                     |row| {
                         Ok(StoredDecision {
                             decision: decision_row(row)?,
