@@ -7,14 +7,17 @@
 //!
 //! 1. **Data set.** `support::history_data::dataset`, built once and cached, plus 3,000
 //!    alert episodes over the last 100 runs (a third still firing, by severity), added
-//!    once and marked by a `.dashboard` file beside it.
+//!    once and marked by a `.dashboard` file beside it; and a debit every 14 days per
+//!    authorizer, decided by the run two days before it settles (about 714,000
+//!    decisions at 10,000 × 1,000), added once and marked by a `.debits` file.
 //! 2. **Server.** `http::serve` on `127.0.0.1:0` on a two-worker runtime, its clock
 //!    stopped a day after the last run, so `/authorizers/{id}` shows two years (732
 //!    daily checks) and `/` the last runs.
 //! 3. **Requests.** After 20 unmeasured ones, N sequential `GET /` and N sequential
 //!    `GET /authorizers/{id}` over random authorizers, each timed from the request to
 //!    the last byte of the body at a client on loopback (an upper bound on the server's
-//!    time), every answer a 200. Then the first load of each page over the wire: the
+//!    time), every answer a 200; then N of `GET /debits?date=D` for the settlement dates
+//!    of the last N runs. Then the first load of each page over the wire: the
 //!    page and its stylesheet as gzip.
 
 #![forbid(unsafe_code)]
@@ -64,6 +67,7 @@ fn main() -> anyhow::Result<()> {
     println!("{}", machine_summary());
     let database = history_data::dataset(authorizers, runs)?;
     add_alerts(&database, authorizers, runs)?;
+    add_debits(&database, authorizers, runs)?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -118,6 +122,53 @@ fn add_alerts(database: &Path, authorizers: usize, runs: usize) -> anyhow::Resul
     Ok(())
 }
 
+/// A debit every 14 days per authorizer, decided by the run two days before it
+/// settles, once.
+fn add_debits(database: &Path, authorizers: usize, runs: usize) -> anyhow::Result<()> {
+    let marker = database.with_extension("debits");
+    if marker.exists() {
+        return Ok(());
+    }
+    let mut connection = Connection::open(database)?;
+    let transaction = connection.transaction()?;
+    {
+        let mut insert = transaction.prepare(
+            "INSERT INTO debit_decisions (run_id, debit_id, authorizer_unique_id, debit_date, \
+                 settles_on, amount_cents, decision, reason, balance_cents, checked_at) \
+             VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?;
+        for run in 1..=runs {
+            let settles = (slot(run) + chrono::Duration::days(2))
+                .date_naive()
+                .to_string();
+            for index in (0..authorizers).filter(|a| (run + a) % 14 == 0) {
+                let authorizer = authorizer_id(index);
+                let amount = 5_000 + (history_data::mix(run, index) % 20_000) as i64;
+                let balance = (history_data::mix(index, run) % 60_000) as i64;
+                let (decision, reason) = match balance.cmp(&(amount + 2_500)) {
+                    _ if run % 97 == 0 => ("unknown", "the latest check was not retrieved"),
+                    std::cmp::Ordering::Less => ("hold", "the balance does not cover it"),
+                    _ => ("send", "the balance covers it"),
+                };
+                insert.execute(params![
+                    run as i64,
+                    format!("{authorizer}@{settles}"),
+                    authorizer,
+                    settles,
+                    amount,
+                    decision,
+                    reason,
+                    balance,
+                    text(slot(run)),
+                ])?;
+            }
+        }
+    }
+    transaction.commit()?;
+    std::fs::write(&marker, b"debits added\n")?;
+    Ok(())
+}
+
 async fn measure(
     database: &Path,
     authorizers: usize,
@@ -160,12 +211,23 @@ async fn measure(
         "/authorizers/{{id}} lists {} checks",
         checks.matches("<tr><td><time").count()
     );
-    for (name, page) in [("/", None), ("/authorizers/{id}", Some(()))] {
+    let debits_page = |i: usize| {
+        let run = runs - (i % runs);
+        let date = (slot(run) + chrono::Duration::days(2)).date_naive();
+        format!("/debits?date={date}")
+    };
+    let debits = fetch(&client, &base, &debits_page(0)).await?.1;
+    println!(
+        "/debits lists {} debits",
+        debits.matches("<tr><td><span class=\"badge").count()
+    );
+    for name in ["/", "/authorizers/{id}", "/debits?date=D"] {
         let mut times = Vec::with_capacity(requests);
         for i in 0..requests {
-            let path = match page {
-                None => "/".to_string(),
-                Some(()) => authorizer_page(1_000 + i),
+            let path = match name {
+                "/" => "/".to_string(),
+                "/authorizers/{id}" => authorizer_page(1_000 + i),
+                _ => debits_page(i),
             };
             times.push(fetch(&client, &base, &path).await?.0);
         }
@@ -193,6 +255,7 @@ async fn measure(
         format!("/monitors/{MONITOR}"),
         format!("/runs/{runs}"),
         authorizer_page(0),
+        debits_page(0),
         "/alerts".to_string(),
         "/outbox".to_string(),
     ];

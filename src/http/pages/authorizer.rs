@@ -87,7 +87,7 @@ pub async fn authorizer(
                 ..DecisionQuery::default()
             })
             .await?;
-        debits.sort_by(|a, b| b.decision.settles_on.cmp(&a.decision.settles_on));
+        debits.sort_by_key(|d| std::cmp::Reverse(d.decision.settles_on));
         debits.truncate(MOST_DEBITS);
         Ok::<_, crate::store::StoreError>((checks, alerts, debits))
     };
