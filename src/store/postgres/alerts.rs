@@ -13,12 +13,45 @@ use super::outbox::queue;
 use super::rows::{RUN_COLUMNS, run_record};
 use super::silences::write_held;
 use super::sql::{self, cents, count};
-use crate::store::alerts::{parse_peaks, peaks_text};
+use crate::store::alerts::{JudgementPart, judgement_abandoned, parse_peaks, peaks_text};
 use crate::store::types::{MonitorId, RunId};
 use crate::store::{
     AlertState, AlertWrite, Judgement, MemoryRow, OpenAlertRow, OpenPhase, RunCheck,
     RunCheckOutcome, RunForJudgement, StoreError,
 };
+
+/// The columns of an open alert, as [`open_alert_row`] reads them.
+const OPEN_ALERT_COLUMNS: &str = "fingerprint, authorizer_unique_id, rule, severity, state, \
+    consecutive_failures, consecutive_passes, first_fired_at, last_notified_at";
+
+/// A page of a run's checks, as SQLite's `RUN_CHECKS_PAGE_SQL`: `$1` the run, `$2` the
+/// id to start after, `$3` the most rows, each part cut at `$3` before the merge.
+const RUN_CHECKS_PAGE_SQL: &str = "\
+    (SELECT m.authorizer_unique_id, \
+            coalesce(own.outcome, inherited.outcome), \
+            CASE WHEN own.outcome IS NOT NULL THEN own.balance_cents \
+                 ELSE inherited.balance_cents END, \
+            CASE WHEN own.outcome IS NOT NULL THEN own.balance_status_code \
+                 ELSE inherited.balance_status_code END \
+     FROM batch_members m \
+     JOIN batches b ON b.id = m.batch_id \
+     LEFT JOIN results own \
+       ON own.run_id = m.run_id AND own.authorizer_unique_id = m.authorizer_unique_id \
+     LEFT JOIN batches owner ON owner.id = b.cached_from \
+     LEFT JOIN results inherited \
+       ON inherited.run_id = owner.run_id \
+      AND inherited.authorizer_unique_id = m.authorizer_unique_id \
+     WHERE m.run_id = $1 AND m.authorizer_unique_id > $2 \
+     ORDER BY m.authorizer_unique_id LIMIT $3) \
+    UNION ALL \
+    (SELECT DISTINCT p.authorizer_unique_id, 'rejected', NULL::BIGINT, NULL::BIGINT \
+     FROM preflight_rejections p \
+     WHERE p.run_id = $1 AND p.authorizer_unique_id > $2 \
+       AND NOT EXISTS (SELECT 1 FROM batch_members m \
+                       WHERE m.run_id = $1 \
+                         AND m.authorizer_unique_id = p.authorizer_unique_id) \
+     ORDER BY 1 LIMIT $3) \
+    ORDER BY 1 LIMIT $3";
 
 impl AlertState for PostgresStore {
     fn balance_memory(
@@ -138,21 +171,7 @@ impl AlertState for PostgresStore {
                 )
                 .await?
                 .iter()
-                .map(|row| {
-                    let outcome: Option<&str> = row.try_get(1)?;
-                    let outcome = match outcome {
-                        Some("retrieved") => RunCheckOutcome::Retrieved {
-                            status_code: row.try_get(3)?,
-                            balance: cents(row, 2)?,
-                        },
-                        Some("rejected") => RunCheckOutcome::Rejected,
-                        _ => RunCheckOutcome::NotRetrieved,
-                    };
-                    Ok(RunCheck {
-                        authorizer_unique_id: row.try_get(0)?,
-                        outcome,
-                    })
-                })
+                .map(run_check)
                 .collect()
             })
         }))
@@ -166,26 +185,128 @@ impl AlertState for PostgresStore {
     ) -> BoxFuture<'_, Result<bool, StoreError>> {
         Box::pin(self.write(move |tx| {
             Box::pin(async move {
-                let marked = sql::exec(
-                    tx,
-                    "UPDATE runs SET alerts_evaluated_at = $2 \
-                     WHERE id = $1 AND alerts_evaluated_at IS NULL \
-                       AND state IN ('complete', 'partial', 'failed')",
-                    &[&run.0, &judgement.judged_at],
-                )
-                .await?;
-                if marked == 0 {
+                if !mark_judged(tx, run, judgement.judged_at).await? {
                     return Ok(false);
                 }
-                write_memory(tx, monitor, &judgement).await?;
-                for write in &judgement.alerts {
-                    write_alert(tx, monitor, run, write).await?;
-                }
-                write_held(tx, &judgement.held, &judgement.released).await?;
-                for notification in &judgement.notifications {
-                    queue(tx, notification).await?;
-                }
+                write_judgement(tx, monitor, run, &judgement).await?;
                 Ok(true)
+            })
+        }))
+    }
+
+    fn run_checks_page(
+        &self,
+        run: RunId,
+        after: String,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<RunCheck>, StoreError>> {
+        Box::pin(self.read(move |tx| {
+            Box::pin(async move {
+                sql::all(
+                    tx,
+                    RUN_CHECKS_PAGE_SQL,
+                    &[&run.0, &after, &i64::from(limit)],
+                )
+                .await?
+                .iter()
+                .map(run_check)
+                .collect()
+            })
+        }))
+    }
+
+    fn balance_memory_page(
+        &self,
+        monitor: MonitorId,
+        after: String,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<MemoryRow>, StoreError>> {
+        Box::pin(self.read(move |tx| {
+            Box::pin(async move {
+                sql::all(
+                    tx,
+                    "SELECT authorizer_unique_id, first_checked_at, last_success_at, \
+                            last_success_cents, peaks \
+                     FROM balance_memory WHERE monitor_id = $1 AND authorizer_unique_id > $2 \
+                     ORDER BY authorizer_unique_id LIMIT $3",
+                    &[&monitor.0, &after, &i64::from(limit)],
+                )
+                .await?
+                .iter()
+                .map(memory_row)
+                .collect()
+            })
+        }))
+    }
+
+    fn open_alerts_between(
+        &self,
+        monitor: MonitorId,
+        after: String,
+        through: Option<String>,
+    ) -> BoxFuture<'_, Result<Vec<OpenAlertRow>, StoreError>> {
+        Box::pin(self.read(move |tx| {
+            Box::pin(async move {
+                let sql = format!(
+                    "SELECT {OPEN_ALERT_COLUMNS} FROM alerts \
+                     WHERE monitor_id = $1 AND state <> 'resolved' \
+                       AND authorizer_unique_id > $2 \
+                       AND ($3::TEXT IS NULL OR authorizer_unique_id <= $3::TEXT) \
+                     ORDER BY authorizer_unique_id, rule"
+                );
+                sql::all(tx, &sql, &[&monitor.0, &after, &through])
+                    .await?
+                    .iter()
+                    .map(open_alert_row)
+                    .collect()
+            })
+        }))
+    }
+
+    fn open_run_alerts(
+        &self,
+        monitor: MonitorId,
+    ) -> BoxFuture<'_, Result<Vec<OpenAlertRow>, StoreError>> {
+        Box::pin(self.read(move |tx| {
+            Box::pin(async move {
+                let sql = format!(
+                    "SELECT {OPEN_ALERT_COLUMNS} FROM alerts \
+                     WHERE monitor_id = $1 AND state <> 'resolved' \
+                       AND authorizer_unique_id IS NULL \
+                     ORDER BY rule"
+                );
+                sql::all(tx, &sql, &[&monitor.0])
+                    .await?
+                    .iter()
+                    .map(open_alert_row)
+                    .collect()
+            })
+        }))
+    }
+
+    fn commit_judgement_parts(
+        &self,
+        monitor: MonitorId,
+        run: RunId,
+        judged_at: DateTime<Utc>,
+        mut parts: tokio::sync::mpsc::Receiver<JudgementPart>,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        // The transaction holds one pooled connection while the caller reads its pages
+        // through the others (`storage.postgres.pool_size` is at least two).
+        Box::pin(self.write(move |tx| {
+            Box::pin(async move {
+                if !mark_judged(tx, run, judged_at).await? {
+                    return Ok(false);
+                }
+                loop {
+                    match parts.recv().await {
+                        Some(JudgementPart::Writes(judgement)) => {
+                            write_judgement(tx, monitor, run, &judgement).await?
+                        }
+                        Some(JudgementPart::Commit) => return Ok(true),
+                        None => return Err(OpError::from(judgement_abandoned())),
+                    }
+                }
             })
         }))
     }
@@ -210,6 +331,57 @@ impl AlertState for PostgresStore {
             })
         }))
     }
+}
+
+/// Sets a finished run's `alerts_evaluated_at`; `false` when it was judged already.
+async fn mark_judged(
+    tx: &Transaction<'_>,
+    run: RunId,
+    judged_at: DateTime<Utc>,
+) -> Result<bool, OpError> {
+    let marked = sql::exec(
+        tx,
+        "UPDATE runs SET alerts_evaluated_at = $2 \
+         WHERE id = $1 AND alerts_evaluated_at IS NULL \
+           AND state IN ('complete', 'partial', 'failed')",
+        &[&run.0, &judged_at],
+    )
+    .await?;
+    Ok(marked > 0)
+}
+
+/// The writes of a judgement (or of one of its parts), in the caller's transaction.
+async fn write_judgement(
+    tx: &Transaction<'_>,
+    monitor: MonitorId,
+    run: RunId,
+    judgement: &Judgement,
+) -> Result<(), OpError> {
+    write_memory(tx, monitor, judgement).await?;
+    for write in &judgement.alerts {
+        write_alert(tx, monitor, run, write).await?;
+    }
+    write_held(tx, &judgement.held, &judgement.released).await?;
+    for notification in &judgement.notifications {
+        queue(tx, notification).await?;
+    }
+    Ok(())
+}
+
+fn run_check(row: &Row) -> Result<RunCheck, OpError> {
+    let outcome: Option<&str> = row.try_get(1)?;
+    let outcome = match outcome {
+        Some("retrieved") => RunCheckOutcome::Retrieved {
+            status_code: row.try_get(3)?,
+            balance: cents(row, 2)?,
+        },
+        Some("rejected") => RunCheckOutcome::Rejected,
+        _ => RunCheckOutcome::NotRetrieved,
+    };
+    Ok(RunCheck {
+        authorizer_unique_id: row.try_get(0)?,
+        outcome,
+    })
 }
 
 fn memory_row(row: &Row) -> Result<MemoryRow, OpError> {
