@@ -58,21 +58,7 @@ impl AlertState for PostgresStore {
         &self,
         monitor: MonitorId,
     ) -> BoxFuture<'_, Result<Vec<MemoryRow>, StoreError>> {
-        Box::pin(self.read(move |tx| {
-            Box::pin(async move {
-                sql::all(
-                    tx,
-                    "SELECT authorizer_unique_id, first_checked_at, last_success_at, \
-                            last_success_cents, peaks \
-                     FROM balance_memory WHERE monitor_id = $1 ORDER BY authorizer_unique_id",
-                    &[&monitor.0],
-                )
-                .await?
-                .iter()
-                .map(memory_row)
-                .collect()
-            })
-        }))
+        Box::pin(self.read(move |tx| Box::pin(memory_page(tx, monitor, String::new(), i64::MAX))))
     }
 
     fn open_alerts(
@@ -81,19 +67,9 @@ impl AlertState for PostgresStore {
     ) -> BoxFuture<'_, Result<Vec<OpenAlertRow>, StoreError>> {
         Box::pin(self.read(move |tx| {
             Box::pin(async move {
-                sql::all(
-                    tx,
-                    "SELECT fingerprint, authorizer_unique_id, rule, severity, state, \
-                            consecutive_failures, consecutive_passes, first_fired_at, \
-                            last_notified_at \
-                     FROM alerts WHERE monitor_id = $1 AND state <> 'resolved' \
-                     ORDER BY authorizer_unique_id NULLS FIRST, rule",
-                    &[&monitor.0],
-                )
-                .await?
-                .iter()
-                .map(open_alert_row)
-                .collect()
+                let mut rows = open_alert_rows(tx, monitor, None).await?;
+                rows.extend(open_alert_rows(tx, monitor, Some((String::new(), None))).await?);
+                Ok(rows)
             })
         }))
     }
@@ -140,41 +116,7 @@ impl AlertState for PostgresStore {
     }
 
     fn run_checks(&self, run: RunId) -> BoxFuture<'_, Result<Vec<RunCheck>, StoreError>> {
-        Box::pin(self.read(move |tx| {
-            Box::pin(async move {
-                sql::all(
-                    tx,
-                    "SELECT m.authorizer_unique_id, \
-                            coalesce(own.outcome, inherited.outcome), \
-                            CASE WHEN own.outcome IS NOT NULL THEN own.balance_cents \
-                                 ELSE inherited.balance_cents END, \
-                            CASE WHEN own.outcome IS NOT NULL THEN own.balance_status_code \
-                                 ELSE inherited.balance_status_code END \
-                     FROM batch_members m \
-                     JOIN batches b ON b.id = m.batch_id \
-                     LEFT JOIN results own \
-                       ON own.run_id = m.run_id AND own.authorizer_unique_id = m.authorizer_unique_id \
-                     LEFT JOIN batches owner ON owner.id = b.cached_from \
-                     LEFT JOIN results inherited \
-                       ON inherited.run_id = owner.run_id \
-                      AND inherited.authorizer_unique_id = m.authorizer_unique_id \
-                     WHERE m.run_id = $1 \
-                     UNION ALL \
-                     SELECT DISTINCT p.authorizer_unique_id, 'rejected', NULL::BIGINT, NULL::BIGINT \
-                     FROM preflight_rejections p \
-                     WHERE p.run_id = $1 AND p.authorizer_unique_id <> '' \
-                       AND NOT EXISTS (SELECT 1 FROM batch_members m \
-                                       WHERE m.run_id = $1 \
-                                         AND m.authorizer_unique_id = p.authorizer_unique_id) \
-                     ORDER BY 1",
-                    &[&run.0],
-                )
-                .await?
-                .iter()
-                .map(run_check)
-                .collect()
-            })
-        }))
+        Box::pin(self.read(move |tx| Box::pin(checks_page(tx, run, String::new(), i64::MAX))))
     }
 
     fn commit_judgement(
@@ -200,19 +142,7 @@ impl AlertState for PostgresStore {
         after: String,
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<RunCheck>, StoreError>> {
-        Box::pin(self.read(move |tx| {
-            Box::pin(async move {
-                sql::all(
-                    tx,
-                    RUN_CHECKS_PAGE_SQL,
-                    &[&run.0, &after, &i64::from(limit)],
-                )
-                .await?
-                .iter()
-                .map(run_check)
-                .collect()
-            })
-        }))
+        Box::pin(self.read(move |tx| Box::pin(checks_page(tx, run, after, limit.into()))))
     }
 
     fn balance_memory_page(
@@ -221,22 +151,7 @@ impl AlertState for PostgresStore {
         after: String,
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<MemoryRow>, StoreError>> {
-        Box::pin(self.read(move |tx| {
-            Box::pin(async move {
-                sql::all(
-                    tx,
-                    "SELECT authorizer_unique_id, first_checked_at, last_success_at, \
-                            last_success_cents, peaks \
-                     FROM balance_memory WHERE monitor_id = $1 AND authorizer_unique_id > $2 \
-                     ORDER BY authorizer_unique_id LIMIT $3",
-                    &[&monitor.0, &after, &i64::from(limit)],
-                )
-                .await?
-                .iter()
-                .map(memory_row)
-                .collect()
-            })
-        }))
+        Box::pin(self.read(move |tx| Box::pin(memory_page(tx, monitor, after, limit.into()))))
     }
 
     fn open_alerts_between(
@@ -245,43 +160,16 @@ impl AlertState for PostgresStore {
         after: String,
         through: Option<String>,
     ) -> BoxFuture<'_, Result<Vec<OpenAlertRow>, StoreError>> {
-        Box::pin(self.read(move |tx| {
-            Box::pin(async move {
-                let sql = format!(
-                    "SELECT {OPEN_ALERT_COLUMNS} FROM alerts \
-                     WHERE monitor_id = $1 AND state <> 'resolved' \
-                       AND authorizer_unique_id > $2 \
-                       AND ($3::TEXT IS NULL OR authorizer_unique_id <= $3::TEXT) \
-                     ORDER BY authorizer_unique_id, rule"
-                );
-                sql::all(tx, &sql, &[&monitor.0, &after, &through])
-                    .await?
-                    .iter()
-                    .map(open_alert_row)
-                    .collect()
-            })
-        }))
+        Box::pin(
+            self.read(move |tx| Box::pin(open_alert_rows(tx, monitor, Some((after, through))))),
+        )
     }
 
     fn open_run_alerts(
         &self,
         monitor: MonitorId,
     ) -> BoxFuture<'_, Result<Vec<OpenAlertRow>, StoreError>> {
-        Box::pin(self.read(move |tx| {
-            Box::pin(async move {
-                let sql = format!(
-                    "SELECT {OPEN_ALERT_COLUMNS} FROM alerts \
-                     WHERE monitor_id = $1 AND state <> 'resolved' \
-                       AND authorizer_unique_id IS NULL \
-                     ORDER BY rule"
-                );
-                sql::all(tx, &sql, &[&monitor.0])
-                    .await?
-                    .iter()
-                    .map(open_alert_row)
-                    .collect()
-            })
-        }))
+        Box::pin(self.read(move |tx| Box::pin(open_alert_rows(tx, monitor, None))))
     }
 
     fn commit_judgement_parts(
@@ -331,6 +219,74 @@ impl AlertState for PostgresStore {
             })
         }))
     }
+}
+
+/// Up to `limit` of `run`'s checks with an id above `after`, by id.
+async fn checks_page(
+    tx: &Transaction<'_>,
+    run: RunId,
+    after: String,
+    limit: i64,
+) -> Result<Vec<RunCheck>, OpError> {
+    sql::all(tx, RUN_CHECKS_PAGE_SQL, &[&run.0, &after, &limit])
+        .await?
+        .iter()
+        .map(run_check)
+        .collect()
+}
+
+/// Up to `limit` balance memory rows of `monitor` with an id above `after`, by id.
+async fn memory_page(
+    tx: &Transaction<'_>,
+    monitor: MonitorId,
+    after: String,
+    limit: i64,
+) -> Result<Vec<MemoryRow>, OpError> {
+    sql::all(
+        tx,
+        "SELECT authorizer_unique_id, first_checked_at, last_success_at, \
+                last_success_cents, peaks \
+         FROM balance_memory WHERE monitor_id = $1 AND authorizer_unique_id > $2 \
+         ORDER BY authorizer_unique_id LIMIT $3",
+        &[&monitor.0, &after, &limit],
+    )
+    .await?
+    .iter()
+    .map(memory_row)
+    .collect()
+}
+
+/// The open alerts of `monitor`: with `None` the run alerts (no authorizer), by rule;
+/// with `(after, through)` the authorizers' with an id above `after` and at most
+/// `through` (every id above `after` with `None`), by id and rule.
+async fn open_alert_rows(
+    tx: &Transaction<'_>,
+    monitor: MonitorId,
+    between: Option<(String, Option<String>)>,
+) -> Result<Vec<OpenAlertRow>, OpError> {
+    let columns = OPEN_ALERT_COLUMNS;
+    let rows = match between {
+        None => {
+            let sql = format!(
+                "SELECT {columns} FROM alerts \
+                 WHERE monitor_id = $1 AND state <> 'resolved' \
+                   AND authorizer_unique_id IS NULL \
+                 ORDER BY rule"
+            );
+            sql::all(tx, &sql, &[&monitor.0]).await?
+        }
+        Some((after, through)) => {
+            let sql = format!(
+                "SELECT {columns} FROM alerts \
+                 WHERE monitor_id = $1 AND state <> 'resolved' \
+                   AND authorizer_unique_id > $2 \
+                   AND ($3::TEXT IS NULL OR authorizer_unique_id <= $3::TEXT) \
+                 ORDER BY authorizer_unique_id, rule"
+            );
+            sql::all(tx, &sql, &[&monitor.0, &after, &through]).await?
+        }
+    };
+    rows.iter().map(open_alert_row).collect()
 }
 
 /// Sets a finished run's `alerts_evaluated_at`; `false` when it was judged already.

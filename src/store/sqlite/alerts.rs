@@ -61,18 +61,8 @@ impl AlertState for SqliteStore {
         monitor: MonitorId,
     ) -> BoxFuture<'_, Result<Vec<MemoryRow>, StoreError>> {
         Box::pin(async move {
-            self.scan(move |transaction| {
-                let mut statement = transaction.prepare_cached(
-                    "SELECT authorizer_unique_id, first_checked_at, last_success_at, \
-                            last_success_cents, peaks \
-                     FROM balance_memory WHERE monitor_id = ?1 ORDER BY authorizer_unique_id",
-                )?;
-                let rows = statement
-                    .query_map(params![monitor.0], memory_row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(rows)
-            })
-            .await
+            self.scan(move |transaction| memory_page(transaction, monitor, "", i64::MAX))
+                .await
         })
     }
 
@@ -82,16 +72,12 @@ impl AlertState for SqliteStore {
     ) -> BoxFuture<'_, Result<Vec<OpenAlertRow>, StoreError>> {
         Box::pin(async move {
             self.scan(move |transaction| {
-                let mut statement = transaction.prepare_cached(
-                    "SELECT fingerprint, authorizer_unique_id, rule, severity, state, \
-                            consecutive_failures, consecutive_passes, first_fired_at, \
-                            last_notified_at \
-                     FROM alerts WHERE monitor_id = ?1 AND state <> 'resolved' \
-                     ORDER BY authorizer_unique_id, rule",
-                )?;
-                let rows = statement
-                    .query_map(params![monitor.0], open_alert_row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let mut rows = open_alert_rows(transaction, monitor, OpenAlerts::Runs)?;
+                rows.extend(open_alert_rows(
+                    transaction,
+                    monitor,
+                    OpenAlerts::Between(String::new(), None),
+                )?);
                 Ok(rows)
             })
             .await
@@ -142,38 +128,8 @@ impl AlertState for SqliteStore {
 
     fn run_checks(&self, run: RunId) -> BoxFuture<'_, Result<Vec<RunCheck>, StoreError>> {
         Box::pin(async move {
-            self.scan(move |transaction| {
-                let mut statement = transaction.prepare_cached(
-                    "SELECT m.authorizer_unique_id, \
-                            coalesce(own.outcome, inherited.outcome), \
-                            CASE WHEN own.outcome IS NOT NULL THEN own.balance_cents \
-                                 ELSE inherited.balance_cents END, \
-                            CASE WHEN own.outcome IS NOT NULL THEN own.balance_status_code \
-                                 ELSE inherited.balance_status_code END \
-                     FROM batch_members m \
-                     JOIN batches b ON b.id = m.batch_id \
-                     LEFT JOIN results own \
-                       ON own.run_id = m.run_id AND own.authorizer_unique_id = m.authorizer_unique_id \
-                     LEFT JOIN batches owner ON owner.id = b.cached_from \
-                     LEFT JOIN results inherited \
-                       ON inherited.run_id = owner.run_id \
-                      AND inherited.authorizer_unique_id = m.authorizer_unique_id \
-                     WHERE m.run_id = ?1 \
-                     UNION ALL \
-                     SELECT DISTINCT p.authorizer_unique_id, 'rejected', NULL, NULL \
-                     FROM preflight_rejections p \
-                     WHERE p.run_id = ?1 AND p.authorizer_unique_id <> '' \
-                       AND NOT EXISTS (SELECT 1 FROM batch_members m \
-                                       WHERE m.run_id = ?1 \
-                                         AND m.authorizer_unique_id = p.authorizer_unique_id) \
-                     ORDER BY 1",
-                )?;
-                let rows = statement
-                    .query_map(params![run.0], run_check)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(rows)
-            })
-            .await
+            self.scan(move |transaction| checks_page(transaction, run, "", i64::MAX))
+                .await
         })
     }
 
@@ -202,14 +158,8 @@ impl AlertState for SqliteStore {
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<RunCheck>, StoreError>> {
         Box::pin(async move {
-            self.read(move |transaction| {
-                let mut statement = transaction.prepare_cached(RUN_CHECKS_PAGE_SQL)?;
-                let rows = statement
-                    .query_map(params![run.0, after, limit], run_check)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(rows)
-            })
-            .await
+            self.read(move |transaction| checks_page(transaction, run, &after, limit.into()))
+                .await
         })
     }
 
@@ -220,19 +170,8 @@ impl AlertState for SqliteStore {
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<MemoryRow>, StoreError>> {
         Box::pin(async move {
-            self.read(move |transaction| {
-                let mut statement = transaction.prepare_cached(
-                    "SELECT authorizer_unique_id, first_checked_at, last_success_at, \
-                            last_success_cents, peaks \
-                     FROM balance_memory WHERE monitor_id = ?1 AND authorizer_unique_id > ?2 \
-                     ORDER BY authorizer_unique_id LIMIT ?3",
-                )?;
-                let rows = statement
-                    .query_map(params![monitor.0, after, limit], memory_row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(rows)
-            })
-            .await
+            self.read(move |transaction| memory_page(transaction, monitor, &after, limit.into()))
+                .await
         })
     }
 
@@ -244,18 +183,7 @@ impl AlertState for SqliteStore {
     ) -> BoxFuture<'_, Result<Vec<OpenAlertRow>, StoreError>> {
         Box::pin(async move {
             self.read(move |transaction| {
-                let sql = format!(
-                    "SELECT {OPEN_ALERT_COLUMNS} FROM alerts \
-                     WHERE monitor_id = ?1 AND state <> 'resolved' \
-                       AND authorizer_unique_id > ?2 \
-                       AND (?3 IS NULL OR authorizer_unique_id <= ?3) \
-                     ORDER BY authorizer_unique_id, rule"
-                );
-                let mut statement = transaction.prepare_cached(&sql)?;
-                let rows = statement
-                    .query_map(params![monitor.0, after, through], open_alert_row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(rows)
+                open_alert_rows(transaction, monitor, OpenAlerts::Between(after, through))
             })
             .await
         })
@@ -266,20 +194,8 @@ impl AlertState for SqliteStore {
         monitor: MonitorId,
     ) -> BoxFuture<'_, Result<Vec<OpenAlertRow>, StoreError>> {
         Box::pin(async move {
-            self.read(move |transaction| {
-                let sql = format!(
-                    "SELECT {OPEN_ALERT_COLUMNS} FROM alerts \
-                     WHERE monitor_id = ?1 AND state <> 'resolved' \
-                       AND authorizer_unique_id IS NULL \
-                     ORDER BY rule"
-                );
-                let mut statement = transaction.prepare_cached(&sql)?;
-                let rows = statement
-                    .query_map(params![monitor.0], open_alert_row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(rows)
-            })
-            .await
+            self.read(move |transaction| open_alert_rows(transaction, monitor, OpenAlerts::Runs))
+                .await
         })
     }
 
@@ -330,6 +246,75 @@ impl AlertState for SqliteStore {
             .await
         })
     }
+}
+
+/// Up to `limit` of `run`'s checks with an id above `after`, by id.
+fn checks_page(
+    transaction: &Transaction<'_>,
+    run: RunId,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<RunCheck>, OpError> {
+    let mut statement = transaction.prepare_cached(RUN_CHECKS_PAGE_SQL)?;
+    let rows = statement
+        .query_map(params![run.0, after, limit], run_check)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Up to `limit` balance memory rows of `monitor` with an id above `after`, by id.
+fn memory_page(
+    transaction: &Transaction<'_>,
+    monitor: MonitorId,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<MemoryRow>, OpError> {
+    let mut statement = transaction.prepare_cached(
+        "SELECT authorizer_unique_id, first_checked_at, last_success_at, \
+                last_success_cents, peaks \
+         FROM balance_memory WHERE monitor_id = ?1 AND authorizer_unique_id > ?2 \
+         ORDER BY authorizer_unique_id LIMIT ?3",
+    )?;
+    let rows = statement
+        .query_map(params![monitor.0, after, limit], memory_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Which open alerts to read.
+enum OpenAlerts {
+    /// The run alerts (no authorizer), by rule.
+    Runs,
+    /// The authorizers' with an id above the first and at most the second (every id
+    /// above the first with `None`), by id and rule.
+    Between(String, Option<String>),
+}
+
+fn open_alert_rows(
+    transaction: &Transaction<'_>,
+    monitor: MonitorId,
+    which: OpenAlerts,
+) -> Result<Vec<OpenAlertRow>, OpError> {
+    let (filter, after, through) = match which {
+        OpenAlerts::Runs => ("authorizer_unique_id IS NULL", None, None),
+        OpenAlerts::Between(after, through) => (
+            "authorizer_unique_id > ?2 AND (?3 IS NULL OR authorizer_unique_id <= ?3)",
+            Some(after),
+            through,
+        ),
+    };
+    let sql = format!(
+        "SELECT {OPEN_ALERT_COLUMNS} FROM alerts \
+         WHERE monitor_id = ?1 AND state <> 'resolved' AND {filter} \
+         ORDER BY authorizer_unique_id, rule"
+    );
+    let mut statement = transaction.prepare_cached(&sql)?;
+    let rows = match after {
+        Some(after) => statement.query_map(params![monitor.0, after, through], open_alert_row)?,
+        None => statement.query_map(params![monitor.0], open_alert_row)?,
+    }
+    .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
 }
 
 /// Sets a finished run's `alerts_evaluated_at`; `false` when it was judged already.
