@@ -16,7 +16,8 @@
 //! the page's ids is read with it. What lives from page to page is bounded by the page,
 //! the rules and the routes: the skips, the firing counts by rule and severity, the
 //! first lines of the unsuccessful listing, the held alerts, and the digest rows (one
-//! per announced transition). Nothing the judgement holds grows with the list.
+//! per announced transition, none without a route). Nothing else the judgement holds
+//! grows with the list.
 //!
 //! The transaction stays open while the pages are judged, so the reads (on other
 //! connections) see the state before the judgement, and a judgement that stops half-way
@@ -168,6 +169,9 @@ async fn pages(
     let mut unsuccessful = Listing::default();
     let mut digest_rows =
         silences::DigestRows::new(&monitor.name, &input.held, &input.silences, input.now);
+    if input.routes.is_empty() {
+        digest_rows = digest_rows.marks_only();
+    }
     // The few held alerts' fields now, their latest balances as their pages go by.
     let mut held: HashMap<String, HeldAuthorizer> = input
         .held

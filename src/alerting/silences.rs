@@ -189,6 +189,8 @@ pub(crate) struct DigestRows<'s> {
     was_held: HashSet<String>,
     /// Held alerts this run has a transition for: the transition speaks for them.
     touched: HashSet<String>,
+    /// Whether rows are kept: without a route no digest is written, only the marks.
+    keep_rows: bool,
     out: Silenced,
 }
 
@@ -205,7 +207,16 @@ impl<'s> DigestRows<'s> {
             now,
             was_held: held_before.iter().map(|h| h.fingerprint.clone()).collect(),
             touched: HashSet::new(),
+            keep_rows: true,
             out: Silenced::default(),
+        }
+    }
+
+    /// Keeps no rows, only the held and released marks (no route would read them).
+    pub(crate) fn marks_only(self) -> DigestRows<'s> {
+        DigestRows {
+            keep_rows: false,
+            ..self
         }
     }
 
@@ -249,6 +260,9 @@ impl<'s> DigestRows<'s> {
             if self.was_held.contains(fingerprint.as_str()) {
                 self.out.released.push(fingerprint);
             }
+            if !self.keep_rows {
+                continue;
+            }
             rows.push(DigestRow {
                 transition: match t.kind {
                     TransitionKind::Fired => DigestTransition::Fired,
@@ -280,6 +294,7 @@ impl<'s> DigestRows<'s> {
             silences,
             now,
             touched,
+            keep_rows,
             mut out,
             ..
         } = self;
@@ -296,6 +311,10 @@ impl<'s> DigestRows<'s> {
             ) else {
                 continue;
             };
+            out.released.push(alert.fingerprint.clone());
+            if !keep_rows {
+                continue;
+            }
             let reason = alert.reason.unwrap_or_default();
             out.rows.push(DigestRow {
                 transition: DigestTransition::Fired,
@@ -307,7 +326,6 @@ impl<'s> DigestRows<'s> {
                 rule: rule.rule_type.as_str().to_string(),
                 reason: format!("{reason} (held by a silence that has ended)"),
             });
-            out.released.push(alert.fingerprint);
         }
         out
     }
