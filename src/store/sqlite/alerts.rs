@@ -158,7 +158,8 @@ impl AlertState for SqliteStore {
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<RunCheck>, StoreError>> {
         Box::pin(async move {
-            self.read(move |transaction| checks_page(transaction, run, &after, limit.into()))
+            // Unmapped: a judgement's pages pass over the whole run once.
+            self.scan(move |transaction| checks_page(transaction, run, &after, limit.into()))
                 .await
         })
     }
@@ -170,7 +171,7 @@ impl AlertState for SqliteStore {
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<MemoryRow>, StoreError>> {
         Box::pin(async move {
-            self.read(move |transaction| memory_page(transaction, monitor, &after, limit.into()))
+            self.scan(move |transaction| memory_page(transaction, monitor, &after, limit.into()))
                 .await
         })
     }
