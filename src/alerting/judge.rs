@@ -13,11 +13,11 @@
 //!
 //! A page ends at the lower of the last ids of a full page of checks and a full page of
 //! memory, so both sides of the join hold at most [`PAGE`] rows, and every alert of
-//! the page's ids is read with it. What lives from page to page is bounded by the page,
-//! the rules and the routes: the skips, the firing counts by rule and severity, the
-//! first lines of the unsuccessful listing, the held alerts, and the digest rows (one
-//! per announced transition, none without a route). Nothing else the judgement holds
-//! grows with the list.
+//! the page's ids is read with it. What lives from page to page does not grow with the
+//! list: the skips and the firing counts (by rule and severity), the first lines of the
+//! unsuccessful listing, and the held alerts (as many as silences hold). Only the
+//! digest rows grow, one per announced transition (none without a route): with what a
+//! run announces, not with how many it checks.
 //!
 //! The transaction stays open while the pages are judged, so the reads (on other
 //! connections) see the state before the judgement, and a judgement that stops half-way
