@@ -186,7 +186,7 @@ fn cases() -> Vec<Case> {
             name: "a PostgreSQL pool of no connections",
             edit: Append("storage:\n  postgres:\n    url_env: RF_KEY\n    pool_size: 0\n"),
             at: ":18:16: storage.postgres.pool_size",
-            reason: "out of range (1 to 100)",
+            reason: "out of range (2 to 100)",
         },
         Case {
             name: "batch size above 1000",

@@ -2,10 +2,10 @@
 //! they announce through a durable outbox.
 //!
 //! ```text
-//! finished run ─► judge ─► rules::evaluate(state from the store, the run's checks)
-//!                   │
-//!                   └─► one transaction: memory, alert rows, one queued digest per
-//!                       route, and the run marked judged
+//! finished run ─► judge ─► rules::Evaluator, a page of ids at a time (the run's checks
+//!                   │       and the state before, read from the store in id order)
+//!                   └─► one transaction fed page by page: memory, alert rows, one
+//!                       queued digest per route, and the run marked judged
 //!                                   │
 //!                  outbox worker ◄──┘  (woken at once; otherwise when the next is due)
 //!                       │
@@ -41,6 +41,7 @@
 //! value of the daemon's `watch` of the configuration, so a reload reaches the next
 //! one; nothing is copied at start-up.
 
+mod judge;
 pub mod outbox;
 pub mod payload;
 mod rows;
@@ -50,25 +51,19 @@ mod test_alert;
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, SubsecRound, Utc};
 use tokio::sync::{Mutex, Notify, watch};
 
 use crate::clock::Clock;
 use crate::config::{Config, Monitor, RuleKind};
-use crate::domain::{Cents, RunId, RunState};
-use crate::notify::digest::{FieldLabel, FiringGroup};
-use crate::notify::{Digest, DigestRow};
-use crate::rules::{
-    self, AuthorizerFacts, Check, MonitorRules, RunFacts, TransitionKind, evaluate,
-};
+use crate::domain::RunId;
+use crate::notify::digest::FieldLabel;
+use crate::rules;
 use crate::run::MetadataById;
-use crate::store::{
-    HeldAlert, Judgement, MemoryRow, NewNotification, OpenAlertRow, RunCheck, RunCheckOutcome,
-    RunForJudgement, SilenceRecord, Store, StoreError,
-};
+use crate::store::{Store, StoreError};
+
+use judge::JudgementInput;
 
 pub use outbox::{DeliveryRound, Outbox};
 pub use test_alert::{TestAlertError, send_test, test_digest};
@@ -239,7 +234,6 @@ impl Alerting {
             return Ok(None);
         };
         let run_id = run.record.id;
-        let checks = store.run_checks(run_id).await?;
         // Taken, not shared: the list's metadata is freed as soon as the rules are done.
         let metadata = match loaded.take_if(|(loaded_run, _)| *loaded_run == run_id) {
             Some((_, metadata)) => metadata,
@@ -249,11 +243,9 @@ impl Alerting {
         let now = self.inner.clock.now();
         let input = JudgementInput {
             monitor: monitor.clone(),
+            monitor_id,
             run,
-            checks,
             metadata,
-            memory: store.balance_memory(monitor_id).await?,
-            open: store.open_alerts(monitor_id).await?,
             held: store.held_alerts(monitor_id).await?,
             silences: store.silences(Some(now)).await?,
             routes: monitor
@@ -263,25 +255,14 @@ impl Alerting {
                 .cloned()
                 .collect(),
             now,
+            page: judge::PAGE,
         };
-        // Judging a large run is a burst of CPU and memory: it runs beside the runtime,
-        // on the blocking pool that also loads the lists, so it neither stalls other
-        // tasks nor holds its memory apart from the list's.
-        let outcome = tokio::task::spawn_blocking(move || judge(input))
-            .await
-            .map_err(|error| AlertingError::Stopped {
-                run: run_id.0,
-                message: error.to_string(),
-            })??;
-        for fingerprint in &outcome.unreadable {
-            tracing::warn!(%fingerprint, "an open alert names a rule or severity this version does not know; it is left as it is");
-        }
-        if !store
-            .commit_judgement(monitor_id, run_id, outcome.judgement)
-            .await?
-        {
+        let Some(outcome) = judge::judge(store, input).await? else {
             // Judged meanwhile by another process sharing the database: take the next.
             return Err(AlertingError::Raced);
+        };
+        for fingerprint in &outcome.unreadable {
+            tracing::warn!(%fingerprint, "an open alert names a rule or severity this version does not know; it is left as it is");
         }
         // Needed no more. If this fails, the rows go with the run at retention.
         if let Err(error) = store.forget_judgement_metadata(run_id).await {
@@ -293,204 +274,6 @@ impl Alerting {
             ..outcome.judged
         }))
     }
-}
-
-/// What [`judge`] needs, owned, so that it can run on the blocking pool.
-struct JudgementInput {
-    monitor: Monitor,
-    run: RunForJudgement,
-    checks: Vec<RunCheck>,
-    metadata: Arc<MetadataById>,
-    memory: Vec<MemoryRow>,
-    open: Vec<OpenAlertRow>,
-    /// The monitor's routes that are configured: one digest is queued for each.
-    routes: Vec<String>,
-    /// Firing alerts a silence held back from every route.
-    held: Vec<HeldAlert>,
-    /// The silences in force or to come.
-    silences: Vec<SilenceRecord>,
-    now: DateTime<Utc>,
-}
-
-/// What a digest row needs of an authorizer whose alert a silence held: its
-/// `alert_fields` and its latest balance.
-struct HeldAuthorizer {
-    fields: Vec<(String, String)>,
-    balance: Option<Cents>,
-}
-
-/// What [`judge`] decided: the writes to commit and what to report of them.
-struct JudgementOutcome {
-    judgement: Judgement,
-    /// `run` and `monitor` are filled in by the caller.
-    judged: Judged,
-    /// Open alerts this version cannot read, by fingerprint.
-    unreadable: Vec<String>,
-}
-
-/// Evaluates the rules over one run and turns the result into writes. Pure CPU work.
-///
-/// A large run's judgement holds several run-sized structures (the checks, the state
-/// before and after, the transitions, the writes); each is dropped as soon as the next
-/// step no longer needs it, so they are never all held at once.
-fn judge(input: JudgementInput) -> Result<JudgementOutcome, AlertingError> {
-    let JudgementInput {
-        monitor,
-        run,
-        checks,
-        metadata,
-        memory,
-        open,
-        routes,
-        held,
-        silences,
-        now,
-    } = input;
-    let facts: Vec<AuthorizerFacts<'_>> = checks
-        .iter()
-        .map(|check| {
-            let facts = AuthorizerFacts::new(
-                &check.authorizer_unique_id,
-                match check.outcome {
-                    RunCheckOutcome::Retrieved {
-                        status_code,
-                        balance,
-                    } => Check::Retrieved {
-                        status_code,
-                        balance,
-                    },
-                    RunCheckOutcome::NotRetrieved => Check::NotRetrieved,
-                    RunCheckOutcome::Rejected => Check::Rejected,
-                },
-            );
-            match metadata.get(&check.authorizer_unique_id) {
-                Some(fields) => facts.with_metadata(fields),
-                None => facts,
-            }
-        })
-        .collect();
-    let run_facts = run_facts(&run);
-    let (previous, unreadable) = rows::load_state(memory, open);
-    let before = rows::Before::of(&previous);
-    let evaluation = evaluate(&MonitorRules::from(&monitor), &run_facts, &facts, previous)
-        .map_err(|source| AlertingError::Rules {
-            run: run.record.id.0,
-            source,
-        })?;
-    // The few held alerts' fields and latest balances, taken now: the digest rows are
-    // built after the run-sized structures are gone.
-    let held_authorizers: HashMap<String, HeldAuthorizer> = held
-        .iter()
-        .filter_map(|alert| alert.authorizer_unique_id.as_deref())
-        .map(|id| {
-            let fields = match metadata.get(id) {
-                Some(fields) => monitor
-                    .alert_fields
-                    .iter()
-                    .filter_map(|field| Some((field.clone(), fields.get(field)?.to_string())))
-                    .collect(),
-                None => Vec::new(),
-            };
-            let authorizers = &evaluation.state.authorizers;
-            let balance = authorizers
-                .binary_search_by(|entry| entry.id.as_str().cmp(id))
-                .ok()
-                .and_then(|at| Some(authorizers[at].history.last_success?.balance));
-            (id.to_string(), HeldAuthorizer { fields, balance })
-        })
-        .collect();
-    drop(facts);
-    let unsuccessful = crate::run::unsuccessful::listing(run.record.id, &checks);
-    drop(checks);
-    drop(metadata);
-    let rules::Evaluation {
-        state,
-        transitions,
-        skips,
-    } = evaluation;
-    let firing = state.firing_count();
-    let firing_groups = silences::firing_groups(&monitor.name, &state, &silences, now);
-    let diff = rows::diff(&monitor.name, &before, state, &transitions);
-    drop(before);
-    // Silences leave alerts out of the digests (the rules know nothing of them).
-    let silenced = silences::digest_rows(
-        &monitor.name,
-        &transitions,
-        held,
-        &silences,
-        now,
-        |id| {
-            held_authorizers
-                .get(id)
-                .map(|held| held.fields.clone())
-                .unwrap_or_default()
-        },
-        |id| held_authorizers.get(id)?.balance,
-    );
-    drop(held_authorizers);
-
-    let mut notifications = Vec::new();
-    // Nobody would receive a digest without a route: none is written.
-    let digest = match routes.is_empty() {
-        true => None,
-        false => digest(&monitor, &run, silenced.rows, firing_groups),
-    };
-    if let Some(digest) = digest {
-        let payload = payload::encode(&digest);
-        drop(digest);
-        // One copy per route; the last route takes the encoded text itself.
-        let payloads = std::iter::repeat_n(payload, routes.len());
-        for (route, payload) in routes.iter().zip(payloads) {
-            notifications.push(NewNotification {
-                route: route.clone(),
-                idempotency_key: idempotency_key(),
-                payload,
-                monitor: Some(monitor.name.clone()),
-                created_at: now,
-            });
-        }
-    }
-    let queued = match notifications.is_empty() {
-        true => Vec::new(),
-        false => routes,
-    };
-    let count = |kind| transitions.iter().filter(|t| t.kind == kind).count();
-    let judged = Judged {
-        run: run.record.id,
-        monitor: String::new(),
-        fired: count(TransitionKind::Fired),
-        reminders: count(TransitionKind::Reminder),
-        resolved: count(TransitionKind::Resolved),
-        firing,
-        queued,
-        unsuccessful,
-        skips: skips
-            .iter()
-            .map(|skip| {
-                format!(
-                    "{}: {} authorizer(s) skipped, metadata field {:?}: {} (e.g. {})",
-                    skip.rule,
-                    skip.count,
-                    skip.field,
-                    skip.reason.as_str(),
-                    skip.examples.join(", ")
-                )
-            })
-            .collect(),
-    };
-    Ok(JudgementOutcome {
-        judgement: Judgement {
-            judged_at: now,
-            memory_upserts: diff.memory_upserts,
-            memory_deletes: diff.memory_deletes,
-            alerts: diff.alerts,
-            notifications,
-            held: silenced.held,
-            released: silenced.released,
-        },
-        judged,
-        unreadable,
-    })
 }
 
 fn log_judged(judged: &Judged) {
@@ -507,49 +290,6 @@ fn log_judged(judged: &Judged) {
     for skip in &judged.skips {
         tracing::warn!(monitor = %judged.monitor, run = judged.run.0, "{skip}");
     }
-}
-
-/// What the rules know of a run besides its checks.
-fn run_facts(run: &RunForJudgement) -> RunFacts {
-    let record = &run.record;
-    let now = run
-        .slot
-        .or(record.finished_at)
-        .unwrap_or(record.created_at)
-        .trunc_subsecs(6);
-    let submitted = run.chunks_submitted > 0;
-    RunFacts {
-        run: record.id,
-        now,
-        state: record.state,
-        submitted,
-        api_unreachable: run.chunks > 0 && !submitted && record.state == RunState::Failed,
-        authorizer_list_complete: run.chunks > 0 || run.preflight_rejections > 0,
-    }
-}
-
-/// The digest of a run's announced rows, or `None` when nothing is announced.
-fn digest(
-    monitor: &Monitor,
-    run: &RunForJudgement,
-    rows: Vec<DigestRow>,
-    firing: Vec<FiringGroup>,
-) -> Option<Digest> {
-    if rows.is_empty() {
-        return None;
-    }
-    let record = &run.record;
-    let run_time: DateTime<Utc> = run.slot.or(record.started_at).unwrap_or(record.created_at);
-    Some(Digest {
-        monitor: monitor.name.clone(),
-        run: Some(record.id),
-        run_time,
-        zone: monitor.schedule.zone(),
-        rows,
-        test: false,
-        firing,
-        fields: field_labels(monitor),
-    })
 }
 
 /// How the monitor's `alert_fields` are shown: each under its label, a

@@ -162,7 +162,8 @@ pub(crate) struct Silenced {
 /// The digest rows of a judgement of `monitor` (its name): every announced transition
 /// no silence in force at `now` matches, then each held alert that is still firing, no longer silenced and not
 /// in the rows already. `fields` gives an authorizer's `alert_fields`, `balance` its
-/// latest balance.
+/// latest balance. [`DigestRows`] does the same a page of transitions at a time.
+#[cfg(test)]
 pub(crate) fn digest_rows(
     monitor: &str,
     transitions: &[Transition],
@@ -172,71 +173,176 @@ pub(crate) fn digest_rows(
     fields: impl Fn(&str) -> Vec<(String, String)>,
     balance: impl Fn(&str) -> Option<crate::domain::Cents>,
 ) -> Silenced {
-    let mut out = Silenced::default();
-    let was_held: HashSet<&str> = held_before.iter().map(|h| h.fingerprint.as_str()).collect();
-    // Held alerts this run has a transition for: the transition speaks for them.
-    let mut touched: HashSet<String> = HashSet::new();
-    for t in transitions {
-        let rule = t.rule().to_string();
-        let fingerprint = t.fingerprint.to_string();
-        if was_held.contains(fingerprint.as_str()) {
-            touched.insert(fingerprint.clone());
+    let mut rows = DigestRows::new(monitor, &held_before, silences, now);
+    rows.add(transitions);
+    rows.finish(held_before, fields, balance)
+}
+
+/// [`digest_rows`] built as a judgement goes: [`DigestRows::add`] for each page's
+/// transitions, in order, [`DigestRows::add_first`] for the run alerts' (they lead),
+/// then [`DigestRows::finish`] with the held alerts. It holds the rows, which a run's
+/// announced transitions make, and the held alerts' fingerprints, never the list.
+pub(crate) struct DigestRows<'s> {
+    monitor: &'s str,
+    silences: &'s [SilenceRecord],
+    now: DateTime<Utc>,
+    was_held: HashSet<String>,
+    /// Held alerts this run has a transition for: the transition speaks for them.
+    touched: HashSet<String>,
+    /// Whether rows are kept: without a route no digest is written, only the marks.
+    keep_rows: bool,
+    out: Silenced,
+}
+
+impl<'s> DigestRows<'s> {
+    pub(crate) fn new(
+        monitor: &'s str,
+        held_before: &[HeldAlert],
+        silences: &'s [SilenceRecord],
+        now: DateTime<Utc>,
+    ) -> DigestRows<'s> {
+        DigestRows {
+            monitor,
+            silences,
+            now,
+            was_held: held_before.iter().map(|h| h.fingerprint.clone()).collect(),
+            touched: HashSet::new(),
+            keep_rows: true,
+            out: Silenced::default(),
         }
-        if !t.notify {
-            continue;
+    }
+
+    /// Keeps no rows, only the held and released marks (no route would read them).
+    pub(crate) fn marks_only(self) -> DigestRows<'s> {
+        DigestRows {
+            keep_rows: false,
+            ..self
         }
-        if silenced_by(silences, now, monitor, t.authorizer_id(), &rule).is_some() {
-            if t.kind != TransitionKind::Resolved {
-                out.held.push(fingerprint);
+    }
+
+    /// The rows of `transitions`, after those added before.
+    pub(crate) fn add(&mut self, transitions: &[Transition]) {
+        let rows = self.rows(transitions);
+        self.out.rows.extend(rows);
+    }
+
+    /// The rows of `transitions`, before those added before.
+    pub(crate) fn add_first(&mut self, transitions: &[Transition]) {
+        let rows = self.rows(transitions);
+        self.out.rows.splice(0..0, rows);
+    }
+
+    fn rows(&mut self, transitions: &[Transition]) -> Vec<DigestRow> {
+        let mut rows = Vec::new();
+        for t in transitions {
+            let rule = t.rule().to_string();
+            let fingerprint = t.fingerprint.to_string();
+            if self.was_held.contains(fingerprint.as_str()) {
+                self.touched.insert(fingerprint.clone());
             }
-            continue;
+            if !t.notify {
+                continue;
+            }
+            if silenced_by(
+                self.silences,
+                self.now,
+                self.monitor,
+                t.authorizer_id(),
+                &rule,
+            )
+            .is_some()
+            {
+                if t.kind != TransitionKind::Resolved {
+                    self.out.held.push(fingerprint);
+                }
+                continue;
+            }
+            if self.was_held.contains(fingerprint.as_str()) {
+                self.out.released.push(fingerprint);
+            }
+            if !self.keep_rows {
+                continue;
+            }
+            rows.push(DigestRow {
+                transition: match t.kind {
+                    TransitionKind::Fired => DigestTransition::Fired,
+                    TransitionKind::Reminder => DigestTransition::Reminder,
+                    TransitionKind::Resolved => DigestTransition::Resolved,
+                },
+                severity: t.severity,
+                authorizer_id: t.authorizer_id().map(str::to_string),
+                metadata: t.fields.clone(),
+                balance_before: t.balance_before,
+                balance_after: t.balance_after,
+                rule: t.rule().rule_type.as_str().to_string(),
+                reason: t.reason.clone(),
+            });
         }
-        if was_held.contains(fingerprint.as_str()) {
-            out.released.push(fingerprint);
-        }
-        out.rows.push(DigestRow {
-            transition: match t.kind {
-                TransitionKind::Fired => DigestTransition::Fired,
-                TransitionKind::Reminder => DigestTransition::Reminder,
-                TransitionKind::Resolved => DigestTransition::Resolved,
-            },
-            severity: t.severity,
-            authorizer_id: t.authorizer_id().map(str::to_string),
-            metadata: t.fields.clone(),
-            balance_before: t.balance_before,
-            balance_after: t.balance_after,
-            rule: t.rule().rule_type.as_str().to_string(),
-            reason: t.reason.clone(),
-        });
+        rows
     }
-    drop(was_held);
-    for alert in held_before {
-        let authorizer = alert.authorizer_unique_id.as_deref();
-        if touched.contains(&alert.fingerprint)
-            || silenced_by(silences, now, monitor, authorizer, &alert.rule).is_some()
+
+    /// The rows, with each held alert still firing that no transition spoke for and no
+    /// silence holds any more.
+    pub(crate) fn finish(
+        self,
+        held_before: Vec<HeldAlert>,
+        fields: impl Fn(&str) -> Vec<(String, String)>,
+        balance: impl Fn(&str) -> Option<crate::domain::Cents>,
+    ) -> Silenced {
+        let DigestRows {
+            monitor,
+            silences,
+            now,
+            touched,
+            keep_rows,
+            mut out,
+            ..
+        } = self;
+        for alert in held_before {
+            let authorizer = alert.authorizer_unique_id.as_deref();
+            if touched.contains(&alert.fingerprint)
+                || silenced_by(silences, now, monitor, authorizer, &alert.rule).is_some()
+            {
+                continue;
+            }
+            let (Some(severity), Some(rule)) = (
+                severity_from_text(&alert.severity),
+                RuleId::parse(&alert.rule),
+            ) else {
+                continue;
+            };
+            out.released.push(alert.fingerprint.clone());
+            if !keep_rows {
+                continue;
+            }
+            let reason = alert.reason.unwrap_or_default();
+            out.rows.push(DigestRow {
+                transition: DigestTransition::Fired,
+                severity,
+                authorizer_id: alert.authorizer_unique_id.clone(),
+                metadata: authorizer.map(&fields).unwrap_or_default(),
+                balance_before: None,
+                balance_after: authorizer.and_then(&balance),
+                rule: rule.rule_type.as_str().to_string(),
+                reason: format!("{reason} (held by a silence that has ended)"),
+            });
+        }
+        out
+    }
+}
+
+/// Adds `more` (counted over later subjects) to `groups`, keeping the order in which
+/// each rule and severity first appeared.
+pub(crate) fn add_firing_groups(groups: &mut Vec<FiringGroup>, more: Vec<FiringGroup>) {
+    for group in more {
+        match groups
+            .iter_mut()
+            .find(|g| g.rule == group.rule && g.severity == group.severity)
         {
-            continue;
+            Some(existing) => existing.count += group.count,
+            None => groups.push(group),
         }
-        let (Some(severity), Some(rule)) = (
-            severity_from_text(&alert.severity),
-            RuleId::parse(&alert.rule),
-        ) else {
-            continue;
-        };
-        let reason = alert.reason.unwrap_or_default();
-        out.rows.push(DigestRow {
-            transition: DigestTransition::Fired,
-            severity,
-            authorizer_id: alert.authorizer_unique_id.clone(),
-            metadata: authorizer.map(&fields).unwrap_or_default(),
-            balance_before: None,
-            balance_after: authorizer.and_then(&balance),
-            rule: rule.rule_type.as_str().to_string(),
-            reason: format!("{reason} (held by a silence that has ended)"),
-        });
-        out.released.push(alert.fingerprint);
     }
-    out
 }
 
 /// The alerts firing after a run that the routes are told of (every firing alert no

@@ -219,3 +219,161 @@ async fn the_state_read_back_after_each_run_is_the_state_evaluate_returned() {
     assert!(all.rows.iter().any(|a| a.state == "firing"));
     store.close().await;
 }
+
+/// A monitor with every rule kind of [`rules`] and one webhook route, as configured.
+fn paged_config() -> std::sync::Arc<crate::config::Config> {
+    let text = "rightfoot:\n  api_key_env: K\n\
+        routes:\n  hook:\n    webhook:\n      url: http://127.0.0.1:9/hook\n\
+        monitors:\n  - name: m\n    schedule: \"30 11 * * *\"\n    timezone: UTC\n\
+        \x20   authorizers:\n      csv: /nonexistent/authorizers.csv\n\
+        \x20   routes: [hook]\n    repeat_interval: 48h\n\
+        \x20   rules:\n\
+        \x20     - balance_below: { amount: 150.00 }\n\
+        \x20     - drop_percent: { percent: 40, window: 7d, for_runs: 2 }\n\
+        \x20     - negative_balance: {}\n\
+        \x20     - check_failed: { consecutive: 2 }\n\
+        \x20     - stale: { after: 2d }\n\
+        \x20     - run_failed: { not_retrieved_percent: 20 }\n";
+    let env = crate::secret::Environment::from_pairs([("K", "rf_test_key")]);
+    let config = crate::config::load_str(text, std::path::Path::new("c.yaml"), &env)
+        .unwrap_or_else(|error| panic!("{:?}", error.problems()));
+    std::sync::Arc::new(config)
+}
+
+/// Stores run `n` of [`script`] for `monitor` as a finished manual run.
+async fn store_run(
+    store: &Store,
+    monitor: crate::store::MonitorId,
+    n: usize,
+) -> crate::domain::RunId {
+    use crate::store::{BatchSubmitted, PlannedChunk, ResultRow};
+    let checks: Vec<(&str, Check)> = script()[n]
+        .iter()
+        .filter_map(|(id, check)| Some((*id, (*check)?)))
+        .collect();
+    let run = store
+        .create_run(NewRun {
+            created_at: day(n as i64),
+            monitor,
+            trigger: RunTrigger::Manual,
+        })
+        .await
+        .unwrap();
+    store
+        .set_run_state(run, RunStateChange::new(RunState::Running, day(n as i64)))
+        .await
+        .unwrap();
+    let members: Vec<String> = checks.iter().map(|(id, _)| id.to_string()).collect();
+    let batch = store
+        .begin_batch(
+            run,
+            0,
+            PlannedChunk {
+                body_sha256: [n as u8; 32],
+                members: members.clone(),
+            },
+        )
+        .await
+        .unwrap();
+    store
+        .mark_batch_submitted(
+            batch,
+            BatchSubmitted {
+                rightfoot_batch_id: format!("B-{n}"),
+                submitted_at: day(n as i64),
+                accepted: members.len() as u32,
+                failed: Vec::new(),
+                deadline: day(n as i64) + TimeDelta::hours(1),
+            },
+        )
+        .await
+        .unwrap();
+    let results: Vec<ResultRow> = checks
+        .iter()
+        .filter_map(|(id, check)| match *check {
+            Check::Retrieved {
+                status_code,
+                balance,
+            } => Some(ResultRow {
+                authorizer_unique_id: id.to_string(),
+                balance,
+                balance_status_code: status_code,
+                retrieved_at: day(n as i64),
+            }),
+            _ => None,
+        })
+        .collect();
+    store.upsert_results(run, batch, &results).await.unwrap();
+    store
+        .set_run_state(run, RunStateChange::new(RunState::Complete, day(n as i64)))
+        .await
+        .unwrap();
+    run
+}
+
+/// Issue 21: a run judged a page of one or two ids at a time (a merge join over keyset
+/// pages, one transaction fed in parts) comes to what one page of every id comes to:
+/// the same counts, skips, listing and digests, and the same state in the store, run
+/// after run, with a silence holding an alert and releasing it.
+#[tokio::test]
+async fn judging_in_pages_of_one_or_two_ids_comes_to_what_one_page_does() {
+    use super::judge::{JudgementInput, PAGE, judge};
+    use crate::store::NewSilence;
+    let config = paged_config();
+    let monitor = config.monitors[0].clone();
+    let directory = tempfile::tempdir().unwrap();
+    let pages = [PAGE, 2, 1];
+    let mut stores = Vec::new();
+    for page in pages {
+        let store = Store::open(directory.path().join(format!("page-{page}.db"))).unwrap();
+        let monitor_id = store.ensure_monitor("m").await.unwrap();
+        store
+            .add_silence(NewSilence {
+                authorizer_unique_id: "A-2".into(),
+                monitor: None,
+                rule: Some("check_failed".into()),
+                starts_at: day(0) - TimeDelta::hours(1),
+                ends_at: day(3) - TimeDelta::hours(1),
+                created_by: "ops".into(),
+                comment: "payment plan".into(),
+            })
+            .await
+            .unwrap();
+        stores.push((page, store, monitor_id));
+    }
+    let (mut fired, mut held) = (0, 0);
+    for n in 0..script().len() {
+        let mut outcomes = Vec::new();
+        for (page, store, monitor_id) in &stores {
+            let run_id = store_run(store, *monitor_id, n).await;
+            let run = store.next_unjudged_run(*monitor_id).await.unwrap().unwrap();
+            assert_eq!(run.record.id, run_id);
+            let now = day(n as i64) + TimeDelta::minutes(5);
+            let input = JudgementInput {
+                monitor: monitor.clone(),
+                monitor_id: *monitor_id,
+                run,
+                metadata: Default::default(),
+                routes: vec!["hook".into()],
+                held: store.held_alerts(*monitor_id).await.unwrap(),
+                silences: store.silences(Some(now)).await.unwrap(),
+                now,
+                page: *page,
+            };
+            let outcome = judge(store, input).await.unwrap().unwrap();
+            held += store.held_alerts(*monitor_id).await.unwrap().len();
+            outcomes.push((
+                outcome.judged,
+                store.balance_memory(*monitor_id).await.unwrap(),
+                store.open_alerts(*monitor_id).await.unwrap(),
+                store.held_alerts(*monitor_id).await.unwrap(),
+            ));
+        }
+        let (whole, paged) = outcomes.split_first().unwrap();
+        for (other, page) in paged.iter().zip(&pages[1..]) {
+            assert_eq!(other, whole, "run {n}, pages of {page}");
+        }
+        fired += whole.0.fired;
+    }
+    assert!(fired > 0 && held > 0, "fired {fired}, held {held}");
+}

@@ -1,5 +1,5 @@
-//! [`evaluate`]: one run's facts and the previous state in, the new state and the
-//! transitions out, in one pass.
+//! The merge pass behind [`super::evaluate`]: one page of a run's facts and the
+//! previous state of the same ids in, their new state and the transitions out.
 //!
 //! The authorizers of the run and those of the previous state are both sorted by id, so
 //! they are joined by merging, without a hash map or a sort. The previous state's vector
@@ -23,7 +23,7 @@ use super::conditions::{
 use super::identity::{Fingerprint, RuleId, Subject};
 use super::input::{AuthorizerFacts, Check, MonitorRules, RunFacts};
 use super::lifecycle::{Observation, step};
-use super::output::{Evaluation, Skip, SkipReason, Transition, TransitionKind};
+use super::output::{Skip, SkipReason, Transition, TransitionKind};
 use super::state::{AlertPhase, AlertState, AuthorizerState, BalanceSample, RulesState};
 
 /// Why an evaluation was refused. Nothing is judged when one of these is returned.
@@ -39,89 +39,58 @@ pub enum RulesError {
     StateNotSorted { id: String },
     #[error("the previous state lists the alerts of {subject} out of rule order, or one twice")]
     AlertsNotSorted { subject: Subject },
+    #[error(
+        "a page of the run's authorizers or of the previous state starts at {id:?}, not after the previous page"
+    )]
+    PagesNotInOrder { id: String },
 }
 
-/// Judges one finished run of a monitor.
-///
-/// - `config`: the monitor's rules and alert settings (`MonitorRules::from(&monitor)`).
-/// - `run`: the run's own facts, including the instant it stands for.
-/// - `authorizers`: every authorizer of the run, sorted by id in byte order (as SQLite's
-///   `ORDER BY authorizer_unique_id` returns them), each id once.
-/// - `previous`: the state the previous evaluation returned (or [`RulesState::new`]).
-///
-/// Returns the state to persist, the transitions, and the skips. The function reads no
-/// clock and does no I/O: the same arguments give the same result, so a daemon that
-/// restarts between two runs and reloads the state gives the same transitions as one
-/// that kept it in memory, and neither repeats nor loses an announcement.
-///
-/// `previous` is consumed so that its entries can be moved into the new state rather
-/// than copied. On an error it is dropped; reload it from the store.
-pub fn evaluate(
-    config: &MonitorRules<'_>,
-    run: &RunFacts,
+/// Judges one page of a finished run: `authorizers` (the run's, sorted by id) against
+/// `entries` (the previous state of the same range of ids, sorted by id). Returns the
+/// new state of that range: each entry updated where it lies, departed ones squeezed
+/// out, and authorizers seen for the first time merged in from the back. The caller
+/// has checked the order of both (`check_authorizers`, `check_state`).
+pub(super) fn merge_page(
+    context: &Context<'_, '_>,
     authorizers: &[AuthorizerFacts<'_>],
-    previous: RulesState,
-) -> Result<Evaluation, RulesError> {
-    if !run.state.is_final() {
-        return Err(RulesError::RunNotFinished {
-            run: run.run,
-            state: run.state,
-        });
-    }
-    let counts = check_authorizers(authorizers)?;
-    check_state(&previous)?;
-
-    let now = run.now.trunc_subsecs(6);
-    let context = Context {
-        config,
-        rules: CompiledRules::new(config, now),
-        run,
-        now,
-    };
-    let mut out = Outputs {
-        transitions: Vec::new(),
-        skips: vec![SkipTally::default(); context.rules.authorizer_rules.len() * 2],
-    };
-
-    let run_alerts = context.judge_runs(previous.run_alerts, counts, &mut out);
-
-    // The previous entries are updated where they lie: `entries[..write]` is the new
-    // state so far, `entries[write..read]` are entries that left, `entries[read..]` are
-    // still to be merged. Authorizers seen for the first time go to `fresh` and are
-    // merged in at the end.
-    let mut entries = previous.authorizers;
+    mut entries: Vec<AuthorizerState>,
+    out: &mut Outputs,
+) -> Vec<AuthorizerState> {
+    // `entries[..write]` is the new state so far, `entries[write..read]` are entries
+    // that left, `entries[read..]` are still to be merged. Authorizers seen for the
+    // first time go to `fresh` and are merged in at the end.
     let mut fresh = Vec::with_capacity(authorizers.len().saturating_sub(entries.len()));
     let (mut read, mut write) = (0, 0);
     for facts in authorizers {
         loop {
             let Some(entry) = entries.get_mut(read) else {
-                fresh.push(context.first_seen(facts, &mut out));
+                fresh.push(context.first_seen(facts, out));
                 break;
             };
             match entry.id.as_str().cmp(facts.id) {
                 Ordering::Less => {
-                    if context.absent(entry, &mut out) {
+                    if context.absent(entry, out) {
                         entries.swap(write, read);
                         write += 1;
                     }
                     read += 1;
                 }
                 Ordering::Equal => {
-                    context.judge_authorizer(entry, facts, &mut out);
+                    context.judge_authorizer(entry, facts, out);
                     entries.swap(write, read);
                     write += 1;
                     read += 1;
                     break;
                 }
                 Ordering::Greater => {
-                    fresh.push(context.first_seen(facts, &mut out));
+                    fresh.push(context.first_seen(facts, out));
                     break;
                 }
             }
         }
     }
     while read < entries.len() {
-        if context.absent(&entries[read], &mut out) {
+        if context.absent(&entries[read], out) {
             entries.swap(write, read);
             write += 1;
         }
@@ -129,16 +98,7 @@ pub fn evaluate(
     }
     entries.truncate(write);
     merge_sorted(&mut entries, fresh);
-
-    let skips = context.skips(out.skips);
-    Ok(Evaluation {
-        state: RulesState {
-            authorizers: entries,
-            run_alerts,
-        },
-        transitions: out.transitions,
-        skips,
-    })
+    entries
 }
 
 /// Merges `fresh` (sorted by id) into `entries` (sorted by id, no id in common), from
@@ -167,7 +127,9 @@ fn merge_sorted(entries: &mut Vec<AuthorizerState>, mut fresh: Vec<AuthorizerSta
 }
 
 /// Checks the order of the run's authorizers and counts those not retrieved.
-fn check_authorizers(authorizers: &[AuthorizerFacts<'_>]) -> Result<RunCounts, RulesError> {
+pub(super) fn check_authorizers(
+    authorizers: &[AuthorizerFacts<'_>],
+) -> Result<RunCounts, RulesError> {
     for pair in authorizers.windows(2) {
         if pair[0].id >= pair[1].id {
             return Err(if pair[0].id == pair[1].id {
@@ -192,25 +154,42 @@ fn check_authorizers(authorizers: &[AuthorizerFacts<'_>]) -> Result<RunCounts, R
     })
 }
 
-fn check_state(state: &RulesState) -> Result<(), RulesError> {
-    for pair in state.authorizers.windows(2) {
-        if pair[0].id >= pair[1].id {
-            return Err(RulesError::StateNotSorted {
-                id: pair[1].id.clone(),
-            });
-        }
+pub(super) fn check_state(state: &RulesState) -> Result<(), RulesError> {
+    check_ids(&state.authorizers)?;
+    check_run_alerts(&state.run_alerts)?;
+    check_alerts(&state.authorizers)
+}
+
+/// [`check_state`] for a page of authorizers' entries.
+pub(super) fn check_entries(entries: &[AuthorizerState]) -> Result<(), RulesError> {
+    check_ids(entries)?;
+    check_alerts(entries)
+}
+
+fn check_ids(entries: &[AuthorizerState]) -> Result<(), RulesError> {
+    match entries.windows(2).find(|pair| pair[0].id >= pair[1].id) {
+        Some(pair) => Err(RulesError::StateNotSorted {
+            id: pair[1].id.clone(),
+        }),
+        None => Ok(()),
     }
-    let sorted = |alerts: &[AlertState]| alerts.windows(2).all(|p| p[0].rule < p[1].rule);
-    if !sorted(&state.run_alerts) {
-        return Err(RulesError::AlertsNotSorted {
+}
+
+fn alerts_sorted(alerts: &[AlertState]) -> bool {
+    alerts.windows(2).all(|p| p[0].rule < p[1].rule)
+}
+
+pub(super) fn check_run_alerts(alerts: &[AlertState]) -> Result<(), RulesError> {
+    match alerts_sorted(alerts) {
+        true => Ok(()),
+        false => Err(RulesError::AlertsNotSorted {
             subject: Subject::Runs,
-        });
+        }),
     }
-    match state
-        .authorizers
-        .iter()
-        .find(|entry| !sorted(&entry.alerts))
-    {
+}
+
+fn check_alerts(entries: &[AuthorizerState]) -> Result<(), RulesError> {
+    match entries.iter().find(|entry| !alerts_sorted(&entry.alerts)) {
         Some(entry) => Err(RulesError::AlertsNotSorted {
             subject: Subject::Authorizer(entry.id.clone()),
         }),
@@ -219,22 +198,42 @@ fn check_state(state: &RulesState) -> Result<(), RulesError> {
 }
 
 /// What does not change during the pass.
-struct Context<'a, 'r> {
+pub(super) struct Context<'a, 'r> {
     config: &'r MonitorRules<'a>,
     rules: CompiledRules<'a>,
     run: &'r RunFacts,
     now: DateTime<Utc>,
 }
 
+impl<'a, 'r> Context<'a, 'r> {
+    pub(super) fn new(config: &'r MonitorRules<'a>, run: &'r RunFacts) -> Context<'a, 'r> {
+        let now = run.now.trunc_subsecs(6);
+        Context {
+            config,
+            rules: CompiledRules::new(config, now),
+            run,
+            now,
+        }
+    }
+
+    /// Empty outputs for this monitor's rules.
+    pub(super) fn outputs(&self) -> Outputs {
+        Outputs {
+            transitions: Vec::new(),
+            skips: vec![SkipTally::default(); self.rules.authorizer_rules.len() * 2],
+        }
+    }
+}
+
 /// What the pass produces besides the state.
-struct Outputs {
-    transitions: Vec<Transition>,
+pub(super) struct Outputs {
+    pub(super) transitions: Vec<Transition>,
     /// Two per authorizer rule: missing field, unparsable field.
-    skips: Vec<SkipTally>,
+    pub(super) skips: Vec<SkipTally>,
 }
 
 #[derive(Clone, Debug, Default)]
-struct SkipTally {
+pub(super) struct SkipTally {
     count: u64,
     examples: Vec<String>,
 }
@@ -248,7 +247,7 @@ struct About<'f> {
 }
 
 impl Context<'_, '_> {
-    fn judge_runs(
+    pub(super) fn judge_runs(
         &self,
         mut alerts: Vec<AlertState>,
         counts: RunCounts,
@@ -483,7 +482,7 @@ impl Context<'_, '_> {
         }
     }
 
-    fn skips(&self, tallies: Vec<SkipTally>) -> Vec<Skip> {
+    pub(super) fn skips(&self, tallies: Vec<SkipTally>) -> Vec<Skip> {
         let reasons = [SkipReason::MissingField, SkipReason::UnparsableField];
         let mut skips = Vec::new();
         for (at, tally) in tallies.into_iter().enumerate() {

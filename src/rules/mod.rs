@@ -34,7 +34,9 @@
 //! **Layers.** Each file uses only those above it in this list: [`identity`] (names of
 //! rules and alerts); [`state`] (what is remembered); `input` and `output` (what an
 //! evaluation is given and returns); [`lifecycle`] (the step table); [`conditions`]
-//! (what each rule kind means); `evaluate` (the merge pass that ties them together).
+//! (what each rule kind means); `evaluate` (the merge pass that ties them together);
+//! `pages` ([`evaluate`] and [`Evaluator`], the same pass over a run a page of ids at a
+//! time, so a judgement holds a page, not the list).
 //! The ids, run states, balance status codes and money come from [`crate::domain`].
 //!
 //! **Cost.** One merge pass over the run's authorizers and the previous state, both
@@ -47,15 +49,17 @@ pub mod identity;
 mod input;
 pub mod lifecycle;
 mod output;
+mod pages;
 pub mod state;
 
 #[cfg(test)]
 mod tests;
 
-pub use evaluate::{RulesError, evaluate};
+pub use evaluate::RulesError;
 pub use identity::{Fingerprint, RuleId, RuleType, Subject};
 pub use input::{AuthorizerFacts, Check, MonitorRules, NO_METADATA, RunFacts};
 pub use output::{Evaluation, Skip, SkipReason, Transition, TransitionKind};
+pub use pages::{Evaluator, PageEvaluation, RunEvaluation, evaluate};
 pub use state::{
     AlertPhase, AlertState, AuthorizerState, BalanceHistory, BalanceSample, RulesState,
 };

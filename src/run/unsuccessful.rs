@@ -22,43 +22,63 @@ pub async fn unsuccessful(store: &Store, run: RunId) -> Result<String, StoreErro
 /// The listing of a run's `checks` (`run-now` has them from the judgement, which read
 /// them already): the first [`LISTED`] authorizers without a balance, then how many more.
 pub fn listing(run: RunId, checks: &[RunCheck]) -> String {
-    let mut listed = Vec::new();
-    let mut total = 0_usize;
-    for check in checks {
-        let id = &check.authorizer_unique_id;
-        let line = match check.outcome {
-            RunCheckOutcome::Retrieved { status_code: 0, .. } => continue,
-            RunCheckOutcome::Retrieved { status_code, .. } => {
-                let status = BalanceStatus::from_code(status_code);
-                format!("    {id}: failed {status_code} ({})", status.description())
+    let mut listing = Listing::default();
+    listing.add(checks);
+    listing.finish(run)
+}
+
+/// [`listing`] built a page of checks at a time, in id order: it keeps the first
+/// [`LISTED`] lines and a count.
+#[derive(Debug, Default)]
+pub struct Listing {
+    listed: Vec<String>,
+    total: usize,
+}
+
+impl Listing {
+    /// Counts, and lists while there is room, the checks without a balance.
+    pub fn add(&mut self, checks: &[RunCheck]) {
+        for check in checks {
+            let id = &check.authorizer_unique_id;
+            let line = match check.outcome {
+                RunCheckOutcome::Retrieved { status_code: 0, .. } => continue,
+                RunCheckOutcome::Retrieved { status_code, .. } => {
+                    let status = BalanceStatus::from_code(status_code);
+                    format!("    {id}: failed {status_code} ({})", status.description())
+                }
+                RunCheckOutcome::Rejected => format!(
+                    "    {id}: rejected (by the pre-flight check or by Rightfoot; `check-config` names the row and the reason)"
+                ),
+                RunCheckOutcome::NotRetrieved => format!(
+                    "    {id}: not retrieved (no result by the deadline, or the batch was not sent)"
+                ),
+            };
+            self.total += 1;
+            if self.listed.len() < LISTED {
+                self.listed.push(line);
             }
-            RunCheckOutcome::Rejected => format!(
-                "    {id}: rejected (by the pre-flight check or by Rightfoot; `check-config` names the row and the reason)"
-            ),
-            RunCheckOutcome::NotRetrieved => format!(
-                "    {id}: not retrieved (no result by the deadline, or the batch was not sent)"
-            ),
-        };
-        total += 1;
-        if listed.len() < LISTED {
-            listed.push(line);
         }
     }
-    let mut out = String::new();
-    if total == 0 {
-        return out;
+
+    /// The listing of `run`, or an empty string when every check had a balance.
+    pub fn finish(self, run: RunId) -> String {
+        let Listing { listed, total } = self;
+        let mut out = String::new();
+        if total == 0 {
+            return out;
+        }
+        let _ = writeln!(out, "  without a balance:         {total}");
+        for line in &listed {
+            let _ = writeln!(out, "{line}");
+        }
+        if total > LISTED {
+            let _ = writeln!(
+                out,
+                "    ... and {} more (`export-csv --run {}` has every result)",
+                total - LISTED,
+                run.0
+            );
+        }
+        out
     }
-    let _ = writeln!(out, "  without a balance:         {total}");
-    for line in &listed {
-        let _ = writeln!(out, "{line}");
-    }
-    if total > LISTED {
-        let _ = writeln!(
-            out,
-            "    ... and {} more (`export-csv --run {}` has every result)",
-            total - LISTED,
-            run.0
-        );
-    }
-    out
 }

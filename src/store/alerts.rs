@@ -10,6 +10,7 @@
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
+use tokio::sync::mpsc;
 
 use super::error::StoreError;
 use super::outbox::NewNotification;
@@ -115,6 +116,24 @@ pub struct Judgement {
     pub released: Vec<String>,
 }
 
+/// One part of a judgement written through [`AlertState::commit_judgement_parts`].
+#[derive(Debug)]
+pub enum JudgementPart {
+    /// Writes to add to the judgement's transaction (its `judged_at` is not read).
+    Writes(Judgement),
+    /// Every part has been sent: commit.
+    Commit,
+}
+
+/// Why a judgement fed in parts wrote nothing: its parts ended without
+/// [`JudgementPart::Commit`].
+pub(super) fn judgement_abandoned() -> StoreError {
+    StoreError::InvalidInput {
+        what: "judgement",
+        message: "its parts ended before the commit; nothing of it was written".to_string(),
+    }
+}
+
 /// How one judged authorizer of a run came out, as the rules read it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunCheck {
@@ -178,6 +197,57 @@ pub trait AlertState: Send + Sync {
     /// never got); a member without any result row is not retrieved; an id only the
     /// pre-flight check saw is rejected.
     fn run_checks(&self, run: RunId) -> BoxFuture<'_, Result<Vec<RunCheck>, StoreError>>;
+
+    /// [`AlertState::run_checks`] a keyset page at a time: at most `limit` checks with an
+    /// id above `after` (`""` for the first page), sorted by id.
+    fn run_checks_page(
+        &self,
+        run: RunId,
+        after: String,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<RunCheck>, StoreError>>;
+
+    /// [`AlertState::balance_memory`] a keyset page at a time: at most `limit` rows with
+    /// an id above `after` (`""` for the first page), sorted by id.
+    fn balance_memory_page(
+        &self,
+        monitor: MonitorId,
+        after: String,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<MemoryRow>, StoreError>>;
+
+    /// The pending and firing alerts of `monitor`'s authorizers whose id is above
+    /// `after` and at most `through` (with `None`, every id above `after`), sorted by
+    /// authorizer id and rule. Not the run alerts ([`AlertState::open_run_alerts`]).
+    fn open_alerts_between(
+        &self,
+        monitor: MonitorId,
+        after: String,
+        through: Option<String>,
+    ) -> BoxFuture<'_, Result<Vec<OpenAlertRow>, StoreError>>;
+
+    /// The pending and firing alerts about `monitor`'s runs (no authorizer), by rule.
+    fn open_run_alerts(
+        &self,
+        monitor: MonitorId,
+    ) -> BoxFuture<'_, Result<Vec<OpenAlertRow>, StoreError>>;
+
+    /// [`AlertState::commit_judgement`] fed a part at a time, so that no caller holds a
+    /// whole judgement: one transaction marks the run judged at `judged_at`, writes each
+    /// [`JudgementPart::Writes`] as it arrives, and commits at [`JudgementPart::Commit`].
+    /// Parts that end without it roll everything back (an error). Returns `false`,
+    /// writing nothing and reading no part, when the run was judged already.
+    ///
+    /// The transaction stays open while the caller judges, so the caller reads what it
+    /// judges (the pages above) beside it, from the state before the judgement, and
+    /// writes nothing else meanwhile: every other write waits for this one.
+    fn commit_judgement_parts(
+        &self,
+        monitor: MonitorId,
+        run: RunId,
+        judged_at: DateTime<Utc>,
+        parts: mpsc::Receiver<JudgementPart>,
+    ) -> BoxFuture<'_, Result<bool, StoreError>>;
 
     /// Writes one judged run in one transaction: the memory, the alert rows, the queued
     /// notifications, and the run's `alerts_evaluated_at`. Returns `false`, writing

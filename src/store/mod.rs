@@ -85,7 +85,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use alerts::{
-    AlertState, AlertWrite, Judgement, MemoryRow, OpenAlertRow, OpenPhase, RunCheck,
+    AlertState, AlertWrite, Judgement, JudgementPart, MemoryRow, OpenAlertRow, OpenPhase, RunCheck,
     RunCheckOutcome, RunForJudgement,
 };
 pub use backup::{BackupError, BackupOptions, BackupProgress, BackupSummary, ProgressFn};

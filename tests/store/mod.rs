@@ -59,6 +59,7 @@ macro_rules! shared_suite {
                 a_sound_store_passes_its_checks_and_a_closed_one_takes_no_test_write,
                 a_monitor_run_lease_is_held_by_one_holder_until_it_expires_or_is_released,
                 runs_of_a_monitor_are_judged_in_order,
+                a_judgement_reads_keyset_pages_and_commits_its_parts_whole,
                 the_dashboard_reads_alerts_at_risk_and_the_outbox_and_retries,
                 silences_are_kept_ended_early_once_and_held_alerts_survive_a_reopen,
                 debit_decisions_and_returns_count_in_a_row,

@@ -1665,3 +1665,199 @@ pub(super) async fn debit_decisions_and_returns_count_in_a_row<B: OpenStore>() {
         [("A".to_string(), 1)]
     );
 }
+
+/// A memory row remembering `cents` at 9:00 for `authorizer`.
+fn remembered(authorizer: &str, cents: i64) -> balance_monitor::store::MemoryRow {
+    balance_monitor::store::MemoryRow {
+        authorizer_unique_id: authorizer.into(),
+        first_checked_at: at(9, 0),
+        last_success: Some((at(9, 0), Cents(cents))),
+        peaks: vec![(at(9, 0), Cents(cents))],
+    }
+}
+
+/// A run alert (`run_failed#1`) firing since 9:00.
+fn run_alert_firing() -> AlertWrite {
+    AlertWrite::Open {
+        row: OpenAlertRow {
+            fingerprint: "m/run_failed#1/runs".into(),
+            authorizer_unique_id: None,
+            rule: "run_failed#1".into(),
+            severity: "critical".into(),
+            phase: OpenPhase::Firing {
+                fired_at: at(9, 0),
+                last_notified_at: at(9, 0),
+            },
+            hits: 1,
+            clears: 0,
+        },
+        reason: Some("the run failed".into()),
+    }
+}
+
+/// Issue 21: the judgement reads a run's checks, the balance memory and the open alerts
+/// in keyset pages of ids, and commits in one transaction fed a part at a time: parts
+/// that end without the commit write nothing, and a judged run takes no parts.
+pub(super) async fn a_judgement_reads_keyset_pages_and_commits_its_parts_whole<B: OpenStore>() {
+    use balance_monitor::store::JudgementPart;
+    let directory = tempfile::tempdir().unwrap();
+    let store = B::open(directory.path()).await;
+    let members = ["a1", "a2", "a3", "a4", "a5"];
+    let (monitor, run, batch) = run_with_chunk(&store, "m", &members, "B-1").await;
+    store
+        .upsert_results(
+            run,
+            batch,
+            &[result("a1", Some(100), 0), result("a4", None, 3300)],
+        )
+        .await
+        .unwrap();
+    store
+        .set_run_state(run, RunStateChange::new(RunState::Complete, at(9, 30)))
+        .await
+        .unwrap();
+
+    // Pages of two checks, in id order, add up to every check.
+    let mut paged = Vec::new();
+    let mut after = String::new();
+    loop {
+        let page = store.run_checks_page(run, after.clone(), 2).await.unwrap();
+        assert!(page.len() <= 2, "{page:?}");
+        let Some(last) = page.last() else { break };
+        after = last.authorizer_unique_id.clone();
+        paged.extend(page);
+    }
+    assert_eq!(paged, store.run_checks(run).await.unwrap());
+    assert_eq!(paged.len(), members.len());
+
+    // Parts that end without the commit write nothing, and the run stays unjudged.
+    let (parts, receiver) = tokio::sync::mpsc::channel(2);
+    let first = Judgement {
+        memory_upserts: vec![remembered("a1", 100), remembered("a2", 200)],
+        alerts: vec![firing("a2", "balance_below#1", "warning", at(9, 0))],
+        ..Judgement::default()
+    };
+    let commit = store.commit_judgement_parts(monitor, run, at(9, 31), receiver);
+    let send = async move {
+        parts.send(JudgementPart::Writes(first)).await.unwrap();
+        drop(parts);
+    };
+    let (abandoned, ()) = tokio::join!(commit, send);
+    assert!(abandoned.is_err(), "{abandoned:?}");
+    assert!(store.balance_memory(monitor).await.unwrap().is_empty());
+    assert!(store.open_alerts(monitor).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .next_unjudged_run(monitor)
+            .await
+            .unwrap()
+            .unwrap()
+            .record
+            .id,
+        run
+    );
+
+    // Parts that end with it are committed whole.
+    let (parts, receiver) = tokio::sync::mpsc::channel(2);
+    let commit = store.commit_judgement_parts(monitor, run, at(9, 32), receiver);
+    let send = async move {
+        for judgement in [
+            Judgement {
+                memory_upserts: vec![remembered("a1", 100), remembered("a2", 200)],
+                alerts: vec![firing("a2", "balance_below#1", "warning", at(9, 0))],
+                ..Judgement::default()
+            },
+            Judgement {
+                memory_upserts: vec![remembered("a3", 300), remembered("a5", 500)],
+                alerts: vec![
+                    firing("a5", "balance_below#1", "warning", at(9, 0)),
+                    firing("a5", "negative_balance#1", "critical", at(9, 0)),
+                    run_alert_firing(),
+                ],
+                ..Judgement::default()
+            },
+        ] {
+            parts.send(JudgementPart::Writes(judgement)).await.unwrap();
+        }
+        parts.send(JudgementPart::Commit).await.unwrap();
+    };
+    let (committed, ()) = tokio::join!(commit, send);
+    assert!(committed.unwrap());
+    assert_eq!(store.next_unjudged_run(monitor).await.unwrap(), None);
+
+    // The memory in pages of two, and the open alerts of the ids each page covers.
+    let memory_ids = |rows: Vec<balance_monitor::store::MemoryRow>| {
+        rows.into_iter()
+            .map(|row| row.authorizer_unique_id)
+            .collect::<Vec<_>>()
+    };
+    let first = store
+        .balance_memory_page(monitor, String::new(), 2)
+        .await
+        .unwrap();
+    assert_eq!(memory_ids(first), ["a1", "a2"]);
+    let second = store
+        .balance_memory_page(monitor, "a2".into(), 2)
+        .await
+        .unwrap();
+    assert_eq!(second, [remembered("a3", 300), remembered("a5", 500)]);
+    assert!(
+        store
+            .balance_memory_page(monitor, "a5".into(), 2)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let alert_keys = |rows: Vec<OpenAlertRow>| {
+        rows.into_iter()
+            .map(|row| (row.authorizer_unique_id, row.rule))
+            .collect::<Vec<_>>()
+    };
+    let key = |id: &str, rule: &str| (Some(id.to_string()), rule.to_string());
+    assert_eq!(
+        alert_keys(
+            store
+                .open_alerts_between(monitor, String::new(), Some("a2".into()))
+                .await
+                .unwrap()
+        ),
+        [key("a2", "balance_below#1")]
+    );
+    assert_eq!(
+        alert_keys(
+            store
+                .open_alerts_between(monitor, "a2".into(), None)
+                .await
+                .unwrap()
+        ),
+        [
+            key("a5", "balance_below#1"),
+            key("a5", "negative_balance#1")
+        ]
+    );
+    assert!(
+        store
+            .open_alerts_between(monitor, "a2".into(), Some("a4".into()))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        alert_keys(store.open_run_alerts(monitor).await.unwrap()),
+        [(None, "run_failed#1".to_string())]
+    );
+
+    // A judged run takes no parts: the answer is `false` and nothing is written.
+    let (parts, receiver) = tokio::sync::mpsc::channel(2);
+    let again = store
+        .commit_judgement_parts(monitor, run, at(9, 40), receiver)
+        .await
+        .unwrap();
+    assert!(!again);
+    assert!(
+        parts
+            .send(JudgementPart::Writes(Judgement::default()))
+            .await
+            .is_err()
+    );
+}

@@ -357,6 +357,54 @@ impl AlertState for FaultyStore {
     ) -> BoxFuture<'_, Result<Vec<RunId>, StoreError>> {
         self.inner.judged_runs_after(monitor, after)
     }
+    fn run_checks_page(
+        &self,
+        run: RunId,
+        after: String,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<RunCheck>, StoreError>> {
+        self.inner.run_checks_page(run, after, limit)
+    }
+    fn balance_memory_page(
+        &self,
+        monitor: MonitorId,
+        after: String,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<MemoryRow>, StoreError>> {
+        self.inner.balance_memory_page(monitor, after, limit)
+    }
+    fn open_alerts_between(
+        &self,
+        monitor: MonitorId,
+        after: String,
+        through: Option<String>,
+    ) -> BoxFuture<'_, Result<Vec<OpenAlertRow>, StoreError>> {
+        self.inner.open_alerts_between(monitor, after, through)
+    }
+    fn open_run_alerts(
+        &self,
+        monitor: MonitorId,
+    ) -> BoxFuture<'_, Result<Vec<OpenAlertRow>, StoreError>> {
+        self.inner.open_run_alerts(monitor)
+    }
+    fn commit_judgement_parts(
+        &self,
+        monitor: MonitorId,
+        run: RunId,
+        judged_at: DateTime<Utc>,
+        parts: tokio::sync::mpsc::Receiver<JudgementPart>,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        if self.switch.at_judgement.swap(false, Ordering::SeqCst) {
+            self.switch.fill();
+        }
+        let fault = self.fault();
+        Box::pin(async move {
+            fault?;
+            self.inner
+                .commit_judgement_parts(monitor, run, judged_at, parts)
+                .await
+        })
+    }
 }
 impl Outbox for FaultyStore {
     fn queue_notification(

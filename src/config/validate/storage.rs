@@ -61,11 +61,13 @@ impl Validator<'_> {
     fn postgres(&mut self, raw: &Spanned<RawPostgres>) -> Option<PostgresConfig> {
         let postgres = &raw.value;
         let pool_size = match &postgres.pool_size {
-            Some(size) if size.value == 0 || size.value > MAX_POOL_SIZE => {
+            // Two at least: a judgement's transaction holds one while it reads through
+            // another.
+            Some(size) if size.value < 2 || size.value > MAX_POOL_SIZE => {
                 self.at(
                     size,
                     "storage.postgres.pool_size",
-                    format!("{} is out of range (1 to {MAX_POOL_SIZE})", size.value),
+                    format!("{} is out of range (2 to {MAX_POOL_SIZE})", size.value),
                 );
                 DEFAULT_POOL_SIZE
             }

@@ -5,6 +5,8 @@
 //! - `lifecycle`: the step table, then `for_runs`, reminders, resolution, flapping,
 //!   changed and removed rules, authorizers leaving the list, what a transition carries,
 //!   and refused input.
+//! - `pages`: the same run judged a page of ids at a time (`Evaluator`) comes to what
+//!   `evaluate` gives for the whole run; pages out of order are refused.
 //! - `restart`: a state written to text rows and read back between runs gives the same
 //!   transitions as one kept in memory.
 //!
@@ -12,6 +14,7 @@
 
 mod conditions;
 mod lifecycle;
+mod pages;
 mod restart;
 
 use std::time::Duration;

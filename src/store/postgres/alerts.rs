@@ -13,33 +13,52 @@ use super::outbox::queue;
 use super::rows::{RUN_COLUMNS, run_record};
 use super::silences::write_held;
 use super::sql::{self, cents, count};
-use crate::store::alerts::{parse_peaks, peaks_text};
+use crate::store::alerts::{JudgementPart, judgement_abandoned, parse_peaks, peaks_text};
 use crate::store::types::{MonitorId, RunId};
 use crate::store::{
     AlertState, AlertWrite, Judgement, MemoryRow, OpenAlertRow, OpenPhase, RunCheck,
     RunCheckOutcome, RunForJudgement, StoreError,
 };
 
+/// The columns of an open alert, as [`open_alert_row`] reads them.
+const OPEN_ALERT_COLUMNS: &str = "fingerprint, authorizer_unique_id, rule, severity, state, \
+    consecutive_failures, consecutive_passes, first_fired_at, last_notified_at";
+
+/// A page of a run's checks, as SQLite's `RUN_CHECKS_PAGE_SQL`: `$1` the run, `$2` the
+/// id to start after, `$3` the most rows, each part cut at `$3` before the merge.
+const RUN_CHECKS_PAGE_SQL: &str = "\
+    (SELECT m.authorizer_unique_id, \
+            coalesce(own.outcome, inherited.outcome), \
+            CASE WHEN own.outcome IS NOT NULL THEN own.balance_cents \
+                 ELSE inherited.balance_cents END, \
+            CASE WHEN own.outcome IS NOT NULL THEN own.balance_status_code \
+                 ELSE inherited.balance_status_code END \
+     FROM batch_members m \
+     JOIN batches b ON b.id = m.batch_id \
+     LEFT JOIN results own \
+       ON own.run_id = m.run_id AND own.authorizer_unique_id = m.authorizer_unique_id \
+     LEFT JOIN batches owner ON owner.id = b.cached_from \
+     LEFT JOIN results inherited \
+       ON inherited.run_id = owner.run_id \
+      AND inherited.authorizer_unique_id = m.authorizer_unique_id \
+     WHERE m.run_id = $1 AND m.authorizer_unique_id > $2 \
+     ORDER BY m.authorizer_unique_id LIMIT $3) \
+    UNION ALL \
+    (SELECT DISTINCT p.authorizer_unique_id, 'rejected', NULL::BIGINT, NULL::BIGINT \
+     FROM preflight_rejections p \
+     WHERE p.run_id = $1 AND p.authorizer_unique_id > $2 \
+       AND NOT EXISTS (SELECT 1 FROM batch_members m \
+                       WHERE m.run_id = $1 \
+                         AND m.authorizer_unique_id = p.authorizer_unique_id) \
+     ORDER BY 1 LIMIT $3) \
+    ORDER BY 1 LIMIT $3";
+
 impl AlertState for PostgresStore {
     fn balance_memory(
         &self,
         monitor: MonitorId,
     ) -> BoxFuture<'_, Result<Vec<MemoryRow>, StoreError>> {
-        Box::pin(self.read(move |tx| {
-            Box::pin(async move {
-                sql::all(
-                    tx,
-                    "SELECT authorizer_unique_id, first_checked_at, last_success_at, \
-                            last_success_cents, peaks \
-                     FROM balance_memory WHERE monitor_id = $1 ORDER BY authorizer_unique_id",
-                    &[&monitor.0],
-                )
-                .await?
-                .iter()
-                .map(memory_row)
-                .collect()
-            })
-        }))
+        Box::pin(self.read(move |tx| Box::pin(memory_page(tx, monitor, String::new(), i64::MAX))))
     }
 
     fn open_alerts(
@@ -48,19 +67,9 @@ impl AlertState for PostgresStore {
     ) -> BoxFuture<'_, Result<Vec<OpenAlertRow>, StoreError>> {
         Box::pin(self.read(move |tx| {
             Box::pin(async move {
-                sql::all(
-                    tx,
-                    "SELECT fingerprint, authorizer_unique_id, rule, severity, state, \
-                            consecutive_failures, consecutive_passes, first_fired_at, \
-                            last_notified_at \
-                     FROM alerts WHERE monitor_id = $1 AND state <> 'resolved' \
-                     ORDER BY authorizer_unique_id NULLS FIRST, rule",
-                    &[&monitor.0],
-                )
-                .await?
-                .iter()
-                .map(open_alert_row)
-                .collect()
+                let mut rows = open_alert_rows(tx, monitor, None).await?;
+                rows.extend(open_alert_rows(tx, monitor, Some((String::new(), None))).await?);
+                Ok(rows)
             })
         }))
     }
@@ -107,55 +116,7 @@ impl AlertState for PostgresStore {
     }
 
     fn run_checks(&self, run: RunId) -> BoxFuture<'_, Result<Vec<RunCheck>, StoreError>> {
-        Box::pin(self.read(move |tx| {
-            Box::pin(async move {
-                sql::all(
-                    tx,
-                    "SELECT m.authorizer_unique_id, \
-                            coalesce(own.outcome, inherited.outcome), \
-                            CASE WHEN own.outcome IS NOT NULL THEN own.balance_cents \
-                                 ELSE inherited.balance_cents END, \
-                            CASE WHEN own.outcome IS NOT NULL THEN own.balance_status_code \
-                                 ELSE inherited.balance_status_code END \
-                     FROM batch_members m \
-                     JOIN batches b ON b.id = m.batch_id \
-                     LEFT JOIN results own \
-                       ON own.run_id = m.run_id AND own.authorizer_unique_id = m.authorizer_unique_id \
-                     LEFT JOIN batches owner ON owner.id = b.cached_from \
-                     LEFT JOIN results inherited \
-                       ON inherited.run_id = owner.run_id \
-                      AND inherited.authorizer_unique_id = m.authorizer_unique_id \
-                     WHERE m.run_id = $1 \
-                     UNION ALL \
-                     SELECT DISTINCT p.authorizer_unique_id, 'rejected', NULL::BIGINT, NULL::BIGINT \
-                     FROM preflight_rejections p \
-                     WHERE p.run_id = $1 AND p.authorizer_unique_id <> '' \
-                       AND NOT EXISTS (SELECT 1 FROM batch_members m \
-                                       WHERE m.run_id = $1 \
-                                         AND m.authorizer_unique_id = p.authorizer_unique_id) \
-                     ORDER BY 1",
-                    &[&run.0],
-                )
-                .await?
-                .iter()
-                .map(|row| {
-                    let outcome: Option<&str> = row.try_get(1)?;
-                    let outcome = match outcome {
-                        Some("retrieved") => RunCheckOutcome::Retrieved {
-                            status_code: row.try_get(3)?,
-                            balance: cents(row, 2)?,
-                        },
-                        Some("rejected") => RunCheckOutcome::Rejected,
-                        _ => RunCheckOutcome::NotRetrieved,
-                    };
-                    Ok(RunCheck {
-                        authorizer_unique_id: row.try_get(0)?,
-                        outcome,
-                    })
-                })
-                .collect()
-            })
-        }))
+        Box::pin(self.read(move |tx| Box::pin(checks_page(tx, run, String::new(), i64::MAX))))
     }
 
     fn commit_judgement(
@@ -166,26 +127,74 @@ impl AlertState for PostgresStore {
     ) -> BoxFuture<'_, Result<bool, StoreError>> {
         Box::pin(self.write(move |tx| {
             Box::pin(async move {
-                let marked = sql::exec(
-                    tx,
-                    "UPDATE runs SET alerts_evaluated_at = $2 \
-                     WHERE id = $1 AND alerts_evaluated_at IS NULL \
-                       AND state IN ('complete', 'partial', 'failed')",
-                    &[&run.0, &judgement.judged_at],
-                )
-                .await?;
-                if marked == 0 {
+                if !mark_judged(tx, run, judgement.judged_at).await? {
                     return Ok(false);
                 }
-                write_memory(tx, monitor, &judgement).await?;
-                for write in &judgement.alerts {
-                    write_alert(tx, monitor, run, write).await?;
-                }
-                write_held(tx, &judgement.held, &judgement.released).await?;
-                for notification in &judgement.notifications {
-                    queue(tx, notification).await?;
-                }
+                write_judgement(tx, monitor, run, &judgement).await?;
                 Ok(true)
+            })
+        }))
+    }
+
+    fn run_checks_page(
+        &self,
+        run: RunId,
+        after: String,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<RunCheck>, StoreError>> {
+        Box::pin(self.read(move |tx| Box::pin(checks_page(tx, run, after, limit.into()))))
+    }
+
+    fn balance_memory_page(
+        &self,
+        monitor: MonitorId,
+        after: String,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<MemoryRow>, StoreError>> {
+        Box::pin(self.read(move |tx| Box::pin(memory_page(tx, monitor, after, limit.into()))))
+    }
+
+    fn open_alerts_between(
+        &self,
+        monitor: MonitorId,
+        after: String,
+        through: Option<String>,
+    ) -> BoxFuture<'_, Result<Vec<OpenAlertRow>, StoreError>> {
+        Box::pin(
+            self.read(move |tx| Box::pin(open_alert_rows(tx, monitor, Some((after, through))))),
+        )
+    }
+
+    fn open_run_alerts(
+        &self,
+        monitor: MonitorId,
+    ) -> BoxFuture<'_, Result<Vec<OpenAlertRow>, StoreError>> {
+        Box::pin(self.read(move |tx| Box::pin(open_alert_rows(tx, monitor, None))))
+    }
+
+    fn commit_judgement_parts(
+        &self,
+        monitor: MonitorId,
+        run: RunId,
+        judged_at: DateTime<Utc>,
+        mut parts: tokio::sync::mpsc::Receiver<JudgementPart>,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        // The transaction holds one pooled connection while the caller reads its pages
+        // through the others (`storage.postgres.pool_size` is at least two).
+        Box::pin(self.write(move |tx| {
+            Box::pin(async move {
+                if !mark_judged(tx, run, judged_at).await? {
+                    return Ok(false);
+                }
+                loop {
+                    match parts.recv().await {
+                        Some(JudgementPart::Writes(judgement)) => {
+                            write_judgement(tx, monitor, run, &judgement).await?
+                        }
+                        Some(JudgementPart::Commit) => return Ok(true),
+                        None => return Err(OpError::from(judgement_abandoned())),
+                    }
+                }
             })
         }))
     }
@@ -210,6 +219,125 @@ impl AlertState for PostgresStore {
             })
         }))
     }
+}
+
+/// Up to `limit` of `run`'s checks with an id above `after`, by id.
+async fn checks_page(
+    tx: &Transaction<'_>,
+    run: RunId,
+    after: String,
+    limit: i64,
+) -> Result<Vec<RunCheck>, OpError> {
+    sql::all(tx, RUN_CHECKS_PAGE_SQL, &[&run.0, &after, &limit])
+        .await?
+        .iter()
+        .map(run_check)
+        .collect()
+}
+
+/// Up to `limit` balance memory rows of `monitor` with an id above `after`, by id.
+async fn memory_page(
+    tx: &Transaction<'_>,
+    monitor: MonitorId,
+    after: String,
+    limit: i64,
+) -> Result<Vec<MemoryRow>, OpError> {
+    sql::all(
+        tx,
+        "SELECT authorizer_unique_id, first_checked_at, last_success_at, \
+                last_success_cents, peaks \
+         FROM balance_memory WHERE monitor_id = $1 AND authorizer_unique_id > $2 \
+         ORDER BY authorizer_unique_id LIMIT $3",
+        &[&monitor.0, &after, &limit],
+    )
+    .await?
+    .iter()
+    .map(memory_row)
+    .collect()
+}
+
+/// The open alerts of `monitor`: with `None` the run alerts (no authorizer), by rule;
+/// with `(after, through)` the authorizers' with an id above `after` and at most
+/// `through` (every id above `after` with `None`), by id and rule.
+async fn open_alert_rows(
+    tx: &Transaction<'_>,
+    monitor: MonitorId,
+    between: Option<(String, Option<String>)>,
+) -> Result<Vec<OpenAlertRow>, OpError> {
+    let columns = OPEN_ALERT_COLUMNS;
+    let rows = match between {
+        None => {
+            let sql = format!(
+                "SELECT {columns} FROM alerts \
+                 WHERE monitor_id = $1 AND state <> 'resolved' \
+                   AND authorizer_unique_id IS NULL \
+                 ORDER BY rule"
+            );
+            sql::all(tx, &sql, &[&monitor.0]).await?
+        }
+        Some((after, through)) => {
+            let sql = format!(
+                "SELECT {columns} FROM alerts \
+                 WHERE monitor_id = $1 AND state <> 'resolved' \
+                   AND authorizer_unique_id > $2 \
+                   AND ($3::TEXT IS NULL OR authorizer_unique_id <= $3::TEXT) \
+                 ORDER BY authorizer_unique_id, rule"
+            );
+            sql::all(tx, &sql, &[&monitor.0, &after, &through]).await?
+        }
+    };
+    rows.iter().map(open_alert_row).collect()
+}
+
+/// Sets a finished run's `alerts_evaluated_at`; `false` when it was judged already.
+async fn mark_judged(
+    tx: &Transaction<'_>,
+    run: RunId,
+    judged_at: DateTime<Utc>,
+) -> Result<bool, OpError> {
+    let marked = sql::exec(
+        tx,
+        "UPDATE runs SET alerts_evaluated_at = $2 \
+         WHERE id = $1 AND alerts_evaluated_at IS NULL \
+           AND state IN ('complete', 'partial', 'failed')",
+        &[&run.0, &judged_at],
+    )
+    .await?;
+    Ok(marked > 0)
+}
+
+/// The writes of a judgement (or of one of its parts), in the caller's transaction.
+async fn write_judgement(
+    tx: &Transaction<'_>,
+    monitor: MonitorId,
+    run: RunId,
+    judgement: &Judgement,
+) -> Result<(), OpError> {
+    write_memory(tx, monitor, judgement).await?;
+    for write in &judgement.alerts {
+        write_alert(tx, monitor, run, write).await?;
+    }
+    write_held(tx, &judgement.held, &judgement.released).await?;
+    for notification in &judgement.notifications {
+        queue(tx, notification).await?;
+    }
+    Ok(())
+}
+
+fn run_check(row: &Row) -> Result<RunCheck, OpError> {
+    let outcome: Option<&str> = row.try_get(1)?;
+    let outcome = match outcome {
+        Some("retrieved") => RunCheckOutcome::Retrieved {
+            status_code: row.try_get(3)?,
+            balance: cents(row, 2)?,
+        },
+        Some("rejected") => RunCheckOutcome::Rejected,
+        _ => RunCheckOutcome::NotRetrieved,
+    };
+    Ok(RunCheck {
+        authorizer_unique_id: row.try_get(0)?,
+        outcome,
+    })
 }
 
 fn memory_row(row: &Row) -> Result<MemoryRow, OpError> {

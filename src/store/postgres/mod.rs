@@ -62,7 +62,7 @@ const WRITER_LOCK: i64 = 0x6261_6c6d_6f6e_0002;
 /// How to open a PostgreSQL store.
 #[derive(Clone, Debug)]
 pub struct PostgresOptions {
-    /// Connections in the pool (at least one).
+    /// Connections in the pool (two at least: fewer count as two).
     pub pool_size: usize,
 }
 
@@ -111,7 +111,9 @@ impl PostgresStore {
         })?;
         let location = target.location();
         let pool = target
-            .pool(options.pool_size)
+            // Two at least: a judgement's transaction holds one connection while its
+            // pages are read through another (the configuration refuses fewer).
+            .pool(options.pool_size.max(2))
             .map_err(|message| StoreError::Internal {
                 path: location.clone().into(),
                 message,

@@ -2,6 +2,7 @@
 //! a run's checks as the rules see them, the unjudged runs (`runs.alerts_evaluated_at`),
 //! and the judgement's commit in one transaction.
 
+use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use rusqlite::{OptionalExtension, Row, ToSql, Transaction, params};
 
@@ -10,12 +11,49 @@ use super::columns::{count, optional_cents, optional_time, time, time_text};
 use super::error::OpError;
 use super::outbox::queue;
 use super::rows::{RUN_COLUMNS, run_record};
-use crate::store::alerts::{parse_peaks, peaks_text};
+use crate::store::alerts::{JudgementPart, judgement_abandoned, parse_peaks, peaks_text};
 use crate::store::types::{MonitorId, RunId};
 use crate::store::{
     AlertState, AlertWrite, Judgement, MemoryRow, OpenAlertRow, OpenPhase, RunCheck,
     RunCheckOutcome, RunForJudgement, StoreError,
 };
+
+/// The columns of an open alert, as [`open_alert_row`] reads them.
+const OPEN_ALERT_COLUMNS: &str = "fingerprint, authorizer_unique_id, rule, severity, state, \
+    consecutive_failures, consecutive_passes, first_fired_at, last_notified_at";
+
+/// A run's checks: its members with their own result or the cached owner's, then the
+/// ids only the pre-flight check refused. `?1` is the run, `?2` the id to start after
+/// and `?3` the most rows; each part is cut at `?3` before the two are merged, so a
+/// page sorts at most twice its length.
+const RUN_CHECKS_PAGE_SQL: &str = "\
+    SELECT * FROM ( \
+      SELECT m.authorizer_unique_id, \
+             coalesce(own.outcome, inherited.outcome), \
+             CASE WHEN own.outcome IS NOT NULL THEN own.balance_cents \
+                  ELSE inherited.balance_cents END, \
+             CASE WHEN own.outcome IS NOT NULL THEN own.balance_status_code \
+                  ELSE inherited.balance_status_code END \
+      FROM batch_members m \
+      JOIN batches b ON b.id = m.batch_id \
+      LEFT JOIN results own \
+        ON own.run_id = m.run_id AND own.authorizer_unique_id = m.authorizer_unique_id \
+      LEFT JOIN batches owner ON owner.id = b.cached_from \
+      LEFT JOIN results inherited \
+        ON inherited.run_id = owner.run_id \
+       AND inherited.authorizer_unique_id = m.authorizer_unique_id \
+      WHERE m.run_id = ?1 AND m.authorizer_unique_id > ?2 \
+      ORDER BY m.authorizer_unique_id LIMIT ?3) \
+    UNION ALL \
+    SELECT * FROM ( \
+      SELECT DISTINCT p.authorizer_unique_id, 'rejected', NULL, NULL \
+      FROM preflight_rejections p \
+      WHERE p.run_id = ?1 AND p.authorizer_unique_id > ?2 \
+        AND NOT EXISTS (SELECT 1 FROM batch_members m \
+                        WHERE m.run_id = ?1 \
+                          AND m.authorizer_unique_id = p.authorizer_unique_id) \
+      ORDER BY 1 LIMIT ?3) \
+    ORDER BY 1 LIMIT ?3";
 
 impl AlertState for SqliteStore {
     fn balance_memory(
@@ -23,18 +61,8 @@ impl AlertState for SqliteStore {
         monitor: MonitorId,
     ) -> BoxFuture<'_, Result<Vec<MemoryRow>, StoreError>> {
         Box::pin(async move {
-            self.scan(move |transaction| {
-                let mut statement = transaction.prepare_cached(
-                    "SELECT authorizer_unique_id, first_checked_at, last_success_at, \
-                            last_success_cents, peaks \
-                     FROM balance_memory WHERE monitor_id = ?1 ORDER BY authorizer_unique_id",
-                )?;
-                let rows = statement
-                    .query_map(params![monitor.0], memory_row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(rows)
-            })
-            .await
+            self.scan(move |transaction| memory_page(transaction, monitor, "", i64::MAX))
+                .await
         })
     }
 
@@ -44,16 +72,12 @@ impl AlertState for SqliteStore {
     ) -> BoxFuture<'_, Result<Vec<OpenAlertRow>, StoreError>> {
         Box::pin(async move {
             self.scan(move |transaction| {
-                let mut statement = transaction.prepare_cached(
-                    "SELECT fingerprint, authorizer_unique_id, rule, severity, state, \
-                            consecutive_failures, consecutive_passes, first_fired_at, \
-                            last_notified_at \
-                     FROM alerts WHERE monitor_id = ?1 AND state <> 'resolved' \
-                     ORDER BY authorizer_unique_id, rule",
-                )?;
-                let rows = statement
-                    .query_map(params![monitor.0], open_alert_row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let mut rows = open_alert_rows(transaction, monitor, OpenAlerts::Runs)?;
+                rows.extend(open_alert_rows(
+                    transaction,
+                    monitor,
+                    OpenAlerts::Between(String::new(), None),
+                )?);
                 Ok(rows)
             })
             .await
@@ -104,52 +128,8 @@ impl AlertState for SqliteStore {
 
     fn run_checks(&self, run: RunId) -> BoxFuture<'_, Result<Vec<RunCheck>, StoreError>> {
         Box::pin(async move {
-            self.scan(move |transaction| {
-                let mut statement = transaction.prepare_cached(
-                    "SELECT m.authorizer_unique_id, \
-                            coalesce(own.outcome, inherited.outcome), \
-                            CASE WHEN own.outcome IS NOT NULL THEN own.balance_cents \
-                                 ELSE inherited.balance_cents END, \
-                            CASE WHEN own.outcome IS NOT NULL THEN own.balance_status_code \
-                                 ELSE inherited.balance_status_code END \
-                     FROM batch_members m \
-                     JOIN batches b ON b.id = m.batch_id \
-                     LEFT JOIN results own \
-                       ON own.run_id = m.run_id AND own.authorizer_unique_id = m.authorizer_unique_id \
-                     LEFT JOIN batches owner ON owner.id = b.cached_from \
-                     LEFT JOIN results inherited \
-                       ON inherited.run_id = owner.run_id \
-                      AND inherited.authorizer_unique_id = m.authorizer_unique_id \
-                     WHERE m.run_id = ?1 \
-                     UNION ALL \
-                     SELECT DISTINCT p.authorizer_unique_id, 'rejected', NULL, NULL \
-                     FROM preflight_rejections p \
-                     WHERE p.run_id = ?1 AND p.authorizer_unique_id <> '' \
-                       AND NOT EXISTS (SELECT 1 FROM batch_members m \
-                                       WHERE m.run_id = ?1 \
-                                         AND m.authorizer_unique_id = p.authorizer_unique_id) \
-                     ORDER BY 1",
-                )?;
-                let rows = statement
-                    .query_map(params![run.0], |row| {
-                        let outcome: Option<String> = row.get(1)?;
-                        let outcome = match outcome.as_deref() {
-                            Some("retrieved") => RunCheckOutcome::Retrieved {
-                                status_code: row.get(3)?,
-                                balance: optional_cents(row, 2)?,
-                            },
-                            Some("rejected") => RunCheckOutcome::Rejected,
-                            _ => RunCheckOutcome::NotRetrieved,
-                        };
-                        Ok(RunCheck {
-                            authorizer_unique_id: row.get(0)?,
-                            outcome,
-                        })
-                    })?
-                    .collect::<rusqlite::Result<Vec<_>>>()?;
-                Ok(rows)
-            })
-            .await
+            self.scan(move |transaction| checks_page(transaction, run, "", i64::MAX))
+                .await
         })
     }
 
@@ -161,24 +141,88 @@ impl AlertState for SqliteStore {
     ) -> BoxFuture<'_, Result<bool, StoreError>> {
         Box::pin(async move {
             self.write(move |transaction| {
-                let marked = transaction.execute(
-                    "UPDATE runs SET alerts_evaluated_at = ?2 \
-                     WHERE id = ?1 AND alerts_evaluated_at IS NULL \
-                       AND state IN ('complete', 'partial', 'failed')",
-                    params![run.0, time_text(judgement.judged_at)],
-                )?;
-                if marked == 0 {
+                if !mark_judged(transaction, run, judgement.judged_at)? {
                     return Ok(false);
                 }
-                write_memory(transaction, monitor, &judgement)?;
-                for write in &judgement.alerts {
-                    write_alert(transaction, monitor, run, write)?;
-                }
-                super::silences::write_held(transaction, &judgement.held, &judgement.released)?;
-                for notification in &judgement.notifications {
-                    queue(transaction, notification)?;
-                }
+                write_judgement(transaction, monitor, run, &judgement)?;
                 Ok(true)
+            })
+            .await
+        })
+    }
+
+    fn run_checks_page(
+        &self,
+        run: RunId,
+        after: String,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<RunCheck>, StoreError>> {
+        Box::pin(async move {
+            // Unmapped: a judgement's pages pass over the whole run once.
+            self.scan(move |transaction| checks_page(transaction, run, &after, limit.into()))
+                .await
+        })
+    }
+
+    fn balance_memory_page(
+        &self,
+        monitor: MonitorId,
+        after: String,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<MemoryRow>, StoreError>> {
+        Box::pin(async move {
+            self.scan(move |transaction| memory_page(transaction, monitor, &after, limit.into()))
+                .await
+        })
+    }
+
+    fn open_alerts_between(
+        &self,
+        monitor: MonitorId,
+        after: String,
+        through: Option<String>,
+    ) -> BoxFuture<'_, Result<Vec<OpenAlertRow>, StoreError>> {
+        Box::pin(async move {
+            self.read(move |transaction| {
+                open_alert_rows(transaction, monitor, OpenAlerts::Between(after, through))
+            })
+            .await
+        })
+    }
+
+    fn open_run_alerts(
+        &self,
+        monitor: MonitorId,
+    ) -> BoxFuture<'_, Result<Vec<OpenAlertRow>, StoreError>> {
+        Box::pin(async move {
+            self.read(move |transaction| open_alert_rows(transaction, monitor, OpenAlerts::Runs))
+                .await
+        })
+    }
+
+    fn commit_judgement_parts(
+        &self,
+        monitor: MonitorId,
+        run: RunId,
+        judged_at: DateTime<Utc>,
+        mut parts: tokio::sync::mpsc::Receiver<JudgementPart>,
+    ) -> BoxFuture<'_, Result<bool, StoreError>> {
+        Box::pin(async move {
+            // The writer is an OS thread outside the runtime: it waits for each part
+            // with `blocking_recv`, holding the write transaction open meanwhile.
+            self.write(move |transaction| {
+                if !mark_judged(transaction, run, judged_at)? {
+                    return Ok(false);
+                }
+                loop {
+                    match parts.blocking_recv() {
+                        Some(JudgementPart::Writes(judgement)) => {
+                            write_judgement(transaction, monitor, run, &judgement)?
+                        }
+                        Some(JudgementPart::Commit) => return Ok(true),
+                        None => return Err(judgement_abandoned().into()),
+                    }
+                }
             })
             .await
         })
@@ -203,6 +247,124 @@ impl AlertState for SqliteStore {
             .await
         })
     }
+}
+
+/// Up to `limit` of `run`'s checks with an id above `after`, by id.
+fn checks_page(
+    transaction: &Transaction<'_>,
+    run: RunId,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<RunCheck>, OpError> {
+    let mut statement = transaction.prepare_cached(RUN_CHECKS_PAGE_SQL)?;
+    let rows = statement
+        .query_map(params![run.0, after, limit], run_check)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Up to `limit` balance memory rows of `monitor` with an id above `after`, by id.
+fn memory_page(
+    transaction: &Transaction<'_>,
+    monitor: MonitorId,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<MemoryRow>, OpError> {
+    let mut statement = transaction.prepare_cached(
+        "SELECT authorizer_unique_id, first_checked_at, last_success_at, \
+                last_success_cents, peaks \
+         FROM balance_memory WHERE monitor_id = ?1 AND authorizer_unique_id > ?2 \
+         ORDER BY authorizer_unique_id LIMIT ?3",
+    )?;
+    let rows = statement
+        .query_map(params![monitor.0, after, limit], memory_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Which open alerts to read.
+enum OpenAlerts {
+    /// The run alerts (no authorizer), by rule.
+    Runs,
+    /// The authorizers' with an id above the first and at most the second (every id
+    /// above the first with `None`), by id and rule.
+    Between(String, Option<String>),
+}
+
+fn open_alert_rows(
+    transaction: &Transaction<'_>,
+    monitor: MonitorId,
+    which: OpenAlerts,
+) -> Result<Vec<OpenAlertRow>, OpError> {
+    let (filter, after, through) = match which {
+        OpenAlerts::Runs => ("authorizer_unique_id IS NULL", None, None),
+        OpenAlerts::Between(after, through) => (
+            "authorizer_unique_id > ?2 AND (?3 IS NULL OR authorizer_unique_id <= ?3)",
+            Some(after),
+            through,
+        ),
+    };
+    let sql = format!(
+        "SELECT {OPEN_ALERT_COLUMNS} FROM alerts \
+         WHERE monitor_id = ?1 AND state <> 'resolved' AND {filter} \
+         ORDER BY authorizer_unique_id, rule"
+    );
+    let mut statement = transaction.prepare_cached(&sql)?;
+    let rows = match after {
+        Some(after) => statement.query_map(params![monitor.0, after, through], open_alert_row)?,
+        None => statement.query_map(params![monitor.0], open_alert_row)?,
+    }
+    .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Sets a finished run's `alerts_evaluated_at`; `false` when it was judged already.
+fn mark_judged(
+    transaction: &Transaction<'_>,
+    run: RunId,
+    judged_at: DateTime<Utc>,
+) -> Result<bool, OpError> {
+    let marked = transaction.execute(
+        "UPDATE runs SET alerts_evaluated_at = ?2 \
+         WHERE id = ?1 AND alerts_evaluated_at IS NULL \
+           AND state IN ('complete', 'partial', 'failed')",
+        params![run.0, time_text(judged_at)],
+    )?;
+    Ok(marked > 0)
+}
+
+/// The writes of a judgement (or of one of its parts), in the caller's transaction.
+fn write_judgement(
+    transaction: &Transaction<'_>,
+    monitor: MonitorId,
+    run: RunId,
+    judgement: &Judgement,
+) -> Result<(), OpError> {
+    write_memory(transaction, monitor, judgement)?;
+    for write in &judgement.alerts {
+        write_alert(transaction, monitor, run, write)?;
+    }
+    super::silences::write_held(transaction, &judgement.held, &judgement.released)?;
+    for notification in &judgement.notifications {
+        queue(transaction, notification)?;
+    }
+    Ok(())
+}
+
+fn run_check(row: &Row<'_>) -> rusqlite::Result<RunCheck> {
+    let outcome: Option<String> = row.get(1)?;
+    let outcome = match outcome.as_deref() {
+        Some("retrieved") => RunCheckOutcome::Retrieved {
+            status_code: row.get(3)?,
+            balance: optional_cents(row, 2)?,
+        },
+        Some("rejected") => RunCheckOutcome::Rejected,
+        _ => RunCheckOutcome::NotRetrieved,
+    };
+    Ok(RunCheck {
+        authorizer_unique_id: row.get(0)?,
+        outcome,
+    })
 }
 
 fn memory_row(row: &Row<'_>) -> rusqlite::Result<MemoryRow> {
