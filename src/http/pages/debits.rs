@@ -15,13 +15,14 @@ use axum::http::StatusCode;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 use chrono::{Days, NaiveDate};
+use chrono_tz::Tz;
 
 use super::format::{self, Badge, When};
 use super::layout::{self, Layout};
 use super::session::Visitor;
 use super::store_failed;
 use crate::domain::{Cents, Decision};
-use crate::http::HttpState;
+use crate::http::{HttpState, WatchedMonitor};
 use crate::store::{DecisionQuery, StoredDecision};
 
 /// The most rows the page lists; the CSV holds them all.
@@ -139,6 +140,14 @@ pub struct DebitsPage {
     pub problem: Option<String>,
 }
 
+/// The page's zone (the first monitor's, or UTC) and today's date in it.
+fn today(state: &HttpState, watched: &[WatchedMonitor]) -> (Tz, NaiveDate) {
+    let zone = watched
+        .first()
+        .map_or(chrono_tz::UTC, |m| m.schedule.zone());
+    (zone, state.clock.now().with_timezone(&zone).date_naive())
+}
+
 /// `GET /debits`.
 pub async fn debits(
     State(state): State<HttpState>,
@@ -147,10 +156,7 @@ pub async fn debits(
 ) -> Response {
     let layout = Layout::new("Debits", "debits", &visitor);
     let watched = state.monitors.borrow().clone();
-    let zone = watched
-        .first()
-        .map_or(chrono_tz::UTC, |m| m.schedule.zone());
-    let today = state.clock.now().with_timezone(&zone).date_naive();
+    let (zone, today) = today(&state, &watched);
     let mut page = DebitsPage {
         layout,
         date: today.to_string(),
@@ -236,10 +242,7 @@ pub async fn debits_csv(
 ) -> Response {
     let layout = Layout::new("Debits", "debits", &visitor);
     let watched = state.monitors.borrow().clone();
-    let zone = watched
-        .first()
-        .map_or(chrono_tz::UTC, |m| m.schedule.zone());
-    let today = state.clock.now().with_timezone(&zone).date_naive();
+    let (_, today) = today(&state, &watched);
     let view = match query.view(today) {
         Ok(view) => view,
         Err(problem) => {

@@ -108,15 +108,24 @@ impl DebitLedger for PostgresStore {
     ) -> BoxFuture<'_, Result<Vec<StoredDecision>, StoreError>> {
         Box::pin(self.read(move |tx| {
             Box::pin(async move {
+                // A date's or an authorizer's decisions are found through their index,
+                // whatever plan the server keeps for the statement.
+                let settles_on = match query.settles_on {
+                    Some(_) => "d.settles_on = $1",
+                    None => "$1::DATE IS NULL",
+                };
+                let authorizer = match query.authorizer {
+                    Some(_) => "d.authorizer_unique_id = $3",
+                    None => "$3::TEXT IS NULL",
+                };
                 let sql = format!(
                     "SELECT d.debit_id, d.authorizer_unique_id, d.debit_date, d.settles_on, \
                          d.amount_cents, d.decision, d.reason, d.balance_cents, d.checked_at, \
                          m.name, d.run_id \
                      FROM debit_decisions d JOIN runs ru ON ru.id = d.run_id \
                          JOIN monitors m ON m.id = ru.monitor_id \
-                     WHERE ($1::DATE IS NULL OR d.settles_on = $1) \
-                       AND ($2::TEXT IS NULL OR m.name = $2) \
-                       AND ($3::TEXT IS NULL OR d.authorizer_unique_id = $3) AND {LATEST} \
+                     WHERE {settles_on} AND ($2::TEXT IS NULL OR m.name = $2) \
+                       AND {authorizer} AND {LATEST} \
                      ORDER BY m.name, d.settles_on, d.authorizer_unique_id, d.debit_id"
                 );
                 sql::all(

@@ -93,21 +93,29 @@ impl DebitLedger for SqliteStore {
         query: DecisionQuery,
     ) -> BoxFuture<'_, Result<Vec<StoredDecision>, StoreError>> {
         Box::pin(self.read(move |transaction| {
-            // One authorizer's decisions are found through its index; a test of `?3` for
-            // NULL inside an OR would keep the planner from it.
+            // A date's or an authorizer's decisions are found through their index; a test
+            // of the parameter for NULL inside an OR would keep the planner from it.
+            let settles_on = match query.settles_on {
+                Some(_) => "d.settles_on = ?1",
+                None => "?1 IS NULL",
+            };
             let authorizer = match query.authorizer {
                 Some(_) => "d.authorizer_unique_id = ?3",
                 None => "?3 IS NULL",
             };
+            // `CROSS JOIN` keeps SQLite's join order: the debit's few rows first (by
+            // its index), then their runs. Left to itself the planner may walk every run
+            // of the monitor for each row instead, a hundred times slower at 700,000
+            // decisions.
             let mut statement = transaction.prepare_cached(&format!(
                 "SELECT d.debit_id, d.authorizer_unique_id, d.debit_date, d.settles_on, \
                      d.amount_cents, d.decision, d.reason, d.balance_cents, d.checked_at, \
                      m.name, d.run_id \
                  FROM debit_decisions d JOIN runs r ON r.id = d.run_id \
                      JOIN monitors m ON m.id = r.monitor_id \
-                 WHERE (?1 IS NULL OR d.settles_on = ?1) AND (?2 IS NULL OR m.name = ?2) \
+                 WHERE {settles_on} AND (?2 IS NULL OR m.name = ?2) \
                    AND {authorizer} AND d.run_id = (SELECT max(l.run_id) FROM debit_decisions l \
-                                   JOIN runs lr ON lr.id = l.run_id \
+                                   CROSS JOIN runs lr ON lr.id = l.run_id \
                                    WHERE l.debit_id = d.debit_id \
                                      AND lr.monitor_id = r.monitor_id) \
                  ORDER BY m.name, d.settles_on, d.authorizer_unique_id, d.debit_id"
@@ -147,7 +155,7 @@ impl DebitLedger for SqliteStore {
                  WHERE d.settles_on >= ?1 AND d.settles_on <= ?2 \
                    AND (?3 IS NULL OR m.name = ?3) \
                    AND d.run_id = (SELECT max(l.run_id) FROM debit_decisions l \
-                                   JOIN runs lr ON lr.id = l.run_id \
+                                   CROSS JOIN runs lr ON lr.id = l.run_id \
                                    WHERE l.debit_id = d.debit_id \
                                      AND lr.monitor_id = ru.monitor_id)",
             )?;

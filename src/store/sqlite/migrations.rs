@@ -80,6 +80,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "debits",
         sql: include_str!("migrations/0010_debits.sql"),
     },
+    Migration {
+        version: 11,
+        name: "debits by settlement date",
+        sql: include_str!("migrations/0011_debits_by_settlement.sql"),
+    },
 ];
 
 /// The newest schema this build knows.
