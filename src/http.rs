@@ -18,7 +18,8 @@
 //! | `GET /v1/balances/csv?batch_ids=` | Rightfoot's CSV export, streamed | `balances` |
 //! | `GET /v1/runs`, `GET /v1/runs/{id}` | runs, one run with its counts and chunks | `runs` |
 //! | `GET /v1/alerts?state=` | the `alerts` table | `runs` |
-//! | `/`, `/monitors/..`, `/runs/..`, `/authorizers/..`, `/alerts`, `/outbox`, `/login` | the dashboard's pages, behind a session | `pages` |
+//! | `GET /v1/debits?date=&authorizer=&monitor=&decision=` | the payment calendar's latest decisions | `debits` |
+//! | `/`, `/monitors/..`, `/runs/..`, `/authorizers/..`, `/debits`, `/alerts`, `/outbox`, `/login` | the dashboard's pages, behind a session | `pages` |
 //!
 //! The Rightfoot-shaped routes answer exactly as Rightfoot's read endpoints do, errors
 //! included (the `ApiErrorResponse` envelope, `error`), so code written against
@@ -47,6 +48,7 @@
 mod auth;
 mod balances;
 mod cursor;
+mod debits;
 mod error;
 mod health;
 mod history;
@@ -212,6 +214,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/v1/runs", get(runs::runs))
         .route("/v1/runs/{id}", get(runs::run))
         .route("/v1/alerts", get(runs::alerts))
+        .route("/v1/debits", get(debits::debits))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::metrics))
         .fallback(error::unknown_route)

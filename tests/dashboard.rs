@@ -569,3 +569,90 @@ async fn the_debits_page_lists_holds_first_and_its_csv_holds_every_decision() {
     assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
     assert_eq!(anonymous.headers[LOCATION], "/login");
 }
+
+#[tokio::test]
+async fn the_read_api_lists_the_decisions_of_a_date_or_an_authorizer() {
+    let dashboard = Dashboard::start(true).await;
+    let date = dashboard.settles_on;
+    let api = |path: String| {
+        let request = client()
+            .get(format!("{}{path}", dashboard.base))
+            .bearer_auth(TOKEN);
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (status, body) = api(format!("/v1/debits?date={date}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let items = body["debits"].as_array().unwrap();
+    assert_eq!(items.len(), dashboard.decisions.len(), "{body}");
+    for row in &dashboard.decisions {
+        let item = items
+            .iter()
+            .find(|item| item["debit_id"] == row.debit_id.as_str())
+            .unwrap_or_else(|| panic!("{} is missing: {body}", row.debit_id));
+        assert_eq!(
+            item["authorizer_unique_id"],
+            row.authorizer_unique_id.as_str()
+        );
+        assert_eq!(item["settles_on"], date.to_string().as_str());
+        assert_eq!(item["amount"], row.amount.to_decimal_string().as_str());
+        assert_eq!(item["decision"], row.decision.as_str());
+        assert_eq!(item["reason"], row.reason.as_str());
+        assert_eq!(item["monitor"], MONITOR);
+    }
+
+    // One authorizer's, and only some decisions.
+    let held = dashboard
+        .decisions
+        .iter()
+        .find(|row| row.decision == Decision::Hold)
+        .unwrap();
+    let (_, body) = api(format!(
+        "/v1/debits?authorizer={}",
+        held.authorizer_unique_id
+    ))
+    .await;
+    let ids: Vec<&str> = body["debits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["debit_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [held.debit_id.as_str()]);
+    let (_, body) = api(format!("/v1/debits?date={date}&decision=send,unknown")).await;
+    let expected = dashboard
+        .decisions
+        .iter()
+        .filter(|row| row.decision != Decision::Hold)
+        .count();
+    let items = body["debits"].as_array().unwrap();
+    assert_eq!(items.len(), expected, "{body}");
+    assert!(items.iter().all(|item| item["decision"] != "hold"));
+
+    // Without a date or an authorizer, or with a bad value, a 400 that says why.
+    for (path, words) in [
+        (
+            "/v1/debits".to_string(),
+            "A date or an authorizer is required.",
+        ),
+        ("/v1/debits?date=12/08/2026".to_string(), "Invalid date"),
+        (
+            format!("/v1/debits?date={date}&decision=maybe"),
+            "Invalid decision",
+        ),
+    ] {
+        let (status, body) = api(path.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
+        assert!(body.to_string().contains(words), "{path}: {body}");
+    }
+    // The bearer token is required, as on every route of the API.
+    let anonymous = client()
+        .get(format!("{}/v1/debits?date={date}", dashboard.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}

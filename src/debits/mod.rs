@@ -42,7 +42,7 @@ pub use returns::{
     INSUFFICIENT_FUNDS_CODES, LoadedReturns, RETURN_COLUMNS, ReturnRow, is_return_code,
     parse_returns, read_returns_file,
 };
-pub use send_file::{DECISION_COLUMNS, decisions_csv};
+pub use send_file::{DECISION_COLUMNS, DecisionJson, decisions_csv};
 
 /// Loads a monitor's debits from `source`, against the monitor's valid `authorizers`:
 /// a debit for an authorizer not on the list is refused.

@@ -1,12 +1,52 @@
 //! The decisions as CSV: the file `balance-monitor debits --format csv` prints and the
-//! dashboard's `/debits.csv` serves. With only the `send` rows, it is the send file an
-//! ACH origination system can take.
+//! dashboard's `/debits.csv` serves (with only the `send` rows, the send file an ACH
+//! origination system can take); and as JSON, the items of `debits --format json` and
+//! of the read API's `GET /v1/debits`.
 //!
-//! One column list for both, so the two files never drift apart. Nothing here is
+//! One column list and one item shape, so the files and the API never drift apart. Nothing here is
 //! personal data: ids, dates, amounts, balances, and reasons written from figures.
+
+use serde::Serialize;
 
 use crate::domain::Cents;
 use crate::store::StoredDecision;
+
+/// One decision as JSON: money as exact decimal text, times in RFC 3339 UTC.
+#[derive(Serialize)]
+pub struct DecisionJson<'a> {
+    monitor: &'a str,
+    run_id: i64,
+    debit_id: &'a str,
+    authorizer_unique_id: &'a str,
+    debit_date: String,
+    settles_on: String,
+    amount: String,
+    balance: Option<String>,
+    checked_at: Option<String>,
+    decision: &'static str,
+    reason: &'a str,
+}
+
+impl<'a> From<&'a StoredDecision> for DecisionJson<'a> {
+    fn from(row: &'a StoredDecision) -> DecisionJson<'a> {
+        let d = &row.decision;
+        DecisionJson {
+            monitor: &row.monitor,
+            run_id: row.run.0,
+            debit_id: &d.debit_id,
+            authorizer_unique_id: &d.authorizer_unique_id,
+            debit_date: d.debit_date.to_string(),
+            settles_on: d.settles_on.to_string(),
+            amount: d.amount.to_decimal_string(),
+            balance: d.balance.map(|b| b.to_decimal_string()),
+            checked_at: d
+                .checked_at
+                .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            decision: d.decision.as_str(),
+            reason: &d.reason,
+        }
+    }
+}
 
 /// The CSV columns, in order.
 pub const DECISION_COLUMNS: [&str; 8] = [

@@ -7,11 +7,10 @@
 
 use std::io::Write;
 
-use serde::Serialize;
-
-use super::timefmt::{table, utc_minutes};
+use super::timefmt::table;
 use super::{open_store, write_out};
 use crate::config::Config;
+use crate::debits::DecisionJson;
 use crate::domain::Decision;
 use crate::store::{DecisionQuery, StoredDecision};
 
@@ -48,7 +47,7 @@ pub fn render(rows: &[StoredDecision], format: DebitsFormat) -> anyhow::Result<S
         DebitsFormat::Table => render_table(rows),
         DebitsFormat::Csv => crate::debits::decisions_csv(rows)?,
         DebitsFormat::Json => {
-            let items: Vec<JsonDecision<'_>> = rows.iter().map(JsonDecision::from).collect();
+            let items: Vec<DecisionJson<'_>> = rows.iter().map(DecisionJson::from).collect();
             format!("{}\n", serde_json::to_string_pretty(&items)?)
         }
     })
@@ -92,41 +91,6 @@ fn render_table(rows: &[StoredDecision]) -> String {
         &cells,
         &[4, 5],
     )
-}
-
-/// One decision as `--format json` writes it; money as exact decimal text.
-#[derive(Serialize)]
-struct JsonDecision<'a> {
-    monitor: &'a str,
-    run_id: i64,
-    debit_id: &'a str,
-    authorizer_unique_id: &'a str,
-    debit_date: String,
-    settles_on: String,
-    amount: String,
-    balance: Option<String>,
-    checked_at: Option<String>,
-    decision: &'static str,
-    reason: &'a str,
-}
-
-impl<'a> From<&'a StoredDecision> for JsonDecision<'a> {
-    fn from(row: &'a StoredDecision) -> JsonDecision<'a> {
-        let d = &row.decision;
-        JsonDecision {
-            monitor: &row.monitor,
-            run_id: row.run.0,
-            debit_id: &d.debit_id,
-            authorizer_unique_id: &d.authorizer_unique_id,
-            debit_date: d.debit_date.to_string(),
-            settles_on: d.settles_on.to_string(),
-            amount: d.amount.to_decimal_string(),
-            balance: d.balance.map(|b| b.to_decimal_string()),
-            checked_at: d.checked_at.map(utc_minutes),
-            decision: d.decision.as_str(),
-            reason: &d.reason,
-        }
-    }
 }
 
 /// `debits report`: how the decisions about the debits settling from `from` through
