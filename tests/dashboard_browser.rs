@@ -337,7 +337,7 @@ async fn a_collections_lead_clicks_through_the_dashboard_in_chromium() {
         .unwrap();
     assert_eq!(rows.len(), dashboard.decisions.len());
     let first = rows[0].text().await.unwrap();
-    assert!(first.starts_with("✋ hold"), "holds come first: {first}");
+    assert!(first.starts_with("■ hold"), "holds come first: {first}");
     client
         .find(Locator::Css("a#csv"))
         .await

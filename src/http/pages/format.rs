@@ -143,7 +143,8 @@ pub fn alert_state(state: &str) -> Badge {
 pub fn decision(decision: Decision) -> Badge {
     let (symbol, tone) = match decision {
         Decision::Send => ("✓", "good"),
-        Decision::Hold => ("✋", "bad"),
+        // A geometric shape, not an emoji: a host without an emoji font still draws it.
+        Decision::Hold => ("■", "bad"),
         Decision::Unknown => ("?", "warn"),
     };
     Badge {
@@ -212,6 +213,7 @@ mod tests {
             run_state("failed"),
             severity("critical"),
             alert_state("firing"),
+            decision(Decision::Hold),
         ] {
             assert!(!badge.symbol.is_empty() && !badge.word.is_empty());
         }
