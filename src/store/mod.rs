@@ -77,6 +77,7 @@ mod runs;
 mod schedule;
 mod silences;
 mod sqlite;
+mod statements;
 mod types;
 
 use std::fmt;

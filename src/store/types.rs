@@ -143,6 +143,23 @@ pub struct BatchResultCounts {
 }
 
 impl BatchResultCounts {
+    /// A chunk of `members` with no result yet.
+    pub(crate) fn of_members(members: u32) -> BatchResultCounts {
+        BatchResultCounts {
+            members,
+            ..BatchResultCounts::default()
+        }
+    }
+
+    /// Sets the count of `outcome`.
+    pub(crate) fn set(&mut self, outcome: ResultOutcome, number: u32) {
+        match outcome {
+            ResultOutcome::Retrieved => self.retrieved = number,
+            ResultOutcome::Rejected => self.rejected = number,
+            ResultOutcome::NotRetrieved => self.not_retrieved = number,
+        }
+    }
+
     /// Members with no result row of any outcome yet.
     pub fn without_result(&self) -> u32 {
         self.members
@@ -175,6 +192,15 @@ pub struct RunTally {
 }
 
 impl RunTally {
+    /// Counts `number` retrieved results with balance status `code`.
+    pub(crate) fn add_status(&mut self, code: i64, number: u32) {
+        if code == 0 {
+            self.succeeded = number;
+        } else {
+            self.failed_by_code.insert(code, number);
+        }
+    }
+
     /// Chunks in `state`.
     pub fn chunks_in(&self, state: BatchState) -> u32 {
         self.chunks.get(state.as_str()).copied().unwrap_or(0)
@@ -233,6 +259,17 @@ pub struct UpsertOutcome {
     pub unchanged: usize,
     /// Ids that are not members of the batch; nothing was stored for them.
     pub not_members: Vec<String>,
+}
+
+impl UpsertOutcome {
+    /// Counts one member's row: `written` when the statement changed it.
+    pub(crate) fn count(&mut self, written: bool) {
+        if written {
+            self.written += 1;
+        } else {
+            self.unchanged += 1;
+        }
+    }
 }
 
 /// One entry of an authorizer's history.
