@@ -17,12 +17,16 @@ pub(super) mod alerts;
 pub(super) mod batches;
 pub(super) mod dashboard;
 pub(super) mod debits;
+pub(super) mod export;
 pub(super) mod leases;
 pub(super) mod outbox;
 pub(super) mod queries;
 pub(super) mod reports;
 pub(super) mod results;
+pub(super) mod retention;
 pub(super) mod runs;
+pub(super) mod schedule;
+pub(super) mod silences;
 
 /// `sql` with every `?` turned into `$`: the bytes of [`dollars!`]'s answer.
 pub(crate) const fn dollar_bytes<const N: usize>(sql: &str) -> [u8; N] {
