@@ -21,6 +21,21 @@ use super::types::{
 };
 use crate::text::Redactor;
 
+/// Refuses a 201 without a batch id for chunk `batch`. Every backend's
+/// `mark_batch_submitted` asks this before its transaction.
+pub(super) fn check_batch_id(
+    batch: BatchRowId,
+    submitted: &BatchSubmitted,
+) -> Result<(), StoreError> {
+    if submitted.rightfoot_batch_id.is_empty() {
+        return Err(StoreError::InvalidInput {
+            what: "Rightfoot batch id",
+            message: format!("empty for {batch}"),
+        });
+    }
+    Ok(())
+}
+
 /// What `mark_batch_submitted` does with a chunk as stored.
 pub(super) enum Submission {
     /// Record the 201.

@@ -105,6 +105,19 @@ pub struct BatchRef {
     pub batch: BatchRowId,
 }
 
+impl BatchRef {
+    /// The chunk a row links to, from its nullable id and run columns.
+    pub(crate) fn linked(batch: Option<i64>, run: Option<i64>) -> Option<BatchRef> {
+        match (batch, run) {
+            (Some(batch), Some(run)) => Some(BatchRef {
+                batch: BatchRowId(batch),
+                run: RunId(run),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// An authorizer that pre-flight validation kept out of a run. Holds no personal data:
 /// the id, where the row was defined, and the API's message.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use futures_util::future::BoxFuture;
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 use super::PostgresStore;
 use super::error::OpError;
@@ -352,51 +353,30 @@ async fn write_alert(
 ) -> Result<(), OpError> {
     match write {
         AlertWrite::Open { row, reason } => {
-            let (state, fired_at, notified_at) = match row.phase {
-                OpenPhase::Pending => ("pending", None, None),
-                OpenPhase::Firing {
-                    fired_at,
-                    last_notified_at,
-                } => ("firing", Some(fired_at), Some(last_notified_at)),
-            };
+            let (state, fired_at, notified_at) = row.phase.stored();
             let hits = i64::from(row.hits);
             let clears = i64::from(row.clears);
-            let updated = sql::exec(
-                tx,
-                UPDATE_OPEN_ALERT,
-                &[
-                    &row.fingerprint,
-                    &state,
-                    &row.severity,
-                    &hits,
-                    &clears,
-                    &fired_at,
-                    &notified_at,
-                    &run.0,
-                    reason,
-                ],
-            )
-            .await?;
+            // The columns a judgement changes, as `$1` to `$9` of both statements.
+            let changes: [&(dyn ToSql + Sync); 9] = [
+                &row.fingerprint,
+                &state,
+                &row.severity,
+                &hits,
+                &clears,
+                &fired_at,
+                &notified_at,
+                &run.0,
+                reason,
+            ];
+            let updated = sql::exec(tx, UPDATE_OPEN_ALERT, &changes).await?;
             if updated == 0 {
-                sql::exec(
-                    tx,
-                    INSERT_ALERT,
-                    &[
-                        &row.fingerprint,
-                        &state,
-                        &row.severity,
-                        &hits,
-                        &clears,
-                        &fired_at,
-                        &notified_at,
-                        &run.0,
-                        reason,
-                        &monitor.0,
-                        &row.authorizer_unique_id,
-                        &row.rule,
-                    ],
-                )
-                .await?;
+                let mut values = changes.to_vec();
+                values.extend::<[&(dyn ToSql + Sync); 3]>([
+                    &monitor.0,
+                    &row.authorizer_unique_id,
+                    &row.rule,
+                ]);
+                sql::exec(tx, INSERT_ALERT, &values).await?;
             }
         }
         AlertWrite::Resolve {

@@ -12,7 +12,7 @@ use super::error::OpError;
 use super::rows::{batch_row, batches_of_run, insert_chunk, run_state};
 use super::sql::{self, count, text_enum};
 use crate::store::batches::{
-    Submission, batch_transition, chunk_sha, gaps_are_final, refusals, submission,
+    Submission, batch_transition, check_batch_id, chunk_sha, gaps_are_final, refusals, submission,
 };
 use crate::store::statements::{batches, dollars};
 use crate::store::types::{
@@ -78,12 +78,7 @@ impl BatchJournal for PostgresStore {
         submitted: BatchSubmitted,
     ) -> BoxFuture<'_, Result<Option<BatchRef>, StoreError>> {
         Box::pin(async move {
-            if submitted.rightfoot_batch_id.is_empty() {
-                return Err(StoreError::InvalidInput {
-                    what: "Rightfoot batch id",
-                    message: format!("empty for {batch}"),
-                });
-            }
+            check_batch_id(batch, &submitted)?;
             self.write(move |tx| Box::pin(mark_submitted(tx, batch, submitted)))
                 .await
         })

@@ -174,16 +174,7 @@ fn batch_record(row: &Row) -> Result<BatchRecord, OpError> {
         members: count(row, 10)?,
         results: count(row, 11)?,
         first_attempt_at: row.try_get(12)?,
-        cached_from: match (
-            row.try_get::<_, Option<i64>>(13)?,
-            row.try_get::<_, Option<i64>>(14)?,
-        ) {
-            (Some(batch), Some(run)) => Some(BatchRef {
-                batch: BatchRowId(batch),
-                run: RunId(run),
-            }),
-            _ => None,
-        },
+        cached_from: BatchRef::linked(row.try_get(13)?, row.try_get(14)?),
         finished_at: row.try_get(15)?,
     })
 }

@@ -376,17 +376,8 @@ fn write_alert(
 ) -> Result<(), OpError> {
     match write {
         AlertWrite::Open { row, reason } => {
-            let (state, fired_at, notified_at) = match row.phase {
-                OpenPhase::Pending => ("pending", None, None),
-                OpenPhase::Firing {
-                    fired_at,
-                    last_notified_at,
-                } => (
-                    "firing",
-                    Some(time_text(fired_at)),
-                    Some(time_text(last_notified_at)),
-                ),
-            };
+            let (state, fired_at, notified_at) = row.phase.stored();
+            let (fired_at, notified_at) = (fired_at.map(time_text), notified_at.map(time_text));
             // The columns a judgement changes, as `?1` to `?9` of both statements.
             let changes: [&dyn ToSql; 9] = [
                 &row.fingerprint,

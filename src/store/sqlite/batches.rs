@@ -11,7 +11,7 @@ use super::columns::{count, text_enum, time, time_text};
 use super::error::OpError;
 use super::rows::{batch_row, batches_of_run, insert_chunk, run_state};
 use crate::store::batches::{
-    Submission, batch_transition, chunk_sha, gaps_are_final, refusals, submission,
+    Submission, batch_transition, check_batch_id, chunk_sha, gaps_are_final, refusals, submission,
 };
 use crate::store::statements::batches::{
     CACHED_GAPS, FIRST_OWNER_OF_BATCH_ID, INSERT_REJECTED, INSERT_WEBHOOK_EVENT, LINKED_CHUNK,
@@ -66,12 +66,7 @@ impl BatchJournal for SqliteStore {
         submitted: BatchSubmitted,
     ) -> BoxFuture<'_, Result<Option<BatchRef>, StoreError>> {
         Box::pin(async move {
-            if submitted.rightfoot_batch_id.is_empty() {
-                return Err(StoreError::InvalidInput {
-                    what: "Rightfoot batch id",
-                    message: format!("empty for {batch}"),
-                });
-            }
+            check_batch_id(batch, &submitted)?;
             self.write(move |transaction| mark_submitted(transaction, batch, submitted))
                 .await
         })

@@ -165,16 +165,7 @@ fn batch_record(row: &Row<'_>) -> rusqlite::Result<BatchRecord> {
         members: count(row, 10)?,
         results: count(row, 11)?,
         first_attempt_at: optional_time(row, 12)?,
-        cached_from: match (
-            row.get::<_, Option<i64>>(13)?,
-            row.get::<_, Option<i64>>(14)?,
-        ) {
-            (Some(batch), Some(run)) => Some(BatchRef {
-                batch: BatchRowId(batch),
-                run: RunId(run),
-            }),
-            _ => None,
-        },
+        cached_from: BatchRef::linked(row.get(13)?, row.get(14)?),
         finished_at: optional_time(row, 15)?,
     })
 }
