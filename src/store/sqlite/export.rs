@@ -183,12 +183,13 @@ mod tests {
             let sql = format!("EXPLAIN QUERY PLAN {}", export_sql(&scope));
             let plan: Vec<String> = store
                 .read(move |transaction| {
-                    Ok(transaction
-                        .prepare(&sql)?
-                        .query_map(
-                            params![None::<String>, None::<String>, None::<String>],
-                            |row| row.get::<_, String>(3),
-                        )?
+                    let mut statement = transaction.prepare(&sql)?;
+                    // Every parameter NULL: a scope without one (the whole store) has two.
+                    let nulls = vec![None::<String>; statement.parameter_count()];
+                    Ok(statement
+                        .query_map(rusqlite::params_from_iter(nulls), |row| {
+                            row.get::<_, String>(3)
+                        })?
                         .collect::<rusqlite::Result<Vec<_>>>()?)
                 })
                 .await
