@@ -144,7 +144,7 @@ pub async fn reload(
     path: &Path,
     env: &Environment,
     live: &LiveConfig,
-    scheduler: &mut Scheduler,
+    scheduler: Option<&mut Scheduler>,
     alerting: &Alerting,
 ) {
     let new = match config::load(path, env) {
@@ -177,6 +177,10 @@ pub async fn reload(
     for warning in &warnings {
         tracing::warn!("{warning}");
     }
+    let Some(scheduler) = scheduler else {
+        tracing::info!("configuration reloaded; the schedules start when this daemon leads");
+        return;
+    };
     match scheduler.apply(&monitors).await {
         Ok(summary) => tracing::info!(
             added = %crate::text::names(&summary.added),

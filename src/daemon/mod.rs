@@ -24,11 +24,13 @@
 //! Every task belongs to one `CancellationToken` and one `TaskTracker`. The daemon
 //! reads the process environment only through the [`Environment`] snapshot `main` took.
 
+mod leadership;
 mod live;
 mod online;
 mod pipeline;
 mod run_now;
 mod signals;
+mod term;
 
 pub use live::{LiveConfig, reload};
 pub use online::{OnlineReport, check_online};
@@ -53,8 +55,9 @@ use crate::completions::Completions;
 use crate::config::{self, Config, ConfigError, RightfootConfig};
 use crate::http::{Access, HttpState};
 use crate::rightfoot::{ClientConfig, RequestMetrics, RightfootClient};
-use crate::scheduler::{Scheduler, SchedulerOptions};
 use crate::secret::Environment;
+use leadership::Election;
+use term::{Duties, Term};
 use crate::store::Store;
 use crate::systemd::Notifier;
 
@@ -156,6 +159,7 @@ pub async fn serve(
     let completions = Completions::default();
     // One recorder for every client the daemon builds, so a reload keeps the figures.
     let rightfoot_metrics = RequestMetrics::default();
+    let mut election = Election::new(store.clone(), &config.storage, crate::run::holder());
     let live = Arc::new(LiveConfig::new(
         config,
         store.clone(),
@@ -169,27 +173,16 @@ pub async fn serve(
         crate::notify::Notifier::new(clock.clone())
             .map_err(|e| DaemonError::Runtime(anyhow::Error::new(e)))?,
     );
-    let launcher = Launcher::new(Arc::clone(&live), alerting.clone(), notifier.clone());
-    let mut scheduler = Scheduler::new(
-        store.clone(),
-        clock.clone(),
-        Arc::new(launcher),
-        cancel.clone(),
-        tracker.clone(),
-        SchedulerOptions::default(),
-    );
+    let duties = Duties {
+        store: store.clone(),
+        clock: clock.clone(),
+        launcher: Launcher::new(Arc::clone(&live), alerting.clone(), notifier.clone()),
+        live: Arc::clone(&live),
+        alerting: alerting.clone(),
+        outbox,
+    };
 
-    // Runs that finished before a crash but were not judged are judged first, in order,
-    // before any later run of their monitor can finish; then the outbox delivers what
-    // any earlier process queued and did not deliver.
-    alerting.judge_all().await;
-    tracker.spawn(outbox.run(cancel.clone()));
-
-    // Runs a previous process left unfinished go first: they hold slots and batches,
-    // and a scheduled one keeps its monitor busy until it ends, so that no slot starts
-    // a run beside it.
-    resume_unfinished(&store, &live, &alerting, &mut scheduler, &tracker, &cancel).await;
-
+    // The read side serves a standby as well as the leader.
     let config = live.config();
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
@@ -212,27 +205,13 @@ pub async fn serve(
             let alerting = alerting.clone();
             Arc::new(move || alerting.wake_outbox())
         }),
+        role: election.view(),
     };
     tracker.spawn(crate::http::serve(
         listener,
         http_state,
         cancel.clone().cancelled_owned(),
     ));
-
-    // Retention: prune old history hourly, between batches checking for the stop.
-    if let Some(retention) = config.storage.retention {
-        tracker.spawn(crate::retention::prune_periodically(
-            store.clone(),
-            clock.clone(),
-            retention,
-            cancel.clone(),
-        ));
-    }
-
-    scheduler
-        .apply(&config.monitors)
-        .await
-        .context("cannot start the schedules")?;
 
     if let Some(interval) = notifier.watchdog_interval() {
         let notifier = notifier.clone();
@@ -249,24 +228,81 @@ pub async fn serve(
             }
         });
     }
-    let status = format!("watching {} monitor(s)", config.monitors.len());
     tracing::info!(monitors = config.monitors.len(), listen = %listening, "balance-monitor started");
-    notifier.ready(&status);
     drop(config);
 
-    while let Some(Control::Reload) = controls.recv().await {
-        notifier.reloading();
-        reload(config_path, env, &live, &mut scheduler, &alerting).await;
-        notifier.ready(&format!(
-            "watching {} monitor(s)",
-            live.config().monitors.len()
-        ));
+    // Standby until the lease is ours, leader until it is lost, and again, until a stop.
+    let mut ready = false;
+    loop {
+        let mut stopping = false;
+        while !stopping && !election.try_take().await {
+            if !ready {
+                notifier.ready("standing by: another daemon leads");
+                ready = true;
+            }
+            let retry = election.interval().unwrap_or(SHUTDOWN_TIMEOUT);
+            tokio::select! {
+                control = controls.recv() => match control {
+                    Some(Control::Reload) => {
+                        notifier.reloading();
+                        reload(config_path, env, &live, None, &alerting).await;
+                        notifier.ready("standing by: another daemon leads");
+                    }
+                    None | Some(Control::Stop) => stopping = true,
+                },
+                _ = tokio::time::sleep(retry) => {}
+            }
+        }
+        if stopping {
+            break;
+        }
+        let mut term = Term::begin(&duties).await?;
+        let watching = || format!("leading: watching {} monitor(s)", live.config().monitors.len());
+        notifier.ready(&watching());
+        ready = true;
+        let stopping = loop {
+            let renew = election.interval();
+            tokio::select! {
+                control = controls.recv() => match control {
+                    Some(Control::Reload) => {
+                        notifier.reloading();
+                        reload(config_path, env, &live, Some(term.scheduler()), &alerting).await;
+                        notifier.ready(&watching());
+                    }
+                    None | Some(Control::Stop) => break true,
+                },
+                _ = tokio::time::sleep(renew.unwrap_or_default()), if renew.is_some() => {
+                    if !election.renew().await {
+                        break false;
+                    }
+                }
+            }
+        };
+        if stopping {
+            tracing::info!(
+                "stopping: no new runs; waiting for runs in flight to reach a durable step"
+            );
+            notifier.stopping();
+        }
+        let stopped = term.end().await;
+        if !stopped && !stopping {
+            // Work of the lost term still runs (its writes are refused): this process
+            // must not lead again beside it, so it stops and systemd starts it afresh.
+            cancel.cancel();
+            tracker.close();
+            store.close().await;
+            return Err(DaemonError::Runtime(anyhow::anyhow!(
+                "the leadership was lost and the leader's work did not stop within {}s",
+                SHUTDOWN_TIMEOUT.as_secs()
+            )));
+        }
+        election.step_down(stopping).await;
+        if stopping {
+            break;
+        }
     }
 
-    tracing::info!("stopping: no new runs; waiting for runs in flight to reach a durable step");
     cancel.cancel();
-    notifier.stopping();
-    scheduler.stop().await;
     tracker.close();
     if tokio::time::timeout(SHUTDOWN_TIMEOUT, tracker.wait())
         .await

@@ -103,7 +103,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use finish::RunSummary;
 pub use in_flight::{InFlightLimit, InFlightSlot};
-pub use lease::{LEASE_TTL, MonitorBusy, MonitorLease, RENEW_EVERY};
+pub use lease::{LEASE_TTL, MonitorBusy, MonitorLease, RENEW_EVERY, holder};
 pub use plan::{Chunk, Plan, plan_chunks};
 
 use chunk::{Body, ChunkEnd, ChunkWork, RunInProgress};

@@ -22,6 +22,7 @@ mod debits;
 mod error;
 mod export;
 mod import;
+mod leadership;
 mod leases;
 mod migrations;
 mod outbox;
@@ -83,6 +84,8 @@ pub(super) struct PostgresStore {
     location: String,
     pool: Pool,
     closed: AtomicBool,
+    /// The leadership this handle's writes must still have, once it took the lease.
+    fence: leadership::Fence,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -122,6 +125,7 @@ impl PostgresStore {
             location,
             pool,
             closed: AtomicBool::new(false),
+            fence: leadership::Fence::default(),
         };
         let mut client = store.client().await.map_err(|error| match error {
             StoreError::Io { path, source } | StoreError::Sqlite { path, source } => {
@@ -191,6 +195,9 @@ impl PostgresStore {
                 .execute("SELECT pg_advisory_xact_lock($1)", &[&WRITER_LOCK])
                 .await
                 .map_err(|error| on_error(error.into()))?;
+            leadership::check(&transaction, &self.fence, &self.location)
+                .await
+                .map_err(on_error)?;
         }
         let value = job(&transaction).await.map_err(on_error)?;
         transaction

@@ -1,0 +1,163 @@
+//! Which daemon leads: the leadership lease taken, renewed and given up for this
+//! process ([`Election`]), and what it tells the rest of the daemon ([`RoleView`]).
+//!
+//! With PostgreSQL, two or more daemons share one database and one lease
+//! (`store::Leadership`, on the server's clock). A standby tries to take it every
+//! lease/3, and takes it once it is free or has run out, with the next epoch; the
+//! leader renews it every lease/3. The leader steps down when a renewal is refused (the
+//! lease passed on) or when none has succeeded within one lease of the last one sent
+//! (measured on this host's monotonic clock from before that renewal was sent, so this
+//! process gives up no later than the server lets the lease run out). Whatever this
+//! process believes, the store refuses its writes once the epoch has moved
+//! (`StoreError::Fenced`), so a paused or partitioned old leader writes nothing.
+//!
+//! With SQLite there is one daemon per file and no lease: the process is always the
+//! leader.
+//!
+//! This module does not start or stop the leader's work (schedules, resumed runs, the
+//! outbox): `term.rs` does, when `mod.rs` tells it to.
+
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::config::StorageConfig;
+use crate::domain::{Role, RoleView};
+use crate::store::{LeadershipTake, Store};
+
+/// The leadership of this process.
+#[derive(Debug)]
+pub struct Election {
+    store: Store,
+    holder: String,
+    /// The lease; `None` with SQLite, where this process always leads.
+    lease: Option<Duration>,
+    view: watch::Sender<RoleView>,
+    /// While leading through a lease: its epoch, and when this process must consider it
+    /// lost if no renewal has succeeded by then.
+    held: Option<(i64, Instant)>,
+}
+
+impl Election {
+    /// The election of this process on `store`, as `holder`, with the lease `storage`
+    /// configures. It starts as standby (with SQLite, as leader).
+    pub fn new(store: Store, storage: &StorageConfig, holder: &str) -> Election {
+        let lease = storage.postgres.as_ref().map(|postgres| postgres.lease);
+        let view = match lease {
+            Some(_) => RoleView::standby(),
+            None => RoleView::sole_leader(),
+        };
+        Election {
+            store,
+            holder: holder.to_string(),
+            lease,
+            view: watch::Sender::new(view),
+            held: None,
+        }
+    }
+
+    /// What the daemon tells `/metrics`, `/healthz` and `status`, as it changes.
+    pub fn view(&self) -> watch::Receiver<RoleView> {
+        self.view.subscribe()
+    }
+
+    /// How long a standby waits between attempts to take the lease, and a leader
+    /// between renewals: a third of the lease. `None` without a lease.
+    pub fn interval(&self) -> Option<Duration> {
+        self.lease.map(|lease| lease / 3)
+    }
+
+    /// Tries to lead: `true` when this process now leads (always, without a lease).
+    pub async fn try_take(&mut self) -> bool {
+        let Some(lease) = self.lease else {
+            return true;
+        };
+        let sent = Instant::now();
+        match self.store.take_leadership(self.holder.clone(), lease).await {
+            Ok(LeadershipTake::Taken(taken)) => {
+                tracing::info!(epoch = taken.epoch, holder = %self.holder, "took the leadership lease: this daemon now leads");
+                self.held = Some((taken.epoch, sent + lease));
+                self.publish(Role::Leader, Some(taken.epoch));
+                true
+            }
+            Ok(LeadershipTake::Held(current)) => {
+                tracing::debug!(epoch = current.epoch, leader = %current.holder, "standing by: another daemon leads");
+                false
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot take the leadership lease; standing by");
+                false
+            }
+        }
+    }
+
+    /// Renews the lease: `false` when this process no longer leads (the renewal was
+    /// refused, or none succeeded within one lease).
+    pub async fn renew(&mut self) -> bool {
+        let (Some(lease), Some((epoch, deadline))) = (self.lease, self.held) else {
+            return true;
+        };
+        let sent = Instant::now();
+        let renewed = tokio::time::timeout_at(
+            deadline,
+            self.store
+                .renew_leadership(self.holder.clone(), epoch, lease),
+        )
+        .await;
+        match renewed {
+            Ok(Ok(Some(_))) => {
+                self.held = Some((epoch, sent + lease));
+                true
+            }
+            Ok(Ok(None)) => {
+                tracing::warn!(epoch, "the leadership lease passed to another daemon: stepping down");
+                self.publish(Role::Standby, None);
+                false
+            }
+            Ok(Err(error)) if Instant::now() < deadline => {
+                tracing::warn!(epoch, %error, "cannot renew the leadership lease; trying again");
+                true
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(epoch, %error, "no renewal of the leadership lease succeeded within the lease: stepping down");
+                self.publish(Role::Standby, None);
+                false
+            }
+            Err(_) => {
+                tracing::warn!(epoch, "no renewal of the leadership lease succeeded within the lease: stepping down");
+                self.publish(Role::Standby, None);
+                false
+            }
+        }
+    }
+
+    /// After the leader's work has stopped: gives the lease up at once when `release`
+    /// (a stop), so a standby takes over without waiting it out, lets this process's
+    /// writes through unfenced again, and says it stands by.
+    pub async fn step_down(&mut self, release: bool) {
+        let Some((epoch, _)) = self.held.take() else {
+            return;
+        };
+        if release
+            && let Err(error) = self
+                .store
+                .release_leadership(self.holder.clone(), epoch)
+                .await
+        {
+            tracing::warn!(epoch, %error, "cannot give up the leadership lease; a standby takes over when it runs out");
+        }
+        self.store.stop_fencing();
+        self.publish(Role::Standby, None);
+    }
+
+    fn publish(&self, role: Role, epoch: Option<i64>) {
+        self.view.send_modify(|view| {
+            if view.role != role {
+                view.changes += 1;
+            }
+            view.role = role;
+            view.epoch = epoch;
+        });
+    }
+}

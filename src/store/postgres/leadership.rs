@@ -1,0 +1,221 @@
+//! The leadership lease on PostgreSQL ([`Leadership`]), and the fence every write of a
+//! leader passes.
+//!
+//! The lease is the one `leadership` row, and every time is the server's `now()`. Its
+//! transactions do not take the writers' advisory lock, so a long judgement never
+//! delays a renewal:
+//! - a take locks the row `FOR UPDATE` (inserting it the first time), which waits for
+//!   every write in flight that checked the fence, so the new epoch begins after the
+//!   last write of the old one; it gives up after one lease (`lock_timeout`) rather
+//!   than wait on a transaction a paused process left open;
+//! - a renewal is a plain `UPDATE` of the holder's epoch, which the writers' key-share
+//!   locks do not block.
+//!
+//! [`Fence`] is the holder and epoch this handle took, if any: `PostgresStore::write`
+//! calls [`check`] right after the writers' lock, and the write is refused with
+//! [`StoreError::Fenced`] unless the row still has that epoch and holder. The row stays
+//! key-share locked until the write commits, so no take slips in between.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use deadpool_postgres::Transaction;
+use futures_util::future::BoxFuture;
+use tokio_postgres::Row;
+
+use super::error::OpError;
+use super::{Job, PostgresStore, sql};
+use crate::store::{LeaderLease, Leadership, LeadershipTake, StoreError};
+
+/// The columns of a [`LeaderLease`], the server's clock last.
+const LEASE_COLUMNS: &str = "holder, epoch, taken_at, renewed_at, valid_until, now()";
+
+/// The holder and epoch whose leadership this handle's writes must still have.
+#[derive(Debug, Default)]
+pub(super) struct Fence(Mutex<Option<(String, i64)>>);
+
+impl Fence {
+    fn set(&self, fence: Option<(String, i64)>) {
+        // std's mutex: held for an assignment or a clone, never across an `.await`.
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = fence;
+    }
+
+    fn current(&self) -> Option<(String, i64)> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+/// Refuses the write `tx` is about to make unless the lease still has the epoch and
+/// holder `fence` names (nothing to check when this handle never led).
+pub(super) async fn check(
+    tx: &Transaction<'_>,
+    fence: &Fence,
+    location: &str,
+) -> Result<(), OpError> {
+    let Some((holder, epoch)) = fence.current() else {
+        return Ok(());
+    };
+    let held = sql::opt(
+        tx,
+        "SELECT 1 FROM leadership WHERE id = 1 AND epoch = $1 AND holder = $2 FOR KEY SHARE",
+        &[&epoch, &holder],
+    )
+    .await?;
+    match held {
+        Some(_) => Ok(()),
+        None => Err(StoreError::Fenced {
+            path: location.into(),
+            epoch,
+        }
+        .into()),
+    }
+}
+
+fn lease_row(row: &Row) -> Result<LeaderLease, OpError> {
+    Ok(LeaderLease {
+        holder: row.try_get(0)?,
+        epoch: row.try_get(1)?,
+        taken_at: row.try_get(2)?,
+        renewed_at: row.try_get(3)?,
+        expires_at: row.try_get(4)?,
+        now: row.try_get(5)?,
+    })
+}
+
+/// A lease in seconds, for `now() + make_interval(secs => ...)`.
+fn seconds(lease: Duration) -> f64 {
+    lease.as_secs_f64().min(1.0e10)
+}
+
+impl PostgresStore {
+    /// Runs `job` in a READ COMMITTED transaction without the writers' lock or the fence.
+    async fn lease_transaction<T: Send>(&self, job: Job<'_, T>) -> Result<T, StoreError> {
+        let mut client = self.client().await?;
+        let on_error = |error: OpError| error.into_store_error(&self.location);
+        let transaction = client
+            .transaction()
+            .await
+            .map_err(|error| on_error(error.into()))?;
+        let value = job(&transaction).await.map_err(on_error)?;
+        transaction
+            .commit()
+            .await
+            .map_err(|error| on_error(error.into()))?;
+        Ok(value)
+    }
+}
+
+async fn take(tx: &Transaction<'_>, holder: &str, lease: Duration) -> Result<LeadershipTake, OpError> {
+    let wait = format!("SET LOCAL lock_timeout = {}", lease.as_millis().max(1));
+    tx.batch_execute(&wait).await?;
+    let first = sql::opt(
+        tx,
+        &format!(
+            "INSERT INTO leadership (id, holder, epoch, taken_at, renewed_at, valid_until) \
+             VALUES (1, $1, 1, now(), now(), now() + make_interval(secs => $2)) \
+             ON CONFLICT (id) DO NOTHING RETURNING {LEASE_COLUMNS}"
+        ),
+        &[&holder, &seconds(lease)],
+    )
+    .await?;
+    if let Some(row) = first {
+        return Ok(LeadershipTake::Taken(lease_row(&row)?));
+    }
+    let current = lease_row(
+        &sql::one(
+            tx,
+            &format!("SELECT {LEASE_COLUMNS} FROM leadership WHERE id = 1 FOR UPDATE"),
+            &[],
+        )
+        .await?,
+    )?;
+    if !current.expired() && current.holder != holder {
+        return Ok(LeadershipTake::Held(current));
+    }
+    let row = sql::one(
+        tx,
+        &format!(
+            "UPDATE leadership SET holder = $1, epoch = epoch + 1, taken_at = now(), \
+                 renewed_at = now(), valid_until = now() + make_interval(secs => $2) \
+             WHERE id = 1 RETURNING {LEASE_COLUMNS}"
+        ),
+        &[&holder, &seconds(lease)],
+    )
+    .await?;
+    Ok(LeadershipTake::Taken(lease_row(&row)?))
+}
+
+impl Leadership for PostgresStore {
+    fn take_leadership(
+        &self,
+        holder: String,
+        lease: Duration,
+    ) -> BoxFuture<'_, Result<LeadershipTake, StoreError>> {
+        Box::pin(async move {
+            let taken = self
+                .lease_transaction(Box::new(move |tx| {
+                    Box::pin(async move { take(tx, &holder, lease).await })
+                }))
+                .await?;
+            if let LeadershipTake::Taken(lease) = &taken {
+                self.fence.set(Some((lease.holder.clone(), lease.epoch)));
+            }
+            Ok(taken)
+        })
+    }
+
+    fn renew_leadership(
+        &self,
+        holder: String,
+        epoch: i64,
+        lease: Duration,
+    ) -> BoxFuture<'_, Result<Option<LeaderLease>, StoreError>> {
+        Box::pin(self.lease_transaction(Box::new(move |tx| {
+            Box::pin(async move {
+                let sql = format!(
+                    "UPDATE leadership SET renewed_at = now(), \
+                         valid_until = now() + make_interval(secs => $3) \
+                     WHERE id = 1 AND holder = $1 AND epoch = $2 AND valid_until > now() \
+                     RETURNING {LEASE_COLUMNS}"
+                );
+                sql::opt(tx, &sql, &[&holder, &epoch, &seconds(lease)])
+                    .await?
+                    .as_ref()
+                    .map(lease_row)
+                    .transpose()
+            })
+        })))
+    }
+
+    fn release_leadership(
+        &self,
+        holder: String,
+        epoch: i64,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(self.lease_transaction(Box::new(move |tx| {
+            Box::pin(async move {
+                sql::exec(
+                    tx,
+                    "UPDATE leadership SET valid_until = now() \
+                     WHERE id = 1 AND holder = $1 AND epoch = $2",
+                    &[&holder, &epoch],
+                )
+                .await?;
+                Ok(())
+            })
+        })))
+    }
+
+    fn leadership(&self) -> BoxFuture<'_, Result<Option<LeaderLease>, StoreError>> {
+        Box::pin(self.read(|tx| {
+            Box::pin(async move {
+                let sql = format!("SELECT {LEASE_COLUMNS} FROM leadership WHERE id = 1");
+                sql::opt(tx, &sql, &[]).await?.as_ref().map(lease_row).transpose()
+            })
+        }))
+    }
+
+    fn stop_fencing(&self) {
+        self.fence.set(None);
+    }
+}

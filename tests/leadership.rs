@@ -1,0 +1,262 @@
+//! Two daemons on one PostgreSQL (issue 20's acceptance): exactly one leads, the other
+//! stands by serving reads; after `kill -9` of the leader the other leads within two
+//! leases, and every slot runs once, counted from the sandbox (batches created, checks
+//! made) and from the database (runs per slot).
+//!
+//! Both are the real binary, each with its own folder and listener and the same
+//! monitor (a slot every 3 s), sharing one fresh database and the sandbox. The lease is
+//! 2 s. Every wait is on observable state (a log line, `/healthz`, a row), bounded by
+//! [`PATIENCE`].
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use balance_monitor::sandbox::SandboxConfig;
+use balance_monitor::secret::Secret;
+
+use crate::store::postgres::{admin, create_database, url_of};
+use crate::support::daemon::{ConfigSpec, Daemon, MonitorSpec, PATIENCE};
+use crate::support::sandbox::{CsvRow, RunningSandbox, SANDBOX_KEY, authorizers_csv};
+use crate::support::{run_binary, write_file};
+
+const LEASE: Duration = Duration::from_secs(2);
+const MONITOR: &str = "every-3s";
+const AUTHORIZERS: u64 = 2;
+
+/// A free loopback address for a daemon's listener (so `status` can find it).
+fn free_address() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}
+
+struct Host {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    listen: SocketAddr,
+}
+
+impl Host {
+    /// A folder with the authorizers, the database URL as a secret file, and a
+    /// configuration on PostgreSQL with a short lease.
+    fn new(sandbox: &RunningSandbox, url: &str) -> Host {
+        let dir = tempfile::tempdir().unwrap();
+        let rows: Vec<CsvRow> = ["A-1", "A-2"].into_iter().map(CsvRow::bank).collect();
+        write_file(dir.path(), "people.csv", authorizers_csv(&rows, &[]).as_bytes(), 0o600);
+        let url_file = write_file(dir.path(), "database-url", url.as_bytes(), 0o600);
+        let database = dir.path().join("unused.db");
+        let listen = free_address();
+        let yaml = ConfigSpec::new(&sandbox.url, &database)
+            .monitor(MonitorSpec::new(MONITOR, "*/3 * * * * *", "people.csv"))
+            .yaml()
+            .replace(
+                &format!("storage:\n  path: {}\n", database.display()),
+                &format!(
+                    "storage:\n  postgres:\n    url_file: {}\n    pool_size: 4\n    lease: {}s\n",
+                    url_file.display(),
+                    LEASE.as_secs()
+                ),
+            )
+            .replace("listen: 127.0.0.1:0", &format!("listen: {listen}"));
+        assert!(yaml.contains("lease: 2s") && yaml.contains(&listen.to_string()), "{yaml}");
+        let config = write_file(dir.path(), "config.yaml", yaml.as_bytes(), 0o600);
+        Host { dir, config, listen }
+    }
+
+    /// The role this daemon's `/healthz` names, and its epoch; `None` while it does
+    /// not answer.
+    async fn role(&self) -> Option<(String, Option<i64>)> {
+        let response = reqwest::Client::new()
+            .get(format!("http://{}/healthz", self.listen))
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+            .ok()?;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_string)
+        };
+        let role = header("balance-monitor-role")?;
+        Some((role, header("balance-monitor-epoch").and_then(|e| e.parse().ok())))
+    }
+
+    async fn metric(&self, name: &str) -> Option<u64> {
+        let text = reqwest::get(format!("http://{}/metrics", self.listen))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} ")))
+            .and_then(|value| value.parse().ok())
+    }
+
+    fn status(&self) -> String {
+        let out = run_binary(
+            self.dir.path(),
+            &["--config", self.config.to_str().unwrap(), "status"],
+            &[],
+        );
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+}
+
+/// Polls `probe` every 50 ms until it answers `Some`, within [`PATIENCE`].
+async fn eventually<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "not {what} within {PATIENCE:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs and their slots as the database holds them: (run, slot, state).
+async fn runs(database: &str) -> Vec<(i64, Option<chrono::DateTime<chrono::Utc>>, String)> {
+    admin(Some(database))
+        .await
+        .query("SELECT id, scheduled_for, state FROM runs ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| (row.get(0), row.get(1), row.get(2)))
+        .collect()
+}
+
+fn is_leader(role: &Option<(String, Option<i64>)>) -> bool {
+    matches!(role, Some((role, _)) if role == "leader")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn of_two_daemons_one_leads_and_after_kill_9_the_other_leads_within_two_leases_running_each_slot_once()
+ {
+    let mut config = SandboxConfig::new([Secret::new(SANDBOX_KEY)]);
+    config.processing_time = Duration::ZERO;
+    // Every run is a new batch, so the sandbox's count of batches is a count of runs.
+    config.body_cache_ttl = Duration::ZERO;
+    let sandbox = RunningSandbox::start(config).await;
+    let name = format!("bm_leadership_{}", std::process::id());
+    create_database(&name).await;
+    let url = url_of(&name);
+    let hosts = [Host::new(&sandbox, &url), Host::new(&sandbox, &url)];
+    let mut daemons: Vec<Option<Daemon>> = hosts
+        .iter()
+        .map(|host| Some(Daemon::start(&host.config)))
+        .collect();
+
+    // Exactly one leads; the other answers as a standby.
+    let (leader, standby) = eventually("one daemon leading", async || {
+        let roles = [hosts[0].role().await, hosts[1].role().await];
+        match (is_leader(&roles[0]), is_leader(&roles[1])) {
+            (true, true) => panic!("two leaders: {roles:?}"),
+            (true, false) if roles[1].is_some() => Some((0, 1)),
+            (false, true) if roles[0].is_some() => Some((1, 0)),
+            _ => None,
+        }
+    })
+    .await;
+    assert_eq!(hosts[leader].role().await, Some(("leader".into(), Some(1))));
+    assert_eq!(hosts[standby].role().await, Some(("standby".into(), None)));
+    assert_eq!(hosts[leader].metric("balance_monitor_leader").await, Some(1));
+    assert_eq!(hosts[standby].metric("balance_monitor_leader").await, Some(0));
+    assert_eq!(
+        hosts[leader]
+            .metric("balance_monitor_leader_changes_total")
+            .await,
+        Some(1)
+    );
+    let ready = reqwest::get(format!("http://{}/readyz", hosts[standby].listen))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200, "a standby serving reads is ready");
+    let said = hosts[standby].status();
+    assert!(said.contains("role:      standby\n"), "{said}");
+    assert!(said.contains("(epoch 1), lease renewed "), "{said}");
+    let said = hosts[leader].status();
+    assert!(said.contains("role:      leader (epoch 1)\n"), "{said}");
+
+    // The leader runs slots; it is killed between two of them, with no run in flight
+    // (a run resumed from its journal is the daemon's start-up path, tested in
+    // `daemon`), so that every batch the sandbox made belongs to one stored chunk.
+    eventually("a run complete and none in flight", async || {
+        let runs = runs(&name).await;
+        (!runs.is_empty() && runs.iter().all(|(_, _, state)| state == "complete"))
+            .then_some(())
+    })
+    .await;
+    let killed = daemons[leader].take().unwrap();
+    let stopped_at = Instant::now();
+    killed.kill().await;
+
+    let epoch = eventually("the standby leading", async || {
+        match hosts[standby].role().await {
+            Some((role, epoch)) if role == "leader" => epoch,
+            _ => None,
+        }
+    })
+    .await;
+    let failover = stopped_at.elapsed();
+    eprintln!("failover: {failover:?} (lease {LEASE:?})");
+    assert!(failover <= 2 * LEASE, "failover took {failover:?}");
+    assert_eq!(epoch, 2);
+    assert_eq!(
+        hosts[standby]
+            .metric("balance_monitor_leader_changes_total")
+            .await,
+        Some(1)
+    );
+
+    // The next slot after the takeover runs, once, on the new leader.
+    let took_over = chrono::Utc::now();
+    eventually("a slot after the takeover complete", async || {
+        runs(&name)
+            .await
+            .iter()
+            .any(|(_, slot, state)| {
+                state == "complete" && slot.is_some_and(|slot| slot > took_over)
+            })
+            .then_some(())
+    })
+    .await;
+    let survivor = daemons[standby].take().unwrap();
+    survivor.signal("TERM");
+    let stopped = survivor.exit().await;
+    assert_eq!(stopped.status.code(), Some(0), "a clean stop");
+
+    let runs = runs(&name).await;
+    let mut slots: Vec<_> = runs.iter().filter_map(|(_, slot, _)| *slot).collect();
+    let count = slots.len();
+    slots.dedup();
+    assert_eq!(slots.len(), count, "no slot has two runs: {runs:?}");
+    let chunks_sent: i64 = admin(Some(&name))
+        .await
+        .query_one(
+            "SELECT count(*) FROM batches WHERE rightfoot_batch_id IS NOT NULL",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let complete = runs.iter().filter(|(_, _, state)| state == "complete").count();
+    assert!(chunks_sent as usize >= complete && complete >= 2, "{runs:?}");
+    assert_eq!(
+        sandbox.handle.batches_created() as i64,
+        chunks_sent,
+        "one batch per stored chunk: nothing sent twice"
+    );
+    assert_eq!(
+        sandbox.handle.checks_performed(),
+        AUTHORIZERS * chunks_sent as u64,
+        "each authorizer checked once per slot"
+    );
+}
