@@ -16,7 +16,7 @@ use balance_monitor::sandbox::SandboxConfig;
 use balance_monitor::secret::Secret;
 
 use crate::store::postgres::{admin, create_database, url_of};
-use crate::support::daemon::{ConfigSpec, Daemon, MonitorSpec, PATIENCE};
+use crate::support::daemon::{API_KEY_ENV, ConfigSpec, Daemon, MonitorSpec, PATIENCE};
 use crate::support::sandbox::{CsvRow, RunningSandbox, SANDBOX_KEY, authorizers_csv};
 use crate::support::{run_binary, write_file};
 
@@ -99,7 +99,7 @@ impl Host {
         let out = run_binary(
             self.dir.path(),
             &["--config", self.config.to_str().unwrap(), "status"],
-            &[],
+            &[(API_KEY_ENV, SANDBOX_KEY)],
         );
         format!(
             "{}{}",
