@@ -42,7 +42,12 @@ impl Host {
     fn new(sandbox: &RunningSandbox, url: &str) -> Host {
         let dir = tempfile::tempdir().unwrap();
         let rows: Vec<CsvRow> = ["A-1", "A-2"].into_iter().map(CsvRow::bank).collect();
-        write_file(dir.path(), "people.csv", authorizers_csv(&rows, &[]).as_bytes(), 0o600);
+        write_file(
+            dir.path(),
+            "people.csv",
+            authorizers_csv(&rows, &[]).as_bytes(),
+            0o600,
+        );
         let url_file = write_file(dir.path(), "database-url", url.as_bytes(), 0o600);
         let database = dir.path().join("unused.db");
         let listen = free_address();
@@ -58,9 +63,16 @@ impl Host {
                 ),
             )
             .replace("listen: 127.0.0.1:0", &format!("listen: {listen}"));
-        assert!(yaml.contains("lease: 2s") && yaml.contains(&listen.to_string()), "{yaml}");
+        assert!(
+            yaml.contains("lease: 2s") && yaml.contains(&listen.to_string()),
+            "{yaml}"
+        );
         let config = write_file(dir.path(), "config.yaml", yaml.as_bytes(), 0o600);
-        Host { dir, config, listen }
+        Host {
+            dir,
+            config,
+            listen,
+        }
     }
 
     /// The role this daemon's `/healthz` names, and its epoch; `None` while it does
@@ -80,7 +92,10 @@ impl Host {
                 .map(str::to_string)
         };
         let role = header("balance-monitor-role")?;
-        Some((role, header("balance-monitor-epoch").and_then(|e| e.parse().ok())))
+        Some((
+            role,
+            header("balance-monitor-epoch").and_then(|e| e.parse().ok()),
+        ))
     }
 
     async fn metric(&self, name: &str) -> Option<u64> {
@@ -167,8 +182,14 @@ async fn of_two_daemons_one_leads_and_after_kill_9_the_other_leads_within_two_le
     .await;
     assert_eq!(hosts[leader].role().await, Some(("leader".into(), Some(1))));
     assert_eq!(hosts[standby].role().await, Some(("standby".into(), None)));
-    assert_eq!(hosts[leader].metric("balance_monitor_leader").await, Some(1));
-    assert_eq!(hosts[standby].metric("balance_monitor_leader").await, Some(0));
+    assert_eq!(
+        hosts[leader].metric("balance_monitor_leader").await,
+        Some(1)
+    );
+    assert_eq!(
+        hosts[standby].metric("balance_monitor_leader").await,
+        Some(0)
+    );
     assert_eq!(
         hosts[leader]
             .metric("balance_monitor_leader_changes_total")
@@ -190,8 +211,7 @@ async fn of_two_daemons_one_leads_and_after_kill_9_the_other_leads_within_two_le
     // `daemon`), so that every batch the sandbox made belongs to one stored chunk.
     eventually("a run complete and none in flight", async || {
         let runs = runs(&name).await;
-        (!runs.is_empty() && runs.iter().all(|(_, _, state)| state == "complete"))
-            .then_some(())
+        (!runs.is_empty() && runs.iter().all(|(_, _, state)| state == "complete")).then_some(())
     })
     .await;
     let killed = daemons[leader].take().unwrap();
@@ -247,8 +267,14 @@ async fn of_two_daemons_one_leads_and_after_kill_9_the_other_leads_within_two_le
         .await
         .unwrap()
         .get(0);
-    let complete = runs.iter().filter(|(_, _, state)| state == "complete").count();
-    assert!(chunks_sent as usize >= complete && complete >= 2, "{runs:?}");
+    let complete = runs
+        .iter()
+        .filter(|(_, _, state)| state == "complete")
+        .count();
+    assert!(
+        chunks_sent as usize >= complete && complete >= 2,
+        "{runs:?}"
+    );
     assert_eq!(
         sandbox.handle.batches_created() as i64,
         chunks_sent,

@@ -111,7 +111,10 @@ impl Election {
                 true
             }
             Ok(Ok(None)) => {
-                tracing::warn!(epoch, "the leadership lease passed to another daemon: stepping down");
+                tracing::warn!(
+                    epoch,
+                    "the leadership lease passed to another daemon: stepping down"
+                );
                 self.publish(Role::Standby, None);
                 false
             }
@@ -125,7 +128,10 @@ impl Election {
                 false
             }
             Err(_) => {
-                tracing::warn!(epoch, "no renewal of the leadership lease succeeded within the lease: stepping down");
+                tracing::warn!(
+                    epoch,
+                    "no renewal of the leadership lease succeeded within the lease: stepping down"
+                );
                 self.publish(Role::Standby, None);
                 false
             }

@@ -56,10 +56,10 @@ use crate::config::{self, Config, ConfigError, RightfootConfig};
 use crate::http::{Access, HttpState};
 use crate::rightfoot::{ClientConfig, RequestMetrics, RightfootClient};
 use crate::secret::Environment;
-use leadership::Election;
-use term::{Duties, Term};
 use crate::store::Store;
 use crate::systemd::Notifier;
+use leadership::Election;
+use term::{Duties, Term};
 
 /// How long a stop waits for in-flight runs to reach a durable step. systemd's default
 /// `TimeoutStopSec=` is 90 s; this leaves it room.
@@ -257,7 +257,12 @@ pub async fn serve(
             break;
         }
         let mut term = Term::begin(&duties).await?;
-        let watching = || format!("leading: watching {} monitor(s)", live.config().monitors.len());
+        let watching = || {
+            format!(
+                "leading: watching {} monitor(s)",
+                live.config().monitors.len()
+            )
+        };
         notifier.ready(&watching());
         ready = true;
         let stopping = loop {

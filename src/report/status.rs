@@ -468,7 +468,10 @@ pub fn render_text(status: &Status, config: &Config, now: DateTime<Utc>) -> Stri
             let _ = writeln!(out, "role:      {role} (epoch {epoch})");
         }
         (Some(role), None, None) if config.storage.postgres.is_none() => {
-            let _ = writeln!(out, "role:      {role} (the only daemon on its SQLite database)");
+            let _ = writeln!(
+                out,
+                "role:      {role} (the only daemon on its SQLite database)"
+            );
         }
         (Some(role), None, _) => {
             let _ = writeln!(out, "role:      {role}");

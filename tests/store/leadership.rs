@@ -55,7 +55,11 @@ pub(in crate::store) async fn the_leadership_lease_is_taken_when_free_with_the_n
     assert!(stored.age() < MINUTE, "{stored:?}");
 
     // Only the holder renews, and only at its epoch.
-    let renewed = store.renew_leadership(a(), 1, MINUTE).await.unwrap().unwrap();
+    let renewed = store
+        .renew_leadership(a(), 1, MINUTE)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(renewed.epoch, 1);
     assert!(renewed.renewed_at >= first.renewed_at, "{renewed:?}");
     assert!(renewed.expires_at >= first.expires_at, "{renewed:?}");
@@ -67,9 +71,15 @@ pub(in crate::store) async fn the_leadership_lease_is_taken_when_free_with_the_n
 
     // Releasing ends it at once: another takes it, and the old holder cannot renew it.
     store.release_leadership(b(), 2).await.unwrap();
-    assert!(!store.leadership().await.unwrap().unwrap().expired(), "not b's to release");
+    assert!(
+        !store.leadership().await.unwrap().unwrap().expired(),
+        "not b's to release"
+    );
     store.release_leadership(a(), 1).await.unwrap();
-    assert!(!store.leadership().await.unwrap().unwrap().expired(), "an old epoch's release");
+    assert!(
+        !store.leadership().await.unwrap().unwrap().expired(),
+        "an old epoch's release"
+    );
     store.release_leadership(a(), 2).await.unwrap();
     assert!(store.leadership().await.unwrap().unwrap().expired());
     assert_eq!(store.renew_leadership(a(), 2, MINUTE).await.unwrap(), None);
@@ -109,12 +119,13 @@ async fn on_postgresql_an_old_epochs_write_is_refused_after_another_holder_took_
         matches!(refused, StoreError::Fenced { epoch: 1, .. }),
         "{refused:?}"
     );
-    assert!(
-        refused.to_string().contains("led as epoch 1"),
-        "{refused}"
-    );
+    assert!(refused.to_string().contains("led as epoch 1"), "{refused}");
     assert!(!refused.is_environmental(), "waiting will not heal it");
-    assert_eq!(old.monitor_id("after").await.unwrap(), None, "nothing written");
+    assert_eq!(
+        old.monitor_id("after").await.unwrap(),
+        None,
+        "nothing written"
+    );
     assert_eq!(
         old.renew_leadership(a(), 1, MINUTE).await.unwrap(),
         None,

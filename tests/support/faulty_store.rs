@@ -651,7 +651,11 @@ impl Leadership for FaultyStore {
             self.inner.renew_leadership(holder, epoch, lease).await
         })
     }
-    fn release_leadership(&self, holder: String, epoch: i64) -> BoxFuture<'_, Result<(), StoreError>> {
+    fn release_leadership(
+        &self,
+        holder: String,
+        epoch: i64,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
         let fault = self.fault();
         Box::pin(async move {
             fault?;

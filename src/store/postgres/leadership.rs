@@ -41,7 +41,10 @@ impl Fence {
     }
 
     fn current(&self) -> Option<(String, i64)> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 }
 
@@ -105,7 +108,11 @@ impl PostgresStore {
     }
 }
 
-async fn take(tx: &Transaction<'_>, holder: &str, lease: Duration) -> Result<LeadershipTake, OpError> {
+async fn take(
+    tx: &Transaction<'_>,
+    holder: &str,
+    lease: Duration,
+) -> Result<LeadershipTake, OpError> {
     let wait = format!("SET LOCAL lock_timeout = {}", lease.as_millis().max(1));
     tx.batch_execute(&wait).await?;
     let first = sql::opt(
@@ -210,7 +217,11 @@ impl Leadership for PostgresStore {
         Box::pin(self.read(|tx| {
             Box::pin(async move {
                 let sql = format!("SELECT {LEASE_COLUMNS} FROM leadership WHERE id = 1");
-                sql::opt(tx, &sql, &[]).await?.as_ref().map(lease_row).transpose()
+                sql::opt(tx, &sql, &[])
+                    .await?
+                    .as_ref()
+                    .map(lease_row)
+                    .transpose()
             })
         }))
     }
