@@ -259,7 +259,7 @@ pub async fn serve(
         let mut term = Term::begin(&duties).await?;
         let watching = || {
             format!(
-                "leading: watching {} monitor(s)",
+                "watching {} monitor(s)",
                 live.config().monitors.len()
             )
         };
