@@ -2,26 +2,33 @@
 //!
 //! This module wires the pieces together and owns the process lifecycle; the work
 //! itself belongs to the modules it wires. `live.rs` is the live configuration and
-//! reload, `pipeline.rs` the one run pipeline (run, then judgement) that scheduled
-//! runs, resumed runs and `run-now` share, `run_now.rs` the foreground run and its
-//! rendering, `online.rs` the `check-config --online` checks of every outside
-//! dependency, `signals.rs` the Unix signals. `run` loads the configuration, opens the
-//! store and checks it (an integrity check and a test write: a corrupt or unwritable
-//! database stops the daemon with exit 1 before any run is scheduled), makes it live, resumes the runs a previous process left
-//! unfinished, binds the HTTP listener (the read API behind `http.token`, `/readyz`
-//! following the monitors through a `watch` updated on reload, `/metrics` fed by the
-//! one request recorder every client it builds shares), starts the scheduler (and, with
-//! `storage.retention`, the hourly pruning task of [`crate::retention`]), and tells
-//! systemd it is ready. Then it waits for signals:
+//! reload, `leadership.rs` the leadership lease of the daemons sharing a PostgreSQL
+//! database (with SQLite the process always leads), `term.rs` the work only a leader
+//! does, `pipeline.rs` the one run pipeline (run, then judgement) that scheduled runs,
+//! resumed runs and `run-now` share, `run_now.rs` the foreground run and its rendering,
+//! `online.rs` the `check-config --online` checks of every outside dependency,
+//! `signals.rs` the Unix signals. `run` loads the configuration, opens the store and
+//! checks it (an integrity check and a test write: a corrupt or unwritable database
+//! stops the daemon with exit 1 before any run is scheduled), makes it live, binds the
+//! HTTP listener (the read API behind `http.token`, `/readyz` following the monitors
+//! through a `watch` updated on reload, `/metrics` fed by the one request recorder every
+//! client it builds shares, `/healthz` naming the role), and stands by until it leads.
+//! As leader it judges what a previous leader left unjudged, starts the outbox, resumes
+//! the runs left unfinished, starts the scheduler (and, with `storage.retention`, the
+//! hourly pruning task of [`crate::retention`]); when the lease is lost it stops all of
+//! that and stands by again. systemd hears it is ready once, as leader or standby. Then
+//! it waits for signals:
 //! - SIGTERM or SIGINT: stop starting new work, let in-flight runs reach a durable step
-//!   (every stored step is resumable) within [`SHUTDOWN_TIMEOUT`], then return `Ok`;
+//!   (every stored step is resumable) within [`SHUTDOWN_TIMEOUT`], give up the lease,
+//!   then return `Ok`;
 //! - SIGHUP: reload ([`live::reload`]). The new configuration is validated first; if it
 //!   is bad the old one stays and the problems are logged; if it is good, it becomes
-//!   the live value every part reads at its next unit of work, the scheduler is given
-//!   the new monitors (in-flight runs are not dropped), and new runs use the new
-//!   settings.
+//!   the live value every part reads at its next unit of work, the leader's scheduler
+//!   is given the new monitors (in-flight runs are not dropped), and new runs use the
+//!   new settings.
 //!
-//! Every task belongs to one `CancellationToken` and one `TaskTracker`. The daemon
+//! Every task belongs to the daemon's `CancellationToken` and `TaskTracker` (the
+//! listener, the watchdog) or to the current term's (the leader's work). The daemon
 //! reads the process environment only through the [`Environment`] snapshot `main` took.
 
 mod leadership;

@@ -52,6 +52,7 @@ mod tests {
             ("decision.rs", include_str!("decision.rs")),
             ("ids.rs", include_str!("ids.rs")),
             ("money.rs", include_str!("money.rs")),
+            ("role.rs", include_str!("role.rs")),
             ("run_state.rs", include_str!("run_state.rs")),
             ("trigger.rs", include_str!("trigger.rs")),
         ];

@@ -4,7 +4,9 @@
 //! Writes run in READ COMMITTED transactions that first take one transaction-level
 //! advisory lock (`WRITER_LOCK`), so writers are serialised as SQLite's one writer
 //! serialises them, across every process sharing the database: each area's logic (read,
-//! check, write) is the SQLite backend's, unchanged, and so are its guarantees. Reads
+//! check, write) is the SQLite backend's, unchanged, and so are its guarantees. Once the
+//! handle has taken the leadership lease, every write then passes its fence
+//! (`leadership.rs`), so an old leader's writes are refused. Reads
 //! run in REPEATABLE READ, READ ONLY transactions, one snapshot each, beside the writers.
 //! The schema evolves through numbered, embedded migrations applied at start
 //! (`migrations.rs`); connecting, TLS and the pool are `connect.rs`.
