@@ -84,18 +84,12 @@ impl Host {
             .send()
             .await
             .ok()?;
-        let header = |name: &str| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_string)
-        };
-        let role = header("balance-monitor-role")?;
-        Some((
-            role,
-            header("balance-monitor-epoch").and_then(|e| e.parse().ok()),
-        ))
+        let headers = response.headers();
+        let role = headers.get("balance-monitor-role")?.to_str().ok()?;
+        let epoch = headers
+            .get("balance-monitor-epoch")
+            .map(|epoch| epoch.to_str().unwrap().parse().unwrap());
+        Some((role.to_string(), epoch))
     }
 
     async fn metric(&self, name: &str) -> Option<u64> {

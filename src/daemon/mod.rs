@@ -264,12 +264,7 @@ pub async fn serve(
             break;
         }
         let mut term = Term::begin(&duties).await?;
-        let watching = || {
-            format!(
-                "watching {} monitor(s)",
-                live.config().monitors.len()
-            )
-        };
+        let watching = || format!("watching {} monitor(s)", live.config().monitors.len());
         notifier.ready(&watching());
         ready = true;
         let stopping = loop {

@@ -24,7 +24,7 @@ use futures_util::future::BoxFuture;
 use tokio_postgres::Row;
 
 use super::error::OpError;
-use super::{Job, PostgresStore, sql};
+use super::{Access, Job, PostgresStore, sql};
 use crate::store::{LeaderLease, Leadership, LeadershipTake, StoreError};
 
 /// The columns of a [`LeaderLease`], the server's clock last.
@@ -93,18 +93,7 @@ fn seconds(lease: Duration) -> f64 {
 impl PostgresStore {
     /// Runs `job` in a READ COMMITTED transaction without the writers' lock or the fence.
     async fn lease_transaction<T: Send>(&self, job: Job<'_, T>) -> Result<T, StoreError> {
-        let mut client = self.client().await?;
-        let on_error = |error: OpError| error.into_store_error(&self.location);
-        let transaction = client
-            .transaction()
-            .await
-            .map_err(|error| on_error(error.into()))?;
-        let value = job(&transaction).await.map_err(on_error)?;
-        transaction
-            .commit()
-            .await
-            .map_err(|error| on_error(error.into()))?;
-        Ok(value)
+        self.transact(Access::Lease, job).await
     }
 }
 

@@ -98,6 +98,18 @@ impl fmt::Debug for PostgresStore {
     }
 }
 
+/// What a transaction may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Access {
+    /// Read a REPEATABLE READ, READ ONLY snapshot.
+    Read,
+    /// Write, serialised with every other writer and past the leadership fence.
+    Write,
+    /// Take or renew the leadership lease: READ COMMITTED, neither serialised with the
+    /// writers nor fenced (`leadership.rs`).
+    Lease,
+}
+
 /// The job a transaction runs: a closure given the transaction, answering a future that
 /// borrows it.
 type Job<'j, T> =
@@ -166,7 +178,7 @@ impl PostgresStore {
         &self,
         job: impl for<'t> FnOnce(&'t Transaction<'t>) -> BoxFuture<'t, Result<T, OpError>> + Send,
     ) -> Result<T, StoreError> {
-        self.transact(false, Box::new(job)).await
+        self.transact(Access::Write, Box::new(job)).await
     }
 
     /// Runs `query` in a read-only snapshot.
@@ -174,25 +186,24 @@ impl PostgresStore {
         &self,
         query: impl for<'t> FnOnce(&'t Transaction<'t>) -> BoxFuture<'t, Result<T, OpError>> + Send,
     ) -> Result<T, StoreError> {
-        self.transact(true, Box::new(query)).await
+        self.transact(Access::Read, Box::new(query)).await
     }
 
-    async fn transact<T: Send>(&self, read_only: bool, job: Job<'_, T>) -> Result<T, StoreError> {
+    async fn transact<T: Send>(&self, access: Access, job: Job<'_, T>) -> Result<T, StoreError> {
         let mut client = self.client().await?;
         let on_error = |error: OpError| error.into_store_error(&self.location);
         let builder = client.build_transaction();
-        let builder = if read_only {
-            builder
+        let builder = match access {
+            Access::Read => builder
                 .isolation_level(IsolationLevel::RepeatableRead)
-                .read_only(true)
-        } else {
-            builder.isolation_level(IsolationLevel::ReadCommitted)
+                .read_only(true),
+            Access::Write | Access::Lease => builder.isolation_level(IsolationLevel::ReadCommitted),
         };
         let transaction = builder
             .start()
             .await
             .map_err(|error| on_error(error.into()))?;
-        if !read_only {
+        if access == Access::Write {
             transaction
                 .execute("SELECT pg_advisory_xact_lock($1)", &[&WRITER_LOCK])
                 .await
