@@ -6,7 +6,8 @@
 //! Both are the real binary, each with its own folder and listener and the same
 //! monitor (a slot every 3 s), sharing one fresh database and the sandbox. The lease is
 //! 2 s. Every wait is on observable state (a log line, `/healthz`, a row), bounded by
-//! [`PATIENCE`].
+//! [`PATIENCE`]. A leader paused (SIGSTOP) past its lease is fenced: woken, it writes
+//! nothing, steps down and stands by.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -146,34 +147,132 @@ fn is_leader(role: &Option<(String, Option<i64>)>) -> bool {
     matches!(role, Some((role, _)) if role == "leader")
 }
 
+/// Two daemons on one fresh database and one sandbox.
+struct Pair {
+    sandbox: RunningSandbox,
+    database: String,
+    hosts: [Host; 2],
+    daemons: [Option<Daemon>; 2],
+}
+
+impl Pair {
+    async fn start(test: &str) -> Pair {
+        let mut config = SandboxConfig::new([Secret::new(SANDBOX_KEY)]);
+        config.processing_time = Duration::ZERO;
+        // Every chunk sent is a new batch, so the sandbox's count of batches is a count
+        // of sends.
+        config.body_cache_ttl = Duration::ZERO;
+        let sandbox = RunningSandbox::start(config).await;
+        let database = format!("bm_{test}_{}", std::process::id());
+        create_database(&database).await;
+        let url = url_of(&database);
+        let hosts = [Host::new(&sandbox, &url), Host::new(&sandbox, &url)];
+        let daemons = [
+            Some(Daemon::start(&hosts[0].config)),
+            Some(Daemon::start(&hosts[1].config)),
+        ];
+        Pair {
+            sandbox,
+            database,
+            hosts,
+            daemons,
+        }
+    }
+
+    /// Which daemon leads and which stands by, once exactly one leads and the other
+    /// answers; two leaders at any moment fail the test.
+    async fn roles(&self) -> (usize, usize) {
+        let hosts = &self.hosts;
+        eventually("one daemon leading", async || {
+            let roles = [hosts[0].role().await, hosts[1].role().await];
+            match (is_leader(&roles[0]), is_leader(&roles[1])) {
+                (true, true) => panic!("two leaders: {roles:?}"),
+                (true, false) if roles[1].is_some() => Some((0, 1)),
+                (false, true) if roles[0].is_some() => Some((1, 0)),
+                _ => None,
+            }
+        })
+        .await
+    }
+
+    /// Waits for a moment with `at_least` complete runs, none in flight.
+    async fn idle(&self, at_least: usize) {
+        eventually("runs complete and none in flight", async || {
+            let runs = runs(&self.database).await;
+            let complete = runs.iter().filter(|(_, _, state)| state == "complete");
+            (complete.count() >= at_least && runs.iter().all(|(_, _, state)| state == "complete"))
+                .then_some(())
+        })
+        .await;
+    }
+
+    /// Waits for a run of a slot after `after` to complete.
+    async fn slot_complete_after(&self, after: chrono::DateTime<chrono::Utc>) {
+        eventually("a slot after the takeover complete", async || {
+            runs(&self.database)
+                .await
+                .iter()
+                .any(|(_, slot, state)| {
+                    state == "complete" && slot.is_some_and(|slot| slot > after)
+                })
+                .then_some(())
+        })
+        .await;
+    }
+
+    /// Stops daemon `index` with SIGTERM: a clean stop.
+    async fn stop(&mut self, index: usize) {
+        let daemon = self.daemons[index].take().unwrap();
+        daemon.signal("TERM");
+        let stopped = daemon.exit().await;
+        assert_eq!(stopped.status.code(), Some(0), "a clean stop");
+    }
+
+    /// No slot ran twice: one run per slot in the database, and the sandbox made one
+    /// batch per chunk the database holds (nothing sent twice), each authorizer
+    /// checked once per chunk.
+    async fn assert_each_slot_ran_once(&self) {
+        let runs = runs(&self.database).await;
+        let mut slots: Vec<_> = runs.iter().filter_map(|(_, slot, _)| *slot).collect();
+        let count = slots.len();
+        slots.dedup();
+        assert_eq!(slots.len(), count, "no slot has two runs: {runs:?}");
+        let chunks_sent: i64 = admin(Some(&self.database))
+            .await
+            .query_one(
+                "SELECT count(*) FROM batches WHERE rightfoot_batch_id IS NOT NULL",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        let complete = runs
+            .iter()
+            .filter(|(_, _, state)| state == "complete")
+            .count();
+        assert!(
+            chunks_sent as usize >= complete && complete >= 2,
+            "{runs:?}"
+        );
+        assert_eq!(
+            self.sandbox.handle.batches_created() as i64,
+            chunks_sent,
+            "one batch per stored chunk: nothing sent twice"
+        );
+        assert_eq!(
+            self.sandbox.handle.checks_performed(),
+            AUTHORIZERS * chunks_sent as u64,
+            "each authorizer checked once per chunk"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_two_daemons_one_leads_and_after_kill_9_the_other_leads_within_two_leases_running_each_slot_once()
  {
-    let mut config = SandboxConfig::new([Secret::new(SANDBOX_KEY)]);
-    config.processing_time = Duration::ZERO;
-    // Every run is a new batch, so the sandbox's count of batches is a count of runs.
-    config.body_cache_ttl = Duration::ZERO;
-    let sandbox = RunningSandbox::start(config).await;
-    let name = format!("bm_leadership_{}", std::process::id());
-    create_database(&name).await;
-    let url = url_of(&name);
-    let hosts = [Host::new(&sandbox, &url), Host::new(&sandbox, &url)];
-    let mut daemons: Vec<Option<Daemon>> = hosts
-        .iter()
-        .map(|host| Some(Daemon::start(&host.config)))
-        .collect();
-
-    // Exactly one leads; the other answers as a standby.
-    let (leader, standby) = eventually("one daemon leading", async || {
-        let roles = [hosts[0].role().await, hosts[1].role().await];
-        match (is_leader(&roles[0]), is_leader(&roles[1])) {
-            (true, true) => panic!("two leaders: {roles:?}"),
-            (true, false) if roles[1].is_some() => Some((0, 1)),
-            (false, true) if roles[0].is_some() => Some((1, 0)),
-            _ => None,
-        }
-    })
-    .await;
+    let mut pair = Pair::start("kill").await;
+    let (leader, standby) = pair.roles().await;
+    let hosts = &pair.hosts;
     assert_eq!(hosts[leader].role().await, Some(("leader".into(), Some(1))));
     assert_eq!(hosts[standby].role().await, Some(("standby".into(), None)));
     assert_eq!(
@@ -203,15 +302,12 @@ async fn of_two_daemons_one_leads_and_after_kill_9_the_other_leads_within_two_le
     // The leader runs slots; it is killed between two of them, with no run in flight
     // (a run resumed from its journal is the daemon's start-up path, tested in
     // `daemon`), so that every batch the sandbox made belongs to one stored chunk.
-    eventually("a run complete and none in flight", async || {
-        let runs = runs(&name).await;
-        (!runs.is_empty() && runs.iter().all(|(_, _, state)| state == "complete")).then_some(())
-    })
-    .await;
-    let killed = daemons[leader].take().unwrap();
+    pair.idle(1).await;
+    let killed = pair.daemons[leader].take().unwrap();
     let stopped_at = Instant::now();
     killed.kill().await;
 
+    let hosts = &pair.hosts;
     let epoch = eventually("the standby leading", async || {
         match hosts[standby].role().await {
             Some((role, epoch)) if role == "leader" => epoch,
@@ -231,52 +327,56 @@ async fn of_two_daemons_one_leads_and_after_kill_9_the_other_leads_within_two_le
     );
 
     // The next slot after the takeover runs, once, on the new leader.
-    let took_over = chrono::Utc::now();
-    eventually("a slot after the takeover complete", async || {
-        runs(&name)
-            .await
-            .iter()
-            .any(|(_, slot, state)| {
-                state == "complete" && slot.is_some_and(|slot| slot > took_over)
-            })
-            .then_some(())
+    pair.slot_complete_after(chrono::Utc::now()).await;
+    pair.stop(standby).await;
+    pair.assert_each_slot_ran_once().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_paused_past_its_lease_writes_nothing_when_it_wakes_and_stands_by() {
+    let mut pair = Pair::start("pause").await;
+    let (leader, standby) = pair.roles().await;
+    pair.idle(1).await;
+    let paused = pair.daemons[leader].as_ref().unwrap();
+    paused.signal("STOP");
+    let hosts = &pair.hosts;
+    eventually("the standby leading", async || {
+        is_leader(&hosts[standby].role().await).then_some(())
     })
     .await;
-    let survivor = daemons[standby].take().unwrap();
-    survivor.signal("TERM");
-    let stopped = survivor.exit().await;
-    assert_eq!(stopped.status.code(), Some(0), "a clean stop");
+    // Slots come while the old leader sleeps; the new one runs them.
+    pair.slot_complete_after(chrono::Utc::now()).await;
 
-    let runs = runs(&name).await;
-    let mut slots: Vec<_> = runs.iter().filter_map(|(_, slot, _)| *slot).collect();
-    let count = slots.len();
-    slots.dedup();
-    assert_eq!(slots.len(), count, "no slot has two runs: {runs:?}");
-    let chunks_sent: i64 = admin(Some(&name))
-        .await
-        .query_one(
-            "SELECT count(*) FROM batches WHERE rightfoot_batch_id IS NOT NULL",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    let complete = runs
-        .iter()
-        .filter(|(_, _, state)| state == "complete")
-        .count();
-    assert!(
-        chunks_sent as usize >= complete && complete >= 2,
-        "{runs:?}"
-    );
+    // Woken, the old leader's timers fire at once: its due slot and its renewal. The
+    // first store write is refused by the fence, and it stands by.
+    pair.daemons[leader].as_ref().unwrap().signal("CONT");
+    let woken = pair.daemons[leader].as_mut().unwrap();
+    woken
+        .wait_for("stepping down", |line| {
+            line.message().contains("stepping down")
+        })
+        .await;
+    let hosts = &pair.hosts;
+    eventually("the old leader standing by", async || {
+        (hosts[leader].role().await == Some(("standby".into(), None))).then_some(())
+    })
+    .await;
     assert_eq!(
-        sandbox.handle.batches_created() as i64,
-        chunks_sent,
-        "one batch per stored chunk: nothing sent twice"
+        hosts[leader]
+            .metric("balance_monitor_leader_changes_total")
+            .await,
+        Some(2),
+        "it led, then stepped down"
     );
-    assert_eq!(
-        sandbox.handle.checks_performed(),
-        AUTHORIZERS * chunks_sent as u64,
-        "each authorizer checked once per slot"
-    );
+    assert!(is_leader(&hosts[standby].role().await));
+    // A standby again, its writes go through unfenced: it is ready.
+    let ready = reqwest::get(format!("http://{}/readyz", hosts[leader].listen))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+
+    pair.slot_complete_after(chrono::Utc::now()).await;
+    pair.stop(leader).await;
+    pair.stop(standby).await;
+    pair.assert_each_slot_ran_once().await;
 }
