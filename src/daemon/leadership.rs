@@ -17,10 +17,13 @@
 //! This module does not start or stop the leader's work (schedules, resumed runs, the
 //! outbox): `term.rs` does, when `mod.rs` tells it to.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::StorageConfig;
 use crate::domain::{Role, RoleView};
@@ -33,10 +36,35 @@ pub struct Election {
     holder: String,
     /// The lease; `None` with SQLite, where this process always leads.
     lease: Option<Duration>,
-    view: watch::Sender<RoleView>,
+    view: Arc<watch::Sender<RoleView>>,
     /// While leading through a lease: its epoch, and when this process must consider it
     /// lost if no renewal has succeeded by then.
     held: Option<(i64, Instant)>,
+}
+
+/// The task that renews the lease while this process leads ([`Election::keep`]).
+#[derive(Debug)]
+pub struct Renewal {
+    lost: CancellationToken,
+    stop: CancellationToken,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Renewal {
+    /// Cancelled once the lease is lost (never without a lease).
+    pub fn lost(&self) -> CancellationToken {
+        self.lost.clone()
+    }
+
+    /// Stops renewing (the lease then runs out, unless released).
+    pub async fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(task) = self.task.take()
+            && let Err(error) = task.await
+        {
+            tracing::error!(%error, "the leadership renewal ended abnormally");
+        }
+    }
 }
 
 impl Election {
@@ -52,7 +80,7 @@ impl Election {
             store,
             holder: holder.to_string(),
             lease,
-            view: watch::Sender::new(view),
+            view: Arc::new(watch::Sender::new(view)),
             held: None,
         }
     }
@@ -62,8 +90,8 @@ impl Election {
         self.view.subscribe()
     }
 
-    /// How long a standby waits between attempts to take the lease, and a leader
-    /// between renewals: a third of the lease. `None` without a lease.
+    /// How long a standby waits between attempts to take the lease: a third of the
+    /// lease. `None` without a lease.
     pub fn interval(&self) -> Option<Duration> {
         self.lease.map(|lease| lease / 3)
     }
@@ -78,7 +106,7 @@ impl Election {
             Ok(LeadershipTake::Taken(taken)) => {
                 tracing::info!(epoch = taken.epoch, holder = %self.holder, "took the leadership lease: this daemon now leads");
                 self.held = Some((taken.epoch, sent + lease));
-                self.publish(Role::Leader, Some(taken.epoch));
+                publish(&self.view, Role::Leader, Some(taken.epoch));
                 true
             }
             Ok(LeadershipTake::Held(current)) => {
@@ -92,50 +120,27 @@ impl Election {
         }
     }
 
-    /// Renews the lease: `false` when this process no longer leads (the renewal was
-    /// refused, or none succeeded within one lease).
-    pub async fn renew(&mut self) -> bool {
-        let (Some(lease), Some((epoch, deadline))) = (self.lease, self.held) else {
-            return true;
+    /// Renews the lease every third of it, in a task of its own, so that nothing the
+    /// leader does (a long judgement at the start of its term) delays a renewal.
+    pub fn keep(&self) -> Renewal {
+        let lost = CancellationToken::new();
+        let stop = CancellationToken::new();
+        let task = match (self.lease, self.held) {
+            (Some(lease), Some((epoch, deadline))) => Some(tokio::spawn(renew(
+                Renewing {
+                    store: self.store.clone(),
+                    holder: self.holder.clone(),
+                    epoch,
+                    lease,
+                    deadline,
+                    view: Arc::clone(&self.view),
+                },
+                lost.clone(),
+                stop.clone(),
+            ))),
+            _ => None,
         };
-        let sent = Instant::now();
-        let renewed = tokio::time::timeout_at(
-            deadline,
-            self.store
-                .renew_leadership(self.holder.clone(), epoch, lease),
-        )
-        .await;
-        match renewed {
-            Ok(Ok(Some(_))) => {
-                self.held = Some((epoch, sent + lease));
-                true
-            }
-            Ok(Ok(None)) => {
-                tracing::warn!(
-                    epoch,
-                    "the leadership lease passed to another daemon: stepping down"
-                );
-                self.publish(Role::Standby, None);
-                false
-            }
-            Ok(Err(error)) if Instant::now() < deadline => {
-                tracing::warn!(epoch, %error, "cannot renew the leadership lease; trying again");
-                true
-            }
-            Ok(Err(error)) => {
-                tracing::warn!(epoch, %error, "no renewal of the leadership lease succeeded within the lease: stepping down");
-                self.publish(Role::Standby, None);
-                false
-            }
-            Err(_) => {
-                tracing::warn!(
-                    epoch,
-                    "no renewal of the leadership lease succeeded within the lease: stepping down"
-                );
-                self.publish(Role::Standby, None);
-                false
-            }
-        }
+        Renewal { lost, stop, task }
     }
 
     /// After the leader's work has stopped: gives the lease up at once when `release`
@@ -154,16 +159,69 @@ impl Election {
             tracing::warn!(epoch, %error, "cannot give up the leadership lease; a standby takes over when it runs out");
         }
         self.store.stop_fencing();
-        self.publish(Role::Standby, None);
+        publish(&self.view, Role::Standby, None);
     }
+}
 
-    fn publish(&self, role: Role, epoch: Option<i64>) {
-        self.view.send_modify(|view| {
-            if view.role != role {
-                view.changes += 1;
+/// What the renewal task holds.
+struct Renewing {
+    store: Store,
+    holder: String,
+    epoch: i64,
+    lease: Duration,
+    deadline: Instant,
+    view: Arc<watch::Sender<RoleView>>,
+}
+
+/// Renews every lease/3 until `stop`, or until the lease is lost (a renewal refused, or
+/// none succeeded by the deadline): then it says so (`lost`, and the view) and ends.
+async fn renew(mut renewing: Renewing, lost: CancellationToken, stop: CancellationToken) {
+    let epoch = renewing.epoch;
+    loop {
+        tokio::select! {
+            biased;
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(renewing.lease / 3) => {}
+        }
+        let sent = Instant::now();
+        let renewed = tokio::time::timeout_at(
+            renewing.deadline,
+            renewing
+                .store
+                .renew_leadership(renewing.holder.clone(), epoch, renewing.lease),
+        )
+        .await;
+        match renewed {
+            Ok(Ok(Some(_))) => renewing.deadline = sent + renewing.lease,
+            Ok(Ok(None)) => {
+                tracing::warn!(
+                    epoch,
+                    "the leadership lease passed to another daemon: stepping down"
+                );
+                break;
             }
-            view.role = role;
-            view.epoch = epoch;
-        });
+            Ok(Err(error)) if Instant::now() < renewing.deadline => {
+                tracing::warn!(epoch, %error, "cannot renew the leadership lease; trying again");
+            }
+            Ok(Err(_)) | Err(_) => {
+                tracing::warn!(
+                    epoch,
+                    "no renewal of the leadership lease succeeded within the lease: stepping down"
+                );
+                break;
+            }
+        }
     }
+    publish(&renewing.view, Role::Standby, None);
+    lost.cancel();
+}
+
+fn publish(view: &watch::Sender<RoleView>, role: Role, epoch: Option<i64>) {
+    view.send_modify(|view| {
+        if view.role != role {
+            view.changes += 1;
+        }
+        view.role = role;
+        view.epoch = epoch;
+    });
 }

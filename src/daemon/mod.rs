@@ -263,12 +263,22 @@ pub async fn serve(
         if stopping {
             break;
         }
-        let mut term = Term::begin(&duties).await?;
+        let renewal = election.keep();
+        let lost = renewal.lost();
+        let mut term = match Term::begin(&duties).await {
+            Ok(term) => term,
+            // Lost while starting: the writes that failed were fenced.
+            Err(_) if lost.is_cancelled() => {
+                renewal.stop().await;
+                election.step_down(false).await;
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
         let watching = || format!("watching {} monitor(s)", live.config().monitors.len());
         notifier.ready(&watching());
         ready = true;
         let stopping = loop {
-            let renew = election.interval();
             tokio::select! {
                 control = controls.recv() => match control {
                     Some(Control::Reload) => {
@@ -278,11 +288,7 @@ pub async fn serve(
                     }
                     None | Some(Control::Stop) => break true,
                 },
-                _ = tokio::time::sleep(renew.unwrap_or_default()), if renew.is_some() => {
-                    if !election.renew().await {
-                        break false;
-                    }
-                }
+                _ = lost.cancelled() => break false,
             }
         };
         if stopping {
@@ -291,7 +297,9 @@ pub async fn serve(
             );
             notifier.stopping();
         }
+        // Renewed until the work has stopped, so a stop does not hand over mid-write.
         let stopped = term.end().await;
+        renewal.stop().await;
         if !stopped && !stopping {
             // Work of the lost term still runs (its writes are refused): this process
             // must not lead again beside it, so it stops and systemd starts it afresh.

@@ -11,7 +11,6 @@
 
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -80,15 +79,18 @@ impl Term {
                 cancel.clone(),
             ));
         }
-        scheduler
-            .apply(&config.monitors)
-            .await
-            .context("cannot start the schedules")?;
-        Ok(Term {
+        let mut term = Term {
             cancel,
             tracker,
             scheduler,
-        })
+        };
+        if let Err(error) = term.scheduler.apply(&config.monitors).await {
+            term.end().await;
+            return Err(DaemonError::Runtime(
+                anyhow::Error::new(error).context("cannot start the schedules"),
+            ));
+        }
+        Ok(term)
     }
 
     /// The schedules, for a reload.
