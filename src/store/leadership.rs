@@ -66,8 +66,9 @@ pub enum LeadershipTake {
 pub trait Leadership: Send + Sync {
     /// Takes the lease for `holder` for `lease`, in one transaction: granted when it has
     /// never been taken, has run out, or is `holder`'s own, always with the next epoch;
-    /// refused with the lease as it stands otherwise. Once granted, this handle's writes
-    /// are fenced to the new epoch.
+    /// refused with the lease as it stands otherwise. Once granted, a backend that
+    /// fences (PostgreSQL) refuses this handle's later writes unless the lease still
+    /// has the new epoch and `holder`.
     fn take_leadership(
         &self,
         holder: String,
