@@ -7,17 +7,22 @@
 //! monitor (a slot every 3 s), sharing one fresh database and the sandbox. The lease is
 //! 2 s. Every wait is on observable state (a log line, `/healthz`, a row), bounded by
 //! [`PATIENCE`]. A leader paused (SIGSTOP) past its lease is fenced: woken, it writes
-//! nothing, steps down and stands by.
+//! nothing, steps down and stands by. A run in flight when the leader dies (held at its
+//! first results page by the gate) is resumed by the new leader from its journal, its
+//! batch read rather than sent again.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use balance_monitor::sandbox::SandboxConfig;
+use url::Url;
+
+use balance_monitor::sandbox::{SandboxConfig, SandboxHandle};
 use balance_monitor::secret::Secret;
 
 use crate::store::postgres::{admin, create_database, url_of};
 use crate::support::daemon::{API_KEY_ENV, ConfigSpec, Daemon, MonitorSpec, PATIENCE};
+use crate::support::gate::GatedSandbox;
 use crate::support::sandbox::{CsvRow, RunningSandbox, SANDBOX_KEY, authorizers_csv};
 use crate::support::{run_binary, write_file};
 
@@ -40,7 +45,7 @@ struct Host {
 impl Host {
     /// A folder with the authorizers, the database URL as a secret file, and a
     /// configuration on PostgreSQL with a short lease.
-    fn new(sandbox: &RunningSandbox, url: &str) -> Host {
+    fn new(sandbox: &Url, url: &str) -> Host {
         let dir = tempfile::tempdir().unwrap();
         let rows: Vec<CsvRow> = ["A-1", "A-2"].into_iter().map(CsvRow::bank).collect();
         write_file(
@@ -52,7 +57,7 @@ impl Host {
         let url_file = write_file(dir.path(), "database-url", url.as_bytes(), 0o600);
         let database = dir.path().join("unused.db");
         let listen = free_address();
-        let yaml = ConfigSpec::new(&sandbox.url, &database)
+        let yaml = ConfigSpec::new(sandbox, &database)
             .monitor(MonitorSpec::new(MONITOR, "*/3 * * * * *", "people.csv"))
             .yaml()
             .replace(
@@ -147,26 +152,29 @@ fn is_leader(role: &Option<(String, Option<i64>)>) -> bool {
     matches!(role, Some((role, _)) if role == "leader")
 }
 
+/// The sandbox's settings for these tests: answers at once, and every chunk sent is a
+/// new batch (no 24-hour cache), so the sandbox's count of batches is a count of sends.
+fn sandbox_config() -> SandboxConfig {
+    let mut config = SandboxConfig::new([Secret::new(SANDBOX_KEY)]);
+    config.processing_time = Duration::ZERO;
+    config.body_cache_ttl = Duration::ZERO;
+    config
+}
+
 /// Two daemons on one fresh database and one sandbox.
 struct Pair {
-    sandbox: RunningSandbox,
+    sandbox: SandboxHandle,
     database: String,
     hosts: [Host; 2],
     daemons: [Option<Daemon>; 2],
 }
 
 impl Pair {
-    async fn start(test: &str) -> Pair {
-        let mut config = SandboxConfig::new([Secret::new(SANDBOX_KEY)]);
-        config.processing_time = Duration::ZERO;
-        // Every chunk sent is a new batch, so the sandbox's count of batches is a count
-        // of sends.
-        config.body_cache_ttl = Duration::ZERO;
-        let sandbox = RunningSandbox::start(config).await;
+    async fn start(test: &str, sandbox_url: &Url, sandbox: SandboxHandle) -> Pair {
         let database = format!("bm_{test}_{}", std::process::id());
         create_database(&database).await;
         let url = url_of(&database);
-        let hosts = [Host::new(&sandbox, &url), Host::new(&sandbox, &url)];
+        let hosts = [Host::new(sandbox_url, &url), Host::new(sandbox_url, &url)];
         let daemons = [
             Some(Daemon::start(&hosts[0].config)),
             Some(Daemon::start(&hosts[1].config)),
@@ -255,12 +263,12 @@ impl Pair {
             "{runs:?}"
         );
         assert_eq!(
-            self.sandbox.handle.batches_created() as i64,
+            self.sandbox.batches_created() as i64,
             chunks_sent,
             "one batch per stored chunk: nothing sent twice"
         );
         assert_eq!(
-            self.sandbox.handle.checks_performed(),
+            self.sandbox.checks_performed(),
             AUTHORIZERS * chunks_sent as u64,
             "each authorizer checked once per chunk"
         );
@@ -270,7 +278,8 @@ impl Pair {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn of_two_daemons_one_leads_and_after_kill_9_the_other_leads_within_two_leases_running_each_slot_once()
  {
-    let mut pair = Pair::start("kill").await;
+    let sandbox = RunningSandbox::start(sandbox_config()).await;
+    let mut pair = Pair::start("kill", &sandbox.url, sandbox.handle.clone()).await;
     let (leader, standby) = pair.roles().await;
     let hosts = &pair.hosts;
     assert_eq!(hosts[leader].role().await, Some(("leader".into(), Some(1))));
@@ -334,7 +343,8 @@ async fn of_two_daemons_one_leads_and_after_kill_9_the_other_leads_within_two_le
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_paused_past_its_lease_writes_nothing_when_it_wakes_and_stands_by() {
-    let mut pair = Pair::start("pause").await;
+    let sandbox = RunningSandbox::start(sandbox_config()).await;
+    let mut pair = Pair::start("pause", &sandbox.url, sandbox.handle.clone()).await;
     let (leader, standby) = pair.roles().await;
     pair.idle(1).await;
     let paused = pair.daemons[leader].as_ref().unwrap();
@@ -377,6 +387,61 @@ async fn a_leader_paused_past_its_lease_writes_nothing_when_it_wakes_and_stands_
 
     pair.slot_complete_after(chrono::Utc::now()).await;
     pair.stop(leader).await;
+    pair.stop(standby).await;
+    pair.assert_each_slot_ran_once().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_run_in_flight_when_the_leader_dies_is_resumed_by_the_new_leader_from_its_journal() {
+    let sandbox = GatedSandbox::start(sandbox_config()).await;
+    // The first results page is held: the batch exists and its id is stored, the run is
+    // reading when its leader dies.
+    let mut hold = sandbox.hold_next("the first results page", |exchange| {
+        exchange.is_results_page()
+    });
+    let mut pair = Pair::start("resume", &sandbox.url, sandbox.handle.clone()).await;
+    hold.caught().await;
+    let (leader, standby) = pair.roles().await;
+    let in_flight = runs(&pair.database).await;
+    assert_eq!(in_flight.len(), 1, "{in_flight:?}");
+    assert_eq!(in_flight[0].2, "running", "{in_flight:?}");
+    pair.daemons[leader].take().unwrap().kill().await;
+    hold.release();
+
+    let resumed = pair.daemons[standby].as_mut().unwrap();
+    resumed
+        .wait_for("the takeover", |line| {
+            line.message().starts_with("took the leadership lease")
+        })
+        .await;
+    resumed
+        .wait_for("the run resumed", |line| {
+            line.is("resuming unfinished runs")
+        })
+        .await;
+    let run = in_flight[0].0;
+    eventually("the resumed run complete", async || {
+        runs(&pair.database)
+            .await
+            .iter()
+            .any(|(id, _, state)| *id == run && state == "complete")
+            .then_some(())
+    })
+    .await;
+    let results: i64 = admin(Some(&pair.database))
+        .await
+        .query_one(
+            "SELECT count(*) FROM results WHERE run_id = $1 AND outcome = 'retrieved'",
+            &[&run],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        results as u64, AUTHORIZERS,
+        "every authorizer's balance, once"
+    );
+    pair.slot_complete_after(chrono::Utc::now()).await;
     pair.stop(standby).await;
     pair.assert_each_slot_ran_once().await;
 }

@@ -12,9 +12,11 @@
 //!   locks do not block.
 //!
 //! [`Fence`] is the holder and epoch this handle took, if any: `PostgresStore::write`
-//! calls [`check`] right after the writers' lock, and the write is refused with
+//! calls [`enter_write`], which takes the writers' lock and refuses the write with
 //! [`StoreError::Fenced`] unless the row still has that epoch and holder. The row stays
-//! key-share locked until the write commits, so no take slips in between.
+//! key-share locked until the write commits, so no take slips in between; and the
+//! server ends a leader's session that idles inside a write for a lease, so a leader
+//! paused mid-write does not hold the writers' lock past its lease.
 
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -30,17 +32,26 @@ use crate::store::{LeaderLease, Leadership, LeadershipTake, StoreError};
 /// The columns of a [`LeaderLease`], the server's clock last.
 const LEASE_COLUMNS: &str = "holder, epoch, taken_at, renewed_at, valid_until, now()";
 
+/// The leadership this handle's writes must still have.
+#[derive(Clone, Debug)]
+struct Fenced {
+    holder: String,
+    epoch: i64,
+    /// The lease, as `idle_in_transaction_session_timeout` text.
+    idle_limit: String,
+}
+
 /// The holder and epoch whose leadership this handle's writes must still have.
 #[derive(Debug, Default)]
-pub(super) struct Fence(Mutex<Option<(String, i64)>>);
+pub(super) struct Fence(Mutex<Option<Fenced>>);
 
 impl Fence {
-    fn set(&self, fence: Option<(String, i64)>) {
+    fn set(&self, fence: Option<Fenced>) {
         // std's mutex: held for an assignment or a clone, never across an `.await`.
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = fence;
     }
 
-    fn current(&self) -> Option<(String, i64)> {
+    fn current(&self) -> Option<Fenced> {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -48,16 +59,36 @@ impl Fence {
     }
 }
 
-/// Refuses the write `tx` is about to make unless the lease still has the epoch and
-/// holder `fence` names (nothing to check when this handle never led).
-pub(super) async fn check(
+/// Takes the writers' advisory lock `key` for the write `tx` is about to make, and
+/// refuses the write unless the lease still has the epoch and holder `fence` names
+/// (nothing to check when this handle never led).
+///
+/// A leader's write also tells the server to end its session should it idle inside the
+/// transaction for a lease: a leader paused there (SIGSTOP, a stalled VM) would
+/// otherwise hold the writers' lock, and block every write of the next leader, until it
+/// woke.
+pub(super) async fn enter_write(
     tx: &Transaction<'_>,
+    key: i64,
     fence: &Fence,
     location: &str,
 ) -> Result<(), OpError> {
-    let Some((holder, epoch)) = fence.current() else {
+    let Some(Fenced {
+        holder,
+        epoch,
+        idle_limit,
+    }) = fence.current()
+    else {
+        sql::exec(tx, "SELECT pg_advisory_xact_lock($1)", &[&key]).await?;
         return Ok(());
     };
+    sql::exec(
+        tx,
+        "SELECT set_config('idle_in_transaction_session_timeout', $2, true), \
+             pg_advisory_xact_lock($1)",
+        &[&key, &idle_limit],
+    )
+    .await?;
     let held = sql::opt(
         tx,
         "SELECT 1 FROM leadership WHERE id = 1 AND epoch = $1 AND holder = $2 FOR KEY SHARE",
@@ -153,8 +184,13 @@ impl Leadership for PostgresStore {
                     Box::pin(async move { take(tx, &holder, lease).await })
                 }))
                 .await?;
-            if let LeadershipTake::Taken(lease) = &taken {
-                self.fence.set(Some((lease.holder.clone(), lease.epoch)));
+            if let LeadershipTake::Taken(taken) = &taken {
+                self.fence.set(Some(Fenced {
+                    holder: taken.holder.clone(),
+                    epoch: taken.epoch,
+                    // A second at least: a lease of no time (a test's) is no limit to idle by.
+                    idle_limit: format!("{}ms", lease.as_millis().max(1000)),
+                }));
             }
             Ok(taken)
         })

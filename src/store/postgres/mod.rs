@@ -204,11 +204,7 @@ impl PostgresStore {
             .await
             .map_err(|error| on_error(error.into()))?;
         if access == Access::Write {
-            transaction
-                .execute("SELECT pg_advisory_xact_lock($1)", &[&WRITER_LOCK])
-                .await
-                .map_err(|error| on_error(error.into()))?;
-            leadership::check(&transaction, &self.fence, &self.location)
+            leadership::enter_write(&transaction, WRITER_LOCK, &self.fence, &self.location)
                 .await
                 .map_err(on_error)?;
         }
