@@ -47,6 +47,12 @@ impl LeaderLease {
         self.expires_at <= self.now
     }
 
+    /// Whether it stops `holder` from taking it: it is another's, and has not run out.
+    /// Both backends decide a take by this.
+    pub fn bars(&self, holder: &str) -> bool {
+        !self.expired() && self.holder != holder
+    }
+
     /// How long ago it was last taken or renewed, by the store's clock.
     pub fn age(&self) -> Duration {
         (self.now - self.renewed_at).to_std().unwrap_or_default()
@@ -60,6 +66,17 @@ pub enum LeadershipTake {
     Taken(LeaderLease),
     /// Another holder has it, unexpired.
     Held(LeaderLease),
+}
+
+impl LeadershipTake {
+    /// What a take that changed `changed` rows came to, with the lease as it now stands:
+    /// a taker that changed nothing lost to another that took it first.
+    pub(super) fn after(changed: u64, lease: LeaderLease) -> LeadershipTake {
+        match changed {
+            0 => LeadershipTake::Held(lease),
+            _ => LeadershipTake::Taken(lease),
+        }
+    }
 }
 
 /// The leadership lease of the daemons sharing one store.

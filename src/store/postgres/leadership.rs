@@ -4,7 +4,8 @@
 //! The lease is the one `leadership` row, and every time is the server's `now()`. Its
 //! transactions do not take the writers' advisory lock, so a long judgement never
 //! delays a renewal:
-//! - a take locks the row `FOR UPDATE` (inserting it the first time), which waits for
+//! - a take locks the row `FOR UPDATE` (of two first takers, the second's insert
+//!   finds the first's row and changes nothing), which waits for
 //!   every write in flight that checked the fence, so the new epoch begins after the
 //!   last write of the old one; it gives up after one lease (`lock_timeout`) rather
 //!   than wait on a transaction a paused process left open;
@@ -26,11 +27,10 @@ use futures_util::future::BoxFuture;
 use tokio_postgres::Row;
 
 use super::error::OpError;
+use super::leases::seconds;
 use super::{Access, Job, PostgresStore, sql};
+use crate::store::statements::{dollars, leadership};
 use crate::store::{LeaderLease, Leadership, LeadershipTake, StoreError};
-
-/// The columns of a [`LeaderLease`], the server's clock last.
-const LEASE_COLUMNS: &str = "holder, epoch, taken_at, renewed_at, valid_until, now()";
 
 /// The leadership this handle's writes must still have.
 #[derive(Clone, Debug)]
@@ -116,10 +116,15 @@ fn lease_row(row: &Row) -> Result<LeaderLease, OpError> {
     })
 }
 
-/// A lease in seconds, for `now() + make_interval(secs => ...)`.
-fn seconds(lease: Duration) -> f64 {
-    lease.as_secs_f64().min(1.0e10)
-}
+/// The statements of this file, in PostgreSQL's spelling.
+const LEASE: &str = dollars!(leadership::lease!());
+const LOCK_LEASE: &str = dollars!(concat!(leadership::lease!(), " FOR UPDATE"));
+const TAKE: &str = dollars!(leadership::take!(
+    "now()",
+    "now() + make_interval(secs => ?3)"
+));
+const RENEW: &str = dollars!(leadership::renew!("now() + make_interval(secs => ?3)"));
+const RELEASE: &str = dollars!(leadership::RELEASE);
 
 impl PostgresStore {
     /// Runs `job` in a READ COMMITTED transaction without the writers' lock or the fence.
@@ -135,41 +140,15 @@ async fn take(
 ) -> Result<LeadershipTake, OpError> {
     let wait = format!("SET LOCAL lock_timeout = {}", lease.as_millis().max(1));
     tx.batch_execute(&wait).await?;
-    let first = sql::opt(
-        tx,
-        &format!(
-            "INSERT INTO leadership (id, holder, epoch, taken_at, renewed_at, valid_until) \
-             VALUES (1, $1, 1, now(), now(), now() + make_interval(secs => $2)) \
-             ON CONFLICT (id) DO NOTHING RETURNING {LEASE_COLUMNS}"
-        ),
-        &[&holder, &seconds(lease)],
-    )
-    .await?;
-    if let Some(row) = first {
-        return Ok(LeadershipTake::Taken(lease_row(&row)?));
+    let before = sql::opt(tx, LOCK_LEASE, &[]).await?;
+    let before = before.as_ref().map(lease_row).transpose()?;
+    if let Some(current) = before.as_ref().filter(|current| current.bars(holder)) {
+        return Ok(LeadershipTake::Held(current.clone()));
     }
-    let current = lease_row(
-        &sql::one(
-            tx,
-            &format!("SELECT {LEASE_COLUMNS} FROM leadership WHERE id = 1 FOR UPDATE"),
-            &[],
-        )
-        .await?,
-    )?;
-    if !current.expired() && current.holder != holder {
-        return Ok(LeadershipTake::Held(current));
-    }
-    let row = sql::one(
-        tx,
-        &format!(
-            "UPDATE leadership SET holder = $1, epoch = epoch + 1, taken_at = now(), \
-                 renewed_at = now(), valid_until = now() + make_interval(secs => $2) \
-             WHERE id = 1 RETURNING {LEASE_COLUMNS}"
-        ),
-        &[&holder, &seconds(lease)],
-    )
-    .await?;
-    Ok(LeadershipTake::Taken(lease_row(&row)?))
+    let epoch = before.map_or(1, |current| current.epoch + 1);
+    let changed = sql::exec(tx, TAKE, &[&holder, &epoch, &seconds(lease)]).await?;
+    let stands = lease_row(&sql::one(tx, LEASE, &[]).await?)?;
+    Ok(LeadershipTake::after(changed, stands))
 }
 
 impl Leadership for PostgresStore {
@@ -204,17 +183,10 @@ impl Leadership for PostgresStore {
     ) -> BoxFuture<'_, Result<Option<LeaderLease>, StoreError>> {
         Box::pin(self.lease_transaction(Box::new(move |tx| {
             Box::pin(async move {
-                let sql = format!(
-                    "UPDATE leadership SET renewed_at = now(), \
-                         valid_until = now() + make_interval(secs => $3) \
-                     WHERE id = 1 AND holder = $1 AND epoch = $2 AND valid_until > now() \
-                     RETURNING {LEASE_COLUMNS}"
-                );
-                sql::opt(tx, &sql, &[&holder, &epoch, &seconds(lease)])
-                    .await?
-                    .as_ref()
-                    .map(lease_row)
-                    .transpose()
+                match sql::exec(tx, RENEW, &[&holder, &epoch, &seconds(lease)]).await? {
+                    0 => Ok(None),
+                    _ => Ok(Some(lease_row(&sql::one(tx, LEASE, &[]).await?)?)),
+                }
             })
         })))
     }
@@ -226,13 +198,7 @@ impl Leadership for PostgresStore {
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(self.lease_transaction(Box::new(move |tx| {
             Box::pin(async move {
-                sql::exec(
-                    tx,
-                    "UPDATE leadership SET valid_until = now() \
-                     WHERE id = 1 AND holder = $1 AND epoch = $2",
-                    &[&holder, &epoch],
-                )
-                .await?;
+                sql::exec(tx, RELEASE, &[&holder, &epoch]).await?;
                 Ok(())
             })
         })))
@@ -241,8 +207,7 @@ impl Leadership for PostgresStore {
     fn leadership(&self) -> BoxFuture<'_, Result<Option<LeaderLease>, StoreError>> {
         Box::pin(self.read(|tx| {
             Box::pin(async move {
-                let sql = format!("SELECT {LEASE_COLUMNS} FROM leadership WHERE id = 1");
-                sql::opt(tx, &sql, &[])
+                sql::opt(tx, LEASE, &[])
                     .await?
                     .as_ref()
                     .map(lease_row)

@@ -1,7 +1,7 @@
 //! The leadership lease on SQLite ([`Leadership`]): the one `leadership` row, taken and
-//! renewed in `BEGIN IMMEDIATE` transactions with the writer's system clock. An SQLite
-//! daemon is always the leader, so the lease is only recorded: writes are not fenced,
-//! and [`Leadership::stop_fencing`] has nothing to stop.
+//! renewed in `BEGIN IMMEDIATE` transactions on the writer's clock (the connection's
+//! `now()`). An SQLite daemon is always the leader, so the lease is only recorded:
+//! writes are not fenced, and [`Leadership::stop_fencing`] has nothing to stop.
 
 use std::time::Duration;
 
@@ -13,10 +13,8 @@ use super::SqliteStore;
 use super::columns::{time, time_text};
 use super::error::OpError;
 use super::leases::expiry;
+use crate::store::statements::leadership::{RELEASE, lease, renew, take};
 use crate::store::{LeaderLease, Leadership, LeadershipTake, StoreError};
-
-const SELECT_LEASE: &str =
-    "SELECT holder, epoch, taken_at, renewed_at, valid_until FROM leadership WHERE id = 1";
 
 fn lease_row(row: &Row<'_>) -> rusqlite::Result<LeaderLease> {
     Ok(LeaderLease {
@@ -25,14 +23,12 @@ fn lease_row(row: &Row<'_>) -> rusqlite::Result<LeaderLease> {
         taken_at: time(row, 2)?,
         renewed_at: time(row, 3)?,
         expires_at: time(row, 4)?,
-        now: Utc::now(),
+        now: time(row, 5)?,
     })
 }
 
 fn stored(transaction: &Transaction<'_>) -> Result<Option<LeaderLease>, OpError> {
-    Ok(transaction
-        .query_row(SELECT_LEASE, [], lease_row)
-        .optional()?)
+    Ok(transaction.query_row(lease!(), [], lease_row).optional()?)
 }
 
 impl Leadership for SqliteStore {
@@ -43,30 +39,18 @@ impl Leadership for SqliteStore {
     ) -> BoxFuture<'_, Result<LeadershipTake, StoreError>> {
         Box::pin(self.write(move |transaction| {
             let before = stored(transaction)?;
-            if let Some(current) = &before
-                && !current.expired()
-                && current.holder != holder
-            {
+            if let Some(current) = before.as_ref().filter(|current| current.bars(&holder)) {
                 return Ok(LeadershipTake::Held(current.clone()));
             }
-            let now = Utc::now();
             let epoch = before.map_or(1, |current| current.epoch + 1);
-            transaction.execute(
-                "INSERT INTO leadership (id, holder, epoch, taken_at, renewed_at, valid_until) \
-                 VALUES (1, ?1, ?2, ?3, ?3, ?4) \
-                 ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, \
-                     epoch = excluded.epoch, taken_at = excluded.taken_at, \
-                     renewed_at = excluded.renewed_at, valid_until = excluded.valid_until",
-                params![holder, epoch, time_text(now), time_text(expiry(now, lease))],
+            let now = Utc::now();
+            let (taken_at, valid_until) = (time_text(now), time_text(expiry(now, lease)));
+            let changed = transaction.execute(
+                take!("?4", "?3"),
+                params![holder, epoch, valid_until, taken_at],
             )?;
-            Ok(LeadershipTake::Taken(LeaderLease {
-                holder,
-                epoch,
-                taken_at: now,
-                renewed_at: now,
-                expires_at: expiry(now, lease),
-                now,
-            }))
+            let stands = transaction.query_row(lease!(), [], lease_row)?;
+            Ok(LeadershipTake::after(changed as u64, stands))
         }))
     }
 
@@ -77,13 +61,8 @@ impl Leadership for SqliteStore {
         lease: Duration,
     ) -> BoxFuture<'_, Result<Option<LeaderLease>, StoreError>> {
         Box::pin(self.write(move |transaction| {
-            let now = Utc::now();
-            let changed = transaction.execute(
-                "UPDATE leadership SET renewed_at = ?3, valid_until = ?4 \
-                 WHERE id = 1 AND holder = ?1 AND epoch = ?2 AND valid_until > ?3",
-                params![holder, epoch, time_text(now), time_text(expiry(now, lease))],
-            )?;
-            match changed {
+            let valid_until = time_text(expiry(Utc::now(), lease));
+            match transaction.execute(renew!("?3"), params![holder, epoch, valid_until])? {
                 0 => Ok(None),
                 _ => stored(transaction),
             }
@@ -96,11 +75,7 @@ impl Leadership for SqliteStore {
         epoch: i64,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(self.write(move |transaction| {
-            transaction.execute(
-                "UPDATE leadership SET valid_until = ?3 \
-                 WHERE id = 1 AND holder = ?1 AND epoch = ?2",
-                params![holder, epoch, time_text(Utc::now())],
-            )?;
+            transaction.execute(RELEASE, params![holder, epoch])?;
             Ok(())
         }))
     }
