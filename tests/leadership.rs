@@ -379,11 +379,14 @@ async fn a_leader_paused_past_its_lease_writes_nothing_when_it_wakes_and_stands_
         "it led, then stepped down"
     );
     assert!(is_leader(&hosts[standby].role().await));
-    // A standby again, its writes go through unfenced: it is ready.
-    let ready = reqwest::get(format!("http://{}/readyz", hosts[leader].listen))
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
+    // Once its term's work has stopped, its writes go through unfenced again: a standby
+    // serving reads, it is ready.
+    let readyz = format!("http://{}/readyz", hosts[leader].listen);
+    eventually("the old leader ready as a standby", async || {
+        let status = reqwest::get(&readyz).await.ok()?.status();
+        (status == 200).then_some(())
+    })
+    .await;
 
     pair.slot_complete_after(chrono::Utc::now()).await;
     pair.stop(leader).await;

@@ -27,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::StorageConfig;
 use crate::domain::{Role, RoleView};
+use crate::run::Superseded;
 use crate::store::{LeadershipTake, Store};
 
 /// The leadership of this process.
@@ -40,6 +41,8 @@ pub struct Election {
     /// While leading through a lease: its epoch, and when this process must consider it
     /// lost if no renewal has succeeded by then.
     held: Option<(i64, Instant)>,
+    /// Where the holders that led before this process are told to the runs.
+    superseded: Superseded,
 }
 
 /// The task that renews the lease while this process leads ([`Election::keep`]).
@@ -70,7 +73,13 @@ impl Renewal {
 impl Election {
     /// The election of this process on `store`, as `holder`, with the lease `storage`
     /// configures. It starts as standby (with SQLite, as leader).
-    pub fn new(store: Store, storage: &StorageConfig, holder: &str) -> Election {
+    /// The holders it finds led before it join `superseded`.
+    pub fn new(
+        store: Store,
+        storage: &StorageConfig,
+        holder: &str,
+        superseded: Superseded,
+    ) -> Election {
         let lease = storage.postgres.as_ref().map(|postgres| postgres.lease);
         let view = match lease {
             Some(_) => RoleView::standby(),
@@ -82,6 +91,7 @@ impl Election {
             lease,
             view: Arc::new(watch::Sender::new(view)),
             held: None,
+            superseded,
         }
     }
 
@@ -101,10 +111,15 @@ impl Election {
         let Some(lease) = self.lease else {
             return true;
         };
+        // Who led last: once this process leads, that holder's writes are fenced.
+        let before = self.store.leadership().await.ok().flatten();
         let sent = Instant::now();
         match self.store.take_leadership(self.holder.clone(), lease).await {
             Ok(LeadershipTake::Taken(taken)) => {
                 tracing::info!(epoch = taken.epoch, holder = %self.holder, "took the leadership lease: this daemon now leads");
+                if let Some(before) = before {
+                    self.superseded.add(&before.holder);
+                }
                 self.held = Some((taken.epoch, sent + lease));
                 publish(&self.view, Role::Leader, Some(taken.epoch));
                 true

@@ -129,6 +129,7 @@ impl LiveConfig {
         );
         runs.completions = current.completions;
         runs.in_flight = self.in_flight.clone();
+        runs.superseded = current.superseded;
         self.in_flight.resize(new.rightfoot.max_in_flight_batches);
         *self.runs.write().unwrap_or_else(PoisonError::into_inner) = runs;
         self.monitors

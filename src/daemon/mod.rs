@@ -166,7 +166,6 @@ pub async fn serve(
     let completions = Completions::default();
     // One recorder for every client the daemon builds, so a reload keeps the figures.
     let rightfoot_metrics = RequestMetrics::default();
-    let mut election = Election::new(store.clone(), &config.storage, crate::run::holder());
     let live = Arc::new(LiveConfig::new(
         config,
         store.clone(),
@@ -174,6 +173,12 @@ pub async fn serve(
         completions.clone(),
         rightfoot_metrics.clone(),
     )?);
+    let mut election = Election::new(
+        store.clone(),
+        &live.config().storage,
+        crate::run::holder(),
+        live.run_context().superseded,
+    );
     let alerting = Alerting::live(store.clone(), clock.clone(), live.subscribe());
     let outbox = Outbox::new(
         alerting.clone(),
