@@ -10,7 +10,7 @@
 //!
 //! | route | answers | module |
 //! |---|---|---|
-//! | `GET /healthz` | `ok`: the process serves HTTP (never authenticated) | here |
+//! | `GET /healthz` | `ok`: the process serves HTTP (never authenticated); its role (`leader` or `standby`) in a header | here |
 //! | `GET /readyz` | the store takes writes and no monitor's schedule is overdue | `health` |
 //! | `GET /metrics` | Prometheus text | `metrics` |
 //! | `GET /v1/monitoring/authorizers/{id}/history` | Rightfoot's `AuthorizerHistoryResponse` | `history` |
@@ -66,7 +66,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, Request, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -79,6 +79,7 @@ use tokio::sync::watch;
 use crate::clock::Clock;
 use crate::completions::Completions;
 use crate::config::Config;
+use crate::domain::RoleView;
 use crate::rightfoot::RequestMetrics;
 use crate::secret::Secret;
 use crate::store::Store;
@@ -104,6 +105,9 @@ pub struct HttpState {
     /// Wakes the outbox after "retry now" (the daemon's `Alerting::wake_outbox`); none
     /// in tools and tests, where the outbox finds the row on its next round.
     pub wake_outbox: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// This daemon's role, for `/metrics` and `/healthz`: always the leader in tools
+    /// and on SQLite.
+    pub role: watch::Receiver<RoleView>,
 }
 
 /// The secrets a request is checked against, and how the dashboard's session cookie
@@ -184,6 +188,7 @@ impl HttpState {
             rightfoot_metrics: RequestMetrics::default(),
             sessions: pages::Sessions::default(),
             wake_outbox: None,
+            role: watch::channel(RoleView::sole_leader()).1,
         }
     }
 
@@ -277,6 +282,11 @@ async fn unknown_path_answer(state: HttpState, request: Request) -> Response {
 }
 
 /// The largest completion webhook body read (axum's default body limit).
+/// The header of `/healthz`'s answer that names the daemon's role.
+pub const ROLE_HEADER: &str = "balance-monitor-role";
+/// The header of `/healthz`'s answer that holds the leader's epoch.
+pub const EPOCH_HEADER: &str = "balance-monitor-epoch";
+
 const WEBHOOK_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 /// Serves until `shutdown` resolves.
@@ -290,8 +300,17 @@ pub async fn serve(
         .await
 }
 
-async fn healthz() -> &'static str {
-    "ok\n"
+/// `ok`, with this daemon's role in the [`ROLE_HEADER`] (and its epoch in
+/// [`EPOCH_HEADER`] while it leads through a lease), for `status`.
+async fn healthz(State(state): State<HttpState>) -> Response {
+    let view = state.role.borrow().clone();
+    let mut response = "ok\n".into_response();
+    let headers = response.headers_mut();
+    headers.insert(ROLE_HEADER, HeaderValue::from_static(view.role.as_str()));
+    if let Some(epoch) = view.epoch {
+        headers.insert(EPOCH_HEADER, HeaderValue::from(epoch));
+    }
+    response
 }
 
 #[derive(Deserialize)]

@@ -189,6 +189,18 @@ fn cases() -> Vec<Case> {
             reason: "out of range (2 to 100)",
         },
         Case {
+            name: "a leadership lease too short to renew",
+            edit: Append("storage:\n  postgres:\n    url_env: RF_KEY\n    lease: 500ms\n"),
+            at: ":18:12: storage.postgres.lease",
+            reason: "500ms is out of range (1s to 10m)",
+        },
+        Case {
+            name: "a leadership lease that leaves a dead leader's schedules too long",
+            edit: Append("storage:\n  postgres:\n    url_env: RF_KEY\n    lease: 1h\n"),
+            at: ":18:12: storage.postgres.lease",
+            reason: "1h is out of range (1s to 10m)",
+        },
+        Case {
             name: "batch size above 1000",
             edit: Line(2, "  max_batch_size: 1500"),
             at: ":2:19: rightfoot.max_batch_size",

@@ -312,6 +312,7 @@ monitors:
             started_at: clock.now(),
             sessions: Default::default(),
             wake_outbox: None,
+            role: tokio::sync::watch::channel(balance_monitor::domain::RoleView::sole_leader()).1,
         },
         cancel.clone().cancelled_owned(),
     ));

@@ -82,6 +82,9 @@
 //!   `--limit`, `--since`, `--json`, an unknown authorizer) and `runs` / `runs show`
 //!   (counts, notifications, alerts) on a database filled through the store's API.
 //! - `http`: the daemon's listener: health and the completion webhook.
+//! - `leadership`: two daemons on one PostgreSQL: exactly one leads (`/healthz`,
+//!   `/metrics`, `status`), a standby stays ready, and after `kill -9` of the leader the
+//!   other leads within two leases and every slot runs once (sandbox and database).
 //! - `live_config`: what a reload reaches (the HTTP and webhook tokens at once, one
 //!   in-flight bound measured on the sandbox's own counter) and whose metadata a run's
 //!   alerts show (its own plan's, also when a crash left it unjudged).
@@ -198,6 +201,7 @@ mod export;
 mod first_minutes;
 mod history;
 mod http;
+mod leadership;
 mod live_config;
 mod notify;
 mod outbox;

@@ -79,7 +79,8 @@ pub struct PostgresConfig {
     /// `postgres://user@host:port/db`: the URL without its password, for messages.
     pub location: String,
     pub pool_size: usize,
-    /// The leadership lease of an active/standby pair.
+    /// The leadership lease of the daemons sharing the database, renewed every third
+    /// of it (`storage.postgres.lease`; a restart applies a change).
     pub lease: Duration,
 }
 

@@ -129,6 +129,7 @@ impl LiveConfig {
         );
         runs.completions = current.completions;
         runs.in_flight = self.in_flight.clone();
+        runs.superseded = current.superseded;
         self.in_flight.resize(new.rightfoot.max_in_flight_batches);
         *self.runs.write().unwrap_or_else(PoisonError::into_inner) = runs;
         self.monitors
@@ -144,7 +145,7 @@ pub async fn reload(
     path: &Path,
     env: &Environment,
     live: &LiveConfig,
-    scheduler: &mut Scheduler,
+    scheduler: Option<&mut Scheduler>,
     alerting: &Alerting,
 ) {
     let new = match config::load(path, env) {
@@ -177,6 +178,10 @@ pub async fn reload(
     for warning in &warnings {
         tracing::warn!("{warning}");
     }
+    let Some(scheduler) = scheduler else {
+        tracing::info!("configuration reloaded; the schedules start when this daemon leads");
+        return;
+    };
     match scheduler.apply(&monitors).await {
         Ok(summary) => tracing::info!(
             added = %crate::text::names(&summary.added),

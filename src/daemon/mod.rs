@@ -2,33 +2,42 @@
 //!
 //! This module wires the pieces together and owns the process lifecycle; the work
 //! itself belongs to the modules it wires. `live.rs` is the live configuration and
-//! reload, `pipeline.rs` the one run pipeline (run, then judgement) that scheduled
-//! runs, resumed runs and `run-now` share, `run_now.rs` the foreground run and its
-//! rendering, `online.rs` the `check-config --online` checks of every outside
-//! dependency, `signals.rs` the Unix signals. `run` loads the configuration, opens the
-//! store and checks it (an integrity check and a test write: a corrupt or unwritable
-//! database stops the daemon with exit 1 before any run is scheduled), makes it live, resumes the runs a previous process left
-//! unfinished, binds the HTTP listener (the read API behind `http.token`, `/readyz`
-//! following the monitors through a `watch` updated on reload, `/metrics` fed by the
-//! one request recorder every client it builds shares), starts the scheduler (and, with
-//! `storage.retention`, the hourly pruning task of [`crate::retention`]), and tells
-//! systemd it is ready. Then it waits for signals:
+//! reload, `leadership.rs` the leadership lease of the daemons sharing a PostgreSQL
+//! database (with SQLite the process always leads), `term.rs` the work only a leader
+//! does, `pipeline.rs` the one run pipeline (run, then judgement) that scheduled runs,
+//! resumed runs and `run-now` share, `run_now.rs` the foreground run and its rendering,
+//! `online.rs` the `check-config --online` checks of every outside dependency,
+//! `signals.rs` the Unix signals. `run` loads the configuration, opens the store and
+//! checks it (an integrity check and a test write: a corrupt or unwritable database
+//! stops the daemon with exit 1 before any run is scheduled), makes it live, binds the
+//! HTTP listener (the read API behind `http.token`, `/readyz` following the monitors
+//! through a `watch` updated on reload, `/metrics` fed by the one request recorder every
+//! client it builds shares, `/healthz` naming the role), and stands by until it leads.
+//! As leader it judges what a previous leader left unjudged, starts the outbox, resumes
+//! the runs left unfinished, starts the scheduler (and, with `storage.retention`, the
+//! hourly pruning task of [`crate::retention`]); when the lease is lost it stops all of
+//! that and stands by again. systemd hears it is ready once, as leader or standby. Then
+//! it waits for signals:
 //! - SIGTERM or SIGINT: stop starting new work, let in-flight runs reach a durable step
-//!   (every stored step is resumable) within [`SHUTDOWN_TIMEOUT`], then return `Ok`;
+//!   (every stored step is resumable) within [`SHUTDOWN_TIMEOUT`], give up the lease,
+//!   then return `Ok`;
 //! - SIGHUP: reload ([`live::reload`]). The new configuration is validated first; if it
 //!   is bad the old one stays and the problems are logged; if it is good, it becomes
-//!   the live value every part reads at its next unit of work, the scheduler is given
-//!   the new monitors (in-flight runs are not dropped), and new runs use the new
-//!   settings.
+//!   the live value every part reads at its next unit of work, the leader's scheduler
+//!   is given the new monitors (in-flight runs are not dropped), and new runs use the
+//!   new settings.
 //!
-//! Every task belongs to one `CancellationToken` and one `TaskTracker`. The daemon
+//! Every task belongs to the daemon's `CancellationToken` and `TaskTracker` (the
+//! listener, the watchdog) or to the current term's (the leader's work). The daemon
 //! reads the process environment only through the [`Environment`] snapshot `main` took.
 
+mod leadership;
 mod live;
 mod online;
 mod pipeline;
 mod run_now;
 mod signals;
+mod term;
 
 pub use live::{LiveConfig, reload};
 pub use online::{OnlineReport, check_online};
@@ -53,10 +62,11 @@ use crate::completions::Completions;
 use crate::config::{self, Config, ConfigError, RightfootConfig};
 use crate::http::{Access, HttpState};
 use crate::rightfoot::{ClientConfig, RequestMetrics, RightfootClient};
-use crate::scheduler::{Scheduler, SchedulerOptions};
 use crate::secret::Environment;
 use crate::store::Store;
 use crate::systemd::Notifier;
+use leadership::Election;
+use term::{Duties, Term};
 
 /// How long a stop waits for in-flight runs to reach a durable step. systemd's default
 /// `TimeoutStopSec=` is 90 s; this leaves it room.
@@ -163,33 +173,28 @@ pub async fn serve(
         completions.clone(),
         rightfoot_metrics.clone(),
     )?);
+    let mut election = Election::new(
+        store.clone(),
+        &live.config().storage,
+        crate::run::holder(),
+        live.run_context().superseded,
+    );
     let alerting = Alerting::live(store.clone(), clock.clone(), live.subscribe());
     let outbox = Outbox::new(
         alerting.clone(),
         crate::notify::Notifier::new(clock.clone())
             .map_err(|e| DaemonError::Runtime(anyhow::Error::new(e)))?,
     );
-    let launcher = Launcher::new(Arc::clone(&live), alerting.clone(), notifier.clone());
-    let mut scheduler = Scheduler::new(
-        store.clone(),
-        clock.clone(),
-        Arc::new(launcher),
-        cancel.clone(),
-        tracker.clone(),
-        SchedulerOptions::default(),
-    );
+    let duties = Duties {
+        store: store.clone(),
+        clock: clock.clone(),
+        launcher: Launcher::new(Arc::clone(&live), alerting.clone(), notifier.clone()),
+        live: Arc::clone(&live),
+        alerting: alerting.clone(),
+        outbox,
+    };
 
-    // Runs that finished before a crash but were not judged are judged first, in order,
-    // before any later run of their monitor can finish; then the outbox delivers what
-    // any earlier process queued and did not deliver.
-    alerting.judge_all().await;
-    tracker.spawn(outbox.run(cancel.clone()));
-
-    // Runs a previous process left unfinished go first: they hold slots and batches,
-    // and a scheduled one keeps its monitor busy until it ends, so that no slot starts
-    // a run beside it.
-    resume_unfinished(&store, &live, &alerting, &mut scheduler, &tracker, &cancel).await;
-
+    // The read side serves a standby as well as the leader.
     let config = live.config();
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
@@ -212,27 +217,13 @@ pub async fn serve(
             let alerting = alerting.clone();
             Arc::new(move || alerting.wake_outbox())
         }),
+        role: election.view(),
     };
     tracker.spawn(crate::http::serve(
         listener,
         http_state,
         cancel.clone().cancelled_owned(),
     ));
-
-    // Retention: prune old history hourly, between batches checking for the stop.
-    if let Some(retention) = config.storage.retention {
-        tracker.spawn(crate::retention::prune_periodically(
-            store.clone(),
-            clock.clone(),
-            retention,
-            cancel.clone(),
-        ));
-    }
-
-    scheduler
-        .apply(&config.monitors)
-        .await
-        .context("cannot start the schedules")?;
 
     if let Some(interval) = notifier.watchdog_interval() {
         let notifier = notifier.clone();
@@ -249,24 +240,89 @@ pub async fn serve(
             }
         });
     }
-    let status = format!("watching {} monitor(s)", config.monitors.len());
     tracing::info!(monitors = config.monitors.len(), listen = %listening, "balance-monitor started");
-    notifier.ready(&status);
     drop(config);
 
-    while let Some(Control::Reload) = controls.recv().await {
-        notifier.reloading();
-        reload(config_path, env, &live, &mut scheduler, &alerting).await;
-        notifier.ready(&format!(
-            "watching {} monitor(s)",
-            live.config().monitors.len()
-        ));
+    // Standby until the lease is ours, leader until it is lost, and again, until a stop.
+    let mut ready = false;
+    loop {
+        let mut stopping = false;
+        while !stopping && !election.try_take().await {
+            if !ready {
+                notifier.ready("standing by: another daemon leads");
+                ready = true;
+            }
+            let retry = election.interval().unwrap_or(SHUTDOWN_TIMEOUT);
+            tokio::select! {
+                control = controls.recv() => match control {
+                    Some(Control::Reload) => {
+                        notifier.reloading();
+                        reload(config_path, env, &live, None, &alerting).await;
+                        notifier.ready("standing by: another daemon leads");
+                    }
+                    None | Some(Control::Stop) => stopping = true,
+                },
+                _ = tokio::time::sleep(retry) => {}
+            }
+        }
+        if stopping {
+            break;
+        }
+        let renewal = election.keep();
+        let lost = renewal.lost();
+        let mut term = match Term::begin(&duties).await {
+            Ok(term) => term,
+            // Lost while starting: the writes that failed were fenced.
+            Err(_) if lost.is_cancelled() => {
+                renewal.stop().await;
+                election.step_down(false).await;
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
+        let watching = || format!("watching {} monitor(s)", live.config().monitors.len());
+        notifier.ready(&watching());
+        ready = true;
+        let stopping = loop {
+            tokio::select! {
+                control = controls.recv() => match control {
+                    Some(Control::Reload) => {
+                        notifier.reloading();
+                        reload(config_path, env, &live, Some(term.scheduler()), &alerting).await;
+                        notifier.ready(&watching());
+                    }
+                    None | Some(Control::Stop) => break true,
+                },
+                _ = lost.cancelled() => break false,
+            }
+        };
+        if stopping {
+            tracing::info!(
+                "stopping: no new runs; waiting for runs in flight to reach a durable step"
+            );
+            notifier.stopping();
+        }
+        // Renewed until the work has stopped, so a stop does not hand over mid-write.
+        let stopped = term.end().await;
+        renewal.stop().await;
+        if !stopped && !stopping {
+            // Work of the lost term still runs (its writes are refused): this process
+            // must not lead again beside it, so it stops and systemd starts it afresh.
+            cancel.cancel();
+            tracker.close();
+            store.close().await;
+            return Err(DaemonError::Runtime(anyhow::anyhow!(
+                "the leadership was lost and the leader's work did not stop within {}s",
+                SHUTDOWN_TIMEOUT.as_secs()
+            )));
+        }
+        election.step_down(stopping).await;
+        if stopping {
+            break;
+        }
     }
 
-    tracing::info!("stopping: no new runs; waiting for runs in flight to reach a durable step");
     cancel.cancel();
-    notifier.stopping();
-    scheduler.stop().await;
     tracker.close();
     if tokio::time::timeout(SHUTDOWN_TIMEOUT, tracker.wait())
         .await

@@ -10,6 +10,7 @@
 //! - [`calendar`]: [`BusinessCalendar`], the FedACH settlement calendar: business days,
 //!   the date a debit settles on, N business days ahead.
 //! - [`decision`]: [`Decision`], send, hold or unknown for a debit that is due.
+//! - [`role`]: [`Role`], leader or standby, and [`RoleView`], what a daemon says of it.
 //!
 //! Invariant: `domain` depends on nothing else in the crate (it names no other module;
 //! a test below checks), so any module may use it without making a cycle. It does no I/O, holds no
@@ -23,6 +24,7 @@ pub mod calendar;
 pub mod decision;
 pub mod ids;
 pub mod money;
+pub mod role;
 pub mod run_state;
 pub mod trigger;
 
@@ -31,6 +33,7 @@ pub use calendar::{BusinessCalendar, Closure, FedHoliday};
 pub use decision::Decision;
 pub use ids::{BatchRowId, MonitorId, RunId};
 pub use money::{Cents, MoneyError};
+pub use role::{Role, RoleView};
 pub use run_state::{BatchState, ResultOutcome, RunState};
 pub use trigger::RunTrigger;
 
@@ -49,6 +52,7 @@ mod tests {
             ("decision.rs", include_str!("decision.rs")),
             ("ids.rs", include_str!("ids.rs")),
             ("money.rs", include_str!("money.rs")),
+            ("role.rs", include_str!("role.rs")),
             ("run_state.rs", include_str!("run_state.rs")),
             ("trigger.rs", include_str!("trigger.rs")),
         ];

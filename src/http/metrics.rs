@@ -12,6 +12,8 @@
 //! | `balance_monitor_last_complete_run_timestamp_seconds` | gauge | `monitor` | when each monitor's latest `complete` run finished |
 //! | `balance_monitor_store_errors_total` | counter | | store errors that stopped a run or a judgement, or a try of the store while one waited to heal ([`StoreHealth`](crate::store::StoreHealth), counted by the daemon's pipeline) since the daemon started |
 //! | `balance_monitor_build_info` | gauge | `version` | always 1 |
+//! | `balance_monitor_leader` | gauge | | 1 while this daemon leads (always, on SQLite), 0 on standby |
+//! | `balance_monitor_leader_changes_total` | counter | | times this daemon became leader or stepped down since it started |
 //!
 //! Results are reported for each monitor's latest finished run rather than for all
 //! time: counting every stored result by code is a scan of the whole table (millions
@@ -27,6 +29,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::HttpState;
 use super::error::ApiProblem;
+use crate::domain::{Role, RoleView};
 use crate::rightfoot::metrics::{DURATION_BUCKETS, HistogramSnapshot, RequestMetrics};
 use crate::store::MetricsSnapshot;
 
@@ -45,6 +48,7 @@ pub(crate) async fn metrics(State(state): State<HttpState>) -> Result<Response, 
         state.store.health().errors(),
     );
     render_rightfoot_counters(&mut text, &state.rightfoot_metrics);
+    render_role(&mut text, &state.role.borrow());
     let mut response = (StatusCode::OK, text).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -227,6 +231,27 @@ pub(crate) fn render(
         "1",
     );
     out
+}
+
+/// This daemon's role: whether it leads, and how often that changed.
+fn render_role(out: &mut String, view: &RoleView) {
+    let leader = "balance_monitor_leader";
+    family(
+        out,
+        leader,
+        "gauge",
+        "1 while this daemon leads (schedules, resumes runs, delivers the outbox), 0 on standby.",
+    );
+    let leading = if view.role == Role::Leader { "1" } else { "0" };
+    sample(out, leader, &[], leading);
+    let changes = "balance_monitor_leader_changes_total";
+    family(
+        out,
+        changes,
+        "counter",
+        "Times this daemon became leader or stepped down since it started.",
+    );
+    sample(out, changes, &[], &view.changes.to_string());
 }
 
 /// The Rightfoot client's counters, after the rest of the exposition.

@@ -6,7 +6,9 @@
 //! from the database, read while the daemon runs: per monitor the last run (state,
 //! counts, age), the next fire time in the monitor's zone and in UTC, the firing alerts
 //! by severity (and how many a silence holds back), and the outbox's backlog; then the
-//! database's size.
+//! database's size. With PostgreSQL it also shows the daemon's role (leader or standby,
+//! as its `/healthz` says) and the leadership lease as the database holds it: holder,
+//! epoch, and the lease's age, on the database's clock.
 //!
 //! **Healthy or not.** Something needs attention when a monitor's last run failed or
 //! is `interrupted` with no daemon up to resume it, when a route's latest finished notification failed (a later delivery through the route
@@ -32,7 +34,9 @@ use super::{open_store, write_out};
 use crate::alerting::payload;
 use crate::alerting::silences::silenced_by;
 use crate::config::Config;
-use crate::store::{AlertStateFilter, NotificationRecord, RunState};
+use crate::domain::Role;
+use crate::http::{EPOCH_HEADER, ROLE_HEADER};
+use crate::store::{AlertStateFilter, LeaderLease, NotificationRecord, RunState};
 
 /// How long the daemon has to answer `/healthz`.
 pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
@@ -44,6 +48,9 @@ pub type UnitEnabled = Option<bool>;
 #[derive(Clone, Debug, Serialize)]
 pub struct Status {
     pub daemon: DaemonStatus,
+    /// The leadership lease as the database holds it; `None` with SQLite, where the
+    /// one daemon always leads.
+    pub leadership: Option<LeadershipStatus>,
     pub monitors: Vec<MonitorStatus>,
     pub outbox: OutboxStatus,
     pub database: DatabaseStatus,
@@ -71,6 +78,40 @@ pub struct DaemonStatus {
     pub error: Option<String>,
     /// Whether systemd has the unit enabled, where `systemctl` exists.
     pub unit_enabled: UnitEnabled,
+    /// `leader` or `standby`, as the daemon says (`None` when it is down).
+    pub role: Option<String>,
+    /// The epoch it leads as, while it leads through a lease.
+    pub epoch: Option<i64>,
+}
+
+/// What the daemon's `/healthz` said of it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DaemonAnswer {
+    pub role: Option<Role>,
+    pub epoch: Option<i64>,
+}
+
+/// The leadership lease, read on the database's clock.
+#[derive(Clone, Debug, Serialize)]
+pub struct LeadershipStatus {
+    pub holder: String,
+    pub epoch: i64,
+    /// Since it was last taken or renewed.
+    pub lease_age_seconds: f64,
+    /// Until it runs out; negative once it has.
+    pub expires_in_seconds: f64,
+}
+
+impl LeadershipStatus {
+    fn of(lease: &LeaderLease) -> LeadershipStatus {
+        let seconds = |delta: chrono::TimeDelta| delta.num_milliseconds() as f64 / 1000.0;
+        LeadershipStatus {
+            holder: lease.holder.clone(),
+            epoch: lease.epoch,
+            lease_age_seconds: seconds(lease.now - lease.renewed_at),
+            expires_in_seconds: seconds(lease.expires_at - lease.now),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -122,7 +163,7 @@ pub struct DatabaseStatus {
 }
 
 /// Asks the daemon's `/healthz`, within [`PROBE_TIMEOUT`] in all.
-pub async fn probe_daemon(config: &Config) -> (String, Result<(), String>) {
+pub async fn probe_daemon(config: &Config) -> (String, Result<DaemonAnswer, String>) {
     let mut address = config.http.listen;
     if address.ip().is_unspecified() {
         let loopback: std::net::IpAddr = match address {
@@ -147,10 +188,20 @@ pub async fn probe_daemon(config: &Config) -> (String, Result<(), String>) {
             true => "nothing answers there".to_string(),
             false => crate::text::error_chain(&e),
         })?;
-        match response.status().is_success() {
-            true => Ok(()),
-            false => Err(format!("/healthz answered {}", response.status())),
+        if !response.status().is_success() {
+            return Err(format!("/healthz answered {}", response.status()));
         }
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_string)
+        };
+        Ok(DaemonAnswer {
+            role: header(ROLE_HEADER).as_deref().and_then(Role::parse),
+            epoch: header(EPOCH_HEADER).and_then(|epoch| epoch.parse().ok()),
+        })
     };
     let answer = match tokio::time::timeout(PROBE_TIMEOUT, asked).await {
         Ok(answer) => answer,
@@ -180,16 +231,19 @@ pub async fn unit_enabled() -> UnitEnabled {
 /// [`unit_enabled`] found (asked only when the daemon is down).
 pub async fn gather(
     config: &Config,
-    daemon: (String, Result<(), String>),
+    daemon: (String, Result<DaemonAnswer, String>),
     unit: UnitEnabled,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Status> {
     let (address, answer) = daemon;
+    let said = answer.as_ref().ok().cloned().unwrap_or_default();
     let daemon = DaemonStatus {
         running: answer.is_ok(),
         address,
         error: answer.err(),
         unit_enabled: unit,
+        role: said.role.map(|role| role.as_str().to_string()),
+        epoch: said.epoch,
     };
     let store = open_store(config).await?;
     let read = async {
@@ -205,11 +259,18 @@ pub async fn gather(
         let firing = every_alert(&store, Some(AlertStateFilter::Firing)).await?;
         let silences = store.silences(Some(now)).await?;
         let notifications = store.notifications().await?;
-        anyhow::Ok((last_runs, firing, silences, notifications))
+        let leadership = store.leadership().await?;
+        anyhow::Ok((last_runs, firing, silences, notifications, leadership))
     }
     .await;
     store.close().await;
-    let (mut last_runs, firing, silences, notifications) = read?;
+    let (mut last_runs, firing, silences, notifications, leadership) = read?;
+    let leadership = config
+        .storage
+        .postgres
+        .as_ref()
+        .and(leadership.as_ref())
+        .map(LeadershipStatus::of);
 
     let mut attention = Vec::new();
     if !daemon.running && daemon.unit_enabled == Some(true) {
@@ -330,6 +391,7 @@ pub async fn gather(
     };
     Ok(Status {
         daemon,
+        leadership,
         monitors,
         outbox,
         database,
@@ -401,6 +463,34 @@ pub fn render_text(status: &Status, config: &Config, now: DateTime<Utc>) -> Stri
             d.error.as_deref().unwrap_or("no answer")
         ),
     };
+    match (&d.role, d.epoch, &status.leadership) {
+        (Some(role), Some(epoch), _) => {
+            let _ = writeln!(out, "role:      {role} (epoch {epoch})");
+        }
+        (Some(role), None, None) if config.storage.postgres.is_none() => {
+            let _ = writeln!(
+                out,
+                "role:      {role} (the only daemon on its SQLite database)"
+            );
+        }
+        (Some(role), None, _) => {
+            let _ = writeln!(out, "role:      {role}");
+        }
+        (None, _, _) => {}
+    }
+    if let Some(lease) = &status.leadership {
+        let _ = writeln!(
+            out,
+            "leader:    {} (epoch {}), lease renewed {:.1}s ago, {}",
+            lease.holder,
+            lease.epoch,
+            lease.lease_age_seconds,
+            match lease.expires_in_seconds > 0.0 {
+                true => format!("runs out in {:.1}s", lease.expires_in_seconds),
+                false => format!("ran out {:.1}s ago", -lease.expires_in_seconds),
+            }
+        );
+    }
     match status.database.bytes {
         Some(bytes) => {
             let _ = writeln!(

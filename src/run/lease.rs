@@ -7,14 +7,16 @@
 //! every [`RENEW_EVERY`] while the run lives, and releases it when the run ends or stops
 //! (or when the guard is dropped). A process that dies stops renewing, and its lease
 //! expires; a new process on the same host replaces at once a lease whose holder it can
-//! see is dead (its pid is gone). The holder is this process's identity: host, pid and
-//! a random part drawn once ([`holder`]).
+//! see is dead (its pid is gone), and at once a lease of a daemon that led in an
+//! earlier leadership epoch ([`Superseded`]: its writes are fenced). The holder is this
+//! process's identity: host, pid and a random part drawn once ([`holder`]).
 //!
 //! This module owns taking, renewing and releasing; the store owns the row and its
 //! clock (`store::RunLeases`), and the caller decides what a refusal means (`run-now`
 //! refuses, a scheduled slot is skipped, a resumed run waits).
 
-use std::sync::OnceLock;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -33,6 +35,33 @@ pub const RENEW_EVERY: Duration = Duration::from_secs(20);
 
 /// How often a resumed run asks again for a lease another live process holds.
 const WAIT_POLL: Duration = Duration::from_secs(5);
+
+/// Holders this process knows to have led the daemons in an earlier leadership epoch:
+/// the store refuses their writes (they are fenced), so a run lease one of them holds
+/// covers a run that can no longer write, and is taken over at once rather than waited
+/// out. Shared by every clone; the daemon adds to it when it takes the leadership.
+#[derive(Clone, Debug, Default)]
+pub struct Superseded(Arc<Mutex<HashSet<String>>>);
+
+impl Superseded {
+    /// Adds `holder`, unless it is this process.
+    pub fn add(&self, holder: &str) {
+        if holder != self::holder() {
+            // std's mutex: held for an insert or a lookup, never across an `.await`.
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(holder.to_string());
+        }
+    }
+
+    fn contains(&self, holder: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains(holder)
+    }
+}
 
 /// The monitor is busy: another holder's unexpired lease.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,6 +162,7 @@ impl MonitorLease {
         monitor: MonitorId,
         monitor_name: &str,
         resuming: Option<RunId>,
+        superseded: &Superseded,
     ) -> Result<Result<MonitorLease, MonitorBusy>, StoreError> {
         let mut replacing = None;
         loop {
@@ -149,6 +179,10 @@ impl MonitorLease {
                         && (lease.run.is_none() || lease.run == resuming) =>
                 {
                     tracing::info!(monitor = %monitor_name, run = lease.run.map(|run| run.0), "taking back this process's own run lease, which a store error kept from being released");
+                    replacing = Some(lease.holder);
+                }
+                LeaseTake::Held(lease) if superseded.contains(&lease.holder) => {
+                    tracing::warn!(monitor = %monitor_name, run = lease.run.map(|run| run.0), "the monitor's run lease is held by a daemon that led in an earlier epoch; taking it over");
                     replacing = Some(lease.holder);
                 }
                 LeaseTake::Held(lease) if holder_is_dead(&lease.holder) => {
@@ -173,11 +207,14 @@ impl MonitorLease {
         monitor: MonitorId,
         monitor_name: &str,
         resuming: RunId,
+        superseded: &Superseded,
         cancel: &CancellationToken,
     ) -> Result<Option<MonitorLease>, StoreError> {
         let mut logged = false;
         loop {
-            match MonitorLease::take(store, monitor, monitor_name, Some(resuming)).await? {
+            match MonitorLease::take(store, monitor, monitor_name, Some(resuming), superseded)
+                .await?
+            {
                 Ok(lease) => return Ok(Some(lease)),
                 Err(busy) if !logged => {
                     tracing::info!(monitor = %monitor_name, "{busy}: waiting for it");

@@ -103,7 +103,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use finish::RunSummary;
 pub use in_flight::{InFlightLimit, InFlightSlot};
-pub use lease::{LEASE_TTL, MonitorBusy, MonitorLease, RENEW_EVERY};
+pub use lease::{LEASE_TTL, MonitorBusy, MonitorLease, RENEW_EVERY, Superseded, holder};
 pub use plan::{Chunk, Plan, plan_chunks};
 
 use chunk::{Body, ChunkEnd, ChunkWork, RunInProgress};
@@ -185,6 +185,8 @@ pub struct RunContext {
     pub completions: crate::completions::Completions,
     /// At most `max_in_flight_batches` chunks in flight, across every run sharing it.
     pub in_flight: InFlightLimit,
+    /// The daemons that led before this one: their run leases are taken over at once.
+    pub superseded: Superseded,
 }
 
 /// The lender's metadata (`meta_*` columns) of the authorizers of one list, by id.
@@ -233,6 +235,7 @@ impl RunContext {
             settings,
             config_file,
             completions: crate::completions::Completions::default(),
+            superseded: Superseded::default(),
         }
     }
 }
@@ -280,7 +283,7 @@ pub async fn execute(
     cancel: CancellationToken,
 ) -> Result<RunOutcome, RunError> {
     let monitor_id = ctx.store.ensure_monitor(&monitor.name).await?;
-    let lease = MonitorLease::take(&ctx.store, monitor_id, &monitor.name, None)
+    let lease = MonitorLease::take(&ctx.store, monitor_id, &monitor.name, None, &ctx.superseded)
         .await?
         .map_err(RunError::MonitorBusy)?;
     let outcome = async {
@@ -324,6 +327,7 @@ pub async fn resume(
         record.monitor,
         &record.monitor_name,
         run,
+        &ctx.superseded,
         &cancel,
     )
     .await?

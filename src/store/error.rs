@@ -130,6 +130,14 @@ pub enum StoreError {
         expected: i64,
     },
 
+    /// A write of a process that led as `epoch`, refused because the leadership lease
+    /// has since passed to another holder (or another epoch).
+    #[error(
+        "database {}: this process led as epoch {epoch}, and the leadership has passed on; the write was refused",
+        path.display()
+    )]
+    Fenced { path: PathBuf, epoch: i64 },
+
     #[error("database {}: the store is closed", path.display())]
     Closed { path: PathBuf },
 

@@ -12,6 +12,7 @@
 //! | `results.rs` | [`ResultJournal`] | one result per authorizer per run |
 //! | `schedule.rs` | [`ScheduleJournal`] | schedule positions, missed and skipped slots |
 //! | `leases.rs` | [`RunLeases`] | each monitor's run lease: one run at a time |
+//! | `leadership.rs` | [`Leadership`] | the daemons' leadership lease, and the epoch that fences writes |
 //! | `alerts.rs` | [`AlertState`] | what the judgement reads, and its commit |
 //! | `outbox.rs` | [`Outbox`] | what is due, each attempt |
 //! | `queries.rs` | [`ReadQueries`] | the HTTP API's pages, `/metrics`, `/readyz` |
@@ -66,6 +67,7 @@ mod debits;
 mod error;
 mod export;
 mod health;
+mod leadership;
 mod leases;
 mod maintenance;
 mod outbox;
@@ -103,6 +105,7 @@ pub use export::{
     BoxedSink, Export, ExportError, ExportQuery, ExportScope, ExportedResult, ResultSink, RowSink,
 };
 pub use health::{StoreHealth, StuckRun};
+pub use leadership::{LeaderLease, Leadership, LeadershipTake};
 pub use leases::{LeaseRequest, LeaseTake, RunLease, RunLeases};
 pub use maintenance::Maintenance;
 pub use outbox::{AttemptOutcome, NewNotification, NotificationRecord, Outbox, QueuedNotification};
@@ -139,6 +142,7 @@ pub trait Backend:
     + ResultJournal
     + ScheduleJournal
     + RunLeases
+    + Leadership
     + AlertState
     + Outbox
     + ReadQueries

@@ -13,9 +13,13 @@
 //!   personal data, storage of values, locks held by another process), and [`Sqlite`],
 //!   its factory for the suite.
 //!
+//! - `leadership`: the leadership lease, in the shared suite, and PostgreSQL's fencing of
+//!   an old epoch's writes.
+//!
 //! A backend adds a module with its factory and its own tests, and one line
 //! `shared_suite!(on_<backend>, ...)` below.
 
+mod leadership;
 pub(crate) mod postgres;
 mod sqlite;
 mod suite;
@@ -63,6 +67,7 @@ macro_rules! shared_suite {
                 the_dashboard_reads_alerts_at_risk_and_the_outbox_and_retries,
                 silences_are_kept_ended_early_once_and_held_alerts_survive_a_reopen,
                 debit_decisions_and_returns_count_in_a_row,
+                the_leadership_lease_is_taken_when_free_with_the_next_epoch,
             );
         }
     };

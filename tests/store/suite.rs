@@ -15,6 +15,7 @@ use balance_monitor::store::{
 use chrono::{DateTime, TimeZone, Utc};
 
 use super::OpenStore;
+pub(super) use super::leadership::the_leadership_lease_is_taken_when_free_with_the_next_epoch;
 
 fn at(hour: u32, minute: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 3, 14, hour, minute, 0).unwrap()

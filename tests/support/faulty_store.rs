@@ -627,6 +627,48 @@ impl RunLeases for FaultyStore {
         self.inner.run_lease(monitor)
     }
 }
+impl Leadership for FaultyStore {
+    fn take_leadership(
+        &self,
+        holder: String,
+        lease: std::time::Duration,
+    ) -> BoxFuture<'_, Result<LeadershipTake, StoreError>> {
+        let fault = self.fault();
+        Box::pin(async move {
+            fault?;
+            self.inner.take_leadership(holder, lease).await
+        })
+    }
+    fn renew_leadership(
+        &self,
+        holder: String,
+        epoch: i64,
+        lease: std::time::Duration,
+    ) -> BoxFuture<'_, Result<Option<LeaderLease>, StoreError>> {
+        let fault = self.fault();
+        Box::pin(async move {
+            fault?;
+            self.inner.renew_leadership(holder, epoch, lease).await
+        })
+    }
+    fn release_leadership(
+        &self,
+        holder: String,
+        epoch: i64,
+    ) -> BoxFuture<'_, Result<(), StoreError>> {
+        let fault = self.fault();
+        Box::pin(async move {
+            fault?;
+            self.inner.release_leadership(holder, epoch).await
+        })
+    }
+    fn leadership(&self) -> BoxFuture<'_, Result<Option<LeaderLease>, StoreError>> {
+        self.inner.leadership()
+    }
+    fn stop_fencing(&self) {
+        self.inner.stop_fencing()
+    }
+}
 impl Silences for FaultyStore {
     fn add_silence(&self, silence: NewSilence) -> BoxFuture<'_, Result<i64, StoreError>> {
         let fault = self.fault();

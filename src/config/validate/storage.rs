@@ -19,6 +19,10 @@ const DEFAULT_POOL_SIZE: u64 = 8;
 const MAX_POOL_SIZE: u64 = 100;
 /// The leadership lease unless `storage.postgres.lease` says otherwise.
 const DEFAULT_LEASE: Duration = Duration::from_secs(15);
+/// The shortest leadership lease.
+const MIN_LEASE: Duration = Duration::from_secs(1);
+/// The longest leadership lease.
+const MAX_LEASE: Duration = Duration::from_secs(600);
 
 impl Validator<'_> {
     pub(super) fn storage(&mut self, raw: &RawStorage) -> StorageConfig {
@@ -74,19 +78,14 @@ impl Validator<'_> {
             Some(size) => size.value,
             None => DEFAULT_POOL_SIZE,
         };
-        if let Some(text) = &postgres.lease {
-            self.warn(
-                Some(crate::yaml::Position::of(text)),
-                "storage.postgres.lease",
-                "the active/standby leadership this lease is for is not built yet: run one daemon per database",
-            );
-        }
+        // Renewed every third of it: a second lets tests fail over quickly; past ten
+        // minutes a dead leader leaves the schedules unattended for too long.
         let lease = self.duration_in(
             &postgres.lease,
             "storage.postgres.lease",
             DEFAULT_LEASE,
-            Duration::from_secs(3),
-            Duration::from_secs(600),
+            MIN_LEASE,
+            MAX_LEASE,
         );
         let url = self.secret(
             "storage.postgres",

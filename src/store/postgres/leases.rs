@@ -16,7 +16,7 @@ use crate::store::types::{MonitorId, RunId};
 use crate::store::{LeaseRequest, LeaseTake, RunLease, RunLeases, StoreError};
 
 /// A time-to-live in seconds, for `now() + make_interval(secs => ...)`.
-fn seconds(ttl: Duration) -> f64 {
+pub(super) fn seconds(ttl: Duration) -> f64 {
     // An interval of more than a few centuries is forever for a lease.
     ttl.as_secs_f64().min(1.0e10)
 }

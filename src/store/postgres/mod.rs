@@ -4,7 +4,9 @@
 //! Writes run in READ COMMITTED transactions that first take one transaction-level
 //! advisory lock (`WRITER_LOCK`), so writers are serialised as SQLite's one writer
 //! serialises them, across every process sharing the database: each area's logic (read,
-//! check, write) is the SQLite backend's, unchanged, and so are its guarantees. Reads
+//! check, write) is the SQLite backend's, unchanged, and so are its guarantees. Once the
+//! handle has taken the leadership lease, every write then passes its fence
+//! (`leadership.rs`), so an old leader's writes are refused. Reads
 //! run in REPEATABLE READ, READ ONLY transactions, one snapshot each, beside the writers.
 //! The schema evolves through numbered, embedded migrations applied at start
 //! (`migrations.rs`); connecting, TLS and the pool are `connect.rs`.
@@ -22,6 +24,7 @@ mod debits;
 mod error;
 mod export;
 mod import;
+mod leadership;
 mod leases;
 mod migrations;
 mod outbox;
@@ -83,6 +86,8 @@ pub(super) struct PostgresStore {
     location: String,
     pool: Pool,
     closed: AtomicBool,
+    /// The leadership this handle's writes must still have, once it took the lease.
+    fence: leadership::Fence,
 }
 
 impl fmt::Debug for PostgresStore {
@@ -91,6 +96,18 @@ impl fmt::Debug for PostgresStore {
             .field("location", &self.location)
             .finish_non_exhaustive()
     }
+}
+
+/// What a transaction may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Access {
+    /// Read a REPEATABLE READ, READ ONLY snapshot.
+    Read,
+    /// Write, serialised with every other writer and past the leadership fence.
+    Write,
+    /// Take or renew the leadership lease: READ COMMITTED, neither serialised with the
+    /// writers nor fenced (`leadership.rs`).
+    Lease,
 }
 
 /// The job a transaction runs: a closure given the transaction, answering a future that
@@ -122,6 +139,7 @@ impl PostgresStore {
             location,
             pool,
             closed: AtomicBool::new(false),
+            fence: leadership::Fence::default(),
         };
         let mut client = store.client().await.map_err(|error| match error {
             StoreError::Io { path, source } | StoreError::Sqlite { path, source } => {
@@ -160,7 +178,7 @@ impl PostgresStore {
         &self,
         job: impl for<'t> FnOnce(&'t Transaction<'t>) -> BoxFuture<'t, Result<T, OpError>> + Send,
     ) -> Result<T, StoreError> {
-        self.transact(false, Box::new(job)).await
+        self.transact(Access::Write, Box::new(job)).await
     }
 
     /// Runs `query` in a read-only snapshot.
@@ -168,29 +186,27 @@ impl PostgresStore {
         &self,
         query: impl for<'t> FnOnce(&'t Transaction<'t>) -> BoxFuture<'t, Result<T, OpError>> + Send,
     ) -> Result<T, StoreError> {
-        self.transact(true, Box::new(query)).await
+        self.transact(Access::Read, Box::new(query)).await
     }
 
-    async fn transact<T: Send>(&self, read_only: bool, job: Job<'_, T>) -> Result<T, StoreError> {
+    async fn transact<T: Send>(&self, access: Access, job: Job<'_, T>) -> Result<T, StoreError> {
         let mut client = self.client().await?;
         let on_error = |error: OpError| error.into_store_error(&self.location);
         let builder = client.build_transaction();
-        let builder = if read_only {
-            builder
+        let builder = match access {
+            Access::Read => builder
                 .isolation_level(IsolationLevel::RepeatableRead)
-                .read_only(true)
-        } else {
-            builder.isolation_level(IsolationLevel::ReadCommitted)
+                .read_only(true),
+            Access::Write | Access::Lease => builder.isolation_level(IsolationLevel::ReadCommitted),
         };
         let transaction = builder
             .start()
             .await
             .map_err(|error| on_error(error.into()))?;
-        if !read_only {
-            transaction
-                .execute("SELECT pg_advisory_xact_lock($1)", &[&WRITER_LOCK])
+        if access == Access::Write {
+            leadership::enter_write(&transaction, WRITER_LOCK, &self.fence, &self.location)
                 .await
-                .map_err(|error| on_error(error.into()))?;
+                .map_err(on_error)?;
         }
         let value = job(&transaction).await.map_err(on_error)?;
         transaction

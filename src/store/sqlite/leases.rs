@@ -18,7 +18,7 @@ use crate::store::types::{MonitorId, RunId};
 use crate::store::{LeaseRequest, LeaseTake, RunLease, RunLeases, StoreError};
 
 /// `now + ttl`, or the end of time if that overflows.
-fn expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
+pub(super) fn expiry(now: DateTime<Utc>, ttl: Duration) -> DateTime<Utc> {
     chrono::Duration::from_std(ttl)
         .ok()
         .and_then(|ttl| now.checked_add_signed(ttl))

@@ -85,6 +85,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "debits by settlement date",
         sql: include_str!("migrations/0011_debits_by_settlement.sql"),
     },
+    Migration {
+        version: 12,
+        name: "leadership",
+        sql: include_str!("migrations/0012_leadership.sql"),
+    },
 ];
 
 /// The newest schema this build knows.

@@ -21,6 +21,7 @@ mod dashboard;
 mod debits;
 mod error;
 mod export;
+mod leadership;
 mod leases;
 mod migrations;
 mod outbox;

@@ -18,6 +18,7 @@ pub(super) mod batches;
 pub(super) mod dashboard;
 pub(super) mod debits;
 pub(super) mod export;
+pub(super) mod leadership;
 pub(super) mod leases;
 pub(super) mod outbox;
 pub(super) mod queries;
