@@ -25,9 +25,11 @@
 
 pub mod csv;
 pub mod fields;
+pub mod indexed;
 pub mod limits;
 pub mod loaded;
 pub mod metadata;
+pub mod run_list;
 pub mod source;
 pub mod validate;
 pub mod wire;
@@ -148,17 +150,7 @@ impl ListBuilder {
         metadata: &Metadata,
         origin: Origin,
     ) {
-        let usable_id = matches!(
-            object.get("authorizer_unique_id"),
-            Some(serde_json::Value::String(s))
-                if !s.trim().is_empty() && limits::id_within_limits(s)
-        );
-        let verdict = match limits::check_limits(&object, metadata) {
-            Err(limit) => Some(validate::Rejection::Limit(limit)),
-            Ok(()) => validate::check_authorizer(&object)
-                .err()
-                .map(validate::Rejection::Api),
-        };
+        let (usable_id, verdict) = verdict(&object, metadata);
         let text = &mut self.text.text;
         let start = text.len();
         match object.get("authorizer_unique_id") {
@@ -221,6 +213,27 @@ impl ListBuilder {
         }
         authorizers
     }
+}
+
+/// An authorizer object's own pre-flight verdict (everything but the batch-level
+/// duplicate check: the limits first, then the API's checks), and whether its id is a
+/// non-blank string within the limits, which alone take part in the duplicate check.
+pub(crate) fn verdict(
+    object: &serde_json::Map<String, serde_json::Value>,
+    metadata: &Metadata,
+) -> (bool, Option<validate::Rejection>) {
+    let usable_id = matches!(
+        object.get("authorizer_unique_id"),
+        Some(serde_json::Value::String(s))
+            if !s.trim().is_empty() && limits::id_within_limits(s)
+    );
+    let verdict = match limits::check_limits(object, metadata) {
+        Err(limit) => Some(validate::Rejection::Limit(limit)),
+        Ok(()) => validate::check_authorizer(object)
+            .err()
+            .map(validate::Rejection::Api),
+    };
+    (usable_id, verdict)
 }
 
 impl Authorizer {

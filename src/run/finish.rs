@@ -143,11 +143,14 @@ pub(crate) fn final_state(tally: &RunTally, served_from_cache: bool) -> (RunStat
 }
 
 /// Writes the run's final state, unless it already has one, logs the closing line when
-/// it does, and returns the run's summary.
+/// it does, and returns the run's summary. With `stopped` (the authorizers file changed
+/// under the plan, so chunks were left unsent), the run is `failed`, for that reason
+/// first, whatever came back.
 pub(super) async fn finish(
     store: &Store,
     run: RunId,
     at: chrono::DateTime<chrono::Utc>,
+    stopped: Option<String>,
 ) -> Result<RunSummary, RunError> {
     let record = store.run(run).await?.ok_or(RunError::NotFound { run })?;
     let tally = store.run_tally(run).await?;
@@ -158,7 +161,21 @@ pub(super) async fn finish(
     if tally.cached > 0 && !record.served_from_cache {
         store.mark_run_served_from_cache(run).await?;
     }
-    let (state, mut reason) = final_state(&tally, served_from_cache);
+    let (mut state, mut reason) = final_state(&tally, served_from_cache);
+    if let Some(stopped) = stopped {
+        state = RunState::Failed;
+        reason = Some(match reason {
+            Some(reason) => format!("{stopped}; {reason}"),
+            None => stopped,
+        });
+        store
+            .set_run_state(run, RunStateChange { state, at, reason })
+            .await?;
+        let record = store.run(run).await?.ok_or(RunError::NotFound { run })?;
+        let summary = RunSummary::of(&record, &tally);
+        log_end(&summary);
+        return Ok(summary);
+    }
     // Name the first abandoned chunk's cause (a refused api key, a changed file...),
     // so that the summary says why without a look at the database.
     let abandoned = store

@@ -104,12 +104,14 @@ use tokio_util::sync::CancellationToken;
 pub use finish::RunSummary;
 pub use in_flight::{InFlightLimit, InFlightSlot};
 pub use lease::{LEASE_TTL, MonitorBusy, MonitorLease, RENEW_EVERY};
-pub use plan::{Chunk, Plan, plan_chunks};
+pub use plan::{Chunk, Plan};
 
 use chunk::{Body, ChunkEnd, ChunkWork, RunInProgress};
 use plan::CurrentList;
 
-use crate::authorizers::source::{LoadError, LoadedAuthorizers, load_source};
+use crate::authorizers::indexed::ListReadError;
+use crate::authorizers::run_list::{RunList, load_run_list};
+use crate::authorizers::source::{LoadError, load_source};
 use crate::clock::Clock;
 #[cfg(test)]
 use crate::config::CompletionWebhook;
@@ -190,13 +192,12 @@ pub struct RunContext {
 /// The lender's metadata (`meta_*` columns) of the authorizers of one list, by id.
 pub use crate::authorizers::metadata::MetadataById;
 
-/// What a run came to: its summary, and the lender's fields its judgement needs, as
-/// the run's own plan loaded them (empty when the monitor's rules and `alert_fields`
-/// need none).
+/// What a run came to. The lender's fields its judgement needs are in the store (the
+/// plan wrote them before anything was sent), for the judgement to read a part at a
+/// time.
 #[derive(Clone, Debug)]
 pub struct RunOutcome {
     pub summary: RunSummary,
-    pub metadata: Arc<MetadataById>,
 }
 
 /// The metadata fields judging `monitor`'s runs reads: the `below_payment` rules'
@@ -361,27 +362,10 @@ async fn resume_leased(
         });
     }
     if record.state.is_final() {
-        let summary = finish::finish(&ctx.store, run, ctx.clock.now()).await?;
-        return Ok(RunOutcome {
-            summary,
-            metadata: stored_metadata(ctx, monitor, run).await?,
-        });
+        let summary = finish::finish(&ctx.store, run, ctx.clock.now(), None).await?;
+        return Ok(RunOutcome { summary });
     }
     drive(ctx, monitor, record, &cancel).await
-}
-
-/// The judgement fields a plan of `run` stored, when `monitor` needs any.
-async fn stored_metadata(
-    ctx: &RunContext,
-    monitor: Option<&Monitor>,
-    run: RunId,
-) -> Result<Arc<MetadataById>, RunError> {
-    match monitor {
-        Some(monitor) if monitor.needs_metadata() => {
-            Ok(Arc::new(ctx.store.judgement_metadata(run).await?))
-        }
-        _ => Ok(Arc::default()),
-    }
 }
 
 /// Resumes every unfinished run in the store, concurrently, matching each to its
@@ -405,14 +389,86 @@ pub async fn resume_unfinished(
     Ok(futures_util::future::join_all(resumes).await)
 }
 
-/// Loads a monitor's authorizers off the async runtime (the file is read at each run).
-async fn load(ctx: &RunContext, source: &AuthorizerSource) -> Result<LoadedAuthorizers, String> {
+/// Loads a monitor's list for a run off the async runtime (the file is read at each
+/// run): a CSV file indexed, any other source loaded whole.
+async fn load(ctx: &RunContext, source: &AuthorizerSource) -> Result<RunList, String> {
     let source = source.clone();
     let config_file = ctx.config_file.clone();
-    tokio::task::spawn_blocking(move || load_source(&source, &config_file))
+    tokio::task::spawn_blocking(move || load_run_list(&source, &config_file))
         .await
         .map_err(|error| format!("loading the authorizers stopped: {error}"))?
         .map_err(|error: LoadError| error.to_string())
+}
+
+/// A monitor with `debits`: its list loaded whole and narrowed to the authorizers with
+/// a debit due (the narrowing reads every authorizer's metadata and origin).
+async fn load_due(
+    ctx: &RunContext,
+    monitor: &Monitor,
+    debits_config: &crate::config::Debits,
+    record: &RunRecord,
+) -> Result<(RunList, debits::DueList), String> {
+    let source = monitor.authorizers.clone();
+    let config_file = ctx.config_file.clone();
+    let loaded = tokio::task::spawn_blocking(move || load_source(&source, &config_file))
+        .await
+        .map_err(|error| format!("loading the authorizers stopped: {error}"))?
+        .map_err(|error: LoadError| format!("cannot load the authorizers: {error}"))?;
+    let date = debits::run_date(monitor, record.trigger, record.created_at);
+    let (narrowed, list) = debits::narrow(monitor, debits_config, date, loaded).await?;
+    Ok((RunList::from_loaded(narrowed), list))
+}
+
+/// Plans `list` off the async runtime, and stores the judgement's fields as the plan
+/// reads each chunk (before anything is sent, so that a run a crash leaves finished
+/// but unjudged is judged with its own list's fields, not the file's later ones). The
+/// inner error is the file changing while the plan read it.
+async fn plan_and_keep_fields(
+    ctx: &RunContext,
+    monitor: &Monitor,
+    run: RunId,
+    list: RunList,
+) -> Result<Result<Plan, ListReadError>, RunError> {
+    /// Chunks' fields per store write: a few large transactions, a bounded buffer.
+    const CHUNKS_PER_WRITE: usize = 50;
+    let keep = monitor.needs_metadata().then(|| judgement_fields(monitor));
+    let webhook_url = ctx.settings.webhook_url.as_ref().map(|url| url.expose().to_string());
+    let size = ctx.settings.max_batch_size;
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<MetadataById>(CHUNKS_PER_WRITE);
+    let wanted = keep.is_some();
+    let planning = tokio::task::spawn_blocking(move || {
+        plan::plan(list, size, webhook_url.as_deref(), |authorizers| {
+            if wanted {
+                let table: MetadataById = authorizers
+                    .iter()
+                    .map(|authorizer| (authorizer.id(), authorizer.metadata()))
+                    .collect();
+                // A receiver gone has stopped on a store error, which is returned.
+                let _ = sender.blocking_send(table);
+            }
+        })
+    });
+    if let Some(keep) = &keep {
+        ctx.store.forget_judgement_metadata(run).await?;
+        let mut next_part = 0;
+        let mut tables = Vec::with_capacity(CHUNKS_PER_WRITE);
+        loop {
+            let more = receiver.recv_many(&mut tables, CHUNKS_PER_WRITE).await > 0;
+            if !tables.is_empty() {
+                next_part = ctx
+                    .store
+                    .append_judgement_metadata(run, next_part, std::mem::take(&mut tables), keep.clone())
+                    .await?;
+            }
+            if !more {
+                break;
+            }
+        }
+    }
+    planning.await.map_err(|error| RunError::Inconsistent {
+        run,
+        message: format!("planning stopped: {error}"),
+    })
 }
 
 /// Marks a run that sent nothing failed for `reason`, and finishes it.
@@ -423,7 +479,7 @@ async fn fail_unsent(ctx: &RunContext, run: RunId, reason: String) -> Result<Run
             RunStateChange::new(RunState::Failed, ctx.clock.now()).because(reason),
         )
         .await?;
-    finish::finish(&ctx.store, run, ctx.clock.now()).await
+    finish::finish(&ctx.store, run, ctx.clock.now(), None).await
 }
 
 async fn drive(
@@ -433,15 +489,10 @@ async fn drive(
     cancel: &CancellationToken,
 ) -> Result<RunOutcome, RunError> {
     let run = record.id;
-    let failed_early = |summary| RunOutcome {
-        summary,
-        metadata: Arc::default(),
-    };
-    let webhook_url = ctx.settings.webhook_url.as_ref().map(Secret::expose);
+    let failed_early = |summary| RunOutcome { summary };
     // Chunks planned in this call, by index; the others' bodies are rebuilt.
     let mut planned: Vec<Option<Chunk>> = Vec::new();
     let mut due_list = None;
-    let metadata;
     if record.state == RunState::Pending {
         if cancel.is_cancelled() {
             return Err(RunError::Cancelled { run });
@@ -453,52 +504,43 @@ async fn drive(
             );
             return fail_unsent(ctx, run, reason).await.map(failed_early);
         };
-        let loaded = match load(ctx, &monitor.authorizers).await {
-            Ok(loaded) => loaded,
-            Err(error) => {
-                let reason = format!("cannot load the authorizers: {error}");
+        let loaded = match &monitor.debits {
+            None => load(ctx, &monitor.authorizers)
+                .await
+                .map_err(|error| format!("cannot load the authorizers: {error}")),
+            Some(debits_config) => load_due(ctx, monitor, debits_config, &record)
+                .await
+                .map(|(list, due)| {
+                    tracing::info!(monitor = %monitor.name, run = run.0, "{}", due.summary());
+                    due_list = Some(due);
+                    list
+                }),
+        };
+        let list = match loaded {
+            Ok(list) => list,
+            Err(reason) => {
                 tracing::warn!(monitor = %monitor.name, run = run.0, reason = %reason, "run failed");
                 return fail_unsent(ctx, run, reason).await.map(failed_early);
             }
         };
-        let mut loaded = loaded;
-        if let Some(debits) = &monitor.debits {
-            let date = debits::run_date(monitor, record.trigger, record.created_at);
-            match debits::narrow(monitor, debits, date, loaded).await {
-                Ok((narrowed, list)) => {
-                    tracing::info!(monitor = %monitor.name, run = run.0, "{}", list.summary());
-                    (loaded, due_list) = (narrowed, Some(list));
-                }
-                Err(reason) => {
-                    tracing::warn!(monitor = %monitor.name, run = run.0, reason = %reason, "run failed");
-                    return fail_unsent(ctx, run, reason).await.map(failed_early);
-                }
-            }
+        if let Some((file, identity)) = list.file() {
+            tracing::info!(
+                monitor = %monitor.name,
+                run = run.0,
+                file = %file.display(),
+                bytes = identity.size,
+                sha256 = %hex::encode(identity.sha256),
+                "authorizers file indexed; records are read from it again as chunks are sent"
+            );
         }
-        metadata = match monitor.needs_metadata() {
-            false => Arc::default(),
-            true => {
-                // For the judgement that follows the run (the request bodies do not
-                // carry metadata): one compact table, copied in id order. The plan
-                // sorts the list the same way, so sorting here costs it nothing.
-                loaded.valid.sort_unstable_by(|a, b| a.id().cmp(b.id()));
-                let metadata: Arc<MetadataById> = Arc::new(
-                    loaded
-                        .valid
-                        .iter()
-                        .map(|authorizer| (authorizer.id(), authorizer.metadata()))
-                        .collect(),
-                );
-                // Stored before anything is sent: a run a crash leaves finished but
-                // unjudged is judged with its own list's fields, not the file's later
-                // ones.
-                ctx.store
-                    .write_judgement_metadata(run, Arc::clone(&metadata), judgement_fields(monitor))
-                    .await?;
-                metadata
+        let plan = match plan_and_keep_fields(ctx, monitor, run, list).await? {
+            Ok(plan) => plan,
+            Err(error) => {
+                let reason = format!("{error}; nothing was sent");
+                tracing::warn!(monitor = %monitor.name, run = run.0, reason = %reason, "run failed");
+                return fail_unsent(ctx, run, reason).await.map(failed_early);
             }
         };
-        let plan = plan::plan(loaded, ctx.settings.max_batch_size, webhook_url);
         for warning in &plan.warnings {
             tracing::warn!(monitor = %monitor.name, run = run.0, "{warning}");
         }
@@ -528,7 +570,6 @@ async fn drive(
                 .await?;
         }
         tracing::info!(monitor = %record.monitor_name, run = run.0, "run resumed");
-        metadata = stored_metadata(ctx, monitor, run).await?;
     }
     let in_progress = RunInProgress {
         ctx,
@@ -536,6 +577,7 @@ async fn drive(
         monitor: &record.monitor_name,
         started_at: record.started_at.unwrap_or(record.created_at),
         cancel,
+        stopped: std::sync::OnceLock::new(),
     };
     let batches = ctx.store.run_batches(run).await?;
     let work = prepare(&in_progress, monitor, batches, planned).await?;
@@ -546,7 +588,13 @@ async fn drive(
         tracing::info!(monitor = %record.monitor_name, run = run.0, "run interrupted at a resumable step");
         return Err(RunError::Cancelled { run });
     }
-    let summary = finish::finish(&ctx.store, run, ctx.clock.now()).await?;
+    let summary = finish::finish(
+        &ctx.store,
+        run,
+        ctx.clock.now(),
+        in_progress.stopped.get().cloned(),
+    )
+    .await?;
     match (monitor.and_then(|m| m.debits.as_ref()), &due_list) {
         (Some(debits), Some(list)) => {
             let [send, hold, unknown] =
@@ -558,7 +606,7 @@ async fn drive(
         }
         _ => {}
     }
-    Ok(RunOutcome { summary, metadata })
+    Ok(RunOutcome { summary })
 }
 
 /// Decides what each chunk still needs. Chunks that already ended get their members
@@ -572,11 +620,11 @@ async fn prepare(
     mut planned: Vec<Option<Chunk>>,
 ) -> Result<Vec<ChunkWork>, RunError> {
     let ctx = in_progress.ctx;
-    let webhook_url = ctx.settings.webhook_url.as_ref().map(Secret::expose);
     let mut reads = Vec::new();
     let mut sends = Vec::new();
-    // Loaded on the first chunk that needs rebuilding, at most once.
-    let mut current: Option<Result<CurrentList, String>> = None;
+    // Loaded on the first chunk that needs rebuilding, at most once; each body is
+    // rebuilt when its chunk's turn to be sent comes.
+    let mut current: Option<Result<Arc<CurrentList>, String>> = None;
     for batch in batches {
         match batch.state {
             BatchState::Submitted | BatchState::Reading => reads.push(ChunkWork::Read { batch }),
@@ -603,40 +651,20 @@ async fn prepare(
                         None => Err("its monitor is no longer in the configuration".to_string()),
                         Some(monitor) => load(ctx, &monitor.authorizers)
                             .await
-                            .map(|loaded| CurrentList::new(loaded.valid))
+                            .map(|list| Arc::new(CurrentList::new(list)))
                             .map_err(|error| format!("the authorizers cannot be loaded: {error}")),
                     });
                 }
-                let rebuilt = match current.as_ref() {
-                    Some(Ok(list)) => {
-                        let members = ctx.store.batch_members(batch.id).await?;
-                        list.rebuild(&members, webhook_url, &batch.body_sha256)
-                            .map_err(|error| error.to_string())
-                    }
-                    Some(Err(error)) => Err(error.clone()),
-                    None => Err("the authorizers were not loaded".to_string()),
-                };
-                match rebuilt {
-                    Ok(body) => sends.push(ChunkWork::Send {
+                match current.as_ref() {
+                    Some(Ok(list)) => sends.push(ChunkWork::Send {
                         batch,
-                        body: Body::Rebuilt(body),
+                        body: Body::Rebuild(Arc::clone(list)),
                     }),
-                    Err(why) => {
-                        let (state, reason) = match batch.first_attempt_at {
-                            None => (
-                                BatchState::Failed,
-                                format!(
-                                    "not sent: the chunk's exact body cannot be rebuilt: {why}"
-                                ),
-                            ),
-                            Some(first) => (
-                                BatchState::Unknown,
-                                format!(
-                                    "first sent at {first} with no recorded answer, and not sent again because its exact body cannot be rebuilt: {why}"
-                                ),
-                            ),
-                        };
-                        in_progress.close_chunk(&batch, state, reason).await?;
+                    Some(Err(why)) => in_progress.close_unbuildable(&batch, why).await?,
+                    None => {
+                        in_progress
+                            .close_unbuildable(&batch, "the authorizers were not loaded")
+                            .await?
                     }
                 }
             }
