@@ -21,7 +21,10 @@
 //! 2. [`loaded`]: what every loader returns ([`source::LoadedAuthorizers`],
 //!    [`source::LoadError`]), the permission-checked read and the pre-flight split.
 //! 3. [`csv`]: Rightfoot's CSV upload format.
-//! 4. [`source`]: the YAML loader and the dispatch between the formats.
+//! 4. [`source`]: the YAML loader and the dispatch between the formats; [`indexed`]: a
+//!    CSV file as ids and byte offsets, its records read again on demand.
+//! 5. [`run_list`]: the list a run plans from, a CSV file indexed or any other source
+//!    loaded whole.
 
 pub mod csv;
 pub mod fields;

@@ -12,10 +12,21 @@
 //! ```
 //!
 //! - **Plan** (`pending → running`, one transaction, nothing sent before it): the
-//!   monitor's authorizer file is re-read, pre-flight rejections are recorded with
-//!   their reason and origin (never their data), and the valid authorizers, sorted by
-//!   id, are cut into chunks of `max_batch_size`, each recorded `submitting` with the
-//!   SHA-256 of its exact body and its members ([`plan`]).
+//!   monitor's authorizer file is re-read (a CSV file indexed: ids and byte offsets,
+//!   with the file's size, modification time and SHA-256; `load.rs`), pre-flight
+//!   rejections are recorded with their reason and origin (never their data), and the
+//!   valid authorizers, sorted by id, are cut into chunks of `max_batch_size`, each
+//!   recorded `submitting` with the SHA-256 of its exact body and its members
+//!   ([`plan`]). The judgement's metadata fields are stored as the plan reads each
+//!   chunk, before anything is sent.
+//! - **The file changing under the plan**: a chunk's records are read again from the
+//!   file when it is sent. If the file's size or modification time differs, or the
+//!   bytes read do not hash to the chunk's recorded SHA-256, that chunk and every
+//!   chunk not yet sent are closed `failed` (`not sent: the authorizers file … changed
+//!   since the run was planned`), chunks already sent are read to their end, and the
+//!   run ends `failed` with that reason first. Nothing is sent from the changed file
+//!   under the old plan; the next run plans from the file as it is then, and its
+//!   unchanged chunks are answered from Rightfoot's 24-hour cache.
 //! - **Chunks** (`chunk.rs` sends, `read.rs` reads): at most `max_in_flight_batches`
 //!   chunks are between their POST and their end at once (one [`InFlightLimit`] shared
 //!   by every run of the daemon, resized in place on reload, `in_flight.rs`). Results
@@ -24,9 +35,9 @@
 //!   `submitted_at + result_deadline`, when the missing members are recorded
 //!   `not_retrieved`.
 //! - **End** (`finish.rs`): the final state and reason follow from the stored counts.
-//!   The run returns a [`RunOutcome`]: its summary, and the lender's fields its
-//!   judgement needs (loaded by its plan, and stored with it before anything is sent,
-//!   so that a resumed or crashed run is judged with its own list's fields).
+//!   The run returns a [`RunOutcome`]: its summary. The lender's fields its judgement
+//!   needs are in the store (so that a resumed or crashed run is judged with its own
+//!   list's fields), read a part at a time by the judgement.
 //!
 //! # Rightfoot's 24-hour body cache
 //!
@@ -63,7 +74,8 @@
 //! store lists as unfinished: a `pending` run is planned afresh; a chunk with a batch
 //! id resumes reading; a chunk in `submitting` is sent again with identical bytes,
 //! rebuilt from the current authorizer file by its stored members and checked against
-//! its stored SHA-256. If the bytes differ (the file or the webhook URL changed), the
+//! its stored SHA-256 (each body rebuilt when its turn to be sent comes, from the file
+//! indexed again). If the bytes differ (the file or the webhook URL changed), the
 //! chunk is never sent with other data: it becomes `unknown` if it may have been sent
 //! before, `failed` if it certainly was not. A chunk first sent longer ago than the
 //! cache window is `unknown`, never resent.
@@ -91,6 +103,7 @@ mod debits;
 mod finish;
 mod in_flight;
 mod lease;
+mod load;
 pub mod plan;
 mod read;
 pub mod unsuccessful;
@@ -107,15 +120,13 @@ pub use lease::{LEASE_TTL, MonitorBusy, MonitorLease, RENEW_EVERY};
 pub use plan::{Chunk, Plan};
 
 use chunk::{Body, ChunkEnd, ChunkWork, RunInProgress};
+use load::{load, load_due, plan_and_keep_fields};
 use plan::CurrentList;
 
-use crate::authorizers::indexed::ListReadError;
-use crate::authorizers::run_list::{RunList, load_run_list};
-use crate::authorizers::source::{LoadError, load_source};
 use crate::clock::Clock;
 #[cfg(test)]
 use crate::config::CompletionWebhook;
-use crate::config::{AuthorizerSource, Monitor, RightfootConfig, RuleKind};
+use crate::config::{Monitor, RightfootConfig, RuleKind};
 use crate::domain::{BatchState, RunId, RunState, RunTrigger};
 use crate::rightfoot::RightfootClient;
 use crate::secret::Secret;
@@ -387,88 +398,6 @@ pub async fn resume_unfinished(
         async move { (run, resume(ctx, monitor, run, cancel).await) }
     });
     Ok(futures_util::future::join_all(resumes).await)
-}
-
-/// Loads a monitor's list for a run off the async runtime (the file is read at each
-/// run): a CSV file indexed, any other source loaded whole.
-async fn load(ctx: &RunContext, source: &AuthorizerSource) -> Result<RunList, String> {
-    let source = source.clone();
-    let config_file = ctx.config_file.clone();
-    tokio::task::spawn_blocking(move || load_run_list(&source, &config_file))
-        .await
-        .map_err(|error| format!("loading the authorizers stopped: {error}"))?
-        .map_err(|error: LoadError| error.to_string())
-}
-
-/// A monitor with `debits`: its list loaded whole and narrowed to the authorizers with
-/// a debit due (the narrowing reads every authorizer's metadata and origin).
-async fn load_due(
-    ctx: &RunContext,
-    monitor: &Monitor,
-    debits_config: &crate::config::Debits,
-    record: &RunRecord,
-) -> Result<(RunList, debits::DueList), String> {
-    let source = monitor.authorizers.clone();
-    let config_file = ctx.config_file.clone();
-    let loaded = tokio::task::spawn_blocking(move || load_source(&source, &config_file))
-        .await
-        .map_err(|error| format!("loading the authorizers stopped: {error}"))?
-        .map_err(|error: LoadError| format!("cannot load the authorizers: {error}"))?;
-    let date = debits::run_date(monitor, record.trigger, record.created_at);
-    let (narrowed, list) = debits::narrow(monitor, debits_config, date, loaded).await?;
-    Ok((RunList::from_loaded(narrowed), list))
-}
-
-/// Plans `list` off the async runtime, and stores the judgement's fields as the plan
-/// reads each chunk (before anything is sent, so that a run a crash leaves finished
-/// but unjudged is judged with its own list's fields, not the file's later ones). The
-/// inner error is the file changing while the plan read it.
-async fn plan_and_keep_fields(
-    ctx: &RunContext,
-    monitor: &Monitor,
-    run: RunId,
-    list: RunList,
-) -> Result<Result<Plan, ListReadError>, RunError> {
-    /// Chunks' fields per store write: a few large transactions, a bounded buffer.
-    const CHUNKS_PER_WRITE: usize = 50;
-    let keep = monitor.needs_metadata().then(|| judgement_fields(monitor));
-    let webhook_url = ctx.settings.webhook_url.as_ref().map(|url| url.expose().to_string());
-    let size = ctx.settings.max_batch_size;
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<MetadataById>(CHUNKS_PER_WRITE);
-    let wanted = keep.is_some();
-    let planning = tokio::task::spawn_blocking(move || {
-        plan::plan(list, size, webhook_url.as_deref(), |authorizers| {
-            if wanted {
-                let table: MetadataById = authorizers
-                    .iter()
-                    .map(|authorizer| (authorizer.id(), authorizer.metadata()))
-                    .collect();
-                // A receiver gone has stopped on a store error, which is returned.
-                let _ = sender.blocking_send(table);
-            }
-        })
-    });
-    if let Some(keep) = &keep {
-        ctx.store.forget_judgement_metadata(run).await?;
-        let mut next_part = 0;
-        let mut tables = Vec::with_capacity(CHUNKS_PER_WRITE);
-        loop {
-            let more = receiver.recv_many(&mut tables, CHUNKS_PER_WRITE).await > 0;
-            if !tables.is_empty() {
-                next_part = ctx
-                    .store
-                    .append_judgement_metadata(run, next_part, std::mem::take(&mut tables), keep.clone())
-                    .await?;
-            }
-            if !more {
-                break;
-            }
-        }
-    }
-    planning.await.map_err(|error| RunError::Inconsistent {
-        run,
-        message: format!("planning stopped: {error}"),
-    })
 }
 
 /// Marks a run that sent nothing failed for `reason`, and finishes it.

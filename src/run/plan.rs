@@ -1,4 +1,4 @@
-//! Planning a run: from a loaded authorizer list to chunks with exact request bodies,
+//! Planning a run: from a run's authorizer list to chunks with exact request bodies,
 //! and rebuilding a chunk's body after a crash.
 //!
 //! A plan is deterministic. Valid authorizers are sorted by `authorizer_unique_id`
@@ -9,8 +9,10 @@
 //! `submitting` be sent again safely: Rightfoot's 24-hour body cache answers an
 //! identical body with the first response instead of checking anyone twice.
 //!
-//! This module owns that mapping and the byte-for-byte rebuild check. It does no I/O
-//! and writes nothing: [`super`] loads the file and stores the plan.
+//! This module owns that mapping and the byte-for-byte rebuild check. It writes
+//! nothing; its only I/O is the list's reading of its members' records from a CSV file
+//! ([`RunList::authorizers`]), to hash each chunk when it is planned and to write its
+//! body when it is sent. [`super`] loads the list and stores the plan.
 
 use std::fmt;
 use std::sync::Arc;
