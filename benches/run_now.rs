@@ -248,7 +248,11 @@ fn scale(binary: &Path, authorizers: usize, iterations: usize) {
         let (_, wall) = support::min_median(&walls);
         medians.push((count, wall, support::max(&peaks)));
     }
-    let [(base, base_wall, base_peak), (large, large_wall, large_peak)] = medians[..] else {
+    let [
+        (base, base_wall, base_peak),
+        (large, large_wall, large_peak),
+    ] = medians[..]
+    else {
         unreachable!("two sizes")
     };
     let peak_ratio = large_peak / base_peak;

@@ -349,8 +349,7 @@ impl Harness {
             .await
             .unwrap();
         let list = load_run_list(&self.monitor.authorizers, &self.ctx.config_file).unwrap();
-        let plan =
-            run::plan::plan(list, self.ctx.settings.max_batch_size, None, |_| {}).unwrap();
+        let plan = run::plan::plan(list, self.ctx.settings.max_batch_size, None, |_| {}).unwrap();
         self.store
             .start_run(run, self.ctx.clock.now(), plan.to_store_plan())
             .await
@@ -1070,8 +1069,14 @@ async fn a_file_changed_mid_run_fails_the_run_and_nothing_is_sent_from_it() {
         reason.starts_with(&format!("the authorizers file {file} ")),
         "{reason}"
     );
-    assert!(reason.contains("nothing more is sent under that plan"), "{reason}");
-    assert!(!reason.contains(SSN) && !reason.contains("318527947"), "{reason}");
+    assert!(
+        reason.contains("nothing more is sent under that plan"),
+        "{reason}"
+    );
+    assert!(
+        !reason.contains(SSN) && !reason.contains("318527947"),
+        "{reason}"
+    );
     // The sandbox saw the first chunk only: 1,000 checks, one batch.
     assert_eq!(h.served.posts().len(), 1);
     assert_eq!(h.served.handle.batches_created(), 1);
@@ -1084,7 +1089,10 @@ async fn a_file_changed_mid_run_fails_the_run_and_nothing_is_sent_from_it() {
     );
     for batch in &batches[1..] {
         let reason = batch.reason.as_deref().unwrap();
-        assert!(reason.starts_with("not sent: the authorizers file "), "{reason}");
+        assert!(
+            reason.starts_with("not sent: the authorizers file "),
+            "{reason}"
+        );
         assert_eq!(batch.first_attempt_at, None, "never sent");
     }
     assert_eq!(summary.not_retrieved, 1500);
@@ -1095,14 +1103,23 @@ async fn a_file_changed_mid_run_fails_the_run_and_nothing_is_sent_from_it() {
     let next = h.execute(CancellationToken::new()).await.unwrap();
 
     assert_eq!(next.state, RunState::Complete, "{next:?}");
-    assert!(next.served_from_cache, "the unchanged first chunk costs nothing");
+    assert!(
+        next.served_from_cache,
+        "the unchanged first chunk costs nothing"
+    );
     assert_eq!(next.cached, 1000);
     let posts = h.served.posts();
     assert_eq!(posts.len(), 4);
-    assert_eq!(posts[1].body_sha256, posts[0].body_sha256, "chunk 0 unchanged");
+    assert_eq!(
+        posts[1].body_sha256, posts[0].body_sha256,
+        "chunk 0 unchanged"
+    );
     let old_plan = &batches[2].body_sha256;
     let new_plan = &h.store.run_batches(next.run).await.unwrap()[2].body_sha256;
-    assert_ne!(old_plan, new_plan, "the corrected record is in the new plan");
+    assert_ne!(
+        old_plan, new_plan,
+        "the corrected record is in the new plan"
+    );
     assert_eq!(&posts[3].body_sha256, new_plan);
     assert_eq!(h.served.handle.checks_performed(), 2500);
 }

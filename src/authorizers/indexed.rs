@@ -29,6 +29,9 @@ use super::validate::{AuthorizerValidationError, Rejected, Rejection};
 use super::{Authorizer, ListBuilder, Origin, limits, verdict};
 use crate::private_file::input::{self, InputFile, InputFileError};
 
+/// The most bytes of adjacent records read in one go.
+const READ_AT_ONCE: u64 = 1 << 20;
+
 /// What a plan was read from: the file's size and modification time when it was
 /// opened, and the SHA-256 of the bytes read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,31 +117,53 @@ impl CsvFile {
         if metadata.modified().ok() != self.identity.modified {
             return Err(self.changed("its modification time differs"));
         }
+        let records: Vec<(&str, Record)> = records.collect();
         let mut list = ListBuilder::with_capacity(records.len());
         let mut bytes = Vec::new();
         let mut ignored = Vec::new();
-        for (id, record) in records {
-            bytes.resize(record.len as usize, 0);
-            file.read_exact_at(&mut bytes, record.start)
-                .map_err(|_| self.changed(format!("the record of {id:?} cannot be read")))?;
-            let mut reader = reader_builder().has_headers(false).from_reader(&bytes[..]);
-            let mut raw = ::csv::ByteRecord::new();
-            let fields = match reader.read_byte_record(&mut raw) {
-                Ok(true) => decode_record(&raw, self.latin1),
-                _ => None,
-            };
-            let origin = Origin::Csv {
-                file: Arc::clone(&self.path),
-                row: u64::from(record.row),
-            };
-            let moved = || self.changed(format!("the record of {id:?} is not where it was"));
-            let fields = fields.ok_or_else(moved)?;
-            let (object, metadata) = build_row(&self.columns, &fields, &origin, &mut ignored);
-            match object.get("authorizer_unique_id") {
-                Some(serde_json::Value::String(read)) if read == id => {}
-                _ => return Err(moved()),
+        let mut raw = ::csv::ByteRecord::new();
+        let mut next = 0;
+        while next < records.len() {
+            // Records that follow one another in the file are read in one go.
+            let first = next;
+            let run_start = records[first].1.start;
+            let mut run_end = run_start + u64::from(records[first].1.len);
+            next += 1;
+            while next < records.len()
+                && records[next].1.start == run_end
+                && run_end - run_start < READ_AT_ONCE
+            {
+                run_end += u64::from(records[next].1.len);
+                next += 1;
             }
-            list.push(object, &metadata, origin);
+            bytes.resize((run_end - run_start) as usize, 0);
+            file.read_exact_at(&mut bytes, run_start).map_err(|_| {
+                self.changed(format!(
+                    "the record of {:?} cannot be read",
+                    records[first].0
+                ))
+            })?;
+            let mut reader = reader_builder().has_headers(false).from_reader(&bytes[..]);
+            for &(id, record) in &records[first..next] {
+                let moved = || self.changed(format!("the record of {id:?} is not where it was"));
+                let fields = match reader.read_byte_record(&mut raw) {
+                    Ok(true) => decode_record(&raw, self.latin1),
+                    _ => None,
+                };
+                let ends_where_indexed =
+                    reader.position().byte() == record.start + u64::from(record.len) - run_start;
+                let fields = fields.filter(|_| ends_where_indexed).ok_or_else(moved)?;
+                let origin = Origin::Csv {
+                    file: Arc::clone(&self.path),
+                    row: u64::from(record.row),
+                };
+                let (object, metadata) = build_row(&self.columns, &fields, &origin, &mut ignored);
+                match object.get("authorizer_unique_id") {
+                    Some(serde_json::Value::String(read)) if read == id => {}
+                    _ => return Err(moved()),
+                }
+                list.push(object, &metadata, origin);
+            }
         }
         Ok(list.finish())
     }
@@ -214,11 +239,7 @@ fn index_pass(path: &Path, latin1: bool) -> Result<Option<Indexed>, LoadError> {
         }
     }
     let bom = filled == 3 && first == *b"\xEF\xBB\xBF";
-    let (prefix, base): (&[u8], u64) = if bom {
-        (&[], 3)
-    } else {
-        (&first[..filled], 0)
-    };
+    let (prefix, base): (&[u8], u64) = if bom { (&[], 3) } else { (&first[..filled], 0) };
     let structural = |row: u64, message: String| LoadError::Csv {
         file: path.to_path_buf(),
         row,
@@ -291,7 +312,10 @@ fn index_pass(path: &Path, latin1: bool) -> Result<Option<Indexed>, LoadError> {
                     u32::try_from(row),
                     u32::try_from(ids.len() + id.len()),
                 ) else {
-                    return Err(structural(row, "the file is too large to index".to_string()));
+                    return Err(structural(
+                        row,
+                        "the file is too large to index".to_string(),
+                    ));
                 };
                 ids.push_str(id);
                 id_ends.push(id_end);

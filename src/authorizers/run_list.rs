@@ -196,16 +196,17 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let path = std::fs::canonicalize(dir.path()).unwrap().join("list.csv");
             std::fs::write(&path, &text).unwrap();
-            std::fs::set_permissions(
-                &path,
-                std::os::unix::fs::PermissionsExt::from_mode(0o600),
-            )
-            .unwrap();
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .unwrap();
             let loaded = RunList::from_loaded(parse_csv_bytes(&text, &path).unwrap());
             let indexed = load_run_list(&AuthorizerSource::Csv(path.clone()), &path).unwrap();
             assert!(indexed.file().is_some());
             assert_eq!(indexed.len(), loaded.len());
-            let ids = |list: &RunList| (0..list.len()).map(|i| list.id(i).to_string()).collect::<Vec<_>>();
+            let ids = |list: &RunList| {
+                (0..list.len())
+                    .map(|i| list.id(i).to_string())
+                    .collect::<Vec<_>>()
+            };
             assert_eq!(ids(&indexed), ids(&loaded));
             assert_eq!(indexed.rejected, loaded.rejected);
             assert_eq!(indexed.warnings, loaded.warnings);
@@ -225,7 +226,12 @@ mod tests {
     #[test]
     fn a_changed_file_is_not_read_under_the_old_index() {
         let dir = tempfile::tempdir().unwrap();
-        let text = format!("{}\n{}\n{}\n", COLUMNS.join(","), row("a", "318527946"), row("b", "318527946"));
+        let text = format!(
+            "{}\n{}\n{}\n",
+            COLUMNS.join(","),
+            row("a", "318527946"),
+            row("b", "318527946")
+        );
         let path = write(dir.path(), &text);
         let list = load_run_list(&AuthorizerSource::Csv(path.clone()), &path).unwrap();
         let (_, identity) = list.file().unwrap();
@@ -235,7 +241,10 @@ mod tests {
         // Longer: the size tells.
         write(dir.path(), &text.replace("318527946", "3185279460"));
         let error = list.authorizers(0..1).unwrap_err().to_string();
-        assert!(error.contains("changed since the run was planned (its size differs)"), "{error}");
+        assert!(
+            error.contains("changed since the run was planned (its size differs)"),
+            "{error}"
+        );
         assert!(error.contains(&path.display().to_string()), "{error}");
         assert!(!error.contains("318527946"), "{error}");
 
@@ -253,7 +262,10 @@ mod tests {
             .set_modified(planned)
             .unwrap();
         let error = list.authorizers(0..1).unwrap_err().to_string();
-        assert!(error.contains("the record of \"a\" is not where it was"), "{error}");
+        assert!(
+            error.contains("the record of \"a\" is not where it was"),
+            "{error}"
+        );
         // The other record is unchanged, and may be read.
         assert_eq!(list.authorizers(1..2).unwrap()[0].id(), "b");
     }

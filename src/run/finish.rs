@@ -162,37 +162,36 @@ pub(super) async fn finish(
         store.mark_run_served_from_cache(run).await?;
     }
     let (mut state, mut reason) = final_state(&tally, served_from_cache);
-    if let Some(stopped) = stopped {
-        state = RunState::Failed;
+    // The cause comes first: the file that changed under the plan, or else the first
+    // abandoned chunk's (a refused api key, a changed file...), so that the summary
+    // says why without a look at the database.
+    let (cause, before) = match stopped {
+        Some(stopped) => {
+            state = RunState::Failed;
+            (Some(stopped), true)
+        }
+        None => {
+            let abandoned = store
+                .run_batches(run)
+                .await?
+                .into_iter()
+                .find(|b| matches!(b.state, BatchState::Unknown | BatchState::Failed));
+            let cause = abandoned.map(|batch| {
+                format!(
+                    "first: chunk {} {}: {}",
+                    batch.chunk_index,
+                    batch.state,
+                    batch.reason.as_deref().unwrap_or("no reason recorded")
+                )
+            });
+            (cause, false)
+        }
+    };
+    if let Some(cause) = cause {
         reason = Some(match reason {
-            Some(reason) => format!("{stopped}; {reason}"),
-            None => stopped,
-        });
-        store
-            .set_run_state(run, RunStateChange { state, at, reason })
-            .await?;
-        let record = store.run(run).await?.ok_or(RunError::NotFound { run })?;
-        let summary = RunSummary::of(&record, &tally);
-        log_end(&summary);
-        return Ok(summary);
-    }
-    // Name the first abandoned chunk's cause (a refused api key, a changed file...),
-    // so that the summary says why without a look at the database.
-    let abandoned = store
-        .run_batches(run)
-        .await?
-        .into_iter()
-        .find(|b| matches!(b.state, BatchState::Unknown | BatchState::Failed));
-    if let Some(batch) = abandoned {
-        let cause = format!(
-            "chunk {} {}: {}",
-            batch.chunk_index,
-            batch.state,
-            batch.reason.as_deref().unwrap_or("no reason recorded")
-        );
-        reason = Some(match reason {
-            Some(reason) => format!("{reason}; first: {cause}"),
-            None => cause,
+            Some(reason) if before => format!("{cause}; {reason}"),
+            Some(reason) => format!("{reason}; {cause}"),
+            None => cause.trim_start_matches("first: ").to_string(),
         });
     }
     store

@@ -61,7 +61,11 @@ pub(super) async fn plan_and_keep_fields(
     /// Chunks' fields per store write: a few large transactions, a bounded buffer.
     const CHUNKS_PER_WRITE: usize = 50;
     let keep = monitor.needs_metadata().then(|| judgement_fields(monitor));
-    let webhook_url = ctx.settings.webhook_url.as_ref().map(|url| url.expose().to_string());
+    let webhook_url = ctx
+        .settings
+        .webhook_url
+        .as_ref()
+        .map(|url| url.expose().to_string());
     let size = ctx.settings.max_batch_size;
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<MetadataById>(CHUNKS_PER_WRITE);
     let wanted = keep.is_some();
@@ -86,7 +90,12 @@ pub(super) async fn plan_and_keep_fields(
             if !tables.is_empty() {
                 next_part = ctx
                     .store
-                    .append_judgement_metadata(run, next_part, std::mem::take(&mut tables), keep.clone())
+                    .append_judgement_metadata(
+                        run,
+                        next_part,
+                        std::mem::take(&mut tables),
+                        keep.clone(),
+                    )
                     .await?;
             }
             if !more {

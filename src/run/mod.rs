@@ -433,18 +433,19 @@ async fn drive(
             );
             return fail_unsent(ctx, run, reason).await.map(failed_early);
         };
-        let loaded = match &monitor.debits {
-            None => load(ctx, &monitor.authorizers)
-                .await
-                .map_err(|error| format!("cannot load the authorizers: {error}")),
-            Some(debits_config) => load_due(ctx, monitor, debits_config, &record)
-                .await
-                .map(|(list, due)| {
-                    tracing::info!(monitor = %monitor.name, run = run.0, "{}", due.summary());
-                    due_list = Some(due);
-                    list
-                }),
-        };
+        let loaded =
+            match &monitor.debits {
+                None => load(ctx, &monitor.authorizers)
+                    .await
+                    .map_err(|error| format!("cannot load the authorizers: {error}")),
+                Some(debits_config) => load_due(ctx, monitor, debits_config, &record).await.map(
+                    |(list, due)| {
+                        tracing::info!(monitor = %monitor.name, run = run.0, "{}", due.summary());
+                        due_list = Some(due);
+                        list
+                    },
+                ),
+            };
         let list = match loaded {
             Ok(list) => list,
             Err(reason) => {

@@ -72,7 +72,10 @@ impl Chunk {
     /// data: send it, never log or store it.
     pub fn body(&self) -> Result<Vec<u8>, ListReadError> {
         let authorizers = self.list.authorizers(self.range.clone())?;
-        Ok(wire::request_body(&authorizers, self.webhook_url.as_deref()))
+        Ok(wire::request_body(
+            &authorizers,
+            self.webhook_url.as_deref(),
+        ))
     }
 
     /// The body; the chunk's hold on the list ends as soon as it is written.

@@ -1041,14 +1041,22 @@ pub(super) async fn judgement_fields_are_kept_whole_until_forgotten<B: OpenStore
     let expected: Vec<(String, usize)> = lists
         .iter()
         .map(|(id, fields)| {
-            let kept = fields.iter().filter(|(key, _)| keep.iter().any(|k| k == key));
+            let kept = fields
+                .iter()
+                .filter(|(key, _)| keep.iter().any(|k| k == key));
             (id.clone(), kept.count())
         })
         .filter(|(_, kept)| *kept > 0)
         .collect();
     assert_eq!(read, expected);
     store.forget_judgement_metadata(run).await.unwrap();
-    assert!(store.judgement_metadata_part(run, 0).await.unwrap().is_none());
+    assert!(
+        store
+            .judgement_metadata_part(run, 0)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 // --- Closing ---------------------------------------------------------------------------

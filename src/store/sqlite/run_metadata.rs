@@ -77,7 +77,9 @@ impl JudgementFields for SqliteStore {
                 "SELECT fields FROM judgement_fields WHERE run_id = ?1 AND part = ?2",
             )?;
             let text = statement
-                .query_map(params![run.0, i64::from(part)], |row| row.get::<_, String>(0))?
+                .query_map(params![run.0, i64::from(part)], |row| {
+                    row.get::<_, String>(0)
+                })?
                 .next()
                 .transpose()?;
             Ok(text.map(|text| parse_judgement_parts([text.as_str()])))
