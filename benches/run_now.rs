@@ -41,10 +41,20 @@
 //! `recorded_at` (taken at the start of each page's transaction): rows over the time from
 //! the first page's transaction to the last one's.
 //!
+//! **Scale** (issue 21), with `--authorizers` above 100,000: one `run-now` of 100,000
+//! authorizers and one of the number given (each `--iterations` times, 1 by default),
+//! each against a fresh sandbox and database, measured as above and verified (a
+//! `complete` run with a `retrieved` result for every authorizer, once each); then the
+//! wall time and peak RSS of each, and the ratios of the larger to the 100,000: peak
+//! RSS (goal ≤ 1.25, flat) and wall time per authorizer (goal ≤ 1.25, linear), and
+//! the larger run's wall time (goal ≤ 30 s at 1,000,000) and peak (goal ≤ 150 MiB).
+//! No steady state and no ingest in this mode.
+//!
 //! ```sh
 //! apt-get install -y sqlite3                   # the reference
 //! cargo bench --bench run_now                  # 1 warm-up + 5 measured rounds
 //! cargo bench --bench run_now -- --iterations 3 --authorizers 20000
+//! cargo bench --bench run_now -- --authorizers 1000000   # scale: 100k and 1M
 //! ```
 
 #![forbid(unsafe_code)]
@@ -88,10 +98,20 @@ struct Measured {
     peak_kib: u64,
 }
 
+/// The list the scale mode compares a larger one with.
+const SCALE_BASE: usize = 100_000;
+const GOAL_SCALE_WALL: Duration = Duration::from_secs(30);
+const GOAL_SCALE_RATIO: f64 = 1.25;
+
 fn main() {
-    let iterations: usize = support::argument("--iterations").unwrap_or(5);
     let authorizers: usize = support::argument("--authorizers").unwrap_or(100_000);
     let binary = PathBuf::from(env!("CARGO_BIN_EXE_balance-monitor"));
+    if authorizers > SCALE_BASE {
+        let iterations: usize = support::argument("--iterations").unwrap_or(1);
+        scale(&binary, authorizers, iterations);
+        return;
+    }
+    let iterations: usize = support::argument("--iterations").unwrap_or(5);
     let sqlite3 = support::which("sqlite3");
     println!(
         "run_now: {authorizers} authorizers; {}",
@@ -193,6 +213,112 @@ fn main() {
     std::fs::remove_dir_all(&directory).unwrap();
 }
 
+/// The scale mode: [`SCALE_BASE`] authorizers and `authorizers`, one fresh `run-now`
+/// each per iteration, compared.
+fn scale(binary: &Path, authorizers: usize, iterations: usize) {
+    println!(
+        "run_now scale: {SCALE_BASE} and {authorizers} authorizers, {iterations} run(s) each; {}",
+        support::machine_summary()
+    );
+    println!("binary: {}", binary.display());
+    let directory = std::env::temp_dir().join(format!("run_now_scale_{}", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    let mut medians = Vec::new();
+    for count in [SCALE_BASE, authorizers] {
+        let csv = directory.join(format!("authorizers-{count}.csv"));
+        write_private(&csv, &authorizers_csv(count));
+        let mut walls = Vec::new();
+        let mut peaks = Vec::new();
+        for round in 1..=iterations {
+            println!("load average before: {}", support::load_average());
+            let folder = directory.join(format!("{count}-{round}"));
+            std::fs::create_dir_all(&folder).unwrap();
+            let measured = scale_round(binary, &folder, &csv, count);
+            println!(
+                "{count} authorizers, run {round}: wall {:.2} s, run-now CPU {:.2} s, peak RSS {:.1} MiB",
+                measured.wall.as_secs_f64(),
+                measured.cpu.as_secs_f64(),
+                measured.peak_kib as f64 / 1024.0
+            );
+            walls.push(measured.wall.as_secs_f64());
+            peaks.push(measured.peak_kib as f64 / 1024.0);
+            std::fs::remove_dir_all(&folder).unwrap();
+        }
+        std::fs::remove_file(&csv).unwrap();
+        let (_, wall) = support::min_median(&walls);
+        medians.push((count, wall, support::max(&peaks)));
+    }
+    let [
+        (base, base_wall, base_peak),
+        (large, large_wall, large_peak),
+    ] = medians[..]
+    else {
+        unreachable!("two sizes")
+    };
+    let peak_ratio = large_peak / base_peak;
+    let time_ratio = (large_wall / large as f64) / (base_wall / base as f64);
+    println!();
+    println!("scale (median wall, highest peak):");
+    println!("  {base}: wall {base_wall:.2} s, peak RSS {base_peak:.1} MiB");
+    println!(
+        "  {large}: wall {large_wall:.2} s (goal ≤ {} s: {}), peak RSS {large_peak:.1} MiB (goal ≤ {GOAL_PEAK_MIB} MiB: {})",
+        GOAL_SCALE_WALL.as_secs(),
+        support::verdict(large_wall <= GOAL_SCALE_WALL.as_secs_f64()),
+        support::verdict(large_peak <= GOAL_PEAK_MIB)
+    );
+    println!(
+        "  peak RSS {large}/{base}: {peak_ratio:.2} (goal ≤ {GOAL_SCALE_RATIO}: {})",
+        support::verdict(peak_ratio <= GOAL_SCALE_RATIO)
+    );
+    println!(
+        "  wall time per authorizer {large}/{base}: {time_ratio:.2} (goal ≤ {GOAL_SCALE_RATIO}: {})",
+        support::verdict(time_ratio <= GOAL_SCALE_RATIO)
+    );
+    println!("load average after: {}", support::load_average());
+    std::fs::remove_dir_all(&directory).unwrap();
+}
+
+/// One `run-now` of `authorizers` in `folder` against a fresh sandbox and database,
+/// verified: one complete run, every authorizer retrieved once.
+fn scale_round(binary: &Path, folder: &Path, csv: &Path, authorizers: usize) -> Measured {
+    let (mut sandbox, address) = start_sandbox(binary);
+    let config = folder.join("config.yaml");
+    std::fs::write(&config, config_yaml(&address, csv)).unwrap();
+    let (status, measured) = run_now(binary, &config, folder);
+    stop(&mut sandbox);
+    if !status.success() {
+        let log = std::fs::read_to_string(folder.join("log.json")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        panic!("run-now failed: {status}\n{}", tail.join("\n"));
+    }
+    verify_first_run(&folder.join("bench.db"), authorizers);
+    measured
+}
+
+/// One complete run in `database`, every authorizer `retrieved` once.
+fn verify_first_run(database: &Path, authorizers: usize) {
+    let connection = Connection::open(database).unwrap();
+    let (state, runs): (String, i64) = connection
+        .query_row("SELECT max(state), count(*) FROM runs", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((state.as_str(), runs), ("complete", 1), "one complete run");
+    let (retrieved, distinct): (i64, i64) = connection
+        .query_row(
+            "SELECT count(*), count(DISTINCT authorizer_unique_id) FROM results \
+             WHERE outcome = 'retrieved'",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        retrieved as usize, authorizers,
+        "every authorizer retrieved"
+    );
+    assert_eq!(distinct as usize, authorizers, "once each");
+}
+
 /// One end-to-end round in `folder`: a fresh sandbox, a fresh database, one `run-now`;
 /// then the steady state on a copy of that database ([`steady_run`]).
 fn run_round(binary: &Path, folder: &Path, csv: &Path, authorizers: usize) -> Round {
@@ -215,26 +341,8 @@ fn run_round(binary: &Path, folder: &Path, csv: &Path, authorizers: usize) -> Ro
 
     // Verify: one complete run, every authorizer retrieved once.
     let database = folder.join("bench.db");
+    verify_first_run(&database, authorizers);
     let connection = Connection::open(&database).unwrap();
-    let (state, runs): (String, i64) = connection
-        .query_row("SELECT max(state), count(*) FROM runs", [], |row| {
-            Ok((row.get(0)?, row.get(1)?))
-        })
-        .unwrap();
-    assert_eq!((state.as_str(), runs), ("complete", 1), "one complete run");
-    let (retrieved, distinct): (i64, i64) = connection
-        .query_row(
-            "SELECT count(*), count(DISTINCT authorizer_unique_id) FROM results \
-             WHERE outcome = 'retrieved'",
-            [],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!(
-        retrieved as usize, authorizers,
-        "every authorizer retrieved"
-    );
-    assert_eq!(distinct as usize, authorizers, "once each");
     let (first, last): (String, String) = connection
         .query_row(
             "SELECT min(recorded_at), max(recorded_at) FROM results",
@@ -414,12 +522,14 @@ monitors:
 }
 
 /// Rightfoot-format CSV of `count` made-up authorizers: 900-series SSNs are never
-/// issued, 555 phone numbers are fictional.
+/// issued, 555 phone numbers are fictional. Numbered from 1 (`BENCH-000001`), or from 0
+/// for a million or more, so that every SSN keeps its nine digits.
 fn authorizers_csv(count: usize) -> String {
     let mut text = String::from(
         "authorizer_unique_id,first_name,last_name,street_address_line1,city,state,zip_code,country,phone_number,date_of_birth,ssn,account_number,routing_number,meta_loan_id,meta_payment_amount\n",
     );
-    for n in 1..=count {
+    let first = if count < 1_000_000 { 1 } else { 0 };
+    for n in first..first + count {
         writeln!(
             text,
             "BENCH-{n:06},Bench,Borrower{n},{n} Test Street,Springfield,IL,62701,US,555{n:07},01/15/1980,900{n:06},40{n:08},011000015,LN-{n},{}.00",

@@ -19,7 +19,7 @@ use axum::extract::Request;
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
-use balance_monitor::authorizers::source::load_source;
+use balance_monitor::authorizers::run_list::load_run_list;
 use balance_monitor::clock::Clock;
 use balance_monitor::config::{AuthorizerSource, CatchUp, Monitor};
 use balance_monitor::rightfoot::{ClientConfig, RightfootClient, body_sha256};
@@ -108,6 +108,9 @@ struct Seen {
     result_reads: usize,
     /// Cancel this token once this many results pages have been served.
     cancel_after_reads: Option<(usize, CancellationToken)>,
+    /// Called once, when the first submission's answer has been made and before the
+    /// client has it.
+    after_first_post: Option<Box<dyn FnOnce() + Send>>,
 }
 
 /// The sandbox on an ephemeral port, with its clock kept at the run's.
@@ -125,6 +128,10 @@ impl Served {
 
     fn cancel_after_reads(&self, reads: usize, cancel: CancellationToken) {
         self.seen.lock().unwrap().cancel_after_reads = Some((reads, cancel));
+    }
+
+    fn after_first_post(&self, hook: impl FnOnce() + Send + 'static) {
+        self.seen.lock().unwrap().after_first_post = Some(Box::new(hook));
     }
 }
 
@@ -221,6 +228,9 @@ async fn observe(
             batch_id,
             incomplete_before,
         });
+        if let Some(hook) = seen.after_first_post.take() {
+            hook();
+        }
     }
     Response::from_parts(parts, Body::from(bytes))
 }
@@ -338,8 +348,8 @@ impl Harness {
             })
             .await
             .unwrap();
-        let loaded = load_source(&self.monitor.authorizers, &self.ctx.config_file).unwrap();
-        let plan = run::plan::plan(loaded, self.ctx.settings.max_batch_size, None);
+        let list = load_run_list(&self.monitor.authorizers, &self.ctx.config_file).unwrap();
+        let plan = run::plan::plan(list, self.ctx.settings.max_batch_size, None, |_| {}).unwrap();
         self.store
             .start_run(run, self.ctx.clock.now(), plan.to_store_plan())
             .await
@@ -815,7 +825,7 @@ async fn resume_resends_a_chunk_caught_in_submitting_with_identical_bytes() {
         .unwrap();
     h.ctx
         .client
-        .submit_chunk(&plan.chunks[0].body(), first)
+        .submit_chunk(&plan.chunks[0].body().unwrap(), first)
         .await
         .unwrap();
     assert_eq!(h.served.handle.batches_created(), 1);
@@ -872,7 +882,7 @@ async fn resume_finishes_reading_a_chunk_left_mid_read() {
     let outcome = h
         .ctx
         .client
-        .submit_chunk(&plan.chunks[0].body(), first)
+        .submit_chunk(&plan.chunks[0].body().unwrap(), first)
         .await
         .unwrap();
     h.store
@@ -1023,6 +1033,95 @@ async fn a_changed_authorizer_file_closes_submitting_chunks_without_sending_anyt
     }
     assert_eq!(summary.state, RunState::Failed);
     assert_eq!(summary.not_retrieved, 20);
+}
+
+/// Issue 21: the list is held as ids and offsets into the file, and each chunk's
+/// records are read again when it is sent. A file changed after the first chunk was
+/// sent fails the run, naming the file; nothing is sent from the changed file under the
+/// old plan; the next run plans from the file as it now is, its unchanged first chunk
+/// answered from Rightfoot's cache.
+#[tokio::test(start_paused = true)]
+async fn a_file_changed_mid_run_fails_the_run_and_nothing_is_sent_from_it() {
+    let list = ids(2500);
+    let h = harness_with(
+        &csv(&list, &[]),
+        sandbox_config(Utc::now()),
+        RunSettings {
+            max_in_flight_batches: 1,
+            ..settings()
+        },
+    )
+    .await;
+    // The lender corrects one SSN in the last chunk while the first one is in flight
+    // (same length, so only the modification time or the record itself can tell).
+    let corrected = csv(&list, &[]).replace(&row("A-2400", SSN), &row("A-2400", "318527947"));
+    let path = h.list.clone();
+    let text = corrected.clone();
+    h.served
+        .after_first_post(move || std::fs::write(&path, text).unwrap());
+
+    let summary = h.execute(CancellationToken::new()).await.unwrap();
+
+    assert_eq!(summary.state, RunState::Failed, "{summary:?}");
+    let reason = summary.reason.as_deref().unwrap();
+    let file = h.list.display().to_string();
+    assert!(
+        reason.starts_with(&format!("the authorizers file {file} ")),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("nothing more is sent under that plan"),
+        "{reason}"
+    );
+    assert!(
+        !reason.contains(SSN) && !reason.contains("318527947"),
+        "{reason}"
+    );
+    // The sandbox saw the first chunk only: 1,000 checks, one batch.
+    assert_eq!(h.served.posts().len(), 1);
+    assert_eq!(h.served.handle.batches_created(), 1);
+    assert_eq!(h.served.handle.checks_performed(), 1000);
+    let batches = h.store.run_batches(summary.run).await.unwrap();
+    let states: Vec<BatchState> = batches.iter().map(|b| b.state).collect();
+    assert_eq!(
+        states,
+        [BatchState::Complete, BatchState::Failed, BatchState::Failed]
+    );
+    for batch in &batches[1..] {
+        let reason = batch.reason.as_deref().unwrap();
+        assert!(
+            reason.starts_with("not sent: the authorizers file "),
+            "{reason}"
+        );
+        assert_eq!(batch.first_attempt_at, None, "never sent");
+    }
+    assert_eq!(summary.not_retrieved, 1500);
+    assert_eq!(h.results(summary.run), (2500, 2500));
+    h.assert_no_personal_data();
+
+    // The next run plans from the file as it is now.
+    let next = h.execute(CancellationToken::new()).await.unwrap();
+
+    assert_eq!(next.state, RunState::Complete, "{next:?}");
+    assert!(
+        next.served_from_cache,
+        "the unchanged first chunk costs nothing"
+    );
+    assert_eq!(next.cached, 1000);
+    let posts = h.served.posts();
+    assert_eq!(posts.len(), 4);
+    assert_eq!(
+        posts[1].body_sha256, posts[0].body_sha256,
+        "chunk 0 unchanged"
+    );
+    let old_plan = &batches[2].body_sha256;
+    let new_plan = &h.store.run_batches(next.run).await.unwrap()[2].body_sha256;
+    assert_ne!(
+        old_plan, new_plan,
+        "the corrected record is in the new plan"
+    );
+    assert_eq!(&posts[3].body_sha256, new_plan);
+    assert_eq!(h.served.handle.checks_performed(), 2500);
 }
 
 #[tokio::test(start_paused = true)]

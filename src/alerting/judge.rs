@@ -24,7 +24,6 @@
 //! writes nothing: a run is still judged exactly once.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use tokio::sync::mpsc;
@@ -37,13 +36,13 @@ use crate::rules::{
     AuthorizerFacts, Check, Evaluator, MonitorRules, RulesState, RunFacts, Transition,
     TransitionKind,
 };
-use crate::run::MetadataById;
 use crate::run::unsuccessful::Listing;
 use crate::store::{
     HeldAlert, Judgement, JudgementPart, MonitorId, NewNotification, RunCheckOutcome,
     RunForJudgement, SilenceRecord, Store, StoreError,
 };
 
+use super::metadata_pages::MetadataPages;
 use super::{AlertingError, Judged, field_labels, idempotency_key, payload, rows, silences};
 
 /// Authorizer ids per page, on each side of the join.
@@ -54,8 +53,6 @@ pub(crate) struct JudgementInput {
     pub monitor: Monitor,
     pub monitor_id: MonitorId,
     pub run: RunForJudgement,
-    /// The run's metadata fields, by authorizer id (from its outcome, or the store).
-    pub metadata: Arc<MetadataById>,
     /// The monitor's routes that are configured: one digest is queued for each.
     pub routes: Vec<String>,
     /// Firing alerts a silence held back from every route.
@@ -172,27 +169,20 @@ async fn pages(
     if input.routes.is_empty() {
         digest_rows = digest_rows.marks_only();
     }
-    // The few held alerts' fields now, their latest balances as their pages go by.
+    // The few held alerts' fields and latest balances, taken as their pages go by.
     let mut held: HashMap<String, HeldAuthorizer> = input
         .held
         .iter()
         .filter_map(|alert| alert.authorizer_unique_id.clone())
         .map(|id| {
-            let fields = match input.metadata.get(&id) {
-                Some(fields) => monitor
-                    .alert_fields
-                    .iter()
-                    .filter_map(|field| Some((field.clone(), fields.get(field)?.to_string())))
-                    .collect(),
-                None => Vec::new(),
-            };
             let held = HeldAuthorizer {
-                fields,
+                fields: Vec::new(),
                 balance: None,
             };
             (id, held)
         })
         .collect();
+    let mut metadata = MetadataPages::new(store, run_id, monitor.needs_metadata());
 
     let mut after = String::new();
     loop {
@@ -227,6 +217,16 @@ async fn pages(
         let alerts = store
             .open_alerts_between(input.monitor_id, after.clone(), through.clone())
             .await?;
+        let page_metadata = metadata.page(&after, through.as_deref()).await?;
+        for (id, held) in held.iter_mut() {
+            if let Some(fields) = page_metadata.get(id) {
+                held.fields = monitor
+                    .alert_fields
+                    .iter()
+                    .filter_map(|field| Some((field.clone(), fields.get(field)?.to_string())))
+                    .collect();
+            }
+        }
         let (previous, unreadable) = rows::load_state(memory, alerts);
         totals.unreadable.extend(unreadable);
         let before = rows::Before::of(&previous);
@@ -235,7 +235,7 @@ async fn pages(
             .iter()
             .map(|check| {
                 let facts = AuthorizerFacts::new(&check.authorizer_unique_id, check_of(check));
-                match input.metadata.get(&check.authorizer_unique_id) {
+                match page_metadata.get(&check.authorizer_unique_id) {
                     Some(fields) => facts.with_metadata(fields),
                     None => facts,
                 }

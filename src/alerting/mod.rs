@@ -42,6 +42,7 @@
 //! one; nothing is copied at start-up.
 
 mod judge;
+mod metadata_pages;
 pub mod outbox;
 pub mod payload;
 mod rows;
@@ -60,7 +61,6 @@ use crate::config::{Config, Monitor, RuleKind};
 use crate::domain::RunId;
 use crate::notify::digest::FieldLabel;
 use crate::rules;
-use crate::run::MetadataById;
 use crate::store::{Store, StoreError};
 
 use judge::JudgementInput;
@@ -182,26 +182,14 @@ impl Alerting {
     /// Judges the finished, unjudged runs of `monitor`, oldest first, and wakes the
     /// outbox if anything was queued. Stops at the first run that cannot be judged.
     pub async fn judge_pending(&self, monitor: &str) -> Vec<Result<Judged, AlertingError>> {
-        self.judge_pending_with(monitor, None).await
-    }
-
-    /// [`Alerting::judge_pending`], given the metadata one of the runs loaded (its
-    /// [`crate::run::RunOutcome`]), so that run's judgement need not read the store's
-    /// copy. The other runs' metadata comes from the store.
-    pub async fn judge_pending_with(
-        &self,
-        monitor: &str,
-        loaded: Option<(RunId, Arc<MetadataById>)>,
-    ) -> Vec<Result<Judged, AlertingError>> {
         let _turn = self.inner.judging.lock().await;
         let config = self.config();
         let Some(monitor) = config.monitors.iter().find(|m| m.name == monitor) else {
             return Vec::new();
         };
         let mut out = Vec::new();
-        let mut loaded = loaded;
         loop {
-            match self.judge_next(&config, monitor, &mut loaded).await {
+            match self.judge_next(&config, monitor).await {
                 Ok(Some(judged)) => {
                     log_judged(&judged);
                     let queued = !judged.queued.is_empty();
@@ -226,7 +214,6 @@ impl Alerting {
         &self,
         config: &Config,
         monitor: &Monitor,
-        loaded: &mut Option<(RunId, Arc<MetadataById>)>,
     ) -> Result<Option<Judged>, AlertingError> {
         let store = &self.inner.store;
         let monitor_id = store.ensure_monitor(&monitor.name).await?;
@@ -234,18 +221,11 @@ impl Alerting {
             return Ok(None);
         };
         let run_id = run.record.id;
-        // Taken, not shared: the list's metadata is freed as soon as the rules are done.
-        let metadata = match loaded.take_if(|(loaded_run, _)| *loaded_run == run_id) {
-            Some((_, metadata)) => metadata,
-            None if monitor.needs_metadata() => Arc::new(store.judgement_metadata(run_id).await?),
-            None => Arc::default(),
-        };
         let now = self.inner.clock.now();
         let input = JudgementInput {
             monitor: monitor.clone(),
             monitor_id,
             run,
-            metadata,
             held: store.held_alerts(monitor_id).await?,
             silences: store.silences(Some(now)).await?,
             routes: monitor

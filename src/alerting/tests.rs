@@ -353,7 +353,6 @@ async fn judging_in_pages_of_one_or_two_ids_comes_to_what_one_page_does() {
                 monitor: monitor.clone(),
                 monitor_id: *monitor_id,
                 run,
-                metadata: Default::default(),
                 routes: vec!["hook".into()],
                 held: store.held_alerts(*monitor_id).await.unwrap(),
                 silences: store.silences(Some(now)).await.unwrap(),

@@ -62,11 +62,7 @@ pub fn parse_csv_bytes(bytes: &[u8], file: &Path) -> Result<LoadedAuthorizers, L
         message,
     };
 
-    let mut reader = ::csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .trim(::csv::Trim::All)
-        .from_reader(text.as_bytes());
+    let mut reader = reader_builder().from_reader(text.as_bytes());
     let header = reader
         .headers()
         .map_err(|e| structural(1, csv_error_message(&e)))?
@@ -107,6 +103,17 @@ pub fn parse_csv_bytes(bytes: &[u8], file: &Path) -> Result<LoadedAuthorizers, L
     Ok(loaded::finish(authorizers, warnings))
 }
 
+/// How every reader of the format is set up: a header row, every row as long as it,
+/// cells trimmed.
+pub(super) fn reader_builder() -> ::csv::ReaderBuilder {
+    let mut builder = ::csv::ReaderBuilder::new();
+    builder
+        .has_headers(true)
+        .flexible(false)
+        .trim(::csv::Trim::All);
+    builder
+}
+
 /// UTF-8 (a leading BOM dropped), or else Latin-1, with a warning.
 fn decode<'a>(
     bytes: &'a [u8],
@@ -130,7 +137,7 @@ fn decode<'a>(
 
 /// What a column holds.
 #[derive(Clone, Debug, PartialEq)]
-enum Column {
+pub(super) enum Column {
     /// A Rightfoot column, by its wire name.
     Field(&'static str),
     /// A `meta_<key>` column.
@@ -139,7 +146,7 @@ enum Column {
     Ignored,
 }
 
-fn read_header(
+pub(super) fn read_header(
     header: &::csv::StringRecord,
     file: &Path,
     warnings: &mut Vec<String>,
@@ -205,7 +212,7 @@ fn read_header(
 }
 
 /// The wire object and metadata for one data row.
-fn build_row(
+pub(super) fn build_row(
     columns: &[Column],
     record: &::csv::StringRecord,
     origin: &Origin,
@@ -280,7 +287,7 @@ fn parse_date_of_birth(cell: &str) -> Map<String, Value> {
 }
 
 /// A structural CSV error described by its kind, never by the text it was reading.
-fn csv_error_message(error: &::csv::Error) -> String {
+pub(super) fn csv_error_message(error: &::csv::Error) -> String {
     match error.kind() {
         ::csv::ErrorKind::UnequalLengths {
             expected_len, len, ..

@@ -251,6 +251,11 @@ impl MetadataById {
         (0..self.entries.len()).map(|i| (self.id(i), self.fields(i)))
     }
 
+    /// The highest id with fields.
+    pub fn last_id(&self) -> Option<&str> {
+        self.entries.len().checked_sub(1).map(|last| self.id(last))
+    }
+
     fn previous(&self, index: usize) -> Entry {
         match index {
             0 => Entry {

@@ -21,13 +21,18 @@
 //! 2. [`loaded`]: what every loader returns ([`source::LoadedAuthorizers`],
 //!    [`source::LoadError`]), the permission-checked read and the pre-flight split.
 //! 3. [`csv`]: Rightfoot's CSV upload format.
-//! 4. [`source`]: the YAML loader and the dispatch between the formats.
+//! 4. [`source`]: the YAML loader and the dispatch between the formats; [`indexed`]: a
+//!    CSV file as ids and byte offsets, its records read again on demand.
+//! 5. [`run_list`]: the list a run plans from, a CSV file indexed or any other source
+//!    loaded whole.
 
 pub mod csv;
 pub mod fields;
+pub mod indexed;
 pub mod limits;
 pub mod loaded;
 pub mod metadata;
+pub mod run_list;
 pub mod source;
 pub mod validate;
 pub mod wire;
@@ -148,17 +153,7 @@ impl ListBuilder {
         metadata: &Metadata,
         origin: Origin,
     ) {
-        let usable_id = matches!(
-            object.get("authorizer_unique_id"),
-            Some(serde_json::Value::String(s))
-                if !s.trim().is_empty() && limits::id_within_limits(s)
-        );
-        let verdict = match limits::check_limits(&object, metadata) {
-            Err(limit) => Some(validate::Rejection::Limit(limit)),
-            Ok(()) => validate::check_authorizer(&object)
-                .err()
-                .map(validate::Rejection::Api),
-        };
+        let (usable_id, verdict) = verdict(&object, metadata);
         let text = &mut self.text.text;
         let start = text.len();
         match object.get("authorizer_unique_id") {
@@ -221,6 +216,27 @@ impl ListBuilder {
         }
         authorizers
     }
+}
+
+/// An authorizer object's own pre-flight verdict (everything but the batch-level
+/// duplicate check: the limits first, then the API's checks), and whether its id is a
+/// non-blank string within the limits, which alone take part in the duplicate check.
+pub(crate) fn verdict(
+    object: &serde_json::Map<String, serde_json::Value>,
+    metadata: &Metadata,
+) -> (bool, Option<validate::Rejection>) {
+    let usable_id = matches!(
+        object.get("authorizer_unique_id"),
+        Some(serde_json::Value::String(s))
+            if !s.trim().is_empty() && limits::id_within_limits(s)
+    );
+    let verdict = match limits::check_limits(object, metadata) {
+        Err(limit) => Some(validate::Rejection::Limit(limit)),
+        Ok(()) => validate::check_authorizer(object)
+            .err()
+            .map(validate::Rejection::Api),
+    };
+    (usable_id, verdict)
 }
 
 impl Authorizer {

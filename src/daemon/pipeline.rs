@@ -2,8 +2,8 @@
 //!
 //! [`run_to_judgement`] is the only glue between a run and its judgement: it drives the
 //! run (`run::execute` for a new one, `run::resume` for one a previous process left
-//! unfinished), then has alerting judge it with the metadata the run's outcome carries
-//! (the fields its own plan loaded, or, for a resumed run, the ones the plan stored).
+//! unfinished), then has alerting judge it, with the metadata fields the run's plan
+//! stored (read a part at a time beside the judgement's pages).
 //! Scheduled runs ([`Launcher`]), resumed runs ([`resume_unfinished`]) and `run-now`
 //! all call it. Before a run sends anything, the store must take a test write at the
 //! expected schema version.
@@ -32,7 +32,7 @@ use crate::alerting::{Alerting, AlertingError, Judged};
 use crate::backoff::{Backoff, Jitter};
 use crate::config::Monitor;
 use crate::domain::{RunId, RunTrigger};
-use crate::run::{self, MetadataById, MonitorBusy, RunContext, RunError, RunOutcome, RunSummary};
+use crate::run::{self, MonitorBusy, RunContext, RunError, RunOutcome, RunSummary};
 use crate::scheduler::{LaunchRequest, RunLauncher, Scheduler};
 use crate::store::{SlotEvent, Store, StoreError};
 use crate::systemd::Notifier;
@@ -76,8 +76,8 @@ pub async fn run_to_judgement(
     start: RunStart<'_>,
     cancel: CancellationToken,
 ) -> Result<JudgedRun, RunError> {
-    let RunOutcome { summary, metadata } = run_to_end(ctx, start, cancel).await?;
-    let judged = judge(alerting, &summary, Some(metadata)).await;
+    let RunOutcome { summary } = run_to_end(ctx, start, cancel).await?;
+    let judged = alerting.judge_pending(&summary.monitor).await;
     Ok(JudgedRun { summary, judged })
 }
 
@@ -92,23 +92,6 @@ async fn run_to_end(
         RunStart::New { monitor, trigger } => run::execute(ctx, monitor, trigger, cancel).await,
         RunStart::Existing { monitor, run } => run::resume(ctx, monitor, run, cancel).await,
     }
-}
-
-/// The judgement part of [`run_to_judgement`]: each unjudged run of the monitor, this
-/// one last. The run's metadata is handed over, not shared, so the judgement frees it
-/// as soon as the rules are done; without it (a retry), the judgement reads the copy the
-/// plan stored.
-async fn judge(
-    alerting: &Alerting,
-    summary: &RunSummary,
-    metadata: Option<Arc<MetadataById>>,
-) -> Vec<Result<Judged, AlertingError>> {
-    alerting
-        .judge_pending_with(
-            &summary.monitor,
-            metadata.map(|metadata| (summary.run, metadata)),
-        )
-        .await
 }
 
 /// How long the pipeline waits before it tries the store again after a store error
@@ -151,7 +134,7 @@ pub async fn run_to_judgement_healing(
     };
     let mut start = start;
     let mut retry = 0u32;
-    let mut outcome = loop {
+    let outcome = loop {
         let error = match run_to_end(ctx, start, cancel.clone()).await {
             Ok(outcome) => break outcome,
             // A retried new run whose slot was taken by its own first attempt.
@@ -205,8 +188,7 @@ pub async fn run_to_judgement_healing(
         tracing::info!(monitor = %monitor_name, run = run.map(|run| run.0), "the store takes writes again; resuming the run");
     };
     health.run_resumed(monitor_name);
-    let metadata = std::mem::take(&mut outcome.metadata);
-    let mut judged = judge(alerting, &outcome.summary, Some(metadata)).await;
+    let mut judged = alerting.judge_pending(&outcome.summary.monitor).await;
     // Judgements committed stay committed; only those a store error stopped are retried.
     let mut kept: Vec<Result<Judged, AlertingError>> = Vec::new();
     while let Some(error) = judged.iter().find_map(|one| match one {
@@ -226,7 +208,7 @@ pub async fn run_to_judgement_healing(
                 run: outcome.summary.run,
             });
         }
-        judged = judge(alerting, &outcome.summary, None).await;
+        judged = alerting.judge_pending(&outcome.summary.monitor).await;
     }
     health.run_resumed(monitor_name);
     kept.extend(judged);

@@ -173,6 +173,36 @@ impl fmt::Display for Size {
 /// Reads the regular file at `path` under the rules of `kind` (see the module
 /// documentation). Symbolic links are followed: the rules apply to the file read.
 pub fn read_input_file(path: &Path, kind: InputFile) -> Result<Vec<u8>, InputFileError> {
+    let (file, metadata) = open_input_file(path, kind)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
+    file.take(kind.limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| InputFileError::Open {
+            what: kind.what,
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if bytes.len() as u64 > kind.limit {
+        return Err(too_large(path, kind));
+    }
+    Ok(bytes)
+}
+
+fn too_large(path: &Path, kind: InputFile) -> InputFileError {
+    InputFileError::TooLarge {
+        what: kind.what,
+        path: path.to_path_buf(),
+        limit: kind.limit,
+    }
+}
+
+/// Opens the regular file at `path` under the rules of `kind`, for a caller that reads
+/// it as a stream (and must stop at `kind.limit` itself, see [`read_limited`]): the
+/// handle, and its metadata as checked. Symbolic links are followed.
+pub fn open_input_file(
+    path: &Path,
+    kind: InputFile,
+) -> Result<(File, std::fs::Metadata), InputFileError> {
     let open_error = |source| InputFileError::Open {
         what: kind.what,
         path: path.to_path_buf(),
@@ -204,22 +234,35 @@ pub fn read_input_file(path: &Path, kind: InputFile) -> Result<Vec<u8>, InputFil
     if let Some(holds) = kind.private {
         permissions::check_private_metadata(path, &metadata, holds)?;
     }
-    let too_large = || InputFileError::TooLarge {
-        what: kind.what,
-        path: path.to_path_buf(),
-        limit: kind.limit,
-    };
     if metadata.len() > kind.limit {
-        return Err(too_large());
+        return Err(too_large(path, kind));
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
-    file.take(kind.limit + 1)
-        .read_to_end(&mut bytes)
-        .map_err(open_error)?;
-    if bytes.len() as u64 > kind.limit {
-        return Err(too_large());
+    Ok((file, metadata))
+}
+
+/// A reader of `file` that fails once more than `kind.limit` bytes have been read from
+/// it (a file that grows while it is read), naming the file and the limit.
+pub fn read_limited(file: File, path: &Path, kind: InputFile) -> impl Read {
+    LimitedReader {
+        inner: file.take(kind.limit + 1),
+        error: Some(too_large(path, kind).to_string()),
     }
-    Ok(bytes)
+}
+
+struct LimitedReader {
+    inner: std::io::Take<File>,
+    error: Option<String>,
+}
+
+impl Read for LimitedReader {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        if self.inner.limit() == 0 {
+            let message = self.error.clone().unwrap_or_default();
+            return Err(std::io::Error::other(message));
+        }
+        Ok(read)
+    }
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@
 //! plan chunks, load authorizers, or decide the run's final state ([`super::finish`]).
 
 use std::collections::HashSet;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -39,10 +40,11 @@ use tokio_util::sync::CancellationToken;
 
 use sha2::{Digest, Sha256};
 
-use super::plan::Chunk;
+use super::plan::{Chunk, CurrentList};
 use super::{RunContext, RunError};
 use crate::domain::{BatchRowId, BatchState, RunId};
 use crate::rightfoot::{ApiError, SubmitOutcome};
+use crate::secret::Secret;
 use crate::store::{BatchRecord, BatchSubmitted, FailedAuthorizer};
 
 /// How a chunk's drive ended.
@@ -62,14 +64,14 @@ pub(super) enum ChunkWork {
     Read { batch: BatchRecord },
 }
 
-/// The body of a chunk to send.
+/// The body of a chunk to send, written when its turn to be sent comes, so that a long
+/// run holds a few bodies at a time, not all of them.
 pub(super) enum Body {
-    /// Planned by this call: written when its turn to be sent comes, so that a long
-    /// run holds a few bodies at a time, not all of them.
+    /// Planned by this call (its records read again from a CSV file).
     Planned(Chunk),
-    /// Rebuilt from the current list after a restart, and checked against the stored
-    /// hash.
-    Rebuilt(Vec<u8>),
+    /// Rebuilt from the current list after a restart, by the chunk's stored members,
+    /// and checked against the stored hash.
+    Rebuild(Arc<CurrentList>),
 }
 
 /// A run while its chunks are being driven: what every chunk step needs.
@@ -81,6 +83,9 @@ pub(super) struct RunInProgress<'a> {
     /// is a cached batch.
     pub started_at: DateTime<Utc>,
     pub cancel: &'a CancellationToken,
+    /// Set when the authorizers file changed under the plan: why. No chunk is sent
+    /// after it is set, and the run ends `failed` with it.
+    pub stopped: OnceLock<String>,
 }
 
 /// Where one chunk's Rightfoot batch stands, for reading.
@@ -129,25 +134,8 @@ impl RunInProgress<'_> {
     async fn send(&self, batch: BatchRecord, body: Body) -> Result<ChunkEnd, RunError> {
         let store = &self.ctx.store;
         let clock = &self.ctx.clock;
-        let body = match body {
-            Body::Rebuilt(body) => body,
-            Body::Planned(chunk) => {
-                let body = chunk.into_body();
-                // Written twice from the same list (hashed when planned, now to send):
-                // never send bytes other than the ones the store recorded.
-                if hex::encode(Sha256::digest(&body)) != batch.body_sha256 {
-                    let reason = "not sent: the body written to send does not match the one planned and recorded".to_string();
-                    tracing::error!(
-                        monitor = self.monitor,
-                        run = self.run.0,
-                        chunk = batch.chunk_index,
-                        "{reason}"
-                    );
-                    self.close_chunk(&batch, BatchState::Failed, reason).await?;
-                    return Ok(ChunkEnd::Finished);
-                }
-                body
-            }
+        let Some(body) = self.body_to_send(&batch, body).await? else {
+            return Ok(ChunkEnd::Finished);
         };
         loop {
             if self.cancel.is_cancelled() {
@@ -219,6 +207,81 @@ impl RunInProgress<'_> {
                 }
             }
         }
+    }
+
+    /// The exact bytes recorded for `batch`, written now; `None` when they cannot be
+    /// had (the chunk is then closed, and, for a changed file, the run stopped).
+    async fn body_to_send(
+        &self,
+        batch: &BatchRecord,
+        body: Body,
+    ) -> Result<Option<Vec<u8>>, RunError> {
+        if let Some(reason) = self.stopped.get() {
+            let reason = format!("not sent: {reason}");
+            self.close_chunk(batch, BatchState::Failed, reason).await?;
+            return Ok(None);
+        }
+        let chunk = match body {
+            Body::Rebuild(list) => {
+                let members = self.ctx.store.batch_members(batch.id).await?;
+                let webhook_url = self.ctx.settings.webhook_url.as_ref().map(Secret::expose);
+                return match list.rebuild(&members, webhook_url, &batch.body_sha256) {
+                    Ok(body) => Ok(Some(body)),
+                    Err(why) => {
+                        self.close_unbuildable(batch, &why.to_string()).await?;
+                        Ok(None)
+                    }
+                };
+            }
+            Body::Planned(chunk) => chunk,
+        };
+        let file = chunk.file().map(|file| file.display().to_string());
+        let stop = match chunk.into_body() {
+            // Written twice from the same list (hashed when planned, now to send):
+            // never send bytes other than the ones the store recorded.
+            Ok(body) if hex::encode(Sha256::digest(&body)) == batch.body_sha256 => {
+                return Ok(Some(body));
+            }
+            Ok(_) => match file {
+                Some(file) => format!(
+                    "the records read again from the authorizers file {file} do not match the chunk's recorded hash (the file changed since the run was planned); nothing more is sent under that plan"
+                ),
+                None => "the body written to send does not match the one planned and recorded; nothing more is sent under that plan".to_string(),
+            },
+            Err(error) => error.to_string(),
+        };
+        tracing::error!(
+            monitor = self.monitor,
+            run = self.run.0,
+            chunk = batch.chunk_index,
+            "{stop}"
+        );
+        let _ = self.stopped.set(stop.clone());
+        let reason = format!("not sent: {}", self.stopped.get().unwrap_or(&stop));
+        self.close_chunk(batch, BatchState::Failed, reason).await?;
+        Ok(None)
+    }
+
+    /// Closes a `submitting` chunk whose exact body cannot be rebuilt after a restart:
+    /// `failed` if it was never sent, `unknown` if it may have been.
+    pub(super) async fn close_unbuildable(
+        &self,
+        batch: &BatchRecord,
+        why: &str,
+    ) -> Result<(), RunError> {
+        let (state, reason) = match batch.first_attempt_at {
+            None => (
+                BatchState::Failed,
+                format!("not sent: the chunk's exact body cannot be rebuilt: {why}"),
+            ),
+            Some(first) => (
+                BatchState::Unknown,
+                format!(
+                    "first sent at {first} with no recorded answer, and not sent again because its exact body cannot be rebuilt: {why}"
+                ),
+            ),
+        };
+        self.close_chunk(batch, state, reason).await
     }
 
     /// Records a `201` before anything else, then reads the results (or, for a batch

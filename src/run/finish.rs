@@ -143,11 +143,14 @@ pub(crate) fn final_state(tally: &RunTally, served_from_cache: bool) -> (RunStat
 }
 
 /// Writes the run's final state, unless it already has one, logs the closing line when
-/// it does, and returns the run's summary.
+/// it does, and returns the run's summary. With `stopped` (the authorizers file changed
+/// under the plan, so chunks were left unsent), the run is `failed`, for that reason
+/// first, whatever came back.
 pub(super) async fn finish(
     store: &Store,
     run: RunId,
     at: chrono::DateTime<chrono::Utc>,
+    stopped: Option<String>,
 ) -> Result<RunSummary, RunError> {
     let record = store.run(run).await?.ok_or(RunError::NotFound { run })?;
     let tally = store.run_tally(run).await?;
@@ -158,24 +161,37 @@ pub(super) async fn finish(
     if tally.cached > 0 && !record.served_from_cache {
         store.mark_run_served_from_cache(run).await?;
     }
-    let (state, mut reason) = final_state(&tally, served_from_cache);
-    // Name the first abandoned chunk's cause (a refused api key, a changed file...),
-    // so that the summary says why without a look at the database.
-    let abandoned = store
-        .run_batches(run)
-        .await?
-        .into_iter()
-        .find(|b| matches!(b.state, BatchState::Unknown | BatchState::Failed));
-    if let Some(batch) = abandoned {
-        let cause = format!(
-            "chunk {} {}: {}",
-            batch.chunk_index,
-            batch.state,
-            batch.reason.as_deref().unwrap_or("no reason recorded")
-        );
+    let (mut state, mut reason) = final_state(&tally, served_from_cache);
+    // The cause comes first: the file that changed under the plan, or else the first
+    // abandoned chunk's (a refused api key, a changed file...), so that the summary
+    // says why without a look at the database.
+    let (cause, before) = match stopped {
+        Some(stopped) => {
+            state = RunState::Failed;
+            (Some(stopped), true)
+        }
+        None => {
+            let abandoned = store
+                .run_batches(run)
+                .await?
+                .into_iter()
+                .find(|b| matches!(b.state, BatchState::Unknown | BatchState::Failed));
+            let cause = abandoned.map(|batch| {
+                format!(
+                    "first: chunk {} {}: {}",
+                    batch.chunk_index,
+                    batch.state,
+                    batch.reason.as_deref().unwrap_or("no reason recorded")
+                )
+            });
+            (cause, false)
+        }
+    };
+    if let Some(cause) = cause {
         reason = Some(match reason {
-            Some(reason) => format!("{reason}; first: {cause}"),
-            None => cause,
+            Some(reason) if before => format!("{cause}; {reason}"),
+            Some(reason) => format!("{reason}; {cause}"),
+            None => cause.trim_start_matches("first: ").to_string(),
         });
     }
     store

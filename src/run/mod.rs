@@ -12,10 +12,21 @@
 //! ```
 //!
 //! - **Plan** (`pending → running`, one transaction, nothing sent before it): the
-//!   monitor's authorizer file is re-read, pre-flight rejections are recorded with
-//!   their reason and origin (never their data), and the valid authorizers, sorted by
-//!   id, are cut into chunks of `max_batch_size`, each recorded `submitting` with the
-//!   SHA-256 of its exact body and its members ([`plan`]).
+//!   monitor's authorizer file is re-read (a CSV file indexed: ids and byte offsets,
+//!   with the file's size, modification time and SHA-256; `load.rs`), pre-flight
+//!   rejections are recorded with their reason and origin (never their data), and the
+//!   valid authorizers, sorted by id, are cut into chunks of `max_batch_size`, each
+//!   recorded `submitting` with the SHA-256 of its exact body and its members
+//!   ([`plan`]). The judgement's metadata fields are stored as the plan reads each
+//!   chunk, before anything is sent.
+//! - **The file changing under the plan**: a chunk's records are read again from the
+//!   file when it is sent. If the file's size or modification time differs, or the
+//!   bytes read do not hash to the chunk's recorded SHA-256, that chunk and every
+//!   chunk not yet sent are closed `failed` (`not sent: the authorizers file … changed
+//!   since the run was planned`), chunks already sent are read to their end, and the
+//!   run ends `failed` with that reason first. Nothing is sent from the changed file
+//!   under the old plan; the next run plans from the file as it is then, and its
+//!   unchanged chunks are answered from Rightfoot's 24-hour cache.
 //! - **Chunks** (`chunk.rs` sends, `read.rs` reads): at most `max_in_flight_batches`
 //!   chunks are between their POST and their end at once (one [`InFlightLimit`] shared
 //!   by every run of the daemon, resized in place on reload, `in_flight.rs`). Results
@@ -24,9 +35,9 @@
 //!   `submitted_at + result_deadline`, when the missing members are recorded
 //!   `not_retrieved`.
 //! - **End** (`finish.rs`): the final state and reason follow from the stored counts.
-//!   The run returns a [`RunOutcome`]: its summary, and the lender's fields its
-//!   judgement needs (loaded by its plan, and stored with it before anything is sent,
-//!   so that a resumed or crashed run is judged with its own list's fields).
+//!   The run returns a [`RunOutcome`]: its summary. The lender's fields its judgement
+//!   needs are in the store (so that a resumed or crashed run is judged with its own
+//!   list's fields), read a part at a time by the judgement.
 //!
 //! # Rightfoot's 24-hour body cache
 //!
@@ -63,7 +74,8 @@
 //! store lists as unfinished: a `pending` run is planned afresh; a chunk with a batch
 //! id resumes reading; a chunk in `submitting` is sent again with identical bytes,
 //! rebuilt from the current authorizer file by its stored members and checked against
-//! its stored SHA-256. If the bytes differ (the file or the webhook URL changed), the
+//! its stored SHA-256 (each body rebuilt when its turn to be sent comes, from the file
+//! indexed again). If the bytes differ (the file or the webhook URL changed), the
 //! chunk is never sent with other data: it becomes `unknown` if it may have been sent
 //! before, `failed` if it certainly was not. A chunk first sent longer ago than the
 //! cache window is `unknown`, never resent.
@@ -91,6 +103,7 @@ mod debits;
 mod finish;
 mod in_flight;
 mod lease;
+mod load;
 pub mod plan;
 mod read;
 pub mod unsuccessful;
@@ -104,16 +117,16 @@ use tokio_util::sync::CancellationToken;
 pub use finish::RunSummary;
 pub use in_flight::{InFlightLimit, InFlightSlot};
 pub use lease::{LEASE_TTL, MonitorBusy, MonitorLease, RENEW_EVERY, Superseded, holder};
-pub use plan::{Chunk, Plan, plan_chunks};
+pub use plan::{Chunk, Plan};
 
 use chunk::{Body, ChunkEnd, ChunkWork, RunInProgress};
+use load::{load, load_due, plan_and_keep_fields};
 use plan::CurrentList;
 
-use crate::authorizers::source::{LoadError, LoadedAuthorizers, load_source};
 use crate::clock::Clock;
 #[cfg(test)]
 use crate::config::CompletionWebhook;
-use crate::config::{AuthorizerSource, Monitor, RightfootConfig, RuleKind};
+use crate::config::{Monitor, RightfootConfig, RuleKind};
 use crate::domain::{BatchState, RunId, RunState, RunTrigger};
 use crate::rightfoot::RightfootClient;
 use crate::secret::Secret;
@@ -192,13 +205,12 @@ pub struct RunContext {
 /// The lender's metadata (`meta_*` columns) of the authorizers of one list, by id.
 pub use crate::authorizers::metadata::MetadataById;
 
-/// What a run came to: its summary, and the lender's fields its judgement needs, as
-/// the run's own plan loaded them (empty when the monitor's rules and `alert_fields`
-/// need none).
+/// What a run came to. The lender's fields its judgement needs are in the store (the
+/// plan wrote them before anything was sent), for the judgement to read a part at a
+/// time.
 #[derive(Clone, Debug)]
 pub struct RunOutcome {
     pub summary: RunSummary,
-    pub metadata: Arc<MetadataById>,
 }
 
 /// The metadata fields judging `monitor`'s runs reads: the `below_payment` rules'
@@ -365,27 +377,10 @@ async fn resume_leased(
         });
     }
     if record.state.is_final() {
-        let summary = finish::finish(&ctx.store, run, ctx.clock.now()).await?;
-        return Ok(RunOutcome {
-            summary,
-            metadata: stored_metadata(ctx, monitor, run).await?,
-        });
+        let summary = finish::finish(&ctx.store, run, ctx.clock.now(), None).await?;
+        return Ok(RunOutcome { summary });
     }
     drive(ctx, monitor, record, &cancel).await
-}
-
-/// The judgement fields a plan of `run` stored, when `monitor` needs any.
-async fn stored_metadata(
-    ctx: &RunContext,
-    monitor: Option<&Monitor>,
-    run: RunId,
-) -> Result<Arc<MetadataById>, RunError> {
-    match monitor {
-        Some(monitor) if monitor.needs_metadata() => {
-            Ok(Arc::new(ctx.store.judgement_metadata(run).await?))
-        }
-        _ => Ok(Arc::default()),
-    }
 }
 
 /// Resumes every unfinished run in the store, concurrently, matching each to its
@@ -409,16 +404,6 @@ pub async fn resume_unfinished(
     Ok(futures_util::future::join_all(resumes).await)
 }
 
-/// Loads a monitor's authorizers off the async runtime (the file is read at each run).
-async fn load(ctx: &RunContext, source: &AuthorizerSource) -> Result<LoadedAuthorizers, String> {
-    let source = source.clone();
-    let config_file = ctx.config_file.clone();
-    tokio::task::spawn_blocking(move || load_source(&source, &config_file))
-        .await
-        .map_err(|error| format!("loading the authorizers stopped: {error}"))?
-        .map_err(|error: LoadError| error.to_string())
-}
-
 /// Marks a run that sent nothing failed for `reason`, and finishes it.
 async fn fail_unsent(ctx: &RunContext, run: RunId, reason: String) -> Result<RunSummary, RunError> {
     ctx.store
@@ -427,7 +412,7 @@ async fn fail_unsent(ctx: &RunContext, run: RunId, reason: String) -> Result<Run
             RunStateChange::new(RunState::Failed, ctx.clock.now()).because(reason),
         )
         .await?;
-    finish::finish(&ctx.store, run, ctx.clock.now()).await
+    finish::finish(&ctx.store, run, ctx.clock.now(), None).await
 }
 
 async fn drive(
@@ -437,15 +422,10 @@ async fn drive(
     cancel: &CancellationToken,
 ) -> Result<RunOutcome, RunError> {
     let run = record.id;
-    let failed_early = |summary| RunOutcome {
-        summary,
-        metadata: Arc::default(),
-    };
-    let webhook_url = ctx.settings.webhook_url.as_ref().map(Secret::expose);
+    let failed_early = |summary| RunOutcome { summary };
     // Chunks planned in this call, by index; the others' bodies are rebuilt.
     let mut planned: Vec<Option<Chunk>> = Vec::new();
     let mut due_list = None;
-    let metadata;
     if record.state == RunState::Pending {
         if cancel.is_cancelled() {
             return Err(RunError::Cancelled { run });
@@ -457,52 +437,44 @@ async fn drive(
             );
             return fail_unsent(ctx, run, reason).await.map(failed_early);
         };
-        let loaded = match load(ctx, &monitor.authorizers).await {
-            Ok(loaded) => loaded,
-            Err(error) => {
-                let reason = format!("cannot load the authorizers: {error}");
+        let loaded =
+            match &monitor.debits {
+                None => load(ctx, &monitor.authorizers)
+                    .await
+                    .map_err(|error| format!("cannot load the authorizers: {error}")),
+                Some(debits_config) => load_due(ctx, monitor, debits_config, &record).await.map(
+                    |(list, due)| {
+                        tracing::info!(monitor = %monitor.name, run = run.0, "{}", due.summary());
+                        due_list = Some(due);
+                        list
+                    },
+                ),
+            };
+        let list = match loaded {
+            Ok(list) => list,
+            Err(reason) => {
                 tracing::warn!(monitor = %monitor.name, run = run.0, reason = %reason, "run failed");
                 return fail_unsent(ctx, run, reason).await.map(failed_early);
             }
         };
-        let mut loaded = loaded;
-        if let Some(debits) = &monitor.debits {
-            let date = debits::run_date(monitor, record.trigger, record.created_at);
-            match debits::narrow(monitor, debits, date, loaded).await {
-                Ok((narrowed, list)) => {
-                    tracing::info!(monitor = %monitor.name, run = run.0, "{}", list.summary());
-                    (loaded, due_list) = (narrowed, Some(list));
-                }
-                Err(reason) => {
-                    tracing::warn!(monitor = %monitor.name, run = run.0, reason = %reason, "run failed");
-                    return fail_unsent(ctx, run, reason).await.map(failed_early);
-                }
-            }
+        if let Some((file, identity)) = list.file() {
+            tracing::info!(
+                monitor = %monitor.name,
+                run = run.0,
+                file = %file.display(),
+                bytes = identity.size,
+                sha256 = %hex::encode(identity.sha256),
+                "authorizers file indexed; records are read from it again as chunks are sent"
+            );
         }
-        metadata = match monitor.needs_metadata() {
-            false => Arc::default(),
-            true => {
-                // For the judgement that follows the run (the request bodies do not
-                // carry metadata): one compact table, copied in id order. The plan
-                // sorts the list the same way, so sorting here costs it nothing.
-                loaded.valid.sort_unstable_by(|a, b| a.id().cmp(b.id()));
-                let metadata: Arc<MetadataById> = Arc::new(
-                    loaded
-                        .valid
-                        .iter()
-                        .map(|authorizer| (authorizer.id(), authorizer.metadata()))
-                        .collect(),
-                );
-                // Stored before anything is sent: a run a crash leaves finished but
-                // unjudged is judged with its own list's fields, not the file's later
-                // ones.
-                ctx.store
-                    .write_judgement_metadata(run, Arc::clone(&metadata), judgement_fields(monitor))
-                    .await?;
-                metadata
+        let plan = match plan_and_keep_fields(ctx, monitor, run, list).await? {
+            Ok(plan) => plan,
+            Err(error) => {
+                let reason = format!("{error}; nothing was sent");
+                tracing::warn!(monitor = %monitor.name, run = run.0, reason = %reason, "run failed");
+                return fail_unsent(ctx, run, reason).await.map(failed_early);
             }
         };
-        let plan = plan::plan(loaded, ctx.settings.max_batch_size, webhook_url);
         for warning in &plan.warnings {
             tracing::warn!(monitor = %monitor.name, run = run.0, "{warning}");
         }
@@ -532,7 +504,6 @@ async fn drive(
                 .await?;
         }
         tracing::info!(monitor = %record.monitor_name, run = run.0, "run resumed");
-        metadata = stored_metadata(ctx, monitor, run).await?;
     }
     let in_progress = RunInProgress {
         ctx,
@@ -540,6 +511,7 @@ async fn drive(
         monitor: &record.monitor_name,
         started_at: record.started_at.unwrap_or(record.created_at),
         cancel,
+        stopped: std::sync::OnceLock::new(),
     };
     let batches = ctx.store.run_batches(run).await?;
     let work = prepare(&in_progress, monitor, batches, planned).await?;
@@ -550,7 +522,13 @@ async fn drive(
         tracing::info!(monitor = %record.monitor_name, run = run.0, "run interrupted at a resumable step");
         return Err(RunError::Cancelled { run });
     }
-    let summary = finish::finish(&ctx.store, run, ctx.clock.now()).await?;
+    let summary = finish::finish(
+        &ctx.store,
+        run,
+        ctx.clock.now(),
+        in_progress.stopped.get().cloned(),
+    )
+    .await?;
     match (monitor.and_then(|m| m.debits.as_ref()), &due_list) {
         (Some(debits), Some(list)) => {
             let [send, hold, unknown] =
@@ -562,7 +540,7 @@ async fn drive(
         }
         _ => {}
     }
-    Ok(RunOutcome { summary, metadata })
+    Ok(RunOutcome { summary })
 }
 
 /// Decides what each chunk still needs. Chunks that already ended get their members
@@ -576,11 +554,11 @@ async fn prepare(
     mut planned: Vec<Option<Chunk>>,
 ) -> Result<Vec<ChunkWork>, RunError> {
     let ctx = in_progress.ctx;
-    let webhook_url = ctx.settings.webhook_url.as_ref().map(Secret::expose);
     let mut reads = Vec::new();
     let mut sends = Vec::new();
-    // Loaded on the first chunk that needs rebuilding, at most once.
-    let mut current: Option<Result<CurrentList, String>> = None;
+    // Loaded on the first chunk that needs rebuilding, at most once; each body is
+    // rebuilt when its chunk's turn to be sent comes.
+    let mut current: Option<Result<Arc<CurrentList>, String>> = None;
     for batch in batches {
         match batch.state {
             BatchState::Submitted | BatchState::Reading => reads.push(ChunkWork::Read { batch }),
@@ -607,40 +585,20 @@ async fn prepare(
                         None => Err("its monitor is no longer in the configuration".to_string()),
                         Some(monitor) => load(ctx, &monitor.authorizers)
                             .await
-                            .map(|loaded| CurrentList::new(loaded.valid))
+                            .map(|list| Arc::new(CurrentList::new(list)))
                             .map_err(|error| format!("the authorizers cannot be loaded: {error}")),
                     });
                 }
-                let rebuilt = match current.as_ref() {
-                    Some(Ok(list)) => {
-                        let members = ctx.store.batch_members(batch.id).await?;
-                        list.rebuild(&members, webhook_url, &batch.body_sha256)
-                            .map_err(|error| error.to_string())
-                    }
-                    Some(Err(error)) => Err(error.clone()),
-                    None => Err("the authorizers were not loaded".to_string()),
-                };
-                match rebuilt {
-                    Ok(body) => sends.push(ChunkWork::Send {
+                match current.as_ref() {
+                    Some(Ok(list)) => sends.push(ChunkWork::Send {
                         batch,
-                        body: Body::Rebuilt(body),
+                        body: Body::Rebuild(Arc::clone(list)),
                     }),
-                    Err(why) => {
-                        let (state, reason) = match batch.first_attempt_at {
-                            None => (
-                                BatchState::Failed,
-                                format!(
-                                    "not sent: the chunk's exact body cannot be rebuilt: {why}"
-                                ),
-                            ),
-                            Some(first) => (
-                                BatchState::Unknown,
-                                format!(
-                                    "first sent at {first} with no recorded answer, and not sent again because its exact body cannot be rebuilt: {why}"
-                                ),
-                            ),
-                        };
-                        in_progress.close_chunk(&batch, state, reason).await?;
+                    Some(Err(why)) => in_progress.close_unbuildable(&batch, why).await?,
+                    None => {
+                        in_progress
+                            .close_unbuildable(&batch, "the authorizers were not loaded")
+                            .await?
                     }
                 }
             }

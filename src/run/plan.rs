@@ -1,4 +1,4 @@
-//! Planning a run: from a loaded authorizer list to chunks with exact request bodies,
+//! Planning a run: from a run's authorizer list to chunks with exact request bodies,
 //! and rebuilding a chunk's body after a crash.
 //!
 //! A plan is deterministic. Valid authorizers are sorted by `authorizer_unique_id`
@@ -9,16 +9,18 @@
 //! `submitting` be sent again safely: Rightfoot's 24-hour body cache answers an
 //! identical body with the first response instead of checking anyone twice.
 //!
-//! This module owns that mapping and the byte-for-byte rebuild check. It does no I/O
-//! and writes nothing: [`super`] loads the file and stores the plan.
+//! This module owns that mapping and the byte-for-byte rebuild check. It writes
+//! nothing; its only I/O is the list's reading of its members' records from a CSV file
+//! ([`RunList::authorizers`]), to hash each chunk when it is planned and to write its
+//! body when it is sent. [`super`] loads the list and stores the plan.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::authorizers::source::LoadedAuthorizers;
+use crate::authorizers::indexed::ListReadError;
+use crate::authorizers::run_list::RunList;
 use crate::authorizers::{Authorizer, wire};
 use crate::store::{PlannedChunk, PreflightRejection, RunPlan};
 
@@ -26,16 +28,17 @@ use crate::store::{PlannedChunk, PreflightRejection, RunPlan};
 ///
 /// The body itself is written when the chunk is sent ([`Chunk::into_body`]), not when
 /// it is planned: a run of 100,000 authorizers would otherwise hold all its bodies at
-/// once, on top of the list they were written from. Writing is deterministic, so the
-/// bytes sent are the ones hashed here (and the sender checks that they are).
+/// once. For a CSV list, the members' records are read again from the file to write
+/// it, so the personal data is in memory for the chunks in flight only; a file that
+/// changed since the plan is refused ([`ListReadError`]). Writing is deterministic, so
+/// the bytes sent are the ones hashed here (and the sender checks that they are).
 ///
-/// The chunks of a plan share the sorted list, each holding its range of it; the list
-/// (and the text its authorizers share) is freed when the last chunk is sent.
+/// The chunks of a plan share the sorted list, each holding its range of it.
 ///
-/// The members' personal data is in it: `Debug` shows the member count and the hash.
+/// `Debug` shows the member count and the hash.
 #[derive(Clone)]
 pub struct Chunk {
-    list: Arc<Vec<Authorizer>>,
+    list: Arc<RunList>,
     range: std::ops::Range<usize>,
     webhook_url: Option<Arc<str>>,
     body_sha256: [u8; 32],
@@ -60,42 +63,29 @@ impl PartialEq for Chunk {
 impl Eq for Chunk {}
 
 impl Chunk {
-    /// The chunk of `list[range]`. The body is hashed as it is written, without being
-    /// kept.
-    fn build(
-        list: Arc<Vec<Authorizer>>,
-        range: std::ops::Range<usize>,
-        webhook_url: Option<Arc<str>>,
-    ) -> Chunk {
-        let mut hasher = Sha256::new();
-        wire::write_request_body(&mut hasher, &list[range.clone()], webhook_url.as_deref())
-            .expect("hashing cannot fail");
-        Chunk {
-            list,
-            range,
-            webhook_url,
-            body_sha256: hasher.finalize().into(),
-        }
-    }
-
-    fn authorizers(&self) -> &[Authorizer] {
-        &self.list[self.range.clone()]
-    }
-
     /// The members' ids, sorted.
     pub fn members(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
-        self.authorizers().iter().map(Authorizer::id)
+        self.range.clone().map(|index| self.list.id(index))
     }
 
-    /// The exact request body, written anew. Personal data: send it, never log or
-    /// store it.
-    pub fn body(&self) -> Vec<u8> {
-        wire::request_body(self.authorizers(), self.webhook_url.as_deref())
+    /// The exact request body, written anew (from the file, for a CSV list). Personal
+    /// data: send it, never log or store it.
+    pub fn body(&self) -> Result<Vec<u8>, ListReadError> {
+        let authorizers = self.list.authorizers(self.range.clone())?;
+        Ok(wire::request_body(
+            &authorizers,
+            self.webhook_url.as_deref(),
+        ))
     }
 
     /// The body; the chunk's hold on the list ends as soon as it is written.
-    pub fn into_body(self) -> Vec<u8> {
+    pub fn into_body(self) -> Result<Vec<u8>, ListReadError> {
         self.body()
+    }
+
+    /// The file the members' records are read from, if they are not in memory.
+    pub fn file(&self) -> Option<&std::path::Path> {
+        self.list.file().map(|(path, _)| path)
     }
 
     /// SHA-256 of [`Chunk::body`]: what Rightfoot's body cache keys on.
@@ -111,7 +101,7 @@ impl Chunk {
     }
 }
 
-/// What a run will do with one loaded list.
+/// What a run will do with one list.
 #[derive(Debug, Default)]
 pub struct Plan {
     /// Authorizers pre-flight kept out, with the API's message and where they were
@@ -137,11 +127,17 @@ impl Plan {
     }
 }
 
-/// Plans a run over `loaded`: rejections recorded by reason and origin, valid
-/// authorizers sorted by id and cut into chunks of at most `max_batch_size`.
-pub fn plan(loaded: LoadedAuthorizers, max_batch_size: usize, webhook_url: Option<&str>) -> Plan {
-    let rejected = loaded
-        .rejected
+/// Plans a run over `list`: rejections recorded by reason and origin, valid
+/// authorizers (already sorted by id) cut into chunks of at most `max_batch_size`,
+/// each hashed from its body. Each chunk's authorizers are handed to `each_chunk` as
+/// they are read (the run takes the judgement's fields from them), then dropped.
+pub fn plan(
+    mut list: RunList,
+    max_batch_size: usize,
+    webhook_url: Option<&str>,
+    mut each_chunk: impl FnMut(&[Authorizer]),
+) -> Result<Plan, ListReadError> {
+    let rejected = std::mem::take(&mut list.rejected)
         .iter()
         .map(|rejected| PreflightRejection {
             authorizer_unique_id: rejected.id.clone(),
@@ -149,33 +145,30 @@ pub fn plan(loaded: LoadedAuthorizers, max_batch_size: usize, webhook_url: Optio
             reason: rejected.error.to_string(),
         })
         .collect();
-    Plan {
-        rejected,
-        chunks: plan_chunks(loaded.valid, max_batch_size, webhook_url),
-        warnings: loaded.warnings,
-    }
-}
-
-/// Sorts `valid` by id and cuts it into chunks of at most `max_batch_size` (at least
-/// one per chunk), each with its body.
-pub fn plan_chunks(
-    mut valid: Vec<Authorizer>,
-    max_batch_size: usize,
-    webhook_url: Option<&str>,
-) -> Vec<Chunk> {
-    // In place: pre-flight left no two with the same id, so an unstable sort is as
-    // deterministic as a stable one, and needs no second buffer.
-    valid.sort_unstable_by(|a, b| a.id().cmp(b.id()));
+    let warnings = std::mem::take(&mut list.warnings);
     let webhook_url: Option<Arc<str>> = webhook_url.map(Arc::from);
     let size = max_batch_size.max(1);
-    let list = Arc::new(valid);
-    (0..list.len())
-        .step_by(size)
-        .map(|start| {
-            let range = start..(start + size).min(list.len());
-            Chunk::build(Arc::clone(&list), range, webhook_url.clone())
-        })
-        .collect()
+    let list = Arc::new(list);
+    let mut chunks = Vec::with_capacity(list.len().div_ceil(size));
+    for start in (0..list.len()).step_by(size) {
+        let range = start..(start + size).min(list.len());
+        let authorizers = list.authorizers(range.clone())?;
+        let mut hasher = Sha256::new();
+        wire::write_request_body(&mut hasher, &authorizers, webhook_url.as_deref())
+            .expect("hashing cannot fail");
+        each_chunk(&authorizers);
+        chunks.push(Chunk {
+            list: Arc::clone(&list),
+            range,
+            webhook_url: webhook_url.clone(),
+            body_sha256: hasher.finalize().into(),
+        });
+    }
+    Ok(Plan {
+        rejected,
+        chunks,
+        warnings,
+    })
 }
 
 /// Why a chunk's body cannot be rebuilt byte for byte.
@@ -186,6 +179,8 @@ pub(crate) enum RebuildError {
     /// Every member is there, but the bytes differ (an authorizer's data, or the
     /// webhook URL, changed).
     BodyChanged,
+    /// The file changed again, or cannot be read, since it was indexed for the rebuild.
+    Unreadable(ListReadError),
 }
 
 impl fmt::Display for RebuildError {
@@ -200,20 +195,19 @@ impl fmt::Display for RebuildError {
             RebuildError::BodyChanged => f.write_str(
                 "the authorizers' data or the webhook url changed since the chunk was planned, so its body is no longer the one recorded",
             ),
+            RebuildError::Unreadable(error) => error.fmt(f),
         }
     }
 }
 
-/// The current list, indexed by id, for rebuilding chunk bodies.
+/// The current list, for rebuilding chunk bodies after a restart.
 pub(crate) struct CurrentList {
-    by_id: HashMap<String, Authorizer>,
+    list: RunList,
 }
 
 impl CurrentList {
-    pub(crate) fn new(valid: Vec<Authorizer>) -> CurrentList {
-        CurrentList {
-            by_id: valid.into_iter().map(|a| (a.id().to_string(), a)).collect(),
-        }
+    pub(crate) fn new(list: RunList) -> CurrentList {
+        CurrentList { list }
     }
 
     /// The body of a chunk with `members` (in stored, sorted order), if it hashes to
@@ -224,17 +218,20 @@ impl CurrentList {
         webhook_url: Option<&str>,
         stored_sha256: &str,
     ) -> Result<Vec<u8>, RebuildError> {
-        let authorizers = members
+        let positions = members
             .iter()
             .map(|id| {
-                self.by_id
-                    .get(id)
-                    .cloned()
+                self.list
+                    .position(id)
                     .ok_or_else(|| RebuildError::MemberMissing {
                         authorizer_unique_id: id.clone(),
                     })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let authorizers = self
+            .list
+            .authorizers_at(positions.into_iter())
+            .map_err(RebuildError::Unreadable)?;
         let body = wire::request_body(&authorizers, webhook_url);
         if hex::encode(Sha256::digest(&body)) == stored_sha256 {
             Ok(body)
@@ -249,24 +246,30 @@ mod tests {
     use super::*;
     use crate::authorizers::csv::{COLUMNS, parse_csv_bytes};
 
+    fn plan_of(list: RunList, size: usize, url: Option<&str>) -> Plan {
+        super::plan(list, size, url, |_| {}).unwrap()
+    }
+
     /// A CSV list of valid bank-account authorizers with these ids.
-    fn list(ids: &[&str], ssn: &str) -> LoadedAuthorizers {
+    fn list(ids: &[&str], ssn: &str) -> RunList {
         let mut text = COLUMNS.join(",");
         for id in ids {
             text.push_str(&format!(
                 "\n{id},Ada,Lovelace,1 Main St,,Springfield,MI,49007,US,5558671309,02/01/1970,{ssn},,90871234565,021000021,,,,"
             ));
         }
-        parse_csv_bytes(text.as_bytes(), std::path::Path::new("list.csv")).unwrap()
+        RunList::from_loaded(
+            parse_csv_bytes(text.as_bytes(), std::path::Path::new("list.csv")).unwrap(),
+        )
     }
 
     #[test]
     fn chunks_are_sorted_by_id_and_cut_at_the_batch_size() {
-        let plan = plan(list(&["c", "a", "e", "b", "d"], "318527946"), 2, None);
+        let plan = plan_of(list(&["c", "a", "e", "b", "d"], "318527946"), 2, None);
         let members: Vec<Vec<&str>> = plan.chunks.iter().map(|c| c.members().collect()).collect();
         assert_eq!(members, [vec!["a", "b"], vec!["c", "d"], vec!["e"]]);
         assert_eq!(plan.members(), 5);
-        let again = super::plan(list(&["e", "d", "c", "b", "a"], "318527946"), 2, None);
+        let again = plan_of(list(&["e", "d", "c", "b", "a"], "318527946"), 2, None);
         assert_eq!(
             plan.chunks, again.chunks,
             "the order of the file does not matter"
@@ -275,32 +278,32 @@ mod tests {
 
     #[test]
     fn a_rebuild_is_byte_for_byte_or_refused() {
-        let plan = plan(
+        let plan = plan_of(
             list(&["a", "b"], "318527946"),
             10,
             Some("https://x.test/h?token=t"),
         );
         let chunk = &plan.chunks[0];
         let stored = hex::encode(chunk.body_sha256());
-        assert_eq!(stored, hex::encode(Sha256::digest(chunk.body())));
+        assert_eq!(stored, hex::encode(Sha256::digest(chunk.body().unwrap())));
         let members: Vec<String> = chunk.members().map(str::to_string).collect();
 
-        let same = CurrentList::new(list(&["b", "a", "z"], "318527946").valid);
+        let same = CurrentList::new(list(&["b", "a", "z"], "318527946"));
         assert_eq!(
             same.rebuild(&members, Some("https://x.test/h?token=t"), &stored),
-            Ok(chunk.body().to_vec())
+            Ok(chunk.body().unwrap())
         );
         assert_eq!(
             same.rebuild(&members, None, &stored),
             Err(RebuildError::BodyChanged),
             "the webhook url is part of the bytes"
         );
-        let changed = CurrentList::new(list(&["a", "b"], "318527947").valid);
+        let changed = CurrentList::new(list(&["a", "b"], "318527947"));
         assert_eq!(
             changed.rebuild(&members, Some("https://x.test/h?token=t"), &stored),
             Err(RebuildError::BodyChanged)
         );
-        let missing = CurrentList::new(list(&["a"], "318527946").valid);
+        let missing = CurrentList::new(list(&["a"], "318527946"));
         assert_eq!(
             missing.rebuild(&members, Some("https://x.test/h?token=t"), &stored),
             Err(RebuildError::MemberMissing {
@@ -311,7 +314,7 @@ mod tests {
 
     #[test]
     fn debug_shows_no_body() {
-        let plan = plan(list(&["a"], "318527946"), 10, None);
+        let plan = plan_of(list(&["a"], "318527946"), 10, None);
         let shown = format!("{:?}", plan.chunks[0]);
         assert!(!shown.contains("318527946"), "{shown}");
         assert!(shown.contains("members: 1"), "{shown}");

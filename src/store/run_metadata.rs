@@ -81,6 +81,27 @@ pub trait JudgementFields: Send + Sync {
     /// id; empty when nothing was kept (or the run was judged already).
     fn judgement_metadata(&self, run: RunId) -> BoxFuture<'_, Result<MetadataById, StoreError>>;
 
+    /// Adds to what is kept for `run`'s judgement, as [`JudgementFields::write_judgement_metadata`]
+    /// keeps it, without forgetting what is there: each table of `metadata` (in id
+    /// order, after every id written before) becomes its own parts, numbered from
+    /// `first_part`. Returns the number the next part takes. A run that writes its fields
+    /// a chunk at a time forgets them first, then appends.
+    fn append_judgement_metadata(
+        &self,
+        run: RunId,
+        first_part: u32,
+        metadata: Vec<MetadataById>,
+        keep: Vec<String>,
+    ) -> BoxFuture<'_, Result<u32, StoreError>>;
+
+    /// The part numbered `part` of what was kept for `run` (parts are in id order), or
+    /// `None` past the last: the judgement reads them one at a time, beside its pages.
+    fn judgement_metadata_part(
+        &self,
+        run: RunId,
+        part: u32,
+    ) -> BoxFuture<'_, Result<Option<MetadataById>, StoreError>>;
+
     /// Forgets what was kept for `run`'s judgement (it has been judged).
     fn forget_judgement_metadata(&self, run: RunId) -> BoxFuture<'_, Result<(), StoreError>>;
 }

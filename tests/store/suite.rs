@@ -1011,6 +1011,53 @@ pub(super) async fn judgement_fields_are_kept_whole_until_forgotten<B: OpenStore
             .get("A-00000")
             .is_none()
     );
+
+    // Appended a table at a time, then read back a part at a time, in id order.
+    let (first, second) = lists.split_at(lists.len() / 2 + 1);
+    let table = |rows: &[(String, Metadata)]| -> MetadataById {
+        rows.iter().map(|(id, fields)| (id, fields)).collect()
+    };
+    let next = store
+        .append_judgement_metadata(run, 0, vec![table(first)], keep.clone())
+        .await
+        .unwrap();
+    let next = store
+        .append_judgement_metadata(run, next, vec![table(second), table(&[])], keep.clone())
+        .await
+        .unwrap();
+    let mut read = Vec::new();
+    for part in 0.. {
+        match store.judgement_metadata_part(run, part).await.unwrap() {
+            Some(table) => read.extend(
+                table
+                    .iter()
+                    .map(|(id, fields)| (id.to_string(), fields.len())),
+            ),
+            None => {
+                assert_eq!(part, next, "the parts are numbered without a gap");
+                break;
+            }
+        }
+    }
+    let expected: Vec<(String, usize)> = lists
+        .iter()
+        .map(|(id, fields)| {
+            let kept = fields
+                .iter()
+                .filter(|(key, _)| keep.iter().any(|k| k == key));
+            (id.clone(), kept.count())
+        })
+        .filter(|(_, kept)| *kept > 0)
+        .collect();
+    assert_eq!(read, expected);
+    store.forget_judgement_metadata(run).await.unwrap();
+    assert!(
+        store
+            .judgement_metadata_part(run, 0)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 // --- Closing ---------------------------------------------------------------------------

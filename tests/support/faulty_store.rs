@@ -773,6 +773,28 @@ impl JudgementFields for FaultyStore {
     fn judgement_metadata(&self, run: RunId) -> BoxFuture<'_, Result<MetadataById, StoreError>> {
         self.inner.judgement_metadata(run)
     }
+    fn append_judgement_metadata(
+        &self,
+        run: RunId,
+        first_part: u32,
+        metadata: Vec<MetadataById>,
+        keep: Vec<String>,
+    ) -> BoxFuture<'_, Result<u32, StoreError>> {
+        let fault = self.fault();
+        Box::pin(async move {
+            fault?;
+            self.inner
+                .append_judgement_metadata(run, first_part, metadata, keep)
+                .await
+        })
+    }
+    fn judgement_metadata_part(
+        &self,
+        run: RunId,
+        part: u32,
+    ) -> BoxFuture<'_, Result<Option<MetadataById>, StoreError>> {
+        self.inner.judgement_metadata_part(run, part)
+    }
     fn forget_judgement_metadata(&self, run: RunId) -> BoxFuture<'_, Result<(), StoreError>> {
         let fault = self.fault();
         Box::pin(async move {

@@ -58,6 +58,56 @@ impl JudgementFields for PostgresStore {
         }))
     }
 
+    fn append_judgement_metadata(
+        &self,
+        run: RunId,
+        first_part: u32,
+        metadata: Vec<MetadataById>,
+        keep: Vec<String>,
+    ) -> BoxFuture<'_, Result<u32, StoreError>> {
+        // Made before the transaction, whose future must own what it holds.
+        let parts: Vec<String> = metadata
+            .iter()
+            .flat_map(|table| judgement_parts(table, &keep))
+            .collect();
+        let next = first_part + parts.len() as u32;
+        Box::pin(self.write(move |tx| {
+            Box::pin(async move {
+                sql::exec(
+                    tx,
+                    "INSERT INTO judgement_fields (run_id, part, fields) \
+                     SELECT $1, $2 + p.number - 1, p.fields \
+                     FROM unnest($3::TEXT[]) WITH ORDINALITY AS p (fields, number)",
+                    &[&run.0, &i64::from(first_part), &parts],
+                )
+                .await?;
+                Ok(next)
+            })
+        }))
+    }
+
+    fn judgement_metadata_part(
+        &self,
+        run: RunId,
+        part: u32,
+    ) -> BoxFuture<'_, Result<Option<MetadataById>, StoreError>> {
+        Box::pin(self.read(move |tx| {
+            Box::pin(async move {
+                let rows = sql::all(
+                    tx,
+                    "SELECT fields FROM judgement_fields WHERE run_id = $1 AND part = $2",
+                    &[&run.0, &i64::from(part)],
+                )
+                .await?;
+                let texts = rows
+                    .iter()
+                    .map(|row| row.try_get::<_, &str>(0))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((!texts.is_empty()).then(|| parse_judgement_parts(texts)))
+            })
+        }))
+    }
+
     fn forget_judgement_metadata(&self, run: RunId) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(self.write(move |tx| Box::pin(forget(tx, run))))
     }

@@ -45,6 +45,47 @@ impl JudgementFields for SqliteStore {
         }))
     }
 
+    fn append_judgement_metadata(
+        &self,
+        run: RunId,
+        first_part: u32,
+        metadata: Vec<MetadataById>,
+        keep: Vec<String>,
+    ) -> BoxFuture<'_, Result<u32, StoreError>> {
+        Box::pin(self.write(move |transaction| {
+            let mut insert = transaction.prepare_cached(
+                "INSERT INTO judgement_fields (run_id, part, fields) VALUES (?1, ?2, ?3)",
+            )?;
+            let mut number = first_part;
+            for table in &metadata {
+                for part in judgement_parts(table, &keep) {
+                    insert.execute(params![run.0, i64::from(number), part])?;
+                    number += 1;
+                }
+            }
+            Ok(number)
+        }))
+    }
+
+    fn judgement_metadata_part(
+        &self,
+        run: RunId,
+        part: u32,
+    ) -> BoxFuture<'_, Result<Option<MetadataById>, StoreError>> {
+        Box::pin(self.scan(move |transaction| {
+            let mut statement = transaction.prepare_cached(
+                "SELECT fields FROM judgement_fields WHERE run_id = ?1 AND part = ?2",
+            )?;
+            let text = statement
+                .query_map(params![run.0, i64::from(part)], |row| {
+                    row.get::<_, String>(0)
+                })?
+                .next()
+                .transpose()?;
+            Ok(text.map(|text| parse_judgement_parts([text.as_str()])))
+        }))
+    }
+
     fn forget_judgement_metadata(&self, run: RunId) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(self.write(move |transaction| {
             forget(transaction, run)?;
