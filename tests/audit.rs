@@ -939,7 +939,8 @@ async fn no_personal_value_leaves_for_anywhere_but_rightfoot() {
 }
 
 /// The search finds a value where it stands on its own, and not inside a longer number,
-/// a word, or the fraction of a timestamp that a database page holds cut short.
+/// a word, the fraction of a timestamp that a database page holds cut short, or the
+/// bytes of a binary integer.
 #[test]
 fn the_search_finds_values_standing_alone_and_only_them() {
     let needle = |what, form: &str, edge| Needle {
@@ -964,6 +965,13 @@ fn the_search_finds_values_standing_alone_and_only_them() {
     assert_eq!(hits("c2d1-0326-ab"), 0);
     assert_eq!(hits("x0326"), 0);
     assert_eq!(hits("103260"), 0);
+    assert_eq!(
+        hits("retrieved\u{1}0326\u{0}\u{5}"),
+        0,
+        "inside a page's integer"
+    );
+    assert_eq!(hits("\u{1}0326,"), 1, "text on one side");
+    assert_eq!(hits("cvv \u{0}0326\n"), 1, "a line break is text");
     assert_eq!(hits("ssn=318527946;"), 1);
     assert_eq!(
         hits("v.318527946"),

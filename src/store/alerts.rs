@@ -65,6 +65,20 @@ pub enum OpenPhase {
     },
 }
 
+impl OpenPhase {
+    /// The phase as stored: the state, when it first fired and when it was last
+    /// notified (neither for a pending alert).
+    pub(crate) fn stored(&self) -> (&'static str, Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
+        match *self {
+            OpenPhase::Pending => ("pending", None, None),
+            OpenPhase::Firing {
+                fired_at,
+                last_notified_at,
+            } => ("firing", Some(fired_at), Some(last_notified_at)),
+        }
+    }
+}
+
 /// One pending or firing alert (`alerts` with state `pending` or `firing`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenAlertRow {

@@ -9,14 +9,109 @@
 //! act twice on one Rightfoot retried. This module does not build bodies or talk to
 //! Rightfoot.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
 use super::error::StoreError;
 use super::types::{
-    BatchRecord, BatchRef, BatchResultCounts, BatchRowId, BatchState, BatchSubmitted, PlannedChunk,
-    RunId,
+    BatchRecord, BatchRef, BatchResultCounts, BatchRowId, BatchState, BatchSubmitted,
+    FailedAuthorizer, PlannedChunk, RunId,
 };
+use crate::text::Redactor;
+
+/// Refuses a 201 without a batch id for chunk `batch`. Every backend's
+/// `mark_batch_submitted` asks this before its transaction.
+pub(super) fn check_batch_id(
+    batch: BatchRowId,
+    submitted: &BatchSubmitted,
+) -> Result<(), StoreError> {
+    if submitted.rightfoot_batch_id.is_empty() {
+        return Err(StoreError::InvalidInput {
+            what: "Rightfoot batch id",
+            message: format!("empty for {batch}"),
+        });
+    }
+    Ok(())
+}
+
+/// What `mark_batch_submitted` does with a chunk as stored.
+pub(super) enum Submission {
+    /// Record the 201.
+    Record,
+    /// The same 201 is recorded already: answer the link it made.
+    Recorded,
+}
+
+/// Whether chunk `batch`, stored with `state` and Rightfoot batch id `current_id`, may
+/// take `submitted`; the refusal otherwise. Every backend's `mark_batch_submitted`
+/// asks this.
+pub(super) fn submission(
+    batch: BatchRowId,
+    state: BatchState,
+    current_id: Option<String>,
+    submitted: &BatchSubmitted,
+) -> Result<Submission, StoreError> {
+    if let Some(current_id) = current_id {
+        if current_id == submitted.rightfoot_batch_id {
+            return Ok(Submission::Recorded);
+        }
+        return Err(StoreError::InvalidInput {
+            what: "Rightfoot batch id",
+            message: format!(
+                "{batch} already has batch id {current_id:?}, not {:?}",
+                submitted.rightfoot_batch_id
+            ),
+        });
+    }
+    if state == BatchState::Complete {
+        return Err(StoreError::InvalidInput {
+            what: "batch state",
+            message: format!("{batch} is complete"),
+        });
+    }
+    Ok(Submission::Record)
+}
+
+/// Whether the cached gaps of chunk `batch` are final, given the state of the earlier
+/// chunk it is linked to (`None`: it is linked to none, which is refused). They are not
+/// while that chunk is still being sent or read by its own run. Every backend's
+/// `cached_gaps` asks this.
+pub(super) fn gaps_are_final(
+    batch: BatchRowId,
+    linked: Option<BatchState>,
+) -> Result<bool, StoreError> {
+    let Some(state) = linked else {
+        return Err(StoreError::InvalidInput {
+            what: "batch row",
+            message: format!("{batch} is not linked to an earlier chunk"),
+        });
+    };
+    Ok(!matches!(
+        state,
+        BatchState::Submitting | BatchState::Submitted | BatchState::Reading
+    ))
+}
+
+/// The authorizers Rightfoot refused, each with every reason it gave (it may name one
+/// twice), joined and with long digit runs redacted, as they are stored.
+pub(super) fn refusals(failed: Vec<FailedAuthorizer>) -> BTreeMap<String, String> {
+    let mut refused: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for failed in failed {
+        refused
+            .entry(failed.authorizer_unique_id)
+            .or_default()
+            .push(failed.reason);
+    }
+    refused
+        .into_iter()
+        .map(|(authorizer, reasons)| {
+            let reason = Redactor::digit_runs().scrub(&reasons.join("; "));
+            (authorizer, reason)
+        })
+        .collect()
+}
 
 /// Whether chunk `batch` may move from `from` to `to` (`has_batch_id`: Rightfoot's
 /// batch id is recorded): `Ok(false)` when it is already there, `Ok(true)` for an

@@ -32,9 +32,11 @@
 //! Two backends implement them: SQLite (`sqlite/`: connection, writer thread, reader
 //! pool, migrations, and one file per area implementing its trait), opened with
 //! [`Store::open`], and PostgreSQL (`postgres/`: a pool, migrations under an advisory
-//! lock, the same one file per area), opened with [`Store::open_postgres`]. The shared
-//! test suite (`tests/store/`) takes its store from a factory, so it runs on both. No
-//! driver type and no SQL leave their folder.
+//! lock, the same one file per area), opened with [`Store::open_postgres`]. The SQL they
+//! both run is written once, in `statements/`, and respelled for PostgreSQL when the
+//! crate compiles. The shared test suite (`tests/store/`) takes its store from a
+//! factory, so it runs on both. No driver type leaves its folder, and no SQL leaves the
+//! store.
 //!
 //! Beside the backend, every clone of a `Store` shares one [`StoreHealth`]
 //! (`health.rs`): the store errors its users counted and the runs waiting for the store
@@ -77,6 +79,7 @@ mod runs;
 mod schedule;
 mod silences;
 mod sqlite;
+mod statements;
 mod types;
 
 use std::fmt;

@@ -112,6 +112,30 @@ pub struct NotificationCounts {
     pub failed: u32,
 }
 
+impl RunCounts {
+    /// Counts `number` results with `outcome` (as stored), `succeeded` when their status
+    /// code is 0.
+    pub(crate) fn add(&mut self, outcome: &str, succeeded: Option<bool>, number: u32) {
+        match (outcome, succeeded) {
+            ("retrieved", Some(true)) => self.succeeded += number,
+            ("retrieved", _) => self.failed += number,
+            ("not_retrieved", _) => self.not_retrieved += number,
+            _ => self.rejected += number,
+        }
+    }
+}
+
+impl NotificationCounts {
+    /// Counts `number` notifications in outbox `state` (as stored).
+    pub(crate) fn add(&mut self, state: &str, number: u32) {
+        match state {
+            "delivered" => self.delivered += number,
+            "failed" => self.failed += number,
+            _ => self.pending += number,
+        }
+    }
+}
+
 /// One run in the list of recent runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RunOverview {
@@ -140,6 +164,16 @@ pub struct RunNotifications {
     pub counts: NotificationCounts,
     /// Pending and failed notifications, oldest first.
     pub undelivered: Vec<UndeliveredNotification>,
+}
+
+impl RunNotifications {
+    /// Counts `number` of the run's alerts in `state` (as stored; never pending).
+    pub(crate) fn add_alerts(&mut self, state: &str, number: u32) {
+        match state {
+            "firing" => self.alerts_firing = number,
+            _ => self.alerts_resolved = number,
+        }
+    }
 }
 
 /// The read side for operators at a terminal.

@@ -11,6 +11,18 @@ use futures_util::future::BoxFuture;
 use super::error::StoreError;
 use super::types::{BatchRowId, HistoryEntry, ResultRow, RunId, UpsertOutcome};
 
+/// Refuses results for `run` into chunk `batch` of another run (`batch_run`). Every
+/// backend's `upsert_results` asks this.
+pub(super) fn same_run(batch: BatchRowId, batch_run: RunId, run: RunId) -> Result<(), StoreError> {
+    if batch_run == run {
+        return Ok(());
+    }
+    Err(StoreError::InvalidInput {
+        what: "batch row",
+        message: format!("{batch} belongs to {batch_run}, not {run}"),
+    })
+}
+
 /// The run journal's results.
 pub trait ResultJournal: Send + Sync {
     /// Stores a page of results for chunk `batch` of `run`.

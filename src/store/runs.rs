@@ -77,6 +77,47 @@ pub(super) fn monitor_name(name: &str) -> Result<String, StoreError> {
     Ok(name.to_string())
 }
 
+/// Refuses a plan with an empty chunk. Every backend's `start_run` asks this.
+pub(super) fn check_plan(run: RunId, plan: &RunPlan) -> Result<(), StoreError> {
+    match plan.chunks.iter().position(|c| c.members.is_empty()) {
+        Some(index) => Err(StoreError::InvalidInput {
+            what: "chunk members",
+            message: format!("{run} chunk {index} has no authorizers"),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Refuses to start `run` unless it is pending. Every backend's `start_run` asks this.
+pub(super) fn check_startable(run: RunId, state: RunState) -> Result<(), StoreError> {
+    if state == RunState::Pending {
+        return Ok(());
+    }
+    Err(StoreError::InvalidRunTransition {
+        run,
+        from: state,
+        to: RunState::Running,
+    })
+}
+
+/// The index of the plan's chunk at `position`.
+pub(super) fn chunk_index(run: RunId, position: usize) -> Result<u32, StoreError> {
+    u32::try_from(position).map_err(|_| StoreError::InvalidInput {
+        what: "chunk index",
+        message: format!("{run} has more than {} chunks", u32::MAX),
+    })
+}
+
+/// The `started_at` and `finished_at` that a move to `state` at `at` writes (each
+/// only where not set already: see `statements::runs::SET_RUN_STATE`).
+pub(super) fn state_times<T>(state: RunState, at: T) -> (Option<T>, Option<T>) {
+    if state.is_final() {
+        (None, Some(at))
+    } else {
+        (Some(at), None)
+    }
+}
+
 /// The run journal's monitors and runs.
 pub trait RunJournal: Send + Sync {
     /// The id of the monitor called `name`, created if it is new.

@@ -105,6 +105,19 @@ pub struct BatchRef {
     pub batch: BatchRowId,
 }
 
+impl BatchRef {
+    /// The chunk a row links to, from its nullable id and run columns.
+    pub(crate) fn linked(batch: Option<i64>, run: Option<i64>) -> Option<BatchRef> {
+        match (batch, run) {
+            (Some(batch), Some(run)) => Some(BatchRef {
+                batch: BatchRowId(batch),
+                run: RunId(run),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// An authorizer that pre-flight validation kept out of a run. Holds no personal data:
 /// the id, where the row was defined, and the API's message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,6 +156,23 @@ pub struct BatchResultCounts {
 }
 
 impl BatchResultCounts {
+    /// A chunk of `members` with no result yet.
+    pub(crate) fn of_members(members: u32) -> BatchResultCounts {
+        BatchResultCounts {
+            members,
+            ..BatchResultCounts::default()
+        }
+    }
+
+    /// Sets the count of `outcome`.
+    pub(crate) fn set(&mut self, outcome: ResultOutcome, number: u32) {
+        match outcome {
+            ResultOutcome::Retrieved => self.retrieved = number,
+            ResultOutcome::Rejected => self.rejected = number,
+            ResultOutcome::NotRetrieved => self.not_retrieved = number,
+        }
+    }
+
     /// Members with no result row of any outcome yet.
     pub fn without_result(&self) -> u32 {
         self.members
@@ -175,6 +205,15 @@ pub struct RunTally {
 }
 
 impl RunTally {
+    /// Counts `number` retrieved results with balance status `code`.
+    pub(crate) fn add_status(&mut self, code: i64, number: u32) {
+        if code == 0 {
+            self.succeeded = number;
+        } else {
+            self.failed_by_code.insert(code, number);
+        }
+    }
+
     /// Chunks in `state`.
     pub fn chunks_in(&self, state: BatchState) -> u32 {
         self.chunks.get(state.as_str()).copied().unwrap_or(0)
@@ -233,6 +272,17 @@ pub struct UpsertOutcome {
     pub unchanged: usize,
     /// Ids that are not members of the batch; nothing was stored for them.
     pub not_members: Vec<String>,
+}
+
+impl UpsertOutcome {
+    /// Counts one member's row: `written` when the statement changed it.
+    pub(crate) fn count(&mut self, written: bool) {
+        if written {
+            self.written += 1;
+        } else {
+            self.unchanged += 1;
+        }
+    }
 }
 
 /// One entry of an authorizer's history.

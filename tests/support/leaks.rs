@@ -7,8 +7,11 @@
 //! matched as whole numbers: a needle found inside a longer run of digits (a Unix
 //! timestamp, a float's digits) is not a hit, and a short one with [`Edge::Word`] is
 //! not a hit where a letter, digit, `-` or `_` touches it (a UUID's or a base64 line's
-//! digits) or a decimal point comes right before it (the fraction of a number: a
-//! timestamp's microseconds, which a SQLite page may hold cut short). Words are matched case-insensitively. The search tokenizes once per place,
+//! digits), a decimal point comes right before it (the fraction of a number: a
+//! timestamp's microseconds, which a SQLite page may hold cut short), or bytes that are
+//! not text stand on both sides of it (the inside of a binary integer in a database
+//! page, four bytes of which read as four digits now and then; a value written as text
+//! has text on one side at least). Words are matched case-insensitively. The search tokenizes once per place,
 //! so tens of thousands of needles over megabytes take well under a second.
 
 use std::collections::HashMap;
@@ -21,8 +24,8 @@ use mail_parser::MessageParser;
 pub enum Edge {
     /// No digit right before or after it.
     Digits,
-    /// No letter, digit, `-` or `_` right before or after it, and no `.` right before
-    /// it (short values).
+    /// No letter, digit, `-` or `_` right before or after it, no `.` right before it,
+    /// and not between two bytes that are not text (short values).
     Word,
 }
 
@@ -120,6 +123,10 @@ pub fn find_leaks(
     lengths.dedup();
     let touches_word =
         |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_');
+    // A control byte (but a line break or tab) or one past ASCII.
+    let binary = |b: Option<&u8>| {
+        b.is_some_and(|b| (*b < 0x20 && !matches!(*b, b'\t' | b'\n' | b'\r')) || *b > 0x7e)
+    };
     let mut leaks = Vec::new();
     for (place, bytes) in &outputs.0 {
         // Every stretch of a needle's length that starts and ends on a digit with no
@@ -140,8 +147,11 @@ pub fn find_leaks(
                     continue;
                 };
                 let before = start.checked_sub(1).map(|i| &bytes[i]);
-                let touched =
-                    touches_word(before) || before == Some(&b'.') || touches_word(bytes.get(end));
+                let after = bytes.get(end);
+                let touched = touches_word(before)
+                    || before == Some(&b'.')
+                    || touches_word(after)
+                    || (binary(before) && binary(after));
                 for needle in found {
                     if needle.edge == Edge::Digits || !touched {
                         leaks.push(describe(

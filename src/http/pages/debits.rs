@@ -8,6 +8,8 @@
 //! in the zone of the first monitor. The rows hold ids, dates and amounts: no
 //! personal data.
 
+use std::sync::Arc;
+
 use askama::Template;
 use axum::Extension;
 use axum::extract::{Query, State};
@@ -140,12 +142,23 @@ pub struct DebitsPage {
     pub problem: Option<String>,
 }
 
-/// The page's zone (the first monitor's, or UTC) and today's date in it.
-fn today(state: &HttpState, watched: &[WatchedMonitor]) -> (Tz, NaiveDate) {
+/// What both views of the debits start from: the layout, the monitors watched, the
+/// page's zone (the first monitor's, or UTC) and today's date in it.
+fn start(
+    state: &HttpState,
+    visitor: &Visitor,
+) -> (Layout, Arc<Vec<WatchedMonitor>>, Tz, NaiveDate) {
+    let watched = state.monitors.borrow().clone();
     let zone = watched
         .first()
         .map_or(chrono_tz::UTC, |m| m.schedule.zone());
-    (zone, state.clock.now().with_timezone(&zone).date_naive())
+    let today = state.clock.now().with_timezone(&zone).date_naive();
+    (
+        Layout::new("Debits", "debits", visitor),
+        watched,
+        zone,
+        today,
+    )
 }
 
 /// `GET /debits`.
@@ -154,9 +167,7 @@ pub async fn debits(
     Extension(visitor): Extension<Visitor>,
     Query(query): Query<DebitsQuery>,
 ) -> Response {
-    let layout = Layout::new("Debits", "debits", &visitor);
-    let watched = state.monitors.borrow().clone();
-    let (zone, today) = today(&state, &watched);
+    let (layout, watched, zone, today) = start(&state, &visitor);
     let mut page = DebitsPage {
         layout,
         date: today.to_string(),
@@ -240,9 +251,7 @@ pub async fn debits_csv(
     Extension(visitor): Extension<Visitor>,
     Query(query): Query<DebitsQuery>,
 ) -> Response {
-    let layout = Layout::new("Debits", "debits", &visitor);
-    let watched = state.monitors.borrow().clone();
-    let (_, today) = today(&state, &watched);
+    let (layout, _, _, today) = start(&state, &visitor);
     let view = match query.view(today) {
         Ok(view) => view,
         Err(problem) => {

@@ -6,52 +6,36 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use futures_util::future::BoxFuture;
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 use super::PostgresStore;
 use super::error::OpError;
 use super::outbox::queue;
-use super::rows::{RUN_COLUMNS, run_record};
+use super::rows::run_record;
 use super::silences::write_held;
 use super::sql::{self, cents, count};
 use crate::store::alerts::{JudgementPart, judgement_abandoned, parse_peaks, peaks_text};
+use crate::store::statements::{alerts, dollars};
 use crate::store::types::{MonitorId, RunId};
 use crate::store::{
     AlertState, AlertWrite, Judgement, MemoryRow, OpenAlertRow, OpenPhase, RunCheck,
     RunCheckOutcome, RunForJudgement, StoreError,
 };
 
-/// The columns of an open alert, as [`open_alert_row`] reads them.
-const OPEN_ALERT_COLUMNS: &str = "fingerprint, authorizer_unique_id, rule, severity, state, \
-    consecutive_failures, consecutive_passes, first_fired_at, last_notified_at";
-
-/// A page of a run's checks, as SQLite's `RUN_CHECKS_PAGE_SQL`: `$1` the run, `$2` the
-/// id to start after, `$3` the most rows, each part cut at `$3` before the merge.
-const RUN_CHECKS_PAGE_SQL: &str = "\
-    (SELECT m.authorizer_unique_id, \
-            coalesce(own.outcome, inherited.outcome), \
-            CASE WHEN own.outcome IS NOT NULL THEN own.balance_cents \
-                 ELSE inherited.balance_cents END, \
-            CASE WHEN own.outcome IS NOT NULL THEN own.balance_status_code \
-                 ELSE inherited.balance_status_code END \
-     FROM batch_members m \
-     JOIN batches b ON b.id = m.batch_id \
-     LEFT JOIN results own \
-       ON own.run_id = m.run_id AND own.authorizer_unique_id = m.authorizer_unique_id \
-     LEFT JOIN batches owner ON owner.id = b.cached_from \
-     LEFT JOIN results inherited \
-       ON inherited.run_id = owner.run_id \
-      AND inherited.authorizer_unique_id = m.authorizer_unique_id \
-     WHERE m.run_id = $1 AND m.authorizer_unique_id > $2 \
-     ORDER BY m.authorizer_unique_id LIMIT $3) \
-    UNION ALL \
-    (SELECT DISTINCT p.authorizer_unique_id, 'rejected', NULL::BIGINT, NULL::BIGINT \
-     FROM preflight_rejections p \
-     WHERE p.run_id = $1 AND p.authorizer_unique_id > $2 \
-       AND NOT EXISTS (SELECT 1 FROM batch_members m \
-                       WHERE m.run_id = $1 \
-                         AND m.authorizer_unique_id = p.authorizer_unique_id) \
-     ORDER BY 1 LIMIT $3) \
-    ORDER BY 1 LIMIT $3";
+/// The statements of this file, in PostgreSQL's spelling.
+const RUN_CHECKS_PAGE: &str = dollars!(alerts::RUN_CHECKS_PAGE);
+const NEXT_UNJUDGED_RUN: &str = dollars!(alerts::NEXT_UNJUDGED_RUN);
+const RUN_CHUNK_COUNTS: &str = dollars!(alerts::RUN_CHUNK_COUNTS);
+const JUDGED_RUNS_AFTER: &str = dollars!(alerts::JUDGED_RUNS_AFTER);
+const MEMORY_PAGE: &str = dollars!(alerts::MEMORY_PAGE);
+const OPEN_RUN_ALERTS: &str = dollars!(alerts::OPEN_RUN_ALERTS);
+const OPEN_ALERTS_BETWEEN: &str = dollars!(alerts::OPEN_ALERTS_BETWEEN);
+const MARK_JUDGED: &str = dollars!(alerts::MARK_JUDGED);
+const UPSERT_MEMORY: &str = dollars!(alerts::UPSERT_MEMORY);
+const UPDATE_OPEN_ALERT: &str = dollars!(alerts::UPDATE_OPEN_ALERT);
+const INSERT_ALERT: &str = dollars!(alerts::INSERT_ALERT);
+const RESOLVE_FIRING: &str = dollars!(alerts::RESOLVE_FIRING);
+const DELETE_PENDING: &str = dollars!(alerts::DELETE_PENDING);
 
 impl AlertState for PostgresStore {
     fn balance_memory(
@@ -80,14 +64,9 @@ impl AlertState for PostgresStore {
     ) -> BoxFuture<'_, Result<Option<RunForJudgement>, StoreError>> {
         Box::pin(self.read(move |tx| {
             Box::pin(async move {
-                let sql = format!(
-                    "SELECT {RUN_COLUMNS} FROM runs r JOIN monitors m ON m.id = r.monitor_id \
-                     WHERE r.monitor_id = $1 AND r.alerts_evaluated_at IS NULL \
-                     ORDER BY r.id LIMIT 1"
-                );
                 // The oldest unjudged run, finished or not: a run still going holds back
                 // every later one, so a monitor's runs are judged in order.
-                let Some(record) = sql::opt(tx, &sql, &[&monitor.0])
+                let Some(record) = sql::opt(tx, NEXT_UNJUDGED_RUN, &[&monitor.0])
                     .await?
                     .as_ref()
                     .map(run_record)
@@ -96,14 +75,7 @@ impl AlertState for PostgresStore {
                 else {
                     return Ok(None);
                 };
-                let counts = sql::one(
-                    tx,
-                    "SELECT (SELECT count(*) FROM batches WHERE run_id = $1), \
-                            (SELECT count(rightfoot_batch_id) FROM batches WHERE run_id = $1), \
-                            (SELECT count(*) FROM preflight_rejections WHERE run_id = $1)",
-                    &[&record.id.0],
-                )
-                .await?;
+                let counts = sql::one(tx, RUN_CHUNK_COUNTS, &[&record.id.0]).await?;
                 Ok(Some(RunForJudgement {
                     slot: record.trigger.slot(),
                     record,
@@ -206,16 +178,11 @@ impl AlertState for PostgresStore {
     ) -> BoxFuture<'_, Result<Vec<RunId>, StoreError>> {
         Box::pin(self.read(move |tx| {
             Box::pin(async move {
-                sql::all(
-                    tx,
-                    "SELECT id FROM runs WHERE monitor_id = $1 AND id > $2 \
-                       AND alerts_evaluated_at IS NOT NULL ORDER BY id",
-                    &[&monitor.0, &after.0],
-                )
-                .await?
-                .iter()
-                .map(|row| Ok(RunId(row.try_get(0)?)))
-                .collect()
+                sql::all(tx, JUDGED_RUNS_AFTER, &[&monitor.0, &after.0])
+                    .await?
+                    .iter()
+                    .map(|row| Ok(RunId(row.try_get(0)?)))
+                    .collect()
             })
         }))
     }
@@ -228,7 +195,7 @@ async fn checks_page(
     after: String,
     limit: i64,
 ) -> Result<Vec<RunCheck>, OpError> {
-    sql::all(tx, RUN_CHECKS_PAGE_SQL, &[&run.0, &after, &limit])
+    sql::all(tx, RUN_CHECKS_PAGE, &[&run.0, &after, &limit])
         .await?
         .iter()
         .map(run_check)
@@ -242,18 +209,11 @@ async fn memory_page(
     after: String,
     limit: i64,
 ) -> Result<Vec<MemoryRow>, OpError> {
-    sql::all(
-        tx,
-        "SELECT authorizer_unique_id, first_checked_at, last_success_at, \
-                last_success_cents, peaks \
-         FROM balance_memory WHERE monitor_id = $1 AND authorizer_unique_id > $2 \
-         ORDER BY authorizer_unique_id LIMIT $3",
-        &[&monitor.0, &after, &limit],
-    )
-    .await?
-    .iter()
-    .map(memory_row)
-    .collect()
+    sql::all(tx, MEMORY_PAGE, &[&monitor.0, &after, &limit])
+        .await?
+        .iter()
+        .map(memory_row)
+        .collect()
 }
 
 /// The open alerts of `monitor`: with `None` the run alerts (no authorizer), by rule;
@@ -264,26 +224,10 @@ async fn open_alert_rows(
     monitor: MonitorId,
     between: Option<(String, Option<String>)>,
 ) -> Result<Vec<OpenAlertRow>, OpError> {
-    let columns = OPEN_ALERT_COLUMNS;
     let rows = match between {
-        None => {
-            let sql = format!(
-                "SELECT {columns} FROM alerts \
-                 WHERE monitor_id = $1 AND state <> 'resolved' \
-                   AND authorizer_unique_id IS NULL \
-                 ORDER BY rule"
-            );
-            sql::all(tx, &sql, &[&monitor.0]).await?
-        }
+        None => sql::all(tx, OPEN_RUN_ALERTS, &[&monitor.0]).await?,
         Some((after, through)) => {
-            let sql = format!(
-                "SELECT {columns} FROM alerts \
-                 WHERE monitor_id = $1 AND state <> 'resolved' \
-                   AND authorizer_unique_id > $2 \
-                   AND ($3::TEXT IS NULL OR authorizer_unique_id <= $3::TEXT) \
-                 ORDER BY authorizer_unique_id, rule"
-            );
-            sql::all(tx, &sql, &[&monitor.0, &after, &through]).await?
+            sql::all(tx, OPEN_ALERTS_BETWEEN, &[&monitor.0, &after, &through]).await?
         }
     };
     rows.iter().map(open_alert_row).collect()
@@ -295,14 +239,7 @@ async fn mark_judged(
     run: RunId,
     judged_at: DateTime<Utc>,
 ) -> Result<bool, OpError> {
-    let marked = sql::exec(
-        tx,
-        "UPDATE runs SET alerts_evaluated_at = $2 \
-         WHERE id = $1 AND alerts_evaluated_at IS NULL \
-           AND state IN ('complete', 'partial', 'failed')",
-        &[&run.0, &judged_at],
-    )
-    .await?;
+    let marked = sql::exec(tx, MARK_JUDGED, &[&run.0, &judged_at]).await?;
     Ok(marked > 0)
 }
 
@@ -384,14 +321,7 @@ async fn write_memory(
     for row in &judgement.memory_upserts {
         sql::exec(
             tx,
-            "INSERT INTO balance_memory (monitor_id, authorizer_unique_id, first_checked_at, \
-                 last_success_at, last_success_cents, peaks) \
-             VALUES ($1, $2, $3, $4, $5, $6) \
-             ON CONFLICT (monitor_id, authorizer_unique_id) DO UPDATE SET \
-                 first_checked_at = excluded.first_checked_at, \
-                 last_success_at = excluded.last_success_at, \
-                 last_success_cents = excluded.last_success_cents, \
-                 peaks = excluded.peaks",
+            UPSERT_MEMORY,
             &[
                 &monitor.0,
                 &row.authorizer_unique_id,
@@ -423,57 +353,30 @@ async fn write_alert(
 ) -> Result<(), OpError> {
     match write {
         AlertWrite::Open { row, reason } => {
-            let (state, fired_at, notified_at) = match row.phase {
-                OpenPhase::Pending => ("pending", None, None),
-                OpenPhase::Firing {
-                    fired_at,
-                    last_notified_at,
-                } => ("firing", Some(fired_at), Some(last_notified_at)),
-            };
+            let (state, fired_at, notified_at) = row.phase.stored();
             let hits = i64::from(row.hits);
             let clears = i64::from(row.clears);
-            let updated = sql::exec(
-                tx,
-                "UPDATE alerts SET state = $2, severity = $3, consecutive_failures = $4, \
-                     consecutive_passes = $5, first_fired_at = $6, last_fired_at = $6, \
-                     last_notified_at = $7, last_run_id = $8, reason = coalesce($9, reason) \
-                 WHERE fingerprint = $1 AND state <> 'resolved'",
-                &[
-                    &row.fingerprint,
-                    &state,
-                    &row.severity,
-                    &hits,
-                    &clears,
-                    &fired_at,
-                    &notified_at,
-                    &run.0,
-                    reason,
-                ],
-            )
-            .await?;
+            // The columns a judgement changes, as `$1` to `$9` of both statements.
+            let changes: [&(dyn ToSql + Sync); 9] = [
+                &row.fingerprint,
+                &state,
+                &row.severity,
+                &hits,
+                &clears,
+                &fired_at,
+                &notified_at,
+                &run.0,
+                reason,
+            ];
+            let updated = sql::exec(tx, UPDATE_OPEN_ALERT, &changes).await?;
             if updated == 0 {
-                sql::exec(
-                    tx,
-                    "INSERT INTO alerts (fingerprint, state, severity, consecutive_failures, \
-                         consecutive_passes, first_fired_at, last_fired_at, last_notified_at, \
-                         last_run_id, reason, monitor_id, authorizer_unique_id, rule) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10, $11, $12)",
-                    &[
-                        &row.fingerprint,
-                        &state,
-                        &row.severity,
-                        &hits,
-                        &clears,
-                        &fired_at,
-                        &notified_at,
-                        &run.0,
-                        reason,
-                        &monitor.0,
-                        &row.authorizer_unique_id,
-                        &row.rule,
-                    ],
-                )
-                .await?;
+                let mut values = changes.to_vec();
+                values.extend::<[&(dyn ToSql + Sync); 3]>([
+                    &monitor.0,
+                    &row.authorizer_unique_id,
+                    &row.rule,
+                ]);
+                sql::exec(tx, INSERT_ALERT, &values).await?;
             }
         }
         AlertWrite::Resolve {
@@ -481,14 +384,7 @@ async fn write_alert(
             at,
             reason,
         } => {
-            sql::exec(
-                tx,
-                "UPDATE alerts SET state = 'resolved', resolved_at = $2, last_run_id = $3, \
-                     reason = $4, consecutive_failures = 0 \
-                 WHERE fingerprint = $1 AND state = 'firing'",
-                &[fingerprint, at, &run.0, reason],
-            )
-            .await?;
+            sql::exec(tx, RESOLVE_FIRING, &[fingerprint, at, &run.0, reason]).await?;
             // A pending alert "resolved" (its rule or authorizer went) never fired.
             delete_pending(tx, fingerprint).await?;
         }
@@ -498,11 +394,6 @@ async fn write_alert(
 }
 
 async fn delete_pending(tx: &Transaction<'_>, fingerprint: &String) -> Result<(), OpError> {
-    sql::exec(
-        tx,
-        "DELETE FROM alerts WHERE fingerprint = $1 AND state = 'pending'",
-        &[fingerprint],
-    )
-    .await?;
+    sql::exec(tx, DELETE_PENDING, &[fingerprint]).await?;
     Ok(())
 }

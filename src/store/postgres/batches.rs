@@ -2,23 +2,41 @@
 //! Rightfoot's 201 said (a refused authorizer's reason stored with long digit runs
 //! redacted), its state, its members, and the completion webhooks already seen.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Transaction;
 use futures_util::future::BoxFuture;
+use tokio_postgres::Row;
 
 use super::PostgresStore;
 use super::error::OpError;
-use super::rows::{CACHED_GAP, batch_row, batches_of_run, insert_chunk, run_state};
+use super::rows::{batch_row, batches_of_run, insert_chunk, run_state};
 use super::sql::{self, count, text_enum};
-use crate::store::batches::{batch_transition, chunk_sha};
+use crate::store::batches::{
+    Submission, batch_transition, check_batch_id, chunk_sha, gaps_are_final, refusals, submission,
+};
+use crate::store::statements::{batches, dollars};
 use crate::store::types::{
     BatchRecord, BatchRef, BatchResultCounts, BatchRowId, BatchState, BatchSubmitted, PlannedChunk,
     ResultOutcome, RunId,
 };
 use crate::store::{BatchJournal, StoreError};
-use crate::text::Redactor;
+
+/// The statements of this file, in PostgreSQL's spelling.
+const RECORD_FIRST_ATTEMPT: &str = dollars!(batches::RECORD_FIRST_ATTEMPT);
+const FIRST_OWNER_OF_BATCH_ID: &str = dollars!(batches::FIRST_OWNER_OF_BATCH_ID);
+const MARK_SUBMITTED: &str = dollars!(batches::MARK_SUBMITTED);
+const UPSERT_FAILED_AUTHORIZER: &str = dollars!(batches::UPSERT_FAILED_AUTHORIZER);
+const INSERT_REJECTED: &str = dollars!(batches::INSERT_REJECTED);
+const SET_STATE: &str = dollars!(batches::SET_STATE);
+const RUNS_WITH_BATCH_ID: &str = dollars!(batches::RUNS_WITH_BATCH_ID);
+const MEMBERS: &str = dollars!(batches::MEMBERS);
+const MEMBERS_WITHOUT_RESULT: &str = dollars!(batches::MEMBERS_WITHOUT_RESULT);
+const LINKED_CHUNK_STATE: &str = dollars!(batches::LINKED_CHUNK_STATE);
+const LINKED_CHUNK: &str = dollars!(batches::LINKED_CHUNK);
+const CACHED_GAPS: &str = dollars!(batches::CACHED_GAPS);
+const MEMBER_COUNT: &str = dollars!(batches::MEMBER_COUNT);
+const OUTCOME_COUNTS: &str = dollars!(batches::OUTCOME_COUNTS);
+const INSERT_WEBHOOK_EVENT: &str = dollars!(batches::INSERT_WEBHOOK_EVENT);
 
 impl BatchJournal for PostgresStore {
     fn begin_batch(
@@ -48,14 +66,7 @@ impl BatchJournal for PostgresStore {
         Box::pin(self.write(move |tx| {
             Box::pin(async move {
                 batch_row(tx, batch).await?;
-                let row = sql::one(
-                    tx,
-                    "UPDATE batches SET first_attempt_at = coalesce(first_attempt_at, $2), \
-                         updated_at = now() \
-                     WHERE id = $1 RETURNING first_attempt_at",
-                    &[&batch.0, &at],
-                )
-                .await?;
+                let row = sql::one(tx, RECORD_FIRST_ATTEMPT, &[&batch.0, &at]).await?;
                 Ok(row.try_get(0)?)
             })
         }))
@@ -67,12 +78,7 @@ impl BatchJournal for PostgresStore {
         submitted: BatchSubmitted,
     ) -> BoxFuture<'_, Result<Option<BatchRef>, StoreError>> {
         Box::pin(async move {
-            if submitted.rightfoot_batch_id.is_empty() {
-                return Err(StoreError::InvalidInput {
-                    what: "Rightfoot batch id",
-                    message: format!("empty for {batch}"),
-                });
-            }
+            check_batch_id(batch, &submitted)?;
             self.write(move |tx| Box::pin(mark_submitted(tx, batch, submitted)))
                 .await
         })
@@ -93,10 +99,7 @@ impl BatchJournal for PostgresStore {
                 let finished = matches!(state, BatchState::Complete | BatchState::Failed);
                 sql::exec(
                     tx,
-                    "UPDATE batches SET state = $2, updated_at = now(), \
-                         finished_at = CASE WHEN $3 THEN now() END, \
-                         reason = coalesce($4, reason) \
-                     WHERE id = $1",
+                    SET_STATE,
                     &[&batch.0, &state.as_str(), &finished, &reason],
                 )
                 .await?;
@@ -113,16 +116,11 @@ impl BatchJournal for PostgresStore {
         let rightfoot_batch_id = rightfoot_batch_id.to_string();
         Box::pin(self.read(move |tx| {
             Box::pin(async move {
-                sql::all(
-                    tx,
-                    "SELECT DISTINCT run_id FROM batches \
-                     WHERE rightfoot_batch_id = $1 AND run_id <> $2 ORDER BY run_id",
-                    &[&rightfoot_batch_id, &run.0],
-                )
-                .await?
-                .iter()
-                .map(|row| Ok(RunId(row.try_get(0)?)))
-                .collect()
+                sql::all(tx, RUNS_WITH_BATCH_ID, &[&rightfoot_batch_id, &run.0])
+                    .await?
+                    .iter()
+                    .map(|row| Ok(RunId(row.try_get(0)?)))
+                    .collect()
             })
         }))
     }
@@ -131,13 +129,7 @@ impl BatchJournal for PostgresStore {
         Box::pin(self.read(move |tx| {
             Box::pin(async move {
                 batch_row(tx, batch).await?;
-                ids(
-                    tx,
-                    "SELECT authorizer_unique_id FROM batch_members WHERE batch_id = $1 \
-                     ORDER BY authorizer_unique_id",
-                    batch,
-                )
-                .await
+                ids(tx, MEMBERS, batch).await
             })
         }))
     }
@@ -149,16 +141,7 @@ impl BatchJournal for PostgresStore {
         Box::pin(self.read(move |tx| {
             Box::pin(async move {
                 batch_row(tx, batch).await?;
-                ids(
-                    tx,
-                    "SELECT m.authorizer_unique_id FROM batch_members m \
-                     WHERE m.batch_id = $1 AND NOT EXISTS ( \
-                         SELECT 1 FROM results r \
-                         WHERE r.run_id = m.run_id AND r.authorizer_unique_id = m.authorizer_unique_id) \
-                     ORDER BY m.authorizer_unique_id",
-                    batch,
-                )
-                .await
+                ids(tx, MEMBERS_WITHOUT_RESULT, batch).await
             })
         }))
     }
@@ -170,32 +153,14 @@ impl BatchJournal for PostgresStore {
         Box::pin(self.read(move |tx| {
             Box::pin(async move {
                 batch_row(tx, batch).await?;
-                let owner = sql::opt(
-                    tx,
-                    "SELECT c.state FROM batches b JOIN batches c ON c.id = b.cached_from \
-                     WHERE b.id = $1",
-                    &[&batch.0],
-                )
-                .await?;
-                let Some(owner) = owner else {
-                    return Err(StoreError::InvalidInput {
-                        what: "batch row",
-                        message: format!("{batch} is not linked to an earlier chunk"),
-                    }
-                    .into());
-                };
-                let state = text_enum(&owner, 0, BatchState::from_db)?;
-                if matches!(
-                    state,
-                    BatchState::Submitting | BatchState::Submitted | BatchState::Reading
-                ) {
+                let owner = sql::opt(tx, LINKED_CHUNK_STATE, &[&batch.0])
+                    .await?
+                    .map(|row| text_enum(&row, 0, BatchState::from_db))
+                    .transpose()?;
+                if !gaps_are_final(batch, owner)? {
                     return Ok(None);
                 }
-                let sql = format!(
-                    "SELECT m.authorizer_unique_id FROM batch_members m {CACHED_GAP} \
-                     ORDER BY m.authorizer_unique_id"
-                );
-                Ok(Some(ids(tx, &sql, batch).await?))
+                Ok(Some(ids(tx, CACHED_GAPS, batch).await?))
             })
         }))
     }
@@ -216,29 +181,10 @@ impl BatchJournal for PostgresStore {
         Box::pin(self.read(move |tx| {
             Box::pin(async move {
                 batch_row(tx, batch).await?;
-                let members = sql::one(
-                    tx,
-                    "SELECT count(*) FROM batch_members WHERE batch_id = $1",
-                    &[&batch.0],
-                )
-                .await?;
-                let mut counts = BatchResultCounts {
-                    members: count(&members, 0)?,
-                    ..BatchResultCounts::default()
-                };
-                for row in sql::all(
-                    tx,
-                    "SELECT outcome, count(*) FROM results WHERE batch_id = $1 GROUP BY outcome",
-                    &[&batch.0],
-                )
-                .await?
-                {
-                    let number = count(&row, 1)?;
-                    match text_enum(&row, 0, ResultOutcome::from_db)? {
-                        ResultOutcome::Retrieved => counts.retrieved = number,
-                        ResultOutcome::Rejected => counts.rejected = number,
-                        ResultOutcome::NotRetrieved => counts.not_retrieved = number,
-                    }
+                let members = sql::one(tx, MEMBER_COUNT, &[&batch.0]).await?;
+                let mut counts = BatchResultCounts::of_members(count(&members, 0)?);
+                for row in sql::all(tx, OUTCOME_COUNTS, &[&batch.0]).await? {
+                    counts.set(text_enum(&row, 0, ResultOutcome::from_db)?, count(&row, 1)?);
                 }
                 Ok(counts)
             })
@@ -257,8 +203,7 @@ impl BatchJournal for PostgresStore {
             Box::pin(async move {
                 let inserted = sql::exec(
                     tx,
-                    "INSERT INTO webhook_events (event_uuid, received_at, rightfoot_batch_id) \
-                     VALUES ($1, $2, $3) ON CONFLICT (event_uuid) DO NOTHING",
+                    INSERT_WEBHOOK_EVENT,
                     &[&event_uuid, &received_at, &rightfoot_batch_id],
                 )
                 .await?;
@@ -275,47 +220,21 @@ async fn mark_submitted(
     submitted: BatchSubmitted,
 ) -> Result<Option<BatchRef>, OpError> {
     let (_, state, current_id) = batch_row(tx, batch).await?;
-    if let Some(current_id) = current_id {
-        if current_id == submitted.rightfoot_batch_id {
-            return cached_from(tx, batch).await;
-        }
-        return Err(StoreError::InvalidInput {
-            what: "Rightfoot batch id",
-            message: format!(
-                "{batch} already has batch id {current_id:?}, not {:?}",
-                submitted.rightfoot_batch_id
-            ),
-        }
-        .into());
-    }
-    if state == BatchState::Complete {
-        return Err(StoreError::InvalidInput {
-            what: "batch state",
-            message: format!("{batch} is complete"),
-        }
-        .into());
+    if let Submission::Recorded = submission(batch, state, current_id, &submitted)? {
+        return cached_from(tx, batch).await;
     }
     let owner = sql::opt(
         tx,
-        "SELECT id, run_id FROM batches \
-         WHERE rightfoot_batch_id = $1 AND id <> $2 AND cached_from IS NULL \
-         ORDER BY id LIMIT 1",
+        FIRST_OWNER_OF_BATCH_ID,
         &[&submitted.rightfoot_batch_id, &batch.0],
     )
     .await?
-    .map(|row| -> Result<BatchRef, OpError> {
-        Ok(BatchRef {
-            batch: BatchRowId(row.try_get(0)?),
-            run: RunId(row.try_get(1)?),
-        })
-    })
+    .as_ref()
+    .map(batch_ref)
     .transpose()?;
     sql::exec(
         tx,
-        "UPDATE batches SET state = 'submitted', rightfoot_batch_id = $2, \
-             submitted_at = $3, accepted_count = $4, deadline = $5, \
-             updated_at = now(), finished_at = NULL, cached_from = $6 \
-         WHERE id = $1",
+        MARK_SUBMITTED,
         &[
             &batch.0,
             &submitted.rightfoot_batch_id,
@@ -326,53 +245,29 @@ async fn mark_submitted(
         ],
     )
     .await?;
-    // Rightfoot may name an authorizer twice; keep every reason.
-    let mut refused: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for failed in submitted.failed {
-        refused
-            .entry(failed.authorizer_unique_id)
-            .or_default()
-            .push(failed.reason);
-    }
-    for (authorizer, reasons) in refused {
-        let reason = Redactor::digit_runs().scrub(&reasons.join("; "));
-        sql::exec(
-            tx,
-            "INSERT INTO batch_failed_authorizers (batch_id, authorizer_unique_id, reason) \
-             VALUES ($1, $2, $3) \
-             ON CONFLICT (batch_id, authorizer_unique_id) DO UPDATE SET reason = excluded.reason",
-            &[&batch.0, &authorizer, &reason],
-        )
-        .await?;
-        sql::exec(
-            tx,
-            "INSERT INTO results (run_id, batch_id, authorizer_unique_id, outcome, reason, recorded_at) \
-             SELECT run_id, batch_id, authorizer_unique_id, 'rejected', $3, now() \
-             FROM batch_members WHERE batch_id = $1 AND authorizer_unique_id = $2 \
-             ON CONFLICT (run_id, authorizer_unique_id) DO NOTHING",
-            &[&batch.0, &authorizer, &reason],
-        )
-        .await?;
+    for (authorizer, reason) in refusals(submitted.failed) {
+        let values: sql::Params<'_> = &[&batch.0, &authorizer, &reason];
+        sql::exec(tx, UPSERT_FAILED_AUTHORIZER, values).await?;
+        sql::exec(tx, INSERT_REJECTED, values).await?;
     }
     Ok(owner)
 }
 
 /// The chunk `batch` was linked to by `mark_batch_submitted`, if any.
 async fn cached_from(tx: &Transaction<'_>, batch: BatchRowId) -> Result<Option<BatchRef>, OpError> {
-    sql::opt(
-        tx,
-        "SELECT c.id, c.run_id FROM batches b JOIN batches c ON c.id = b.cached_from \
-         WHERE b.id = $1",
-        &[&batch.0],
-    )
-    .await?
-    .map(|row| {
-        Ok(BatchRef {
-            batch: BatchRowId(row.try_get(0)?),
-            run: RunId(row.try_get(1)?),
-        })
+    sql::opt(tx, LINKED_CHUNK, &[&batch.0])
+        .await?
+        .as_ref()
+        .map(batch_ref)
+        .transpose()
+}
+
+/// A chunk's id and run, in columns 0 and 1.
+fn batch_ref(row: &Row) -> Result<BatchRef, OpError> {
+    Ok(BatchRef {
+        batch: BatchRowId(row.try_get(0)?),
+        run: RunId(row.try_get(1)?),
     })
-    .transpose()
 }
 
 async fn ids(tx: &Transaction<'_>, sql: &str, batch: BatchRowId) -> Result<Vec<String>, OpError> {

@@ -13,6 +13,8 @@ use super::PostgresStore;
 use super::rows::run_state;
 use super::sql;
 use crate::domain::Cents;
+use crate::store::statements::export::{ExportDialect, export};
+use crate::store::statements::respell;
 use crate::store::{BoxedSink, Export, ExportError, ExportQuery, ExportScope, ExportedResult};
 
 impl Export for PostgresStore {
@@ -86,33 +88,14 @@ impl Export for PostgresStore {
     }
 }
 
-/// The query for a scope: `$1` and `$2` the time window, `$3` the scope's parameter (a
-/// run or monitor id, or the Rightfoot batch ids).
+/// The query for a scope (see `statements::export`).
 fn export_sql(scope: &ExportScope) -> String {
-    let (filter, order) = match scope {
-        ExportScope::All => ("", "r.seq"),
-        ExportScope::Run(_) => (
-            "AND r.batch_id IN (SELECT coalesce(x.cached_from, x.id) FROM batches x \
-                                WHERE x.run_id = $3)",
-            "r.batch_id, r.seq",
-        ),
-        ExportScope::Monitor(_) => (
-            "AND r.run_id IN (SELECT u.id FROM runs u WHERE u.monitor_id = $3)",
-            "r.run_id, r.authorizer_unique_id",
-        ),
-        ExportScope::RightfootBatches(_) => (
-            "AND r.batch_id IN (SELECT x.id FROM batches x WHERE x.cached_from IS NULL \
-                                AND x.rightfoot_batch_id = ANY($3::TEXT[]))",
-            "r.batch_id, r.seq",
-        ),
-    };
-    format!(
-        "SELECT r.authorizer_unique_id, b.rightfoot_batch_id, r.balance_cents, \
-             r.balance_status_code, r.retrieved_at \
-         FROM results r JOIN batches b ON b.id = r.batch_id \
-         WHERE r.outcome = 'retrieved' {filter} \
-           AND ($1::TIMESTAMPTZ IS NULL OR r.retrieved_at >= $1) \
-           AND ($2::TIMESTAMPTZ IS NULL OR r.retrieved_at < $2) \
-         ORDER BY {order}"
-    )
+    respell(&export(
+        scope,
+        &ExportDialect {
+            join: "JOIN",
+            key: "seq",
+            batch_id_in: "= ANY(CAST(?3 AS TEXT[]))",
+        },
+    ))
 }

@@ -11,6 +11,7 @@ use tokio_postgres::Row;
 use super::PostgresStore;
 use super::error::OpError;
 use super::sql;
+use crate::store::statements::{dollars, leases};
 use crate::store::types::{MonitorId, RunId};
 use crate::store::{LeaseRequest, LeaseTake, RunLease, RunLeases, StoreError};
 
@@ -30,18 +31,21 @@ fn lease_row(row: &Row) -> Result<RunLease, OpError> {
     })
 }
 
-const LEASE_COLUMNS: &str = "monitor_id, holder, run_id, taken_at, valid_until";
+/// The statements of this file, in PostgreSQL's spelling.
+const UNEXPIRED_LEASE: &str = dollars!(concat!(leases::lease!(), " AND valid_until > now()"));
+const TAKE_LEASE: &str = dollars!(concat!(
+    leases::take_lease!("now()", "now() + make_interval(secs => ?3)"),
+    " RETURNING valid_until"
+));
+const SET_RUN: &str = dollars!(leases::SET_RUN);
+const RELEASE: &str = dollars!(leases::RELEASE);
 
-async fn stored_lease(
+/// Monitor `monitor`'s lease, if it has not expired.
+async fn unexpired_lease(
     tx: &Transaction<'_>,
     monitor: MonitorId,
-    unexpired: bool,
 ) -> Result<Option<RunLease>, OpError> {
-    let sql = format!(
-        "SELECT {LEASE_COLUMNS} FROM run_leases WHERE monitor_id = $1 \
-         AND (NOT $2 OR valid_until > now())"
-    );
-    sql::opt(tx, &sql, &[&monitor.0, &unexpired])
+    sql::opt(tx, UNEXPIRED_LEASE, &[&monitor.0])
         .await?
         .as_ref()
         .map(lease_row)
@@ -61,22 +65,12 @@ impl RunLeases for PostgresStore {
         } = request;
         Box::pin(self.write(move |tx| {
             Box::pin(async move {
-                if let Some(lease) = stored_lease(tx, monitor, true).await?
+                if let Some(lease) = unexpired_lease(tx, monitor).await?
                     && replacing.as_deref() != Some(lease.holder.as_str())
                 {
                     return Ok(LeaseTake::Held(lease));
                 }
-                let row = sql::one(
-                    tx,
-                    "INSERT INTO run_leases (monitor_id, holder, run_id, taken_at, valid_until) \
-                     VALUES ($1, $2, NULL, now(), now() + make_interval(secs => $3)) \
-                     ON CONFLICT (monitor_id) DO UPDATE SET holder = excluded.holder, \
-                         run_id = NULL, taken_at = excluded.taken_at, \
-                         valid_until = excluded.valid_until \
-                     RETURNING valid_until",
-                    &[&monitor.0, &holder, &seconds(ttl)],
-                )
-                .await?;
+                let row = sql::one(tx, TAKE_LEASE, &[&monitor.0, &holder, &seconds(ttl)]).await?;
                 Ok(LeaseTake::Taken {
                     expires_at: row.try_get(0)?,
                 })
@@ -92,12 +86,7 @@ impl RunLeases for PostgresStore {
     ) -> BoxFuture<'_, Result<bool, StoreError>> {
         Box::pin(self.write(move |tx| {
             Box::pin(async move {
-                let changed = sql::exec(
-                    tx,
-                    "UPDATE run_leases SET run_id = $3 WHERE monitor_id = $1 AND holder = $2",
-                    &[&monitor.0, &holder, &run.0],
-                )
-                .await?;
+                let changed = sql::exec(tx, SET_RUN, &[&monitor.0, &holder, &run.0]).await?;
                 Ok(changed == 1)
             })
         }))
@@ -130,18 +119,13 @@ impl RunLeases for PostgresStore {
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(self.write(move |tx| {
             Box::pin(async move {
-                sql::exec(
-                    tx,
-                    "DELETE FROM run_leases WHERE monitor_id = $1 AND holder = $2",
-                    &[&monitor.0, &holder],
-                )
-                .await?;
+                sql::exec(tx, RELEASE, &[&monitor.0, &holder]).await?;
                 Ok(())
             })
         }))
     }
 
     fn run_lease(&self, monitor: MonitorId) -> BoxFuture<'_, Result<Option<RunLease>, StoreError>> {
-        Box::pin(self.read(move |tx| Box::pin(stored_lease(tx, monitor, true))))
+        Box::pin(self.read(move |tx| Box::pin(unexpired_lease(tx, monitor))))
     }
 }

@@ -8,9 +8,19 @@ use futures_util::future::BoxFuture;
 use super::PostgresStore;
 use super::error::OpError;
 use super::sql::{self, count};
+use crate::store::statements::{dollars, outbox};
 use crate::store::{
     AttemptOutcome, NewNotification, NotificationRecord, Outbox, QueuedNotification, StoreError,
 };
+
+/// The statements of this file, in PostgreSQL's spelling.
+const DUE: &str = dollars!(outbox::DUE);
+const NEXT_DUE: &str = dollars!(outbox::NEXT_DUE);
+const DELIVERED: &str = dollars!(outbox::DELIVERED);
+const RETRY: &str = dollars!(outbox::RETRY);
+const FAILED: &str = dollars!(outbox::FAILED);
+const ALL: &str = dollars!(outbox::ALL);
+const QUEUE: &str = dollars!(outbox::QUEUE);
 
 impl Outbox for PostgresStore {
     fn queue_notification(
@@ -27,29 +37,22 @@ impl Outbox for PostgresStore {
     ) -> BoxFuture<'_, Result<Vec<QueuedNotification>, StoreError>> {
         Box::pin(self.read(move |tx| {
             Box::pin(async move {
-                sql::all(
-                    tx,
-                    "SELECT id, route, idempotency_key, payload, monitor, created_at, \
-                            next_attempt_at, attempts \
-                     FROM outbox WHERE state = 'pending' AND next_attempt_at <= $1 \
-                     ORDER BY next_attempt_at, id LIMIT $2",
-                    &[&now, &i64::from(limit)],
-                )
-                .await?
-                .iter()
-                .map(|row| {
-                    Ok(QueuedNotification {
-                        id: row.try_get(0)?,
-                        route: row.try_get(1)?,
-                        idempotency_key: row.try_get(2)?,
-                        payload: row.try_get(3)?,
-                        monitor: row.try_get(4)?,
-                        created_at: row.try_get(5)?,
-                        next_attempt_at: row.try_get(6)?,
-                        attempts: count(row, 7)?,
+                sql::all(tx, DUE, &[&now, &i64::from(limit)])
+                    .await?
+                    .iter()
+                    .map(|row| {
+                        Ok(QueuedNotification {
+                            id: row.try_get(0)?,
+                            route: row.try_get(1)?,
+                            idempotency_key: row.try_get(2)?,
+                            payload: row.try_get(3)?,
+                            monitor: row.try_get(4)?,
+                            created_at: row.try_get(5)?,
+                            next_attempt_at: row.try_get(6)?,
+                            attempts: count(row, 7)?,
+                        })
                     })
-                })
-                .collect()
+                    .collect()
             })
         }))
     }
@@ -57,12 +60,7 @@ impl Outbox for PostgresStore {
     fn next_notification_due(&self) -> BoxFuture<'_, Result<Option<DateTime<Utc>>, StoreError>> {
         Box::pin(self.read(|tx| {
             Box::pin(async move {
-                let row = sql::one(
-                    tx,
-                    "SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending'",
-                    &[],
-                )
-                .await?;
+                let row = sql::one(tx, NEXT_DUE, &[]).await?;
                 Ok(row.try_get(0)?)
             })
         }))
@@ -77,38 +75,13 @@ impl Outbox for PostgresStore {
         Box::pin(self.write(move |tx| {
             Box::pin(async move {
                 match outcome {
-                    AttemptOutcome::Delivered => {
-                        sql::exec(
-                            tx,
-                            "UPDATE outbox SET state = 'delivered', delivered_at = $2, \
-                                 last_attempt_at = $2, attempts = attempts + 1 \
-                             WHERE id = $1 AND state = 'pending'",
-                            &[&id, &at],
-                        )
-                        .await?
-                    }
+                    AttemptOutcome::Delivered => sql::exec(tx, DELIVERED, &[&id, &at]).await?,
                     AttemptOutcome::Retry {
                         error,
                         next_attempt_at,
-                    } => {
-                        sql::exec(
-                            tx,
-                            "UPDATE outbox SET last_attempt_at = $2, attempts = attempts + 1, \
-                                 last_error = $3, next_attempt_at = $4 \
-                             WHERE id = $1 AND state = 'pending'",
-                            &[&id, &at, &error, &next_attempt_at],
-                        )
-                        .await?
-                    }
+                    } => sql::exec(tx, RETRY, &[&id, &at, &error, &next_attempt_at]).await?,
                     AttemptOutcome::Failed { error } => {
-                        sql::exec(
-                            tx,
-                            "UPDATE outbox SET state = 'failed', last_attempt_at = $2, \
-                                 attempts = attempts + 1, last_error = $3 \
-                             WHERE id = $1 AND state = 'pending'",
-                            &[&id, &at, &error],
-                        )
-                        .await?
+                        sql::exec(tx, FAILED, &[&id, &at, &error]).await?
                     }
                 };
                 Ok(())
@@ -119,29 +92,23 @@ impl Outbox for PostgresStore {
     fn notifications(&self) -> BoxFuture<'_, Result<Vec<NotificationRecord>, StoreError>> {
         Box::pin(self.read(|tx| {
             Box::pin(async move {
-                sql::all(
-                    tx,
-                    "SELECT id, route, idempotency_key, payload, state, attempts, last_error, \
-                            created_at, delivered_at \
-                     FROM outbox ORDER BY id",
-                    &[],
-                )
-                .await?
-                .iter()
-                .map(|row| {
-                    Ok(NotificationRecord {
-                        id: row.try_get(0)?,
-                        route: row.try_get(1)?,
-                        idempotency_key: row.try_get(2)?,
-                        payload: row.try_get(3)?,
-                        state: row.try_get(4)?,
-                        attempts: count(row, 5)?,
-                        last_error: row.try_get(6)?,
-                        created_at: row.try_get(7)?,
-                        delivered_at: row.try_get(8)?,
+                sql::all(tx, ALL, &[])
+                    .await?
+                    .iter()
+                    .map(|row| {
+                        Ok(NotificationRecord {
+                            id: row.try_get(0)?,
+                            route: row.try_get(1)?,
+                            idempotency_key: row.try_get(2)?,
+                            payload: row.try_get(3)?,
+                            state: row.try_get(4)?,
+                            attempts: count(row, 5)?,
+                            last_error: row.try_get(6)?,
+                            created_at: row.try_get(7)?,
+                            delivered_at: row.try_get(8)?,
+                        })
                     })
-                })
-                .collect()
+                    .collect()
             })
         }))
     }
@@ -155,9 +122,7 @@ pub(super) async fn queue(
 ) -> Result<i64, OpError> {
     let row = sql::one(
         tx,
-        "INSERT INTO outbox (route, idempotency_key, payload, created_at, next_attempt_at, \
-             state, monitor) \
-         VALUES ($1, $2, $3, $4, $4, 'pending', $5) RETURNING id",
+        QUEUE,
         &[
             &notification.route,
             &notification.idempotency_key,

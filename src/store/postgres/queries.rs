@@ -11,14 +11,31 @@ use tokio_postgres::Row;
 
 use super::PostgresStore;
 use super::error::OpError;
-use super::rows::{RUN_COLUMNS, run_records};
+use super::rows::run_records;
 use super::sql::{self, cents, count, text_enum};
 use crate::store::queries::{merged_batch_page, paged};
+use crate::store::statements::{dollars, queries};
 use crate::store::types::{ResultOutcome, RunId, RunRecord, RunState};
 use crate::store::{
     AlertRecord, AlertStateFilter, BatchResultRow, BatchResultsPage, HistoryPage, HistoryRow,
     LastRunResults, MetricsSnapshot, Paged, ReadQueries, StoreError,
 };
+
+/// The statements of this file, in PostgreSQL's spelling.
+const BATCH_TOTAL_PROCESSED: &str = dollars!(queries::BATCH_TOTAL_PROCESSED);
+const BATCH_ID_KNOWN: &str = dollars!(queries::BATCH_ID_KNOWN);
+const CHUNKS_WITH_BATCH_ID: &str = dollars!(queries::CHUNKS_WITH_BATCH_ID);
+const RUNS_PAGE: &str = dollars!(queries::RUNS_PAGE);
+const ALERTS_PAGE: &str = dollars!(queries::ALERTS_PAGE);
+const RUN_COUNTS: &str = dollars!(queries::RUN_COUNTS);
+const LATEST_FINISHED_RUNS: &str = dollars!(queries::LATEST_FINISHED_RUNS);
+const RESULT_COUNTS: &str = dollars!(queries::RESULT_COUNTS);
+const FIRING_BY_SEVERITY: &str = dollars!(queries::FIRING_BY_SEVERITY);
+const OUTBOX_COUNTS: &str = dollars!(queries::OUTBOX_COUNTS);
+const LAST_COMPLETE_RUN: &str = dollars!(queries::LAST_COMPLETE_RUN);
+const SCHEDULE_POSITIONS: &str = dollars!(queries::SCHEDULE_POSITIONS);
+const HISTORY_PAGE: &str = dollars!(queries::history_page!(""));
+const CHUNK_RESULTS: &str = dollars!(queries::chunk_results!(""));
 
 impl ReadQueries for PostgresStore {
     fn history_page<'a>(
@@ -42,14 +59,7 @@ impl ReadQueries for PostgresStore {
                 }
                 let rows = sql::all(
                     tx,
-                    "SELECT r.run_id, runs.created_at, b.rightfoot_batch_id, r.outcome, \
-                            r.balance_cents, r.balance_status_code, r.reason \
-                     FROM results r \
-                     JOIN runs ON runs.id = r.run_id \
-                     JOIN batches b ON b.id = r.batch_id \
-                     WHERE r.authorizer_unique_id = $1 AND r.run_id < $2 \
-                     ORDER BY r.run_id DESC \
-                     LIMIT $3",
+                    HISTORY_PAGE,
                     &[
                         &authorizer,
                         &before_run.map_or(i64::MAX, |run| run.0),
@@ -86,15 +96,9 @@ impl ReadQueries for PostgresStore {
                 else {
                     return Ok(None);
                 };
-                let total: i64 = sql::one(
-                    tx,
-                    "SELECT count(DISTINCT r.authorizer_unique_id) \
-                     FROM batches b JOIN results r ON r.batch_id = b.id \
-                     WHERE b.rightfoot_batch_id = $1 AND r.outcome = 'retrieved'",
-                    &[&rightfoot_batch_id],
-                )
-                .await?
-                .try_get(0)?;
+                let total: i64 = sql::one(tx, BATCH_TOTAL_PROCESSED, &[&rightfoot_batch_id])
+                    .await?
+                    .try_get(0)?;
                 page.total_processed = u64::try_from(total).unwrap_or(0);
                 Ok(Some(page))
             })
@@ -123,13 +127,7 @@ impl ReadQueries for PostgresStore {
             Box::pin(async move {
                 let mut unknown = Vec::new();
                 for id in rightfoot_batch_ids {
-                    let known: bool = sql::one(
-                        tx,
-                        "SELECT EXISTS (SELECT 1 FROM batches WHERE rightfoot_batch_id = $1)",
-                        &[&id],
-                    )
-                    .await?
-                    .try_get(0)?;
+                    let known: bool = sql::one(tx, BATCH_ID_KNOWN, &[&id]).await?.try_get(0)?;
                     if !known {
                         unknown.push(id);
                     }
@@ -147,14 +145,9 @@ impl ReadQueries for PostgresStore {
     ) -> BoxFuture<'_, Result<Paged<RunRecord>, StoreError>> {
         Box::pin(self.read(move |tx| {
             Box::pin(async move {
-                let sql = format!(
-                    "SELECT {RUN_COLUMNS} FROM runs r JOIN monitors m ON m.id = r.monitor_id \
-                     WHERE r.id < $1 AND ($2::TEXT IS NULL OR m.name = $2) \
-                     ORDER BY r.id DESC LIMIT $3"
-                );
                 let rows = sql::all(
                     tx,
-                    &sql,
+                    RUNS_PAGE,
                     &[
                         &before.map_or(i64::MAX, |run| run.0),
                         &monitor_name,
@@ -177,13 +170,7 @@ impl ReadQueries for PostgresStore {
             Box::pin(async move {
                 let rows = sql::all(
                     tx,
-                    "SELECT a.id, a.fingerprint, m.name, a.authorizer_unique_id, a.rule, a.state, \
-                            a.severity, a.consecutive_failures, a.consecutive_passes, \
-                            a.first_fired_at, a.last_fired_at, a.last_notified_at, a.resolved_at, \
-                            a.last_run_id, a.reason \
-                     FROM alerts a JOIN monitors m ON m.id = a.monitor_id \
-                     WHERE a.id < $1 AND a.state <> 'pending' AND ($2::TEXT IS NULL OR a.state = $2) \
-                     ORDER BY a.id DESC LIMIT $3",
+                    ALERTS_PAGE,
                     &[
                         &before.unwrap_or(i64::MAX),
                         &state.map(AlertStateFilter::as_str),
@@ -209,16 +196,11 @@ impl ReadQueries for PostgresStore {
     ) -> BoxFuture<'_, Result<BTreeMap<String, DateTime<Utc>>, StoreError>> {
         Box::pin(self.read(|tx| {
             Box::pin(async move {
-                sql::all(
-                    tx,
-                    "SELECT m.name, s.last_slot FROM schedule_state s \
-                     JOIN monitors m ON m.id = s.monitor_id",
-                    &[],
-                )
-                .await?
-                .iter()
-                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-                .collect()
+                sql::all(tx, SCHEDULE_POSITIONS, &[])
+                    .await?
+                    .iter()
+                    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                    .collect()
             })
         }))
     }
@@ -226,14 +208,7 @@ impl ReadQueries for PostgresStore {
 
 async fn metrics(tx: &Transaction<'_>) -> Result<MetricsSnapshot, OpError> {
     let mut snapshot = MetricsSnapshot::default();
-    for row in sql::all(
-        tx,
-        "SELECT m.name, r.state, count(*) FROM runs r JOIN monitors m ON m.id = r.monitor_id \
-         GROUP BY m.name, r.state ORDER BY m.name, r.state",
-        &[],
-    )
-    .await?
-    {
+    for row in sql::all(tx, RUN_COUNTS, &[]).await? {
         let count: i64 = row.try_get(2)?;
         snapshot.runs.push((
             row.try_get(0)?,
@@ -241,26 +216,11 @@ async fn metrics(tx: &Transaction<'_>) -> Result<MetricsSnapshot, OpError> {
             u64::try_from(count).unwrap_or(0),
         ));
     }
-    let latest = sql::all(
-        tx,
-        "SELECT m.name, max(r.id) FROM runs r JOIN monitors m ON m.id = r.monitor_id \
-         WHERE r.state IN ('complete', 'partial', 'failed') \
-         GROUP BY m.name ORDER BY m.name",
-        &[],
-    )
-    .await?;
+    let latest = sql::all(tx, LATEST_FINISHED_RUNS, &[]).await?;
     for monitor in latest {
         let name: String = monitor.try_get(0)?;
         let run: i64 = monitor.try_get(1)?;
-        for row in sql::all(
-            tx,
-            "SELECT outcome, balance_status_code, count(*) FROM results WHERE run_id = $1 \
-             GROUP BY outcome, balance_status_code \
-             ORDER BY outcome, balance_status_code NULLS FIRST",
-            &[&run],
-        )
-        .await?
-        {
+        for row in sql::all(tx, RESULT_COUNTS, &[&run]).await? {
             let count: i64 = row.try_get(2)?;
             snapshot.last_run_results.push(LastRunResults {
                 monitor_name: name.clone(),
@@ -271,38 +231,20 @@ async fn metrics(tx: &Transaction<'_>) -> Result<MetricsSnapshot, OpError> {
             });
         }
     }
-    for row in sql::all(
-        tx,
-        "SELECT severity, count(*) FROM alerts WHERE state = 'firing' GROUP BY severity",
-        &[],
-    )
-    .await?
-    {
+    for row in sql::all(tx, FIRING_BY_SEVERITY, &[]).await? {
         let count: i64 = row.try_get(1)?;
         snapshot
             .firing_alerts
             .insert(row.try_get(0)?, u64::try_from(count).unwrap_or(0));
     }
-    let outbox = sql::one(
-        tx,
-        "SELECT (SELECT count(*) FROM outbox WHERE state = 'pending'), \
-                (SELECT count(*) FROM outbox WHERE state = 'failed')",
-        &[],
-    )
-    .await?;
+    let outbox = sql::one(tx, OUTBOX_COUNTS, &[]).await?;
     snapshot.outbox_pending = u64::from(count(&outbox, 0)?);
     snapshot.outbox_failed = u64::from(count(&outbox, 1)?);
-    snapshot.last_complete_run = sql::all(
-        tx,
-        "SELECT m.name, max(r.finished_at) FROM runs r \
-         JOIN monitors m ON m.id = r.monitor_id \
-         WHERE r.state = 'complete' GROUP BY m.name ORDER BY m.name",
-        &[],
-    )
-    .await?
-    .iter()
-    .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-    .collect::<Result<_, OpError>>()?;
+    snapshot.last_complete_run = sql::all(tx, LAST_COMPLETE_RUN, &[])
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect::<Result<_, OpError>>()?;
     Ok(snapshot)
 }
 
@@ -315,12 +257,7 @@ async fn batch_rows(
     after: Option<&str>,
     limit: u32,
 ) -> Result<Option<BatchResultsPage>, OpError> {
-    let chunks = sql::all(
-        tx,
-        "SELECT id, run_id FROM batches WHERE rightfoot_batch_id = $1 ORDER BY id",
-        &[&rightfoot_batch_id],
-    )
-    .await?;
+    let chunks = sql::all(tx, CHUNKS_WITH_BATCH_ID, &[&rightfoot_batch_id]).await?;
     if chunks.is_empty() {
         return Ok(None);
     }
@@ -330,19 +267,7 @@ async fn batch_rows(
     let mut found = Vec::new();
     for chunk in chunks {
         let (batch, run): (i64, i64) = (chunk.try_get(0)?, chunk.try_get(1)?);
-        for row in sql::all(
-            tx,
-            "SELECT r.authorizer_unique_id, r.balance_cents, r.balance_status_code, r.retrieved_at \
-             FROM batch_members m \
-             JOIN results r ON r.run_id = m.run_id AND r.authorizer_unique_id = m.authorizer_unique_id \
-             WHERE m.batch_id = $1 AND m.run_id = $2 AND m.authorizer_unique_id > $3 \
-               AND r.batch_id = $1 AND r.outcome = 'retrieved' \
-             ORDER BY m.authorizer_unique_id \
-             LIMIT $4",
-            &[&batch, &run, &after, &(wanted as i64)],
-        )
-        .await?
-        {
+        for row in sql::all(tx, CHUNK_RESULTS, &[&batch, &run, &after, &(wanted as i64)]).await? {
             found.push(BatchResultRow {
                 authorizer_unique_id: row.try_get(0)?,
                 balance: cents(&row, 1)?,

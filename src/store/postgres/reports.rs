@@ -11,13 +11,23 @@ use tokio_postgres::Row;
 
 use super::PostgresStore;
 use super::error::OpError;
-use super::rows::{OUTBOX_RUN_ID, RUN_COLUMNS, run_records, run_state};
+use super::rows::{OUTBOX_RUN_ID, run_records, run_state};
 use super::sql::{self, cents, count};
+use crate::store::statements::{dollars, reports, respell, runs};
 use crate::store::types::{MonitorId, RunId};
 use crate::store::{
     AuthorizerCheck, CheckOutcome, HistoryQuery, NotificationCounts, Reports, RunCounts,
     RunNotifications, RunOverview, StoreError, UndeliveredNotification,
 };
+
+/// The statements of this file, in PostgreSQL's spelling.
+const HISTORY: &str = dollars!(reports::HISTORY);
+const MONITOR_ID: &str = dollars!(runs::MONITOR_ID);
+const RECENT_RUNS: &str = dollars!(reports::RECENT_RUNS);
+const RUN_ALERT_STATES: &str = dollars!(reports::RUN_ALERT_STATES);
+const AUTHORIZER_KNOWN: &str = dollars!(reports::AUTHORIZER_KNOWN);
+const RESULT_COUNTS: &str = dollars!(reports::RESULT_COUNTS);
+const PREFLIGHT_COUNT: &str = dollars!(reports::PREFLIGHT_COUNT);
 
 impl Reports for PostgresStore {
     fn authorizer_checks(
@@ -28,7 +38,7 @@ impl Reports for PostgresStore {
             Box::pin(async move {
                 let checks = sql::all(
                     tx,
-                    HISTORY_SQL,
+                    HISTORY,
                     &[
                         &query.authorizer_unique_id,
                         &query.since,
@@ -54,7 +64,7 @@ impl Reports for PostgresStore {
         let name = name.to_string();
         Box::pin(self.read(move |tx| {
             Box::pin(async move {
-                sql::opt(tx, "SELECT id FROM monitors WHERE name = $1", &[&name])
+                sql::opt(tx, MONITOR_ID, &[&name])
                     .await?
                     .map(|row| Ok(MonitorId(row.try_get(0)?)))
                     .transpose()
@@ -69,13 +79,8 @@ impl Reports for PostgresStore {
     ) -> BoxFuture<'_, Result<Vec<RunOverview>, StoreError>> {
         Box::pin(self.read(move |tx| {
             Box::pin(async move {
-                let sql = format!(
-                    "SELECT {RUN_COLUMNS} FROM runs r JOIN monitors m ON m.id = r.monitor_id \
-                     WHERE $1::BIGINT IS NULL OR r.monitor_id = $1 ORDER BY r.id DESC LIMIT $2"
-                );
-                let runs = run_records(
-                    &sql::all(tx, &sql, &[&monitor.map(|m| m.0), &i64::from(limit)]).await?,
-                )?;
+                let values: sql::Params<'_> = &[&monitor.map(|m| m.0), &i64::from(limit)];
+                let runs = run_records(&sql::all(tx, RECENT_RUNS, values).await?)?;
                 let notifications = notification_counts_by_run(tx).await?;
                 let mut overviews = Vec::with_capacity(runs.len());
                 for run in runs {
@@ -95,31 +100,14 @@ impl Reports for PostgresStore {
             Box::pin(async move {
                 run_state(tx, run).await?;
                 let mut summary = RunNotifications::default();
-                for row in sql::all(
-                    tx,
-                    "SELECT state, count(*) FROM alerts \
-                     WHERE last_run_id = $1 AND state <> 'pending' GROUP BY state",
-                    &[&run.0],
-                )
-                .await?
-                {
-                    let state: &str = row.try_get(0)?;
-                    let number = count(&row, 1)?;
-                    if state == "firing" {
-                        summary.alerts_firing = number;
-                    } else {
-                        summary.alerts_resolved = number;
-                    }
+                for row in sql::all(tx, RUN_ALERT_STATES, &[&run.0]).await? {
+                    summary.add_alerts(row.try_get(0)?, count(&row, 1)?);
                 }
                 summary.counts = notification_counts_by_run(tx)
                     .await?
                     .remove(&run.0)
                     .unwrap_or_default();
-                let sql = format!(
-                    "SELECT o.route, o.state, o.attempts, o.last_error, o.next_attempt_at \
-                     FROM outbox o WHERE o.state <> 'delivered' AND {OUTBOX_RUN_ID} = $1 \
-                     ORDER BY o.id"
-                );
+                let sql = respell(&reports::undelivered_of_run(OUTBOX_RUN_ID));
                 summary.undelivered = sql::all(tx, &sql, &[&run.0])
                     .await?
                     .iter()
@@ -138,35 +126,6 @@ impl Reports for PostgresStore {
         }))
     }
 }
-
-/// Results and pre-flight rejections of the authorizer (`$1`), one row per run, with the
-/// run's time and the latest earlier balance; `$2` is `since`, `$3` the limit.
-const HISTORY_SQL: &str = "
-WITH checks AS (
-    SELECT r.run_id, r.outcome, r.balance_cents, r.balance_status_code, r.retrieved_at,
-           r.reason
-    FROM results r WHERE r.authorizer_unique_id = $1
-    UNION ALL
-    SELECT p.run_id, 'preflight_rejected', NULL::BIGINT, NULL::BIGINT, NULL::TIMESTAMPTZ, p.reason
-    FROM preflight_rejections p
-    WHERE p.authorizer_unique_id = $1
-      AND p.position = (SELECT min(q.position) FROM preflight_rejections q
-                        WHERE q.run_id = p.run_id AND q.authorizer_unique_id = $1)
-),
-timed AS MATERIALIZED (
-    SELECT c.*, m.name AS monitor, coalesce(u.started_at, u.created_at) AS run_time
-    FROM checks c JOIN runs u ON u.id = c.run_id JOIN monitors m ON m.id = u.monitor_id
-)
-SELECT t.run_id, t.monitor, t.run_time, t.outcome, t.balance_cents, t.balance_status_code,
-       t.retrieved_at, t.reason,
-       (SELECT e.balance_cents FROM timed e
-        WHERE e.balance_cents IS NOT NULL
-          AND (e.run_time < t.run_time OR (e.run_time = t.run_time AND e.run_id < t.run_id))
-        ORDER BY e.run_time DESC, e.run_id DESC LIMIT 1)
-FROM timed t
-WHERE $2::TIMESTAMPTZ IS NULL OR t.run_time >= $2
-ORDER BY t.run_time DESC, t.run_id DESC
-LIMIT $3";
 
 pub(super) fn authorizer_check(row: &Row) -> Result<AuthorizerCheck, OpError> {
     let outcome: &str = row.try_get(3)?;
@@ -189,46 +148,17 @@ pub(super) async fn authorizer_known(
     tx: &Transaction<'_>,
     authorizer: &str,
 ) -> Result<bool, OpError> {
-    Ok(sql::one(
-        tx,
-        "SELECT EXISTS (SELECT 1 FROM results WHERE authorizer_unique_id = $1) \
-             OR EXISTS (SELECT 1 FROM preflight_rejections WHERE authorizer_unique_id = $1) \
-             OR EXISTS (SELECT 1 FROM batch_members WHERE authorizer_unique_id = $1)",
-        &[&authorizer],
-    )
-    .await?
-    .try_get(0)?)
+    Ok(sql::one(tx, AUTHORIZER_KNOWN, &[&authorizer])
+        .await?
+        .try_get(0)?)
 }
 
 async fn run_counts(tx: &Transaction<'_>, run: RunId) -> Result<RunCounts, OpError> {
     let mut counts = RunCounts::default();
-    for row in sql::all(
-        tx,
-        "SELECT outcome, balance_status_code = 0, count(*) FROM results \
-         WHERE run_id = $1 GROUP BY 1, 2",
-        &[&run.0],
-    )
-    .await?
-    {
-        let outcome: &str = row.try_get(0)?;
-        let succeeded: Option<bool> = row.try_get(1)?;
-        let number = count(&row, 2)?;
-        match (outcome, succeeded) {
-            ("retrieved", Some(true)) => counts.succeeded += number,
-            ("retrieved", _) => counts.failed += number,
-            ("not_retrieved", _) => counts.not_retrieved += number,
-            _ => counts.rejected += number,
-        }
+    for row in sql::all(tx, RESULT_COUNTS, &[&run.0]).await? {
+        counts.add(row.try_get(0)?, row.try_get(1)?, count(&row, 2)?);
     }
-    counts.preflight_rejected = count(
-        &sql::one(
-            tx,
-            "SELECT count(*) FROM preflight_rejections WHERE run_id = $1",
-            &[&run.0],
-        )
-        .await?,
-        0,
-    )?;
+    counts.preflight_rejected = count(&sql::one(tx, PREFLIGHT_COUNT, &[&run.0]).await?, 0)?;
     Ok(counts)
 }
 
@@ -237,21 +167,13 @@ async fn notification_counts_by_run(
     tx: &Transaction<'_>,
 ) -> Result<HashMap<i64, NotificationCounts>, OpError> {
     let mut counts: HashMap<i64, NotificationCounts> = HashMap::new();
-    let sql = format!(
-        "SELECT run, state, count(*) FROM \
-             (SELECT {OUTBOX_RUN_ID} AS run, o.state FROM outbox o) AS linked \
-         WHERE run IS NOT NULL GROUP BY 1, 2"
-    );
+    let sql = respell(&reports::notification_counts_by_run(OUTBOX_RUN_ID));
     for row in sql::all(tx, &sql, &[]).await? {
         let run: i64 = row.try_get(0)?;
-        let state: &str = row.try_get(1)?;
-        let number = count(&row, 2)?;
-        let entry = counts.entry(run).or_default();
-        match state {
-            "delivered" => entry.delivered += number,
-            "failed" => entry.failed += number,
-            _ => entry.pending += number,
-        }
+        counts
+            .entry(run)
+            .or_default()
+            .add(row.try_get(1)?, count(&row, 2)?);
     }
     Ok(counts)
 }

@@ -5,12 +5,21 @@
 use futures_util::future::BoxFuture;
 
 use super::PostgresStore;
-use super::rows::{CACHED_GAP, batch_row};
+use super::rows::batch_row;
 use super::sql::{self, cents, text_enum};
+use crate::store::results::same_run;
+use crate::store::statements::{dollars, results};
 use crate::store::types::{
     BatchRowId, HistoryEntry, ResultOutcome, ResultRow, RunId, UpsertOutcome,
 };
 use crate::store::{ResultJournal, StoreError};
+
+/// The statements of this file, in PostgreSQL's spelling.
+const IS_MEMBER: &str = dollars!(results::IS_MEMBER);
+const UPSERT_RETRIEVED: &str = dollars!(results::UPSERT_RETRIEVED);
+const MARK_NOT_RETRIEVED: &str = dollars!(results::MARK_NOT_RETRIEVED);
+const MARK_CACHED_GAPS_NOT_RETRIEVED: &str = dollars!(results::MARK_CACHED_GAPS_NOT_RETRIEVED);
+const AUTHORIZER_HISTORY: &str = dollars!(results::AUTHORIZER_HISTORY);
 
 impl ResultJournal for PostgresStore {
     fn upsert_results<'a>(
@@ -23,19 +32,12 @@ impl ResultJournal for PostgresStore {
         Box::pin(self.write(move |tx| {
             Box::pin(async move {
                 let (batch_run, _, _) = batch_row(tx, batch).await?;
-                if batch_run != run {
-                    return Err(StoreError::InvalidInput {
-                        what: "batch row",
-                        message: format!("{batch} belongs to {batch_run}, not {run}"),
-                    }
-                    .into());
-                }
+                same_run(batch, batch_run, run)?;
                 let mut outcome = UpsertOutcome::default();
                 for row in &rows {
                     let member = sql::opt(
                         tx,
-                        "SELECT 1 FROM batch_members \
-                         WHERE run_id = $1 AND batch_id = $2 AND authorizer_unique_id = $3",
+                        IS_MEMBER,
                         &[&run.0, &batch.0, &row.authorizer_unique_id],
                     )
                     .await?;
@@ -45,19 +47,7 @@ impl ResultJournal for PostgresStore {
                     }
                     let changed = sql::exec(
                         tx,
-                        "INSERT INTO results (run_id, batch_id, authorizer_unique_id, outcome, \
-                             balance_cents, balance_status_code, retrieved_at, reason, recorded_at) \
-                         VALUES ($1, $2, $3, 'retrieved', $4, $5, $6, NULL, now()) \
-                         ON CONFLICT (run_id, authorizer_unique_id) DO UPDATE SET \
-                             outcome = 'retrieved', \
-                             balance_cents = excluded.balance_cents, \
-                             balance_status_code = excluded.balance_status_code, \
-                             retrieved_at = excluded.retrieved_at, \
-                             reason = NULL \
-                         WHERE results.outcome <> 'retrieved' \
-                            OR results.balance_cents IS DISTINCT FROM excluded.balance_cents \
-                            OR results.balance_status_code IS DISTINCT FROM excluded.balance_status_code \
-                            OR results.retrieved_at IS DISTINCT FROM excluded.retrieved_at",
+                        UPSERT_RETRIEVED,
                         &[
                             &run.0,
                             &batch.0,
@@ -68,11 +58,7 @@ impl ResultJournal for PostgresStore {
                         ],
                     )
                     .await?;
-                    if changed == 0 {
-                        outcome.unchanged += 1;
-                    } else {
-                        outcome.written += 1;
-                    }
+                    outcome.count(changed > 0);
                 }
                 Ok(outcome)
             })
@@ -84,7 +70,7 @@ impl ResultJournal for PostgresStore {
         batch: BatchRowId,
         reason: &'a str,
     ) -> BoxFuture<'a, Result<usize, StoreError>> {
-        self.insert_not_retrieved(batch, reason, "WHERE m.batch_id = $1")
+        self.insert_not_retrieved(batch, reason, MARK_NOT_RETRIEVED)
     }
 
     fn mark_cached_gaps_not_retrieved<'a>(
@@ -92,7 +78,7 @@ impl ResultJournal for PostgresStore {
         batch: BatchRowId,
         reason: &'a str,
     ) -> BoxFuture<'a, Result<usize, StoreError>> {
-        self.insert_not_retrieved(batch, reason, CACHED_GAP)
+        self.insert_not_retrieved(batch, reason, MARK_CACHED_GAPS_NOT_RETRIEVED)
     }
 
     fn authorizer_history<'a>(
@@ -105,14 +91,7 @@ impl ResultJournal for PostgresStore {
             Box::pin(async move {
                 sql::all(
                     tx,
-                    "SELECT r.run_id, m.name, r.outcome, r.balance_cents, r.balance_status_code, \
-                         r.retrieved_at, r.reason, r.recorded_at \
-                     FROM results r \
-                     JOIN runs ON runs.id = r.run_id \
-                     JOIN monitors m ON m.id = runs.monitor_id \
-                     WHERE r.authorizer_unique_id = $1 \
-                     ORDER BY r.recorded_at DESC, r.run_id DESC \
-                     LIMIT $2",
+                    AUTHORIZER_HISTORY,
                     &[&authorizer_unique_id, &i64::from(limit)],
                 )
                 .await?
@@ -136,29 +115,19 @@ impl ResultJournal for PostgresStore {
 }
 
 impl PostgresStore {
-    /// Records `not_retrieved`, for `reason`, for each member `m` of chunk `batch` that
-    /// `members` selects (a clause after `FROM batch_members m`, the chunk as `$1`) and
-    /// that has no result in its run yet. Returns how many it recorded.
+    /// Records `not_retrieved`, for `reason`, with `statement` (one of
+    /// `statements::results`' two). Returns how many it recorded.
     fn insert_not_retrieved<'a>(
         &'a self,
         batch: BatchRowId,
         reason: &'a str,
-        members: &'static str,
+        statement: &'static str,
     ) -> BoxFuture<'a, Result<usize, StoreError>> {
         let reason = reason.to_string();
         Box::pin(self.write(move |tx| {
             Box::pin(async move {
                 batch_row(tx, batch).await?;
-                let sql = format!(
-                    "INSERT INTO results \
-                         (run_id, batch_id, authorizer_unique_id, outcome, reason, recorded_at) \
-                     SELECT m.run_id, m.batch_id, m.authorizer_unique_id, 'not_retrieved', $2, now() \
-                     FROM batch_members m {members} AND NOT EXISTS ( \
-                         SELECT 1 FROM results x WHERE x.run_id = m.run_id \
-                             AND x.authorizer_unique_id = m.authorizer_unique_id) \
-                     ORDER BY m.authorizer_unique_id"
-                );
-                Ok(sql::exec(tx, &sql, &[&batch.0, &reason]).await? as usize)
+                Ok(sql::exec(tx, statement, &[&batch.0, &reason]).await? as usize)
             })
         }))
     }

@@ -11,14 +11,17 @@ use super::error::OpError;
 use super::sql::{self, count, text_enum};
 use crate::store::StoreError;
 use crate::store::batches::same_chunk_body;
+use crate::store::statements::{batches, dollars};
 use crate::store::types::{
     BatchRecord, BatchRef, BatchRowId, BatchState, MonitorId, RunId, RunRecord, RunState,
     RunTrigger,
 };
 
-/// The columns [`run_record`] reads, from `runs r JOIN monitors m`.
-pub(super) const RUN_COLUMNS: &str = "r.id, r.monitor_id, m.name, r.run_trigger, r.scheduled_for, r.state, \
-     r.served_from_cache, r.created_at, r.started_at, r.finished_at, r.reason";
+/// The statements of this file, in PostgreSQL's spelling.
+const RUN_STATE: &str = dollars!(batches::RUN_STATE);
+const CHUNK_AT_INDEX: &str = dollars!(batches::CHUNK_AT_INDEX);
+const CHUNK_ROW: &str = dollars!(batches::CHUNK_ROW);
+const CHUNKS_OF_RUN: &str = dollars!(batches::CHUNKS_OF_RUN);
 
 /// The run an outbox row (aliased `o`) is about, or NULL.
 pub(super) const OUTBOX_RUN_ID: &str = "(coalesce(o.payload::jsonb ->> 'run_id', \
@@ -26,7 +29,7 @@ pub(super) const OUTBOX_RUN_ID: &str = "(coalesce(o.payload::jsonb ->> 'run_id',
 
 /// The state of a run, or `NotFound`.
 pub(super) async fn run_state(tx: &Transaction<'_>, run: RunId) -> Result<RunState, OpError> {
-    let row = sql::opt(tx, "SELECT state FROM runs WHERE id = $1", &[&run.0])
+    let row = sql::opt(tx, RUN_STATE, &[&run.0])
         .await?
         .ok_or(StoreError::NotFound {
             what: "run",
@@ -59,15 +62,6 @@ pub(super) fn run_records(rows: &[Row]) -> Result<Vec<RunRecord>, OpError> {
     rows.iter().map(run_record).collect()
 }
 
-/// The members `m` of chunk `$1` (linked by `cached_from`) that have no `retrieved`
-/// result in the earlier chunk and no `rejected` result of their own.
-pub(super) const CACHED_GAP: &str = "JOIN batches b ON b.id = m.batch_id \
-     WHERE m.batch_id = $1 AND b.cached_from IS NOT NULL \
-     AND NOT EXISTS (SELECT 1 FROM results o WHERE o.batch_id = b.cached_from \
-         AND o.authorizer_unique_id = m.authorizer_unique_id AND o.outcome = 'retrieved') \
-     AND NOT EXISTS (SELECT 1 FROM results r WHERE r.run_id = m.run_id \
-         AND r.authorizer_unique_id = m.authorizer_unique_id AND r.outcome = 'rejected')";
-
 /// Records a chunk in state `submitting` with its members, or returns the row already
 /// recorded for the same run, index and body.
 pub(super) async fn insert_chunk(
@@ -79,13 +73,7 @@ pub(super) async fn insert_chunk(
     members: Vec<String>,
 ) -> Result<BatchRowId, OpError> {
     let index = i64::from(chunk_index);
-    if let Some(existing) = sql::opt(
-        tx,
-        "SELECT id, body_sha256 FROM batches WHERE run_id = $1 AND chunk_index = $2",
-        &[&run.0, &index],
-    )
-    .await?
-    {
+    if let Some(existing) = sql::opt(tx, CHUNK_AT_INDEX, &[&run.0, &index]).await? {
         same_chunk_body(run, chunk_index, existing.try_get(1)?, sha)?;
         return Ok(BatchRowId(existing.try_get(0)?));
     }
@@ -140,16 +128,12 @@ pub(super) async fn batch_row(
     tx: &Transaction<'_>,
     batch: BatchRowId,
 ) -> Result<(RunId, BatchState, Option<String>), OpError> {
-    let row = sql::opt(
-        tx,
-        "SELECT run_id, state, rightfoot_batch_id FROM batches WHERE id = $1",
-        &[&batch.0],
-    )
-    .await?
-    .ok_or(StoreError::NotFound {
-        what: "batch row",
-        id: batch.0,
-    })?;
+    let row = sql::opt(tx, CHUNK_ROW, &[&batch.0])
+        .await?
+        .ok_or(StoreError::NotFound {
+            what: "batch row",
+            id: batch.0,
+        })?;
     Ok((
         RunId(row.try_get(0)?),
         text_enum(&row, 1, BatchState::from_db)?,
@@ -162,21 +146,11 @@ pub(super) async fn batches_of_run(
     tx: &Transaction<'_>,
     run: RunId,
 ) -> Result<Vec<BatchRecord>, OpError> {
-    sql::all(
-        tx,
-        "SELECT b.id, b.run_id, b.chunk_index, b.body_sha256, b.state, b.rightfoot_batch_id, \
-             b.submitted_at, b.accepted_count, b.deadline, b.reason, \
-             (SELECT count(*) FROM batch_members m WHERE m.batch_id = b.id), \
-             (SELECT count(*) FROM results r WHERE r.batch_id = b.id), \
-             b.first_attempt_at, c.id, c.run_id, b.finished_at \
-         FROM batches b LEFT JOIN batches c ON c.id = b.cached_from \
-         WHERE b.run_id = $1 ORDER BY b.chunk_index",
-        &[&run.0],
-    )
-    .await?
-    .iter()
-    .map(batch_record)
-    .collect()
+    sql::all(tx, CHUNKS_OF_RUN, &[&run.0])
+        .await?
+        .iter()
+        .map(batch_record)
+        .collect()
 }
 
 fn batch_record(row: &Row) -> Result<BatchRecord, OpError> {
@@ -200,16 +174,7 @@ fn batch_record(row: &Row) -> Result<BatchRecord, OpError> {
         members: count(row, 10)?,
         results: count(row, 11)?,
         first_attempt_at: row.try_get(12)?,
-        cached_from: match (
-            row.try_get::<_, Option<i64>>(13)?,
-            row.try_get::<_, Option<i64>>(14)?,
-        ) {
-            (Some(batch), Some(run)) => Some(BatchRef {
-                batch: BatchRowId(batch),
-                run: RunId(run),
-            }),
-            _ => None,
-        },
+        cached_from: BatchRef::linked(row.try_get(13)?, row.try_get(14)?),
         finished_at: row.try_get(15)?,
     })
 }

@@ -7,14 +7,32 @@ use futures_util::future::BoxFuture;
 
 use super::PostgresStore;
 use super::error::OpError;
-use super::rows::{RUN_COLUMNS, batches_of_run, insert_chunk, run_record, run_records, run_state};
+use super::rows::{batches_of_run, insert_chunk, run_record, run_records, run_state};
 use super::sql::{self, count, text_enum};
+use crate::store::runs::{check_plan, check_startable, chunk_index, state_times};
 use crate::store::runs::{monitor_name as stored_monitor_name, run_transition};
+use crate::store::statements::{dollars, runs};
 use crate::store::types::{
     BatchRowId, BatchState, MonitorId, NewRun, PreflightRejection, RunId, RunPlan, RunRecord,
-    RunState, RunTally, UnfinishedRun,
+    RunTally, UnfinishedRun,
 };
 use crate::store::{RunJournal, RunStateChange, StoreError};
+
+/// The statements of this file, in PostgreSQL's spelling.
+const ENSURE_MONITOR: &str = dollars!(runs::ENSURE_MONITOR);
+const MONITOR_ID: &str = dollars!(runs::MONITOR_ID);
+const MONITOR_NAME: &str = dollars!(runs::MONITOR_NAME);
+const CREATE_RUN: &str = dollars!(runs::CREATE_RUN);
+const RUN_AT_SLOT: &str = dollars!(runs::RUN_AT_SLOT);
+const SET_RUN_STATE: &str = dollars!(runs::SET_RUN_STATE);
+const SERVED_FROM_CACHE: &str = dollars!(runs::SERVED_FROM_CACHE);
+const START_RUN: &str = dollars!(runs::START_RUN);
+const PREFLIGHT_REJECTIONS: &str = dollars!(runs::PREFLIGHT_REJECTIONS);
+const RUN_TALLY: &str = dollars!(runs::RUN_TALLY);
+const STATUS_CODE_COUNTS: &str = dollars!(runs::STATUS_CODE_COUNTS);
+const CHUNK_STATE_COUNTS: &str = dollars!(runs::CHUNK_STATE_COUNTS);
+const RUN: &str = dollars!(runs::RUN);
+const UNFINISHED_RUNS: &str = dollars!(runs::UNFINISHED_RUNS);
 
 impl RunJournal for PostgresStore {
     fn ensure_monitor<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<MonitorId, StoreError>> {
@@ -22,15 +40,8 @@ impl RunJournal for PostgresStore {
             let name = stored_monitor_name(name)?;
             self.write(move |tx| {
                 Box::pin(async move {
-                    sql::exec(
-                        tx,
-                        "INSERT INTO monitors (name, created_at) VALUES ($1, now()) \
-                         ON CONFLICT (name) DO NOTHING",
-                        &[&name],
-                    )
-                    .await?;
-                    let row =
-                        sql::one(tx, "SELECT id FROM monitors WHERE name = $1", &[&name]).await?;
+                    sql::exec(tx, ENSURE_MONITOR, &[&name]).await?;
+                    let row = sql::one(tx, MONITOR_ID, &[&name]).await?;
                     Ok(MonitorId(row.try_get(0)?))
                 })
             })
@@ -45,9 +56,7 @@ impl RunJournal for PostgresStore {
                 let slot = run.trigger.slot();
                 let inserted = sql::opt(
                     tx,
-                    "INSERT INTO runs (monitor_id, scheduled_for, run_trigger, state, created_at) \
-                     VALUES ($1, $2, $3, 'pending', $4) \
-                     ON CONFLICT (monitor_id, scheduled_for) DO NOTHING RETURNING id",
+                    CREATE_RUN,
                     &[
                         &run.monitor.0,
                         &slot,
@@ -59,12 +68,7 @@ impl RunJournal for PostgresStore {
                 match (inserted, slot) {
                     (Some(row), _) => Ok(RunId(row.try_get(0)?)),
                     (None, Some(slot)) => {
-                        let existing = sql::one(
-                            tx,
-                            "SELECT id FROM runs WHERE monitor_id = $1 AND scheduled_for = $2",
-                            &[&run.monitor.0, &slot],
-                        )
-                        .await?;
+                        let existing = sql::one(tx, RUN_AT_SLOT, &[&run.monitor.0, &slot]).await?;
                         Err(StoreError::SlotTaken {
                             monitor: monitor_name,
                             slot,
@@ -90,18 +94,10 @@ impl RunJournal for PostgresStore {
                 if !run_transition(run, current, state)? {
                     return Ok(());
                 }
-                let (started_at, finished_at) = if state.is_final() {
-                    (None, Some(at))
-                } else {
-                    (Some(at), None)
-                };
+                let (started_at, finished_at) = state_times(state, at);
                 sql::exec(
                     tx,
-                    "UPDATE runs SET state = $2, \
-                         started_at = coalesce(started_at, $3), \
-                         finished_at = $4, \
-                         reason = coalesce($5, reason) \
-                     WHERE id = $1",
+                    SET_RUN_STATE,
                     &[&run.0, &state.as_str(), &started_at, &finished_at, &reason],
                 )
                 .await?;
@@ -114,12 +110,7 @@ impl RunJournal for PostgresStore {
         Box::pin(self.write(move |tx| {
             Box::pin(async move {
                 run_state(tx, run).await?;
-                sql::exec(
-                    tx,
-                    "UPDATE runs SET served_from_cache = TRUE WHERE id = $1",
-                    &[&run.0],
-                )
-                .await?;
+                sql::exec(tx, SERVED_FROM_CACHE, &[&run.0]).await?;
                 Ok(())
             })
         }))
@@ -132,23 +123,11 @@ impl RunJournal for PostgresStore {
         plan: RunPlan,
     ) -> BoxFuture<'_, Result<Vec<BatchRowId>, StoreError>> {
         Box::pin(async move {
-            if let Some(index) = plan.chunks.iter().position(|c| c.members.is_empty()) {
-                return Err(StoreError::InvalidInput {
-                    what: "chunk members",
-                    message: format!("{run} chunk {index} has no authorizers"),
-                });
-            }
+            check_plan(run, &plan)?;
             self.write(move |tx| {
                 Box::pin(async move {
                     let state = run_state(tx, run).await?;
-                    if state != RunState::Pending {
-                        return Err(StoreError::InvalidRunTransition {
-                            run,
-                            from: state,
-                            to: RunState::Running,
-                        }
-                        .into());
-                    }
+                    check_startable(run, state)?;
                     let mut ids = Vec::with_capacity(plan.rejected.len());
                     let mut sources = Vec::with_capacity(plan.rejected.len());
                     let mut reasons = Vec::with_capacity(plan.rejected.len());
@@ -169,20 +148,11 @@ impl RunJournal for PostgresStore {
                     .await?;
                     let mut rows = Vec::with_capacity(plan.chunks.len());
                     for (index, chunk) in plan.chunks.into_iter().enumerate() {
-                        let index = u32::try_from(index).map_err(|_| StoreError::InvalidInput {
-                            what: "chunk index",
-                            message: format!("{run} has more than {} chunks", u32::MAX),
-                        })?;
+                        let index = chunk_index(run, index)?;
                         let sha = hex::encode(chunk.body_sha256);
                         rows.push(insert_chunk(tx, run, state, index, &sha, chunk.members).await?);
                     }
-                    sql::exec(
-                        tx,
-                        "UPDATE runs SET state = 'running', started_at = coalesce(started_at, $2) \
-                         WHERE id = $1",
-                        &[&run.0, &at],
-                    )
-                    .await?;
+                    sql::exec(tx, START_RUN, &[&run.0, &at]).await?;
                     Ok(rows)
                 })
             })
@@ -197,22 +167,17 @@ impl RunJournal for PostgresStore {
         Box::pin(self.read(move |tx| {
             Box::pin(async move {
                 run_state(tx, run).await?;
-                sql::all(
-                    tx,
-                    "SELECT authorizer_unique_id, source, reason FROM preflight_rejections \
-                     WHERE run_id = $1 ORDER BY position",
-                    &[&run.0],
-                )
-                .await?
-                .iter()
-                .map(|row| {
-                    Ok(PreflightRejection {
-                        authorizer_unique_id: row.try_get(0)?,
-                        source: row.try_get(1)?,
-                        reason: row.try_get(2)?,
+                sql::all(tx, PREFLIGHT_REJECTIONS, &[&run.0])
+                    .await?
+                    .iter()
+                    .map(|row| {
+                        Ok(PreflightRejection {
+                            authorizer_unique_id: row.try_get(0)?,
+                            source: row.try_get(1)?,
+                            reason: row.try_get(2)?,
+                        })
                     })
-                })
-                .collect()
+                    .collect()
             })
         }))
     }
@@ -221,25 +186,7 @@ impl RunJournal for PostgresStore {
         Box::pin(self.read(move |tx| {
             Box::pin(async move {
                 run_state(tx, run).await?;
-                let row = sql::one(
-                    tx,
-                    "SELECT \
-                       (SELECT count(*) FROM batch_members WHERE run_id = $1), \
-                       (SELECT coalesce(sum(accepted_count), 0)::BIGINT FROM batches WHERE run_id = $1), \
-                       (SELECT count(*) FROM preflight_rejections WHERE run_id = $1), \
-                       (SELECT count(*) FROM results WHERE run_id = $1 AND outcome = 'rejected'), \
-                       (SELECT count(*) FROM results WHERE run_id = $1 AND outcome = 'not_retrieved'), \
-                       (SELECT count(*) FROM batch_members m JOIN batches b ON b.id = m.batch_id \
-                         WHERE m.run_id = $1 AND b.cached_from IS NOT NULL AND NOT EXISTS ( \
-                             SELECT 1 FROM results r WHERE r.run_id = m.run_id \
-                                 AND r.authorizer_unique_id = m.authorizer_unique_id)), \
-                       (SELECT count(*) FROM batch_members m JOIN batches b ON b.id = m.batch_id \
-                         WHERE m.run_id = $1 AND b.cached_from IS NULL AND NOT EXISTS ( \
-                             SELECT 1 FROM results r WHERE r.run_id = m.run_id \
-                                 AND r.authorizer_unique_id = m.authorizer_unique_id))",
-                    &[&run.0],
-                )
-                .await?;
+                let row = sql::one(tx, RUN_TALLY, &[&run.0]).await?;
                 let mut tally = RunTally {
                     members: count(&row, 0)?,
                     accepted: count(&row, 1)?,
@@ -250,29 +197,10 @@ impl RunJournal for PostgresStore {
                     awaiting: count(&row, 6)?,
                     ..RunTally::default()
                 };
-                for row in sql::all(
-                    tx,
-                    "SELECT balance_status_code, count(*) FROM results \
-                     WHERE run_id = $1 AND outcome = 'retrieved' GROUP BY balance_status_code",
-                    &[&run.0],
-                )
-                .await?
-                {
-                    let code: i64 = row.try_get(0)?;
-                    let number = count(&row, 1)?;
-                    if code == 0 {
-                        tally.succeeded = number;
-                    } else {
-                        tally.failed_by_code.insert(code, number);
-                    }
+                for row in sql::all(tx, STATUS_CODE_COUNTS, &[&run.0]).await? {
+                    tally.add_status(row.try_get(0)?, count(&row, 1)?);
                 }
-                for row in sql::all(
-                    tx,
-                    "SELECT state, count(*) FROM batches WHERE run_id = $1 GROUP BY state",
-                    &[&run.0],
-                )
-                .await?
-                {
+                for row in sql::all(tx, CHUNK_STATE_COUNTS, &[&run.0]).await? {
                     let state = text_enum(&row, 0, BatchState::from_db)?;
                     tally.chunks.insert(state.as_str(), count(&row, 1)?);
                 }
@@ -284,11 +212,7 @@ impl RunJournal for PostgresStore {
     fn run(&self, run: RunId) -> BoxFuture<'_, Result<Option<RunRecord>, StoreError>> {
         Box::pin(self.read(move |tx| {
             Box::pin(async move {
-                let sql = format!(
-                    "SELECT {RUN_COLUMNS} FROM runs r JOIN monitors m ON m.id = r.monitor_id \
-                     WHERE r.id = $1"
-                );
-                sql::opt(tx, &sql, &[&run.0])
+                sql::opt(tx, RUN, &[&run.0])
                     .await?
                     .as_ref()
                     .map(run_record)
@@ -300,11 +224,7 @@ impl RunJournal for PostgresStore {
     fn unfinished_runs(&self) -> BoxFuture<'_, Result<Vec<UnfinishedRun>, StoreError>> {
         Box::pin(self.read(|tx| {
             Box::pin(async move {
-                let sql = format!(
-                    "SELECT {RUN_COLUMNS} FROM runs r JOIN monitors m ON m.id = r.monitor_id \
-                     WHERE r.state IN ('pending', 'running', 'interrupted') ORDER BY r.id"
-                );
-                let runs = run_records(&sql::all(tx, &sql, &[]).await?)?;
+                let runs = run_records(&sql::all(tx, UNFINISHED_RUNS, &[]).await?)?;
                 let mut unfinished = Vec::with_capacity(runs.len());
                 for run in runs {
                     let batches = batches_of_run(tx, run.id).await?;
@@ -321,7 +241,7 @@ async fn monitor_name(
     tx: &deadpool_postgres::Transaction<'_>,
     monitor: MonitorId,
 ) -> Result<String, OpError> {
-    let row = sql::opt(tx, "SELECT name FROM monitors WHERE id = $1", &[&monitor.0])
+    let row = sql::opt(tx, MONITOR_NAME, &[&monitor.0])
         .await?
         .ok_or(StoreError::NotFound {
             what: "monitor",

@@ -10,10 +10,20 @@ use super::PostgresStore;
 use super::error::OpError;
 use super::sql::{self, text_enum};
 use crate::store::schedule::check_events;
+use crate::store::statements::{dollars, schedule};
 use crate::store::types::{MonitorId, RunId, ScheduleState};
 use crate::store::{
     ScheduleEvent, ScheduleJournal, SchedulePosition, SlotEvent, SlotOutcome, StoreError,
 };
+
+/// The statements of this file, in PostgreSQL's spelling.
+const SET_POSITION: &str = dollars!(schedule::SET_POSITION);
+const LAST_SLOT: &str = dollars!(schedule::LAST_SLOT);
+const INSERT_EVENT: &str = dollars!(schedule::INSERT_EVENT);
+const ADVANCE: &str = dollars!(schedule::ADVANCE);
+const SLOT_ACCOUNTED_FOR: &str = dollars!(schedule::SLOT_ACCOUNTED_FOR);
+const EVENTS: &str = dollars!(schedule::EVENTS);
+const POSITION: &str = dollars!(schedule::POSITION);
 
 impl ScheduleJournal for PostgresStore {
     fn schedule_state(
@@ -32,13 +42,7 @@ impl ScheduleJournal for PostgresStore {
             Box::pin(async move {
                 let changed = sql::exec(
                     tx,
-                    "INSERT INTO schedule_state (monitor_id, last_slot, last_run_id, updated_at) \
-                     VALUES ($1, $2, $3, now()) \
-                     ON CONFLICT (monitor_id) DO UPDATE SET \
-                         last_slot = excluded.last_slot, \
-                         last_run_id = excluded.last_run_id, \
-                         updated_at = excluded.updated_at \
-                     WHERE excluded.last_slot >= schedule_state.last_slot",
+                    SET_POSITION,
                     &[
                         &monitor.0,
                         &state.last_slot,
@@ -61,12 +65,7 @@ impl ScheduleJournal for PostgresStore {
             check_events(&events)?;
             self.write(move |tx| {
                 Box::pin(async move {
-                    let stored = sql::opt(
-                        tx,
-                        "SELECT last_slot FROM schedule_state WHERE monitor_id = $1",
-                        &[&monitor.0],
-                    )
-                    .await?;
+                    let stored = sql::opt(tx, LAST_SLOT, &[&monitor.0]).await?;
                     if let Some(stored) = stored {
                         let stored: DateTime<Utc> = stored.try_get(0)?;
                         if stored > to {
@@ -77,10 +76,7 @@ impl ScheduleJournal for PostgresStore {
                         let count = i64::try_from(event.slot_count).unwrap_or(i64::MAX);
                         sql::exec(
                             tx,
-                            "INSERT INTO schedule_events (monitor_id, outcome, first_slot, last_slot, \
-                                 slot_count, slot_count_exact, reason, recorded_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, now()) \
-                             ON CONFLICT (monitor_id, first_slot) DO NOTHING",
+                            INSERT_EVENT,
                             &[
                                 &monitor.0,
                                 &event.outcome.as_str(),
@@ -93,18 +89,7 @@ impl ScheduleJournal for PostgresStore {
                         )
                         .await?;
                     }
-                    sql::exec(
-                        tx,
-                        "INSERT INTO schedule_state (monitor_id, last_slot, last_run_id, updated_at) \
-                         VALUES ($1, $2, NULL, now()) \
-                         ON CONFLICT (monitor_id) DO UPDATE SET \
-                             last_run_id = CASE WHEN excluded.last_slot = schedule_state.last_slot \
-                                                THEN schedule_state.last_run_id END, \
-                             last_slot = excluded.last_slot, \
-                             updated_at = excluded.updated_at",
-                        &[&monitor.0, &to],
-                    )
-                    .await?;
+                    sql::exec(tx, ADVANCE, &[&monitor.0, &to]).await?;
                     Ok(true)
                 })
             })
@@ -121,15 +106,10 @@ impl ScheduleJournal for PostgresStore {
                 let Some(state) = schedule_state_row(tx, monitor).await? else {
                     return Ok(None);
                 };
-                let accounted_for: bool = sql::one(
-                    tx,
-                    "SELECT EXISTS (SELECT 1 FROM runs WHERE monitor_id = $1 AND scheduled_for = $2) \
-                         OR EXISTS (SELECT 1 FROM schedule_events WHERE monitor_id = $1 \
-                                    AND first_slot <= $2 AND last_slot >= $2)",
-                    &[&monitor.0, &state.last_slot],
-                )
-                .await?
-                .try_get(0)?;
+                let accounted_for: bool =
+                    sql::one(tx, SLOT_ACCOUNTED_FOR, &[&monitor.0, &state.last_slot])
+                        .await?
+                        .try_get(0)?;
                 Ok(Some(SchedulePosition {
                     state,
                     last_slot_accounted_for: accounted_for,
@@ -144,32 +124,27 @@ impl ScheduleJournal for PostgresStore {
     ) -> BoxFuture<'_, Result<Vec<ScheduleEvent>, StoreError>> {
         Box::pin(self.read(move |tx| {
             Box::pin(async move {
-                sql::all(
-                    tx,
-                    "SELECT outcome, first_slot, last_slot, slot_count, slot_count_exact, \
-                         reason, recorded_at \
-                     FROM schedule_events WHERE monitor_id = $1 ORDER BY first_slot",
-                    &[&monitor.0],
-                )
-                .await?
-                .iter()
-                .map(|row| {
-                    let count: i64 = row.try_get(3)?;
-                    Ok(ScheduleEvent {
-                        monitor,
-                        slots: SlotEvent {
-                            outcome: text_enum(row, 0, SlotOutcome::from_db)?,
-                            first_slot: row.try_get(1)?,
-                            last_slot: row.try_get(2)?,
-                            slot_count: u64::try_from(count)
-                                .map_err(|_| OpError::unexpected(format!("slot count {count}")))?,
-                            slot_count_exact: row.try_get(4)?,
-                            reason: row.try_get(5)?,
-                        },
-                        recorded_at: row.try_get(6)?,
+                sql::all(tx, EVENTS, &[&monitor.0])
+                    .await?
+                    .iter()
+                    .map(|row| {
+                        let count: i64 = row.try_get(3)?;
+                        Ok(ScheduleEvent {
+                            monitor,
+                            slots: SlotEvent {
+                                outcome: text_enum(row, 0, SlotOutcome::from_db)?,
+                                first_slot: row.try_get(1)?,
+                                last_slot: row.try_get(2)?,
+                                slot_count: u64::try_from(count).map_err(|_| {
+                                    OpError::unexpected(format!("slot count {count}"))
+                                })?,
+                                slot_count_exact: row.try_get(4)?,
+                                reason: row.try_get(5)?,
+                            },
+                            recorded_at: row.try_get(6)?,
+                        })
                     })
-                })
-                .collect()
+                    .collect()
             })
         }))
     }
@@ -180,17 +155,13 @@ async fn schedule_state_row(
     tx: &Transaction<'_>,
     monitor: MonitorId,
 ) -> Result<Option<ScheduleState>, OpError> {
-    sql::opt(
-        tx,
-        "SELECT last_slot, last_run_id FROM schedule_state WHERE monitor_id = $1",
-        &[&monitor.0],
-    )
-    .await?
-    .map(|row| {
-        Ok(ScheduleState {
-            last_slot: row.try_get(0)?,
-            last_run: row.try_get::<_, Option<i64>>(1)?.map(RunId),
+    sql::opt(tx, POSITION, &[&monitor.0])
+        .await?
+        .map(|row| {
+            Ok(ScheduleState {
+                last_slot: row.try_get(0)?,
+                last_run: row.try_get::<_, Option<i64>>(1)?.map(RunId),
+            })
         })
-    })
-    .transpose()
+        .transpose()
 }

@@ -11,10 +11,15 @@ use super::error::OpError;
 use super::sql;
 use crate::store::StoreError;
 use crate::store::silences::{HeldAlert, NewSilence, SilenceRecord, Silences};
+use crate::store::statements::{dollars, silences};
 use crate::store::types::MonitorId;
 
-const SILENCE_COLUMNS: &str = "id, authorizer_unique_id, monitor, rule, starts_at, ends_at, \
-                               created_by, comment, ended_early_at";
+/// The statements of this file, in PostgreSQL's spelling.
+const ADD: &str = dollars!(silences::ADD);
+const SILENCES: &str = dollars!(silences::SILENCES);
+const SILENCE: &str = dollars!(silences::SILENCE);
+const EXPIRE: &str = dollars!(silences::EXPIRE);
+const HELD_ALERTS: &str = dollars!(silences::HELD_ALERTS);
 
 impl Silences for PostgresStore {
     fn add_silence(&self, silence: NewSilence) -> BoxFuture<'_, Result<i64, StoreError>> {
@@ -22,8 +27,7 @@ impl Silences for PostgresStore {
             Box::pin(async move {
                 let row = sql::one(
                     tx,
-                    "INSERT INTO silences (authorizer_unique_id, monitor, rule, starts_at, ends_at, \
-                         created_by, comment) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                    ADD,
                     &[
                         &silence.authorizer_unique_id,
                         &silence.monitor,
@@ -46,11 +50,7 @@ impl Silences for PostgresStore {
     ) -> BoxFuture<'_, Result<Vec<SilenceRecord>, StoreError>> {
         Box::pin(self.read(move |tx| {
             Box::pin(async move {
-                let sql = format!(
-                    "SELECT {SILENCE_COLUMNS} FROM silences \
-                     WHERE $1::TIMESTAMPTZ IS NULL OR ends_at > $1 ORDER BY id"
-                );
-                sql::all(tx, &sql, &[&at])
+                sql::all(tx, SILENCES, &[&at])
                     .await?
                     .iter()
                     .map(silence_record)
@@ -66,15 +66,8 @@ impl Silences for PostgresStore {
     ) -> BoxFuture<'_, Result<Option<SilenceRecord>, StoreError>> {
         Box::pin(self.write(move |tx| {
             Box::pin(async move {
-                sql::exec(
-                    tx,
-                    "UPDATE silences SET ends_at = $2, ended_early_at = $2 \
-                     WHERE id = $1 AND ends_at > $2",
-                    &[&id, &at],
-                )
-                .await?;
-                let sql = format!("SELECT {SILENCE_COLUMNS} FROM silences WHERE id = $1");
-                sql::opt(tx, &sql, &[&id])
+                sql::exec(tx, EXPIRE, &[&id, &at]).await?;
+                sql::opt(tx, SILENCE, &[&id])
                     .await?
                     .as_ref()
                     .map(silence_record)
@@ -86,24 +79,19 @@ impl Silences for PostgresStore {
     fn held_alerts(&self, monitor: MonitorId) -> BoxFuture<'_, Result<Vec<HeldAlert>, StoreError>> {
         Box::pin(self.read(move |tx| {
             Box::pin(async move {
-                sql::all(
-                    tx,
-                    "SELECT fingerprint, authorizer_unique_id, rule, severity, reason FROM alerts \
-                     WHERE monitor_id = $1 AND held AND state = 'firing' ORDER BY fingerprint",
-                    &[&monitor.0],
-                )
-                .await?
-                .iter()
-                .map(|row| {
-                    Ok(HeldAlert {
-                        fingerprint: row.try_get(0)?,
-                        authorizer_unique_id: row.try_get(1)?,
-                        rule: row.try_get(2)?,
-                        severity: row.try_get(3)?,
-                        reason: row.try_get(4)?,
+                sql::all(tx, HELD_ALERTS, &[&monitor.0])
+                    .await?
+                    .iter()
+                    .map(|row| {
+                        Ok(HeldAlert {
+                            fingerprint: row.try_get(0)?,
+                            authorizer_unique_id: row.try_get(1)?,
+                            rule: row.try_get(2)?,
+                            severity: row.try_get(3)?,
+                            reason: row.try_get(4)?,
+                        })
                     })
-                })
-                .collect()
+                    .collect()
             })
         }))
     }

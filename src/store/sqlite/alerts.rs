@@ -10,50 +10,18 @@ use super::SqliteStore;
 use super::columns::{count, optional_cents, optional_time, time, time_text};
 use super::error::OpError;
 use super::outbox::queue;
-use super::rows::{RUN_COLUMNS, run_record};
+use super::rows::run_record;
 use crate::store::alerts::{JudgementPart, judgement_abandoned, parse_peaks, peaks_text};
+use crate::store::statements::alerts::{
+    DELETE_PENDING, INSERT_ALERT, JUDGED_RUNS_AFTER, MARK_JUDGED, MEMORY_PAGE, NEXT_UNJUDGED_RUN,
+    OPEN_ALERTS_BETWEEN, OPEN_RUN_ALERTS, RESOLVE_FIRING, RUN_CHECKS_PAGE, RUN_CHUNK_COUNTS,
+    UPDATE_OPEN_ALERT, UPSERT_MEMORY,
+};
 use crate::store::types::{MonitorId, RunId};
 use crate::store::{
     AlertState, AlertWrite, Judgement, MemoryRow, OpenAlertRow, OpenPhase, RunCheck,
     RunCheckOutcome, RunForJudgement, StoreError,
 };
-
-/// The columns of an open alert, as [`open_alert_row`] reads them.
-const OPEN_ALERT_COLUMNS: &str = "fingerprint, authorizer_unique_id, rule, severity, state, \
-    consecutive_failures, consecutive_passes, first_fired_at, last_notified_at";
-
-/// A run's checks: its members with their own result or the cached owner's, then the
-/// ids only the pre-flight check refused. `?1` is the run, `?2` the id to start after
-/// and `?3` the most rows; each part is cut at `?3` before the two are merged, so a
-/// page sorts at most twice its length.
-const RUN_CHECKS_PAGE_SQL: &str = "\
-    SELECT * FROM ( \
-      SELECT m.authorizer_unique_id, \
-             coalesce(own.outcome, inherited.outcome), \
-             CASE WHEN own.outcome IS NOT NULL THEN own.balance_cents \
-                  ELSE inherited.balance_cents END, \
-             CASE WHEN own.outcome IS NOT NULL THEN own.balance_status_code \
-                  ELSE inherited.balance_status_code END \
-      FROM batch_members m \
-      JOIN batches b ON b.id = m.batch_id \
-      LEFT JOIN results own \
-        ON own.run_id = m.run_id AND own.authorizer_unique_id = m.authorizer_unique_id \
-      LEFT JOIN batches owner ON owner.id = b.cached_from \
-      LEFT JOIN results inherited \
-        ON inherited.run_id = owner.run_id \
-       AND inherited.authorizer_unique_id = m.authorizer_unique_id \
-      WHERE m.run_id = ?1 AND m.authorizer_unique_id > ?2 \
-      ORDER BY m.authorizer_unique_id LIMIT ?3) \
-    UNION ALL \
-    SELECT * FROM ( \
-      SELECT DISTINCT p.authorizer_unique_id, 'rejected', NULL, NULL \
-      FROM preflight_rejections p \
-      WHERE p.run_id = ?1 AND p.authorizer_unique_id > ?2 \
-        AND NOT EXISTS (SELECT 1 FROM batch_members m \
-                        WHERE m.run_id = ?1 \
-                          AND m.authorizer_unique_id = p.authorizer_unique_id) \
-      ORDER BY 1 LIMIT ?3) \
-    ORDER BY 1 LIMIT ?3";
 
 impl AlertState for SqliteStore {
     fn balance_memory(
@@ -90,30 +58,19 @@ impl AlertState for SqliteStore {
     ) -> BoxFuture<'_, Result<Option<RunForJudgement>, StoreError>> {
         Box::pin(async move {
             self.read(move |transaction| {
-                let sql = format!(
-                    "SELECT {RUN_COLUMNS} FROM runs r JOIN monitors m ON m.id = r.monitor_id \
-                     WHERE r.monitor_id = ?1 AND r.alerts_evaluated_at IS NULL \
-                     ORDER BY r.id LIMIT 1"
-                );
                 // The oldest unjudged run, finished or not: a run still going holds back
                 // every later one, so a monitor's runs are judged in order.
                 let Some(record) = transaction
-                    .query_row(&sql, params![monitor.0], run_record)
+                    .query_row(NEXT_UNJUDGED_RUN, params![monitor.0], run_record)
                     .optional()?
                     .filter(|record| record.state.is_final())
                 else {
                     return Ok(None);
                 };
-                let (chunks, chunks_submitted): (u32, u32) = transaction.query_row(
-                    "SELECT count(*), count(rightfoot_batch_id) FROM batches WHERE run_id = ?1",
-                    params![record.id.0],
-                    |row| Ok((count(row, 0)?, count(row, 1)?)),
-                )?;
-                let preflight_rejections = transaction.query_row(
-                    "SELECT count(*) FROM preflight_rejections WHERE run_id = ?1",
-                    params![record.id.0],
-                    |row| count(row, 0),
-                )?;
+                let (chunks, chunks_submitted, preflight_rejections) =
+                    transaction.query_row(RUN_CHUNK_COUNTS, params![record.id.0], |row| {
+                        Ok((count(row, 0)?, count(row, 1)?, count(row, 2)?))
+                    })?;
                 Ok(Some(RunForJudgement {
                     slot: record.trigger.slot(),
                     record,
@@ -235,10 +192,7 @@ impl AlertState for SqliteStore {
     ) -> BoxFuture<'_, Result<Vec<RunId>, StoreError>> {
         Box::pin(async move {
             self.read(move |transaction| {
-                let mut statement = transaction.prepare_cached(
-                    "SELECT id FROM runs WHERE monitor_id = ?1 AND id > ?2 \
-                       AND alerts_evaluated_at IS NOT NULL ORDER BY id",
-                )?;
+                let mut statement = transaction.prepare_cached(JUDGED_RUNS_AFTER)?;
                 let rows = statement
                     .query_map(params![monitor.0, after.0], |row| Ok(RunId(row.get(0)?)))?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -256,7 +210,7 @@ fn checks_page(
     after: &str,
     limit: i64,
 ) -> Result<Vec<RunCheck>, OpError> {
-    let mut statement = transaction.prepare_cached(RUN_CHECKS_PAGE_SQL)?;
+    let mut statement = transaction.prepare_cached(RUN_CHECKS_PAGE)?;
     let rows = statement
         .query_map(params![run.0, after, limit], run_check)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -270,12 +224,7 @@ fn memory_page(
     after: &str,
     limit: i64,
 ) -> Result<Vec<MemoryRow>, OpError> {
-    let mut statement = transaction.prepare_cached(
-        "SELECT authorizer_unique_id, first_checked_at, last_success_at, \
-                last_success_cents, peaks \
-         FROM balance_memory WHERE monitor_id = ?1 AND authorizer_unique_id > ?2 \
-         ORDER BY authorizer_unique_id LIMIT ?3",
-    )?;
+    let mut statement = transaction.prepare_cached(MEMORY_PAGE)?;
     let rows = statement
         .query_map(params![monitor.0, after, limit], memory_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -296,25 +245,16 @@ fn open_alert_rows(
     monitor: MonitorId,
     which: OpenAlerts,
 ) -> Result<Vec<OpenAlertRow>, OpError> {
-    let (filter, after, through) = match which {
-        OpenAlerts::Runs => ("authorizer_unique_id IS NULL", None, None),
-        OpenAlerts::Between(after, through) => (
-            "authorizer_unique_id > ?2 AND (?3 IS NULL OR authorizer_unique_id <= ?3)",
-            Some(after),
-            through,
-        ),
+    let rows = match which {
+        OpenAlerts::Runs => transaction
+            .prepare_cached(OPEN_RUN_ALERTS)?
+            .query_map(params![monitor.0], open_alert_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?,
+        OpenAlerts::Between(after, through) => transaction
+            .prepare_cached(OPEN_ALERTS_BETWEEN)?
+            .query_map(params![monitor.0, after, through], open_alert_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?,
     };
-    let sql = format!(
-        "SELECT {OPEN_ALERT_COLUMNS} FROM alerts \
-         WHERE monitor_id = ?1 AND state <> 'resolved' AND {filter} \
-         ORDER BY authorizer_unique_id, rule"
-    );
-    let mut statement = transaction.prepare_cached(&sql)?;
-    let rows = match after {
-        Some(after) => statement.query_map(params![monitor.0, after, through], open_alert_row)?,
-        None => statement.query_map(params![monitor.0], open_alert_row)?,
-    }
-    .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
@@ -324,12 +264,7 @@ fn mark_judged(
     run: RunId,
     judged_at: DateTime<Utc>,
 ) -> Result<bool, OpError> {
-    let marked = transaction.execute(
-        "UPDATE runs SET alerts_evaluated_at = ?2 \
-         WHERE id = ?1 AND alerts_evaluated_at IS NULL \
-           AND state IN ('complete', 'partial', 'failed')",
-        params![run.0, time_text(judged_at)],
-    )?;
+    let marked = transaction.execute(MARK_JUDGED, params![run.0, time_text(judged_at)])?;
     Ok(marked > 0)
 }
 
@@ -409,16 +344,7 @@ fn write_memory(
     monitor: MonitorId,
     judgement: &Judgement,
 ) -> Result<(), OpError> {
-    let mut upsert = transaction.prepare_cached(
-        "INSERT INTO balance_memory (monitor_id, authorizer_unique_id, first_checked_at, \
-             last_success_at, last_success_cents, peaks) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-         ON CONFLICT (monitor_id, authorizer_unique_id) DO UPDATE SET \
-             first_checked_at = excluded.first_checked_at, \
-             last_success_at = excluded.last_success_at, \
-             last_success_cents = excluded.last_success_cents, \
-             peaks = excluded.peaks",
-    )?;
+    let mut upsert = transaction.prepare_cached(UPSERT_MEMORY)?;
     for row in &judgement.memory_upserts {
         upsert.execute(params![
             monitor.0,
@@ -442,21 +368,6 @@ fn write_memory(
     Ok(())
 }
 
-/// Resolves a firing alert. `state <> 'resolved'` adds nothing to the meaning (a firing
-/// alert is not resolved) but lets SQLite use the partial index `alerts_open`: without
-/// it the statement scans every firing alert of every monitor.
-pub(super) const RESOLVE_FIRING_SQL: &str = "\
-    UPDATE alerts SET state = 'resolved', resolved_at = ?2, last_run_id = ?3, \
-        reason = ?4, consecutive_failures = 0 \
-    WHERE fingerprint = ?1 AND state <> 'resolved' AND state = 'firing'";
-
-/// Drops a pending alert. `state <> 'resolved'` lets SQLite use the partial index
-/// `alerts_open`: without it the statement scans the whole `alerts` table, resolved
-/// history included, so a run's judgement grew slower with every alert ever resolved
-/// (see the soak benchmark in `BENCHMARKS.md`).
-pub(super) const DELETE_PENDING_SQL: &str =
-    "DELETE FROM alerts WHERE fingerprint = ?1 AND state <> 'resolved' AND state = 'pending'";
-
 fn write_alert(
     transaction: &Transaction<'_>,
     monitor: MonitorId,
@@ -465,17 +376,8 @@ fn write_alert(
 ) -> Result<(), OpError> {
     match write {
         AlertWrite::Open { row, reason } => {
-            let (state, fired_at, notified_at) = match row.phase {
-                OpenPhase::Pending => ("pending", None, None),
-                OpenPhase::Firing {
-                    fired_at,
-                    last_notified_at,
-                } => (
-                    "firing",
-                    Some(time_text(fired_at)),
-                    Some(time_text(last_notified_at)),
-                ),
-            };
+            let (state, fired_at, notified_at) = row.phase.stored();
+            let (fired_at, notified_at) = (fired_at.map(time_text), notified_at.map(time_text));
             // The columns a judgement changes, as `?1` to `?9` of both statements.
             let changes: [&dyn ToSql; 9] = [
                 &row.fingerprint,
@@ -489,12 +391,7 @@ fn write_alert(
                 &reason,
             ];
             let updated = transaction
-                .prepare_cached(
-                    "UPDATE alerts SET state = ?2, severity = ?3, consecutive_failures = ?4, \
-                         consecutive_passes = ?5, first_fired_at = ?6, last_fired_at = ?6, \
-                         last_notified_at = ?7, last_run_id = ?8, reason = coalesce(?9, reason) \
-                     WHERE fingerprint = ?1 AND state <> 'resolved'",
-                )?
+                .prepare_cached(UPDATE_OPEN_ALERT)?
                 .execute(changes.as_slice())?;
             if updated == 0 {
                 let mut values = changes.to_vec();
@@ -504,12 +401,7 @@ fn write_alert(
                     &row.rule,
                 ]);
                 transaction
-                    .prepare_cached(
-                        "INSERT INTO alerts (fingerprint, state, severity, consecutive_failures, \
-                             consecutive_passes, first_fired_at, last_fired_at, last_notified_at, \
-                             last_run_id, reason, monitor_id, authorizer_unique_id, rule) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-                    )?
+                    .prepare_cached(INSERT_ALERT)?
                     .execute(values.as_slice())?;
             }
         }
@@ -519,16 +411,16 @@ fn write_alert(
             reason,
         } => {
             transaction
-                .prepare_cached(RESOLVE_FIRING_SQL)?
+                .prepare_cached(RESOLVE_FIRING)?
                 .execute(params![fingerprint, time_text(*at), run.0, reason])?;
             // A pending alert "resolved" (its rule or authorizer went) never fired.
             transaction
-                .prepare_cached(DELETE_PENDING_SQL)?
+                .prepare_cached(DELETE_PENDING)?
                 .execute(params![fingerprint])?;
         }
         AlertWrite::DropPending { fingerprint } => {
             transaction
-                .prepare_cached(DELETE_PENDING_SQL)?
+                .prepare_cached(DELETE_PENDING)?
                 .execute(params![fingerprint])?;
         }
     }

@@ -2,8 +2,6 @@
 //! 201 said (a refused authorizer's reason is stored with long digit runs redacted),
 //! its state, its members, and the completion webhooks already seen.
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use rusqlite::{OptionalExtension, Transaction, params};
@@ -11,14 +9,20 @@ use rusqlite::{OptionalExtension, Transaction, params};
 use super::SqliteStore;
 use super::columns::{count, text_enum, time, time_text};
 use super::error::OpError;
-use super::rows::{CACHED_GAP, batch_row, batches_of_run, insert_chunk, run_state};
-use crate::store::batches::{batch_transition, chunk_sha};
+use super::rows::{batch_row, batches_of_run, insert_chunk, run_state};
+use crate::store::batches::{
+    Submission, batch_transition, check_batch_id, chunk_sha, gaps_are_final, refusals, submission,
+};
+use crate::store::statements::batches::{
+    CACHED_GAPS, FIRST_OWNER_OF_BATCH_ID, INSERT_REJECTED, INSERT_WEBHOOK_EVENT, LINKED_CHUNK,
+    LINKED_CHUNK_STATE, MARK_SUBMITTED, MEMBER_COUNT, MEMBERS, MEMBERS_WITHOUT_RESULT,
+    OUTCOME_COUNTS, RECORD_FIRST_ATTEMPT, RUNS_WITH_BATCH_ID, SET_STATE, UPSERT_FAILED_AUTHORIZER,
+};
 use crate::store::types::{
     BatchRecord, BatchRef, BatchResultCounts, BatchRowId, BatchState, BatchSubmitted, PlannedChunk,
     ResultOutcome, RunId,
 };
 use crate::store::{BatchJournal, StoreError};
-use crate::text::Redactor;
 
 impl BatchJournal for SqliteStore {
     fn begin_batch(
@@ -46,15 +50,9 @@ impl BatchJournal for SqliteStore {
         Box::pin(async move {
             self.write(move |transaction| {
                 batch_row(transaction, batch)?;
-                transaction.execute(
-                    "UPDATE batches SET first_attempt_at = coalesce(first_attempt_at, ?2), \
-                         updated_at = ?3 \
-                     WHERE id = ?1",
-                    params![batch.0, time_text(at), time_text(Utc::now())],
-                )?;
                 Ok(transaction.query_row(
-                    "SELECT first_attempt_at FROM batches WHERE id = ?1",
-                    params![batch.0],
+                    RECORD_FIRST_ATTEMPT,
+                    params![batch.0, time_text(at)],
                     |row| time(row, 0),
                 )?)
             })
@@ -68,91 +66,9 @@ impl BatchJournal for SqliteStore {
         submitted: BatchSubmitted,
     ) -> BoxFuture<'_, Result<Option<BatchRef>, StoreError>> {
         Box::pin(async move {
-            if submitted.rightfoot_batch_id.is_empty() {
-                return Err(StoreError::InvalidInput {
-                    what: "Rightfoot batch id",
-                    message: format!("empty for {batch}"),
-                });
-            }
-            self.write(move |transaction| {
-            let (_, state, current_id) = batch_row(transaction, batch)?;
-            if let Some(current_id) = current_id {
-                if current_id == submitted.rightfoot_batch_id {
-                    return cached_from(transaction, batch);
-                }
-                return Err(StoreError::InvalidInput {
-                    what: "Rightfoot batch id",
-                    message: format!(
-                        "{batch} already has batch id {current_id:?}, not {:?}",
-                        submitted.rightfoot_batch_id
-                    ),
-                }
-                .into());
-            }
-            if state == BatchState::Complete {
-                return Err(StoreError::InvalidInput {
-                    what: "batch state",
-                    message: format!("{batch} is complete"),
-                }
-                .into());
-            }
-            let now = time_text(Utc::now());
-            let owner: Option<BatchRef> = transaction
-                .query_row(
-                    "SELECT id, run_id FROM batches \
-                         WHERE rightfoot_batch_id = ?1 AND id <> ?2 AND cached_from IS NULL \
-                         ORDER BY id LIMIT 1",
-                    params![submitted.rightfoot_batch_id, batch.0],
-                    |row| {
-                        Ok(BatchRef {
-                            batch: BatchRowId(row.get(0)?),
-                            run: RunId(row.get(1)?),
-                        })
-                    },
-                )
-                .optional()?;
-            transaction.execute(
-                "UPDATE batches SET state = 'submitted', rightfoot_batch_id = ?2, \
-                         submitted_at = ?3, accepted_count = ?4, deadline = ?5, \
-                         updated_at = ?6, finished_at = NULL, cached_from = ?7 \
-                     WHERE id = ?1",
-                params![
-                    batch.0,
-                    submitted.rightfoot_batch_id,
-                    time_text(submitted.submitted_at),
-                    submitted.accepted,
-                    time_text(submitted.deadline),
-                    now,
-                    owner.map(|owner| owner.batch.0)
-                ],
-            )?;
-            // Rightfoot may name an authorizer twice; keep every reason.
-            let mut refused: BTreeMap<String, Vec<String>> = BTreeMap::new();
-            for failed in submitted.failed {
-                refused
-                    .entry(failed.authorizer_unique_id)
-                    .or_default()
-                    .push(failed.reason);
-            }
-            let mut failed_row = transaction.prepare(
-                "INSERT INTO batch_failed_authorizers (batch_id, authorizer_unique_id, reason) \
-                     VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (batch_id, authorizer_unique_id) DO UPDATE SET reason = excluded.reason",
-            )?;
-            let mut rejected = transaction.prepare(
-                "INSERT INTO results (run_id, batch_id, authorizer_unique_id, outcome, reason, recorded_at) \
-                     SELECT run_id, batch_id, authorizer_unique_id, 'rejected', ?3, ?4 \
-                     FROM batch_members WHERE batch_id = ?1 AND authorizer_unique_id = ?2 \
-                     ON CONFLICT (run_id, authorizer_unique_id) DO NOTHING",
-            )?;
-            for (authorizer, reasons) in refused {
-                let reason = Redactor::digit_runs().scrub(&reasons.join("; "));
-                failed_row.execute(params![batch.0, authorizer, reason])?;
-                rejected.execute(params![batch.0, authorizer, reason, now])?;
-            }
-            Ok(owner)
-        })
-        .await
+            check_batch_id(batch, &submitted)?;
+            self.write(move |transaction| mark_submitted(transaction, batch, submitted))
+                .await
         })
     }
 
@@ -168,14 +84,10 @@ impl BatchJournal for SqliteStore {
                 if !batch_transition(batch, current, state, rightfoot_id.is_some())? {
                     return Ok(());
                 }
-                let now = time_text(Utc::now());
-                let finished =
-                    matches!(state, BatchState::Complete | BatchState::Failed).then_some(&now);
+                let finished = matches!(state, BatchState::Complete | BatchState::Failed);
                 transaction.execute(
-                    "UPDATE batches SET state = ?2, updated_at = ?3, finished_at = ?4, \
-                         reason = coalesce(?5, reason) \
-                     WHERE id = ?1",
-                    params![batch.0, state.as_str(), now, finished, reason],
+                    SET_STATE,
+                    params![batch.0, state.as_str(), finished, reason],
                 )?;
                 Ok(())
             })
@@ -192,10 +104,7 @@ impl BatchJournal for SqliteStore {
             let rightfoot_batch_id = rightfoot_batch_id.to_string();
             self.read(move |transaction| {
                 let runs = transaction
-                    .prepare(
-                        "SELECT DISTINCT run_id FROM batches \
-                         WHERE rightfoot_batch_id = ?1 AND run_id <> ?2 ORDER BY run_id",
-                    )?
+                    .prepare(RUNS_WITH_BATCH_ID)?
                     .query_map(params![rightfoot_batch_id, run.0], |row| {
                         Ok(RunId(row.get(0)?))
                     })?
@@ -210,12 +119,7 @@ impl BatchJournal for SqliteStore {
         Box::pin(async move {
             self.read(move |transaction| {
                 batch_row(transaction, batch)?;
-                ids(
-                    transaction,
-                    "SELECT authorizer_unique_id FROM batch_members WHERE batch_id = ?1 \
-                     ORDER BY authorizer_unique_id",
-                    batch,
-                )
+                ids(transaction, MEMBERS, batch)
             })
             .await
         })
@@ -227,18 +131,10 @@ impl BatchJournal for SqliteStore {
     ) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
         Box::pin(async move {
             self.read(move |transaction| {
-            batch_row(transaction, batch)?;
-            ids(
-                transaction,
-                "SELECT m.authorizer_unique_id FROM batch_members m \
-                     WHERE m.batch_id = ?1 AND NOT EXISTS ( \
-                         SELECT 1 FROM results r \
-                         WHERE r.run_id = m.run_id AND r.authorizer_unique_id = m.authorizer_unique_id) \
-                     ORDER BY m.authorizer_unique_id",
-                batch,
-            )
-        })
-        .await
+                batch_row(transaction, batch)?;
+                ids(transaction, MEMBERS_WITHOUT_RESULT, batch)
+            })
+            .await
         })
     }
 
@@ -249,41 +145,15 @@ impl BatchJournal for SqliteStore {
         Box::pin(async move {
             self.read(move |transaction| {
                 batch_row(transaction, batch)?;
-                let owner: Option<(i64, String)> = transaction
-                .query_row(
-                    "SELECT c.id, c.state FROM batches b JOIN batches c ON c.id = b.cached_from \
-                         WHERE b.id = ?1",
-                    params![batch.0],
-                    |row| Ok((row.get(0)?, row.get(1)?)),
-                )
-                .optional()?;
-                let Some((_, state)) = owner else {
-                    return Err(StoreError::InvalidInput {
-                        what: "batch row",
-                        message: format!("{batch} is not linked to an earlier chunk"),
-                    }
-                    .into());
-                };
-                // Still being read by its run (or sent: it has no batch id then, and
-                // no chunk can be linked to it).
-                if [
-                    BatchState::Submitting,
-                    BatchState::Submitted,
-                    BatchState::Reading,
-                ]
-                .iter()
-                .any(|open| open.as_str() == state)
-                {
+                let owner = transaction
+                    .query_row(LINKED_CHUNK_STATE, params![batch.0], |row| {
+                        text_enum(row, 0, BatchState::from_db)
+                    })
+                    .optional()?;
+                if !gaps_are_final(batch, owner)? {
                     return Ok(None);
                 }
-                Ok(Some(ids(
-                    transaction,
-                    &format!(
-                        "SELECT m.authorizer_unique_id FROM batch_members m {CACHED_GAP} \
-                              ORDER BY m.authorizer_unique_id"
-                    ),
-                    batch,
-                )?))
+                Ok(Some(ids(transaction, CACHED_GAPS, batch)?))
             })
             .await
         })
@@ -306,28 +176,16 @@ impl BatchJournal for SqliteStore {
         Box::pin(async move {
             self.read(move |transaction| {
                 batch_row(transaction, batch)?;
-                let members = transaction.query_row(
-                    "SELECT count(*) FROM batch_members WHERE batch_id = ?1",
-                    params![batch.0],
-                    |row| count(row, 0),
-                )?;
-                let mut counts = BatchResultCounts {
-                    members,
-                    ..BatchResultCounts::default()
-                };
-                let mut statement = transaction.prepare(
-                    "SELECT outcome, count(*) FROM results WHERE batch_id = ?1 GROUP BY outcome",
-                )?;
+                let members =
+                    transaction.query_row(MEMBER_COUNT, params![batch.0], |row| count(row, 0))?;
+                let mut counts = BatchResultCounts::of_members(members);
+                let mut statement = transaction.prepare(OUTCOME_COUNTS)?;
                 let rows = statement.query_map(params![batch.0], |row| {
                     Ok((text_enum(row, 0, ResultOutcome::from_db)?, count(row, 1)?))
                 })?;
                 for row in rows {
                     let (outcome, number) = row?;
-                    match outcome {
-                        ResultOutcome::Retrieved => counts.retrieved = number,
-                        ResultOutcome::Rejected => counts.rejected = number,
-                        ResultOutcome::NotRetrieved => counts.not_retrieved = number,
-                    }
+                    counts.set(outcome, number);
                 }
                 Ok(counts)
             })
@@ -346,8 +204,7 @@ impl BatchJournal for SqliteStore {
             let rightfoot_batch_id = rightfoot_batch_id.map(str::to_string);
             self.write(move |transaction| {
                 let inserted = transaction.execute(
-                    "INSERT INTO webhook_events (event_uuid, received_at, rightfoot_batch_id) \
-                     VALUES (?1, ?2, ?3) ON CONFLICT (event_uuid) DO NOTHING",
+                    INSERT_WEBHOOK_EVENT,
                     params![event_uuid, time_text(received_at), rightfoot_batch_id],
                 )?;
                 Ok(inserted > 0)
@@ -357,24 +214,59 @@ impl BatchJournal for SqliteStore {
     }
 }
 
+/// `mark_batch_submitted`'s transaction.
+fn mark_submitted(
+    transaction: &Transaction<'_>,
+    batch: BatchRowId,
+    submitted: BatchSubmitted,
+) -> Result<Option<BatchRef>, OpError> {
+    let (_, state, current_id) = batch_row(transaction, batch)?;
+    if let Submission::Recorded = submission(batch, state, current_id, &submitted)? {
+        return cached_from(transaction, batch);
+    }
+    let owner = transaction
+        .query_row(
+            FIRST_OWNER_OF_BATCH_ID,
+            params![submitted.rightfoot_batch_id, batch.0],
+            batch_ref,
+        )
+        .optional()?;
+    transaction.execute(
+        MARK_SUBMITTED,
+        params![
+            batch.0,
+            submitted.rightfoot_batch_id,
+            time_text(submitted.submitted_at),
+            submitted.accepted,
+            time_text(submitted.deadline),
+            owner.map(|owner| owner.batch.0)
+        ],
+    )?;
+    let mut failed_row = transaction.prepare(UPSERT_FAILED_AUTHORIZER)?;
+    let mut rejected = transaction.prepare(INSERT_REJECTED)?;
+    for (authorizer, reason) in refusals(submitted.failed) {
+        failed_row.execute(params![batch.0, authorizer, reason])?;
+        rejected.execute(params![batch.0, authorizer, reason])?;
+    }
+    Ok(owner)
+}
+
 /// The chunk `batch` was linked to by `mark_batch_submitted`, if any.
 fn cached_from(
     transaction: &Transaction<'_>,
     batch: BatchRowId,
 ) -> Result<Option<BatchRef>, OpError> {
     Ok(transaction
-        .query_row(
-            "SELECT c.id, c.run_id FROM batches b JOIN batches c ON c.id = b.cached_from \
-             WHERE b.id = ?1",
-            params![batch.0],
-            |row| {
-                Ok(BatchRef {
-                    batch: BatchRowId(row.get(0)?),
-                    run: RunId(row.get(1)?),
-                })
-            },
-        )
+        .query_row(LINKED_CHUNK, params![batch.0], batch_ref)
         .optional()?)
+}
+
+/// A chunk's id and run, in columns 0 and 1.
+fn batch_ref(row: &rusqlite::Row<'_>) -> rusqlite::Result<BatchRef> {
+    Ok(BatchRef {
+        batch: BatchRowId(row.get(0)?),
+        run: RunId(row.get(1)?),
+    })
 }
 
 fn ids(

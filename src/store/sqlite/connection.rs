@@ -31,12 +31,19 @@
 //!   the process's resident memory, and a scan passes over tens of megabytes once.
 //! - `journal_size_limit`: truncate the WAL after checkpoints instead of letting it stay
 //!   at its high-water mark.
+//!
+//! Every connection also gets a function `now()`: the system clock as the store writes
+//! times (`columns::time_text`), so that a statement both backends share
+//! (`store/statements/`) says `now()` where PostgreSQL's own `now()` answers.
 
 use std::path::Path;
 use std::time::Duration;
 
+use chrono::Utc;
+use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, OpenFlags};
 
+use super::columns::time_text;
 use super::error::classify;
 use crate::store::StoreError;
 
@@ -118,6 +125,12 @@ fn configure(
         .map_err(sqlite)?;
     connection
         .pragma_update(None, "cache_size", -CACHE_KIB)
+        .map_err(sqlite)?;
+    // Not deterministic: each call reads the clock.
+    connection
+        .create_scalar_function("now", 0, FunctionFlags::SQLITE_UTF8, |_| {
+            Ok(time_text(Utc::now()))
+        })
         .map_err(sqlite)?;
     let foreign_keys: bool = connection
         .pragma_query_value(None, "foreign_keys", |row| row.get(0))

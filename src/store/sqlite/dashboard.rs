@@ -16,39 +16,17 @@ use crate::store::dashboard::{
     AlertFilter, Dashboard, FiringCount, OutboxBacklog, UndeliveredRow, count_at_risk, timeline,
 };
 use crate::store::queries::paged;
+use crate::store::statements::dashboard::{
+    ALERTS_FILTERED, AT_RISK_EPISODES, AUTHORIZER_ALERTS, FIRING_COUNTS, OUTBOX_BACKLOG, RETRY_NOW,
+    RUN_ALERTS, TIMELINE, UNDELIVERED,
+};
 use crate::store::types::{MonitorId, RunId};
 use crate::store::{AlertRecord, AlertStateFilter, AuthorizerCheck, Paged, StoreError};
-
-/// An authorizer's checks, oldest first, without the balance each changed from: its
-/// results and its pre-flight rejections (one line per run), with the run's monitor
-/// and time.
-const TIMELINE_SQL: &str = "
-SELECT c.run_id, m.name, coalesce(u.started_at, u.created_at) AS run_time, c.outcome,
-       c.balance_cents, c.balance_status_code, c.retrieved_at, c.reason, NULL
-FROM (
-    SELECT r.run_id, r.outcome, r.balance_cents, r.balance_status_code, r.retrieved_at,
-           r.reason
-    FROM results r WHERE r.authorizer_unique_id = ?1
-    UNION ALL
-    SELECT p.run_id, 'preflight_rejected', NULL, NULL, NULL, min(p.reason)
-    FROM preflight_rejections p WHERE p.authorizer_unique_id = ?1 GROUP BY p.run_id
-) c JOIN runs u ON u.id = c.run_id JOIN monitors m ON m.id = u.monitor_id
-ORDER BY run_time, c.run_id";
-
-/// The columns [`alert_record`] reads, from `alerts a JOIN monitors m`.
-const ALERT_COLUMNS: &str = "a.id, a.fingerprint, m.name, a.authorizer_unique_id, a.rule, \
-                             a.state, a.severity, a.consecutive_failures, \
-                             a.consecutive_passes, a.first_fired_at, a.last_fired_at, \
-                             a.last_notified_at, a.resolved_at, a.last_run_id, a.reason";
 
 impl Dashboard for SqliteStore {
     fn firing_alert_counts(&self) -> BoxFuture<'_, Result<Vec<FiringCount>, StoreError>> {
         Box::pin(self.read(|transaction| {
-            let mut statement = transaction.prepare_cached(
-                "SELECT m.name, a.severity, count(*) FROM alerts a \
-                     JOIN monitors m ON m.id = a.monitor_id \
-                 WHERE a.state = 'firing' GROUP BY m.name, a.severity ORDER BY m.name, a.severity",
-            )?;
+            let mut statement = transaction.prepare_cached(FIRING_COUNTS)?;
             let rows = statement
                 .query_map([], |row| {
                     Ok(FiringCount {
@@ -64,10 +42,7 @@ impl Dashboard for SqliteStore {
 
     fn outbox_backlog(&self) -> BoxFuture<'_, Result<Vec<OutboxBacklog>, StoreError>> {
         Box::pin(self.read(|transaction| {
-            let mut statement = transaction.prepare_cached(
-                "SELECT monitor, sum(state = 'pending'), sum(state = 'failed') FROM outbox \
-                 WHERE state IN ('pending', 'failed') GROUP BY monitor ORDER BY monitor",
-            )?;
+            let mut statement = transaction.prepare_cached(OUTBOX_BACKLOG)?;
             let rows = statement
                 .query_map([], |row| {
                     Ok(OutboxBacklog {
@@ -94,13 +69,7 @@ impl Dashboard for SqliteStore {
             // Stored times are fixed-width RFC 3339 in UTC, so their text sorts as they
             // do: the episodes are compared as text, sorted by authorizer, and each
             // instant counts the authorizers with at least one episode spanning it.
-            let mut statement = transaction.prepare_cached(
-                "SELECT authorizer_unique_id, first_fired_at, resolved_at FROM alerts \
-                 WHERE monitor_id = ?1 AND authorizer_unique_id IS NOT NULL \
-                     AND state <> 'pending' AND first_fired_at <= ?2 \
-                     AND (resolved_at IS NULL OR resolved_at > ?3) \
-                 ORDER BY authorizer_unique_id",
-            )?;
+            let mut statement = transaction.prepare_cached(AT_RISK_EPISODES)?;
             let episodes = statement
                 .query_map(
                     params![monitor.0, time_text(*latest), time_text(*earliest)],
@@ -120,10 +89,7 @@ impl Dashboard for SqliteStore {
 
     fn run_alerts(&self, run: RunId) -> BoxFuture<'_, Result<Vec<AlertRecord>, StoreError>> {
         Box::pin(self.read(move |transaction| {
-            let mut statement = transaction.prepare_cached(&format!(
-                "SELECT {ALERT_COLUMNS} FROM alerts a JOIN monitors m ON m.id = a.monitor_id \
-                 WHERE a.last_run_id = ?1 AND a.state <> 'pending' ORDER BY a.id"
-            ))?;
+            let mut statement = transaction.prepare_cached(RUN_ALERTS)?;
             let rows = statement
                 .query_map(params![run.0], alert_record)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -139,7 +105,7 @@ impl Dashboard for SqliteStore {
     ) -> BoxFuture<'_, Result<Option<Vec<AuthorizerCheck>>, StoreError>> {
         Box::pin(self.read(move |transaction| {
             let checks = transaction
-                .prepare_cached(TIMELINE_SQL)?
+                .prepare_cached(TIMELINE)?
                 .query_map(params![authorizer], authorizer_check)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             if checks.is_empty() && !authorizer_known(transaction, &authorizer)? {
@@ -156,11 +122,7 @@ impl Dashboard for SqliteStore {
     ) -> BoxFuture<'a, Result<Vec<AlertRecord>, StoreError>> {
         let authorizer = authorizer.to_string();
         Box::pin(self.read(move |transaction| {
-            let mut statement = transaction.prepare_cached(&format!(
-                "SELECT {ALERT_COLUMNS} FROM alerts a JOIN monitors m ON m.id = a.monitor_id \
-                 WHERE a.authorizer_unique_id = ?1 AND a.state <> 'pending' \
-                 ORDER BY a.id DESC LIMIT ?2"
-            ))?;
+            let mut statement = transaction.prepare_cached(AUTHORIZER_ALERTS)?;
             let rows = statement
                 .query_map(params![authorizer, i64::from(limit)], alert_record)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -175,14 +137,7 @@ impl Dashboard for SqliteStore {
         limit: u32,
     ) -> BoxFuture<'_, Result<Paged<AlertRecord>, StoreError>> {
         Box::pin(self.read(move |transaction| {
-            let mut statement = transaction.prepare_cached(&format!(
-                "SELECT {ALERT_COLUMNS} FROM alerts a JOIN monitors m ON m.id = a.monitor_id \
-                 WHERE a.id < ?1 AND a.state <> 'pending' AND (?2 IS NULL OR a.state = ?2) \
-                     AND (?3 IS NULL OR m.name = ?3) AND (?4 IS NULL OR a.severity = ?4) \
-                     AND (?5 IS NULL OR a.rule = ?5 \
-                          OR substr(a.rule, 1, length(?5) + 1) = ?5 || '#') \
-                 ORDER BY a.id DESC LIMIT ?6"
-            ))?;
+            let mut statement = transaction.prepare_cached(ALERTS_FILTERED)?;
             let rows = statement
                 .query_map(
                     params![
@@ -202,11 +157,7 @@ impl Dashboard for SqliteStore {
 
     fn undelivered(&self, limit: u32) -> BoxFuture<'_, Result<Vec<UndeliveredRow>, StoreError>> {
         Box::pin(self.read(move |transaction| {
-            let mut statement = transaction.prepare_cached(
-                "SELECT id, route, monitor, state, attempts, last_error, created_at, \
-                        next_attempt_at, last_attempt_at \
-                 FROM outbox WHERE state IN ('pending', 'failed') ORDER BY id LIMIT ?1",
-            )?;
+            let mut statement = transaction.prepare_cached(UNDELIVERED)?;
             let rows = statement
                 .query_map(params![i64::from(limit)], |row| {
                     Ok(UndeliveredRow {
@@ -232,11 +183,7 @@ impl Dashboard for SqliteStore {
         now: DateTime<Utc>,
     ) -> BoxFuture<'_, Result<bool, StoreError>> {
         Box::pin(self.write(move |transaction| {
-            let changed = transaction.execute(
-                "UPDATE outbox SET state = 'pending', next_attempt_at = ?2 \
-                 WHERE id = ?1 AND state IN ('pending', 'failed')",
-                params![id, time_text(now)],
-            )?;
+            let changed = transaction.execute(RETRY_NOW, params![id, time_text(now)])?;
             Ok(changed == 1)
         }))
     }

@@ -16,6 +16,10 @@ use crate::store::debits::{
     DebitLedger, DecisionQuery, DecisionRow, DecisionTally, NewReturn, ReturnImport,
     StoredDecision, returned_in_a_row,
 };
+use crate::store::statements::debits::{
+    FIND_RETURN, INSERT_RETURN, RECORD_DECISION, RUN_DECISIONS, SENT_AND_RETURNED, decision_tally,
+    latest_decisions,
+};
 use crate::store::types::RunId;
 
 const DATE: &str = "%Y-%m-%d";
@@ -44,6 +48,9 @@ fn decision_row(row: &Row<'_>) -> rusqlite::Result<DecisionRow> {
     })
 }
 
+/// How the latest decision's subquery joins runs: see `statements::debits`.
+const JOIN: &str = "CROSS JOIN";
+
 impl DebitLedger for SqliteStore {
     fn record_decisions(
         &self,
@@ -51,11 +58,7 @@ impl DebitLedger for SqliteStore {
         decisions: Vec<DecisionRow>,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(self.write(move |transaction| {
-            let mut insert = transaction.prepare_cached(
-                "INSERT OR REPLACE INTO debit_decisions (run_id, debit_id, authorizer_unique_id, \
-                     debit_date, settles_on, amount_cents, decision, reason, balance_cents, \
-                     checked_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?;
+            let mut insert = transaction.prepare_cached(RECORD_DECISION)?;
             for d in &decisions {
                 insert.execute(params![
                     run.0,
@@ -76,11 +79,7 @@ impl DebitLedger for SqliteStore {
 
     fn run_decisions(&self, run: RunId) -> BoxFuture<'_, Result<Vec<DecisionRow>, StoreError>> {
         Box::pin(self.read(move |transaction| {
-            let mut statement = transaction.prepare_cached(
-                "SELECT debit_id, authorizer_unique_id, debit_date, settles_on, amount_cents, \
-                     decision, reason, balance_cents, checked_at FROM debit_decisions \
-                 WHERE run_id = ?1 ORDER BY authorizer_unique_id, debit_id",
-            )?;
+            let mut statement = transaction.prepare_cached(RUN_DECISIONS)?;
             let rows = statement
                 .query_map(params![run.0], decision_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -93,33 +92,7 @@ impl DebitLedger for SqliteStore {
         query: DecisionQuery,
     ) -> BoxFuture<'_, Result<Vec<StoredDecision>, StoreError>> {
         Box::pin(self.read(move |transaction| {
-            // A date's or an authorizer's decisions are found through their index; a test
-            // of the parameter for NULL inside an OR would keep the planner from it.
-            let settles_on = match query.settles_on {
-                Some(_) => "d.settles_on = ?1",
-                None => "?1 IS NULL",
-            };
-            let authorizer = match query.authorizer {
-                Some(_) => "d.authorizer_unique_id = ?3",
-                None => "?3 IS NULL",
-            };
-            // `CROSS JOIN` keeps SQLite's join order: the debit's few rows first (by
-            // its index), then their runs. Left to itself the planner may walk every run
-            // of the monitor for each row instead, a hundred times slower at 700,000
-            // decisions.
-            let mut statement = transaction.prepare_cached(&format!(
-                "SELECT d.debit_id, d.authorizer_unique_id, d.debit_date, d.settles_on, \
-                     d.amount_cents, d.decision, d.reason, d.balance_cents, d.checked_at, \
-                     m.name, d.run_id \
-                 FROM debit_decisions d JOIN runs r ON r.id = d.run_id \
-                     JOIN monitors m ON m.id = r.monitor_id \
-                 WHERE {settles_on} AND (?2 IS NULL OR m.name = ?2) \
-                   AND {authorizer} AND d.run_id = (SELECT max(l.run_id) FROM debit_decisions l \
-                                   CROSS JOIN runs lr ON lr.id = l.run_id \
-                                   WHERE l.debit_id = d.debit_id \
-                                     AND lr.monitor_id = r.monitor_id) \
-                 ORDER BY m.name, d.settles_on, d.authorizer_unique_id, d.debit_id"
-            ))?;
+            let mut statement = transaction.prepare_cached(&latest_decisions(&query, JOIN))?;
             let rows = statement
                 .query_map(
                     params![
@@ -147,18 +120,7 @@ impl DebitLedger for SqliteStore {
         monitor: Option<String>,
     ) -> BoxFuture<'_, Result<DecisionTally, StoreError>> {
         Box::pin(self.read(move |transaction| {
-            let mut statement = transaction.prepare_cached(
-                "SELECT d.decision, r.return_code \
-                 FROM debit_decisions d JOIN runs ru ON ru.id = d.run_id \
-                     JOIN monitors m ON m.id = ru.monitor_id \
-                     LEFT JOIN debit_returns r ON r.debit_id = d.debit_id \
-                 WHERE d.settles_on >= ?1 AND d.settles_on <= ?2 \
-                   AND (?3 IS NULL OR m.name = ?3) \
-                   AND d.run_id = (SELECT max(l.run_id) FROM debit_decisions l \
-                                   CROSS JOIN runs lr ON lr.id = l.run_id \
-                                   WHERE l.debit_id = d.debit_id \
-                                     AND lr.monitor_id = ru.monitor_id)",
-            )?;
+            let mut statement = transaction.prepare_cached(&decision_tally(JOIN))?;
             let mut rows =
                 statement.query(params![date_text(from), date_text(through), monitor])?;
             let mut tally = DecisionTally::default();
@@ -178,13 +140,8 @@ impl DebitLedger for SqliteStore {
     ) -> BoxFuture<'_, Result<ReturnImport, StoreError>> {
         Box::pin(self.write(move |transaction| {
             let mut outcome = ReturnImport::default();
-            let mut find = transaction.prepare_cached(
-                "SELECT return_code, return_date FROM debit_returns WHERE debit_id = ?1",
-            )?;
-            let mut insert = transaction.prepare_cached(
-                "INSERT INTO debit_returns (debit_id, return_code, return_date, imported_at) \
-                 VALUES (?1, ?2, ?3, ?4)",
-            )?;
+            let mut find = transaction.prepare_cached(FIND_RETURN)?;
+            let mut insert = transaction.prepare_cached(INSERT_RETURN)?;
             let imported_at = time_text(imported_at);
             for r in &returns {
                 let stored = find
@@ -211,16 +168,7 @@ impl DebitLedger for SqliteStore {
         settled_before: NaiveDate,
     ) -> BoxFuture<'_, Result<BTreeMap<String, u32>, StoreError>> {
         Box::pin(self.read(move |transaction| {
-            // Each debit's latest decision, newest settlement first; a returned debit
-            // was sent whatever its latest decision says.
-            let mut statement = transaction.prepare_cached(
-                "SELECT d.decision = 'send' OR r.debit_id IS NOT NULL, r.debit_id IS NOT NULL \
-                 FROM debit_decisions d LEFT JOIN debit_returns r ON r.debit_id = d.debit_id \
-                 WHERE d.authorizer_unique_id = ?1 AND d.settles_on < ?2 \
-                   AND d.run_id = (SELECT max(run_id) FROM debit_decisions l \
-                                   WHERE l.debit_id = d.debit_id) \
-                 ORDER BY d.settles_on DESC, d.debit_id DESC",
-            )?;
+            let mut statement = transaction.prepare_cached(SENT_AND_RETURNED)?;
             let before = date_text(settled_before);
             let mut counts = BTreeMap::new();
             for authorizer in authorizers {

@@ -16,6 +16,7 @@ use super::columns::time_text;
 use super::error::OpError;
 use super::rows::run_state;
 use crate::domain::Cents;
+use crate::store::statements::export::{ExportDialect, export};
 use crate::store::{BoxedSink, Export, ExportError, ExportQuery, ExportScope, ExportedResult};
 
 impl Export for SqliteStore {
@@ -45,11 +46,11 @@ impl Export for SqliteStore {
                     }
                 };
                 let mut statement = transaction.prepare(&export_sql(&query.scope))?;
-                let mut rows = statement.query(params![
-                    scope_parameter,
-                    query.since.map(time_text),
-                    query.until.map(time_text)
-                ])?;
+                let window = [query.since.map(time_text), query.until.map(time_text)];
+                let mut rows = match &scope_parameter {
+                    Some(scope) => statement.query(params![window[0], window[1], scope])?,
+                    None => statement.query(params![window[0], window[1]])?,
+                };
                 let mut count = 0_u64;
                 while let Some(row) = rows.next()? {
                     if !sink.accept(&exported_result(row)?) {
@@ -66,36 +67,15 @@ impl Export for SqliteStore {
     }
 }
 
-/// The query for a scope. `?1` is the scope's parameter (a run or monitor id, or a JSON
-/// array of Rightfoot batch ids), `?2` and `?3` the time window.
-///
-/// `CROSS JOIN` keeps `results` the outer loop (SQLite does not reorder a cross join),
-/// so every scope is answered in the order of an index and never sorted.
+/// The query for a scope (see `statements::export`).
 fn export_sql(scope: &ExportScope) -> String {
-    let (filter, order) = match scope {
-        ExportScope::All => ("", "r.rowid"),
-        ExportScope::Run(_) => (
-            "AND r.batch_id IN (SELECT coalesce(x.cached_from, x.id) FROM batches x \
-                                WHERE x.run_id = ?1)",
-            "r.batch_id, r.rowid",
-        ),
-        ExportScope::Monitor(_) => (
-            "AND r.run_id IN (SELECT u.id FROM runs u WHERE u.monitor_id = ?1)",
-            "r.run_id, r.authorizer_unique_id",
-        ),
-        ExportScope::RightfootBatches(_) => (
-            "AND r.batch_id IN (SELECT x.id FROM batches x WHERE x.cached_from IS NULL \
-                                AND x.rightfoot_batch_id IN (SELECT value FROM json_each(?1)))",
-            "r.batch_id, r.rowid",
-        ),
-    };
-    format!(
-        "SELECT r.authorizer_unique_id, b.rightfoot_batch_id, r.balance_cents, \
-             r.balance_status_code, r.retrieved_at \
-         FROM results r CROSS JOIN batches b ON b.id = r.batch_id \
-         WHERE r.outcome = 'retrieved' {filter} \
-           AND (?2 IS NULL OR r.retrieved_at >= ?2) AND (?3 IS NULL OR r.retrieved_at < ?3) \
-         ORDER BY {order}"
+    export(
+        scope,
+        &ExportDialect {
+            join: "CROSS JOIN",
+            key: "rowid",
+            batch_id_in: "IN (SELECT value FROM json_each(?3))",
+        },
     )
 }
 
@@ -203,12 +183,13 @@ mod tests {
             let sql = format!("EXPLAIN QUERY PLAN {}", export_sql(&scope));
             let plan: Vec<String> = store
                 .read(move |transaction| {
-                    Ok(transaction
-                        .prepare(&sql)?
-                        .query_map(
-                            params![None::<String>, None::<String>, None::<String>],
-                            |row| row.get::<_, String>(3),
-                        )?
+                    let mut statement = transaction.prepare(&sql)?;
+                    // Every parameter NULL: a scope without one (the whole store) has two.
+                    let nulls = vec![None::<String>; statement.parameter_count()];
+                    Ok(statement
+                        .query_map(rusqlite::params_from_iter(nulls), |row| {
+                            row.get::<_, String>(3)
+                        })?
                         .collect::<rusqlite::Result<Vec<_>>>()?)
                 })
                 .await

@@ -13,6 +13,7 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 use super::SqliteStore;
 use super::columns::{time, time_text};
 use super::error::OpError;
+use crate::store::statements::leases::{RELEASE, SET_RUN, lease, take_lease};
 use crate::store::types::{MonitorId, RunId};
 use crate::store::{LeaseRequest, LeaseTake, RunLease, RunLeases, StoreError};
 
@@ -34,18 +35,12 @@ fn lease_row(row: &Row<'_>) -> rusqlite::Result<RunLease> {
     })
 }
 
-const LEASE_COLUMNS: &str = "monitor_id, holder, run_id, taken_at, valid_until";
-
 fn stored_lease(
     transaction: &Transaction<'_>,
     monitor: MonitorId,
 ) -> Result<Option<RunLease>, OpError> {
     Ok(transaction
-        .query_row(
-            &format!("SELECT {LEASE_COLUMNS} FROM run_leases WHERE monitor_id = ?1"),
-            params![monitor.0],
-            lease_row,
-        )
+        .query_row(lease!(), params![monitor.0], lease_row)
         .optional()?)
 }
 
@@ -70,11 +65,7 @@ impl RunLeases for SqliteStore {
             }
             let expires_at = expiry(now, ttl);
             transaction.execute(
-                "INSERT INTO run_leases (monitor_id, holder, run_id, taken_at, valid_until) \
-                 VALUES (?1, ?2, NULL, ?3, ?4) \
-                 ON CONFLICT (monitor_id) DO UPDATE SET holder = excluded.holder, \
-                     run_id = NULL, taken_at = excluded.taken_at, \
-                     valid_until = excluded.valid_until",
+                take_lease!("?3", "?4"),
                 params![monitor.0, holder, time_text(now), time_text(expires_at)],
             )?;
             Ok(LeaseTake::Taken { expires_at })
@@ -88,10 +79,7 @@ impl RunLeases for SqliteStore {
         run: RunId,
     ) -> BoxFuture<'_, Result<bool, StoreError>> {
         Box::pin(self.write(move |transaction| {
-            let changed = transaction.execute(
-                "UPDATE run_leases SET run_id = ?3 WHERE monitor_id = ?1 AND holder = ?2",
-                params![monitor.0, holder, run.0],
-            )?;
+            let changed = transaction.execute(SET_RUN, params![monitor.0, holder, run.0])?;
             Ok(changed == 1)
         }))
     }
@@ -118,10 +106,7 @@ impl RunLeases for SqliteStore {
         holder: String,
     ) -> BoxFuture<'_, Result<(), StoreError>> {
         Box::pin(self.write(move |transaction| {
-            transaction.execute(
-                "DELETE FROM run_leases WHERE monitor_id = ?1 AND holder = ?2",
-                params![monitor.0, holder],
-            )?;
+            transaction.execute(RELEASE, params![monitor.0, holder])?;
             Ok(())
         }))
     }

@@ -8,6 +8,7 @@ use rusqlite::{Transaction, params};
 use super::SqliteStore;
 use super::columns::{count, optional_time, time, time_text};
 use super::error::OpError;
+use crate::store::statements::outbox::{ALL, DELIVERED, DUE, FAILED, NEXT_DUE, QUEUE, RETRY};
 use crate::store::{
     AttemptOutcome, NewNotification, NotificationRecord, Outbox, QueuedNotification, StoreError,
 };
@@ -30,12 +31,7 @@ impl Outbox for SqliteStore {
     ) -> BoxFuture<'_, Result<Vec<QueuedNotification>, StoreError>> {
         Box::pin(async move {
             self.read(move |transaction| {
-                let mut statement = transaction.prepare_cached(
-                    "SELECT id, route, idempotency_key, payload, monitor, created_at, \
-                            next_attempt_at, attempts \
-                     FROM outbox WHERE state = 'pending' AND next_attempt_at <= ?1 \
-                     ORDER BY next_attempt_at, id LIMIT ?2",
-                )?;
+                let mut statement = transaction.prepare_cached(DUE)?;
                 let rows = statement
                     .query_map(params![time_text(now), i64::from(limit)], |row| {
                         Ok(QueuedNotification {
@@ -59,11 +55,7 @@ impl Outbox for SqliteStore {
     fn next_notification_due(&self) -> BoxFuture<'_, Result<Option<DateTime<Utc>>, StoreError>> {
         Box::pin(async move {
             self.read(|transaction| {
-                let next: Option<String> = transaction.query_row(
-                    "SELECT min(next_attempt_at) FROM outbox WHERE state = 'pending'",
-                    [],
-                    |row| row.get(0),
-                )?;
+                let next: Option<String> = transaction.query_row(NEXT_DUE, [], |row| row.get(0))?;
                 Ok(next
                     .map(|text| {
                         DateTime::parse_from_rfc3339(&text).map(|time| time.with_timezone(&Utc))
@@ -91,27 +83,15 @@ impl Outbox for SqliteStore {
             self.write(move |transaction| {
                 let at = time_text(at);
                 match outcome {
-                    AttemptOutcome::Delivered => transaction.execute(
-                        "UPDATE outbox SET state = 'delivered', delivered_at = ?2, \
-                             last_attempt_at = ?2, attempts = attempts + 1 \
-                         WHERE id = ?1 AND state = 'pending'",
-                        params![id, at],
-                    )?,
+                    AttemptOutcome::Delivered => transaction.execute(DELIVERED, params![id, at])?,
                     AttemptOutcome::Retry {
                         error,
                         next_attempt_at,
-                    } => transaction.execute(
-                        "UPDATE outbox SET last_attempt_at = ?2, attempts = attempts + 1, \
-                             last_error = ?3, next_attempt_at = ?4 \
-                         WHERE id = ?1 AND state = 'pending'",
-                        params![id, at, error, time_text(next_attempt_at)],
-                    )?,
-                    AttemptOutcome::Failed { error } => transaction.execute(
-                        "UPDATE outbox SET state = 'failed', last_attempt_at = ?2, \
-                             attempts = attempts + 1, last_error = ?3 \
-                         WHERE id = ?1 AND state = 'pending'",
-                        params![id, at, error],
-                    )?,
+                    } => transaction
+                        .execute(RETRY, params![id, at, error, time_text(next_attempt_at)])?,
+                    AttemptOutcome::Failed { error } => {
+                        transaction.execute(FAILED, params![id, at, error])?
+                    }
                 };
                 Ok(())
             })
@@ -122,11 +102,7 @@ impl Outbox for SqliteStore {
     fn notifications(&self) -> BoxFuture<'_, Result<Vec<NotificationRecord>, StoreError>> {
         Box::pin(async move {
             self.read(|transaction| {
-                let mut statement = transaction.prepare_cached(
-                    "SELECT id, route, idempotency_key, payload, state, attempts, last_error, \
-                            created_at, delivered_at \
-                     FROM outbox ORDER BY id",
-                )?;
+                let mut statement = transaction.prepare_cached(ALL)?;
                 let rows = statement
                     .query_map([], |row| {
                         Ok(NotificationRecord {
@@ -155,19 +131,14 @@ pub(super) fn queue(
     transaction: &Transaction<'_>,
     notification: &NewNotification,
 ) -> Result<i64, OpError> {
-    let created = time_text(notification.created_at);
-    transaction
-        .prepare_cached(
-            "INSERT INTO outbox (route, idempotency_key, payload, created_at, next_attempt_at, \
-                 state, monitor) \
-             VALUES (?1, ?2, ?3, ?4, ?4, 'pending', ?5)",
-        )?
-        .execute(params![
+    Ok(transaction.prepare_cached(QUEUE)?.query_row(
+        params![
             notification.route,
             notification.idempotency_key,
             notification.payload,
-            created,
+            time_text(notification.created_at),
             notification.monitor,
-        ])?;
-    Ok(transaction.last_insert_rowid())
+        ],
+        |row| row.get(0),
+    )?)
 }

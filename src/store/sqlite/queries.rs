@@ -11,8 +11,13 @@ use rusqlite::{Row, params};
 
 use super::SqliteStore;
 use super::columns::{optional_cents, optional_time, text_enum, time};
-use super::rows::{RUN_COLUMNS, run_record};
+use super::rows::run_record;
 use crate::store::queries::{merged_batch_page, paged};
+use crate::store::statements::queries::{
+    ALERTS_PAGE, BATCH_ID_KNOWN, BATCH_TOTAL_PROCESSED, CHUNKS_WITH_BATCH_ID, FIRING_BY_SEVERITY,
+    LAST_COMPLETE_RUN, LATEST_FINISHED_RUNS, OUTBOX_COUNTS, RESULT_COUNTS, RUN_COUNTS, RUNS_PAGE,
+    SCHEDULE_POSITIONS, chunk_results, history_page,
+};
 use crate::store::types::{ResultOutcome, RunId, RunRecord, RunState};
 use crate::store::{
     AlertRecord, AlertStateFilter, BatchResultRow, BatchResultsPage, HistoryPage, HistoryRow,
@@ -75,11 +80,7 @@ impl ReadQueries for SqliteStore {
                     return Ok(None);
                 };
                 let total: i64 = transaction
-                    .prepare_cached(
-                        "SELECT count(DISTINCT r.authorizer_unique_id) \
-                         FROM batches b JOIN results r ON r.batch_id = b.id \
-                         WHERE b.rightfoot_batch_id = ?1 AND r.outcome = 'retrieved'",
-                    )?
+                    .prepare_cached(BATCH_TOTAL_PROCESSED)?
                     .query_row(params![batch_id], |row| row.get(0))?;
                 page.total_processed = u64::try_from(total).unwrap_or(0);
                 Ok(Some(page))
@@ -106,9 +107,7 @@ impl ReadQueries for SqliteStore {
     ) -> BoxFuture<'_, Result<Vec<String>, StoreError>> {
         Box::pin(async move {
             self.read(move |transaction| {
-                let mut known = transaction.prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM batches WHERE rightfoot_batch_id = ?1)",
-                )?;
+                let mut known = transaction.prepare_cached(BATCH_ID_KNOWN)?;
                 let mut unknown = Vec::new();
                 for id in rightfoot_batch_ids {
                     if !known.query_row(params![id], |row| row.get::<_, bool>(0))? {
@@ -129,13 +128,8 @@ impl ReadQueries for SqliteStore {
     ) -> BoxFuture<'_, Result<Paged<RunRecord>, StoreError>> {
         Box::pin(async move {
             self.read(move |transaction| {
-                let sql = format!(
-                    "SELECT {RUN_COLUMNS} FROM runs r JOIN monitors m ON m.id = r.monitor_id \
-                     WHERE r.id < ?1 AND (?2 IS NULL OR m.name = ?2) \
-                     ORDER BY r.id DESC LIMIT ?3"
-                );
                 let rows = transaction
-                    .prepare_cached(&sql)?
+                    .prepare_cached(RUNS_PAGE)?
                     .query_map(
                         params![
                             before.map_or(i64::MAX, |run| run.0),
@@ -160,24 +154,16 @@ impl ReadQueries for SqliteStore {
         Box::pin(async move {
             self.read(move |transaction| {
                 let rows = transaction
-                .prepare_cached(
-                    "SELECT a.id, a.fingerprint, m.name, a.authorizer_unique_id, a.rule, a.state, \
-                             a.severity, a.consecutive_failures, a.consecutive_passes, \
-                             a.first_fired_at, a.last_fired_at, a.last_notified_at, a.resolved_at, \
-                             a.last_run_id, a.reason \
-                         FROM alerts a JOIN monitors m ON m.id = a.monitor_id \
-                         WHERE a.id < ?1 AND a.state <> 'pending' AND (?2 IS NULL OR a.state = ?2) \
-                         ORDER BY a.id DESC LIMIT ?3",
-                )?
-                .query_map(
-                    params![
-                        before.unwrap_or(i64::MAX),
-                        state.map(AlertStateFilter::as_str),
-                        i64::from(limit) + 1
-                    ],
-                    alert_record,
-                )?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                    .prepare_cached(ALERTS_PAGE)?
+                    .query_map(
+                        params![
+                            before.unwrap_or(i64::MAX),
+                            state.map(AlertStateFilter::as_str),
+                            i64::from(limit) + 1
+                        ],
+                        alert_record,
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
                 Ok(paged(rows, limit))
             })
             .await
@@ -187,87 +173,68 @@ impl ReadQueries for SqliteStore {
     fn metrics_snapshot(&self) -> BoxFuture<'_, Result<MetricsSnapshot, StoreError>> {
         Box::pin(async move {
             self.read(|transaction| {
-            let mut snapshot = MetricsSnapshot::default();
-            let mut runs = transaction.prepare_cached(
-                "SELECT m.name, r.state, count(*) FROM runs r JOIN monitors m ON m.id = r.monitor_id \
-                     GROUP BY m.name, r.state ORDER BY m.name, r.state",
-            )?;
-            for row in runs.query_map([], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    text_enum(row, 1, RunState::from_db)?,
-                    row.get::<_, i64>(2)?,
-                ))
-            })? {
-                let (monitor, state, count) = row?;
-                snapshot
-                    .runs
-                    .push((monitor, state, u64::try_from(count).unwrap_or(0)));
-            }
-
-            let latest: Vec<(String, i64)> = transaction
-                .prepare_cached(
-                    "SELECT m.name, max(r.id) FROM runs r JOIN monitors m ON m.id = r.monitor_id \
-                         WHERE r.state IN ('complete', 'partial', 'failed') \
-                         GROUP BY m.name ORDER BY m.name",
-                )?
-                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            let mut by_code = transaction.prepare_cached(
-                "SELECT outcome, balance_status_code, count(*) FROM results WHERE run_id = ?1 \
-                     GROUP BY outcome, balance_status_code ORDER BY outcome, balance_status_code",
-            )?;
-            for (monitor, run) in latest {
-                for row in by_code.query_map(params![run], |row| {
+                let mut snapshot = MetricsSnapshot::default();
+                let mut runs = transaction.prepare_cached(RUN_COUNTS)?;
+                for row in runs.query_map([], |row| {
                     Ok((
-                        text_enum(row, 0, ResultOutcome::from_db)?,
-                        row.get::<_, Option<i64>>(1)?,
+                        row.get::<_, String>(0)?,
+                        text_enum(row, 1, RunState::from_db)?,
                         row.get::<_, i64>(2)?,
                     ))
                 })? {
-                    let (outcome, code, count) = row?;
-                    snapshot.last_run_results.push(LastRunResults {
-                        monitor_name: monitor.clone(),
-                        run: RunId(run),
-                        outcome,
-                        balance_status_code: code,
-                        count: u64::try_from(count).unwrap_or(0),
-                    });
+                    let (monitor, state, count) = row?;
+                    snapshot
+                        .runs
+                        .push((monitor, state, u64::try_from(count).unwrap_or(0)));
                 }
-            }
 
-            let mut alerts = transaction.prepare_cached(
-                "SELECT severity, count(*) FROM alerts WHERE state = 'firing' GROUP BY severity",
-            )?;
-            for row in alerts.query_map([], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
-            })? {
-                let (severity, count) = row?;
-                snapshot
-                    .firing_alerts
-                    .insert(severity, u64::try_from(count).unwrap_or(0));
-            }
+                let latest: Vec<(String, i64)> = transaction
+                    .prepare_cached(LATEST_FINISHED_RUNS)?
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let mut by_code = transaction.prepare_cached(RESULT_COUNTS)?;
+                for (monitor, run) in latest {
+                    for row in by_code.query_map(params![run], |row| {
+                        Ok((
+                            text_enum(row, 0, ResultOutcome::from_db)?,
+                            row.get::<_, Option<i64>>(1)?,
+                            row.get::<_, i64>(2)?,
+                        ))
+                    })? {
+                        let (outcome, code, count) = row?;
+                        snapshot.last_run_results.push(LastRunResults {
+                            monitor_name: monitor.clone(),
+                            run: RunId(run),
+                            outcome,
+                            balance_status_code: code,
+                            count: u64::try_from(count).unwrap_or(0),
+                        });
+                    }
+                }
 
-            let (pending, failed): (i64, i64) = transaction
-                .prepare_cached(
-                    "SELECT (SELECT count(*) FROM outbox WHERE state = 'pending'), \
-                                (SELECT count(*) FROM outbox WHERE state = 'failed')",
-                )?
-                .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            snapshot.outbox_pending = u64::try_from(pending).unwrap_or(0);
-            snapshot.outbox_failed = u64::try_from(failed).unwrap_or(0);
+                let mut alerts = transaction.prepare_cached(FIRING_BY_SEVERITY)?;
+                for row in alerts.query_map([], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+                })? {
+                    let (severity, count) = row?;
+                    snapshot
+                        .firing_alerts
+                        .insert(severity, u64::try_from(count).unwrap_or(0));
+                }
 
-            snapshot.last_complete_run = transaction
-                .prepare_cached(
-                    "SELECT m.name, max(r.finished_at) FROM runs r \
-                         JOIN monitors m ON m.id = r.monitor_id \
-                         WHERE r.state = 'complete' GROUP BY m.name ORDER BY m.name",
-                )?
-                .query_map([], |row| Ok((row.get(0)?, time(row, 1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
-            Ok(snapshot)
-        })
-        .await
+                let (pending, failed): (i64, i64) = transaction
+                    .prepare_cached(OUTBOX_COUNTS)?
+                    .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                snapshot.outbox_pending = u64::try_from(pending).unwrap_or(0);
+                snapshot.outbox_failed = u64::try_from(failed).unwrap_or(0);
+
+                snapshot.last_complete_run = transaction
+                    .prepare_cached(LAST_COMPLETE_RUN)?
+                    .query_map([], |row| Ok((row.get(0)?, time(row, 1)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                Ok(snapshot)
+            })
+            .await
         })
     }
 
@@ -277,10 +244,7 @@ impl ReadQueries for SqliteStore {
         Box::pin(async move {
             self.read(|transaction| {
                 Ok(transaction
-                    .prepare_cached(
-                        "SELECT m.name, s.last_slot FROM schedule_state s \
-                         JOIN monitors m ON m.id = s.monitor_id",
-                    )?
+                    .prepare_cached(SCHEDULE_POSITIONS)?
                     .query_map([], |row| Ok((row.get(0)?, time(row, 1)?)))?
                     .collect::<rusqlite::Result<_>>()?)
             })
@@ -292,27 +256,12 @@ impl ReadQueries for SqliteStore {
 /// The history page: the authorizer's rows through `results_by_authorizer_run`,
 /// backwards from the cursor, with the run's time and the chunk's Rightfoot batch id
 /// looked up by primary key.
-pub(crate) const HISTORY_PAGE_SQL: &str = "\
-    SELECT r.run_id, runs.created_at, b.rightfoot_batch_id, r.outcome, r.balance_cents, \
-           r.balance_status_code, r.reason \
-    FROM results r INDEXED BY results_by_authorizer_run \
-    JOIN runs ON runs.id = r.run_id \
-    JOIN batches b ON b.id = r.batch_id \
-    WHERE r.authorizer_unique_id = ?1 AND r.run_id < ?2 \
-    ORDER BY r.run_id DESC \
-    LIMIT ?3";
+pub(crate) const HISTORY_PAGE_SQL: &str = history_page!("INDEXED BY results_by_authorizer_run");
 
 /// One chunk's `retrieved` results after an authorizer id, in id order: its members
 /// through `batch_members_by_batch` (which holds the members sorted by id within the
 /// chunk), each result by the results' primary key.
-pub(crate) const CHUNK_RESULTS_SQL: &str = "\
-    SELECT r.authorizer_unique_id, r.balance_cents, r.balance_status_code, r.retrieved_at \
-    FROM batch_members m INDEXED BY batch_members_by_batch \
-    JOIN results r ON r.run_id = m.run_id AND r.authorizer_unique_id = m.authorizer_unique_id \
-    WHERE m.batch_id = ?1 AND m.run_id = ?2 AND m.authorizer_unique_id > ?3 \
-      AND r.batch_id = ?1 AND r.outcome = 'retrieved' \
-    ORDER BY m.authorizer_unique_id \
-    LIMIT ?4";
+pub(crate) const CHUNK_RESULTS_SQL: &str = chunk_results!("INDEXED BY batch_members_by_batch");
 
 /// The rows of one page of a Rightfoot batch (see the module doc): each chunk that
 /// recorded the id is read from `after`, and the lists are merged by authorizer id, the
@@ -324,7 +273,7 @@ fn batch_rows(
     limit: u32,
 ) -> rusqlite::Result<Option<BatchResultsPage>> {
     let chunks: Vec<(i64, i64)> = transaction
-        .prepare_cached("SELECT id, run_id FROM batches WHERE rightfoot_batch_id = ?1 ORDER BY id")?
+        .prepare_cached(CHUNKS_WITH_BATCH_ID)?
         .query_map(params![rightfoot_batch_id], |row| {
             Ok((row.get(0)?, row.get(1)?))
         })?
@@ -468,8 +417,8 @@ mod tests {
     async fn resolving_or_dropping_an_alert_searches_the_open_alerts_by_fingerprint() {
         let (_directory, store) = open_store();
         for sql in [
-            super::super::alerts::RESOLVE_FIRING_SQL,
-            super::super::alerts::DELETE_PENDING_SQL,
+            crate::store::statements::alerts::RESOLVE_FIRING,
+            crate::store::statements::alerts::DELETE_PENDING,
         ] {
             let plan = plan(&store, sql).await;
             assert!(

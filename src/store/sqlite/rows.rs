@@ -12,14 +12,11 @@ use super::columns::{count, optional_time, text_enum, time, time_text};
 use super::error::{OpError, is_unique_violation};
 use crate::store::StoreError;
 use crate::store::batches::same_chunk_body;
+use crate::store::statements::batches::{CHUNK_AT_INDEX, CHUNK_ROW, CHUNKS_OF_RUN, RUN_STATE};
 use crate::store::types::{
     BatchRecord, BatchRef, BatchRowId, BatchState, MonitorId, RunId, RunRecord, RunState,
     RunTrigger,
 };
-
-/// The columns [`run_record`] reads, from `runs r JOIN monitors m`.
-pub(super) const RUN_COLUMNS: &str = "r.id, r.monitor_id, m.name, r.run_trigger, r.scheduled_for, r.state, \
-     r.served_from_cache, r.created_at, r.started_at, r.finished_at, r.reason";
 
 /// The run an outbox row (aliased `o`) is about, or NULL.
 pub(super) const OUTBOX_RUN_ID: &str = "CAST(coalesce(json_extract(o.payload, '$.run_id'), \
@@ -28,11 +25,9 @@ pub(super) const OUTBOX_RUN_ID: &str = "CAST(coalesce(json_extract(o.payload, '$
 /// The state of a run, or `NotFound`.
 pub(super) fn run_state(transaction: &Transaction<'_>, run: RunId) -> Result<RunState, OpError> {
     transaction
-        .query_row(
-            "SELECT state FROM runs WHERE id = ?1",
-            params![run.0],
-            |row| text_enum(row, 0, RunState::from_db),
-        )
+        .query_row(RUN_STATE, params![run.0], |row| {
+            text_enum(row, 0, RunState::from_db)
+        })
         .optional()?
         .ok_or_else(|| {
             StoreError::NotFound {
@@ -67,15 +62,6 @@ pub(super) fn run_record(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     })
 }
 
-/// The members `m` of chunk `?1` (linked by `cached_from`) that have no `retrieved`
-/// result in the earlier chunk and no `rejected` result of their own.
-pub(super) const CACHED_GAP: &str = "JOIN batches b ON b.id = m.batch_id \
-     WHERE m.batch_id = ?1 AND b.cached_from IS NOT NULL \
-     AND NOT EXISTS (SELECT 1 FROM results o WHERE o.batch_id = b.cached_from \
-         AND o.authorizer_unique_id = m.authorizer_unique_id AND o.outcome = 'retrieved') \
-     AND NOT EXISTS (SELECT 1 FROM results r WHERE r.run_id = m.run_id \
-         AND r.authorizer_unique_id = m.authorizer_unique_id AND r.outcome = 'rejected')";
-
 /// Records a chunk in state `submitting` with its members, or returns the row already
 /// recorded for the same run, index and body. Shared by `begin_batch` and
 /// `start_run`.
@@ -88,11 +74,9 @@ pub(super) fn insert_chunk(
     members: Vec<String>,
 ) -> Result<BatchRowId, OpError> {
     let existing: Option<(i64, String)> = transaction
-        .query_row(
-            "SELECT id, body_sha256 FROM batches WHERE run_id = ?1 AND chunk_index = ?2",
-            params![run.0, chunk_index],
-            |row| Ok((row.get(0)?, row.get(1)?)),
-        )
+        .query_row(CHUNK_AT_INDEX, params![run.0, chunk_index], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
         .optional()?;
     if let Some((id, stored)) = existing {
         same_chunk_body(run, chunk_index, stored, sha)?;
@@ -133,17 +117,13 @@ pub(super) fn batch_row(
     batch: BatchRowId,
 ) -> Result<(RunId, BatchState, Option<String>), OpError> {
     transaction
-        .query_row(
-            "SELECT run_id, state, rightfoot_batch_id FROM batches WHERE id = ?1",
-            params![batch.0],
-            |row| {
-                Ok((
-                    RunId(row.get(0)?),
-                    text_enum(row, 1, BatchState::from_db)?,
-                    row.get(2)?,
-                ))
-            },
-        )
+        .query_row(CHUNK_ROW, params![batch.0], |row| {
+            Ok((
+                RunId(row.get(0)?),
+                text_enum(row, 1, BatchState::from_db)?,
+                row.get(2)?,
+            ))
+        })
         .optional()?
         .ok_or_else(|| {
             StoreError::NotFound {
@@ -160,15 +140,7 @@ pub(super) fn batches_of_run(
     run: RunId,
 ) -> Result<Vec<BatchRecord>, OpError> {
     Ok(transaction
-        .prepare(
-            "SELECT b.id, b.run_id, b.chunk_index, b.body_sha256, b.state, b.rightfoot_batch_id, \
-                 b.submitted_at, b.accepted_count, b.deadline, b.reason, \
-                 (SELECT count(*) FROM batch_members m WHERE m.batch_id = b.id), \
-                 (SELECT count(*) FROM results r WHERE r.batch_id = b.id), \
-                 b.first_attempt_at, c.id, c.run_id, b.finished_at \
-             FROM batches b LEFT JOIN batches c ON c.id = b.cached_from \
-             WHERE b.run_id = ?1 ORDER BY b.chunk_index",
-        )?
+        .prepare(CHUNKS_OF_RUN)?
         .query_map(params![run.0], batch_record)?
         .collect::<rusqlite::Result<Vec<_>>>()?)
 }
@@ -193,16 +165,7 @@ fn batch_record(row: &Row<'_>) -> rusqlite::Result<BatchRecord> {
         members: count(row, 10)?,
         results: count(row, 11)?,
         first_attempt_at: optional_time(row, 12)?,
-        cached_from: match (
-            row.get::<_, Option<i64>>(13)?,
-            row.get::<_, Option<i64>>(14)?,
-        ) {
-            (Some(batch), Some(run)) => Some(BatchRef {
-                batch: BatchRowId(batch),
-                run: RunId(run),
-            }),
-            _ => None,
-        },
+        cached_from: BatchRef::linked(row.get(13)?, row.get(14)?),
         finished_at: optional_time(row, 15)?,
     })
 }

@@ -8,12 +8,18 @@ use rusqlite::{OptionalExtension, Transaction, params};
 
 use super::SqliteStore;
 use super::columns::{count, text_enum, time_text};
-use super::error::{OpError, is_unique_violation};
-use super::rows::{RUN_COLUMNS, batches_of_run, insert_chunk, run_record, run_state};
+use super::error::OpError;
+use super::rows::{batches_of_run, insert_chunk, run_record, run_state};
+use crate::store::runs::{check_plan, check_startable, chunk_index, state_times};
 use crate::store::runs::{monitor_name as stored_monitor_name, run_transition};
+use crate::store::statements::runs::{
+    CHUNK_STATE_COUNTS, CREATE_RUN, ENSURE_MONITOR, MONITOR_ID, MONITOR_NAME, PREFLIGHT_REJECTIONS,
+    RUN, RUN_AT_SLOT, RUN_TALLY, SERVED_FROM_CACHE, SET_RUN_STATE, START_RUN, STATUS_CODE_COUNTS,
+    UNFINISHED_RUNS,
+};
 use crate::store::types::{
     BatchRowId, BatchState, MonitorId, NewRun, PreflightRejection, RunId, RunPlan, RunRecord,
-    RunState, RunTally, UnfinishedRun,
+    RunTally, UnfinishedRun,
 };
 use crate::store::{RunJournal, RunStateChange, StoreError};
 
@@ -22,16 +28,8 @@ impl RunJournal for SqliteStore {
         Box::pin(async move {
             let name = stored_monitor_name(name)?;
             self.write(move |transaction| {
-                transaction.execute(
-                    "INSERT INTO monitors (name, created_at) VALUES (?1, ?2) \
-                     ON CONFLICT (name) DO NOTHING",
-                    params![name, time_text(Utc::now())],
-                )?;
-                let id = transaction.query_row(
-                    "SELECT id FROM monitors WHERE name = ?1",
-                    params![name],
-                    |row| row.get(0),
-                )?;
+                transaction.execute(ENSURE_MONITOR, params![name])?;
+                let id = transaction.query_row(MONITOR_ID, params![name], |row| row.get(0))?;
                 Ok(MonitorId(id))
             })
             .await
@@ -43,22 +41,24 @@ impl RunJournal for SqliteStore {
             self.write(move |transaction| {
                 let monitor_name = monitor_name(transaction, run.monitor)?;
                 let slot_text = run.trigger.slot().map(time_text);
-                let inserted = transaction.execute(
-                    "INSERT INTO runs (monitor_id, scheduled_for, run_trigger, state, created_at) \
-                     VALUES (?1, ?2, ?3, 'pending', ?4)",
-                    params![
-                        run.monitor.0,
-                        slot_text,
-                        run.trigger.kind_str(),
-                        time_text(run.created_at)
-                    ],
-                );
+                let inserted = transaction
+                    .query_row(
+                        CREATE_RUN,
+                        params![
+                            run.monitor.0,
+                            slot_text,
+                            run.trigger.kind_str(),
+                            time_text(run.created_at)
+                        ],
+                        |row| row.get(0),
+                    )
+                    .optional()?;
                 match (inserted, run.trigger.slot()) {
-                    (Ok(_), _) => Ok(RunId(transaction.last_insert_rowid())),
+                    (Some(id), _) => Ok(RunId(id)),
                     // Only (monitor, slot) is unique in `runs`, and manual runs have no slot.
-                    (Err(error), Some(slot)) if is_unique_violation(&error) => {
+                    (None, Some(slot)) => {
                         let existing = transaction.query_row(
-                            "SELECT id FROM runs WHERE monitor_id = ?1 AND scheduled_for = ?2",
+                            RUN_AT_SLOT,
                             params![run.monitor.0, slot_text],
                             |row| row.get(0),
                         )?;
@@ -69,7 +69,11 @@ impl RunJournal for SqliteStore {
                         }
                         .into())
                     }
-                    (Err(error), _) => Err(error.into()),
+                    (None, None) => Err(StoreError::InvalidInput {
+                        what: "run",
+                        message: "a manual run conflicted".to_string(),
+                    }
+                    .into()),
                 }
             })
             .await
@@ -88,18 +92,9 @@ impl RunJournal for SqliteStore {
                 if !run_transition(run, current, state)? {
                     return Ok(());
                 }
-                let at = time_text(at);
-                let (started_at, finished_at) = if state.is_final() {
-                    (None, Some(at))
-                } else {
-                    (Some(at), None)
-                };
+                let (started_at, finished_at) = state_times(state, time_text(at));
                 transaction.execute(
-                    "UPDATE runs SET state = ?2, \
-                         started_at = coalesce(started_at, ?3), \
-                         finished_at = ?4, \
-                         reason = coalesce(?5, reason) \
-                     WHERE id = ?1",
+                    SET_RUN_STATE,
                     params![run.0, state.as_str(), started_at, finished_at, reason],
                 )?;
                 Ok(())
@@ -112,10 +107,7 @@ impl RunJournal for SqliteStore {
         Box::pin(async move {
             self.write(move |transaction| {
                 run_state(transaction, run)?;
-                transaction.execute(
-                    "UPDATE runs SET served_from_cache = 1 WHERE id = ?1",
-                    params![run.0],
-                )?;
+                transaction.execute(SERVED_FROM_CACHE, params![run.0])?;
                 Ok(())
             })
             .await
@@ -129,22 +121,10 @@ impl RunJournal for SqliteStore {
         plan: RunPlan,
     ) -> BoxFuture<'_, Result<Vec<BatchRowId>, StoreError>> {
         Box::pin(async move {
-            if let Some(index) = plan.chunks.iter().position(|c| c.members.is_empty()) {
-                return Err(StoreError::InvalidInput {
-                    what: "chunk members",
-                    message: format!("{run} chunk {index} has no authorizers"),
-                });
-            }
+            check_plan(run, &plan)?;
             self.write(move |transaction| {
                 let state = run_state(transaction, run)?;
-                if state != RunState::Pending {
-                    return Err(StoreError::InvalidRunTransition {
-                        run,
-                        from: state,
-                        to: RunState::Running,
-                    }
-                    .into());
-                }
+                check_startable(run, state)?;
                 let now = time_text(Utc::now());
                 let mut rejection = transaction.prepare(
                     "INSERT INTO preflight_rejections \
@@ -163,25 +143,17 @@ impl RunJournal for SqliteStore {
                 }
                 let mut rows = Vec::with_capacity(plan.chunks.len());
                 for (index, chunk) in plan.chunks.into_iter().enumerate() {
-                    let index = u32::try_from(index).map_err(|_| StoreError::InvalidInput {
-                        what: "chunk index",
-                        message: format!("{run} has more than {} chunks", u32::MAX),
-                    })?;
                     let sha = hex::encode(chunk.body_sha256);
                     rows.push(insert_chunk(
                         transaction,
                         run,
                         state,
-                        index,
+                        chunk_index(run, index)?,
                         &sha,
                         chunk.members,
                     )?);
                 }
-                transaction.execute(
-                    "UPDATE runs SET state = 'running', started_at = coalesce(started_at, ?2) \
-                     WHERE id = ?1",
-                    params![run.0, time_text(at)],
-                )?;
+                transaction.execute(START_RUN, params![run.0, time_text(at)])?;
                 Ok(rows)
             })
             .await
@@ -196,10 +168,7 @@ impl RunJournal for SqliteStore {
             self.read(move |transaction| {
                 run_state(transaction, run)?;
                 Ok(transaction
-                    .prepare(
-                        "SELECT authorizer_unique_id, source, reason FROM preflight_rejections \
-                         WHERE run_id = ?1 ORDER BY position",
-                    )?
+                    .prepare(PREFLIGHT_REJECTIONS)?
                     .query_map(params![run.0], |row| {
                         Ok(PreflightRejection {
                             authorizer_unique_id: row.get(0)?,
@@ -216,75 +185,44 @@ impl RunJournal for SqliteStore {
     fn run_tally(&self, run: RunId) -> BoxFuture<'_, Result<RunTally, StoreError>> {
         Box::pin(async move {
             self.scan(move |transaction| {
-            run_state(transaction, run)?;
-            let single = |sql: &str| -> rusqlite::Result<u32> {
-                transaction.query_row(sql, params![run.0], |row| count(row, 0))
-            };
-            let mut tally = RunTally {
-                members: single("SELECT count(*) FROM batch_members WHERE run_id = ?1")?,
-                accepted: single(
-                    "SELECT coalesce(sum(accepted_count), 0) FROM batches WHERE run_id = ?1",
-                )?,
-                preflight_rejected: single(
-                    "SELECT count(*) FROM preflight_rejections WHERE run_id = ?1",
-                )?,
-                api_rejected: single(
-                    "SELECT count(*) FROM results WHERE run_id = ?1 AND outcome = 'rejected'",
-                )?,
-                not_retrieved: single(
-                    "SELECT count(*) FROM results WHERE run_id = ?1 AND outcome = 'not_retrieved'",
-                )?,
-                cached: single(
-                    "SELECT count(*) FROM batch_members m JOIN batches b ON b.id = m.batch_id \
-                         WHERE m.run_id = ?1 AND b.cached_from IS NOT NULL AND NOT EXISTS ( \
-                             SELECT 1 FROM results r WHERE r.run_id = m.run_id \
-                                 AND r.authorizer_unique_id = m.authorizer_unique_id)",
-                )?,
-                awaiting: single(
-                    "SELECT count(*) FROM batch_members m JOIN batches b ON b.id = m.batch_id \
-                         WHERE m.run_id = ?1 AND b.cached_from IS NULL AND NOT EXISTS ( \
-                             SELECT 1 FROM results r WHERE r.run_id = m.run_id \
-                                 AND r.authorizer_unique_id = m.authorizer_unique_id)",
-                )?,
-                ..RunTally::default()
-            };
-            let mut codes = transaction.prepare(
-                "SELECT balance_status_code, count(*) FROM results \
-                     WHERE run_id = ?1 AND outcome = 'retrieved' GROUP BY balance_status_code",
-            )?;
-            for row in codes.query_map(params![run.0], |row| {
-                Ok((row.get::<_, i64>(0)?, count(row, 1)?))
-            })? {
-                let (code, number) = row?;
-                if code == 0 {
-                    tally.succeeded = number;
-                } else {
-                    tally.failed_by_code.insert(code, number);
+                run_state(transaction, run)?;
+                let mut tally = transaction.query_row(RUN_TALLY, params![run.0], |row| {
+                    Ok(RunTally {
+                        members: count(row, 0)?,
+                        accepted: count(row, 1)?,
+                        preflight_rejected: count(row, 2)?,
+                        api_rejected: count(row, 3)?,
+                        not_retrieved: count(row, 4)?,
+                        cached: count(row, 5)?,
+                        awaiting: count(row, 6)?,
+                        ..RunTally::default()
+                    })
+                })?;
+                let mut codes = transaction.prepare(STATUS_CODE_COUNTS)?;
+                for row in codes.query_map(params![run.0], |row| {
+                    Ok((row.get::<_, i64>(0)?, count(row, 1)?))
+                })? {
+                    let (code, number) = row?;
+                    tally.add_status(code, number);
                 }
-            }
-            let mut states = transaction
-                .prepare("SELECT state, count(*) FROM batches WHERE run_id = ?1 GROUP BY state")?;
-            for row in states.query_map(params![run.0], |row| {
-                Ok((text_enum(row, 0, BatchState::from_db)?, count(row, 1)?))
-            })? {
-                let (state, number) = row?;
-                tally.chunks.insert(state.as_str(), number);
-            }
-            Ok(tally)
-        })
-        .await
+                let mut states = transaction.prepare(CHUNK_STATE_COUNTS)?;
+                for row in states.query_map(params![run.0], |row| {
+                    Ok((text_enum(row, 0, BatchState::from_db)?, count(row, 1)?))
+                })? {
+                    let (state, number) = row?;
+                    tally.chunks.insert(state.as_str(), number);
+                }
+                Ok(tally)
+            })
+            .await
         })
     }
 
     fn run(&self, run: RunId) -> BoxFuture<'_, Result<Option<RunRecord>, StoreError>> {
         Box::pin(async move {
             self.read(move |transaction| {
-                let sql = format!(
-                    "SELECT {RUN_COLUMNS} FROM runs r JOIN monitors m ON m.id = r.monitor_id \
-                     WHERE r.id = ?1"
-                );
                 Ok(transaction
-                    .query_row(&sql, params![run.0], run_record)
+                    .query_row(RUN, params![run.0], run_record)
                     .optional()?)
             })
             .await
@@ -294,12 +232,8 @@ impl RunJournal for SqliteStore {
     fn unfinished_runs(&self) -> BoxFuture<'_, Result<Vec<UnfinishedRun>, StoreError>> {
         Box::pin(async move {
             self.read(|transaction| {
-                let sql = format!(
-                    "SELECT {RUN_COLUMNS} FROM runs r JOIN monitors m ON m.id = r.monitor_id \
-                     WHERE r.state IN ('pending', 'running', 'interrupted') ORDER BY r.id"
-                );
                 let runs = transaction
-                    .prepare(&sql)?
+                    .prepare(UNFINISHED_RUNS)?
                     .query_map([], run_record)?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 runs.into_iter()
@@ -317,11 +251,7 @@ impl RunJournal for SqliteStore {
 /// The name of a monitor, or `NotFound`.
 fn monitor_name(transaction: &Transaction<'_>, monitor: MonitorId) -> Result<String, OpError> {
     transaction
-        .query_row(
-            "SELECT name FROM monitors WHERE id = ?1",
-            params![monitor.0],
-            |row| row.get(0),
-        )
+        .query_row(MONITOR_NAME, params![monitor.0], |row| row.get(0))
         .optional()?
         .ok_or_else(|| {
             StoreError::NotFound {

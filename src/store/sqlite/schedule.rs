@@ -10,6 +10,9 @@ use super::SqliteStore;
 use super::columns::{text_enum, time, time_text};
 use super::error::OpError;
 use crate::store::schedule::check_events;
+use crate::store::statements::schedule::{
+    ADVANCE, EVENTS, INSERT_EVENT, LAST_SLOT, POSITION, SET_POSITION, SLOT_ACCOUNTED_FOR,
+};
 use crate::store::types::{MonitorId, RunId, ScheduleState};
 use crate::store::{
     ScheduleEvent, ScheduleJournal, SchedulePosition, SlotEvent, SlotOutcome, StoreError,
@@ -34,18 +37,11 @@ impl ScheduleJournal for SqliteStore {
         Box::pin(async move {
             self.write(move |transaction| {
                 let changed = transaction.execute(
-                    "INSERT INTO schedule_state (monitor_id, last_slot, last_run_id, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4) \
-                     ON CONFLICT (monitor_id) DO UPDATE SET \
-                         last_slot = excluded.last_slot, \
-                         last_run_id = excluded.last_run_id, \
-                         updated_at = excluded.updated_at \
-                     WHERE excluded.last_slot >= schedule_state.last_slot",
+                    SET_POSITION,
                     params![
                         monitor.0,
                         time_text(state.last_slot),
                         state.last_run.map(|run| run.0),
-                        time_text(Utc::now())
                     ],
                 )?;
                 Ok(changed > 0)
@@ -65,11 +61,7 @@ impl ScheduleJournal for SqliteStore {
             self.write(move |transaction| {
                 let to_text = time_text(to);
                 let stored: Option<String> = transaction
-                    .query_row(
-                        "SELECT last_slot FROM schedule_state WHERE monitor_id = ?1",
-                        params![monitor.0],
-                        |row| row.get(0),
-                    )
+                    .query_row(LAST_SLOT, params![monitor.0], |row| row.get(0))
                     .optional()?;
                 if stored
                     .as_deref()
@@ -77,14 +69,10 @@ impl ScheduleJournal for SqliteStore {
                 {
                     return Ok(false);
                 }
-                let now = time_text(Utc::now());
                 for event in events {
                     let count = i64::try_from(event.slot_count).unwrap_or(i64::MAX);
                     transaction.execute(
-                        "INSERT INTO schedule_events (monitor_id, outcome, first_slot, last_slot, \
-                             slot_count, slot_count_exact, reason, recorded_at) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
-                         ON CONFLICT (monitor_id, first_slot) DO NOTHING",
+                        INSERT_EVENT,
                         params![
                             monitor.0,
                             event.outcome.as_str(),
@@ -93,20 +81,10 @@ impl ScheduleJournal for SqliteStore {
                             count,
                             event.slot_count_exact,
                             event.reason,
-                            now
                         ],
                     )?;
                 }
-                transaction.execute(
-                    "INSERT INTO schedule_state (monitor_id, last_slot, last_run_id, updated_at) \
-                     VALUES (?1, ?2, NULL, ?3) \
-                     ON CONFLICT (monitor_id) DO UPDATE SET \
-                         last_run_id = CASE WHEN excluded.last_slot = schedule_state.last_slot \
-                                            THEN schedule_state.last_run_id END, \
-                         last_slot = excluded.last_slot, \
-                         updated_at = excluded.updated_at",
-                    params![monitor.0, to_text, now],
-                )?;
+                transaction.execute(ADVANCE, params![monitor.0, to_text])?;
                 Ok(true)
             })
             .await
@@ -123,13 +101,10 @@ impl ScheduleJournal for SqliteStore {
                     return Ok(None);
                 };
                 let slot = time_text(state.last_slot);
-                let accounted_for: bool = transaction.query_row(
-                "SELECT EXISTS (SELECT 1 FROM runs WHERE monitor_id = ?1 AND scheduled_for = ?2) \
-                         OR EXISTS (SELECT 1 FROM schedule_events WHERE monitor_id = ?1 \
-                                    AND first_slot <= ?2 AND last_slot >= ?2)",
-                params![monitor.0, slot],
-                |row| row.get(0),
-            )?;
+                let accounted_for: bool =
+                    transaction.query_row(SLOT_ACCOUNTED_FOR, params![monitor.0, slot], |row| {
+                        row.get(0)
+                    })?;
                 Ok(Some(SchedulePosition {
                     state,
                     last_slot_accounted_for: accounted_for,
@@ -146,11 +121,7 @@ impl ScheduleJournal for SqliteStore {
         Box::pin(async move {
             self.read(move |transaction| {
                 let events = transaction
-                    .prepare(
-                        "SELECT outcome, first_slot, last_slot, slot_count, slot_count_exact, \
-                             reason, recorded_at \
-                         FROM schedule_events WHERE monitor_id = ?1 ORDER BY first_slot",
-                    )?
+                    .prepare(EVENTS)?
                     .query_map(params![monitor.0], |row| {
                         let count: i64 = row.get(3)?;
                         let slots = SlotEvent {
@@ -182,15 +153,11 @@ fn schedule_state_row(
     monitor: MonitorId,
 ) -> Result<Option<ScheduleState>, OpError> {
     Ok(transaction
-        .query_row(
-            "SELECT last_slot, last_run_id FROM schedule_state WHERE monitor_id = ?1",
-            params![monitor.0],
-            |row| {
-                Ok(ScheduleState {
-                    last_slot: time(row, 0)?,
-                    last_run: row.get::<_, Option<i64>>(1)?.map(RunId),
-                })
-            },
-        )
+        .query_row(POSITION, params![monitor.0], |row| {
+            Ok(ScheduleState {
+                last_slot: time(row, 0)?,
+                last_run: row.get::<_, Option<i64>>(1)?.map(RunId),
+            })
+        })
         .optional()?)
 }

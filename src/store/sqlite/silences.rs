@@ -10,17 +10,14 @@ use super::columns::{optional_time, time, time_text};
 use super::error::OpError;
 use crate::store::StoreError;
 use crate::store::silences::{HeldAlert, NewSilence, SilenceRecord, Silences};
+use crate::store::statements::silences::{ADD, EXPIRE, HELD_ALERTS, SILENCE, SILENCES};
 use crate::store::types::MonitorId;
-
-const SILENCE_COLUMNS: &str = "id, authorizer_unique_id, monitor, rule, starts_at, ends_at, \
-                               created_by, comment, ended_early_at";
 
 impl Silences for SqliteStore {
     fn add_silence(&self, silence: NewSilence) -> BoxFuture<'_, Result<i64, StoreError>> {
         Box::pin(self.write(move |transaction| {
-            transaction.execute(
-                "INSERT INTO silences (authorizer_unique_id, monitor, rule, starts_at, ends_at, \
-                     created_by, comment) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            Ok(transaction.query_row(
+                ADD,
                 params![
                     silence.authorizer_unique_id,
                     silence.monitor,
@@ -30,8 +27,8 @@ impl Silences for SqliteStore {
                     silence.created_by,
                     silence.comment,
                 ],
-            )?;
-            Ok(transaction.last_insert_rowid())
+                |row| row.get(0),
+            )?)
         }))
     }
 
@@ -40,10 +37,7 @@ impl Silences for SqliteStore {
         at: Option<DateTime<Utc>>,
     ) -> BoxFuture<'_, Result<Vec<SilenceRecord>, StoreError>> {
         Box::pin(self.read(move |transaction| {
-            let mut statement = transaction.prepare_cached(&format!(
-                "SELECT {SILENCE_COLUMNS} FROM silences \
-                 WHERE ?1 IS NULL OR ends_at > ?1 ORDER BY id"
-            ))?;
+            let mut statement = transaction.prepare_cached(SILENCES)?;
             let rows = statement
                 .query_map(params![at.map(time_text)], silence_record)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
@@ -57,21 +51,14 @@ impl Silences for SqliteStore {
         at: DateTime<Utc>,
     ) -> BoxFuture<'_, Result<Option<SilenceRecord>, StoreError>> {
         Box::pin(self.write(move |transaction| {
-            transaction.execute(
-                "UPDATE silences SET ends_at = ?2, ended_early_at = ?2 \
-                 WHERE id = ?1 AND ends_at > ?2",
-                params![id, time_text(at)],
-            )?;
+            transaction.execute(EXPIRE, params![id, time_text(at)])?;
             silence(transaction, id)
         }))
     }
 
     fn held_alerts(&self, monitor: MonitorId) -> BoxFuture<'_, Result<Vec<HeldAlert>, StoreError>> {
         Box::pin(self.read(move |transaction| {
-            let mut statement = transaction.prepare_cached(
-                "SELECT fingerprint, authorizer_unique_id, rule, severity, reason FROM alerts \
-                 WHERE monitor_id = ?1 AND held = 1 AND state = 'firing' ORDER BY fingerprint",
-            )?;
+            let mut statement = transaction.prepare_cached(HELD_ALERTS)?;
             let rows = statement
                 .query_map(params![monitor.0], |row| {
                     Ok(HeldAlert {
@@ -90,11 +77,7 @@ impl Silences for SqliteStore {
 
 fn silence(transaction: &Transaction<'_>, id: i64) -> Result<Option<SilenceRecord>, OpError> {
     Ok(transaction
-        .query_row(
-            &format!("SELECT {SILENCE_COLUMNS} FROM silences WHERE id = ?1"),
-            params![id],
-            silence_record,
-        )
+        .query_row(SILENCE, params![id], silence_record)
         .optional()?)
 }
 
