@@ -101,9 +101,13 @@ impl CsvFile {
 
     /// The authorizers of `records` (with the ids they were indexed under), read again
     /// from the file, in the order given.
+    ///
+    /// With `validate`, each record must pass pre-flight again (a plan hashes only
+    /// records that do); without, the caller checks the bytes against a recorded hash.
     pub(crate) fn read<'a>(
         &self,
         records: impl ExactSizeIterator<Item = (&'a str, Record)>,
+        validate: bool,
     ) -> Result<Vec<Authorizer>, ListReadError> {
         let unreadable = |error: InputFileError| ListReadError::Read {
             file: self.path.to_path_buf(),
@@ -162,7 +166,12 @@ impl CsvFile {
                     Some(serde_json::Value::String(read)) if read == id => {}
                     _ => return Err(moved()),
                 }
-                list.push(object, &metadata, origin);
+                if validate && verdict(&object, &metadata).1.is_some() {
+                    return Err(
+                        self.changed(format!("the record of {id:?} no longer passes pre-flight"))
+                    );
+                }
+                list.push_indexed(object, &metadata, origin);
             }
         }
         Ok(list.finish())

@@ -154,6 +154,29 @@ impl ListBuilder {
         origin: Origin,
     ) {
         let (usable_id, verdict) = verdict(&object, metadata);
+        self.push_judged(object, metadata, origin, usable_id, verdict);
+    }
+
+    /// Adds an authorizer read again from a file it was indexed from, whose row passed
+    /// pre-flight then (the caller checks that the bytes are the ones planned): it is
+    /// not validated a second time.
+    pub(crate) fn push_indexed(
+        &mut self,
+        object: serde_json::Map<String, serde_json::Value>,
+        metadata: &Metadata,
+        origin: Origin,
+    ) {
+        self.push_judged(object, metadata, origin, true, None);
+    }
+
+    fn push_judged(
+        &mut self,
+        object: serde_json::Map<String, serde_json::Value>,
+        metadata: &Metadata,
+        origin: Origin,
+        usable_id: bool,
+        verdict: Option<validate::Rejection>,
+    ) {
         let text = &mut self.text.text;
         let start = text.len();
         match object.get("authorizer_unique_id") {

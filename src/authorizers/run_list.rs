@@ -108,21 +108,32 @@ impl RunList {
         }
     }
 
-    /// The authorizers of `range`, in id order: for a file, read again from it.
+    /// The authorizers of `range`, in id order: for a file, read again from it, each
+    /// record checked to pass pre-flight again (to plan from).
     pub fn authorizers(&self, range: Range<usize>) -> Result<Vec<Authorizer>, ListReadError> {
-        self.authorizers_at(range)
+        self.read(range, true)
     }
 
-    /// The authorizers at `indexes`, in the order given.
+    /// The authorizers at `indexes`, in the order given, read again from a file without
+    /// validating them: for bytes the caller checks against a recorded hash.
     pub fn authorizers_at(
         &self,
-        indexes: impl ExactSizeIterator<Item = usize> + Clone,
+        indexes: impl ExactSizeIterator<Item = usize>,
+    ) -> Result<Vec<Authorizer>, ListReadError> {
+        self.read(indexes, false)
+    }
+
+    fn read(
+        &self,
+        indexes: impl ExactSizeIterator<Item = usize>,
+        validate: bool,
     ) -> Result<Vec<Authorizer>, ListReadError> {
         match &self.records {
             Records::Loaded(list) => Ok(indexes.map(|index| list[index].clone()).collect()),
-            Records::File { file, records } => {
-                file.read(indexes.map(|index| (self.id(index), records[index])))
-            }
+            Records::File { file, records } => file.read(
+                indexes.map(|index| (self.id(index), records[index])),
+                validate,
+            ),
         }
     }
 }
