@@ -52,6 +52,7 @@ pub use import::TableCopy;
 pub(super) use import::import;
 pub use migrations::LATEST_VERSION;
 
+use super::statements::{self, dollars};
 use super::{
     Backend, BackupError, BackupOptions, BackupSummary, Maintenance, ProgressFn, PruneSummary,
     StoreError,
@@ -306,13 +307,8 @@ impl Maintenance for PostgresStore {
     fn runs_kept_before(&self, cutoff: DateTime<Utc>) -> BoxFuture<'_, Result<u64, StoreError>> {
         Box::pin(self.read(move |tx| {
             Box::pin(async move {
-                let row = sql::one(
-                    tx,
-                    "SELECT count(*) FROM runs \
-                     WHERE coalesce(finished_at, started_at, created_at) < $1",
-                    &[&cutoff],
-                )
-                .await?;
+                const RUNS_BEFORE: &str = dollars!(statements::retention::RUNS_BEFORE);
+                let row = sql::one(tx, RUNS_BEFORE, &[&cutoff]).await?;
                 Ok(row.try_get::<_, i64>(0)? as u64)
             })
         }))

@@ -12,8 +12,14 @@ use super::error::OpError;
 use super::sql;
 use crate::authorizers::metadata::MetadataById;
 use crate::store::run_metadata::{judgement_parts, parse_judgement_parts};
+use crate::store::statements::{dollars, run_metadata};
 use crate::store::types::RunId;
 use crate::store::{JudgementFields, StoreError};
+
+/// The statements of this file, in PostgreSQL's spelling.
+const PARTS: &str = dollars!(run_metadata::PARTS);
+const PART: &str = dollars!(run_metadata::PART);
+const FORGET: &str = dollars!(run_metadata::FORGET);
 
 impl JudgementFields for PostgresStore {
     fn write_judgement_metadata(
@@ -43,12 +49,7 @@ impl JudgementFields for PostgresStore {
     fn judgement_metadata(&self, run: RunId) -> BoxFuture<'_, Result<MetadataById, StoreError>> {
         Box::pin(self.read(move |tx| {
             Box::pin(async move {
-                let rows = sql::all(
-                    tx,
-                    "SELECT fields FROM judgement_fields WHERE run_id = $1 ORDER BY part",
-                    &[&run.0],
-                )
-                .await?;
+                let rows = sql::all(tx, PARTS, &[&run.0]).await?;
                 let texts = rows
                     .iter()
                     .map(|row| row.try_get::<_, &str>(0))
@@ -93,12 +94,7 @@ impl JudgementFields for PostgresStore {
     ) -> BoxFuture<'_, Result<Option<MetadataById>, StoreError>> {
         Box::pin(self.read(move |tx| {
             Box::pin(async move {
-                let rows = sql::all(
-                    tx,
-                    "SELECT fields FROM judgement_fields WHERE run_id = $1 AND part = $2",
-                    &[&run.0, &i64::from(part)],
-                )
-                .await?;
+                let rows = sql::all(tx, PART, &[&run.0, &i64::from(part)]).await?;
                 let texts = rows
                     .iter()
                     .map(|row| row.try_get::<_, &str>(0))
@@ -114,11 +110,6 @@ impl JudgementFields for PostgresStore {
 }
 
 async fn forget(tx: &Transaction<'_>, run: RunId) -> Result<(), OpError> {
-    sql::exec(
-        tx,
-        "DELETE FROM judgement_fields WHERE run_id = $1",
-        &[&run.0],
-    )
-    .await?;
+    sql::exec(tx, FORGET, &[&run.0]).await?;
     Ok(())
 }

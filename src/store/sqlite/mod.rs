@@ -213,8 +213,7 @@ impl Maintenance for SqliteStore {
         let cutoff = time_text(cutoff);
         Box::pin(self.read(move |transaction| {
             Ok(transaction.query_row(
-                "SELECT count(*) FROM runs \
-                 WHERE coalesce(finished_at, started_at, created_at) < ?1",
+                crate::store::statements::retention::RUNS_BEFORE,
                 params![cutoff],
                 |row| row.get::<_, i64>(0),
             )? as u64)

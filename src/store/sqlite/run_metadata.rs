@@ -11,6 +11,7 @@ use rusqlite::params;
 use super::SqliteStore;
 use crate::authorizers::metadata::MetadataById;
 use crate::store::run_metadata::{judgement_parts, parse_judgement_parts};
+use crate::store::statements::run_metadata::{FORGET, PART, PARTS};
 use crate::store::types::RunId;
 use crate::store::{JudgementFields, StoreError};
 
@@ -35,9 +36,7 @@ impl JudgementFields for SqliteStore {
 
     fn judgement_metadata(&self, run: RunId) -> BoxFuture<'_, Result<MetadataById, StoreError>> {
         Box::pin(self.scan(move |transaction| {
-            let mut statement = transaction.prepare_cached(
-                "SELECT fields FROM judgement_fields WHERE run_id = ?1 ORDER BY part",
-            )?;
+            let mut statement = transaction.prepare_cached(PARTS)?;
             let parts = statement
                 .query_map(params![run.0], |row| row.get::<_, String>(0))?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -73,9 +72,7 @@ impl JudgementFields for SqliteStore {
         part: u32,
     ) -> BoxFuture<'_, Result<Option<MetadataById>, StoreError>> {
         Box::pin(self.scan(move |transaction| {
-            let mut statement = transaction.prepare_cached(
-                "SELECT fields FROM judgement_fields WHERE run_id = ?1 AND part = ?2",
-            )?;
+            let mut statement = transaction.prepare_cached(PART)?;
             let text = statement
                 .query_map(params![run.0, i64::from(part)], |row| {
                     row.get::<_, String>(0)
@@ -95,8 +92,5 @@ impl JudgementFields for SqliteStore {
 }
 
 fn forget(transaction: &rusqlite::Transaction<'_>, run: RunId) -> rusqlite::Result<usize> {
-    transaction.execute(
-        "DELETE FROM judgement_fields WHERE run_id = ?1",
-        params![run.0],
-    )
+    transaction.execute(FORGET, params![run.0])
 }

@@ -25,6 +25,7 @@ pub(super) mod queries;
 pub(super) mod reports;
 pub(super) mod results;
 pub(super) mod retention;
+pub(super) mod run_metadata;
 pub(super) mod runs;
 pub(super) mod schedule;
 pub(super) mod silences;

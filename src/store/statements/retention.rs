@@ -97,6 +97,10 @@ pub(crate) fn run_deletes(result_key: &str) -> [PruneDelete; 5] {
 /// The run itself, last, once its rows are gone (`?2`: some budget is left).
 pub(crate) const DELETE_RUN: &str = "DELETE FROM runs WHERE id = ?1 AND CAST(?2 AS BIGINT) > 0";
 
+/// How many runs are older than the cutoff (`?1`): finished, started or created before it.
+pub(crate) const RUNS_BEFORE: &str =
+    "SELECT count(*) FROM runs WHERE coalesce(finished_at, started_at, created_at) < ?1";
+
 /// The oldest finished run before the cutoff (`?1`) that nothing refers to. Subqueries
 /// with `NOT IN` are evaluated once per statement.
 pub(crate) fn next_prunable_run(outbox_run_id: &str) -> String {
